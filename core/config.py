@@ -1,0 +1,114 @@
+"""The one configuration object of a run, and the settings of the FTLE estimator.
+
+Defaults are those of ../shared/SPEC.md (sections 1-3). Variants are made with
+``dataclasses.replace``; a config round-trips through ``to_dict``/``from_dict`` (JSON,
+the URL, the CLI and cache keys all use that form).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from core.validate import check_choice, check_float, check_grid, check_int
+
+ACTIVATIONS = ("sigmoid", "tanh", "relu")
+OUTPUTS = ("softmax", "legacy_sigmoid")
+INITS = ("normal", "glorot")
+PERTURBATIONS = ("cube", "sphere")
+NORMS = ("l1", "l2")
+
+MAX_SEED = 2**63 - 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """One reference network plus ``n_perturbations`` perturbed copies, trained by GD.
+
+    Network 4 -> hidden -> 3 on Iris (or the user's data); see SPEC sections 1 and 2.
+    """
+
+    seed: int = 0
+    # network
+    hidden: int = 10
+    activation: str = "sigmoid"
+    output: str = "softmax"
+    init: str = "normal"
+    # data
+    standardize: bool = False
+    split_seed: int = 0
+    # training
+    learning_rate: float = 0.01
+    n_steps: int = 5000
+    l2: float = 0.0
+    save_every: int = 100
+    # perturbation
+    eps: float = 1e-8
+    n_perturbations: int = 20
+    perturbation: str = "cube"
+    distance: str = "l1"
+
+    def __post_init__(self) -> None:
+        check_int("seed", self.seed, low=0, high=MAX_SEED)
+        check_int("hidden", self.hidden, low=1, high=1024)
+        check_choice("activation", self.activation, ACTIVATIONS)
+        check_choice("output", self.output, OUTPUTS)
+        check_choice("init", self.init, INITS)
+        if not isinstance(self.standardize, bool):
+            raise ValueError(f"standardize must be true or false, got {self.standardize!r}")
+        check_int("split_seed", self.split_seed, low=0, high=MAX_SEED)
+        # float() so that an int typed by a user (eta=1) is stored as float64
+        object.__setattr__(self, "learning_rate", check_float("learning_rate", self.learning_rate, low=0.0, high=1e6))
+        check_int("n_steps", self.n_steps, low=1, high=10_000_000)
+        object.__setattr__(self, "l2", check_float("l2", self.l2, low=0.0, high=1e3, low_inclusive=True))
+        check_int("save_every", self.save_every, low=1, high=10_000_000)
+        object.__setattr__(self, "eps", check_float("eps", self.eps, low=0.0, high=10.0))
+        check_int("n_perturbations", self.n_perturbations, low=1, high=10_000)
+        check_choice("perturbation", self.perturbation, PERTURBATIONS)
+        check_choice("distance", self.distance, NORMS)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunConfig:
+        """Build from a mapping; unknown keys are an error (a typo must not pass silently)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**values)
+
+    def key(self) -> str:
+        """A stable hash of every setting, for caches."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FTLEConfig:
+    """The finite-time Lyapunov exponent estimator of SPEC section 3.
+
+    Windows ``[a, a + w)`` with ``a`` on the ``starts`` grid and ``w`` on the ``lengths``
+    grid (both inclusive ``(start, stop, step)``); the best R^2 window wins, and the fit
+    is kept if ``r2 > min_r2`` and ``slope > min_slope``.
+    """
+
+    starts: tuple[int, int, int] = (0, 100, 5)
+    lengths: tuple[int, int, int] = (30, 100, 5)
+    min_r2: float = 0.9
+    min_slope: float = 0.05
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "starts", check_grid("starts", self.starts, low=0, high=10_000_000))
+        object.__setattr__(self, "lengths", check_grid("lengths", self.lengths, low=0, high=10_000_000))
+        if self.lengths[0] < 3:
+            raise ValueError(f"lengths must start at 3 or more points for a fit, got {self.lengths!r}")
+        object.__setattr__(self, "min_r2", check_float("min_r2", self.min_r2, low=0.0, high=1.0, low_inclusive=True))
+        object.__setattr__(self, "min_slope", check_float("min_slope", self.min_slope, low=-1e6, high=1e6))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

@@ -1,0 +1,184 @@
+"""Training data: Iris from scikit-learn (SPEC section 1) or the user's own file.
+
+Iris: 150 rows, 4 raw features (cm), 3 classes; a fixed-seed permutation puts the first
+120 rows in the training set and the last 30 in the test set. Standardisation (mean 0,
+std 1 from the training rows) is an option, off by default.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+N_TRAIN_IRIS = 120
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Arrays are float64 features and int64 labels in ``[0, n_classes)``."""
+
+    x_train: np.ndarray  # (N, D)
+    y_train: np.ndarray  # (N,)
+    x_test: np.ndarray  # (N_test, D), may have 0 rows
+    y_test: np.ndarray  # (N_test,)
+    n_classes: int
+    feature_names: tuple[str, ...] = field(default=())
+    class_names: tuple[str, ...] = field(default=())
+    name: str = "data"
+
+    @property
+    def n_features(self) -> int:
+        return self.x_train.shape[1]
+
+    def standardized(self) -> Dataset:
+        """Features scaled by the training rows' mean and std (constant columns left as is)."""
+        mean = self.x_train.mean(axis=0)
+        std = self.x_train.std(axis=0)
+        std[std == 0] = 1.0
+        return Dataset(
+            (self.x_train - mean) / std,
+            self.y_train,
+            (self.x_test - mean) / std,
+            self.y_test,
+            self.n_classes,
+            self.feature_names,
+            self.class_names,
+            f"{self.name} (standardised)",
+        )
+
+
+IRIS_FEATURES = ("sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)")
+
+
+def iris_arrays() -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Iris as scikit-learn ships it (sklearn/datasets/data/iris.csv), in its row order.
+
+    Read straight from the installed package: importing sklearn costs ~2 s here, which
+    every CLI call and worker would pay. A test checks this equals
+    ``sklearn.datasets.load_iris()``.
+    """
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("scikit-learn is not installed; it ships the Iris data")
+    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "iris.csv"
+    with path.open() as f:
+        header = f.readline().strip().split(",")
+        table = np.loadtxt(f, delimiter=",", dtype=np.float64)
+    return table[:, :4], table[:, 4].astype(np.int64), tuple(header[2:])
+
+
+def load_iris(*, split_seed: int = 0, standardize: bool = False) -> Dataset:
+    """Iris, permuted with ``default_rng(split_seed)``: 120 training rows, 30 test rows."""
+    x, y, class_names = iris_arrays()
+    order = np.random.default_rng(split_seed).permutation(len(y))
+    x, y = x[order], y[order]
+    data = Dataset(
+        x[:N_TRAIN_IRIS],
+        y[:N_TRAIN_IRIS],
+        x[N_TRAIN_IRIS:],
+        y[N_TRAIN_IRIS:],
+        3,
+        IRIS_FEATURES,
+        class_names,
+        "iris",
+    )
+    return data.standardized() if standardize else data
+
+
+def load_dataset_file(path: str | Path, *, standardize: bool = False) -> Dataset:
+    """The user's data: an .npz with ``x_train``, ``y_train`` (optional ``x_test``,
+    ``y_test``) or a CSV whose last column is the label. Every training row is used, in
+    the given order. Raises ``ValueError`` with the file name and the rule broken."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"data file {str(path)!r} does not exist")
+    if path.suffix.lower() == ".npz":
+        data = _load_npz(path)
+    elif path.suffix.lower() in (".csv", ".txt"):
+        data = _load_csv(path)
+    else:
+        raise ValueError(f"data file {str(path)!r} must end in .npz or .csv")
+    return data.standardized() if standardize else data
+
+
+def _load_npz(path: Path) -> Dataset:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except Exception as exc:  # a corrupt or non-npz file: numpy's many exception types
+        raise ValueError(f"{path.name}: cannot read as .npz ({exc})") from None
+    for key in ("x_train", "y_train"):
+        if key not in arrays:
+            raise ValueError(f"{path.name}: missing array {key!r} (has {sorted(arrays)})")
+    has_test = "x_test" in arrays and "y_test" in arrays
+    x_test = arrays["x_test"] if has_test else np.empty((0, np.shape(arrays["x_train"])[-1]))
+    y_test = arrays["y_test"] if has_test else np.empty(0, dtype=np.int64)
+    return _checked(path.name, arrays["x_train"], arrays["y_train"], x_test, y_test, ())
+
+
+def _load_csv(path: Path) -> Dataset:
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, header=None)
+        if frame.shape[0] > 0 and not _is_numeric_row(frame.iloc[0, :-1]):
+            frame = pd.read_csv(path)  # the first row is a header
+    except Exception as exc:  # pandas raises several parser error types
+        raise ValueError(f"{path.name}: cannot read as CSV ({exc})") from None
+    if frame.shape[1] < 2:
+        raise ValueError(f"{path.name}: needs at least one feature column and a label column")
+    try:
+        x = frame.iloc[:, :-1].to_numpy(dtype=np.float64)
+    except ValueError:
+        raise ValueError(f"{path.name}: feature columns must be numbers") from None
+    labels = frame.iloc[:, -1]
+    class_names: tuple[str, ...] = ()
+    if not pd.api.types.is_numeric_dtype(labels):
+        codes, uniques = pd.factorize(labels, sort=True)
+        labels, class_names = codes, tuple(str(u) for u in uniques)
+    return _checked(path.name, x, np.asarray(labels), np.empty((0, x.shape[1])), np.empty(0), class_names)
+
+
+def _is_numeric_row(row) -> bool:
+    try:
+        np.asarray(row, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _checked(name, x_train, y_train, x_test, y_test, class_names) -> Dataset:
+    x_train, x_test = (_features(name, key, a) for key, a in (("x_train", x_train), ("x_test", x_test)))
+    y_train, y_test = (_labels(name, key, a) for key, a in (("y_train", y_train), ("y_test", y_test)))
+    if x_train.shape[0] < 1 or x_train.shape[0] != y_train.shape[0]:
+        raise ValueError(
+            f"{name}: x_train has {x_train.shape[0]} rows and y_train {y_train.shape[0]}; they must match and be > 0"
+        )
+    if x_test.shape[0] != y_test.shape[0] or (x_test.shape[0] and x_test.shape[1] != x_train.shape[1]):
+        raise ValueError(f"{name}: x_test {x_test.shape} does not match y_test {y_test.shape} or x_train's columns")
+    n_classes = int(max(y_train.max(), y_test.max(initial=0))) + 1
+    if n_classes < 2:
+        raise ValueError(f"{name}: labels must include at least two classes, got {n_classes}")
+    return Dataset(x_train, y_train, x_test, y_test, n_classes, (), class_names, name)
+
+
+def _features(name: str, key: str, a) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim != 2 or not np.issubdtype(a.dtype, np.number):
+        raise ValueError(f"{name}: {key} must be a 2-D numeric array, got shape {a.shape} dtype {a.dtype}")
+    a = a.astype(np.float64)
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name}: {key} contains NaN or infinite values")
+    return a
+
+
+def _labels(name: str, key: str, a) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim != 1 or not np.issubdtype(a.dtype, np.number):
+        raise ValueError(f"{name}: {key} must be a 1-D array of integer labels, got shape {a.shape} dtype {a.dtype}")
+    if a.size and (not np.isfinite(a).all() or (a != np.round(a)).any() or a.min() < 0):
+        raise ValueError(f"{name}: {key} must hold non-negative integer labels")
+    return a.astype(np.int64)

@@ -1,0 +1,282 @@
+"""The paper's experiments on top of the engine (SPEC sections 2-4).
+
+- :func:`run_stability`: one reference network and M perturbed copies from t = 0.
+- :func:`run_orbital`: the copies are made at iteration t0 of the reference trajectory.
+- :func:`run_lyapunov`: many initial conditions x several eps; FTLE statistics per eps.
+  Initial conditions are spread over worker processes; each has its own generator
+  spawned from the seed, so results do not depend on the number of workers.
+
+Randomness: ``default_rng(seed)`` draws the initial network, then the unit perturbation
+directions (scaled by eps); the Lyapunov sweep spawns one child generator per initial
+condition from ``SeedSequence(seed)`` and draws the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from core.config import FTLEConfig, RunConfig
+from core.data import Dataset, load_iris
+from core.lyapunov import (
+    EnsembleStats,
+    FTLEFit,
+    ensemble_stats,
+    fit_ftle,
+    global_rate,
+    mean_distance,
+    normalized_distance,
+)
+from core.model import MLP
+from core.parallel import map_chunks
+from core.perturb import unit_perturbations, with_copies
+from core.training import Progress, Trajectory, descend
+from core.validate import check_float, check_int
+
+
+def network_for(config: RunConfig, data: Dataset) -> MLP:
+    """The MLP of ``config`` sized to the data's features and classes."""
+    return MLP(data.n_features, config.hidden, data.n_classes, config.activation, config.output)
+
+
+def dataset_for(config: RunConfig, data: Dataset | None) -> Dataset:
+    """Iris as the config says, or the given data (standardised if the config asks)."""
+    if data is None:
+        return load_iris(split_seed=config.split_seed, standardize=config.standardize)
+    return data.standardized() if config.standardize else data
+
+
+def check_theta0(theta0: np.ndarray, mlp: MLP) -> np.ndarray:
+    """A user-given initial network: float, shape (P,), finite."""
+    theta0 = np.asarray(theta0)
+    if theta0.shape != (mlp.n_params,):
+        raise ValueError(f"theta0 must have shape ({mlp.n_params},) for this network, got {theta0.shape}")
+    if not np.issubdtype(theta0.dtype, np.floating):
+        raise ValueError(f"theta0 must be a float array, got dtype {theta0.dtype}")
+    if not np.isfinite(theta0).all():
+        raise ValueError("theta0 contains NaN or infinite values")
+    return theta0.astype(np.float64)
+
+
+@dataclass(frozen=True, eq=False)
+class StabilityResult:
+    """Row 0 of the trajectory is the reference, rows 1..M the perturbed copies."""
+
+    config: RunConfig
+    data: Dataset
+    mlp: MLP
+    trajectory: Trajectory
+
+    @property
+    def distance(self) -> np.ndarray:
+        """(T + 1, M) d_m(t)."""
+        return self.trajectory.distance[:, 1:]
+
+    @cached_property
+    def mean_distance(self) -> np.ndarray:
+        """(T + 1,) <d(t)>."""
+        return mean_distance(self.distance)
+
+    @property
+    def normalized_distance(self) -> np.ndarray:
+        """(T + 1,) <d(t)> / (eps N_w)."""
+        return normalized_distance(self.mean_distance, self.config.eps, self.mlp.n_weights)
+
+    @cached_property
+    def ftle(self) -> FTLEFit:
+        return fit_ftle(self.mean_distance)
+
+    @cached_property
+    def test_accuracy(self) -> np.ndarray:
+        """(K,) test accuracy of the final networks (NaN without test rows)."""
+        return self.mlp.accuracy(self.trajectory.final_theta, self.data.x_test, self.data.y_test)
+
+
+def run_stability(
+    config: RunConfig,
+    *,
+    data: Dataset | None = None,
+    theta0: np.ndarray | None = None,
+    on_progress: Progress | None = None,
+) -> StabilityResult:
+    """Dynamical stability (SPEC section 2): reference + M copies perturbed at t = 0."""
+    data = dataset_for(config, data)
+    mlp = network_for(config, data)
+    rng = np.random.default_rng(config.seed)
+    drawn = mlp.init(rng, 1, config.init)[0]
+    start = drawn if theta0 is None else check_theta0(theta0, mlp)
+    unit = unit_perturbations(rng, config.n_perturbations, mlp.weight_mask, config.perturbation)
+    trajectory = descend(
+        mlp.objective(data.x_train, data.y_train, config.l2),
+        with_copies(start, unit, config.eps),
+        config.learning_rate,
+        config.n_steps,
+        norm=config.distance,
+        save_every=config.save_every,
+        on_progress=on_progress,
+    )
+    return StabilityResult(config, data, mlp, trajectory)
+
+
+@dataclass(frozen=True, eq=False)
+class OrbitalResult:
+    """``before``: the reference alone over [0, t0]; ``after``: reference + M copies
+    over [t0, T] (its step 0 is iteration t0)."""
+
+    config: RunConfig
+    t0: int
+    before: Trajectory
+    after: Trajectory
+    n_weights: int
+
+    @property
+    def iterations(self) -> np.ndarray:
+        """(T - t0 + 1,) iteration numbers of ``after``."""
+        return self.t0 + np.arange(self.after.n_steps + 1)
+
+    @property
+    def normalized_distance(self) -> np.ndarray:
+        """(T - t0 + 1,) <d>/(eps N_w) after the perturbation."""
+        return normalized_distance(mean_distance(self.after.distance[:, 1:]), self.config.eps, self.n_weights)
+
+
+def run_orbital(
+    config: RunConfig,
+    t0: int,
+    *,
+    data: Dataset | None = None,
+    theta0: np.ndarray | None = None,
+    on_progress: Progress | None = None,
+) -> OrbitalResult:
+    """Orbital stability (SPEC section 4): perturb the reference at iteration t0 < T."""
+    check_int("t0", t0, low=0, high=config.n_steps - 1)
+    data = dataset_for(config, data)
+    mlp = network_for(config, data)
+    objective = mlp.objective(data.x_train, data.y_train, config.l2)
+    rng = np.random.default_rng(config.seed)
+    drawn = mlp.init(rng, 1, config.init)[0]
+    start = drawn if theta0 is None else check_theta0(theta0, mlp)
+    unit = unit_perturbations(rng, config.n_perturbations, mlp.weight_mask, config.perturbation)
+    before = descend(objective, start[None, :], config.learning_rate, t0, save_every=config.save_every)
+    after = descend(
+        objective,
+        with_copies(before.final_theta[0], unit, config.eps),
+        config.learning_rate,
+        config.n_steps - t0,
+        norm=config.distance,
+        save_every=config.save_every,
+        on_progress=on_progress,
+    )
+    return OrbitalResult(config, t0, before, after, mlp.n_weights)
+
+
+@dataclass(frozen=True, eq=False)
+class LyapunovResult:
+    """G initial conditions x E perturbation radii.
+
+    eps: (E,); mean_distance: (G, E, T + 1); fits: FTLEFit of shape (G, E);
+    diverged: (G, E) any trajectory of that cell diverged; stats: one EnsembleStats per eps.
+    """
+
+    config: RunConfig
+    ftle_config: FTLEConfig
+    eps: np.ndarray
+    mean_distance: np.ndarray
+    fits: FTLEFit
+    diverged: np.ndarray
+    stats: tuple[EnsembleStats, ...]
+    cancelled: bool = False
+
+    @property
+    def global_rate(self) -> np.ndarray:
+        """(G, E) ln(<d(T)>/<d(0)>)/T."""
+        return global_rate(self.mean_distance)
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """What one worker needs: everything is plain arrays and frozen dataclasses."""
+
+    mlp: MLP
+    x: np.ndarray
+    y: np.ndarray
+    config: RunConfig
+    eps: np.ndarray
+    seeds: tuple[np.random.SeedSequence, ...]
+
+
+def _lyapunov_chunk(chunk: _Chunk) -> tuple[np.ndarray, np.ndarray]:
+    """Train the initial conditions of one chunk; -> mean distance (g, E, T + 1), diverged (g, E).
+
+    Rows per initial condition: one reference shared by every eps, then E blocks of M copies.
+    """
+    cfg, mlp, n_eps, m = chunk.config, chunk.mlp, chunk.eps.size, chunk.config.n_perturbations
+    blocks, references = [], []
+    for g, seed in enumerate(chunk.seeds):
+        rng = np.random.default_rng(seed)
+        theta = mlp.init(rng, 1, cfg.init)[0]
+        unit = unit_perturbations(rng, m, mlp.weight_mask, cfg.perturbation)
+        blocks.append(np.vstack([theta[None, :]] + [with_copies(theta, unit, e)[1:] for e in chunk.eps]))
+        references.append(np.full(1 + n_eps * m, g * (1 + n_eps * m)))
+    traj = descend(
+        mlp.objective(chunk.x, chunk.y, cfg.l2),
+        np.vstack(blocks),
+        cfg.learning_rate,
+        cfg.n_steps,
+        reference=np.concatenate(references),
+        norm=cfg.distance,
+        save_every=None,
+    )
+    g = len(chunk.seeds)
+    per_init = traj.distance.reshape(cfg.n_steps + 1, g, 1 + n_eps * m)[:, :, 1:]
+    mean_d = per_init.reshape(cfg.n_steps + 1, g, n_eps, m).mean(axis=-1).transpose(1, 2, 0)
+    div = traj.diverged.reshape(g, 1 + n_eps * m)
+    diverged = div[:, 1:].reshape(g, n_eps, m).any(axis=-1) | div[:, :1]
+    return mean_d, diverged
+
+
+def run_lyapunov(
+    config: RunConfig,
+    eps_values: list[float] | np.ndarray,
+    n_inits: int,
+    *,
+    ftle_config: FTLEConfig = FTLEConfig(),
+    data: Dataset | None = None,
+    workers: int | None = None,
+    inits_per_chunk: int = 4,
+    on_progress: Progress | None = None,
+) -> LyapunovResult:
+    """FTLE over ``n_inits`` initial conditions for every eps (SPEC section 3, Fig. 12).
+
+    ``config`` supplies the network, learning rate, steps and M; its ``eps`` is unused.
+    ``on_progress(done_inits, n_inits, None)`` may return False to stop early; the
+    result then covers the initial conditions finished so far.
+    """
+    check_int("n_inits", n_inits, low=1, high=1_000_000)
+    check_int("inits_per_chunk", inits_per_chunk, low=1, high=10_000)
+    eps = np.array([check_float("eps", e, low=0.0, high=10.0) for e in np.ravel(eps_values)])
+    if eps.size == 0:
+        raise ValueError("eps_values must hold at least one value")
+    data = dataset_for(config, data)
+    mlp = network_for(config, data)
+    seeds = np.random.SeedSequence(config.seed).spawn(n_inits)
+    chunks = [
+        _Chunk(mlp, data.x_train, data.y_train, config, eps, tuple(seeds[i : i + inits_per_chunk]))
+        for i in range(0, n_inits, inits_per_chunk)
+    ]
+    outputs, cancelled = map_chunks(
+        _lyapunov_chunk, chunks, workers=workers, sizes=[len(c.seeds) for c in chunks], on_progress=on_progress
+    )
+    if not outputs:
+        mean_d = np.empty((0, eps.size, config.n_steps + 1))
+        diverged = np.empty((0, eps.size), dtype=bool)
+    else:
+        mean_d = np.concatenate([o[0] for o in outputs])
+        diverged = np.concatenate([o[1] for o in outputs])
+    fits = fit_ftle(mean_d, ftle_config)
+    # the bootstrap's generator: the next child after the initial conditions' ones
+    stats_rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(n_inits,)))
+    stats = tuple(ensemble_stats(fits.slope[:, j], fits.kept[:, j], stats_rng) for j in range(eps.size))
+    return LyapunovResult(config, ftle_config, eps, mean_d, fits, diverged, stats, cancelled)

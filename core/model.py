@@ -1,0 +1,270 @@
+"""The shallow network D -> H -> C on flat parameter vectors (SPEC section 1).
+
+Flat order (files, API, tests): W1 (D x H, row-major: input i -> hidden j at i*H + j),
+b1 (H), W2 (H x C, row-major), b2 (C). For Iris with H = 10: P = 83, of which 70 weights.
+
+The loss is the mean over the N training rows of the cross-entropy of softmax(z)
+(``output="softmax"``), or of sigmoid outputs clipped to [1e-7, 1 - 1e-7] and normalised
+to sum 1 (``output="legacy_sigmoid"``). Gradients are analytic and batched over K.
+
+Internally the hidden layer is laid out (K, H, N) and the output layer (K, C, N): the
+reductions over N then run along contiguous memory, and rows are processed in blocks of
+``BLOCK`` networks so the work arrays stay in cache. Each row's arithmetic does not depend
+on which other rows share its batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from core.config import ACTIVATIONS, INITS, OUTPUTS
+from core.validate import check_choice, check_int
+
+BLOCK = 32  # networks per block: (BLOCK, H, N) float64 work arrays fit in L2
+LEGACY_CLIP = 1e-7
+
+
+def _sigmoid_(z: np.ndarray) -> np.ndarray:
+    """Logistic sigmoid in place. exp(-z) may overflow to inf for z < -709: 1/inf = 0."""
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    z += 1.0
+    return np.reciprocal(z, out=z)
+
+
+def _tanh_(z: np.ndarray) -> np.ndarray:
+    return np.tanh(z, out=z)
+
+
+def _relu_(z: np.ndarray) -> np.ndarray:
+    return np.maximum(z, 0.0, out=z)
+
+
+def _sigmoid_slope(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+    np.subtract(1.0, a, out=out)
+    return np.multiply(out, a, out=out)
+
+
+def _tanh_slope(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+    np.multiply(a, a, out=out)
+    return np.subtract(1.0, out, out=out)
+
+
+def _relu_slope(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+    return np.greater(a, 0.0, out=out)
+
+
+# activation: (forward in place, derivative as a function of the output a, into out)
+_ACTIVATION = {
+    "sigmoid": (_sigmoid_, _sigmoid_slope),
+    "tanh": (_tanh_, _tanh_slope),
+    "relu": (_relu_, _relu_slope),
+}
+
+
+@dataclass(frozen=True)
+class MLP:
+    """Architecture and activation of the network; knows the flat layout of theta."""
+
+    n_inputs: int = 4
+    hidden: int = 10
+    n_classes: int = 3
+    activation: str = "sigmoid"
+    output: str = "softmax"
+
+    def __post_init__(self) -> None:
+        check_int("n_inputs", self.n_inputs, low=1, high=100_000)
+        check_int("hidden", self.hidden, low=1, high=1024)
+        check_int("n_classes", self.n_classes, low=2, high=10_000)
+        check_choice("activation", self.activation, ACTIVATIONS)
+        check_choice("output", self.output, OUTPUTS)
+
+    # ---- layout -------------------------------------------------------------
+    @cached_property
+    def _offsets(self) -> tuple[int, int, int, int, int]:
+        d, h, c = self.n_inputs, self.hidden, self.n_classes
+        return (0, d * h, d * h + h, d * h + h + h * c, d * h + h + h * c + c)
+
+    @property
+    def n_params(self) -> int:
+        return self._offsets[-1]
+
+    @property
+    def n_weights(self) -> int:
+        return self.hidden * (self.n_inputs + self.n_classes)
+
+    @cached_property
+    def weight_mask(self) -> np.ndarray:
+        """(P,) bool: True on the entries of W1 and W2, False on biases."""
+        o = self._offsets
+        mask = np.zeros(self.n_params, dtype=bool)
+        mask[o[0] : o[1]] = True
+        mask[o[2] : o[3]] = True
+        return mask
+
+    def views(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Layer views of ``theta: (..., P)``: W1 (..., D, H), b1 (..., H), W2 (..., H, C), b2 (..., C)."""
+        o, lead = self._offsets, theta.shape[:-1]
+        d, h, c = self.n_inputs, self.hidden, self.n_classes
+        return (
+            theta[..., o[0] : o[1]].reshape(*lead, d, h),
+            theta[..., o[1] : o[2]],
+            theta[..., o[2] : o[3]].reshape(*lead, h, c),
+            theta[..., o[3] : o[4]],
+        )
+
+    def init(self, rng: np.random.Generator, n: int, scheme: str = "normal") -> np.ndarray:
+        """(n, P) initial networks: weights N(0, 1) ("normal") or Glorot-uniform; biases 0."""
+        check_choice("init", scheme, INITS)
+        theta = np.zeros((n, self.n_params))
+        w1, _, w2, _ = self.views(theta)
+        if scheme == "normal":
+            weights = rng.standard_normal((n, self.n_weights))
+            w1[...] = weights[:, : w1[0].size].reshape(w1.shape)
+            w2[...] = weights[:, w1[0].size :].reshape(w2.shape)
+        else:
+            for w, (fan_in, fan_out) in ((w1, w1.shape[1:]), (w2, w2.shape[1:])):
+                limit = np.sqrt(6.0 / (fan_in + fan_out))
+                w[...] = rng.uniform(-limit, limit, size=w.shape)
+        return theta
+
+    # ---- forward ------------------------------------------------------------
+    def hidden_activity(self, theta: np.ndarray, x_t: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """(K, P), (D, N) -> hidden outputs (K, H, N), written into ``out`` if given."""
+        w1, b1, _, _ = self.views(theta)
+        a = np.matmul(w1.transpose(0, 2, 1), x_t, out=out)
+        a += b1[:, :, None]
+        return _ACTIVATION[self.activation][0](a)
+
+    def logits(self, theta: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """(K, P), (N, D) -> output pre-activations (K, N, C)."""
+        theta = np.atleast_2d(theta)
+        _, _, w2, b2 = self.views(theta)
+        with np.errstate(all="ignore"):
+            a = self.hidden_activity(theta, np.ascontiguousarray(x.T))
+            z = np.matmul(w2.transpose(0, 2, 1), a) + b2[:, :, None]
+        return z.transpose(0, 2, 1)
+
+    def predict(self, theta: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """(K, P), (N, D) -> predicted labels (K, N)."""
+        return self.logits(theta, x).argmax(axis=-1)
+
+    def accuracy(self, theta: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """(K, P) -> fraction of rows classified correctly, (K,); NaN when there are no rows."""
+        if len(y) == 0:
+            return np.full(np.atleast_2d(theta).shape[0], np.nan)
+        return (self.predict(theta, x) == y).mean(axis=-1)
+
+    def objective(self, x: np.ndarray, y: np.ndarray, l2: float = 0.0) -> Objective:
+        """The training loss on (x, y) as a callable for :func:`core.training.descend`."""
+        return Objective(self, x, y, l2)
+
+
+class Objective:
+    """Mean loss over fixed data; ``objective(theta)`` -> (loss (K,), grad (K, P), accuracy (K,)).
+
+    Keeps (BLOCK, H, N) work arrays between calls: fresh ones of that size (> 128 KiB)
+    would come from mmap on every step, and the page faults measured up to 3x slower.
+    So one objective serves one run at a time (not shared between threads); it pickles
+    without its work arrays.
+    """
+
+    def __init__(self, mlp: MLP, x: np.ndarray, y: np.ndarray, l2: float = 0.0) -> None:
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.int64)
+        if x.ndim != 2 or x.shape != (len(y), mlp.n_inputs):
+            raise ValueError(f"x must have shape (N, {mlp.n_inputs}) matching y, got {x.shape} and {y.shape}")
+        if len(y) and (y.min() < 0 or y.max() >= mlp.n_classes):
+            raise ValueError(f"labels must lie in [0, {mlp.n_classes}), got {y.min()}..{y.max()}")
+        self.mlp, self.l2 = mlp, float(l2)
+        self.x = np.ascontiguousarray(x)  # (N, D)
+        self.x_t = np.ascontiguousarray(x.T)  # (D, N)
+        self.onehot_t = np.zeros((mlp.n_classes, len(y)))  # (C, N)
+        self.onehot_t[y, np.arange(len(y))] = 1.0
+        self._work: dict[str, np.ndarray] = {}
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_work": {}}
+
+    def _buffers(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Three (k, H, N) work arrays (views of BLOCK-sized ones)."""
+        if not self._work:
+            shape = (BLOCK, self.mlp.hidden, self.x.shape[0])
+            self._work = {name: np.empty(shape) for name in ("a", "da", "slope")}
+        return self._work["a"][:k], self._work["da"][:k], self._work["slope"][:k]
+
+    def __call__(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(K, P) -> loss (K,), gradient (K, P), training accuracy (K,)."""
+        k = theta.shape[0]
+        loss, accuracy, grad = np.empty(k), np.empty(k), np.empty_like(theta)
+        with np.errstate(all="ignore"):  # overflow of a diverging row stays in that row
+            for lo in range(0, k, BLOCK):
+                rows = slice(lo, min(lo + BLOCK, k))
+                loss[rows], accuracy[rows] = self._block(theta[rows], grad[rows])
+            if self.l2:
+                weights = theta * self.mlp.weight_mask
+                loss += 0.5 * self.l2 * np.einsum("kp,kp->k", weights, weights)
+                grad += self.l2 * weights
+        return loss, grad, accuracy
+
+    def loss(self, theta: np.ndarray) -> np.ndarray:
+        """(K, P) -> loss (K,)."""
+        return self(np.atleast_2d(theta))[0]
+
+    def _block(self, theta: np.ndarray, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mlp = self.mlp
+        a, da, slope = self._buffers(theta.shape[0])  # (k, H, N) each
+        _, _, w2, b2 = mlp.views(theta)
+        mlp.hidden_activity(theta, self.x_t, out=a)
+        z = np.matmul(w2.transpose(0, 2, 1), a)  # (k, C, N)
+        z += b2[:, :, None]
+        output = _softmax_ce if mlp.output == "softmax" else _legacy_sigmoid_ce
+        loss, accuracy, dz = output(z, self.onehot_t)  # dz: d loss / d z, (k, C, N)
+        g_w1, g_b1, g_w2, g_b2 = mlp.views(grad)
+        np.matmul(a, dz.transpose(0, 2, 1), out=g_w2)  # (k, H, C)
+        np.sum(dz, axis=-1, out=g_b2)
+        np.matmul(w2, dz, out=da)
+        da *= _ACTIVATION[mlp.activation][1](a, out=slope)
+        np.matmul(self.x_t, da.transpose(0, 2, 1), out=g_w1)  # (k, D, H)
+        np.sum(da, axis=-1, out=g_b1)
+        return loss, accuracy
+
+
+def _softmax_ce(z: np.ndarray, onehot_t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Logits (k, C, N) -> mean cross-entropy (k,), accuracy (k,), d loss / d z (k, C, N).
+
+    Overwrites z. Shifted by the max over classes, so exp never overflows for finite z.
+    """
+    n = z.shape[-1]
+    z -= np.max(z, axis=1, keepdims=True)
+    true_shifted = np.einsum("kcn,cn->kn", z, onehot_t)  # z_y - max z: 0 iff y wins
+    p = np.exp(z)
+    total = p.sum(axis=1)  # (k, N)
+    loss = (np.log(total) - true_shifted).mean(axis=-1)
+    accuracy = (true_shifted >= 0.0).mean(axis=-1)
+    p /= total[:, None, :]
+    p -= onehot_t
+    p *= 1.0 / n
+    return loss, accuracy, p
+
+
+def _legacy_sigmoid_ce(z: np.ndarray, onehot_t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sigmoid outputs clipped to [1e-7, 1 - 1e-7], normalised to sum 1, cross-entropy.
+
+    The clip has zero derivative outside its range, as in the original code's autodiff.
+    """
+    n = z.shape[-1]
+    s = _sigmoid_(z)  # (k, C, N)
+    clipped = np.clip(s, LEGACY_CLIP, 1.0 - LEGACY_CLIP)
+    total = clipped.sum(axis=1)  # (k, N)
+    true = np.einsum("kcn,cn->kn", clipped, onehot_t)
+    loss = (np.log(total) - np.log(true)).mean(axis=-1)
+    accuracy = (true >= clipped.max(axis=1)).mean(axis=-1)
+    d_clipped = 1.0 / total[:, None, :] - onehot_t / true[:, None, :]
+    inside = (s > LEGACY_CLIP) & (s < 1.0 - LEGACY_CLIP)
+    dz = d_clipped * s * (1.0 - s) * inside
+    dz *= 1.0 / n
+    return loss, accuracy, dz

@@ -1,0 +1,191 @@
+"""Full-batch gradient descent as a discrete dynamical system (SPEC section 1).
+
+    theta_{t+1} = theta_t - eta * grad L(theta_t)
+
+for K trajectories at once, each with its own learning rate, so a sweep over eta is one
+batch. The engine is handed the dynamics as a function and knows nothing of networks:
+``objective(theta) -> (loss (K,), grad (K, P), accuracy (K,))``.
+
+Every step records the loss, the accuracy and the distance of every row to its reference
+row; parameters are saved only every ``save_every`` steps, so memory is
+8 * (3 (T + 1) K + S K P) bytes (see ``record_bytes``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from core.validate import check_choice, check_int
+
+Objective = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+# on_progress(done_steps, total_steps, partial_trajectory) -> False to cancel
+Progress = Callable[[int, int, "Trajectory"], object]
+
+NEVER = -1  # diverged_at value of a trajectory that stayed finite
+
+
+@dataclass(frozen=True, eq=False)
+class Trajectory:
+    """What a run of :func:`descend` recorded. T is the number of steps actually done.
+
+    steps:        (S,) iterations at which ``theta`` was saved (0 and T always included)
+    theta:        (S, K, P) saved parameters
+    loss:         (T + 1, K) training loss of theta_t
+    accuracy:     (T + 1, K) training accuracy of theta_t
+    distance:     (T + 1, K) distance of row k to row reference[k] (0 on reference rows)
+    reference:    (K,) index of each row's reference row
+    learning_rate:(K,)
+    diverged_at:  (K,) first step with a non-finite loss or parameter, or -1; such a row
+                  is frozen from then on
+    norm:         "l1" or "l2", the distance used
+    cancelled:    True if on_progress stopped the run before n_steps
+    """
+
+    steps: np.ndarray
+    theta: np.ndarray
+    loss: np.ndarray
+    accuracy: np.ndarray
+    distance: np.ndarray
+    reference: np.ndarray
+    learning_rate: np.ndarray
+    diverged_at: np.ndarray
+    norm: str
+    cancelled: bool = False
+
+    @property
+    def n_steps(self) -> int:
+        return self.loss.shape[0] - 1
+
+    @property
+    def diverged(self) -> np.ndarray:
+        """(K,) bool."""
+        return self.diverged_at != NEVER
+
+    @property
+    def final_theta(self) -> np.ndarray:
+        """(K, P) parameters after the last step done."""
+        return self.theta[-1]
+
+
+def record_bytes(n_steps: int, n_rows: int, n_params: int, save_every: int) -> int:
+    """Memory of the records of one :func:`descend` call, in bytes."""
+    n_saved = n_steps // save_every + 2
+    return 8 * (3 * (n_steps + 1) * n_rows + n_saved * n_rows * n_params)
+
+
+def distances(theta: np.ndarray, reference: np.ndarray, norm: str = "l1") -> np.ndarray:
+    """(K, P) -> (K,) L1 or L2 distance of each row to its reference row."""
+    diff = theta - theta[reference]
+    if norm == "l1":
+        return np.abs(diff).sum(axis=-1)
+    return np.sqrt(np.einsum("kp,kp->k", diff, diff))
+
+
+def descend(
+    objective: Objective,
+    theta0: np.ndarray,
+    learning_rate: float | np.ndarray,
+    n_steps: int,
+    *,
+    reference: np.ndarray | None = None,
+    norm: str = "l1",
+    save_every: int | None = 100,
+    on_progress: Progress | None = None,
+    progress_every: int = 250,
+) -> Trajectory:
+    """Run T = ``n_steps`` steps of gradient descent on the rows of ``theta0: (K, P)``.
+
+    ``learning_rate`` is a scalar or (K,); ``reference`` (K,) names each row's reference
+    row for the distance (default: row 0). ``save_every=None`` saves only the first and
+    last parameters. ``on_progress(done, total, partial)`` is called every
+    ``progress_every`` steps and at the end; returning ``False`` stops the run, and the
+    result then covers the steps done with ``cancelled=True``.
+    BLAS runs on one thread (measured: faster than two for these small matrices).
+    """
+    theta = np.array(theta0, dtype=np.float64, copy=True)
+    if theta.ndim != 2 or not np.isfinite(theta).all():
+        raise ValueError(f"theta0 must be a finite (K, P) array, got shape {theta.shape}")
+    k = theta.shape[0]
+    eta = np.broadcast_to(np.asarray(learning_rate, dtype=np.float64), (k,)).copy()
+    if not (np.isfinite(eta).all() and (eta > 0).all()):
+        raise ValueError(f"learning rates must be positive and finite, got {eta[~(np.isfinite(eta) & (eta > 0))][:3]}")
+    reference = np.zeros(k, dtype=np.int64) if reference is None else np.asarray(reference, dtype=np.int64)
+    if reference.shape != (k,) or reference.min(initial=0) < 0 or reference.max(initial=0) >= k:
+        raise ValueError(f"reference must be (K,) = ({k},) indices into the rows, got {reference!r}")
+    check_int("n_steps", n_steps, low=0, high=100_000_000)
+    check_choice("norm", norm, ("l1", "l2"))
+    check_int("progress_every", progress_every, low=1, high=100_000_000)
+    every = n_steps if save_every is None else check_int("save_every", save_every, low=1, high=100_000_000)
+
+    rec = _Records(theta, n_steps, every, reference, eta, norm)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for t in range(n_steps):
+            loss, grad, accuracy = objective(theta)
+            rec.step(t, theta, loss, accuracy)
+            grad *= rec.active_rate[:, None]
+            theta -= grad
+            if rec.is_save_step(t + 1):
+                rec.save(t + 1, theta)
+            done = t + 1
+            if on_progress is not None and (done % progress_every == 0 or done == n_steps):
+                if on_progress(done, n_steps, rec.finish(theta, done, objective, final=False)) is False:
+                    return rec.finish(theta, done, objective, cancelled=True)
+        return rec.finish(theta, n_steps, objective)
+
+
+class _Records:
+    """Preallocated per-step arrays of one descend call."""
+
+    def __init__(self, theta, n_steps, every, reference, eta, norm):
+        k, _ = theta.shape
+        self.every, self.reference, self.eta, self.norm = every, reference, eta, norm
+        self.loss = np.full((n_steps + 1, k), np.nan)
+        self.accuracy = np.full((n_steps + 1, k), np.nan)
+        self.distance = np.full((n_steps + 1, k), np.nan)
+        self.saved_steps = [0]
+        self.saved = [theta.copy()]
+        self.diverged_at = np.full(k, NEVER, dtype=np.int64)
+        self.active_rate = eta.copy()
+
+    def step(self, t, theta, loss, accuracy):
+        self.loss[t], self.accuracy[t] = loss, accuracy
+        self.distance[t] = distances(theta, self.reference, self.norm)
+        finite = np.isfinite(loss) & np.isfinite(theta).all(axis=1)
+        newly = ~finite & (self.diverged_at == NEVER)
+        if newly.any():  # freeze the row where its loss or parameters first became non-finite
+            self.diverged_at[newly] = t
+            self.active_rate[newly] = 0.0
+
+    def is_save_step(self, t):
+        return t % self.every == 0
+
+    def save(self, t, theta):
+        self.saved_steps.append(t)
+        self.saved.append(theta.copy())
+
+    def finish(self, theta, done, objective, *, final=True, cancelled=False) -> Trajectory:
+        """The trajectory so far; on ``final`` also record theta_T (loss, distance, save)."""
+        if final:
+            loss, _, accuracy = objective(theta)
+            self.step(done, theta, loss, accuracy)
+            if self.saved_steps[-1] != done:
+                self.save(done, theta)
+        # A partial result holds views of the growing records (valid during on_progress)
+        # and only the last saved theta; theta_done is not evaluated yet: stop before it.
+        stop = done + 1 if final else done
+        return Trajectory(
+            steps=np.array(self.saved_steps if final else self.saved_steps[-1:]),
+            theta=np.stack(self.saved if final else self.saved[-1:]),
+            loss=self.loss[:stop],
+            accuracy=self.accuracy[:stop],
+            distance=self.distance[:stop],
+            reference=self.reference,
+            learning_rate=self.eta,
+            diverged_at=self.diverged_at.copy(),
+            norm=self.norm,
+            cancelled=cancelled,
+        )

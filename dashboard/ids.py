@@ -1,0 +1,11 @@
+"""Component ids, written once."""
+
+ETA = "eta"
+EPS = "eps"
+SEED = "seed"
+STEPS = "steps"
+PERTURBATIONS = "perturbations"
+RUN = "run"
+MESSAGE = "message"
+DISTANCE_GRAPH = "distance-graph"
+SUMMARY = "summary"

@@ -1,0 +1,79 @@
+"""Iris as the SPEC defines it, and the user's own files."""
+
+import numpy as np
+import pytest
+
+from core.data import load_dataset_file, load_iris
+
+
+def test_iris_matches_scikit_learn_and_splits_120_30():
+    from sklearn.datasets import load_iris as sklearn_iris
+
+    reference = sklearn_iris()
+    order = np.random.default_rng(0).permutation(150)
+    data = load_iris()
+    assert data.x_train.dtype == np.float64 and data.x_train.shape == (120, 4) and data.x_test.shape == (30, 4)
+    assert np.array_equal(np.vstack([data.x_train, data.x_test]), reference.data[order])
+    assert np.array_equal(np.concatenate([data.y_train, data.y_test]), reference.target[order])
+    assert data.feature_names == tuple(reference.feature_names)
+    assert data.class_names == tuple(reference.target_names)
+
+
+def test_split_seed_changes_the_split_and_standardisation_uses_training_rows():
+    assert not np.array_equal(load_iris(split_seed=1).x_train, load_iris().x_train)
+    standard = load_iris(standardize=True)
+    np.testing.assert_allclose(standard.x_train.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(standard.x_train.std(axis=0), 1, atol=1e-12)
+    assert abs(standard.x_test.mean()) > 1e-6  # test rows use the training statistics
+
+
+def test_npz_file_round_trip(tmp_path):
+    path = tmp_path / "d.npz"
+    x = np.random.default_rng(0).normal(size=(7, 2))
+    np.savez(path, x_train=x, y_train=np.array([0, 1, 2, 3, 0, 1, 2]))
+    data = load_dataset_file(path)
+    assert data.n_classes == 4 and data.n_features == 2 and np.array_equal(data.x_train, x)
+    assert data.x_test.shape == (0, 2)
+
+
+def test_csv_with_header_and_string_labels(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,label\n1,2,cat\n3,4,dog\n5,6,cat\n")
+    data = load_dataset_file(path)
+    assert data.x_train.tolist() == [[1, 2], [3, 4], [5, 6]]
+    assert data.y_train.tolist() == [0, 1, 0] and data.class_names == ("cat", "dog")
+
+
+def test_csv_without_header(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("1.5,2,0\n3,4,1\n")
+    assert load_dataset_file(path).y_train.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"x_train": np.zeros((3, 2))}, "missing array 'y_train'"),
+        ({"x_train": np.zeros(3), "y_train": np.zeros(3)}, "2-D"),
+        ({"x_train": np.zeros((3, 2)), "y_train": np.zeros(2)}, "must match"),
+        ({"x_train": np.full((2, 2), np.nan), "y_train": np.array([0, 1])}, "NaN"),
+        ({"x_train": np.zeros((2, 2)), "y_train": np.array([0.5, 1])}, "integer labels"),
+        ({"x_train": np.zeros((2, 2)), "y_train": np.array([0, 0])}, "two classes"),
+    ],
+)
+def test_bad_npz_files_name_the_problem(tmp_path, arrays, message):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=message):
+        load_dataset_file(path)
+
+
+def test_missing_or_foreign_files(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        load_dataset_file(tmp_path / "nope.npz")
+    (tmp_path / "x.json").write_text("{}")
+    with pytest.raises(ValueError, match=".npz or .csv"):
+        load_dataset_file(tmp_path / "x.json")
+    (tmp_path / "x.npz").write_text("not a zip")
+    with pytest.raises(ValueError, match="cannot read"):
+        load_dataset_file(tmp_path / "x.npz")

@@ -1,0 +1,114 @@
+"""The paper's findings, reproduced by the experiments (SPEC sections 2-4, 6)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from core.config import RunConfig
+from core.experiments import run_lyapunov, run_orbital, run_stability
+
+SHORT = RunConfig(n_steps=300, n_perturbations=4)
+
+
+def test_same_seed_gives_bit_identical_runs_and_another_seed_does_not():
+    a, b = run_stability(SHORT), run_stability(SHORT)
+    assert np.array_equal(a.trajectory.theta, b.trajectory.theta)
+    assert np.array_equal(a.trajectory.distance, b.trajectory.distance)
+    c = run_stability(dataclasses.replace(SHORT, seed=1))
+    assert not np.array_equal(a.trajectory.theta[0], c.trajectory.theta[0])
+
+
+def test_copies_start_at_half_of_eps_times_weights_and_biases_are_untouched():
+    result = run_stability(RunConfig(n_steps=1, n_perturbations=200, eps=1e-6))
+    theta = result.trajectory.theta[0]
+    delta = theta[1:] - theta[0]
+    assert (delta[:, ~result.mlp.weight_mask] == 0).all()
+    assert np.abs(delta).max() <= 1e-6
+    assert result.normalized_distance[0] == pytest.approx(0.5, abs=0.01)
+
+
+def test_sphere_perturbations_have_radius_eps():
+    result = run_stability(RunConfig(n_steps=1, perturbation="sphere", distance="l2", eps=1e-5))
+    np.testing.assert_allclose(result.distance[0], 1e-5, rtol=1e-9)
+
+
+def test_lyapunov_does_not_depend_on_workers_or_chunking():
+    config = RunConfig(learning_rate=1.0, n_steps=120, n_perturbations=3)
+    one = run_lyapunov(config, [1e-8, 1e-4], 6, workers=1, inits_per_chunk=6)
+    two = run_lyapunov(config, [1e-8, 1e-4], 6, workers=2, inits_per_chunk=1)
+    assert np.array_equal(one.mean_distance, two.mean_distance)
+    assert one.stats == two.stats
+
+
+def test_low_learning_rate_shows_no_exponential_growth():
+    """eta = 0.01 over 5000 steps: <d>/(eps N_w) stays O(1) and no FTLE fit is kept.
+
+    Measured (seed 0, 8 initial conditions): every max is below 1. Some single initial
+    networks drift further (run_stability seed 0 reaches 4.3), still without an
+    exponential phase, so the bound is asserted on this ensemble.
+    """
+    config = RunConfig(learning_rate=0.01, n_steps=5000, n_perturbations=3)
+    result = run_lyapunov(config, [1e-8], 8)
+    normalized = result.mean_distance[:, 0] / (1e-8 * 70)
+    assert normalized.max() < 2.0
+    assert not result.fits.kept.any()
+    assert (np.abs(result.global_rate) < 1e-3).all()
+
+
+def test_edge_of_stability_has_a_positive_ftle_for_most_initial_conditions():
+    """eta = 1, eps = 1e-8, 5 copies, 200 steps. Paper: 0.285 +- 0.10, ~90% kept."""
+    config = RunConfig(learning_rate=1.0, n_steps=200, n_perturbations=5)
+    result = run_lyapunov(config, [1e-8], 20)
+    stats = result.stats[0]
+    assert stats.kept >= 15
+    assert 0.2 < stats.mean < 0.4 and 0.03 < stats.std < 0.2
+    assert stats.ci_low < stats.mean < stats.ci_high
+
+
+def test_ftle_falls_as_eps_grows():
+    config = RunConfig(learning_rate=1.0, n_steps=200, n_perturbations=5)
+    result = run_lyapunov(config, [1e-12, 1e-3], 12)
+    small, large = result.stats
+    assert small.mean > large.mean and small.kept >= large.kept
+
+
+def test_orbital_perturbation_stays_marginal():
+    """Perturbing at t0 = 4000 of 5000 (eta 0.01): d stays near its start, in [0.3, 0.7]."""
+    result = run_orbital(RunConfig(n_perturbations=10), 4000)
+    nd = result.normalized_distance
+    assert nd.shape == (1001,) and result.iterations[0] == 4000
+    assert 0.3 <= nd.min() and nd.max() <= 0.7
+    # the continuing reference is the original trajectory, bit for bit
+    full = run_stability(RunConfig(n_perturbations=1, n_steps=5000, save_every=1000))
+    assert np.array_equal(result.after.theta[-1, 0], full.trajectory.theta[-1, 0])
+
+
+def test_a_huge_learning_rate_is_reported_not_raised():
+    result = run_stability(RunConfig(learning_rate=1000.0, n_steps=300, n_perturbations=3))
+    assert result.trajectory.loss.shape == (301, 4)
+    assert np.isfinite(result.trajectory.loss[-1]).all() or result.trajectory.diverged.any()
+
+
+def test_theta0_must_match_the_network():
+    with pytest.raises(ValueError, match=r"shape \(83,\)"):
+        run_stability(SHORT, theta0=np.zeros(82))
+    with pytest.raises(ValueError, match="NaN"):
+        run_stability(SHORT, theta0=np.full(83, np.nan))
+    with pytest.raises(ValueError, match="float"):
+        run_stability(SHORT, theta0=np.zeros(83, dtype=np.int64))
+
+
+def test_given_theta0_is_the_reference_start():
+    theta0 = np.random.default_rng(9).standard_normal(83)
+    result = run_stability(SHORT, theta0=theta0)
+    assert np.array_equal(result.trajectory.theta[0, 0], theta0)
+
+
+def test_bad_experiment_arguments():
+    with pytest.raises(ValueError, match="t0 must be between 0 and 299"):
+        run_orbital(SHORT, 300)
+    with pytest.raises(ValueError, match="eps"):
+        run_lyapunov(SHORT, [1e-8, -1.0], 2)
+    with pytest.raises(ValueError, match="n_inits"):
+        run_lyapunov(SHORT, [1e-8], 0)

@@ -1,0 +1,27 @@
+"""The dependency rule: core <- dashboard <- app, core <- cli. The core never loads Dash."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _modules_after(statement: str) -> set[str]:
+    code = f"import sys; {statement}; print(' '.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_core_and_cli_do_not_import_dash_or_plotly():
+    for statement in ("import core; core.run_stability", "import cli"):
+        loaded = _modules_after(statement)
+        assert not {m for m in loaded if m.split(".")[0] in ("dash", "plotly")}, statement
+        assert "core" in loaded
+
+
+def test_core_sources_name_no_ui_library():
+    for path in (ROOT / "core").glob("*.py"):
+        text = path.read_text()
+        assert "import dash" not in text and "import plotly" not in text, path
+        assert "from dash" not in text and "from plotly" not in text, path
