@@ -60,6 +60,18 @@ def check_theta0(theta0: np.ndarray, mlp: MLP) -> np.ndarray:
     return theta0.astype(np.float64)
 
 
+def _start_and_directions(config: RunConfig, mlp: MLP, theta0: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The reference's start (P,) and the unit perturbation directions (M, P), from the seed.
+
+    The initial network is drawn even when ``theta0`` is given, so the directions are the
+    same for a given seed either way.
+    """
+    rng = np.random.default_rng(config.seed)
+    drawn = mlp.init(rng, 1, config.init)[0]
+    start = drawn if theta0 is None else check_theta0(theta0, mlp)
+    return start, unit_perturbations(rng, config.n_perturbations, mlp.weight_mask, config.perturbation)
+
+
 @dataclass(frozen=True, eq=False)
 class StabilityResult:
     """Row 0 of the trajectory is the reference, rows 1..M the perturbed copies."""
@@ -104,10 +116,7 @@ def run_stability(
     """Dynamical stability (SPEC section 2): reference + M copies perturbed at t = 0."""
     data = dataset_for(config, data)
     mlp = network_for(config, data)
-    rng = np.random.default_rng(config.seed)
-    drawn = mlp.init(rng, 1, config.init)[0]
-    start = drawn if theta0 is None else check_theta0(theta0, mlp)
-    unit = unit_perturbations(rng, config.n_perturbations, mlp.weight_mask, config.perturbation)
+    start, unit = _start_and_directions(config, mlp, theta0)
     trajectory = descend(
         mlp.objective(data.x_train, data.y_train, config.l2),
         with_copies(start, unit, config.eps),
@@ -155,10 +164,7 @@ def run_orbital(
     data = dataset_for(config, data)
     mlp = network_for(config, data)
     objective = mlp.objective(data.x_train, data.y_train, config.l2)
-    rng = np.random.default_rng(config.seed)
-    drawn = mlp.init(rng, 1, config.init)[0]
-    start = drawn if theta0 is None else check_theta0(theta0, mlp)
-    unit = unit_perturbations(rng, config.n_perturbations, mlp.weight_mask, config.perturbation)
+    start, unit = _start_and_directions(config, mlp, theta0)
     before = descend(objective, start[None, :], config.learning_rate, t0, save_every=config.save_every)
     after = descend(
         objective,
