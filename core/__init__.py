@@ -21,9 +21,11 @@ A network is one flat float64 vector; a batch of networks is ``theta: (K, P)``.
 from core.config import FTLEConfig, RunConfig
 from core.data import Dataset, load_dataset_file, load_iris
 from core.experiments import (
+    EpsSweepResult,
     LyapunovResult,
     OrbitalResult,
     StabilityResult,
+    run_eps_sweep,
     run_lyapunov,
     run_orbital,
     run_stability,
@@ -35,6 +37,7 @@ from core.training import Trajectory, descend
 __all__ = [
     "Dataset",
     "EnsembleStats",
+    "EpsSweepResult",
     "FTLEConfig",
     "FTLEFit",
     "LyapunovResult",
@@ -49,6 +52,7 @@ __all__ = [
     "global_rate",
     "load_dataset_file",
     "load_iris",
+    "run_eps_sweep",
     "run_lyapunov",
     "run_orbital",
     "run_stability",

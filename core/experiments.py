@@ -1,6 +1,7 @@
 """The paper's experiments on top of the engine (SPEC sections 2-4).
 
 - :func:`run_stability`: one reference network and M perturbed copies from t = 0.
+- :func:`run_eps_sweep`: the same at several eps in one batch (linear response, collapse).
 - :func:`run_orbital`: the copies are made at iteration t0 of the reference trajectory.
 - :func:`run_lyapunov`: many initial conditions x several eps; FTLE statistics per eps.
   Initial conditions are spread over worker processes; each has its own generator
@@ -127,6 +128,67 @@ def run_stability(
         on_progress=on_progress,
     )
     return StabilityResult(config, data, mlp, trajectory)
+
+
+@dataclass(frozen=True, eq=False)
+class EpsSweepResult:
+    """One initial network, its M copies at each of E radii (SPEC Figs. 4 and 6).
+
+    eps (E,); distance (E, T + 1, M); reference loss (T + 1,).
+    """
+
+    config: RunConfig
+    eps: np.ndarray
+    distance: np.ndarray
+    loss: np.ndarray
+    n_weights: int
+    cancelled: bool = False
+
+    @property
+    def mean_distance(self) -> np.ndarray:
+        """(E, T + 1)."""
+        return mean_distance(self.distance)
+
+    @property
+    def normalized_distance(self) -> np.ndarray:
+        """(E, T + 1) <d>/(eps N_w): collapses onto one curve in the linear regime."""
+        return self.mean_distance / (self.eps[:, None] * self.n_weights)
+
+
+def run_eps_sweep(
+    config: RunConfig,
+    eps_values: list[float] | np.ndarray,
+    *,
+    data: Dataset | None = None,
+    theta0: np.ndarray | None = None,
+    on_progress: Progress | None = None,
+) -> EpsSweepResult:
+    """The run of ``config`` repeated at several eps in one batch: same initial network, same
+    perturbation directions scaled by each eps, one shared reference trajectory."""
+    eps = _checked_eps(eps_values)
+    data = dataset_for(config, data)
+    mlp = network_for(config, data)
+    start, unit = _start_and_directions(config, mlp, theta0)
+    theta = np.vstack([start[None, :]] + [with_copies(start, unit, e)[1:] for e in eps])
+    traj = descend(
+        mlp.objective(data.x_train, data.y_train, config.l2),
+        theta,
+        config.learning_rate,
+        config.n_steps,
+        norm=config.distance,
+        save_every=None,
+        on_progress=on_progress,
+    )
+    m = config.n_perturbations
+    distance = traj.distance[:, 1:].reshape(-1, eps.size, m).transpose(1, 0, 2)
+    return EpsSweepResult(config, eps, distance, traj.loss[:, 0], mlp.n_weights, traj.cancelled)
+
+
+def _checked_eps(eps_values) -> np.ndarray:
+    eps = np.array([check_float("eps", e, low=0.0, high=10.0) for e in np.ravel(eps_values)])
+    if eps.size == 0:
+        raise ValueError("eps_values must hold at least one value")
+    return eps
 
 
 @dataclass(frozen=True, eq=False)
@@ -262,9 +324,7 @@ def run_lyapunov(
     """
     check_int("n_inits", n_inits, low=1, high=1_000_000)
     check_int("inits_per_chunk", inits_per_chunk, low=1, high=10_000)
-    eps = np.array([check_float("eps", e, low=0.0, high=10.0) for e in np.ravel(eps_values)])
-    if eps.size == 0:
-        raise ValueError("eps_values must hold at least one value")
+    eps = _checked_eps(eps_values)
     data = dataset_for(config, data)
     mlp = network_for(config, data)
     seeds = np.random.SeedSequence(config.seed).spawn(n_inits)

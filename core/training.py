@@ -6,9 +6,10 @@ for K trajectories at once, each with its own learning rate, so a sweep over eta
 batch. The engine is handed the dynamics as a function and knows nothing of networks:
 ``objective(theta) -> (loss (K,), grad (K, P), accuracy (K,))``.
 
-Every step records the loss, the accuracy and the distance of every row to its reference
-row; parameters are saved only every ``save_every`` steps, so memory is
-8 * (3 (T + 1) K + S K P) bytes (see ``record_bytes``).
+Every step records the loss, the accuracy, the L1 norm of theta and the distance of every
+row to its reference row, and accumulates each parameter's path length sum_t |w(t+1) - w(t)|;
+parameters are saved only every ``save_every`` steps, so memory is
+8 * (4 (T + 1) K + (S + 1) K P) bytes (see ``record_bytes``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class Trajectory:
     loss:         (T + 1, K) training loss of theta_t
     accuracy:     (T + 1, K) training accuracy of theta_t
     distance:     (T + 1, K) distance of row k to row reference[k] (0 on reference rows)
+    theta_norm:   (T + 1, K) ||theta_t||_1
+    path_length:  (K, P) sum over steps of |theta_{t+1} - theta_t|, per parameter
     reference:    (K,) index of each row's reference row
     learning_rate:(K,)
     diverged_at:  (K,) first step with a non-finite loss or parameter, or -1; such a row
@@ -50,6 +53,8 @@ class Trajectory:
     loss: np.ndarray
     accuracy: np.ndarray
     distance: np.ndarray
+    theta_norm: np.ndarray
+    path_length: np.ndarray
     reference: np.ndarray
     learning_rate: np.ndarray
     diverged_at: np.ndarray
@@ -74,7 +79,7 @@ class Trajectory:
 def record_bytes(n_steps: int, n_rows: int, n_params: int, save_every: int) -> int:
     """Memory of the records of one :func:`descend` call, in bytes."""
     n_saved = n_steps // save_every + 2
-    return 8 * (3 * (n_steps + 1) * n_rows + n_saved * n_rows * n_params)
+    return 8 * (4 * (n_steps + 1) * n_rows + (n_saved + 1) * n_rows * n_params)
 
 
 def distances(theta: np.ndarray, reference: np.ndarray, norm: str = "l1") -> np.ndarray:
@@ -128,6 +133,7 @@ def descend(
             rec.step(t, theta, loss, accuracy)
             grad *= rec.active_rate[:, None]
             theta -= grad
+            rec.move(grad)
             if rec.is_save_step(t + 1):
                 rec.save(t + 1, theta)
             done = t + 1
@@ -146,6 +152,8 @@ class _Records:
         self.loss = np.full((n_steps + 1, k), np.nan)
         self.accuracy = np.full((n_steps + 1, k), np.nan)
         self.distance = np.full((n_steps + 1, k), np.nan)
+        self.theta_norm = np.full((n_steps + 1, k), np.nan)
+        self.path_length = np.zeros_like(theta)
         self.saved_steps = [0]
         self.saved = [theta.copy()]
         self.diverged_at = np.full(k, NEVER, dtype=np.int64)
@@ -154,11 +162,16 @@ class _Records:
     def step(self, t, theta, loss, accuracy):
         self.loss[t], self.accuracy[t] = loss, accuracy
         self.distance[t] = distances(theta, self.reference, self.norm)
+        self.theta_norm[t] = np.abs(theta).sum(axis=1)
         finite = np.isfinite(loss) & np.isfinite(theta).all(axis=1)
         newly = ~finite & (self.diverged_at == NEVER)
         if newly.any():  # freeze the row where its loss or parameters first became non-finite
             self.diverged_at[newly] = t
             self.active_rate[newly] = 0.0
+
+    def move(self, step):
+        """Accumulate |theta_{t+1} - theta_t| = |eta grad| (zero on frozen rows)."""
+        self.path_length += np.abs(step)
 
     def is_save_step(self, t):
         return t % self.every == 0
@@ -183,6 +196,8 @@ class _Records:
             loss=self.loss[:stop],
             accuracy=self.accuracy[:stop],
             distance=self.distance[:stop],
+            theta_norm=self.theta_norm[:stop],
+            path_length=self.path_length if final else self.path_length.copy(),
             reference=self.reference,
             learning_rate=self.eta,
             diverged_at=self.diverged_at.copy(),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.config import RunConfig
-from core.experiments import run_lyapunov, run_orbital, run_stability
+from core.experiments import run_eps_sweep, run_lyapunov, run_orbital, run_stability
 
 SHORT = RunConfig(n_steps=300, n_perturbations=4)
 
@@ -112,3 +112,13 @@ def test_bad_experiment_arguments():
         run_lyapunov(SHORT, [1e-8, -1.0], 2)
     with pytest.raises(ValueError, match="n_inits"):
         run_lyapunov(SHORT, [1e-8], 0)
+
+
+def test_eps_sweep_rows_equal_single_runs_and_collapse_in_the_linear_regime():
+    config = RunConfig(n_steps=400, n_perturbations=3)
+    sweep = run_eps_sweep(config, [1e-12, 1e-8, 1e-4])
+    assert sweep.distance.shape == (3, 401, 3)
+    single = run_stability(dataclasses.replace(config, eps=1e-8))
+    assert np.array_equal(sweep.distance[1], single.distance)
+    # linear response (SPEC Fig. 6): the normalised curves coincide for small eps
+    np.testing.assert_allclose(sweep.normalized_distance[0], sweep.normalized_distance[1], rtol=1e-3)
