@@ -4,16 +4,21 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench lint screenshots clean
 
 run: $(VENV)/.runtime
 	$(BIN)/python app.py
 
 test: $(VENV)/.dev
+	bash scripts/install-browser.sh
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.runtime
 	$(BIN)/python cli.py bench --large
+
+screenshots: $(VENV)/.dev
+	bash scripts/install-browser.sh
+	$(BIN)/python scripts/screenshots.py
 
 lint: $(VENV)/.dev
 	$(BIN)/python -m ruff check .

@@ -1,27 +1,86 @@
-"""Pure figure builders: arrays in, ``go.Figure`` out. No Dash, no core calls."""
+"""Pure figure builders: arrays in, ``go.Figure`` out. No Dash, no core calls.
+
+Long series are thinned to ~1,000 points and sent as float32 to keep payloads small.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 GREY = "rgba(120, 120, 120, 0.45)"
+LOSS_COLOR = "#d62728"
 MAX_POINTS = 1000
+CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 
 
 def thin(n: int, max_points: int = MAX_POINTS) -> np.ndarray:
-    """Indices of at most ``max_points`` evenly spread samples of n, always keeping the last."""
+    """Indices of at most ``max_points`` evenly spread samples of n, keeping both ends."""
     if n <= max_points:
         return np.arange(n)
     return np.unique(np.linspace(0, n - 1, max_points).round().astype(int))
 
 
+def _f32(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a, dtype=np.float32)
+
+
 def _with_gaps(x: np.ndarray, curves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(S,), (S, M) -> one x/y pair with NaN gaps between the M curves (one trace, M lines)."""
     m = curves.shape[1]
-    xs = np.concatenate([np.append(x, np.nan)] * m)
+    xs = np.tile(np.append(x, np.nan), m)
     ys = np.concatenate([np.append(curves[:, j], np.nan) for j in range(m)])
     return xs, ys
+
+
+def _base_layout(fig: go.Figure, *, title: str, uirevision: str, **axes) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0.01},
+        template="plotly_white",
+        uirevision=uirevision,
+        margin={"l": 70, "r": 70, "t": 50, "b": 50},
+        legend={"orientation": "h", "y": -0.18},
+        **axes,
+    )
+    return fig
+
+
+def empty_figure(message: str) -> go.Figure:
+    """A blank figure carrying a sentence (before the first run, or when a view has no data)."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 15})
+    fig.update_layout(template="plotly_white", xaxis={"visible": False}, yaxis={"visible": False})
+    return fig
+
+
+def _grey_black(fig, x, curves, mean, *, row=None, col=None, show_legend=True):
+    xs, ys = _with_gaps(x, curves)
+    place = {} if row is None else {"row": row, "col": col}
+    fig.add_trace(
+        go.Scattergl(
+            x=xs,
+            y=_f32(ys),
+            mode="lines",
+            line={"color": GREY, "width": 1},
+            hoverinfo="skip",
+            name=f"each copy d_m(t) ({curves.shape[1]})",
+            showlegend=show_legend,
+        ),
+        **place,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=_f32(mean),
+            mode="lines",
+            line={"color": "black", "width": 2.5},
+            name="mean <d(t)>",
+            hovertemplate="t = %{x}<br><d> = %{y:.4g}<extra></extra>",
+            showlegend=show_legend,
+        ),
+        **place,
+    )
 
 
 def distance_figure(
@@ -35,51 +94,357 @@ def distance_figure(
 ) -> go.Figure:
     """The paper's central figure: every d_m(t) grey, <d(t)> black, log y; loss dashed on the right.
 
-    iterations (S,), distances (S, M), mean (S,), loss (S,); thinned to ~1000 points, float32.
+    iterations (S,), distances (S, M), mean (S,), loss (S,).
     """
     keep = thin(len(iterations))
     x = iterations[keep]
-    xs, ys = _with_gaps(x, distances[keep])
     fig = go.Figure()
-    fig.add_trace(
-        go.Scattergl(
-            x=xs,
-            y=ys.astype(np.float32),
-            mode="lines",
-            line={"color": GREY, "width": 1},
-            name=f"d_m(t), {distances.shape[1]} copies",
-            hoverinfo="skip",
-        )
-    )
+    _grey_black(fig, x, distances[keep], mean[keep])
     fig.add_trace(
         go.Scatter(
             x=x,
-            y=mean[keep].astype(np.float32),
-            mode="lines",
-            line={"color": "black", "width": 2.5},
-            name="<d(t)>",
-            hovertemplate="t = %{x}<br><d> = %{y:.4g}<extra></extra>",
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=x,
-            y=loss[keep].astype(np.float32),
+            y=_f32(loss[keep]),
             mode="lines",
             yaxis="y2",
-            line={"color": "#d62728", "width": 1.5, "dash": "dash"},
             name="training loss",
+            line={"color": LOSS_COLOR, "width": 1.5, "dash": "dash"},
             hovertemplate="t = %{x}<br>loss = %{y:.4g}<extra></extra>",
         )
     )
-    fig.update_layout(
+    return _base_layout(
+        fig,
         title=title,
-        xaxis={"title": "iteration t"},
-        yaxis={"title": y_title, "type": "log", "exponentformat": "power"},
-        yaxis2={"title": "loss", "overlaying": "y", "side": "right", "showgrid": False, "tickmode": "auto"},
-        legend={"orientation": "h", "y": -0.2},
-        margin={"l": 70, "r": 70, "t": 50, "b": 40},
         uirevision="distance",
-        template="plotly_white",
+        xaxis={"title": "iteration t"},
+        yaxis={
+            "title": y_title,
+            "type": "log",
+            "exponentformat": "power",
+            "minor": {"showgrid": False},
+            "dtick": "D2" if _decades(mean) < 3 else None,
+        },
+        yaxis2={"title": "loss", "overlaying": "y", "side": "right", "showgrid": False, "tickmode": "auto"},
     )
-    return fig
+
+
+def _decades(values: np.ndarray) -> float:
+    """How many powers of ten the finite positive values span."""
+    ok = values[np.isfinite(values) & (values > 0)]
+    return float(np.log10(ok.max() / ok.min())) if ok.size else 0.0
+
+
+def eps_panels_figure(iterations: np.ndarray, eps: np.ndarray, distances: np.ndarray, loss: np.ndarray) -> go.Figure:
+    """SPEC Fig. 4: one panel per eps, same initial network; shapes agree up to the scale eps.
+
+    eps (E,), distances (E, S, M), loss (S,).
+    """
+    keep = thin(len(iterations))
+    x = iterations[keep]
+    fig = make_subplots(
+        rows=1,
+        cols=len(eps),
+        shared_xaxes=True,
+        horizontal_spacing=0.06,
+        subplot_titles=[f"eps = {e:.0e}" for e in eps],
+        specs=[[{"secondary_y": True}] * len(eps)],
+    )
+    for j in range(len(eps)):
+        d = distances[j][keep]
+        _grey_black(fig, x, d, d.mean(axis=1), row=1, col=j + 1, show_legend=j == 0)
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=_f32(loss[keep]),
+                mode="lines",
+                line={"color": LOSS_COLOR, "dash": "dash", "width": 1},
+                name="training loss",
+                showlegend=j == 0,
+                hoverinfo="skip",
+            ),
+            row=1,
+            col=j + 1,
+            secondary_y=True,
+        )
+        fig.update_yaxes(type="log", exponentformat="power", row=1, col=j + 1, secondary_y=False)
+        fig.update_yaxes(showgrid=False, tickmode="auto", row=1, col=j + 1, secondary_y=True)
+    fig.update_xaxes(title_text="iteration t")
+    return _base_layout(fig, title="Same network, four perturbation sizes", uirevision="eps-panels")
+
+
+def collapse_figure(iterations: np.ndarray, eps: np.ndarray, normalized: np.ndarray) -> go.Figure:
+    """SPEC Fig. 6: <d>/(eps N_w) for each eps, coloured by log10 eps. (E,), (E, S)."""
+    keep = thin(len(iterations))
+    logs = np.log10(eps)
+    lo, hi = logs.min(), logs.max()
+    fig = go.Figure()
+    for j, e in enumerate(eps):
+        share = 0.0 if hi == lo else (logs[j] - lo) / (hi - lo)
+        color = _viridis(share)
+        fig.add_trace(
+            go.Scatter(
+                x=iterations[keep],
+                y=_f32(normalized[j][keep]),
+                mode="lines",
+                line={"color": color, "width": 1.5},
+                name=f"eps {e:.0e}",
+                hovertemplate=f"eps = {e:.0e}<br>t = %{{x}}<br>%{{y:.4g}}<extra></extra>",
+            )
+        )
+    fig.add_trace(  # a hidden marker trace carries the colour bar of log10 eps
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            showlegend=False,
+            hoverinfo="skip",
+            marker={
+                "colorscale": "Viridis",
+                "cmin": lo,
+                "cmax": hi,
+                "color": [lo],
+                "colorbar": {"title": "log10 eps"},
+                "showscale": True,
+            },
+        )
+    )
+    return _base_layout(
+        fig,
+        title="Normalised distance collapses for every eps",
+        uirevision="collapse",
+        xaxis={"title": "iteration t"},
+        yaxis={"title": "<d>/(eps N_w)", "type": "log"},
+        showlegend=False,
+    )
+
+
+def _viridis(share: float) -> str:
+    from plotly.colors import sample_colorscale
+
+    return sample_colorscale("Viridis", [min(max(share, 0.0), 1.0)])[0]
+
+
+def fit_figure(iterations: np.ndarray, mean: np.ndarray, fit: dict) -> go.Figure:
+    """ln<d(t)> with the best-R^2 FTLE window and its line (SPEC section 3)."""
+    keep = thin(len(iterations))
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=iterations[keep],
+            y=_f32(np.log(mean[keep])),
+            mode="lines",
+            line={"color": "black"},
+            name="ln <d(t)>",
+            hovertemplate="t = %{x}<br>ln<d> = %{y:.4g}<extra></extra>",
+        )
+    )
+    title = "No window fits this run (too short, or non-finite distances)"
+    if fit.get("slope") is not None and np.isfinite(fit["slope"]):
+        a, w = int(fit["start"]), int(fit["length"])
+        t = np.arange(a, a + w)
+        fig.add_trace(
+            go.Scatter(
+                x=t,
+                y=fit["intercept"] + fit["slope"] * t,
+                mode="lines",
+                line={"color": "#e45756", "width": 4},
+                opacity=0.8,
+                name=f"fit on [{a}, {a + w}): slope {fit['slope']:.4f}, R² {fit['r2']:.3f}",
+            )
+        )
+        fig.add_vrect(x0=a, x1=a + w - 1, fillcolor="#e45756", opacity=0.08, line_width=0)
+        verdict = "kept" if fit["kept"] else "rejected (needs R² > 0.9 and slope > 0.05)"
+        title = f"FTLE = {fit['slope']:.4f} per iteration, R² = {fit['r2']:.3f}: {verdict}"
+    return _base_layout(
+        fig, title=title, uirevision="fit", xaxis={"title": "iteration t"}, yaxis={"title": "ln <d(t)>"}
+    )
+
+
+def ftle_eps_figure(eps: np.ndarray, mean: np.ndarray, std: np.ndarray, kept: np.ndarray, total: int) -> go.Figure:
+    """SPEC Fig. 12: lambda vs eps (mean +- std over initial conditions), fraction kept on the right."""
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=eps,
+            y=mean,
+            mode="markers+lines",
+            error_y={"type": "data", "array": std, "visible": True},
+            name="FTLE mean ± std",
+            line={"color": "black"},
+            hovertemplate="eps = %{x:.0e}<br>lambda = %{y:.4f}<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Bar(
+            x=eps,
+            y=np.asarray(kept) / max(total, 1),
+            yaxis="y2",
+            name="fraction kept",
+            opacity=0.25,
+            marker={"color": "#4c78a8"},
+            hovertemplate="eps = %{x:.0e}<br>kept %{y:.0%}<extra></extra>",
+        )
+    )
+    return _base_layout(
+        fig,
+        title=f"Lyapunov exponent vs eps ({total} initial networks)",
+        uirevision="ftle-eps",
+        xaxis={"title": "eps", "type": "log", "exponentformat": "power"},
+        yaxis={"title": "FTLE per iteration"},
+        yaxis2={
+            "title": "fraction kept",
+            "overlaying": "y",
+            "side": "right",
+            "range": [0, 1.05],
+            "showgrid": False,
+            "tickmode": "auto",
+        },
+    )
+
+
+def ftle_histogram(slopes: np.ndarray, eps: float) -> go.Figure:
+    """Histogram of the kept FTLEs at one eps."""
+    fig = go.Figure(go.Histogram(x=slopes, nbinsx=30, marker={"color": "#4c78a8"}, name="FTLE"))
+    mean = float(np.mean(slopes)) if len(slopes) else float("nan")
+    return _base_layout(
+        fig,
+        title=f"FTLE at eps = {eps:.0e}: {len(slopes)} kept, mean {mean:.3f}",
+        uirevision="ftle-hist",
+        xaxis={"title": "FTLE per iteration"},
+        yaxis={"title": "initial networks"},
+    )
+
+
+def orbital_figure(iterations: np.ndarray, normalized: np.ndarray, loss: np.ndarray, t0: int) -> go.Figure:
+    """SPEC Fig. 8: <d>/(eps N_w) after perturbing at t0; loss on the right."""
+    keep = thin(len(iterations))
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=iterations[keep],
+            y=_f32(normalized[keep]),
+            mode="lines",
+            line={"color": "black"},
+            name="<d>/(eps N_w)",
+            hovertemplate="t = %{x}<br>%{y:.4g}<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=iterations[keep],
+            y=_f32(loss[keep]),
+            mode="lines",
+            yaxis="y2",
+            name="training loss",
+            line={"color": LOSS_COLOR, "dash": "dash"},
+            hoverinfo="skip",
+        )
+    )
+    return _base_layout(
+        fig,
+        title=f"Perturbed at iteration {t0}",
+        uirevision="orbital",
+        xaxis={"title": "iteration t"},
+        yaxis={"title": "<d>/(eps N_w)", "rangemode": "tozero"},
+        yaxis2={"title": "loss", "overlaying": "y", "side": "right", "showgrid": False, "tickmode": "auto"},
+    )
+
+
+def ablation_heatmap(ratio: np.ndarray, rows: list[str], cols: list[str], title: str) -> go.Figure:
+    """L_w / L per weight, diverging colours centred at 1 (no change)."""
+    fig = go.Figure(
+        go.Heatmap(
+            z=ratio,
+            x=cols,
+            y=rows,
+            colorscale="RdBu_r",
+            zmid=1.0,
+            colorbar={"title": "L_w / L"},
+            hovertemplate="%{y} → %{x}<br>L_w / L = %{z:.3f}<extra></extra>",
+        )
+    )
+    return _base_layout(fig, title=title, uirevision=title, yaxis={"autorange": "reversed"})
+
+
+def displacement_figure(displacement: np.ndarray, path_length: np.ndarray, labels: list[str]) -> go.Figure:
+    """Path length D_w against relative displacement Delta_w, log-log, one point per weight."""
+    ok = np.isfinite(displacement) & (displacement > 0) & (path_length > 0)
+    fig = go.Figure(
+        go.Scatter(
+            x=displacement[ok],
+            y=path_length[ok],
+            mode="markers",
+            text=np.asarray(labels)[ok],
+            marker={"color": "#4c78a8", "size": 7, "opacity": 0.7},
+            hovertemplate="%{text}<br>Δw = %{x:.3g}<br>D_w = %{y:.3g}<extra></extra>",
+        )
+    )
+    return _base_layout(
+        fig,
+        title="How far each weight travelled vs where it ended",
+        uirevision="displacement",
+        xaxis={"title": "relative displacement |w(T) - w(0)| / |w(0)|", "type": "log"},
+        yaxis={"title": "path length Σ|w(t+1) - w(t)|", "type": "log"},
+    )
+
+
+def norm_figure(iterations: np.ndarray, norm: np.ndarray) -> go.Figure:
+    """||theta(t)||_1 of the reference network."""
+    keep = thin(len(iterations))
+    fig = go.Figure(go.Scatter(x=iterations[keep], y=norm[keep], mode="lines", line={"color": "black"}, name="||θ||₁"))
+    return _base_layout(
+        fig,
+        title="Weight norm ||θ(t)||₁",
+        uirevision="norm",
+        xaxis={"title": "iteration t"},
+        yaxis={"title": "||θ||₁"},
+    )
+
+
+def data_figure(
+    x: np.ndarray,
+    y: np.ndarray,
+    predicted: np.ndarray,
+    is_train: np.ndarray,
+    feature_names: list[str],
+    class_names: list[str],
+    fx: int,
+    fy: int,
+) -> go.Figure:
+    """SPEC Fig. 2: two features, colour = class, a cross on every misclassified row."""
+    fig = go.Figure()
+    for c, name in enumerate(class_names):
+        for train, symbol in ((True, "circle"), (False, "diamond")):
+            rows = (y == c) & (is_train == train)
+            fig.add_trace(
+                go.Scatter(
+                    x=x[rows, fx],
+                    y=x[rows, fy],
+                    mode="markers",
+                    name=f"{name} ({'train' if train else 'test'})",
+                    marker={
+                        "color": CLASS_COLORS[c % len(CLASS_COLORS)],
+                        "symbol": symbol,
+                        "size": 8,
+                        "line": {"width": 0.5, "color": "white"},
+                    },
+                    hovertemplate=f"{name}<br>%{{x}}, %{{y}}<extra></extra>",
+                )
+            )
+    wrong = predicted != y
+    fig.add_trace(
+        go.Scatter(
+            x=x[wrong, fx],
+            y=x[wrong, fy],
+            mode="markers",
+            name=f"misclassified ({wrong.sum()})",
+            marker={"symbol": "x-thin", "size": 14, "line": {"width": 2, "color": "black"}},
+            hovertemplate="misclassified<extra></extra>",
+        )
+    )
+    return _base_layout(
+        fig,
+        title="The data and the trained network's mistakes",
+        uirevision="data",
+        xaxis={"title": feature_names[fx]},
+        yaxis={"title": feature_names[fy]},
+    )

@@ -1,11 +1,76 @@
-"""Component ids, written once."""
+"""Component ids, written once and imported everywhere (layout, callbacks, tests)."""
 
+URL = "url"
+VALID = "valid"  # the last valid control values
+WRITTEN_QUERY = "written-query"  # the query the app itself last put in the URL
+TABS = "view"
+
+# controls (the query-string name of each is in dashboard.state.QUERY)
 ETA = "eta"
+ETA_SLIDER = "eta-slider"
 EPS = "eps"
+EPS_SLIDER = "eps-slider"
 SEED = "seed"
-STEPS = "steps"
 PERTURBATIONS = "perturbations"
+STEPS = "steps"
+HIDDEN = "hidden"
+ACTIVATION = "activation"
+OUTPUT = "output"
+INIT = "init"
+DISTANCE = "distance"
+NORMALIZED = "normalized"
+CONTROL_ERROR = "control-error"  # pattern id: {"type": CONTROL_ERROR, "field": name}
+URL_MESSAGE = "url-message"
+
+PRESET = "preset"  # pattern id: {"type": PRESET, "name": key}
+PRESET_NOTE = "preset-note"
+
 RUN = "run"
-MESSAGE = "message"
+CANCEL = "cancel"
+PROGRESS = "progress"
+PROGRESS_LABEL = "progress-label"
+RUN_MESSAGE = "run-message"
+AUTORUN = "autorun"
+RESULT_KEY = "result-key"
+
+# views
 DISTANCE_GRAPH = "distance-graph"
 SUMMARY = "summary"
+SWEEP_RUN = "sweep-run"
+SWEEP_CANCEL = "sweep-cancel"
+SWEEP_PROGRESS = "sweep-progress"
+EPS_PANELS_GRAPH = "eps-panels-graph"
+COLLAPSE_GRAPH = "collapse-graph"
+
+FIT_GRAPH = "fit-graph"
+FTLE_INITS = "ftle-inits"
+FTLE_STEPS = "ftle-steps"
+FTLE_RUN = "ftle-run"
+FTLE_CANCEL = "ftle-cancel"
+FTLE_PROGRESS = "ftle-progress"
+FTLE_EPS_GRAPH = "ftle-eps-graph"
+FTLE_HIST_GRAPH = "ftle-hist-graph"
+FTLE_HIST_EPS = "ftle-hist-eps"
+FTLE_STORE = "ftle-store"
+
+ORBITAL_T0 = "orbital-t0"
+ORBITAL_RUN = "orbital-run"
+ORBITAL_CANCEL = "orbital-cancel"
+ORBITAL_PROGRESS = "orbital-progress"
+ORBITAL_GRAPH = "orbital-graph"
+
+ABLATION_W1_GRAPH = "ablation-w1-graph"
+ABLATION_W2_GRAPH = "ablation-w2-graph"
+DISPLACEMENT_GRAPH = "displacement-graph"
+NORM_GRAPH = "norm-graph"
+
+DATA_GRAPH = "data-graph"
+DATA_X = "data-x"
+DATA_Y = "data-y"
+DATA_SUMMARY = "data-summary"
+
+EXPORT_CSV = "export-csv"
+EXPORT_NPZ = "export-npz"
+EXPORT_JSON = "export-json"
+DOWNLOAD = "download"
+IMAGE_FORMAT = "image-format"

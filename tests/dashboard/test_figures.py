@@ -1,10 +1,8 @@
-"""Figure builders and callback logic as plain functions."""
+"""Figure builders: arrays in, traces out."""
 
 import numpy as np
-import pytest
 
-from core.config import RunConfig
-from dashboard import callbacks, figures
+from dashboard import figures
 
 
 def test_distance_figure_has_grey_copies_black_mean_and_dashed_loss_on_the_right():
@@ -15,6 +13,7 @@ def test_distance_figure_has_grey_copies_black_mean_and_dashed_loss_on_the_right
     assert np.isnan(np.asarray(copies.x, dtype=float)).sum() == 20  # one gap per copy: 20 lines
     assert mean.line.color == "black" and loss.yaxis == "y2" and loss.line.dash == "dash"
     assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.side == "right"
+    assert fig.layout.yaxis2.tickmode == "auto"
     assert len(mean.x) <= figures.MAX_POINTS and mean.x[-1] == 5000
     assert np.asarray(mean.y).dtype == np.float32
     assert fig.layout.uirevision
@@ -26,25 +25,46 @@ def test_thin_keeps_ends_and_bounds_size():
     assert idx[0] == 0 and idx[-1] == 50_000 and len(idx) <= figures.MAX_POINTS
 
 
-def test_controls_become_a_config_or_one_message():
-    config = callbacks.config_from_controls(1, 1e-6, 3, 200, 5)
-    assert (config.learning_rate, config.eps, config.seed, config.n_steps) == (1.0, 1e-6, 3, 200)
-    with pytest.raises(ValueError, match="learning_rate is empty"):
-        callbacks.config_from_controls(None, 1e-8, 0, 100, 5)
-    with pytest.raises(ValueError, match="eps must be"):
-        callbacks.config_from_controls(0.01, -1, 0, 100, 5)
-    with pytest.raises(ValueError, match="trajectory-steps; the limit"):
-        callbacks.config_from_controls(0.01, 1e-8, 0, 50_000, 200)
+def test_eps_panels_and_collapse():
+    t = np.arange(101)
+    eps = np.array([1e-14, 1e-10, 1e-6, 1e-2])
+    d = np.ones((4, 101, 5)) * eps[:, None, None]
+    panels = figures.eps_panels_figure(t, eps, d, np.linspace(1, 0, 101))
+    assert len(panels.data) == 12 and panels.layout.annotations[0].text == "eps = 1e-14"
+    collapse = figures.collapse_figure(t, eps, np.full((4, 101), 0.5))
+    assert len(collapse.data) == 5 and collapse.data[-1].marker.colorbar.title.text == "log10 eps"
 
 
-def test_run_and_draw_returns_the_figure_and_a_summary():
-    fig, summary = callbacks.run_and_draw(RunConfig(n_steps=100, n_perturbations=3))
-    assert len(fig.data) == 3 and "final loss" in summary
+def test_fit_figure_draws_the_window_or_says_why_not():
+    t = np.arange(201)
+    fit = {"slope": 0.3, "intercept": -20.0, "r2": 0.99, "start": 40.0, "length": 60.0, "kept": True}
+    fig = figures.fit_figure(t, np.exp(-20 + 0.3 * t), fit)
+    assert len(fig.data) == 2 and fig.data[1].x[0] == 40 and len(fig.data[1].x) == 60
+    assert "kept" in fig.layout.title.text
+    nofit = figures.fit_figure(t, np.ones(201), {**fit, "slope": float("nan")})
+    assert len(nofit.data) == 1 and "No window" in nofit.layout.title.text
 
 
-def test_app_factory_builds_a_wired_app():
-    from app import create_app
+def test_ablation_heatmap_is_centred_at_one():
+    fig = figures.ablation_heatmap(np.array([[1.0, 3.0]]), ["x"], ["h0", "h1"], "t")
+    assert fig.data[0].zmid == 1.0 and fig.data[0].colorscale
 
-    app = create_app()
-    assert app.server is not None and app.layout is not None
-    assert any("distance-graph.figure" in key for key in app.callback_map)
+
+def test_displacement_is_log_log_and_drops_undefined_points():
+    fig = figures.displacement_figure(np.array([0.1, np.nan, 0.0, 2.0]), np.array([1.0, 1.0, 1.0, 3.0]), list("abcd"))
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+    assert list(fig.data[0].text) == ["a", "d"]
+
+
+def test_ftle_figures_and_data_figure():
+    eps = np.logspace(-14, -1, 14)
+    fig = figures.ftle_eps_figure(eps, np.full(14, 0.28), np.full(14, 0.1), np.full(14, 18), 20)
+    assert fig.data[0].error_y.array is not None and fig.data[1].yaxis == "y2"
+    assert figures.ftle_histogram(np.array([0.2, 0.3]), 1e-8).data[0].type == "histogram"
+    x = np.random.default_rng(0).normal(size=(6, 4))
+    y = np.array([0, 1, 2, 0, 1, 2])
+    data = figures.data_figure(
+        x, y, np.array([0, 1, 1, 0, 1, 2]), np.arange(6) < 4, list("abcd"), ["p", "q", "r"], 2, 3
+    )
+    crosses = data.data[-1]
+    assert crosses.name == "misclassified (1)" and crosses.x[0] == x[2, 2]

@@ -1,0 +1,152 @@
+"""The computations behind the views, as plain functions of a config (no Dash).
+
+Each returns a *record*: a dict of NumPy arrays and numbers that figures are drawn from and
+exports are written from. Records are cached by ``kind:config-hash:extra``, so a repeated
+or shared run is read back instead of recomputed. Progress goes through a plain callable.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from core.config import RunConfig
+from core.data import load_iris
+from core.experiments import run_eps_sweep, run_lyapunov, run_orbital, run_stability
+from core.weights import ablation_ratio, relative_displacement
+
+Record = dict[str, Any]
+SWEEP_EPS = np.logspace(-15, -2, 14)  # Fig. 6; Fig. 4's panels use 1e-14, 1e-10, 1e-6, 1e-2
+PANEL_EPS = (1e-14, 1e-10, 1e-6, 1e-2)
+SWEEP_COPIES = 5
+FTLE_EPS = np.logspace(-14, -1, 14)
+FTLE_COPIES = 5
+
+
+def record_key(kind: str, config: RunConfig, extra: str = "") -> str:
+    return f"{kind}:{config.key()}:{extra}"
+
+
+def cached(cache, key: str, compute: Callable[[], Record]) -> Record:
+    """``cache[key]``, computing and storing it on a miss; cancelled results are not stored."""
+    record = cache.get(key)
+    if record is None:
+        record = compute()
+        if not record.get("cancelled"):
+            cache.set(key, record)
+    return record
+
+
+class Throttle:
+    """Calls ``report`` at most every ``seconds`` (and always on the last call)."""
+
+    def __init__(self, report: Callable[..., None], seconds: float = 0.25) -> None:
+        self.report, self.seconds, self.last = report, seconds, -math.inf
+        self.started = time.monotonic()
+
+    def __call__(self, done: int, total: int, *args) -> None:
+        now = time.monotonic()
+        if done >= total or now - self.last >= self.seconds:
+            self.last = now
+            self.report(done, total, now - self.started, *args)
+
+
+def stability(config: RunConfig, on_progress: Callable | None = None) -> Record:
+    """The main run: reference + M copies, with everything the views draw."""
+    result = run_stability(config, on_progress=on_progress)
+    traj, mlp, data = result.trajectory, result.mlp, result.data
+    start, final = traj.theta[0, 0], traj.final_theta[0]
+    objective = mlp.objective(data.x_train, data.y_train, config.l2)
+    fit = result.ftle
+    record: Record = {
+        "kind": "stability",
+        "config": config.to_dict(),
+        "iterations": np.arange(traj.n_steps + 1),
+        "distance": result.distance,
+        "mean_distance": result.mean_distance,
+        "normalized_distance": result.normalized_distance,
+        "loss": traj.loss,
+        "accuracy": traj.accuracy[:, 0],
+        "theta_norm": traj.theta_norm[:, 0],
+        "theta_start": start,
+        "theta_final": final,
+        "path_length": traj.path_length[0],
+        "displacement": relative_displacement(start, final),
+        "weight_mask": mlp.weight_mask,
+        "hidden": mlp.hidden,
+        "n_weights": mlp.n_weights,
+        "train_accuracy": float(traj.accuracy[-1, 0]),
+        "test_accuracy": float(result.test_accuracy[0]),
+        "predictions": mlp.predict(final[None, :], np.vstack([data.x_train, data.x_test]))[0],
+        "ftle": {
+            "slope": float(fit.slope),
+            "r2": float(fit.r2),
+            "start": float(fit.start),
+            "length": float(fit.length),
+            "intercept": float(fit.intercept),
+            "kept": bool(fit.kept),
+        },
+        "diverged_rows": np.flatnonzero(traj.diverged).tolist(),
+        "cancelled": traj.cancelled,
+    }
+    if np.isfinite(final).all() and np.isfinite(traj.loss[-1, 0]):
+        record["ablation_w1"] = ablation_ratio(objective, final, "W1")
+        record["ablation_w2"] = ablation_ratio(objective, final, "W2")
+    return record
+
+
+def eps_sweep(config: RunConfig, on_progress: Callable | None = None) -> Record:
+    """The run repeated at 14 eps (1e-15 .. 1e-2), 5 copies each, one initial network."""
+    import dataclasses
+
+    small = dataclasses.replace(config, n_perturbations=min(config.n_perturbations, SWEEP_COPIES))
+    result = run_eps_sweep(small, SWEEP_EPS, on_progress=on_progress)
+    return {
+        "kind": "sweep",
+        "iterations": np.arange(result.loss.shape[0]),
+        "eps": result.eps,
+        "distance": result.distance,
+        "normalized_distance": result.normalized_distance,
+        "loss": result.loss,
+        "cancelled": result.cancelled,
+    }
+
+
+def ftle_sweep(config: RunConfig, n_inits: int, n_steps: int, on_progress: Callable | None = None) -> Record:
+    """FTLE statistics over ``n_inits`` initial networks for 14 eps (SPEC Fig. 12)."""
+    import dataclasses
+
+    short = dataclasses.replace(config, n_steps=n_steps, n_perturbations=FTLE_COPIES)
+    result = run_lyapunov(short, FTLE_EPS, n_inits, on_progress=on_progress)
+    return {
+        "kind": "ftle",
+        "eps": result.eps,
+        "slopes": result.fits.slope,
+        "kept": result.fits.kept,
+        "mean": np.array([s.mean for s in result.stats]),
+        "std": np.array([s.std for s in result.stats]),
+        "n_kept": np.array([s.kept for s in result.stats]),
+        "total": int(result.mean_distance.shape[0]),
+        "cancelled": result.cancelled,
+    }
+
+
+def orbital(config: RunConfig, t0: int, on_progress: Callable | None = None) -> Record:
+    result = run_orbital(config, t0, on_progress=on_progress)
+    return {
+        "kind": "orbital",
+        "t0": t0,
+        "iterations": result.iterations,
+        "normalized_distance": result.normalized_distance,
+        "loss": result.after.loss[:, 0],
+        "cancelled": result.after.cancelled,
+    }
+
+
+def iris_for(config: RunConfig):
+    """The data of a run (for the Data view)."""
+    return load_iris(split_seed=config.split_seed, standardize=config.standardize)

@@ -1,0 +1,139 @@
+"""The dashboard in a real browser."""
+
+import time
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from dashboard.state import PRESETS
+
+TAB_LABELS = {
+    "divergence": "Divergence",
+    "lyapunov": "Lyapunov",
+    "orbital": "Orbital stability",
+    "weights": "Weights",
+    "data": "Data",
+}
+
+
+def _open(dash_duo, app, query: str = ""):
+    dash_duo.start_server(app)
+    if query:
+        dash_duo.driver.get(dash_duo.server_url + "/" + query)
+    dash_duo.wait_for_element("#run", timeout=20)
+
+
+def _wait_until(condition, timeout: float, what: str):
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def _wait_done(dash_duo, steps: int, timeout: float = 60):
+    """Until the run has finished and its final figure (not the last live one) is drawn."""
+    dash_duo.wait_for_contains_text("#progress-label", f"{steps:,} iterations ·", timeout=timeout)
+
+    def final_drawn():
+        title = dash_duo.driver.execute_script(
+            "const el = document.querySelector('#distance-graph .js-plotly-plot');"
+            "return el && el.layout.title ? el.layout.title.text : '';"
+        )
+        return title.startswith("η") and "training" not in title
+
+    _wait_until(final_drawn, 20, "the final distance figure")
+
+
+def test_page_loads_without_console_errors(dash_duo, fresh_app):
+    _open(dash_duo, fresh_app)
+    dash_duo.wait_for_text_to_equal("#view .tab--selected", "Divergence", timeout=10)
+    assert dash_duo.get_logs() == []
+
+
+def test_run_streams_live_updates_then_draws_every_copy(dash_duo, fresh_app, plotly_data, line_count):
+    _open(dash_duo, fresh_app, "?steps=8000&perturbations=12")
+    # the link restores its run: while it trains, Run is disabled and the curve grows
+    dash_duo.wait_for_contains_text("#progress-label", "of 8,000", timeout=30)
+    assert not dash_duo.find_element("#run").is_enabled()
+    partial = plotly_data("distance-graph")
+    assert "training" in partial["layout"]["title"]["text"]
+    assert len(partial["data"][1]["x"]) < 8001
+    _wait_done(dash_duo, 8000)
+    assert dash_duo.find_element("#run").is_enabled()
+    final = plotly_data("distance-graph")
+    copies, mean, loss = final["data"]
+    assert line_count("distance-graph") == 12 and mean["line"]["color"] == "black"
+    assert loss["yaxis"] == "y2" and final["layout"]["yaxis"]["type"] == "log"
+    assert mean["x"][-1] == 8000
+    assert dash_duo.get_logs() == []
+
+
+def test_cancel_stops_a_long_run_and_reenables_run(dash_duo, fresh_app):
+    _open(dash_duo, fresh_app, "?steps=50000&perturbations=40")
+    dash_duo.wait_for_contains_text("#progress-label", "of 50,000", timeout=30)
+    dash_duo.find_element("#cancel").click()
+    _wait_until(lambda: dash_duo.find_element("#run").is_enabled(), 15, "Run to be re-enabled after Cancel")
+    label = dash_duo.find_element("#progress-label").text
+    time.sleep(2.0)
+    assert dash_duo.find_element("#progress-label").text == label  # no more progress arrives
+    assert "50,000 iterations ·" not in label
+
+
+def test_a_link_reproduces_its_run(dash_duo, fresh_app, plotly_data, line_count):
+    _open(dash_duo, fresh_app, "?eta=1.0&eps=1e-06&seed=3&perturbations=4&steps=300&view=divergence")
+    _wait_done(dash_duo, 300)
+    assert dash_duo.find_element("#eta").get_attribute("value") == "1"
+    assert dash_duo.find_element("#seed").get_attribute("value") == "3"
+    figure = plotly_data("distance-graph")
+    assert figure["layout"]["title"]["text"] == "η = 1, ε = 1e-06, seed 3"
+    assert line_count("distance-graph") == 4
+    assert "seed=3" in dash_duo.driver.current_url
+
+
+def test_garbage_link_parameters_show_a_message_and_keep_defaults(dash_duo, fresh_app):
+    _open(dash_duo, fresh_app, "?eta=abc&steps=-5&zzz=" + "x" * 300)
+    dash_duo.wait_for_contains_text("#url-message", "eta must be a number", timeout=10)
+    message = dash_duo.find_element("#url-message").text
+    assert "steps must be a whole number" in message and "unknown link parameter" in message
+    assert dash_duo.find_element("#eta").get_attribute("value") == "0.01"
+    assert dash_duo.get_logs() == []
+
+
+def test_a_bad_typed_value_is_flagged_beside_its_control(dash_duo, fresh_app):
+    _open(dash_duo, fresh_app)
+    steps = dash_duo.find_element("#steps")
+    steps.clear()
+    steps.send_keys("-7\t")
+    dash_duo.wait_for_contains_text("#steps-error", "steps must be a whole number from 1 to 50000", timeout=10)
+    assert "keeping 5000" in dash_duo.find_element("#steps-error").text
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_each_preset_sets_its_controls_and_runs(dash_duo, fresh_app, plotly_data, line_count, name):
+    preset = PRESETS[name]
+    _open(dash_duo, fresh_app)
+    buttons = dash_duo.driver.find_elements(By.CSS_SELECTOR, ".presets button")
+    next(b for b in buttons if b.text == preset.label).click()
+    dash_duo.wait_for_contains_text("#progress-label", f"{preset.values['steps']:,} iterations ·", timeout=90)
+    dash_duo.wait_for_text_to_equal("#view .tab--selected", TAB_LABELS[preset.view], timeout=10)
+    if name == "orbital":
+        dash_duo.wait_for_contains_text("#orbital-progress", "done", timeout=90)
+        assert plotly_data("orbital-graph")["layout"]["title"]["text"] == "Perturbed at iteration 4000"
+    next(t for t in dash_duo.driver.find_elements(By.CSS_SELECTOR, "#view .tab") if t.text == "Divergence").click()
+    _wait_done(dash_duo, preset.values["steps"])
+    assert float(dash_duo.find_element("#eta").get_attribute("value")) == preset.values["eta"]
+    assert dash_duo.find_element("#preset-note").text == preset.sentence
+    assert line_count("distance-graph") == preset.values["perturbations"]
+
+
+def test_the_ablation_heatmap_renders(dash_duo, fresh_app, plotly_data):
+    _open(dash_duo, fresh_app, "?steps=400&perturbations=2&view=weights")
+    dash_duo.wait_for_contains_text("#progress-label", "400 iterations ·", timeout=60)
+
+    def heatmap():
+        graph = plotly_data("ablation-w1-graph")
+        return graph and graph["data"] and graph["data"][0]["type"] == "heatmap" and graph["data"][0]
+
+    _wait_until(heatmap, 20, "the ablation heatmap")
+    trace = heatmap()
+    assert len(trace["z"]) == 4 and len(trace["z"][0]) == 10 and trace["zmid"] == 1

@@ -1,0 +1,97 @@
+"""Callback logic as plain functions, and the app factory."""
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.config import RunConfig
+from dashboard import callbacks, jobs, state
+
+
+@pytest.fixture(scope="module")
+def record():
+    return jobs.stability(RunConfig(n_steps=300, n_perturbations=4))
+
+
+def test_props_round_trip():
+    values = {**state.default_values(), "normalized": True}
+    props = callbacks.props_from_values(values)
+    assert props[state.CONTROLS.index("normalized")] == ["on"]
+    assert callbacks.raw_from_props(props) == values
+
+
+def test_run_config_uses_last_valid_values_and_refuses_huge_runs():
+    props = callbacks.props_from_values({**state.default_values(), "eta": "oops"})
+    assert callbacks.run_config(props, {**state.default_values(), "eta": 2.0}).learning_rate == 2.0
+    big = callbacks.props_from_values({**state.default_values(), "steps": 50_000, "perturbations": 200})
+    with pytest.raises(ValueError, match="trajectory-steps"):
+        callbacks.run_config(big, state.default_values())
+
+
+def test_record_has_what_the_views_need(record):
+    assert record["distance"].shape == (301, 4) and record["loss"].shape == (301, 5)
+    assert record["ablation_w1"].shape == (4, 10) and record["ablation_w2"].shape == (10, 3)
+    assert record["predictions"].shape == (150,) and not record["cancelled"]
+    text = callbacks.summary_text(record)
+    assert "final loss" in text and "FTLE" in text
+
+
+def test_views_draw_from_a_record(record):
+    fig = callbacks.distance_view(record, normalized=True)
+    assert fig.layout.yaxis.title.text == "d(t) / (ε N_w)"
+    assert float(fig.data[1].y[0]) == pytest.approx(record["normalized_distance"][0], rel=1e-6)
+    w1, w2, displacement, norm = callbacks.weights_views(record, ["a", "b", "c", "d"], ["p", "q", "r"])
+    assert list(w1.data[0].y) == ["a", "b", "c", "d"] and len(displacement.data[0].x) <= 70
+    data_fig, text, _ = callbacks.data_view(record, 2, 3)
+    assert "120 training flowers" in text
+
+
+def test_diverged_rows_are_named():
+    rec = {
+        "ftle": {"slope": float("nan")},
+        "loss": np.ones((2, 3)),
+        "train_accuracy": 0.3,
+        "test_accuracy": 0.3,
+        "diverged_rows": [0, 2],
+    }
+    assert "Diverged (non-finite loss or weights): the reference, copy 2." in callbacks.summary_text(rec)
+
+
+def test_exports(record):
+    frame = pd.read_csv(io.StringIO(callbacks.export_csv(record)))
+    assert len(frame) == 301 and {"iteration", "loss_reference", "mean_distance", "d_1", "d_4"} <= set(frame)
+    with np.load(io.BytesIO(callbacks.export_npz(record))) as f:
+        assert f["distance"].shape == (301, 4) and json.loads(str(f["config"]))["n_steps"] == 300
+
+
+def test_cached_computes_once_and_skips_cancelled(tmp_path):
+    import diskcache
+
+    cache = diskcache.Cache(str(tmp_path))
+    calls = []
+    first = jobs.cached(cache, "k", lambda: calls.append(1) or {"x": 1})
+    again = jobs.cached(cache, "k", lambda: calls.append(1) or {"x": 2})
+    assert first == again == {"x": 1} and calls == [1]
+    jobs.cached(cache, "c", lambda: {"cancelled": True})
+    assert cache.get("c") is None
+
+
+def test_throttle_reports_at_most_every_interval_and_always_the_end():
+    seen = []
+    throttle = jobs.Throttle(lambda done, total, elapsed: seen.append(done), seconds=3600)
+    for done in range(1, 11):
+        throttle(done, 10)
+    assert seen == [1, 10]
+
+
+def test_app_factory_builds_a_wired_app():
+    from app import create_app
+
+    app = create_app()
+    assert app.server is not None and app.layout is not None
+    outputs = " ".join(app.callback_map)
+    for needed in ("result-key.data", "orbital-graph.figure", "download.data", "url.search"):
+        assert needed in outputs
