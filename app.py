@@ -20,8 +20,24 @@ from dashboard import cache, callbacks
 from dashboard.layout import build_layout
 
 
+def _job_processes_from_a_forkserver() -> None:
+    """Start Dash's background jobs from a single-threaded fork server, not from the server.
+
+    DiskcacheManager starts each job with multiprocess's default start method, fork. A fork
+    taken while another server thread is inside SQLite (diskcache's job store, polled by
+    every open page) copies a held lock, and the job then hangs for ever: seen here when two
+    jobs started together. A fork server, itself started once in a fresh interpreter, has no
+    such threads; it preloads the modules the jobs need so each job starts quickly.
+    """
+    import multiprocess
+
+    multiprocess.set_start_method("forkserver", force=True)
+    multiprocess.set_forkserver_preload(["dashboard.callbacks"])
+
+
 def create_app() -> Dash:
     """A new, fully wired app (tests build one per test)."""
+    _job_processes_from_a_forkserver()
     manager = DiskcacheManager(cache.jobs_cache())
     app = Dash(
         __name__,
@@ -31,7 +47,7 @@ def create_app() -> Dash:
     )
     app.server.secret_key = os.environ.get("WSD_SECRET_KEY") or secrets.token_hex(32)
     app.layout = build_layout()
-    callbacks.register(app)
+    callbacks.register(app, cache.results_dir())
     return app
 
 

@@ -113,8 +113,12 @@ def run_stability(
     data: Dataset | None = None,
     theta0: np.ndarray | None = None,
     on_progress: Progress | None = None,
+    progress_every: int = 250,
 ) -> StabilityResult:
-    """Dynamical stability (SPEC section 2): reference + M copies perturbed at t = 0."""
+    """Dynamical stability (SPEC section 2): reference + M copies perturbed at t = 0.
+
+    ``on_progress(done, total, partial)`` is called every ``progress_every`` steps.
+    """
     data = dataset_for(config, data)
     mlp = network_for(config, data)
     start, unit = _start_and_directions(config, mlp, theta0)
@@ -126,6 +130,7 @@ def run_stability(
         norm=config.distance,
         save_every=config.save_every,
         on_progress=on_progress,
+        progress_every=progress_every,
     )
     return StabilityResult(config, data, mlp, trajectory)
 

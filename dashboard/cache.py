@@ -9,7 +9,8 @@ must see the same WSD_CACHE_DIR.
 from __future__ import annotations
 
 import os
-from functools import cache
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import diskcache
@@ -19,15 +20,26 @@ def cache_dir() -> Path:
     return Path(os.environ.get("WSD_CACHE_DIR", Path(__file__).resolve().parents[1] / ".cache"))
 
 
-@cache
-def _results(directory: str, size_mb: int) -> diskcache.Cache:
-    return diskcache.Cache(directory, size_limit=size_mb * 1024**2, eviction_policy="least-recently-used")
+def results_dir() -> Path:
+    """Where finished results are stored; read once by the app factory and passed down, so
+    background jobs (started from a fork server with its own environment) use the same."""
+    return cache_dir() / "results"
 
 
-def results() -> diskcache.Cache:
-    """The results cache of this process (one handle per directory; safe across processes)."""
+@contextmanager
+def results(directory: Path) -> Iterator[diskcache.Cache]:
+    """The results cache in ``directory``, opened for one use and closed again.
+
+    Not a long-lived handle on purpose: background jobs are forked from the server, and a
+    handle whose SQLite connection was carried across the fork (diskcache closes it in the
+    child on first use) was measured to leave the server's later reads seeing nothing.
+    """
     size_mb = int(os.environ.get("WSD_CACHE_MB", "1024"))
-    return _results(str(cache_dir() / "results"), size_mb)
+    store = diskcache.Cache(str(directory), size_limit=size_mb * 1024**2, eviction_policy="least-recently-used")
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def jobs_cache() -> diskcache.Cache:

@@ -8,6 +8,7 @@ import io
 import json
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,11 @@ from dashboard.state import (
     to_query,
     whole_number,
 )
+
+# Live updates: the browser redraws each one, and on a 2-core machine without a GPU that
+# competes with the training for CPU; ~3 per second of 400 points per line keeps it light.
+LIVE_SECONDS = 0.35
+LIVE_POINTS = 400
 
 # ---- control values <-> component properties ---------------------------------------
 CONTROL_INPUTS = [Input(name, "value") for name in CONTROLS]
@@ -172,14 +178,22 @@ def export_npz(record: dict) -> bytes:
     return buffer.getvalue()
 
 
+def _stored(store: Path, key: str | None) -> dict | None:
+    if not key:
+        return None
+    with cache.results(store) as results:
+        return results.get(key)
+
+
 # ---- registration ------------------------------------------------------------------
-def register(app: Dash) -> None:
+def register(app: Dash, store: Path) -> None:
+    """All callbacks; finished results are kept in (and read from) the directory ``store``."""
     _register_sync(app)
     _register_state(app)
-    _register_run(app)
-    _register_views(app)
-    _register_side_jobs(app)
-    _register_exports(app)
+    _register_run(app, store)
+    _register_views(app, store)
+    _register_side_jobs(app, store)
+    _register_exports(app, store)
 
 
 def _register_sync(app: Dash) -> None:
@@ -255,17 +269,43 @@ def _register_state(app: Dash) -> None:
         return *props_from_values(values), chosen.view, chosen.sentence, {"at": time.time(), "view": chosen.view}
 
 
-def _register_run(app: Dash) -> None:
-    @app.callback(
+def _register_run(app: Dash, store: Path) -> None:
+    """Run: a plain callback answers at once from the cache (or with a refusal); only a run
+    that must be computed starts the background job, which streams live curves."""
+    finished = [
         Output(ids.RESULT_KEY, "data"),
         Output(ids.SUMMARY, "children"),
         Output(ids.RUN_MESSAGE, "children"),
         Output(ids.PROGRESS, "value"),
         Output(ids.PROGRESS_LABEL, "children"),
+    ]
+
+    @app.callback(
+        *[Output(o.component_id, o.component_property, allow_duplicate=True) for o in finished],
+        Output(ids.PENDING, "data"),
         Input(ids.RUN, "n_clicks"),
         Input(ids.AUTORUN, "data"),
         *CONTROL_STATES,
         State(ids.VALID, "data"),
+        prevent_initial_call=True,
+    )
+    def start(_clicks, _autorun, *args):
+        *props, last_valid = args
+        try:
+            config = run_config(props, last_valid)
+        except ValueError as exc:
+            return no_update, no_update, str(exc), no_update, no_update, no_update
+        key = jobs.record_key("run", config)
+        record = _stored(store, key)
+        if record is None:
+            pending = {"config": config.to_dict(), "normalized": raw_from_props(props)["normalized"]}
+            return no_update, no_update, "", 0, "starting…", pending
+        return key, summary_text(record), "", 100, f"{config.n_steps:,} iterations · from the cache", no_update
+
+    @app.callback(
+        *finished,
+        Output(ids.DISTANCE_GRAPH, "figure", allow_duplicate=True),
+        Input(ids.PENDING, "data"),
         background=True,
         running=[(Output(ids.RUN, "disabled"), True, False), (Output(ids.CANCEL, "disabled"), False, True)],
         cancel=[Input(ids.CANCEL, "n_clicks")],
@@ -274,17 +314,12 @@ def _register_run(app: Dash) -> None:
             Output(ids.PROGRESS, "value"),
             Output(ids.PROGRESS_LABEL, "children"),
         ],
-        interval=250,
+        interval=200,
         prevent_initial_call=True,
     )
-    def run(set_progress, _clicks, _autorun, *args):
-        *props, last_valid = args
-        try:
-            config = run_config(props, last_valid)
-        except ValueError as exc:
-            return no_update, no_update, str(exc), no_update, no_update
-        normalized = raw_from_props(props)["normalized"]
-        scale = config.eps * MLP(hidden=config.hidden).n_weights if normalized else 1.0
+    def run(set_progress, pending):
+        config = RunConfig.from_dict(pending["config"])
+        scale = config.eps * MLP(hidden=config.hidden).n_weights if pending["normalized"] else 1.0
 
         def live(done, total, elapsed, partial):
             d = partial.distance[:, 1:] / scale
@@ -293,19 +328,21 @@ def _register_run(app: Dash) -> None:
                 d,
                 d.mean(axis=1),
                 partial.loss[:, 0],
-                y_title="d(t) / (ε N_w)" if normalized else "distance d(t)",
+                y_title="d(t) / (ε N_w)" if pending["normalized"] else "distance d(t)",
                 title=f"η = {config.learning_rate:g}, ε = {config.eps:g}: training…",
+                max_points=LIVE_POINTS,
             )
             set_progress((fig, 100 * done / total, progress_label(done, total, elapsed)))
 
         started = time.monotonic()
         key = jobs.record_key("run", config)
-        record = jobs.cached(cache.results(), key, lambda: jobs.stability(config, jobs.Throttle(live, 0.25)))
+        record = jobs.cached(store, key, lambda: jobs.stability(config, jobs.Throttle(live, LIVE_SECONDS)))
         label = f"{config.n_steps:,} iterations · {time.monotonic() - started:.1f} s"
-        return key, summary_text(record), "", 100, label
+        # the final figure comes with the result: a live update still in flight cannot outlast it
+        return key, summary_text(record), "", 100, label, distance_view(record, pending["normalized"])
 
 
-def _register_views(app: Dash) -> None:
+def _register_views(app: Dash, store: Path) -> None:
     @app.callback(
         Output(ids.DISTANCE_GRAPH, "figure", allow_duplicate=True),
         Output(ids.FIT_GRAPH, "figure"),
@@ -322,7 +359,7 @@ def _register_views(app: Dash) -> None:
         prevent_initial_call=True,
     )
     def draw(key, normalized, fx, fy):
-        record = cache.results().get(key) if key else None
+        record = _stored(store, key)
         if record is None:
             raise PreventUpdate
         data_fig, data_text, data = data_view(record, int(fx or 2), int(fy or 3))
@@ -342,7 +379,7 @@ def _register_views(app: Dash) -> None:
         prevent_initial_call=True,
     )
     def draw_ftle(key, hist_exponent):
-        record = cache.results().get(key) if key else None
+        record = _stored(store, key)
         if record is None:
             raise PreventUpdate
         j = int(np.argmin(np.abs(np.log10(record["eps"]) - hist_exponent)))
@@ -353,7 +390,7 @@ def _register_views(app: Dash) -> None:
         )
 
 
-def _register_side_jobs(app: Dash) -> None:
+def _register_side_jobs(app: Dash, store: Path) -> None:
     """The heavier, on-demand jobs of the Divergence, Lyapunov and Orbital views."""
 
     def job(run_id, cancel_id, label_id, outputs, extra_states, compute, draw, autorun_view=None):
@@ -390,7 +427,7 @@ def _register_side_jobs(app: Dash) -> None:
                 set_progress((f"{done:,} of {total:,} · {elapsed:.1f} s",))
 
             started = time.monotonic()
-            record = jobs.cached(cache.results(), key, lambda: work(jobs.Throttle(report, 0.3)))
+            record = jobs.cached(store, key, lambda: work(jobs.Throttle(report, 0.3)))
             return *draw(key, record), f"done in {time.monotonic() - started:.1f} s"
 
     def sweep(config):
@@ -459,7 +496,7 @@ def _register_side_jobs(app: Dash) -> None:
     )
 
 
-def _register_exports(app: Dash) -> None:
+def _register_exports(app: Dash, store: Path) -> None:
     @app.callback(
         Output(ids.DOWNLOAD, "data"),
         Input(ids.EXPORT_CSV, "n_clicks"),
@@ -469,7 +506,7 @@ def _register_exports(app: Dash) -> None:
         prevent_initial_call=True,
     )
     def export(_csv, _npz, _json, key):
-        record = cache.results().get(key) if key else None
+        record = _stored(store, key)
         if record is None:
             raise PreventUpdate
         name = f"weightspace-{key.split(':')[1][:10]}"

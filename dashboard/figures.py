@@ -91,12 +91,13 @@ def distance_figure(
     *,
     y_title: str = "distance d(t)",
     title: str = "",
+    max_points: int = MAX_POINTS,
 ) -> go.Figure:
     """The paper's central figure: every d_m(t) grey, <d(t)> black, log y; loss dashed on the right.
 
-    iterations (S,), distances (S, M), mean (S,), loss (S,).
+    iterations (S,), distances (S, M), mean (S,), loss (S,); at most ``max_points`` per line.
     """
-    keep = thin(len(iterations))
+    keep = thin(len(iterations), max_points)
     x = iterations[keep]
     fig = go.Figure()
     _grey_black(fig, x, distances[keep], mean[keep])

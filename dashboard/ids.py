@@ -31,6 +31,7 @@ PROGRESS = "progress"
 PROGRESS_LABEL = "progress-label"
 RUN_MESSAGE = "run-message"
 AUTORUN = "autorun"
+PENDING = "pending"  # a run the cache could not answer: starts the background job
 RESULT_KEY = "result-key"
 
 # views

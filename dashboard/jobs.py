@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from core.config import RunConfig
 from core.data import load_iris
 from core.experiments import run_eps_sweep, run_lyapunov, run_orbital, run_stability
 from core.weights import ablation_ratio, relative_displacement
+from dashboard import cache
 
 Record = dict[str, Any]
 SWEEP_EPS = np.logspace(-15, -2, 14)  # Fig. 6; Fig. 4's panels use 1e-14, 1e-10, 1e-6, 1e-2
@@ -31,13 +33,15 @@ def record_key(kind: str, config: RunConfig, extra: str = "") -> str:
     return f"{kind}:{config.key()}:{extra}"
 
 
-def cached(cache, key: str, compute: Callable[[], Record]) -> Record:
-    """``cache[key]``, computing and storing it on a miss; cancelled results are not stored."""
-    record = cache.get(key)
+def cached(directory: Path, key: str, compute: Callable[[], Record]) -> Record:
+    """The record of ``key`` stored in ``directory``, or ``compute()`` stored there (unless cancelled)."""
+    with cache.results(directory) as results:
+        record = results.get(key)
     if record is None:
         record = compute()
         if not record.get("cancelled"):
-            cache.set(key, record)
+            with cache.results(directory) as results:
+                results.set(key, record)
     return record
 
 
@@ -57,7 +61,8 @@ class Throttle:
 
 def stability(config: RunConfig, on_progress: Callable | None = None) -> Record:
     """The main run: reference + M copies, with everything the views draw."""
-    result = run_stability(config, on_progress=on_progress)
+    # frequent calls, so the first live curve comes early; Throttle limits what is sent
+    result = run_stability(config, on_progress=on_progress, progress_every=50)
     traj, mlp, data = result.trajectory, result.mlp, result.data
     start, final = traj.theta[0, 0], traj.final_theta[0]
     objective = mlp.objective(data.x_train, data.y_train, config.l2)

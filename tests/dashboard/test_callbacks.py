@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from core.config import RunConfig
-from dashboard import callbacks, jobs, state
+from dashboard import cache, callbacks, jobs, state
 
 
 @pytest.fixture(scope="module")
@@ -68,15 +68,28 @@ def test_exports(record):
 
 
 def test_cached_computes_once_and_skips_cancelled(tmp_path):
-    import diskcache
-
-    cache = diskcache.Cache(str(tmp_path))
     calls = []
-    first = jobs.cached(cache, "k", lambda: calls.append(1) or {"x": 1})
-    again = jobs.cached(cache, "k", lambda: calls.append(1) or {"x": 2})
+    first = jobs.cached(tmp_path, "k", lambda: calls.append(1) or {"x": 1})
+    again = jobs.cached(tmp_path, "k", lambda: calls.append(1) or {"x": 2})
     assert first == again == {"x": 1} and calls == [1]
-    jobs.cached(cache, "c", lambda: {"cancelled": True})
-    assert cache.get("c") is None
+    jobs.cached(tmp_path, "c", lambda: {"cancelled": True})
+    with cache.results(tmp_path) as results:
+        assert results.get("c") is None and results.get("k") == {"x": 1}
+
+
+def test_a_record_written_by_another_process_is_read_by_the_server(tmp_path):
+    """Background jobs run in other processes; the server must see what they store."""
+    import os
+
+    with cache.results(tmp_path) as results:
+        assert results.get("k") is None
+    pid = os.fork()
+    if pid == 0:  # the child stores a record and leaves at once
+        jobs.cached(tmp_path, "k", lambda: {"x": np.zeros(100_000)})
+        os._exit(0)
+    os.waitpid(pid, 0)
+    with cache.results(tmp_path) as results:
+        assert results.get("k")["x"].shape == (100_000,)
 
 
 def test_throttle_reports_at_most_every_interval_and_always_the_end():
