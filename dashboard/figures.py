@@ -275,13 +275,14 @@ def ftle_eps_figure(eps: np.ndarray, mean: np.ndarray, std: np.ndarray, kept: np
         )
     )
     fig.add_trace(
-        go.Bar(
+        go.Scatter(
             x=eps,
             y=np.asarray(kept) / max(total, 1),
             yaxis="y2",
             name="fraction kept",
-            opacity=0.25,
-            marker={"color": "#4c78a8"},
+            mode="lines+markers",
+            line={"color": "#4c78a8", "dash": "dot"},
+            marker={"symbol": "square"},
             hovertemplate="eps = %{x:.0e}<br>kept %{y:.0%}<extra></extra>",
         )
     )

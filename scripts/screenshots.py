@@ -10,6 +10,7 @@ Needs Debian's chromium and chromium-driver (scripts/install-browser.sh).
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import subprocess
 import sys
@@ -73,9 +74,12 @@ def main() -> int:
     url = args.url
     if url is None:
         port = free_port()
-        env = {"WSD_PORT": str(port), "PATH": "/usr/bin:/bin"}
         server = subprocess.Popen(
-            [sys.executable, "app.py"], cwd=ROOT, env={**env, **dict(__import__("os").environ), **env}
+            [sys.executable, "app.py"],
+            cwd=ROOT,
+            env={**os.environ, "WSD_PORT": str(port)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         url = f"http://127.0.0.1:{port}"
         time.sleep(6)
