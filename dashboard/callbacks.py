@@ -185,6 +185,14 @@ def _stored(store: Path, key: str | None) -> dict | None:
         return results.get(key)
 
 
+def _drawable(store: Path, key: str | None) -> dict:
+    """The stored record a view or export draws from; no update while there is none."""
+    record = _stored(store, key)
+    if record is None:
+        raise PreventUpdate
+    return record
+
+
 # ---- registration ------------------------------------------------------------------
 def register(app: Dash, store: Path) -> None:
     """All callbacks; finished results are kept in (and read from) the directory ``store``."""
@@ -359,9 +367,7 @@ def _register_views(app: Dash, store: Path) -> None:
         prevent_initial_call=True,
     )
     def draw(key, normalized, fx, fy):
-        record = _stored(store, key)
-        if record is None:
-            raise PreventUpdate
+        record = _drawable(store, key)
         data_fig, data_text, data = data_view(record, int(fx or 2), int(fy or 3))
         return (
             distance_view(record, "on" in (normalized or [])),
@@ -379,9 +385,7 @@ def _register_views(app: Dash, store: Path) -> None:
         prevent_initial_call=True,
     )
     def draw_ftle(key, hist_exponent):
-        record = _stored(store, key)
-        if record is None:
-            raise PreventUpdate
+        record = _drawable(store, key)
         j = int(np.argmin(np.abs(np.log10(record["eps"]) - hist_exponent)))
         slopes = record["slopes"][:, j][record["kept"][:, j]]
         return (
@@ -506,9 +510,7 @@ def _register_exports(app: Dash, store: Path) -> None:
         prevent_initial_call=True,
     )
     def export(_csv, _npz, _json, key):
-        record = _stored(store, key)
-        if record is None:
-            raise PreventUpdate
+        record = _drawable(store, key)
         name = f"weightspace-{key.split(':')[1][:10]}"
         if ctx.triggered_id == ids.EXPORT_CSV:
             return {"content": export_csv(record), "filename": f"{name}.csv"}
