@@ -7,6 +7,7 @@ or shared run is read back instead of recomputed. Progress goes through a plain 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -106,8 +107,6 @@ def stability(config: RunConfig, on_progress: Callable | None = None) -> Record:
 
 def eps_sweep(config: RunConfig, on_progress: Callable | None = None) -> Record:
     """The run repeated at 14 eps (1e-15 .. 1e-2), 5 copies each, one initial network."""
-    import dataclasses
-
     small = dataclasses.replace(config, n_perturbations=min(config.n_perturbations, SWEEP_COPIES))
     result = run_eps_sweep(small, SWEEP_EPS, on_progress=on_progress)
     return {
@@ -123,8 +122,6 @@ def eps_sweep(config: RunConfig, on_progress: Callable | None = None) -> Record:
 
 def ftle_sweep(config: RunConfig, n_inits: int, n_steps: int, on_progress: Callable | None = None) -> Record:
     """FTLE statistics over ``n_inits`` initial networks for 14 eps (SPEC Fig. 12)."""
-    import dataclasses
-
     short = dataclasses.replace(config, n_steps=n_steps, n_perturbations=FTLE_COPIES)
     result = run_lyapunov(short, FTLE_EPS, n_inits, on_progress=on_progress)
     return {

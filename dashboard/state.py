@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from core.config import ACTIVATIONS, INITS, NORMS, OUTPUTS, RunConfig
+from core.model import MLP
 from core.training import record_bytes
 
 VIEWS = ("divergence", "lyapunov", "orbital", "weights", "data")
@@ -153,7 +154,7 @@ def check_cost(config: RunConfig, n_rows: int | None = None) -> None:
             f"this run is ~{steps:,} trajectory-steps, ~{steps / TRAJ_STEPS_PER_S:,.0f} s; "
             f"the limit is {MAX_TRAJECTORY_STEPS:,} (fewer iterations or copies)"
         )
-    size = record_bytes(config.n_steps, rows, 4 * config.hidden + config.hidden + 3 * config.hidden + 3, 100)
+    size = record_bytes(config.n_steps, rows, MLP(hidden=config.hidden).n_params, config.save_every)
     if size > MAX_RECORD_BYTES:
         raise ValueError(
             f"this run needs ~{size / 1e6:,.0f} MB of records; the limit is {MAX_RECORD_BYTES / 1e6:,.0f} MB"
