@@ -43,7 +43,6 @@ def create_app() -> Dash:
         __name__,
         title="Weight-space dynamics",
         background_callback_manager=manager,
-        suppress_callback_exceptions=False,
     )
     app.server.secret_key = os.environ.get("WSD_SECRET_KEY") or secrets.token_hex(32)
     app.layout = build_layout()

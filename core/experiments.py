@@ -32,7 +32,7 @@ from core.lyapunov import (
 )
 from core.model import MLP
 from core.parallel import map_chunks
-from core.perturb import unit_perturbations, with_copies
+from core.perturb import shared_reference_batch, unit_perturbations, with_copies
 from core.training import Progress, Trajectory, descend
 from core.validate import check_float, check_int
 
@@ -174,10 +174,9 @@ def run_eps_sweep(
     data = dataset_for(config, data)
     mlp = network_for(config, data)
     start, unit = _start_and_directions(config, mlp, theta0)
-    theta = np.vstack([start[None, :]] + [with_copies(start, unit, e)[1:] for e in eps])
     traj = descend(
         mlp.objective(data.x_train, data.y_train, config.l2),
-        theta,
+        shared_reference_batch(start, unit, eps),
         config.learning_rate,
         config.n_steps,
         norm=config.distance,
@@ -291,7 +290,7 @@ def _lyapunov_chunk(chunk: _Chunk) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(seed)
         theta = mlp.init(rng, 1, cfg.init)[0]
         unit = unit_perturbations(rng, m, mlp.weight_mask, cfg.perturbation)
-        blocks.append(np.vstack([theta[None, :]] + [with_copies(theta, unit, e)[1:] for e in chunk.eps]))
+        blocks.append(shared_reference_batch(theta, unit, chunk.eps))
         references.append(np.full(1 + n_eps * m, g * (1 + n_eps * m)))
     traj = descend(
         mlp.objective(chunk.x, chunk.y, cfg.l2),

@@ -29,3 +29,11 @@ def unit_perturbations(rng: np.random.Generator, n: int, weight_mask: np.ndarray
 def with_copies(theta: np.ndarray, unit: np.ndarray, eps: float) -> np.ndarray:
     """(P,), (M, P) -> (1 + M, P): row 0 is theta, rows 1.. are theta + eps * unit."""
     return np.vstack([theta[None, :], theta[None, :] + eps * unit])
+
+
+def shared_reference_batch(theta: np.ndarray, unit: np.ndarray, eps: np.ndarray) -> np.ndarray:
+    """(P,), (M, P), (E,) -> (1 + E M, P): theta once, then M copies at each eps in turn.
+
+    One reference serves every eps, since the unperturbed trajectory does not depend on eps.
+    """
+    return np.vstack([theta[None, :]] + [with_copies(theta, unit, e)[1:] for e in eps])

@@ -17,19 +17,17 @@ from core.model import MLP, Objective
 LAYERS = ("W1", "W2")
 
 
-def _layer_slice(mlp: MLP, layer: str) -> tuple[slice, tuple[int, int]]:
-    if layer == "W1":
-        return slice(0, mlp.n_inputs * mlp.hidden), (mlp.n_inputs, mlp.hidden)
-    if layer == "W2":
-        start = mlp.n_inputs * mlp.hidden + mlp.hidden
-        return slice(start, start + mlp.hidden * mlp.n_classes), (mlp.hidden, mlp.n_classes)
-    raise ValueError(f"layer must be one of {', '.join(LAYERS)}; got {layer!r}")
+def _layer_index(mlp: MLP, layer: str) -> np.ndarray:
+    """Flat positions of the layer's weights, shaped like the layer: (D, H) or (H, C)."""
+    w1, _, w2, _ = mlp.views(np.arange(mlp.n_params))
+    if layer not in LAYERS:
+        raise ValueError(f"layer must be one of {', '.join(LAYERS)}; got {layer!r}")
+    return w1 if layer == "W1" else w2
 
 
 def ablated_copies(mlp: MLP, theta: np.ndarray, layer: str) -> np.ndarray:
     """(P,) -> (n_layer_weights, P): row i is theta with the layer's i-th weight set to 0."""
-    part, _ = _layer_slice(mlp, layer)
-    index = np.arange(part.start, part.stop)
+    index = _layer_index(mlp, layer).ravel()
     copies = np.repeat(theta[None, :], index.size, axis=0)
     copies[np.arange(index.size), index] = 0.0
     return copies
@@ -41,7 +39,7 @@ def ablation_ratio(objective: Objective, theta: np.ndarray, layer: str = "W1") -
     Returns (D, H) for W1 (rows = inputs, columns = hidden units) or (H, C) for W2.
     """
     mlp = objective.mlp
-    _, shape = _layer_slice(mlp, layer)
+    shape = _layer_index(mlp, layer).shape
     base = objective.loss(theta[None, :])[0]
     ablated = objective.loss(ablated_copies(mlp, theta, layer))
     return (ablated / base).reshape(shape)

@@ -100,18 +100,29 @@ def summary_text(record: dict) -> str:
     return " ".join(parts)
 
 
-def distance_view(record: dict, normalized: bool):
-    eps, n_w = record["config"]["eps"], record["n_weights"]
-    scale = eps * n_w if normalized else 1.0
-    config = record["config"]
+def distance_plot(config: RunConfig, distance: np.ndarray, loss: np.ndarray, normalized: bool, *, live: bool = False):
+    """The distance figure of a run (finished or, with ``live``, still training).
+
+    distance (S, M) of the copies and the reference loss (S,), from iteration 0.
+    """
+    scale = config.eps * MLP(hidden=config.hidden).n_weights if normalized else 1.0
+    d = distance / scale
+    head = f"η = {config.learning_rate:g}, ε = {config.eps:g}"
     return figures.distance_figure(
-        record["iterations"],
-        record["distance"] / scale,
-        record["mean_distance"] / scale,
-        record["loss"][:, 0],
-        y_title="d(t) / (ε N_w)" if normalized else f"distance d(t) ({config['distance'].upper()})",
-        title=f"η = {config['learning_rate']:g}, ε = {eps:g}, seed {config['seed']}",
+        np.arange(len(d)),
+        d,
+        d.mean(axis=1),
+        loss,
+        y_title="d(t) / (ε N_w)" if normalized else f"distance d(t) ({config.distance.upper()})",
+        title=f"{head}: training…" if live else f"{head}, seed {config.seed}",
+        max_points=LIVE_POINTS if live else figures.MAX_POINTS,
     )
+
+
+def distance_view(record: dict, normalized: bool):
+    """The finished run's distance figure."""
+    config = RunConfig.from_dict(record["config"])
+    return distance_plot(config, record["distance"], record["loss"][:, 0], normalized)
 
 
 def weight_labels(hidden: int, n_inputs: int, n_classes: int) -> list[str]:
@@ -327,19 +338,9 @@ def _register_run(app: Dash, store: Path) -> None:
     )
     def run(set_progress, pending):
         config = RunConfig.from_dict(pending["config"])
-        scale = config.eps * MLP(hidden=config.hidden).n_weights if pending["normalized"] else 1.0
 
         def live(done, total, elapsed, partial):
-            d = partial.distance[:, 1:] / scale
-            fig = figures.distance_figure(
-                np.arange(len(d)),
-                d,
-                d.mean(axis=1),
-                partial.loss[:, 0],
-                y_title="d(t) / (ε N_w)" if pending["normalized"] else "distance d(t)",
-                title=f"η = {config.learning_rate:g}, ε = {config.eps:g}: training…",
-                max_points=LIVE_POINTS,
-            )
+            fig = distance_plot(config, partial.distance[:, 1:], partial.loss[:, 0], pending["normalized"], live=True)
             set_progress((fig, 100 * done / total, progress_label(done, total, elapsed)))
 
         started = time.monotonic()
