@@ -27,12 +27,15 @@ def _job_processes_from_a_forkserver() -> None:
     taken while another server thread is inside SQLite (diskcache's job store, polled by
     every open page) copies a held lock, and the job then hangs for ever: seen here when two
     jobs started together. A fork server, itself started once in a fresh interpreter, has no
-    such threads; it preloads the modules the jobs need so each job starts quickly.
+    such threads; it preloads what the jobs need (dashboard.worker: modules, Plotly's
+    validators, the compiled engine) so each job starts computing at once.
     """
     import multiprocess
+    import multiprocess.forkserver
 
     multiprocess.set_start_method("forkserver", force=True)
-    multiprocess.set_forkserver_preload(["dashboard.callbacks"])
+    multiprocess.set_forkserver_preload(["dashboard.worker"])
+    multiprocess.forkserver.ensure_running()  # now, not on the first click (it takes 1-6 s)
 
 
 def create_app() -> Dash:
@@ -50,9 +53,21 @@ def create_app() -> Dash:
     return app
 
 
-app = create_app()
-server = app.server
+def __getattr__(name: str):
+    """``app`` and ``server`` (for gunicorn's ``app:server``), built on first use.
+
+    Not at import: every background job process re-imports this main module (the fork
+    server's children do), and building a whole app there cost ~1 s per job start.
+    """
+    if name in ("app", "server"):
+        dash_app = create_app()
+        globals().update(app=dash_app, server=dash_app.server)
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 if __name__ == "__main__":
     debug = os.environ.get("WSD_DEBUG", "").lower() in ("1", "true", "yes")
-    app.run(host=os.environ.get("WSD_HOST", "127.0.0.1"), port=int(os.environ.get("WSD_PORT", "8050")), debug=debug)
+    create_app().run(
+        host=os.environ.get("WSD_HOST", "127.0.0.1"), port=int(os.environ.get("WSD_PORT", "8050")), debug=debug
+    )

@@ -31,7 +31,7 @@ from core.lyapunov import (
     normalized_distance,
 )
 from core.model import MLP
-from core.parallel import map_chunks
+from core.parallel import default_workers, map_chunks
 from core.perturb import shared_reference_batch, unit_perturbations, with_copies
 from core.training import Progress, Trajectory, descend
 from core.validate import check_float, check_int
@@ -114,16 +114,18 @@ def run_stability(
     theta0: np.ndarray | None = None,
     on_progress: Progress | None = None,
     progress_every: int = 250,
+    threads: int | None = None,
 ) -> StabilityResult:
     """Dynamical stability (SPEC section 2): reference + M copies perturbed at t = 0.
 
-    ``on_progress(done, total, partial)`` is called every ``progress_every`` steps.
+    ``on_progress(done, total, partial)`` is called every ``progress_every`` steps;
+    ``threads`` share the rows (default: one per core).
     """
     data = dataset_for(config, data)
     mlp = network_for(config, data)
     start, unit = _start_and_directions(config, mlp, theta0)
     trajectory = descend(
-        mlp.objective(data.x_train, data.y_train, config.l2),
+        mlp.objective(data.x_train, data.y_train, config.l2, threads=threads or default_workers()),
         with_copies(start, unit, config.eps),
         config.learning_rate,
         config.n_steps,
@@ -167,15 +169,17 @@ def run_eps_sweep(
     data: Dataset | None = None,
     theta0: np.ndarray | None = None,
     on_progress: Progress | None = None,
+    threads: int | None = None,
 ) -> EpsSweepResult:
     """The run of ``config`` repeated at several eps in one batch: same initial network, same
-    perturbation directions scaled by each eps, one shared reference trajectory."""
+    perturbation directions scaled by each eps, one shared reference trajectory.
+    ``threads`` share the rows (default: one per core)."""
     eps = _checked_eps(eps_values)
     data = dataset_for(config, data)
     mlp = network_for(config, data)
     start, unit = _start_and_directions(config, mlp, theta0)
     traj = descend(
-        mlp.objective(data.x_train, data.y_train, config.l2),
+        mlp.objective(data.x_train, data.y_train, config.l2, threads=threads or default_workers()),
         shared_reference_batch(start, unit, eps),
         config.learning_rate,
         config.n_steps,
@@ -224,12 +228,14 @@ def run_orbital(
     data: Dataset | None = None,
     theta0: np.ndarray | None = None,
     on_progress: Progress | None = None,
+    threads: int | None = None,
 ) -> OrbitalResult:
-    """Orbital stability (SPEC section 4): perturb the reference at iteration t0 < T."""
+    """Orbital stability (SPEC section 4): perturb the reference at iteration t0 < T.
+    ``threads`` share the rows (default: one per core)."""
     check_int("t0", t0, low=0, high=config.n_steps - 1)
     data = dataset_for(config, data)
     mlp = network_for(config, data)
-    objective = mlp.objective(data.x_train, data.y_train, config.l2)
+    objective = mlp.objective(data.x_train, data.y_train, config.l2, threads=threads or default_workers())
     start, unit = _start_and_directions(config, mlp, theta0)
     before = descend(objective, start[None, :], config.learning_rate, t0, save_every=config.save_every)
     after = descend(
@@ -293,7 +299,7 @@ def _lyapunov_chunk(chunk: _Chunk) -> tuple[np.ndarray, np.ndarray]:
         blocks.append(shared_reference_batch(theta, unit, chunk.eps))
         references.append(np.full(1 + n_eps * m, g * (1 + n_eps * m)))
     traj = descend(
-        mlp.objective(chunk.x, chunk.y, cfg.l2),
+        mlp.objective(chunk.x, chunk.y, cfg.l2),  # one thread: the chunks already fill the cores
         np.vstack(blocks),
         cfg.learning_rate,
         cfg.n_steps,

@@ -7,24 +7,33 @@ The loss is the mean over the N training rows of the cross-entropy of softmax(z)
 (``output="softmax"``), or of sigmoid outputs clipped to [1e-7, 1 - 1e-7] and normalised
 to sum 1 (``output="legacy_sigmoid"``). Gradients are analytic and batched over K.
 
-Internally the hidden layer is laid out (K, H, N) and the output layer (K, C, N): the
-reductions over N then run along contiguous memory, and rows are processed in blocks of
-``BLOCK`` networks so the work arrays stay in cache. Each row's arithmetic does not depend
-on which other rows share its batch.
+Two implementations of the loss and gradient, held to each other by the tests:
+``engine="compiled"`` (default) runs the numba kernel of :mod:`core.kernel` (softmax output;
+about 2x faster per network, and it can split the rows over threads); ``engine="numpy"`` is
+the NumPy reference, also used for the legacy sigmoid output. In NumPy the hidden layer is
+laid out (K, H, N) and the output layer (K, C, N), so the reductions over N run along
+contiguous memory, and rows are processed in blocks of ``BLOCK`` networks so the work
+arrays stay in cache. In both, a row's arithmetic does not depend on which other rows
+share its batch or thread.
 """
 
 from __future__ import annotations
 
+import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
+from core import kernel
 from core.config import ACTIVATIONS, INITS, OUTPUTS
 from core.validate import check_choice, check_int
 
 BLOCK = 32  # networks per block: (BLOCK, H, N) float64 work arrays fit in L2
 LEGACY_CLIP = 1e-7
+ENGINES = ("compiled", "numpy")
+MIN_ROWS_PER_THREAD = 4  # below this a thread hand-off costs more than it saves
 
 
 def _sigmoid_(z: np.ndarray) -> np.ndarray:
@@ -158,21 +167,27 @@ class MLP:
             return np.full(np.atleast_2d(theta).shape[0], np.nan)
         return (self.predict(theta, x) == y).mean(axis=-1)
 
-    def objective(self, x: np.ndarray, y: np.ndarray, l2: float = 0.0) -> Objective:
+    def objective(
+        self, x: np.ndarray, y: np.ndarray, l2: float = 0.0, *, threads: int = 1, engine: str = "compiled"
+    ) -> Objective:
         """The training loss on (x, y) as a callable for :func:`core.training.descend`."""
-        return Objective(self, x, y, l2)
+        return Objective(self, x, y, l2, threads=threads, engine=engine)
 
 
 class Objective:
     """Mean loss over fixed data; ``objective(theta)`` -> (loss (K,), grad (K, P), accuracy (K,)).
 
-    Keeps (BLOCK, H, N) work arrays between calls: fresh ones of that size (> 128 KiB)
-    would come from mmap on every step, and the page faults measured up to 3x slower.
-    So one objective serves one run at a time (not shared between threads); it pickles
-    without its work arrays.
+    ``threads`` > 1 splits the rows of the compiled engine over that many threads (the
+    kernel releases the GIL). The NumPy engine keeps (BLOCK, H, N) work arrays between
+    calls: fresh ones of that size (> 128 KiB) would come from mmap on every step, and the
+    page faults measured up to 3x slower. So one objective serves one run at a time (it is
+    not to be called from several threads at once); it pickles without its work arrays
+    and threads.
     """
 
-    def __init__(self, mlp: MLP, x: np.ndarray, y: np.ndarray, l2: float = 0.0) -> None:
+    def __init__(
+        self, mlp: MLP, x: np.ndarray, y: np.ndarray, l2: float = 0.0, *, threads: int = 1, engine: str = "compiled"
+    ) -> None:
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.int64)
         if x.ndim != 2 or x.shape != (len(y), mlp.n_inputs):
@@ -180,14 +195,24 @@ class Objective:
         if len(y) and (y.min() < 0 or y.max() >= mlp.n_classes):
             raise ValueError(f"labels must lie in [0, {mlp.n_classes}), got {y.min()}..{y.max()}")
         self.mlp, self.l2 = mlp, float(l2)
+        self.threads = check_int("threads", threads, low=1, high=256)
+        self.engine = check_choice("engine", engine, ENGINES)
+        self.compiled = engine == "compiled" and mlp.output == "softmax" and len(y) > 0
         self.x = np.ascontiguousarray(x)  # (N, D)
         self.x_t = np.ascontiguousarray(x.T)  # (D, N)
+        self.y = np.ascontiguousarray(y)
         self.onehot_t = np.zeros((mlp.n_classes, len(y)))  # (C, N)
         self.onehot_t[y, np.arange(len(y))] = 1.0
+        self._xs, self._onehots = tuple(self.x_t), tuple(self.onehot_t)  # the kernel's layout
         self._work: dict[str, np.ndarray] = {}
+        self._pool: ThreadPoolExecutor | None = None
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_work": {}}
+        return {**self.__dict__, "_work": {}, "_pool": None}
+
+    def __del__(self) -> None:
+        if getattr(self, "_pool", None) is not None:
+            self._pool.shutdown(wait=False)
 
     def _buffers(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Three (k, H, N) work arrays (views of BLOCK-sized ones)."""
@@ -198,12 +223,16 @@ class Objective:
 
     def __call__(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(K, P) -> loss (K,), gradient (K, P), training accuracy (K,)."""
+        theta = np.ascontiguousarray(theta, dtype=np.float64)
         k = theta.shape[0]
         loss, accuracy, grad = np.empty(k), np.empty(k), np.empty_like(theta)
         with np.errstate(all="ignore"):  # overflow of a diverging row stays in that row
-            for lo in range(0, k, BLOCK):
-                rows = slice(lo, min(lo + BLOCK, k))
-                loss[rows], accuracy[rows] = self._block(theta[rows], grad[rows])
+            if self.compiled:
+                self._compiled(theta, loss, grad, accuracy)
+            else:
+                for lo in range(0, k, BLOCK):
+                    rows = slice(lo, min(lo + BLOCK, k))
+                    loss[rows], accuracy[rows] = self._block(theta[rows], grad[rows])
             if self.l2:
                 weights = theta * self.mlp.weight_mask
                 loss += 0.5 * self.l2 * np.einsum("kp,kp->k", weights, weights)
@@ -213,6 +242,26 @@ class Objective:
     def loss(self, theta: np.ndarray) -> np.ndarray:
         """(K, P) -> loss (K,)."""
         return self(np.atleast_2d(theta))[0]
+
+    def _compiled(self, theta, loss, grad, accuracy) -> None:
+        """The numba kernel on all rows, split into up to ``threads`` contiguous groups."""
+        args = (self._xs, self._onehots, kernel.ACTIVATION_CODE[self.mlp.activation])
+        k = theta.shape[0]
+        n_groups = max(1, min(self.threads, k // MIN_ROWS_PER_THREAD))
+        if n_groups == 1:
+            kernel.softmax_loss_grad(theta, *args, loss, grad, accuracy)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="objective")
+        size = math.ceil(k / n_groups)
+        groups = [slice(lo, min(lo + size, k)) for lo in range(0, k, size)]
+        futures = [
+            self._pool.submit(kernel.softmax_loss_grad, theta[g], *args, loss[g], grad[g], accuracy[g])
+            for g in groups[1:]
+        ]
+        kernel.softmax_loss_grad(theta[groups[0]], *args, loss[groups[0]], grad[groups[0]], accuracy[groups[0]])
+        for future in futures:
+            future.result()
 
     def _block(self, theta: np.ndarray, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mlp = self.mlp

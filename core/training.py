@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from core import kernel
 from core.validate import check_choice, check_int
 
 Objective = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -130,10 +131,7 @@ def descend(
     with threadpool_limits(limits=1, user_api="blas"):
         for t in range(n_steps):
             loss, grad, accuracy = objective(theta)
-            rec.step(t, theta, loss, accuracy)
-            grad *= rec.active_rate[:, None]
-            theta -= grad
-            rec.move(grad)
+            rec.advance(t, theta, loss, accuracy, grad)
             if rec.is_save_step(t + 1):
                 rec.save(t + 1, theta)
             done = t + 1
@@ -149,29 +147,30 @@ class _Records:
     def __init__(self, theta, n_steps, every, reference, eta, norm):
         k, _ = theta.shape
         self.every, self.reference, self.eta, self.norm = every, reference, eta, norm
-        self.loss = np.full((n_steps + 1, k), np.nan)
-        self.accuracy = np.full((n_steps + 1, k), np.nan)
-        self.distance = np.full((n_steps + 1, k), np.nan)
-        self.theta_norm = np.full((n_steps + 1, k), np.nan)
+        self.records = np.full((4, n_steps + 1, k), np.nan)
+        self.loss, self.accuracy, self.distance, self.theta_norm = self.records
         self.path_length = np.zeros_like(theta)
         self.saved_steps = [0]
         self.saved = [theta.copy()]
         self.diverged_at = np.full(k, NEVER, dtype=np.int64)
         self.active_rate = eta.copy()
 
-    def step(self, t, theta, loss, accuracy):
-        self.loss[t], self.accuracy[t] = loss, accuracy
-        self.distance[t] = distances(theta, self.reference, self.norm)
-        self.theta_norm[t] = np.abs(theta).sum(axis=1)
-        finite = np.isfinite(loss) & np.isfinite(theta).all(axis=1)
-        newly = ~finite & (self.diverged_at == NEVER)
-        if newly.any():  # freeze the row where its loss or parameters first became non-finite
-            self.diverged_at[newly] = t
-            self.active_rate[newly] = 0.0
-
-    def move(self, step):
-        """Accumulate |theta_{t+1} - theta_t| = |eta grad| (zero on frozen rows)."""
-        self.path_length += np.abs(step)
+    def advance(self, t, theta, loss, accuracy, grad):
+        """Record step t (loss, accuracy, distance, norm; freeze rows that are no longer
+        finite), then theta -= rate * grad in place and add |rate * grad| to the path length."""
+        kernel.record_and_step(
+            t,
+            theta,
+            grad,
+            np.ascontiguousarray(loss, dtype=np.float64),
+            np.ascontiguousarray(accuracy, dtype=np.float64),
+            self.reference,
+            self.norm == "l1",
+            self.active_rate,
+            self.diverged_at,
+            self.records,
+            self.path_length,
+        )
 
     def is_save_step(self, t):
         return t % self.every == 0
@@ -184,7 +183,7 @@ class _Records:
         """The trajectory so far; on ``final`` also record theta_T (loss, distance, save)."""
         if final:
             loss, _, accuracy = objective(theta)
-            self.step(done, theta, loss, accuracy)
+            self.advance(done, theta, loss, accuracy, np.zeros_like(theta))  # records only: a zero step
             if self.saved_steps[-1] != done:
                 self.save(done, theta)
         # A partial result holds views of the growing records (valid during on_progress)

@@ -297,6 +297,7 @@ def _register_run(app: Dash, store: Path) -> None:
         Output(ids.RUN_MESSAGE, "children"),
         Output(ids.PROGRESS, "value"),
         Output(ids.PROGRESS_LABEL, "children"),
+        Output(ids.DISTANCE_GRAPH, "figure", allow_duplicate=True),  # with the result: one round trip
     ]
 
     @app.callback(
@@ -313,17 +314,18 @@ def _register_run(app: Dash, store: Path) -> None:
         try:
             config = run_config(props, last_valid)
         except ValueError as exc:
-            return no_update, no_update, str(exc), no_update, no_update, no_update
+            return no_update, no_update, str(exc), no_update, no_update, no_update, no_update
         key = jobs.record_key("run", config)
         record = _stored(store, key)
+        normalized = raw_from_props(props)["normalized"]
         if record is None:
-            pending = {"config": config.to_dict(), "normalized": raw_from_props(props)["normalized"]}
-            return no_update, no_update, "", 0, "starting…", pending
-        return key, summary_text(record), "", 100, f"{config.n_steps:,} iterations · from the cache", no_update
+            pending = {"config": config.to_dict(), "normalized": normalized}
+            return no_update, no_update, "", 0, "starting…", no_update, pending
+        label = f"{config.n_steps:,} iterations · from the cache"
+        return key, summary_text(record), "", 100, label, distance_view(record, normalized), no_update
 
     @app.callback(
         *finished,
-        Output(ids.DISTANCE_GRAPH, "figure", allow_duplicate=True),
         Input(ids.PENDING, "data"),
         background=True,
         running=[(Output(ids.RUN, "disabled"), True, False), (Output(ids.CANCEL, "disabled"), False, True)],
@@ -354,6 +356,14 @@ def _register_run(app: Dash, store: Path) -> None:
 def _register_views(app: Dash, store: Path) -> None:
     @app.callback(
         Output(ids.DISTANCE_GRAPH, "figure", allow_duplicate=True),
+        Input(ids.NORMALIZED, "value"),
+        State(ids.RESULT_KEY, "data"),
+        prevent_initial_call=True,
+    )
+    def renormalize(normalized, key):
+        return distance_view(_drawable(store, key), "on" in (normalized or []))
+
+    @app.callback(
         Output(ids.FIT_GRAPH, "figure"),
         Output(ids.ABLATION_W1_GRAPH, "figure"),
         Output(ids.ABLATION_W2_GRAPH, "figure"),
@@ -362,16 +372,15 @@ def _register_views(app: Dash, store: Path) -> None:
         Output(ids.DATA_GRAPH, "figure"),
         Output(ids.DATA_SUMMARY, "children"),
         Input(ids.RESULT_KEY, "data"),
-        Input(ids.NORMALIZED, "value"),
         Input(ids.DATA_X, "value"),
         Input(ids.DATA_Y, "value"),
         prevent_initial_call=True,
     )
-    def draw(key, normalized, fx, fy):
+    def draw(key, fx, fy):
+        """The other views of a finished run (the distance figure comes with the result)."""
         record = _drawable(store, key)
         data_fig, data_text, data = data_view(record, int(fx or 2), int(fy or 3))
         return (
-            distance_view(record, "on" in (normalized or [])),
             figures.fit_figure(record["iterations"], record["mean_distance"], record["ftle"]),
             *weights_views(record, list(data.feature_names), list(data.class_names)),
             data_fig,

@@ -31,26 +31,44 @@ def _with_gaps(x: np.ndarray, curves: np.ndarray) -> tuple[np.ndarray, np.ndarra
     m = curves.shape[1]
     xs = np.tile(np.append(x, np.nan), m)
     ys = np.concatenate([np.append(curves[:, j], np.nan) for j in range(m)])
-    return xs, ys
+    return _f32(xs), ys  # float32 holds iterations exactly up to 2^24
+
+
+# The look of Plotly's "plotly_white" without its template: applying a named template took
+# ~25 ms per figure (measured; most of the cost of a live update) and added ~6 KB to each.
+_AXIS = {"gridcolor": "#ebf0f8", "zerolinecolor": "#ebf0f8", "linecolor": "#ebf0f8", "automargin": True}
+STYLE = {
+    "template": "none",
+    "font": {"color": "#2a3f5f"},
+    "paper_bgcolor": "white",
+    "plot_bgcolor": "white",
+    "hoverlabel": {"align": "left"},
+}
+
+
+def _styled(fig: go.Figure) -> go.Figure:
+    fig.update_layout(STYLE)
+    fig.update_xaxes(_AXIS)
+    fig.update_yaxes(_AXIS)
+    return fig
 
 
 def _base_layout(fig: go.Figure, *, title: str, uirevision: str, **axes) -> go.Figure:
     fig.update_layout(
         title={"text": title, "x": 0.01},
-        template="plotly_white",
         uirevision=uirevision,
         margin={"l": 70, "r": 70, "t": 50, "b": 50},
         legend={"orientation": "h", "y": -0.18},
         **axes,
     )
-    return fig
+    return _styled(fig)
 
 
 def empty_figure(message: str) -> go.Figure:
     """A blank figure carrying a sentence (before the first run, or when a view has no data)."""
     fig = go.Figure()
     fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 15})
-    fig.update_layout(template="plotly_white", xaxis={"visible": False}, yaxis={"visible": False})
+    fig.update_layout(STYLE, xaxis={"visible": False}, yaxis={"visible": False})
     return fig
 
 
@@ -58,7 +76,7 @@ def _grey_black(fig, x, curves, mean, *, row=None, col=None, show_legend=True):
     xs, ys = _with_gaps(x, curves)
     place = {} if row is None else {"row": row, "col": col}
     fig.add_trace(
-        go.Scattergl(
+        go.Scatter(
             x=xs,
             y=_f32(ys),
             mode="lines",

@@ -28,6 +28,10 @@ PANEL_EPS = (1e-14, 1e-10, 1e-6, 1e-2)
 SWEEP_COPIES = 5
 FTLE_EPS = np.logspace(-14, -1, 14)
 FTLE_COPIES = 5
+# One engine thread for the main run: the browser drawing live updates needs the other
+# core. Measured on 2 cores (scripts/bench_browser.py): the default run took 2.5 s in the
+# app with 1 thread, 3.2 s with 2 (1.4 s with 2 threads and no browser).
+JOB_THREADS = 1
 
 
 def record_key(kind: str, config: RunConfig, extra: str = "") -> str:
@@ -63,7 +67,7 @@ class Throttle:
 def stability(config: RunConfig, on_progress: Callable | None = None) -> Record:
     """The main run: reference + M copies, with everything the views draw."""
     # frequent calls, so the first live curve comes early; Throttle limits what is sent
-    result = run_stability(config, on_progress=on_progress, progress_every=50)
+    result = run_stability(config, on_progress=on_progress, progress_every=50, threads=JOB_THREADS)
     traj, mlp, data = result.trajectory, result.mlp, result.data
     start, final = traj.theta[0, 0], traj.final_theta[0]
     objective = mlp.objective(data.x_train, data.y_train, config.l2)

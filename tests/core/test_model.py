@@ -9,12 +9,13 @@ from core.model import BLOCK, MLP
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
 @pytest.mark.parametrize("output", ["softmax", "legacy_sigmoid"])
 @pytest.mark.parametrize("l2", [0.0, 0.03])
-def test_gradient_matches_central_differences(iris, activation, output, l2):
+@pytest.mark.parametrize("engine", ["compiled", "numpy"])
+def test_gradient_matches_central_differences(iris, activation, output, l2, engine):
     mlp = MLP(4, 10, 3, activation, output)
     rng = np.random.default_rng(7)
     theta = mlp.init(rng, 3)
     theta[:, ~mlp.weight_mask] = 0.1 * rng.standard_normal((3, (~mlp.weight_mask).sum()))
-    objective = mlp.objective(iris.x_train, iris.y_train, l2)
+    objective = mlp.objective(iris.x_train, iris.y_train, l2, engine=engine)
     _, grad, _ = objective(theta)
     h = 1e-6
     numeric = np.empty_like(theta)

@@ -1,0 +1,241 @@
+"""Compiled loss and gradient of the shallow network (numba): the engine's hot path.
+
+The same mathematics as the NumPy reference in :class:`core.model.Objective`, which the
+tests hold this kernel to, computed one network (row of theta) at a time with no
+temporaries:
+
+- work arrays are flat and every loop over the N data rows is innermost and contiguous,
+  so LLVM emits AVX2 vector code for it; sums over N are vectorised too. ``fastmath`` is
+  limited to reassociation and FMA contraction: no ``nnan``/``ninf``, so a network that
+  overflows still produces inf or NaN and the engine still sees it diverge;
+- exp is computed here (Cody-Waite reduction, degree-13 polynomial in Estrin form,
+  scaling by 2^k built from exponent bits), because libm's scalar exp took half the run
+  time on this CPU (AVX2 without AVX-512, so NumPy's SIMD exp does not apply). It is
+  within 1 ulp of libm's, inf above 709.78, 0 (through subnormals) below -745.13, NaN for
+  NaN (tested).
+
+Each row is computed alone, in the same order whatever else is in the batch, so results
+do not depend on batching or on how rows are split over threads or processes. The kernel
+releases the GIL, so :class:`core.model.Objective` can split the rows over threads.
+Hidden layers: sigmoid, tanh, ReLU. Output: softmax (the default); the legacy sigmoid
+output stays on the NumPy path.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+FASTMATH = {"reassoc", "contract"}  # vectorised sums and FMA; IEEE NaN and inf kept
+SIGMOID, TANH, RELU = 0, 1, 2
+ACTIVATION_CODE = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU}
+
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01  # fdlibm's split of ln 2: k * _LN2_HI is exact for |k| < 2^11
+_LN2_LO = 1.90821492927058770002e-10
+_X_MAX = 710.0  # exp(710) overflows to inf
+_X_MIN = -746.0  # exp(-746) underflows to 0
+_TAYLOR = tuple(1.0 / math.factorial(n) for n in range(14))  # |r| <= ln2/2: truncation < 1e-17
+_SHIFTER = 6755399441055744.0  # 1.5 * 2^52: x + _SHIFTER holds the integer x in its low bits
+_SHIFTER_BITS = int(np.float64(_SHIFTER).view(np.int64))
+
+
+@intrinsic
+def _bits_to_float(typingctx, i):
+    """Reinterpret an int64 as the float64 with those bits."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _float_to_bits(typingctx, f):
+    """Reinterpret a float64 as the int64 with its bits."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@nb.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _pow2(k):
+    """2.0 ** k for a whole float k in [-1022, 1023], from the exponent bits."""
+    return _bits_to_float((_float_to_bits(k + _SHIFTER) - _SHIFTER_BITS + 1023) << 52)
+
+
+@nb.njit(cache=True, fastmath=FASTMATH, inline="always")
+def exp(x):
+    """exp(x) for float64 x; vectorises inside loops."""
+    xc = x if x > _X_MIN else _X_MIN  # NaN -> _X_MIN here, restored at the end
+    xc = xc if xc < _X_MAX else _X_MAX
+    k = math.floor(xc * _LOG2E + 0.5)
+    r = (xc - k * _LN2_HI) - k * _LN2_LO
+    c = _TAYLOR
+    r2 = r * r
+    r4 = r2 * r2
+    low = (c[0] + c[1] * r + (c[2] + c[3] * r) * r2) + (c[4] + c[5] * r + (c[6] + c[7] * r) * r2) * r4
+    high = (c[8] + c[9] * r + (c[10] + c[11] * r) * r2) + (c[12] + c[13] * r) * r4
+    p = low + high * (r4 * r4)
+    half = math.floor(k * 0.5)  # 2^k = 2^half * 2^(k - half): both normal for k in [-1076, 1024]
+    y = p * _pow2(half) * _pow2(k - half)
+    return y if x == x else x
+
+
+@nb.njit(cache=True, fastmath=FASTMATH)
+def exp_array(x, out):
+    """``out[i] = exp(x[i])`` for 1-d float64 arrays (for tests and benchmarks)."""
+    for i in range(x.size):
+        out[i] = exp(x[i])
+
+
+@nb.njit(cache=True, fastmath=FASTMATH, nogil=True, error_model="numpy")
+def softmax_loss_grad(theta, xs, onehots, activation, loss, grad, accuracy):
+    """Mean softmax cross-entropy, its gradient and the accuracy of every row of theta.
+
+    theta (K, P) in the flat layout of :mod:`core.model`; ``xs`` the D input features and
+    ``onehots`` the C one-hot label indicators, each a tuple of (N,) arrays: as tuples,
+    D and C are known when the kernel is compiled (one compilation per data shape), so
+    the short loops over them unroll and each pass over the N rows does all their work.
+    ``activation`` is a code of ACTIVATION_CODE. Writes loss (K,), grad (K, P), accuracy (K,).
+    """
+    n_rows, n_params = theta.shape
+    d, c, n = len(xs), len(onehots), xs[0].size
+    h = (n_params - c) // (d + 1 + c)  # P = D H + H + H C + C
+    o_b1, o_w2, o_b2 = d * h, d * h + h, d * h + h + h * c
+    a = np.empty((h, n))  # hidden outputs
+    z = np.empty((c, n))  # logits, then exp(z - max), then d loss / d z
+    top = np.empty(n)  # max over classes, then the normaliser 1 / (N sum_m exp(z_m - max))
+    true_shift = np.empty(n)  # z_y - max z: 0 iff the true class wins
+    da = np.empty(n)  # d loss / d (pre-activation of one hidden unit)
+    inv_n = 1.0 / n
+    is_sigmoid = 1.0 if activation == SIGMOID else 0.0
+    is_tanh = 1.0 if activation == TANH else 0.0
+    is_relu = 1.0 if activation == RELU else 0.0
+    # (Loops with exp are kept apart from divisions, logs and branches: LLVM then
+    # vectorises them; mixed in, it was measured to leave them scalar.)
+    for k in range(n_rows):
+        th, g = theta[k], grad[k]
+        # hidden layer: a_j = act(b1_j + sum_i W1_ij x_i)
+        for j in range(h):
+            aj, b = a[j], th[o_b1 + j]
+            for s in range(n):
+                v = b
+                for i in range(d):
+                    v += th[i * h + j] * xs[i][s]
+                aj[s] = v
+            if activation == SIGMOID:
+                for s in range(n):
+                    aj[s] = exp(-aj[s])
+                for s in range(n):
+                    aj[s] = 1.0 / (1.0 + aj[s])  # exp(-v) = inf -> 0
+            elif activation == TANH:
+                for s in range(n):
+                    aj[s] = math.tanh(aj[s])
+            else:
+                for s in range(n):
+                    v = aj[s]
+                    aj[s] = 0.0 if v <= 0.0 else v  # NaN stays NaN
+        # logits z_m = b2_m + sum_j W2_jm a_j
+        for m in range(c):
+            b = th[o_b2 + m]
+            for s in range(n):
+                z[m, s] = b
+        for j in range(h):
+            aj, wj = a[j], o_w2 + j * c
+            for s in range(n):
+                v = aj[s]
+                for m in range(c):
+                    z[m, s] += th[wj + m] * v
+        # softmax cross-entropy, shifted by the max over classes
+        for s in range(n):
+            best, true = z[0, s], onehots[0][s] * z[0, s]
+            for m in range(1, c):
+                v = z[m, s]
+                best = v if v > best else best
+                true += onehots[m][s] * v
+            top[s], true_shift[s] = best, true - best
+        for m in range(c):
+            for s in range(n):
+                z[m, s] = exp(z[m, s] - top[s])
+        sum_loss, right = 0.0, 0.0
+        for s in range(n):
+            total = 0.0
+            for m in range(c):
+                total += z[m, s]
+            sum_loss += math.log(total) - true_shift[s]
+            right += 1.0 if true_shift[s] >= 0.0 else 0.0
+            top[s] = inv_n / total
+        loss[k], accuracy[k] = sum_loss * inv_n, right * inv_n
+        # d loss / d z = (softmax - onehot) / N
+        for m in range(c):
+            acc, om = 0.0, onehots[m]
+            for s in range(n):
+                v = z[m, s] * top[s] - om[s] * inv_n
+                z[m, s] = v
+                acc += v
+            g[o_b2 + m] = acc
+        # back through the hidden layer, one unit at a time
+        for j in range(h):
+            aj, wj = a[j], o_w2 + j * c
+            acc_b = 0.0
+            for s in range(n):
+                v = 0.0
+                for m in range(c):
+                    v += th[wj + m] * z[m, s]
+                av = aj[s]  # the slope act'(pre-activation) from a, without branches
+                v *= is_sigmoid * (av * (1.0 - av)) + is_tanh * (1.0 - av * av) + is_relu * (1.0 if av > 0.0 else 0.0)
+                da[s] = v
+                acc_b += v
+            g[o_b1 + j] = acc_b
+            for i in range(d):
+                acc, xi = 0.0, xs[i]
+                for s in range(n):
+                    acc += xi[s] * da[s]
+                g[i * h + j] = acc
+            for m in range(c):
+                acc = 0.0
+                for s in range(n):
+                    acc += aj[s] * z[m, s]
+                g[wj + m] = acc
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def record_and_step(t, theta, grad, loss, accuracy, reference, l1, rate, diverged_at, records, path_length):
+    """One step of :func:`core.training.descend` after the gradient, for every row k:
+
+    records[:, t, k] = loss, accuracy, distance to row reference[k] (L1, or L2 if not
+    ``l1``), ||theta_k||_1; a row whose loss or parameters are not finite gets
+    diverged_at[k] = t and rate[k] = 0 (frozen); then theta_k -= rate[k] grad_k and
+    path_length_k += |rate[k] grad_k|. ``records`` is (4, T + 1, K).
+    """
+    n_rows, n_params = theta.shape
+    for k in range(n_rows):
+        th, ref = theta[k], theta[reference[k]]
+        dist, norm, finite = 0.0, 0.0, math.isfinite(loss[k])
+        for p in range(n_params):
+            v = th[p]
+            diff = v - ref[p]
+            dist += abs(diff) if l1 else diff * diff
+            norm += abs(v)
+            finite = finite and math.isfinite(v)
+        records[0, t, k] = loss[k]
+        records[1, t, k] = accuracy[k]
+        records[2, t, k] = dist if l1 else math.sqrt(dist)
+        records[3, t, k] = norm
+        if not finite and diverged_at[k] == -1:
+            diverged_at[k] = t
+            rate[k] = 0.0
+    for k in range(n_rows):
+        th, g, path, eta = theta[k], grad[k], path_length[k], rate[k]
+        for p in range(n_params):
+            step = eta * g[p]
+            th[p] -= step
+            path[p] += abs(step)
