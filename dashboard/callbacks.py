@@ -100,13 +100,16 @@ def summary_text(record: dict) -> str:
     return " ".join(parts)
 
 
+def _distance_scale(config: RunConfig, normalized: bool) -> float:
+    return config.eps * MLP(hidden=config.hidden).n_weights if normalized else 1.0
+
+
 def distance_plot(config: RunConfig, distance: np.ndarray, loss: np.ndarray, normalized: bool, *, live: bool = False):
     """The distance figure of a run (finished or, with ``live``, still training).
 
     distance (S, M) of the copies and the reference loss (S,), from iteration 0.
     """
-    scale = config.eps * MLP(hidden=config.hidden).n_weights if normalized else 1.0
-    d = distance / scale
+    d = distance / _distance_scale(config, normalized)
     head = f"η = {config.learning_rate:g}, ε = {config.eps:g}"
     return figures.distance_figure(
         np.arange(len(d)),
@@ -117,6 +120,23 @@ def distance_plot(config: RunConfig, distance: np.ndarray, loss: np.ndarray, nor
         title=f"{head}: training…" if live else f"{head}, seed {config.seed}",
         max_points=LIVE_POINTS if live else figures.MAX_POINTS,
     )
+
+
+class LivePlot:
+    """The live distance figure of one run: drawn on the first update, then only its data
+    change (figures.update_distance_figure)."""
+
+    def __init__(self, config: RunConfig, normalized: bool) -> None:
+        self.config, self.normalized, self.figure = config, normalized, None
+
+    def __call__(self, distance: np.ndarray, loss: np.ndarray):
+        if self.figure is None:
+            self.figure = distance_plot(self.config, distance, loss, self.normalized, live=True)
+            return self.figure
+        d = distance / _distance_scale(self.config, self.normalized)
+        return figures.update_distance_figure(
+            self.figure, np.arange(len(d)), d, d.mean(axis=1), loss, max_points=LIVE_POINTS
+        )
 
 
 def distance_view(record: dict, normalized: bool):
@@ -194,6 +214,28 @@ def _stored(store: Path, key: str | None) -> dict | None:
         return None
     with cache.results(store) as results:
         return results.get(key)
+
+
+def finished_view(store: Path, key: str, normalized: bool, record: dict | None = None) -> tuple[str, dict] | None:
+    """(summary, distance figure as a plain dict) of a finished run, or None if it is not stored.
+
+    Built once and kept in the results cache beside the record, so a replay reads a small
+    entry instead of the whole record and skips Plotly's figure construction (together
+    ~70 ms of a cached replay's ~0.3 s, measured).
+    """
+    view_key = f"{key}:view:{int(normalized)}"
+    with cache.results(store) as results:
+        if key not in results:  # the record may have been evicted; its view alone is not enough
+            return None
+        view = results.get(view_key)
+    if view is None:
+        record = record if record is not None else _stored(store, key)
+        if record is None:
+            return None
+        view = (summary_text(record), distance_view(record, normalized).to_plotly_json())
+        with cache.results(store) as results:
+            results.set(view_key, view)
+    return view
 
 
 def _drawable(store: Path, key: str | None) -> dict:
@@ -316,13 +358,13 @@ def _register_run(app: Dash, store: Path) -> None:
         except ValueError as exc:
             return no_update, no_update, str(exc), no_update, no_update, no_update, no_update
         key = jobs.record_key("run", config)
-        record = _stored(store, key)
         normalized = raw_from_props(props)["normalized"]
-        if record is None:
+        view = finished_view(store, key, normalized)
+        if view is None:
             pending = {"config": config.to_dict(), "normalized": normalized}
             return no_update, no_update, "", 0, "starting…", no_update, pending
-        label = f"{config.n_steps:,} iterations · from the cache"
-        return key, summary_text(record), "", 100, label, distance_view(record, normalized), no_update
+        summary, figure = view
+        return key, summary, "", 100, f"{config.n_steps:,} iterations · from the cache", figure, no_update
 
     @app.callback(
         *finished,
@@ -340,17 +382,22 @@ def _register_run(app: Dash, store: Path) -> None:
     )
     def run(set_progress, pending):
         config = RunConfig.from_dict(pending["config"])
+        plot = LivePlot(config, pending["normalized"])
 
         def live(done, total, elapsed, partial):
-            fig = distance_plot(config, partial.distance[:, 1:], partial.loss[:, 0], pending["normalized"], live=True)
+            fig = plot(partial.distance[:, 1:], partial.loss[:, 0])
             set_progress((fig, 100 * done / total, progress_label(done, total, elapsed)))
 
         started = time.monotonic()
         key = jobs.record_key("run", config)
         record = jobs.cached(store, key, lambda: jobs.stability(config, jobs.Throttle(live, LIVE_SECONDS)))
         label = f"{config.n_steps:,} iterations · {time.monotonic() - started:.1f} s"
+        if record.get("cancelled"):
+            summary, figure = summary_text(record), distance_view(record, pending["normalized"])
+        else:
+            summary, figure = finished_view(store, key, pending["normalized"], record)
         # the final figure comes with the result: a live update still in flight cannot outlast it
-        return key, summary_text(record), "", 100, label, distance_view(record, pending["normalized"])
+        return key, summary, "", 100, label, figure
 
 
 def _register_views(app: Dash, store: Path) -> None:

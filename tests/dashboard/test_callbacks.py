@@ -49,6 +49,21 @@ def test_views_draw_from_a_record(record):
     assert "120 training flowers" in text
 
 
+def test_finished_view_is_built_once_and_needs_its_record(record, tmp_path, monkeypatch):
+    key = "run:abc:"
+    assert callbacks.finished_view(tmp_path, key, False) is None  # nothing stored yet
+    with cache.results(tmp_path) as results:
+        results.set(key, record)
+    summary, figure = callbacks.finished_view(tmp_path, key, False)
+    assert summary == callbacks.summary_text(record)
+    assert figure["layout"]["yaxis"]["type"] == "log" and len(figure["data"]) == 3
+    monkeypatch.setattr(callbacks, "distance_view", lambda *_: pytest.fail("the stored view should be used"))
+    assert callbacks.finished_view(tmp_path, key, False)[1] == figure
+    with cache.results(tmp_path) as results:
+        del results[key]  # the record evicted: its view alone must not answer
+    assert callbacks.finished_view(tmp_path, key, False) is None
+
+
 def test_diverged_rows_are_named():
     rec = {
         "ftle": {"slope": float("nan")},

@@ -19,6 +19,17 @@ def test_distance_figure_has_grey_copies_black_mean_and_dashed_loss_on_the_right
     assert fig.layout.uirevision
 
 
+def test_a_live_update_in_place_equals_a_figure_drawn_afresh():
+    rng = np.random.default_rng(1)
+    small = np.abs(rng.normal(0, 1e-8, (300, 5)))
+    fig = figures.distance_figure(np.arange(300), small, small.mean(axis=1), rng.random(300), max_points=400)
+    d = np.exp(rng.normal(-18, 3, (5001, 5)))  # spans more decades: the tick rule changes too
+    loss = rng.random(5001)
+    figures.update_distance_figure(fig, np.arange(5001), d, d.mean(axis=1), loss, max_points=400)
+    fresh = figures.distance_figure(np.arange(5001), d, d.mean(axis=1), loss, max_points=400)
+    assert fig.to_json() == fresh.to_json()
+
+
 def test_thin_keeps_ends_and_bounds_size():
     assert figures.thin(10).tolist() == list(range(10))
     idx = figures.thin(50_001)
