@@ -35,13 +35,14 @@ return label.includes('5,000 iterations') && t.startsWith('η') && !t.includes('
 FIRST_UPDATE = "return document.getElementById('progress-label').textContent.includes(' of 5,000');"
 
 
-def _until(driver, condition, timeout=120.0, poll=0.01) -> float:
+def _until(driver, condition, timeout=120.0, poll=0.01, what="the expected state") -> float:
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
         if condition(driver):
             return time.perf_counter()
         time.sleep(poll)
-    raise TimeoutError("the page did not reach the expected state")
+    label = driver.execute_script("return document.getElementById('progress-label').textContent")
+    raise TimeoutError(f"the page did not reach {what} in {timeout:.0f} s (progress label: {label!r})")
 
 
 def _click_run(driver, seed: int) -> float:
@@ -62,13 +63,13 @@ def measure(url: str, seed: int) -> dict:
         _until(driver, lambda d: d.find_elements("id", "run"))
         time.sleep(2.0)
         started = _click_run(driver, seed)
-        first = _until(driver, lambda d: d.execute_script(FIRST_UPDATE))
-        done = _until(driver, lambda d: d.execute_script(FINAL_DRAWN))
+        first = _until(driver, lambda d: d.execute_script(FIRST_UPDATE), what="a first live update")
+        done = _until(driver, lambda d: d.execute_script(FINAL_DRAWN), what="the finished run")
         driver.get(url)  # a new page: only the disk cache remembers the run
         _until(driver, lambda d: d.find_elements("id", "run"))
         time.sleep(2.0)
         started_cached = _click_run(driver, seed)
-        cached = _until(driver, lambda d: d.execute_script(FINAL_DRAWN))
+        cached = _until(driver, lambda d: d.execute_script(FINAL_DRAWN), what="the cached run")
         return {
             "first_live_update_s": first - started,
             "fully_drawn_s": done - started,
