@@ -1,18 +1,21 @@
 """Compiled loss and gradient of the shallow network (numba): the engine's hot path.
 
 The same mathematics as the NumPy reference in :class:`core.model.Objective`, which the
-tests hold this kernel to, computed one network (row of theta) at a time with no
-temporaries:
+tests hold this kernel to, computed one network (row of theta) at a time:
 
-- work arrays are flat and every loop over the N data rows is innermost and contiguous,
-  so LLVM emits AVX2 vector code for it; sums over N are vectorised too. ``fastmath`` is
-  limited to reassociation and FMA contraction: no ``nnan``/``ninf``, so a network that
-  overflows still produces inf or NaN and the engine still sees it diverge;
-- exp is computed here (Cody-Waite reduction, degree-13 polynomial in Estrin form,
-  scaling by 2^k built from exponent bits), because libm's scalar exp took half the run
-  time on this CPU (AVX2 without AVX-512, so NumPy's SIMD exp does not apply). It is
-  within 1 ulp of libm's, inf above 709.78, 0 (through subnormals) below -745.13, NaN for
-  NaN (tested).
+- every loop over the N data rows is innermost and contiguous, so LLVM emits AVX2 vector
+  code for it, sums over N included. The input and class counts D and C are compiled in
+  (the data come as tuples of rows), so the short loops over them unroll and one pass over
+  N does all their work. ``fastmath`` is limited to reassociation and FMA contraction and
+  errors follow NumPy (no ZeroDivisionError checks, which kept divisions scalar): no
+  ``nnan``/``ninf``, so a network that overflows still produces inf or NaN and the engine
+  still sees it diverge;
+- exp is computed here (Cody-Waite reduction, a degree-13 polynomial evaluated in a
+  shallow tree, scaling by 2^k built from exponent bits), because libm's scalar exp took
+  half the run time on this CPU (AVX2 without AVX-512, so NumPy's SIMD exp does not
+  apply). It is within 2 ulp of NumPy's, inf above 709.78, 0 (through subnormals) below
+  -745.13, NaN for NaN (tested). Loops that call it hold no division, log or branch, which
+  LLVM was measured to leave scalar otherwise.
 
 Each row is computed alone, in the same order whatever else is in the batch, so results
 do not depend on batching or on how rows are split over threads or processes. The kernel
@@ -113,15 +116,13 @@ def softmax_loss_grad(theta, xs, onehots, activation, loss, grad, accuracy):
     o_b1, o_w2, o_b2 = d * h, d * h + h, d * h + h + h * c
     a = np.empty((h, n))  # hidden outputs
     z = np.empty((c, n))  # logits, then exp(z - max), then d loss / d z
-    top = np.empty(n)  # max over classes, then the normaliser 1 / (N sum_m exp(z_m - max))
+    top = np.empty(n)  # max over classes, then sum_m exp(z_m - max), then 1 / (N times that)
     true_shift = np.empty(n)  # z_y - max z: 0 iff the true class wins
     da = np.empty(n)  # d loss / d (pre-activation of one hidden unit)
     inv_n = 1.0 / n
     is_sigmoid = 1.0 if activation == SIGMOID else 0.0
     is_tanh = 1.0 if activation == TANH else 0.0
     is_relu = 1.0 if activation == RELU else 0.0
-    # (Loops with exp are kept apart from divisions, logs and branches: LLVM then
-    # vectorises them; mixed in, it was measured to leave them scalar.)
     for k in range(n_rows):
         th, g = theta[k], grad[k]
         # hidden layer: a_j = act(b1_j + sum_i W1_ij x_i)

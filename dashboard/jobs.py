@@ -28,9 +28,10 @@ PANEL_EPS = (1e-14, 1e-10, 1e-6, 1e-2)
 SWEEP_COPIES = 5
 FTLE_EPS = np.logspace(-14, -1, 14)
 FTLE_COPIES = 5
-# One engine thread for the main run: the browser drawing live updates needs the other
-# core. Measured on 2 cores (scripts/bench_browser.py): the default run took 2.5 s in the
-# app with 1 thread, 3.2 s with 2 (1.4 s with 2 threads and no browser).
+# One engine thread per job: the browser drawing live updates and the server answering
+# polls need the other core. Measured on 2 cores (scripts/bench_browser.py): the default
+# run took 2.5 s in the app with 1 thread, 3.2 s with 2 (1.4 s with 2 threads and no
+# browser). (The FTLE sweep uses worker processes instead, one engine thread each.)
 JOB_THREADS = 1
 
 
@@ -112,7 +113,7 @@ def stability(config: RunConfig, on_progress: Callable | None = None) -> Record:
 def eps_sweep(config: RunConfig, on_progress: Callable | None = None) -> Record:
     """The run repeated at 14 eps (1e-15 .. 1e-2), 5 copies each, one initial network."""
     small = dataclasses.replace(config, n_perturbations=min(config.n_perturbations, SWEEP_COPIES))
-    result = run_eps_sweep(small, SWEEP_EPS, on_progress=on_progress)
+    result = run_eps_sweep(small, SWEEP_EPS, on_progress=on_progress, threads=JOB_THREADS)
     return {
         "kind": "sweep",
         "iterations": np.arange(result.loss.shape[0]),
@@ -142,7 +143,7 @@ def ftle_sweep(config: RunConfig, n_inits: int, n_steps: int, on_progress: Calla
 
 
 def orbital(config: RunConfig, t0: int, on_progress: Callable | None = None) -> Record:
-    result = run_orbital(config, t0, on_progress=on_progress)
+    result = run_orbital(config, t0, on_progress=on_progress, threads=JOB_THREADS)
     return {
         "kind": "orbital",
         "t0": t0,
