@@ -91,6 +91,7 @@ def test_bench_json():
     assert sorted({r["K"] for r in out["results"]}) == [21, 1000]
     assert {r["threads"] for r in out["results"]} >= {1}
     assert all(r["traj_steps_per_s"] > 0 for r in out["results"])
+    assert all(r["seconds"] > 0 for r in out["default_run"]) and out["default_run"][0]["threads"] == 1
 
 
 @pytest.mark.parametrize(
