@@ -87,12 +87,16 @@ def main() -> int:
     port = free_port()
     with tempfile.TemporaryDirectory() as cache_dir:
         env = {**os.environ, "WSD_PORT": str(port), "WSD_CACHE_DIR": cache_dir}
-        server = subprocess.Popen(
-            [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        log_path = Path(cache_dir) / "server.log"
+        with open(log_path, "w") as log:
+            server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=log)
         try:
             time.sleep(6)
             runs = [measure(f"http://127.0.0.1:{port}/", seed=100 + i) for i in range(args.repeats)]
+        except TimeoutError:
+            errors = [line for line in log_path.read_text().splitlines() if "POST /_dash" not in line]
+            print("server log (requests left out):", *errors[-40:], sep="\n", file=sys.stderr)
+            raise
         finally:
             server.terminate()
             server.wait(10)
