@@ -223,6 +223,8 @@ class Objective:
     def __call__(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(K, P) -> loss (K,), gradient (K, P), training accuracy (K,)."""
         theta = np.ascontiguousarray(theta, dtype=np.float64)
+        if theta.ndim != 2 or theta.shape[1] != self.mlp.n_params:  # the kernel does not check bounds
+            raise ValueError(f"theta must have shape (K, {self.mlp.n_params}), got {theta.shape}")
         k = theta.shape[0]
         loss, accuracy, grad = np.empty(k), np.empty(k), np.empty_like(theta)
         with np.errstate(all="ignore"):  # overflow of a diverging row stays in that row

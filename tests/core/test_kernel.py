@@ -88,6 +88,12 @@ def test_descent_with_either_engine_follows_the_same_trajectory(iris):
     np.testing.assert_allclose(runs[0].path_length, runs[1].path_length, rtol=1e-9)
 
 
+def test_objective_rejects_theta_of_the_wrong_width(iris):
+    objective = MLP().objective(iris.x_train, iris.y_train)
+    with pytest.raises(ValueError, match=r"theta must have shape \(K, 83\), got \(2, 84\)"):
+        objective(np.zeros((2, 84)))
+
+
 def test_objective_rejects_unknown_engine_and_thread_counts(iris):
     with pytest.raises(ValueError, match="engine must be one of compiled, numpy"):
         MLP().objective(iris.x_train, iris.y_train, engine="cuda")
