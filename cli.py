@@ -237,8 +237,8 @@ def bench_throughput(n_rows: int, seconds: float = 1.0, repeats: int = 5, thread
     data = load_iris()
     mlp = MLP()
     objective = mlp.objective(data.x_train, data.y_train, threads=threads)
-    descend(objective, mlp.init(np.random.default_rng(0), n_rows), 0.01, 1)  # compile (or load) the kernel
     theta0 = mlp.init(np.random.default_rng(0), n_rows)
+    descend(objective, theta0, 0.01, 1)  # compile (or load) the kernel
     n_steps, elapsed = 4, 0.0
     while elapsed < seconds / 4:  # calibrate the number of steps
         n_steps *= 2

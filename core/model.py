@@ -196,7 +196,7 @@ class Objective:
             raise ValueError(f"labels must lie in [0, {mlp.n_classes}), got {y.min()}..{y.max()}")
         self.mlp, self.l2 = mlp, float(l2)
         self.threads = check_int("threads", threads, low=1, high=256)
-        self.engine = check_choice("engine", engine, ENGINES)
+        engine = check_choice("engine", engine, ENGINES)
         self.compiled = engine == "compiled" and mlp.output == "softmax" and len(y) > 0
         self.x = np.ascontiguousarray(x)  # (N, D)
         self.x_t = np.ascontiguousarray(x.T)  # (D, N)

@@ -83,14 +83,6 @@ def record_bytes(n_steps: int, n_rows: int, n_params: int, save_every: int) -> i
     return 8 * (4 * (n_steps + 1) * n_rows + (n_saved + 1) * n_rows * n_params)
 
 
-def distances(theta: np.ndarray, reference: np.ndarray, norm: str = "l1") -> np.ndarray:
-    """(K, P) -> (K,) L1 or L2 distance of each row to its reference row."""
-    diff = theta - theta[reference]
-    if norm == "l1":
-        return np.abs(diff).sum(axis=-1)
-    return np.sqrt(np.einsum("kp,kp->k", diff, diff))
-
-
 def descend(
     objective: Objective,
     theta0: np.ndarray,

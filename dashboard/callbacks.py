@@ -101,8 +101,10 @@ def summary_text(record: dict) -> str:
     return " ".join(parts)
 
 
-def _distance_scale(config: RunConfig, normalized: bool) -> float:
-    return config.eps * MLP(hidden=config.hidden).n_weights if normalized else 1.0
+def _distance_series(config: RunConfig, distance: np.ndarray, normalized: bool):
+    """Iterations, the copies' distances (divided by eps N_w when ``normalized``) and their mean."""
+    d = distance / (config.eps * MLP(hidden=config.hidden).n_weights) if normalized else distance
+    return np.arange(len(d)), d, d.mean(axis=1)
 
 
 def distance_plot(config: RunConfig, distance: np.ndarray, loss: np.ndarray, normalized: bool, *, live: bool = False):
@@ -110,12 +112,9 @@ def distance_plot(config: RunConfig, distance: np.ndarray, loss: np.ndarray, nor
 
     distance (S, M) of the copies and the reference loss (S,), from iteration 0.
     """
-    d = distance / _distance_scale(config, normalized)
     head = f"η = {config.learning_rate:g}, ε = {config.eps:g}"
     return figures.distance_figure(
-        np.arange(len(d)),
-        d,
-        d.mean(axis=1),
+        *_distance_series(config, distance, normalized),
         loss,
         y_title="d(t) / (ε N_w)" if normalized else f"distance d(t) ({config.distance.upper()})",
         title=f"{head}: training…" if live else f"{head}, seed {config.seed}",
@@ -134,10 +133,8 @@ class LivePlot:
         if self.figure is None:
             self.figure = distance_plot(self.config, distance, loss, self.normalized, live=True)
             return self.figure
-        d = distance / _distance_scale(self.config, self.normalized)
-        return figures.update_distance_figure(
-            self.figure, np.arange(len(d)), d, d.mean(axis=1), loss, max_points=LIVE_POINTS
-        )
+        series = _distance_series(self.config, distance, self.normalized)
+        return figures.update_distance_figure(self.figure, *series, loss, max_points=LIVE_POINTS)
 
 
 def distance_view(record: dict, normalized: bool):
