@@ -14,10 +14,11 @@ from __future__ import annotations
 import os
 import secrets
 
-from dash import Dash, DiskcacheManager
+from dash import Dash
 
 from dashboard import cache, callbacks
 from dashboard.layout import build_layout
+from dashboard.manager import JobManager
 
 
 def _job_processes_from_a_forkserver() -> None:
@@ -41,7 +42,7 @@ def _job_processes_from_a_forkserver() -> None:
 def create_app() -> Dash:
     """A new, fully wired app (tests build one per test)."""
     _job_processes_from_a_forkserver()
-    manager = DiskcacheManager(cache.jobs_cache())
+    manager = JobManager(cache.jobs_cache())
     app = Dash(
         __name__,
         title="Weight-space dynamics",
