@@ -76,8 +76,9 @@ def _copies_name(m: int) -> str:
     return f"each copy d_m(t) ({m})"
 
 
-def _grey_black(fig, x, curves, mean, *, row=None, col=None, show_legend=True):
-    xs, ys = _with_gaps(x, curves)
+def _grey_black(fig, x_curves, curves, x, mean, *, row=None, col=None, show_legend=True):
+    """Each curve (S', M) a thin grey line over x_curves (S',), their mean (S,) black over x (S,)."""
+    xs, ys = _with_gaps(x_curves, curves)
     place = {} if row is None else {"row": row, "col": col}
     fig.add_trace(
         go.Scatter(
@@ -117,12 +118,14 @@ def distance_figure(
 ) -> go.Figure:
     """The paper's central figure: every d_m(t) grey, <d(t)> black, log y; loss dashed on the right.
 
-    iterations (S,), distances (S, M), mean (S,), loss (S,); at most ``max_points`` per line.
+    iterations (S,), distances (S, M), mean (S,), loss (S,); at most ``max_points`` per line
+    for the mean and the loss, and half that for each copy: the M copies are most of the
+    payload and of the browser's drawing.
     """
-    keep = thin(len(iterations), max_points)
+    keep, keep_copies = thin(len(iterations), max_points), thin(len(iterations), max_points // 2)
     x = iterations[keep]
     fig = go.Figure()
-    _grey_black(fig, x, distances[keep], mean[keep])
+    _grey_black(fig, iterations[keep_copies], distances[keep_copies], x, mean[keep])
     fig.add_trace(
         go.Scatter(
             x=_f32(x),
@@ -150,6 +153,21 @@ def distance_figure(
     )
 
 
+def distance_placeholder(message: str) -> go.Figure:
+    """The distance figure before any run: its axes and (empty) traces, and a sentence.
+
+    With the structure built at page load, a run's first live update and a replay only
+    bring data, so the browser draws them sooner.
+    """
+    empty = np.empty(0)
+    fig = distance_figure(empty, np.empty((0, 1)), empty, empty, y_title="distance d(t)")
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_layout(showlegend=False)
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 15})
+    return fig
+
+
 def update_distance_figure(
     fig: go.Figure,
     iterations: np.ndarray,
@@ -164,9 +182,9 @@ def update_distance_figure(
     ~2 ms instead of ~20 ms for building the figure again (measured), most of the cost of
     a live update in the job process.
     """
-    keep = thin(len(iterations), max_points)
+    keep, keep_copies = thin(len(iterations), max_points), thin(len(iterations), max_points // 2)
     x = iterations[keep]
-    xs, ys = _with_gaps(x, distances[keep])
+    xs, ys = _with_gaps(iterations[keep_copies], distances[keep_copies])
     grey, black, dashed = fig.data
     with fig.batch_update():
         grey.update(x=xs, y=_f32(ys), name=_copies_name(distances.shape[1]))
@@ -204,7 +222,7 @@ def eps_panels_figure(iterations: np.ndarray, eps: np.ndarray, distances: np.nda
     )
     for j in range(len(eps)):
         d = distances[j][keep]
-        _grey_black(fig, x, d, d.mean(axis=1), row=1, col=j + 1, show_legend=j == 0)
+        _grey_black(fig, x, d, x, d.mean(axis=1), row=1, col=j + 1, show_legend=j == 0)
         fig.add_trace(
             go.Scatter(
                 x=x,

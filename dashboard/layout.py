@@ -152,8 +152,9 @@ def presets() -> html.Div:
     )
 
 
-def _graph(id_: str, height: int = 460, message: str = "Press Run to train.") -> dcc.Graph:
-    return dcc.Graph(id=id_, figure=figures.empty_figure(message), config=GRAPH_CONFIG, style={"height": f"{height}px"})
+def _graph(id_: str, height: int = 460, message: str = "Press Run to train.", figure=None) -> dcc.Graph:
+    figure = figures.empty_figure(message) if figure is None else figure
+    return dcc.Graph(id=id_, figure=figure, config=GRAPH_CONFIG, style={"height": f"{height}px"})
 
 
 def _explain(*sentences: str) -> html.P:
@@ -183,7 +184,11 @@ def divergence_tab() -> dcc.Tab:
                 "exponential separation (chaos); a flat band means training is stable. The dashed red line "
                 "is the loss (right axis)."
             ),
-            dcc.Loading(_graph(ids.DISTANCE_GRAPH, 500), delay_show=1500, overlay_style={"visibility": "visible"}),
+            dcc.Loading(
+                _graph(ids.DISTANCE_GRAPH, 500, figure=figures.distance_placeholder("Press Run to train.")),
+                delay_show=1500,
+                overlay_style={"visibility": "visible"},
+            ),
             html.Div(id=ids.SUMMARY, className="summary"),
             html.H3("Does the size of the nudge matter?"),
             _explain(

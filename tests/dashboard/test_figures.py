@@ -15,6 +15,8 @@ def test_distance_figure_has_grey_copies_black_mean_and_dashed_loss_on_the_right
     assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.side == "right"
     assert fig.layout.yaxis2.tickmode == "auto"
     assert len(mean.x) <= figures.MAX_POINTS and mean.x[-1] == 5000
+    assert len(copies.x) == 20 * (figures.MAX_POINTS // 2 + 1)  # each copy: half the points, and a gap
+    assert copies.x[0] == 0 and copies.x[-2] == 5000 and copies.y[-2] == np.float32(d[-1, -1])
     assert np.asarray(mean.y).dtype == np.float32
     assert fig.layout.uirevision
 
@@ -28,6 +30,15 @@ def test_a_live_update_in_place_equals_a_figure_drawn_afresh():
     figures.update_distance_figure(fig, np.arange(5001), d, d.mean(axis=1), loss, max_points=400)
     fresh = figures.distance_figure(np.arange(5001), d, d.mean(axis=1), loss, max_points=400)
     assert fig.to_json() == fresh.to_json()
+
+
+def test_the_placeholder_has_the_distance_figures_traces_and_axes_but_no_data():
+    fig = figures.distance_placeholder("Press Run to train.")
+    drawn = figures.distance_figure(np.arange(3), np.ones((3, 2)), np.ones(3), np.ones(3))
+    assert [(t.type, t.yaxis, t.line.color) for t in fig.data] == [(t.type, t.yaxis, t.line.color) for t in drawn.data]
+    assert all(not np.isfinite(np.asarray(t.y, dtype=float)).any() for t in fig.data)
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.overlaying == "y"
+    assert fig.layout.annotations[0].text == "Press Run to train."
 
 
 def test_thin_keeps_ends_and_bounds_size():
