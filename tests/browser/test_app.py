@@ -47,6 +47,12 @@ def _wait_done(dash_duo, steps: int, timeout: float = 60):
 def test_page_loads_without_console_errors(dash_duo, fresh_app):
     _open(dash_duo, fresh_app)
     dash_duo.wait_for_text_to_equal("#view .tab--selected", "Divergence", timeout=10)
+    # assets/warm_plotly.js draws its throw-away figure off screen and removes it
+    warmed = 'return document.body.dataset.plotlyWarm === "done";'
+    _wait_until(lambda: dash_duo.driver.execute_script(warmed), 15, "the Plotly warm-up")
+    assert dash_duo.driver.execute_script("return document.querySelectorAll('.js-plotly-plot').length") == len(
+        dash_duo.driver.find_elements(By.CSS_SELECTOR, "div[id$='-graph']")
+    )
     assert dash_duo.get_logs() == []
 
 
