@@ -32,7 +32,7 @@ def results(directory: Path) -> Iterator[diskcache.Cache]:
     """The results cache in ``directory``: this process's handle on it, opened on first use.
 
     Kept open because opening costs ~7 ms (diskcache rewrites its settings table each
-    time; a cached replay is ~0.2 s in all). One handle per process id: a handle is never
+    time; a whole cached replay takes ~0.16 s). One handle per process id: a handle is never
     used across a fork (background jobs start from a fork server, not from this process,
     but a process forked some other way still opens its own).
     """
