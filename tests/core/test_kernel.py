@@ -23,7 +23,7 @@ def test_exp_is_within_two_ulp_of_numpy_and_keeps_special_values():
     got = np.empty_like(special)
     kernel.exp_array(special, got)
     with np.errstate(over="ignore"):
-        np.testing.assert_array_equal(got, np.exp(special))  # NaN, inf, 1, 1, inf, inf, inf, 0, 0
+        np.testing.assert_array_equal(got, np.exp(special))  # NaN, inf, 0, 1, 1, inf, inf, inf, 0, 0
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])

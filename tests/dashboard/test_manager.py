@@ -43,3 +43,17 @@ def test_job_manager_tolerates_a_job_that_exits_while_being_stopped(tmp_path, mo
 def test_job_manager_still_stops_a_running_job(tmp_path, job):
     JobManager(diskcache.Cache(str(tmp_path))).terminate_job(job.pid)
     assert not psutil.pid_exists(job.pid)  # killed and reaped (by psutil, so Popen sees no code)
+
+
+def test_job_manager_reports_a_job_that_exits_while_looked_at_as_not_running(tmp_path, monkeypatch, job):
+    def status(self):
+        raise psutil.NoSuchProcess(job.pid)
+
+    monkeypatch.setattr(psutil.Process, "status", status)
+    with pytest.raises(psutil.NoSuchProcess):
+        DiskcacheManager(diskcache.Cache(str(tmp_path))).job_running(job.pid)
+    assert JobManager(diskcache.Cache(str(tmp_path))).job_running(job.pid) is False
+
+
+def test_job_manager_sees_a_running_job(tmp_path, job):
+    assert JobManager(diskcache.Cache(str(tmp_path))).job_running(job.pid) is True
