@@ -165,7 +165,7 @@ def distance_placeholder(message: str) -> go.Figure:
     bring data, so the browser draws them sooner.
     """
     empty = np.empty(0)
-    fig = distance_figure(empty, np.empty((0, 1)), empty, empty, y_title="distance d(t)")
+    fig = distance_figure(empty, np.empty((0, 1)), empty, empty)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_layout(showlegend=False)

@@ -29,9 +29,11 @@ SWEEP_COPIES = 5
 FTLE_EPS = np.logspace(-14, -1, 14)
 FTLE_COPIES = 5
 # One engine thread per job: the browser drawing live updates and the server answering
-# polls need the other core. Measured on 2 cores (scripts/bench_browser.py): the default
-# run took 2.5 s in the app with 1 thread, 3.2 s with 2 (alone, `cli.py bench`: 1.4 s
-# and 1.05 s). One thread per job also suits a server running several users' jobs.
+# polls need the other core. Measured on 2 cores with the earlier engine
+# (scripts/bench_browser.py): the default run took 2.5 s in the app with 1 thread, 3.2 s
+# with 2; with the current one a second thread no longer helps even alone (`cli.py bench`:
+# 0.79 s with 1, 0.95 s with 2). One thread per job also suits a server running several
+# users' jobs.
 # (The FTLE sweep uses worker processes instead, one engine thread each.)
 JOB_THREADS = 1
 

@@ -152,9 +152,11 @@ def presets() -> html.Div:
     )
 
 
-def _graph(id_: str, height: int = 460, message: str = "Press Run to train.", figure=None) -> dcc.Graph:
-    figure = figures.empty_figure(message) if figure is None else figure
-    return dcc.Graph(id=id_, figure=figure, config=GRAPH_CONFIG, style={"height": f"{height}px"})
+def _graph(
+    id_: str, height: int = 460, message: str = "Press Run to train.", placeholder=figures.empty_figure
+) -> dcc.Graph:
+    """A graph showing ``placeholder(message)`` until its first figure arrives."""
+    return dcc.Graph(id=id_, figure=placeholder(message), config=GRAPH_CONFIG, style={"height": f"{height}px"})
 
 
 def _explain(*sentences: str) -> html.P:
@@ -185,7 +187,7 @@ def divergence_tab() -> dcc.Tab:
                 "is the loss (right axis)."
             ),
             dcc.Loading(
-                _graph(ids.DISTANCE_GRAPH, 500, figure=figures.distance_placeholder("Press Run to train.")),
+                _graph(ids.DISTANCE_GRAPH, 500, placeholder=figures.distance_placeholder),
                 delay_show=1500,
                 overlay_style={"visibility": "visible"},
             ),
