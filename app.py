@@ -1,24 +1,29 @@
 """The dashboard. ``python app.py`` serves it on http://127.0.0.1:8050; ``app:server`` is for gunicorn.
 
-Environment:
-  WSD_HOST, WSD_PORT   where ``python app.py`` listens (127.0.0.1, 8050)
-  WSD_DEBUG            1 to turn on Dash's debug mode (off by default)
-  WSD_CACHE_DIR        results cache and background-job state (./.cache); every gunicorn
-                       worker must share it
-  WSD_CACHE_MB         size bound of the results cache (1024)
-  WSD_SECRET_KEY       Flask secret key (a random one per process if unset)
+Environment: WSD_HOST, WSD_PORT (where ``python app.py`` listens: 127.0.0.1, 8050), WSD_DEBUG
+(1 for Dash's debug mode, off by default), and the server's settings in
+``dashboard/settings.py`` (cache directory, secret key, job slots and limits).
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
-import secrets
+import sys
 
 from dash import Dash
 
+from core.speed import measure_rate
 from dashboard import cache, callbacks
+from dashboard.admission import Admission
 from dashboard.layout import build_layout
 from dashboard.manager import JobManager
+from dashboard.runner import Jobs
+from dashboard.settings import Settings, secret_key
+from dashboard.state import Limits
+
+log = logging.getLogger("app")
 
 
 def _job_processes_from_a_forkserver() -> None:
@@ -39,18 +44,31 @@ def _job_processes_from_a_forkserver() -> None:
     multiprocess.forkserver.ensure_running()  # now, not on the first click (it takes 1-6 s)
 
 
-def create_app() -> Dash:
-    """A new, fully wired app (tests build one per test)."""
+@functools.cache
+def engine_rate() -> float:
+    """Trajectory-steps per second of one job on this machine, measured once per process
+    (~0.5 s); run costs are estimated from it (dashboard.state.Limits)."""
+    rate = measure_rate()
+    log.info("the engine trains %.0f trajectory-steps/s per job here", rate)
+    return rate
+
+
+def create_app(settings: Settings | None = None) -> Dash:
+    """A new, fully wired app (tests build one per test); ``settings`` default to the environment."""
+    settings = settings or Settings.from_env()
+    limits = Limits(rate=engine_rate(), max_seconds=settings.max_run_seconds)  # before the fork server's warm-up
     _job_processes_from_a_forkserver()
-    manager = JobManager(cache.jobs_cache())
+    admission = Admission(settings.admission_dir, settings.max_jobs, settings.max_queued, settings.abandon_seconds)
+    store = Jobs(settings.results_dir, settings.cache_mb, admission, limits)
     app = Dash(
         __name__,
         title="Weight-space dynamics",
-        background_callback_manager=manager,
+        background_callback_manager=JobManager(cache.jobs_store(settings.jobs_dir), admission),
+        on_error=callbacks.on_error,
     )
-    app.server.secret_key = os.environ.get("WSD_SECRET_KEY") or secrets.token_hex(32)
+    app.server.secret_key = secret_key(settings)
     app.layout = build_layout()
-    callbacks.register(app, cache.results_dir())
+    callbacks.register(app, store)
     return app
 
 
@@ -67,8 +85,18 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-if __name__ == "__main__":
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        dash_app = create_app()
+        port = int(os.environ.get("WSD_PORT", "8050"))
+    except ValueError as exc:
+        print(f"app.py: error: {exc}", file=sys.stderr)
+        return 2
     debug = os.environ.get("WSD_DEBUG", "").lower() in ("1", "true", "yes")
-    create_app().run(
-        host=os.environ.get("WSD_HOST", "127.0.0.1"), port=int(os.environ.get("WSD_PORT", "8050")), debug=debug
-    )
+    dash_app.run(host=os.environ.get("WSD_HOST", "127.0.0.1"), port=port, debug=debug)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 import zipfile
@@ -21,11 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from core.config import ACTIVATIONS, INITS, NORMS, OUTPUTS, PERTURBATIONS, RunConfig
-from core.data import load_dataset_file, load_iris
+from core.data import load_dataset_file
 from core.experiments import StabilityResult, run_lyapunov, run_orbital, run_stability
-from core.model import MLP
+from core.lyapunov import global_rate
 from core.parallel import default_workers
-from core.training import descend
+from core.speed import measure_rate, measure_throughput
 
 EXIT_BAD_INPUT = 2
 
@@ -55,6 +56,28 @@ def _emit(payload: dict, as_json: bool, lines: list[str]) -> None:
 
 
 # ---- arguments ---------------------------------------------------------------
+def _positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {value!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {value}")
+    return value
+
+
 def _network_args(p: argparse.ArgumentParser, *, eta: float, steps: int, perturbations: int) -> None:
     p.add_argument("--eta", type=float, default=eta, help="learning rate (float64 as typed)")
     p.add_argument("--steps", type=int, default=steps, help="gradient-descent iterations T")
@@ -117,6 +140,7 @@ def _ftle_summary(result: StabilityResult) -> dict:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = _config(args, eps=args.eps, save_every=args.save_every)
+    save = None if args.save is None else _save_path(args.save)
     result = run_stability(config, data=_data(args), theta0=_theta0(args.init_from))
     traj, nd = result.trajectory, result.normalized_distance
     summary = {
@@ -126,7 +150,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "d0": result.mean_distance[0],
         "max_normalized_distance": np.nanmax(nd) if np.isfinite(nd).any() else math.nan,
         "final_normalized_distance": nd[-1],
-        "global_rate": float(np.log(result.mean_distance[-1] / result.mean_distance[0]) / config.n_steps),
+        "global_rate": float(global_rate(result.mean_distance)),
         "ftle": _ftle_summary(result),
         "diverged": bool(traj.diverged.any()),
         "diverged_rows": np.flatnonzero(traj.diverged).tolist(),
@@ -134,8 +158,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         "n_params": result.mlp.n_params,
         "config": config.to_dict(),
     }
-    if args.save is not None:
-        _save_run(args.save, result)
+    if save is not None:
+        _save_run(save, result)
     fit = summary["ftle"]
     lines = [
         f"final loss {summary['final_loss']:.6g}, train accuracy {summary['train_accuracy']:.3f}, "
@@ -147,30 +171,55 @@ def cmd_run(args: argparse.Namespace) -> int:
     ]
     if summary["diverged"]:
         lines.append(f"diverged trajectories (row 0 = reference): {summary['diverged_rows']}")
-    if args.save is not None:
-        lines.append(f"saved {args.save}")
+    if save is not None:
+        lines.append(f"saved {save}")
     _emit(summary, args.json, lines)
     return 0
 
 
+def _save_path(path: Path) -> Path:
+    """The file ``--save`` writes, checked before any training: ``path`` with ".npz" appended
+    unless it ends so; neither it nor that is a directory; its directory exists and is writable,
+    and so is the file if it exists."""
+    if path.is_dir():
+        raise ValueError(f"--save {path}: cannot write there (it is a directory; give a file name)")
+    target = path if path.suffix == ".npz" else path.with_suffix(path.suffix + ".npz")  # as np.savez would
+    folder = target.parent
+    if target.is_dir():
+        reason = "it is a directory; give another file name"
+    elif not folder.is_dir():
+        reason = f"directory {folder} does not exist" if not folder.exists() else f"{folder} is not a directory"
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        reason = f"directory {folder} is not writable"
+    elif target.exists() and not os.access(target, os.W_OK):
+        reason = "the file exists and is not writable"
+    else:
+        return target
+    raise ValueError(f"--save {target}: cannot write there ({reason})")
+
+
 def _save_run(path: Path, result: StabilityResult) -> None:
+    """Write the run to ``path`` through a temporary file beside it, renamed when complete, so a
+    failed write leaves nothing behind."""
     traj = result.trajectory
-    path = Path(path)
-    if path.suffix != ".npz":
-        path = path.with_suffix(path.suffix + ".npz")  # np.savez would add it anyway
+    partial = path.with_name(path.name + ".partial")
     try:
-        np.savez_compressed(
-            path,
-            steps=traj.steps,
-            theta=traj.theta,
-            loss=traj.loss,
-            accuracy=traj.accuracy,
-            distance=traj.distance[:, 1:],
-            diverged_at=traj.diverged_at,
-            config=json.dumps(result.config.to_dict()),
-        )
+        with open(partial, "wb") as f:
+            np.savez_compressed(
+                f,
+                steps=traj.steps,
+                theta=traj.theta,
+                loss=traj.loss,
+                accuracy=traj.accuracy,
+                distance=traj.distance[:, 1:],
+                diverged_at=traj.diverged_at,
+                config=json.dumps(result.config.to_dict()),
+            )
+        os.replace(partial, path)
     except OSError as exc:
-        raise ValueError(f"--save {path}: cannot write ({exc.strerror})") from None
+        raise ValueError(f"--save {path}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def cmd_orbital(args: argparse.Namespace) -> int:
@@ -227,33 +276,6 @@ def cmd_lyapunov(args: argparse.Namespace) -> int:
     return 0
 
 
-def bench_throughput(n_rows: int, seconds: float = 1.0, repeats: int = 5, threads: int = 1) -> tuple[float, float]:
-    """Trajectory-steps per second of the engine on Iris, one process sharing the rows over
-    ``threads`` threads, one BLAS thread.
-
-    Each of ``repeats`` timed runs lasts about ``seconds``; returns (best, median), since
-    this shared machine's speed drifts by up to 2x between runs.
-    """
-    data = load_iris()
-    mlp = MLP()
-    objective = mlp.objective(data.x_train, data.y_train, threads=threads)
-    theta0 = mlp.init(np.random.default_rng(0), n_rows)
-    descend(objective, theta0, 0.01, 1)  # compile (or load) the kernel
-    n_steps, elapsed = 4, 0.0
-    while elapsed < seconds / 4:  # calibrate the number of steps
-        n_steps *= 2
-        started = time.perf_counter()
-        descend(objective, theta0, 0.01, n_steps, save_every=None)
-        elapsed = time.perf_counter() - started
-    n_steps = max(1, int(n_steps * seconds / elapsed))
-    rates = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        descend(objective, theta0, 0.01, n_steps, save_every=None)
-        rates.append(n_rows * n_steps / (time.perf_counter() - started))
-    return max(rates), float(np.median(rates))
-
-
 def bench_large(workers: int | None) -> dict:
     """The paper's edge-of-stability job: eta 1, 500 inits x (1 + 5) x 14 eps x 200 steps."""
     eps = np.logspace(-14, -1, 14)
@@ -287,7 +309,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     results, default_runs = [], []
     for k in (21, 1000):
         for threads in sorted({1, default_workers()}):
-            best, median = bench_throughput(k, args.seconds, args.repeats, threads)
+            best, median = measure_throughput(k, args.seconds, args.repeats, threads)
             results.append({"K": k, "threads": threads, "traj_steps_per_s": best, "median_traj_steps_per_s": median})
     for threads in sorted({1, default_workers()}):
         best, median = bench_default_run(threads, args.repeats)
@@ -301,7 +323,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         f"(best of {args.repeats}; median {r['median_seconds']:.2f}), {r['threads']} thread(s)"
         for r in default_runs
     ]
-    payload: dict = {"results": results, "default_run": default_runs, "repeats": args.repeats}
+    rate = measure_rate()
+    lines.append(f"the dashboard estimates job times here at {rate:,.0f} trajectory-steps/s (its own measurement)")
+    payload: dict = {"results": results, "default_run": default_runs, "repeats": args.repeats, "estimate_rate": rate}
     if args.large:
         payload["large"] = large = bench_large(args.workers)
         lines.append(f"{large['job']}: {large['seconds']:.1f} s on {large['workers']} worker(s)")
@@ -332,14 +356,14 @@ def build_parser() -> argparse.ArgumentParser:
     _network_args(lyap, eta=1.0, steps=200, perturbations=5)
     lyap.add_argument("--eps", type=float, nargs="+", default=[1e-8])
     lyap.add_argument("--inits", type=int, default=40, help="initial conditions")
-    lyap.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    lyap.add_argument("--workers", type=_count, default=None, help="processes (default: all cores)")
     lyap.set_defaults(func=cmd_lyapunov)
 
     bench = sub.add_parser("bench", help="engine throughput (and the paper's large job with --large)")
-    bench.add_argument("--seconds", type=float, default=1.0, help="duration of each timed run")
-    bench.add_argument("--repeats", type=int, default=5, help="timed runs per K (best and median reported)")
+    bench.add_argument("--seconds", type=_positive_float, default=1.0, help="duration of each timed run")
+    bench.add_argument("--repeats", type=_count, default=5, help="timed runs per K (best and median reported)")
     bench.add_argument("--large", action="store_true", help="also time the 8.4 M trajectory-step job")
-    bench.add_argument("--workers", type=int, default=None)
+    bench.add_argument("--workers", type=_count, default=None, help="processes for --large (default: all cores)")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=cmd_bench)
     return parser

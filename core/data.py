@@ -7,7 +7,9 @@ std 1 from the training rows) is an option, off by default.
 
 from __future__ import annotations
 
+import csv
 import importlib.util
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,6 +95,8 @@ def load_dataset_file(path: str | Path, *, standardize: bool = False) -> Dataset
     ``y_test``) or a CSV whose last column is the label. Every training row is used, in
     the given order. Raises ``ValueError`` with the file name and the rule broken."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"data file {str(path)!r} is a directory, not a file")
     if not path.is_file():
         raise ValueError(f"data file {str(path)!r} does not exist")
     if path.suffix.lower() == ".npz":
@@ -122,12 +126,13 @@ def _load_npz(path: Path) -> Dataset:
 def _load_csv(path: Path) -> Dataset:
     import pandas as pd
 
+    _check_columns(path)
     try:
         frame = pd.read_csv(path, header=None)
         if frame.shape[0] > 0 and not _is_numeric_row(frame.iloc[0, :-1]):
             frame = pd.read_csv(path)  # the first row is a header
-    except Exception as exc:  # pandas raises several parser error types
-        raise ValueError(f"{path.name}: cannot read as CSV ({exc})") from None
+    except Exception as exc:  # pandas raises several parser error types, some over several lines
+        raise ValueError(f"{path.name}: cannot read as CSV ({' '.join(str(exc).split())})") from None
     if frame.shape[1] < 2:
         raise ValueError(f"{path.name}: needs at least one feature column and a label column")
     try:
@@ -140,6 +145,30 @@ def _load_csv(path: Path) -> Dataset:
         codes, uniques = pd.factorize(labels, sort=True)
         labels, class_names = codes, tuple(str(u) for u in uniques)
     return _checked(path.name, x, np.asarray(labels), np.empty((0, x.shape[1])), np.empty(0), class_names)
+
+
+def _check_columns(path: Path) -> None:
+    """Every non-blank line of a CSV has the number of cells most lines have, or ``ValueError``
+    naming the first line that does not. (pandas blames a long line with a multi-line message
+    and fills a short one with NaN, which then looks like a bad label.)"""
+    counts: Counter[int] = Counter()
+    first_line: dict[int, int] = {}
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            for row in reader:
+                if len(row) > 1 or (row and row[0].strip()):  # pandas skips blank lines
+                    counts[len(row)] += 1
+                    first_line.setdefault(len(row), reader.line_num)
+    except (OSError, csv.Error, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path.name}: cannot read as CSV ({exc})") from None
+    if len(counts) > 1:
+        expected = counts.most_common(1)[0][0]
+        line, found = min((n, cells) for cells, n in first_line.items() if cells != expected)
+        raise ValueError(
+            f"{path.name}: line {line} has {found} columns, expected {expected}, "
+            f"like {counts[expected]:,} of its {counts.total():,} non-blank lines"
+        )
 
 
 def _is_numeric_row(row) -> bool:

@@ -7,6 +7,9 @@
   Initial conditions are spread over worker processes; each has its own generator
   spawned from the seed, so results do not depend on the number of workers.
 
+Memory: each entry point estimates the peak memory of its job and refuses it (``ValueError``)
+before allocating anything when that exceeds the memory available (``core.training.check_memory``).
+
 Randomness: ``default_rng(seed)`` draws the initial network, then the unit perturbation
 directions (scaled by eps); the Lyapunov sweep spawns one child generator per initial
 condition from ``SeedSequence(seed)`` and draws the same way.
@@ -22,6 +25,7 @@ import numpy as np
 from core.config import FTLEConfig, RunConfig
 from core.data import Dataset, load_iris
 from core.lyapunov import (
+    N_BOOT,
     EnsembleStats,
     FTLEFit,
     ensemble_stats,
@@ -33,7 +37,7 @@ from core.lyapunov import (
 from core.model import MLP
 from core.parallel import default_workers, map_chunks
 from core.perturb import shared_reference_batch, unit_perturbations, with_copies
-from core.training import Progress, Trajectory, descend
+from core.training import Progress, Trajectory, check_memory, descend, descend_bytes
 from core.validate import check_float, check_int
 
 
@@ -123,6 +127,12 @@ def run_stability(
     """
     data = dataset_for(config, data)
     mlp = network_for(config, data)
+    rows = 1 + config.n_perturbations
+    check_memory(
+        descend_bytes(config.n_steps, rows, mlp.n_params, config.save_every),
+        "its records " + _records(config.n_steps, rows, mlp.n_params, config.save_every),
+        "use fewer steps or perturbations, or a larger save_every",
+    )
     start, unit = _start_and_directions(config, mlp, theta0)
     trajectory = descend(
         mlp.objective(data.x_train, data.y_train, config.l2, threads=threads or default_workers()),
@@ -135,6 +145,12 @@ def run_stability(
         progress_every=progress_every,
     )
     return StabilityResult(config, data, mlp, trajectory)
+
+
+def _records(n_steps: int, n_rows: int, n_params: int, save_every: int | None) -> str:
+    """What the records of one descend call hold, for the message of ``check_memory``."""
+    saves = 2 if save_every is None else n_steps // save_every + 2
+    return f"({n_steps + 1:,} steps x {n_rows:,} trajectories; {n_params} parameters saved {saves:,} times)"
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,6 +193,12 @@ def run_eps_sweep(
     eps = _checked_eps(eps_values)
     data = dataset_for(config, data)
     mlp = network_for(config, data)
+    rows = 1 + eps.size * config.n_perturbations
+    check_memory(  # and the copy of the distances that the reshape by eps makes
+        descend_bytes(config.n_steps, rows, mlp.n_params, None) + 8 * (config.n_steps + 1) * rows,
+        "its records " + _records(config.n_steps, rows, mlp.n_params, None),
+        "use fewer steps, perturbations or eps values",
+    )
     start, unit = _start_and_directions(config, mlp, theta0)
     traj = descend(
         mlp.objective(data.x_train, data.y_train, config.l2, threads=threads or default_workers()),
@@ -235,6 +257,7 @@ def run_orbital(
     check_int("t0", t0, low=0, high=config.n_steps - 1)
     data = dataset_for(config, data)
     mlp = network_for(config, data)
+    _check_orbital_memory(config, t0, mlp.n_params)
     objective = mlp.objective(data.x_train, data.y_train, config.l2, threads=threads or default_workers())
     start, unit = _start_and_directions(config, mlp, theta0)
     before = descend(objective, start[None, :], config.learning_rate, t0, save_every=config.save_every)
@@ -248,6 +271,19 @@ def run_orbital(
         on_progress=on_progress,
     )
     return OrbitalResult(config, t0, before, after, mlp.n_weights)
+
+
+def _check_orbital_memory(config: RunConfig, t0: int, n_params: int) -> None:
+    """The reference alone over t0 steps, whose records stay held, then the reference and its
+    M copies over T - t0 steps."""
+    rows, after = 1 + config.n_perturbations, config.n_steps - t0
+    before = descend_bytes(t0, 1, n_params, config.save_every)
+    check_memory(
+        before + descend_bytes(after, rows, n_params, config.save_every),
+        f"the reference's records over {t0:,} steps, then the records "
+        + _records(after, rows, n_params, config.save_every),
+        "use fewer steps or perturbations, a later t0 or a larger save_every",
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -315,6 +351,47 @@ def _lyapunov_chunk(chunk: _Chunk) -> tuple[np.ndarray, np.ndarray]:
     return mean_d, diverged
 
 
+def _chunk_bytes(chunk: _Chunk) -> int:
+    """Peak memory of :func:`_lyapunov_chunk`: the blocks of its rows and their stack, the descend
+    over them, and the copy of the distances that the mean over the copies makes."""
+    t, p = chunk.config.n_steps, chunk.mlp.n_params
+    rows = len(chunk.seeds) * (1 + chunk.eps.size * chunk.config.n_perturbations)
+    return descend_bytes(t, rows, p, None) + 8 * rows * (p + t + 1)
+
+
+def _results_bytes(n_inits: int, n_eps: int, n_points: int, ftle_config: FTLEConfig) -> int:
+    """The parent's peak after the chunks, the larger of: the mean distance curves, (G E, T + 1)
+    held twice while they are joined and once more as logs in the FTLE fit, with the fit's work
+    arrays (four copies of its largest set of windows); the curves with the bootstrap of one eps
+    (N_BOOT x G indices and values)."""
+    curves = n_inits * n_eps * n_points
+    fit = 3 * curves + 4 * n_inits * n_eps * _window_points(ftle_config, n_points)
+    return 8 * max(fit, curves + 2 * N_BOOT * n_inits)
+
+
+def _window_points(ftle_config: FTLEConfig, n_points: int) -> int:
+    """The most points the FTLE fit copies out of one curve at once: over window lengths w that
+    fit, w times the number of starts a with a + w <= n_points."""
+    (a0, a1, da), (w0, w1, dw) = ftle_config.starts, ftle_config.lengths
+    lengths = range(w0, min(w1, n_points) + 1, dw)
+    return max((w * len(range(a0, min(a1, n_points - w) + 1, da)) for w in lengths), default=0)
+
+
+def _check_lyapunov_memory(chunks: list[_Chunk], workers: int, ftle_config: FTLEConfig) -> None:
+    """The larger of two phases: the chunks that run at once (a worker holds one chunk at a time)
+    while the parent gathers their curves; then the parent's results and fit."""
+    cfg, n_eps = chunks[0].config, chunks[0].eps.size
+    n_inits, in_flight, n_points = sum(len(c.seeds) for c in chunks), min(workers, len(chunks)), cfg.n_steps + 1
+    rows = len(chunks[0].seeds) * (1 + n_eps * cfg.n_perturbations)
+    running = in_flight * _chunk_bytes(chunks[0]) + 8 * n_inits * n_eps * n_points
+    check_memory(
+        max(running, _results_bytes(n_inits, n_eps, n_points, ftle_config)),
+        f"{in_flight} chunk(s) at once of {rows:,} trajectories x {n_points:,} steps "
+        f"and the distance curves of {n_inits:,} initial conditions x {n_eps} eps",
+        "use fewer steps, perturbations, eps values, initial conditions or workers",
+    )
+
+
 def run_lyapunov(
     config: RunConfig,
     eps_values: list[float] | np.ndarray,
@@ -335,6 +412,7 @@ def run_lyapunov(
     check_int("n_inits", n_inits, low=1, high=1_000_000)
     check_int("inits_per_chunk", inits_per_chunk, low=1, high=10_000)
     eps = _checked_eps(eps_values)
+    workers = default_workers() if workers is None else check_int("workers", workers, low=1, high=1024)
     data = dataset_for(config, data)
     mlp = network_for(config, data)
     seeds = np.random.SeedSequence(config.seed).spawn(n_inits)
@@ -342,6 +420,7 @@ def run_lyapunov(
         _Chunk(mlp, data.x_train, data.y_train, config, eps, tuple(seeds[i : i + inits_per_chunk]))
         for i in range(0, n_inits, inits_per_chunk)
     ]
+    _check_lyapunov_memory(chunks, workers, ftle_config)
     outputs, cancelled = map_chunks(
         _lyapunov_chunk, chunks, workers=workers, sizes=[len(c.seeds) for c in chunks], on_progress=on_progress
     )

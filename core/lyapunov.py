@@ -105,6 +105,9 @@ def _line_fits(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return slope, intercept, r2
 
 
+N_BOOT = 2000  # bootstrap resamples of the ensemble mean
+
+
 @dataclass(frozen=True)
 class EnsembleStats:
     """FTLE statistics over initial conditions (only the kept fits count)."""
@@ -118,7 +121,7 @@ class EnsembleStats:
 
 
 def ensemble_stats(
-    values: np.ndarray, kept: np.ndarray, rng: np.random.Generator, *, n_boot: int = 2000, level: float = 0.95
+    values: np.ndarray, kept: np.ndarray, rng: np.random.Generator, *, n_boot: int = N_BOOT, level: float = 0.95
 ) -> EnsembleStats:
     """Mean, std (ddof 1), and a percentile-bootstrap CI of the mean of ``values[kept]``."""
     v = np.asarray(values, dtype=np.float64)[np.asarray(kept, dtype=bool)]

@@ -9,11 +9,14 @@ batch. The engine is handed the dynamics as a function and knows nothing of netw
 Every step records the loss, the accuracy, the L1 norm of theta and the distance of every
 row to its reference row, and accumulates each parameter's path length sum_t |w(t+1) - w(t)|;
 parameters are saved only every ``save_every`` steps, so memory is
-8 * (4 (T + 1) K + (S + 1) K P) bytes (see ``record_bytes``).
+8 * (4 (T + 1) K + (S + 1) K P) bytes (see ``record_bytes``); a call's peak also holds the
+saved parameters stacked once more at the end (see ``descend_bytes``). ``check_memory``
+refuses a job whose estimate exceeds the memory available before anything is allocated.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +31,7 @@ Objective = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 Progress = Callable[[int, int, "Trajectory"], object]
 
 NEVER = -1  # diverged_at value of a trajectory that stayed finite
+WORK_ARRAYS = 6  # (K, P) arrays besides the records: start, theta, two gradients, the zero step, the L2 term
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,6 +85,49 @@ def record_bytes(n_steps: int, n_rows: int, n_params: int, save_every: int) -> i
     """Memory of the records of one :func:`descend` call, in bytes."""
     n_saved = n_steps // save_every + 2
     return 8 * (4 * (n_steps + 1) * n_rows + (n_saved + 1) * n_rows * n_params)
+
+
+def descend_bytes(n_steps: int, n_rows: int, n_params: int, save_every: int | None) -> int:
+    """Peak memory of one :func:`descend` call, in bytes: its records (``record_bytes``), the
+    saved parameters stacked into one array at the end while the list of them still exists,
+    and ``WORK_ARRAYS`` (K, P) work arrays. ``save_every=None`` as in :func:`descend`."""
+    every = max(n_steps, 1) if save_every is None else save_every
+    stacked = (n_steps // every + 2) * n_rows * n_params
+    return record_bytes(n_steps, n_rows, n_params, every) + 8 * (stacked + WORK_ARRAYS * n_rows * n_params)
+
+
+def available_memory() -> int | None:
+    """Bytes a new allocation may take: MemAvailable of /proc/meminfo (free memory plus the
+    cache the kernel can reclaim), else the free pages from ``os.sysconf``; None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):  # no sysconf (Windows) or no such name (macOS)
+        return None
+
+
+def check_memory(needed: int, what: str, advice: str) -> None:
+    """Refuse (``ValueError``) a job whose estimated peak memory ``needed`` exceeds the memory
+    available; the message gives both numbers, ``what`` the memory holds and ``advice``.
+    Where the available memory cannot be read, nothing is refused."""
+    available = available_memory()
+    if available is not None and needed > available:
+        raise ValueError(
+            f"this run needs ~{_gigabytes(needed)} GB of memory for {what}; "
+            f"about {_gigabytes(available)} GB are available: {advice}"
+        )
+
+
+def _gigabytes(n_bytes: int) -> str:
+    """3.2e12 -> "3,200"; 4.5e8 -> "0.45"."""
+    gb = n_bytes / 1e9
+    return f"{gb:,.0f}" if gb >= 10 else f"{gb:.2g}"
 
 
 def descend(

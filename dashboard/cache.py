@@ -1,50 +1,132 @@
-"""On-disk stores: finished results keyed by a hash of their full config, and the directory
-shared with Dash's background-callback manager.
+"""On-disk stores: finished results keyed by a hash of their full config, and the store
+Dash's background-callback manager keeps job state in. Both live in the cache directory
+shared by every gunicorn worker (``dashboard.settings``).
 
-Settings (environment): WSD_CACHE_DIR (default ./.cache), WSD_CACHE_MB (default 1024): the
-results cache is bounded and evicts least-recently-used entries. Every gunicorn worker
-must see the same WSD_CACHE_DIR.
+Both are :class:`Store`, a ``diskcache.Cache`` that survives what an operator or a full
+disk can do to it while the server runs: its directory or database deleted (it is made
+again, with a warning) and an entry that no longer unpickles (dropped, with a warning, and
+read as missing, so the result is computed again).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+import pickle
+import threading
 from pathlib import Path
 
 import diskcache
+import numpy as np
+
+log = logging.getLogger(__name__)
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("WSD_CACHE_DIR", Path(__file__).resolve().parents[1] / ".cache"))
+class UnreadableEntry(Exception):
+    """A stored value that cannot be read back (corrupted or written by other code)."""
 
 
-def results_dir() -> Path:
-    """Where finished results are stored; read once by the app factory and passed down, so
-    background jobs (started from a fork server with its own environment) use the same."""
-    return cache_dir() / "results"
+class _Disk(diskcache.Disk):
+    def fetch(self, mode, filename, value, read):
+        try:
+            return super().fetch(mode, filename, value, read)
+        except OSError:
+            raise  # diskcache reads a vanished file as a missing key
+        except Exception as exc:  # unpickling garbage raises many types
+            raise UnreadableEntry(f"{type(exc).__name__}: {exc}") from exc
 
 
-@contextmanager
-def results(directory: Path) -> Iterator[diskcache.Cache]:
-    """The results cache in ``directory``: this process's handle on it, opened on first use.
+class Store(diskcache.Cache):
+    """diskcache.Cache that makes its database again if it disappears and drops unreadable entries."""
+
+    def __init__(self, directory, **settings) -> None:
+        self._healing = threading.local()
+        self._init_settings = settings
+        self._healing.active = True  # the database is being made: no checks from _con
+        try:
+            super().__init__(str(directory), disk=_Disk, **settings)
+        finally:
+            self._healing.active = False
+
+    def __getstate__(self):
+        return (self.directory, self._init_settings)
+
+    def __setstate__(self, state) -> None:
+        self.__init__(state[0], **state[1])
+
+    @property
+    def _database(self) -> str:
+        return os.path.join(self.directory, diskcache.core.DBNAME)
+
+    @property
+    def _con(self):
+        """This thread's connection, made again if the database file was deleted or replaced.
+
+        Without this, threads that had a connection keep using the deleted file and new
+        ones fail ("unable to open database file", then "no such table: Cache").
+        """
+        if getattr(self._healing, "active", False):
+            return super()._con
+        try:
+            inode = os.stat(self._database).st_ino
+        except FileNotFoundError:
+            inode = None
+        known = getattr(self._local, "inode", None)
+        if inode is None or inode != known:
+            if known is not None:
+                log.warning("the cache database %s was deleted or replaced; opening it again", self._database)
+            self.close()  # this thread's first check, or a stale connection
+            if inode is None:
+                self._make_again()
+                inode = os.stat(self._database).st_ino
+            self._local.inode = inode
+        return super()._con
+
+    def _make_again(self) -> None:
+        log.warning("the cache in %s is missing; making it again", self.directory)
+        self._healing.active = True
+        try:
+            diskcache.Cache.__init__(self, self.directory, disk=_Disk, **self._init_settings)
+        finally:
+            self._healing.active = False
+
+    def get(self, key, default=None, *args, **kwargs):
+        try:
+            return super().get(key, default, *args, **kwargs)
+        except UnreadableEntry as exc:
+            log.warning("dropping the unreadable cache entry %r in %s (%s)", key, self.directory, exc)
+            self.delete(key)
+            return default
+
+
+def results(directory: Path, size_mb: int) -> Store:
+    """This process's handle on the results cache in ``directory``, opened on first use.
 
     Kept open because opening costs ~7 ms (diskcache rewrites its settings table each
     time; a whole cached replay takes ~0.16 s). One handle per process id: a handle is never
     used across a fork (background jobs start from a fork server, not from this process,
     but a process forked some other way still opens its own).
     """
-    yield _opened(str(directory), os.getpid())
+    return _opened(str(directory), size_mb, os.getpid())
 
 
 @functools.cache
-def _opened(directory: str, pid: int) -> diskcache.Cache:
-    size_mb = int(os.environ.get("WSD_CACHE_MB", "1024"))
-    return diskcache.Cache(directory, size_limit=size_mb * 1024**2, eviction_policy="least-recently-used")
+def _opened(directory: str, size_mb: int, pid: int) -> Store:
+    return Store(directory, size_limit=size_mb * 1024**2, eviction_policy="least-recently-used")
 
 
-def jobs_cache() -> diskcache.Cache:
-    """The cache Dash's DiskcacheManager keeps job state and progress in."""
-    return diskcache.Cache(str(cache_dir() / "jobs"))
+def jobs_store(directory: Path) -> Store:
+    """The store Dash's DiskcacheManager keeps job state and progress in."""
+    return Store(directory)
+
+
+def record_bytes(record) -> int:
+    """About how many bytes ``record`` takes pickled: its arrays plus the small rest."""
+    if isinstance(record, np.ndarray):
+        return record.nbytes
+    if isinstance(record, dict):
+        return sum(record_bytes(v) for v in record.values()) + 64 * len(record)
+    if isinstance(record, (list, tuple)):
+        return sum(record_bytes(v) for v in record) + 16 * len(record)
+    return len(pickle.dumps(record))

@@ -1,35 +1,51 @@
-"""Callbacks, kept thin: parse the controls (dashboard.state), compute (dashboard.jobs,
-cached), draw (dashboard.figures). The pure helpers at the top are unit-tested directly.
+"""Callbacks, kept thin: parse the controls (dashboard.state), compute (dashboard.jobs through
+dashboard.runner: checked, admitted, cached), draw (dashboard.figures). The pure helpers at the
+top are unit-tested directly.
+
+Every job has the same life: a plain callback checks the request and answers refusals (and,
+for the main run, a cached result) at once; otherwise it writes a *request* (the run settings,
+the job's own settings and a random token) to the job's pending store, which starts the
+background job. Cancel and a change of settings ask the job, by its token, to stop; it ends
+with what it has ("Cancelled at iteration N"). A finished job leaves its request in a result
+store, from which the other views load (or, if the cache lost it, recompute) its record.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import math
-import time
-from pathlib import Path
+import secrets
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from dash import ALL, Dash, Input, Output, State, ctx, dcc, no_update
+from dash import ALL, Dash, Input, Output, State, ctx, dcc, no_update, set_props
 from dash.exceptions import PreventUpdate
 
 from core.config import RunConfig
 from core.model import MLP
-from dashboard import cache, figures, ids, jobs
+from dashboard import figures, ids, jobs
+from dashboard.admission import CANCELLED, SETTINGS_CHANGED, check_token
+from dashboard.runner import Control, Jobs, Plan, Record, execute, failure_message, queued_label
 from dashboard.state import (
     CONTROLS,
+    FEATURE_AXIS,
+    FTLE_HIST_EXPONENT,
     PRESETS,
     RULES,
-    check_cost,
     check_values,
     parse_query,
+    run_values,
     to_config,
     to_query,
-    whole_number,
 )
+
+log = logging.getLogger(__name__)
 
 # Live updates: the browser redraws each one, and on a 2-core machine without a GPU that
 # competes with the training for CPU; ~3 per second of 250 points per line keeps it light
@@ -68,16 +84,14 @@ def props_from_values(values: dict[str, Any]) -> list[Any]:
     return [(["on"] if values[n] else []) if n == "normalized" else values[n] for n in CONTROLS]
 
 
-def checked(props: list[Any], last_valid: dict | None) -> tuple[dict[str, Any], dict[str, str]]:
+def checked(props: list[Any], last_valid: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """Component values -> (valid values, errors); a bad value falls back to its last valid one."""
-    return check_values(raw_from_props(props), last_valid or {})
+    return check_values(raw_from_props(props), last_valid)
 
 
-def run_config(props: list[Any], last_valid: dict | None) -> RunConfig:
-    """The config a Run button starts, or ValueError with the reason it is refused."""
-    config = to_config(checked(props, last_valid)[0])
-    check_cost(config)
-    return config
+def new_token() -> str:
+    """The random name a page gives a job, to ask it to stop (dashboard.admission)."""
+    return secrets.token_hex(16)
 
 
 def progress_label(done: int, total: int, elapsed: float) -> str:
@@ -153,14 +167,17 @@ def weight_labels(hidden: int, n_inputs: int, n_classes: int) -> list[str]:
     )
 
 
-def weights_views(record: dict, feature_names: list[str], class_names: list[str]):
+def weights_views(record: dict):
+    """The Weights view of a run: ablation maps of W1 and W2, displacement vs path length, ||theta||_1."""
+    data = jobs.iris_for(RunConfig.from_dict(record["config"]))
+    feature_names, class_names = list(data.feature_names), list(data.class_names)
     hidden = record["hidden"]
     mask = record["weight_mask"]
     labels = np.array(weight_labels(hidden, len(feature_names), len(class_names)))
     units = [f"h{j}" for j in range(hidden)]
     if "ablation_w1" in record:
-        w1 = figures.ablation_heatmap(record["ablation_w1"], list(feature_names), units, "Ablation of W1: L_w / L")
-        w2 = figures.ablation_heatmap(record["ablation_w2"], units, list(class_names), "Ablation of W2: L_w / L")
+        w1 = figures.ablation_heatmap(record["ablation_w1"], feature_names, units, "Ablation of W1: L_w / L")
+        w2 = figures.ablation_heatmap(record["ablation_w2"], units, class_names, "Ablation of W2: L_w / L")
     else:
         w1 = w2 = figures.empty_figure("The reference network diverged: no ablation map.")
     displacement = figures.displacement_figure(record["displacement"][mask], record["path_length"][mask], labels[mask])
@@ -168,8 +185,16 @@ def weights_views(record: dict, feature_names: list[str], class_names: list[str]
     return w1, w2, displacement, norm
 
 
-def data_view(record: dict, fx: int, fy: int):
-    """The data scatter with the final reference network's mistakes, and its caption."""
+def data_view(record: dict, fx: Any, fy: Any):
+    """The data scatter with the final reference network's mistakes, and its caption.
+
+    ``fx``, ``fy``: the features on the axes, as the dropdowns send them ("0" to "3").
+    """
+    try:
+        fx, fy = FEATURE_AXIS(fx), FEATURE_AXIS(fy)
+    except ValueError as exc:
+        message = f"The feature on an axis {exc}."
+        return figures.empty_figure(message), message
     data = jobs.iris_for(RunConfig.from_dict(record["config"]))
     x = np.vstack([data.x_train, data.x_test])
     y = np.concatenate([data.y_train, data.y_test])
@@ -181,7 +206,7 @@ def data_view(record: dict, fx: int, fy: int):
         f"Trained network: {record['train_accuracy']:.1%} of the {len(data.y_train)} training flowers and "
         f"{record['test_accuracy']:.1%} of the {len(data.y_test)} test flowers right."
     )
-    return fig, text, data
+    return fig, text
 
 
 def export_csv(record: dict) -> str:
@@ -207,51 +232,62 @@ def export_npz(record: dict) -> bytes:
     return buffer.getvalue()
 
 
-def _stored(store: Path, key: str | None) -> dict | None:
-    if not key:
-        return None
-    with cache.results(store) as results:
-        return results.get(key)
+# ---- records and finished views ----------------------------------------------------
+def record_for(store: Jobs, kind: str, request: Any) -> Record:
+    """The record a view draws from: the finished job's ``request`` (its result store),
+    checked again, then its record from the cache, or computed again if the cache lost it.
+    No update while there is no finished job."""
+    if not isinstance(request, dict):
+        raise PreventUpdate
+    plan = jobs.plan(kind, request.get("values"), request.get("extra"), store.limits, store.admission.slots)
+    record = store.load(plan.key)
+    if record is None:
+        log.warning("the record %s is not in the cache (evicted or unreadable): computing it again", plan.key)
+        record = store.compute(plan, Control(store.admission, None, lambda *_: None), lambda *_: None)
+    return record
 
 
-def finished_view(store: Path, key: str, normalized: bool, record: dict | None = None) -> tuple[str, dict] | None:
+def finished_view(store: Jobs, key: str, normalized: bool, record: Record | None = None) -> tuple[str, dict] | None:
     """(summary, distance figure as a plain dict) of a finished run, or None if it is not stored.
 
     Built once and kept in the results cache beside the record, so a replay reads a small
     entry instead of the whole record and skips Plotly's figure construction (together
-    ~70 ms of a cached replay's ~0.3 s, measured).
+    ~70 ms of a cached replay's ~0.3 s, measured). Given the ``record`` (a job that just
+    finished), the answer never depends on what the cache kept.
     """
     view_key = f"{key}:view:{int(normalized)}"
-    with cache.results(store) as results:
-        if key not in results:  # the record may have been evicted; its view alone is not enough
-            return None
-        view = results.get(view_key)
+    view = store.load(view_key)
     if view is None:
-        record = record if record is not None else _stored(store, key)
+        record = record if record is not None else store.load(key)
         if record is None:
             return None
         view = (summary_text(record), distance_view(record, normalized).to_plotly_json())
-        with cache.results(store) as results:
-            results.set(view_key, view)
+        store.store(view_key, view)
     return view
 
 
-def _drawable(store: Path, key: str | None) -> dict:
-    """The stored record a view or export draws from; no update while there is none."""
-    record = _stored(store, key)
-    if record is None:
-        raise PreventUpdate
-    return record
+def replay(store: Jobs, key: str, normalized: bool) -> tuple[str, dict] | None:
+    """A stored run's finished view, if its record is stored too (the other views need it)."""
+    if not store.has(key):
+        return None
+    return finished_view(store, key, normalized)
+
+
+def on_error(exc: Exception) -> None:
+    """Any callback's unexpected failure: a red message beside Run (the traceback goes to the log)."""
+    set_props(ids.RUN_MESSAGE, {"children": failure_message(exc)})
 
 
 # ---- registration ------------------------------------------------------------------
-def register(app: Dash, store: Path) -> None:
-    """All callbacks; finished results are kept in (and read from) the directory ``store``."""
+def register(app: Dash, store: Jobs) -> None:
+    """All callbacks; jobs are checked, admitted and cached through ``store``."""
     _register_sync(app)
     _register_state(app)
     _register_run(app, store)
     _register_views(app, store)
-    _register_side_jobs(app, store)
+    for job in side_jobs():
+        _register_side_job(app, store, job)
+    _register_stops(app, store)
     _register_exports(app, store)
 
 
@@ -272,14 +308,30 @@ def _register_sync(app: Dash) -> None:
                     return no_update, math.log10(RULES[_box].parse(typed))
                 except ValueError:
                     return no_update, no_update  # the message comes from the validation callback
+            if isinstance(position, bool) or not isinstance(position, (int, float)) or not -20 < position < 5:
+                raise PreventUpdate  # not a position of these sliders
             return float(f"{10.0**position:.3g}"), no_update
+
+
+# The URL follows the controls in the browser, not through a callback output: an output to
+# the URL would close the loop controls -> URL -> controls, and Dash's renderer holds back
+# every callback in such a loop while any other callback is pending, so nothing typed
+# during a run would register. dcc.Location is told of the new address by the event it
+# listens to, so that Back and Forward restore the controls.
+PUSH_QUERY = """
+function (query) {
+    if (query && query !== window.location.search) {
+        window.history.pushState({}, '', window.location.pathname + query);
+        window.dispatchEvent(new CustomEvent('_dashprivate_pushstate'));
+    }
+}
+"""
 
 
 def _register_state(app: Dash) -> None:
     @app.callback(
         [Output(f"{name}-error", "children") for name in CONTROLS],
         Output(ids.VALID, "data"),
-        Output(ids.URL, "search"),
         Output(ids.WRITTEN_QUERY, "data"),
         *CONTROL_INPUTS,
         Input(ids.TABS, "value"),
@@ -289,8 +341,9 @@ def _register_state(app: Dash) -> None:
     def validate(*args):
         *props, view, last_valid = args
         values, errors = checked(props, last_valid)
-        query = to_query(values, view)
-        return *[errors.get(n, "") for n in CONTROLS], values, query, query
+        return *[errors.get(n, "") for n in CONTROLS], values, to_query(values, view)
+
+    app.clientside_callback(PUSH_QUERY, Input(ids.WRITTEN_QUERY, "data"), prevent_initial_call=True)
 
     @app.callback(
         *CONTROL_OUTPUTS,
@@ -303,14 +356,14 @@ def _register_state(app: Dash) -> None:
         prevent_initial_call="initial_duplicate",  # runs on page load: a link restores its run
     )
     def from_link(search, last_valid, written):
-        if search == written:  # the app mirrored its own state: nothing to restore
+        if search == written or not isinstance(search, str):  # the app mirrored its own state
             raise PreventUpdate
         parsed, view, messages = parse_query(search)
         if not parsed and not messages and not search:
             raise PreventUpdate
-        values = {**(last_valid or {}), **parsed}
+        values = {**check_values(last_valid if isinstance(last_valid, dict) else {}, {})[0], **parsed}
         message = " · ".join(messages)
-        return *props_from_values(values), view, message, {"at": time.time(), "view": view}
+        return *props_from_values(values), view, message, {"view": view, "token": new_token()}
 
     @app.callback(
         *CONTROL_OUTPUTS,
@@ -321,55 +374,59 @@ def _register_state(app: Dash) -> None:
         prevent_initial_call=True,
     )
     def preset(clicks):
-        if not ctx.triggered_id or not any(clicks):
+        chosen = PRESETS.get((ctx.triggered_id or {}).get("name"))
+        if chosen is None or not any(clicks):
             raise PreventUpdate
-        chosen = PRESETS[ctx.triggered_id["name"]]
         values = {**{n: RULES[n].default for n in CONTROLS}, **chosen.values}
-        return *props_from_values(values), chosen.view, chosen.sentence, {"at": time.time(), "view": chosen.view}
+        return *props_from_values(values), chosen.view, chosen.sentence, {"view": chosen.view, "token": new_token()}
 
 
-def _register_run(app: Dash, store: Path) -> None:
+FINISHED = [
+    Output(ids.RESULT, "data"),
+    Output(ids.SUMMARY, "children"),
+    Output(ids.RUN_MESSAGE, "children"),
+    Output(ids.PROGRESS, "value"),
+    Output(ids.PROGRESS_LABEL, "children"),
+    Output(ids.DISTANCE_GRAPH, "figure"),  # with the result: one round trip
+]
+
+
+def _register_run(app: Dash, store: Jobs) -> None:
     """Run: a plain callback answers at once from the cache (or with a refusal); only a run
     that must be computed starts the background job, which streams live curves."""
-    finished = [
-        Output(ids.RESULT_KEY, "data"),
-        Output(ids.SUMMARY, "children"),
-        Output(ids.RUN_MESSAGE, "children"),
-        Output(ids.PROGRESS, "value"),
-        Output(ids.PROGRESS_LABEL, "children"),
-        Output(ids.DISTANCE_GRAPH, "figure", allow_duplicate=True),  # with the result: one round trip
-    ]
 
     @app.callback(
-        *[Output(o.component_id, o.component_property, allow_duplicate=True) for o in finished],
+        *[Output(o.component_id, o.component_property, allow_duplicate=True) for o in FINISHED],
         Output(ids.PENDING, "data"),
         Input(ids.RUN, "n_clicks"),
         Input(ids.AUTORUN, "data"),
+        State(ids.RUN, "disabled"),
         *CONTROL_STATES,
         State(ids.VALID, "data"),
         prevent_initial_call=True,
     )
-    def start(_clicks, _autorun, *args):
+    def start(_clicks, _autorun, running, *args):
         *props, last_valid = args
+        values, _ = checked(props, last_valid)
+        request = {"kind": "run", "values": run_values(values)}
         try:
-            config = run_config(props, last_valid)
+            key = jobs.plan("run", request["values"], None, store.limits, store.admission.slots).key
         except ValueError as exc:
             return no_update, no_update, str(exc), no_update, no_update, no_update, no_update
-        key = jobs.record_key("run", config)
-        normalized = raw_from_props(props)["normalized"]
-        view = finished_view(store, key, normalized)
+        # during a run, even a cached answer goes through a job: starting it stops the old one,
+        # whose answer would otherwise arrive later and cover this one
+        view = None if running else replay(store, key, values["normalized"])
         if view is None:
-            pending = {"config": config.to_dict(), "normalized": normalized}
+            pending = {**request, "normalized": values["normalized"], "token": new_token()}
             return no_update, no_update, "", 0, "starting…", no_update, pending
         summary, figure = view
-        return key, summary, "", 100, f"{config.n_steps:,} iterations · from the cache", figure, no_update
+        return request, summary, "", 100, f"{values['steps']:,} iterations · from the cache", figure, no_update
 
     @app.callback(
-        *finished,
+        *FINISHED,
         Input(ids.PENDING, "data"),
         background=True,
         running=[(Output(ids.RUN, "disabled"), True, False), (Output(ids.CANCEL, "disabled"), False, True)],
-        cancel=[Input(ids.CANCEL, "n_clicks")],
         progress=[
             Output(ids.DISTANCE_GRAPH, "figure"),
             Output(ids.PROGRESS, "value"),
@@ -379,35 +436,59 @@ def _register_run(app: Dash, store: Path) -> None:
         prevent_initial_call=True,
     )
     def run(set_progress, pending):
-        config = RunConfig.from_dict(pending["config"])
-        plot = LivePlot(config, pending["normalized"])
-
-        def live(done, total, elapsed, partial):
-            # as a plain dict: the server unpickles each update to answer a poll (5 ms less than a Figure)
-            fig = plot(partial.distance[:, 1:], partial.loss[:, 0]).to_plotly_json()
-            set_progress((fig, 100 * done / total, progress_label(done, total, elapsed)))
-
-        started = time.monotonic()
-        key = jobs.record_key("run", config)
-        record = jobs.cached(store, key, lambda: jobs.stability(config, jobs.Throttle(live, LIVE_SECONDS)))
-        label = f"{config.n_steps:,} iterations · {time.monotonic() - started:.1f} s"
-        if record.get("cancelled"):
-            summary, figure = summary_text(record), distance_view(record, pending["normalized"])
-        else:
-            summary, figure = finished_view(store, key, pending["normalized"], record)
-        # the final figure comes with the result: a live update still in flight cannot outlast it
-        return key, summary, "", 100, label, figure
+        return run_job(store, pending, set_progress)
 
 
-def _register_views(app: Dash, store: Path) -> None:
+def checked_request(store: Jobs, kind: str, request: Any) -> tuple[Plan, str]:
+    """A job's request from its page -> (plan, token), every part checked on the server."""
+    if not isinstance(request, dict):
+        raise ValueError(f"the job request must be a mapping, got {str(request)[:40]!r}")
+    token = check_token(request.get("token"))
+    return jobs.plan(kind, request.get("values"), request.get("extra"), store.limits, store.admission.slots), token
+
+
+def run_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
+    """The main run's background job -> the FINISHED outputs (a plain function for tests)."""
+    try:
+        plan, token = checked_request(store, "run", pending)
+    except ValueError as exc:
+        return no_update, no_update, f"Refused: {exc}", 0, "", no_update
+    values = run_values(pending["values"])
+    plot = LivePlot(to_config(values), pending.get("normalized") is True)
+    waiting = figures.distance_placeholder("Waiting for a free slot on the server…").to_plotly_json()
+
+    def live(done, total, elapsed, partial):
+        # as a plain dict: the server unpickles each update to answer a poll (5 ms less than a Figure)
+        fig = plot(partial.distance[:, 1:], partial.loss[:, 0]).to_plotly_json()
+        set_progress((fig, 100 * done / total, progress_label(done, total, elapsed)))
+
+    def wait(ahead, waited):
+        set_progress((waiting, 0, queued_label(ahead, waited)))
+
+    outcome = execute(store, plan, token, live, wait, LIVE_SECONDS)
+    if outcome.message:
+        return no_update, no_update, outcome.message, 0, "", no_update
+    record, control = outcome.record, outcome.control
+    if record is None:  # stopped while queued
+        return None, "", "", 0, control.stopped_label(), no_update
+    if record.get("cancelled"):
+        summary, figure = summary_text(record), distance_view(record, plot.normalized)
+        return None, summary, "", 100 * control.done / max(control.total, 1), control.stopped_label(), figure
+    summary, figure = finished_view(store, plan.key, plot.normalized, record)
+    # the final figure comes with the result: a live update still in flight cannot outlast it
+    label = f"{values['steps']:,} iterations · {control.elapsed:.1f} s"
+    return {"kind": "run", "values": values}, summary, "", 100, label, figure
+
+
+def _register_views(app: Dash, store: Jobs) -> None:
     @app.callback(
         Output(ids.DISTANCE_GRAPH, "figure", allow_duplicate=True),
         Input(ids.NORMALIZED, "value"),
-        State(ids.RESULT_KEY, "data"),
+        State(ids.RESULT, "data"),
         prevent_initial_call=True,
     )
-    def renormalize(normalized, key):
-        return distance_view(_drawable(store, key), "on" in (normalized or []))
+    def renormalize(normalized, request):
+        return distance_view(record_for(store, "run", request), "on" in (normalized or []))
 
     @app.callback(
         Output(ids.FIT_GRAPH, "figure"),
@@ -417,21 +498,19 @@ def _register_views(app: Dash, store: Path) -> None:
         Output(ids.NORM_GRAPH, "figure"),
         Output(ids.DATA_GRAPH, "figure"),
         Output(ids.DATA_SUMMARY, "children"),
-        Input(ids.RESULT_KEY, "data"),
+        Input(ids.RESULT, "data"),
         Input(ids.DATA_X, "value"),
         Input(ids.DATA_Y, "value"),
         prevent_initial_call=True,
     )
-    def draw(key, fx, fy):
+    def draw(request, fx, fy):
         """The other views of a finished run (the distance figure comes with the result)."""
-        record = _drawable(store, key)
-        data_fig, data_text, data = data_view(record, int(fx or 2), int(fy or 3))
-        return (
-            figures.fit_figure(record["iterations"], record["mean_distance"], record["ftle"]),
-            *weights_views(record, list(data.feature_names), list(data.class_names)),
-            data_fig,
-            data_text,
-        )
+        if request is None:  # the last run was stopped before it finished
+            blank = figures.empty_figure("The last run was stopped before it finished: press Run.")
+            return *[blank] * 6, ""
+        record = record_for(store, "run", request)
+        fit = figures.fit_figure(record["iterations"], record["mean_distance"], record["ftle"])
+        return fit, *weights_views(record), *data_view(record, fx, fy)
 
     @app.callback(
         Output(ids.FTLE_EPS_GRAPH, "figure"),
@@ -440,9 +519,13 @@ def _register_views(app: Dash, store: Path) -> None:
         Input(ids.FTLE_HIST_EPS, "value"),
         prevent_initial_call=True,
     )
-    def draw_ftle(key, hist_exponent):
-        record = _drawable(store, key)
-        j = int(np.argmin(np.abs(np.log10(record["eps"]) - hist_exponent)))
+    def draw_ftle(request, hist_exponent):
+        record = record_for(store, "ftle", request)
+        try:
+            exponent = FTLE_HIST_EXPONENT(hist_exponent)
+        except ValueError as exc:
+            raise PreventUpdate from exc  # not one of the dropdown's values
+        j = int(np.argmin(np.abs(np.log10(record["eps"]) - exponent)))
         slopes = record["slopes"][:, j][record["kept"][:, j]]
         return (
             figures.ftle_eps_figure(record["eps"], record["mean"], record["std"], record["n_kept"], record["total"]),
@@ -450,129 +533,190 @@ def _register_views(app: Dash, store: Path) -> None:
         )
 
 
-def _register_side_jobs(app: Dash, store: Path) -> None:
-    """The heavier, on-demand jobs of the Divergence, Lyapunov and Orbital views."""
+# ---- the side jobs: Compare eps, FTLE sweep, orbital stability ----------------------
+@dataclass(frozen=True)
+class SideJob:
+    """The page parts of one on-demand job and how its record is drawn."""
 
-    def job(run_id, cancel_id, label_id, outputs, extra_states, compute, draw, autorun_view=None):
-        inputs = [Input(run_id, "n_clicks")] + ([Input(ids.AUTORUN, "data")] if autorun_view else [])
+    kind: str
+    run: str
+    cancel: str
+    label: str
+    message: str
+    pending: str
+    outputs: tuple[Output, ...]
+    draw: Callable[[Record, dict], tuple]  # (record, request) -> values of ``outputs``
+    unit: str  # what its progress counts
+    extras: tuple[tuple[str, str], ...] = ()  # (name in the request, component id)
+    autorun_view: str | None = None  # also starts when a link or preset opens this view
 
-        @app.callback(
-            *outputs,
-            Output(label_id, "children"),
-            *inputs,
-            *CONTROL_STATES,
-            State(ids.VALID, "data"),
-            *extra_states,
-            background=True,
-            running=[(Output(run_id, "disabled"), True, False), (Output(cancel_id, "disabled"), False, True)],
-            cancel=[Input(cancel_id, "n_clicks")],
-            progress=[Output(label_id, "children")],
-            interval=400,
-            prevent_initial_call=True,
-        )
-        def run_job(set_progress, *args):
-            triggers = args[: len(inputs)]
-            props = list(args[len(inputs) : len(inputs) + len(CONTROLS)])
-            last_valid = args[len(inputs) + len(CONTROLS)]
-            extra = args[len(inputs) + len(CONTROLS) + 1 :]
-            if autorun_view and ctx.triggered_id == ids.AUTORUN and (triggers[1] or {}).get("view") != autorun_view:
-                raise PreventUpdate
-            try:
-                config = to_config(checked(props, last_valid)[0])
-                key, work = compute(config, *extra)
-            except ValueError as exc:
-                return *[no_update] * len(outputs), str(exc)
 
-            def report(done, total, elapsed, *_):
-                set_progress((f"{done:,} of {total:,} · {elapsed:.1f} s",))
-
-            started = time.monotonic()
-            record = jobs.cached(store, key, lambda: work(jobs.Throttle(report, 0.3)))
-            return *draw(key, record), f"done in {time.monotonic() - started:.1f} s"
-
-    def sweep(config):
-        rows = 1 + len(jobs.SWEEP_EPS) * min(config.n_perturbations, jobs.SWEEP_COPIES)
-        check_cost(config, rows)
-        return jobs.record_key("sweep", config), lambda p: jobs.eps_sweep(config, p)
-
-    def draw_sweep(_key, record):
-        panel = [int(np.argmin(np.abs(record["eps"] - e))) for e in jobs.PANEL_EPS]
-        return (
-            figures.eps_panels_figure(
-                record["iterations"], record["eps"][panel], record["distance"][panel], record["loss"]
+def side_jobs() -> tuple[SideJob, ...]:
+    return (
+        SideJob(
+            "sweep",
+            ids.SWEEP_RUN,
+            ids.SWEEP_CANCEL,
+            ids.SWEEP_PROGRESS,
+            ids.SWEEP_MESSAGE,
+            ids.SWEEP_PENDING,
+            (Output(ids.EPS_PANELS_GRAPH, "figure"), Output(ids.COLLAPSE_GRAPH, "figure")),
+            _draw_sweep,
+            "iteration",
+        ),
+        SideJob(
+            "ftle",
+            ids.FTLE_RUN,
+            ids.FTLE_CANCEL,
+            ids.FTLE_PROGRESS,
+            ids.FTLE_MESSAGE,
+            ids.FTLE_PENDING,
+            (Output(ids.FTLE_STORE, "data"),),
+            lambda record, request: (no_update if record.get("cancelled") else request,),
+            "initial network",
+            (("inits", ids.FTLE_INITS), ("steps", ids.FTLE_STEPS)),
+        ),
+        SideJob(
+            "orbital",
+            ids.ORBITAL_RUN,
+            ids.ORBITAL_CANCEL,
+            ids.ORBITAL_PROGRESS,
+            ids.ORBITAL_MESSAGE,
+            ids.ORBITAL_PENDING,
+            (Output(ids.ORBITAL_GRAPH, "figure"),),
+            lambda record, _: (
+                figures.orbital_figure(
+                    record["iterations"], record["normalized_distance"], record["loss"], record["t0"]
+                ),
             ),
-            figures.collapse_figure(record["iterations"], record["eps"], record["normalized_distance"]),
-        )
-
-    job(
-        ids.SWEEP_RUN,
-        ids.SWEEP_CANCEL,
-        ids.SWEEP_PROGRESS,
-        [Output(ids.EPS_PANELS_GRAPH, "figure"), Output(ids.COLLAPSE_GRAPH, "figure")],
-        [],
-        sweep,
-        draw_sweep,
-    )
-
-    def ftle(config, n_inits, n_steps):
-        n_inits = whole_number("initial networks", n_inits, 2, 500)
-        n_steps = whole_number("FTLE iterations", n_steps, 30, 2000)  # 30: the shortest fit window
-        rows = n_inits * (1 + len(jobs.FTLE_EPS) * jobs.FTLE_COPIES)
-        check_cost(RunConfig(n_steps=n_steps, n_perturbations=1), rows)
-        extra = f"{n_inits}x{n_steps}"
-        return jobs.record_key("ftle", config, extra), lambda p: jobs.ftle_sweep(config, n_inits, n_steps, p)
-
-    job(
-        ids.FTLE_RUN,
-        ids.FTLE_CANCEL,
-        ids.FTLE_PROGRESS,
-        [Output(ids.FTLE_STORE, "data")],
-        [State(ids.FTLE_INITS, "value"), State(ids.FTLE_STEPS, "value")],
-        ftle,
-        lambda key, _record: (key,),
-    )
-
-    def orbital(config, t0):
-        if t0 is None or not (0 <= t0 < config.n_steps) or t0 != int(t0):
-            raise ValueError(f"t0 must be a whole number from 0 to {config.n_steps - 1} (iterations - 1), got {t0!r}")
-        check_cost(config)
-        t0 = int(t0)
-        return jobs.record_key("orbital", config, str(t0)), lambda p: jobs.orbital(config, t0, p)
-
-    def draw_orbital(_key, record):
-        return (
-            figures.orbital_figure(record["iterations"], record["normalized_distance"], record["loss"], record["t0"]),
-        )
-
-    job(
-        ids.ORBITAL_RUN,
-        ids.ORBITAL_CANCEL,
-        ids.ORBITAL_PROGRESS,
-        [Output(ids.ORBITAL_GRAPH, "figure")],
-        [State(ids.ORBITAL_T0, "value")],
-        orbital,
-        draw_orbital,
-        autorun_view="orbital",
+            "iteration",
+            (("t0", ids.ORBITAL_T0),),
+            autorun_view="orbital",
+        ),
     )
 
 
-def _register_exports(app: Dash, store: Path) -> None:
+def _draw_sweep(record: Record, _request: dict) -> tuple:
+    panel = [int(np.argmin(np.abs(record["eps"] - e))) for e in jobs.PANEL_EPS]
+    iterations = record["iterations"]
+    return (
+        figures.eps_panels_figure(iterations, record["eps"][panel], record["distance"][panel], record["loss"]),
+        figures.collapse_figure(record["iterations"], record["eps"], record["normalized_distance"]),
+    )
+
+
+def _register_side_job(app: Dash, store: Jobs, job: SideJob) -> None:
+    inputs = [Input(job.run, "n_clicks")] + ([Input(ids.AUTORUN, "data")] if job.autorun_view else [])
+
+    @app.callback(
+        Output(job.pending, "data"),
+        Output(job.message, "children", allow_duplicate=True),
+        Output(job.label, "children", allow_duplicate=True),
+        *inputs,
+        *CONTROL_STATES,
+        State(ids.VALID, "data"),
+        *[State(component, "value") for _, component in job.extras],
+        prevent_initial_call=True,
+    )
+    def request(*args):
+        triggers, args = args[: len(inputs)], args[len(inputs) :]
+        props, last_valid, extra = args[: len(CONTROLS)], args[len(CONTROLS)], args[len(CONTROLS) + 1 :]
+        if ctx.triggered_id == ids.AUTORUN and (triggers[-1] or {}).get("view") != job.autorun_view:
+            raise PreventUpdate
+        values = run_values(checked(list(props), last_valid)[0])
+        names = [name for name, _ in job.extras]
+        request = {"kind": job.kind, "values": values, "extra": dict(zip(names, extra, strict=True))}
+        try:  # refuse at once, not from a background job
+            jobs.plan(job.kind, values, request["extra"], store.limits, store.admission.slots)
+        except ValueError as exc:
+            return no_update, str(exc), ""
+        return {**request, "token": new_token()}, "", "starting…"
+
+    @app.callback(
+        *job.outputs,
+        Output(job.label, "children"),
+        Output(job.message, "children"),
+        Input(job.pending, "data"),
+        background=True,
+        running=[(Output(job.run, "disabled"), True, False), (Output(job.cancel, "disabled"), False, True)],
+        progress=[Output(job.label, "children")],
+        interval=400,
+        prevent_initial_call=True,
+    )
+    def work(set_progress, pending):
+        return side_job(store, job, pending, set_progress)
+
+
+def side_job(store: Jobs, job: SideJob, pending: Any, set_progress: Callable) -> tuple:
+    """One side job in the background -> its outputs, label and message."""
+    nothing = [no_update] * len(job.outputs)
+    try:
+        plan, token = checked_request(store, job.kind, pending)
+    except ValueError as exc:
+        return *nothing, "", f"Refused: {exc}"
+
+    def report(done, total, elapsed, *_):
+        set_progress((f"{done:,} of {total:,} · {elapsed:.1f} s",))
+
+    def wait(ahead, waited):
+        set_progress((queued_label(ahead, waited),))
+
+    outcome = execute(store, plan, token, report, wait, 0.3)
+    record, control = outcome.record, outcome.control
+    if outcome.message or record is None:
+        return *nothing, control.stopped_label(job.unit) if control.stopped else "", outcome.message
+    request = {k: pending[k] for k in ("kind", "values", "extra")}
+    label = control.stopped_label(job.unit) if record.get("cancelled") else f"done in {control.elapsed:.1f} s"
+    return *job.draw(record, request), label, ""
+
+
+def _register_stops(app: Dash, store: Jobs) -> None:
+    """Cancel asks its job to stop; so does a change of the settings a running job was started with."""
+    pairs = [(ids.CANCEL, ids.PENDING)] + [(job.cancel, job.pending) for job in side_jobs()]
+    for cancel, pending in pairs:
+
+        @app.callback(Input(cancel, "n_clicks"), State(pending, "data"), prevent_initial_call=True)
+        def cancel_job(_clicks, request):
+            with suppress(ValueError):  # no job (or no token): nothing to stop
+                store.admission.request_stop(request.get("token") if isinstance(request, dict) else None, CANCELLED)
+
+    runs = [(ids.RUN, ids.PENDING)] + [(job.run, job.pending) for job in side_jobs()]
+
+    @app.callback(
+        Input(ids.VALID, "data"),
+        *[State(run, "disabled") for run, _ in runs],
+        *[State(pending, "data") for _, pending in runs],
+        prevent_initial_call=True,
+    )
+    def stop_outdated_jobs(valid, *states):
+        with suppress(ValueError):
+            values = run_values(valid)
+            for running, request in zip(states[: len(runs)], states[len(runs) :], strict=True):
+                if running and isinstance(request, dict) and request.get("values") != values:
+                    with suppress(ValueError):
+                        store.admission.request_stop(request.get("token"), SETTINGS_CHANGED)
+
+
+def _register_exports(app: Dash, store: Jobs) -> None:
     @app.callback(
         Output(ids.DOWNLOAD, "data"),
+        Output(ids.RUN_MESSAGE, "children", allow_duplicate=True),
         Input(ids.EXPORT_CSV, "n_clicks"),
         Input(ids.EXPORT_NPZ, "n_clicks"),
         Input(ids.EXPORT_JSON, "n_clicks"),
-        State(ids.RESULT_KEY, "data"),
+        State(ids.RESULT, "data"),
         prevent_initial_call=True,
     )
-    def export(_csv, _npz, _json, key):
-        record = _drawable(store, key)
-        name = f"weightspace-{key.split(':')[1][:10]}"
+    def export(_csv, _npz, _json, request):
+        if request is None:
+            return no_update, "Nothing to export yet: run to the end first."
+        record = record_for(store, "run", request)
+        name = f"weightspace-{to_config(run_values(request['values'])).key()[:10]}"
         if ctx.triggered_id == ids.EXPORT_CSV:
-            return {"content": export_csv(record), "filename": f"{name}.csv"}
+            return {"content": export_csv(record), "filename": f"{name}.csv"}, ""
         if ctx.triggered_id == ids.EXPORT_NPZ:
-            return dcc.send_bytes(export_npz(record), f"{name}.npz")
-        return {"content": json.dumps(record["config"], indent=2), "filename": f"{name}-config.json"}
+            return dcc.send_bytes(export_npz(record), f"{name}.npz"), ""
+        return {"content": json.dumps(record["config"], indent=2), "filename": f"{name}-config.json"}, ""
 
     @app.callback(
         [Output(graph, "config") for graph in GRAPHS],
@@ -580,5 +724,7 @@ def _register_exports(app: Dash, store: Path) -> None:
         prevent_initial_call=True,
     )
     def image_format(fmt):
+        if fmt not in ("png", "svg"):
+            raise PreventUpdate
         config = {"displaylogo": False, "toImageButtonOptions": {"format": fmt, "scale": 2 if fmt == "png" else 1}}
         return [config] * len(GRAPHS)

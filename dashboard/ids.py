@@ -31,8 +31,8 @@ PROGRESS = "progress"
 PROGRESS_LABEL = "progress-label"
 RUN_MESSAGE = "run-message"
 AUTORUN = "autorun"
-PENDING = "pending"  # a run the cache could not answer: starts the background job
-RESULT_KEY = "result-key"
+PENDING = "pending"  # the request of a run the cache could not answer: starts the background job
+RESULT = "result"  # the request of the finished run the views draw
 
 # views
 DISTANCE_GRAPH = "distance-graph"
@@ -40,6 +40,8 @@ SUMMARY = "summary"
 SWEEP_RUN = "sweep-run"
 SWEEP_CANCEL = "sweep-cancel"
 SWEEP_PROGRESS = "sweep-progress"
+SWEEP_MESSAGE = "sweep-message"
+SWEEP_PENDING = "sweep-pending"
 EPS_PANELS_GRAPH = "eps-panels-graph"
 COLLAPSE_GRAPH = "collapse-graph"
 
@@ -49,15 +51,19 @@ FTLE_STEPS = "ftle-steps"
 FTLE_RUN = "ftle-run"
 FTLE_CANCEL = "ftle-cancel"
 FTLE_PROGRESS = "ftle-progress"
+FTLE_MESSAGE = "ftle-message"
+FTLE_PENDING = "ftle-pending"
 FTLE_EPS_GRAPH = "ftle-eps-graph"
 FTLE_HIST_GRAPH = "ftle-hist-graph"
 FTLE_HIST_EPS = "ftle-hist-eps"
-FTLE_STORE = "ftle-store"
+FTLE_STORE = "ftle-store"  # the request of the finished FTLE sweep
 
 ORBITAL_T0 = "orbital-t0"
 ORBITAL_RUN = "orbital-run"
 ORBITAL_CANCEL = "orbital-cancel"
 ORBITAL_PROGRESS = "orbital-progress"
+ORBITAL_MESSAGE = "orbital-message"
+ORBITAL_PENDING = "orbital-pending"
 ORBITAL_GRAPH = "orbital-graph"
 
 ABLATION_W1_GRAPH = "ablation-w1-graph"

@@ -1,17 +1,16 @@
-"""The computations behind the views, as plain functions of a config (no Dash).
+"""The computations behind the views, as plain functions of a config (no Dash), and the
+plan of each kind of job: the checks of its request, its cache key and its work.
 
-Each returns a *record*: a dict of NumPy arrays and numbers that figures are drawn from and
-exports are written from. Records are cached by ``kind:config-hash:extra``, so a repeated
-or shared run is read back instead of recomputed. Progress goes through a plain callable.
+Each computation returns a *record*: a dict of NumPy arrays and numbers that figures are
+drawn from and exports are written from. Records are cached by ``kind:config-hash:extra``,
+so a repeated or shared run is read back instead of recomputed. Progress goes through a
+plain callable (``dashboard.runner.Control``), which may stop the computation.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,8 +18,10 @@ import numpy as np
 from core.config import RunConfig
 from core.data import load_iris
 from core.experiments import run_eps_sweep, run_lyapunov, run_orbital, run_stability
+from core.parallel import default_workers
 from core.weights import ablation_ratio, relative_displacement
-from dashboard import cache
+from dashboard.runner import Plan
+from dashboard.state import Limits, admit, run_values, to_config, whole_number
 
 Record = dict[str, Any]
 SWEEP_EPS = np.logspace(-15, -2, 14)  # Fig. 6; Fig. 4's panels use 1e-14, 1e-10, 1e-6, 1e-2
@@ -42,35 +43,10 @@ def record_key(kind: str, config: RunConfig, extra: str = "") -> str:
     return f"{kind}:{config.key()}:{extra}"
 
 
-def cached(directory: Path, key: str, compute: Callable[[], Record]) -> Record:
-    """The record of ``key`` stored in ``directory``, or ``compute()`` stored there (unless cancelled)."""
-    with cache.results(directory) as results:
-        record = results.get(key)
-    if record is None:
-        record = compute()
-        if not record.get("cancelled"):
-            with cache.results(directory) as results:
-                results.set(key, record)
-    return record
-
-
-class Throttle:
-    """Calls ``report`` at most every ``seconds`` (and always on the last call)."""
-
-    def __init__(self, report: Callable[..., None], seconds: float = 0.25) -> None:
-        self.report, self.seconds, self.last = report, seconds, -math.inf
-        self.started = time.monotonic()
-
-    def __call__(self, done: int, total: int, *args) -> None:
-        now = time.monotonic()
-        if done >= total or now - self.last >= self.seconds:
-            self.last = now
-            self.report(done, total, now - self.started, *args)
-
-
 def stability(config: RunConfig, on_progress: Callable | None = None) -> Record:
     """The main run: reference + M copies, with everything the views draw."""
-    # frequent calls, so the first live curve comes early; Throttle limits what is sent
+    # frequent calls, so the first live curve comes early and a stop request is seen at once;
+    # the Control limits what is sent
     result = run_stability(config, on_progress=on_progress, progress_every=50, threads=JOB_THREADS)
     traj, mlp, data = result.trajectory, result.mlp, result.data
     start, final = traj.theta[0, 0], traj.final_theta[0]
@@ -128,10 +104,13 @@ def eps_sweep(config: RunConfig, on_progress: Callable | None = None) -> Record:
     }
 
 
-def ftle_sweep(config: RunConfig, n_inits: int, n_steps: int, on_progress: Callable | None = None) -> Record:
-    """FTLE statistics over ``n_inits`` initial networks for 14 eps (SPEC Fig. 12)."""
+def ftle_sweep(
+    config: RunConfig, n_inits: int, n_steps: int, on_progress: Callable | None = None, workers: int = 1
+) -> Record:
+    """FTLE statistics over ``n_inits`` initial networks for 14 eps (SPEC Fig. 12), over
+    ``workers`` processes."""
     short = dataclasses.replace(config, n_steps=n_steps, n_perturbations=FTLE_COPIES)
-    result = run_lyapunov(short, FTLE_EPS, n_inits, on_progress=on_progress)
+    result = run_lyapunov(short, FTLE_EPS, n_inits, on_progress=on_progress, workers=workers)
     return {
         "kind": "ftle",
         "eps": result.eps,
@@ -160,3 +139,57 @@ def orbital(config: RunConfig, t0: int, on_progress: Callable | None = None) -> 
 def iris_for(config: RunConfig):
     """The data of a run (for the Data view)."""
     return load_iris(split_seed=config.split_seed, standardize=config.standardize)
+
+
+# ---- plans: a page's request -> a checked job ------------------------------------------
+FTLE_INITS = (2, 500)
+FTLE_STEPS = (30, 2000)  # 30: the shortest FTLE fit window
+
+
+def plan(kind: str, values: Any, extra: Any, limits: Limits, max_slots: int) -> Plan:
+    """The job a page asks for, checked on the server: ``values`` are the run settings (each
+    by its rule), ``extra`` the kind's own settings, and the cost against ``limits``.
+    ValueError names what is refused."""
+    if kind not in PLANS:
+        raise ValueError(f"the job kind must be one of {', '.join(PLANS)}, got {str(kind)[:40]!r}")
+    extra = extra if isinstance(extra, dict) else {}
+    return PLANS[kind](values, extra, limits, max_slots)
+
+
+def _run_plan(values, _extra, limits: Limits, _slots) -> Plan:
+    config = admit(values, limits)
+    return Plan(record_key("run", config), lambda control, _held: stability(config, control))
+
+
+def _sweep_plan(values, _extra, limits: Limits, _slots) -> Plan:
+    config = to_config(run_values(values))
+    limits.check(config, 1 + len(SWEEP_EPS) * min(config.n_perturbations, SWEEP_COPIES))
+    return Plan(record_key("sweep", config), lambda control, _held: eps_sweep(config, control))
+
+
+def _ftle_plan(values, extra, limits: Limits, max_slots: int) -> Plan:
+    config = to_config(run_values(values))
+    n_inits = whole_number("initial networks", extra.get("inits"), *FTLE_INITS)
+    n_steps = whole_number("FTLE iterations", extra.get("steps"), *FTLE_STEPS)
+    slots = max(1, min(default_workers(), max_slots))
+    short = dataclasses.replace(config, n_steps=n_steps, n_perturbations=1)
+    limits.check(short, n_inits * (1 + len(FTLE_EPS) * FTLE_COPIES), workers=slots, one_batch=False)
+    return Plan(
+        record_key("ftle", config, f"{n_inits}x{n_steps}"),
+        lambda control, held: ftle_sweep(config, n_inits, n_steps, control, workers=held),
+        slots,
+    )
+
+
+def _orbital_plan(values, extra, limits: Limits, _slots) -> Plan:
+    config = admit(values, limits)
+    t0 = whole_number("t0 (iteration to perturb at, below the iterations)", extra.get("t0"), 0, config.n_steps - 1)
+    return Plan(record_key("orbital", config, str(t0)), lambda control, _held: orbital(config, t0, control))
+
+
+PLANS: dict[str, Callable[[Any, dict, Limits, int], Plan]] = {
+    "run": _run_plan,
+    "sweep": _sweep_plan,
+    "ftle": _ftle_plan,
+    "orbital": _orbital_plan,
+}

@@ -37,8 +37,15 @@ def _field(label: str, name: str, control, hint: str = "") -> html.Div:
     )
 
 
-def _number(name: str, **kwargs) -> dcc.Input:
-    return dcc.Input(id=name, type="number", value=RULES[name].default, debounce=True, step="any", **kwargs)
+def _number(name: str, mode: str = "decimal") -> dcc.Input:
+    """A typed number. As text, not type="number": the browser would send nothing for "abc"
+    or an out-of-range value (the message could not quote what was typed), and Dash 4.4's
+    number input, once a callback has set its value, ignores typing back its first value."""
+    return _text_input(name, RULES[name].default, mode)
+
+
+def _text_input(id_: str, value, mode: str = "numeric", **kwargs) -> dcc.Input:
+    return dcc.Input(id=id_, type="text", inputMode=mode, value=str(value), debounce=True, **kwargs)
 
 
 def _log_slider(id_: str, low: float, high: float, value: float, marks: list[int]) -> dcc.Slider:
@@ -67,7 +74,7 @@ def controls() -> html.Div:
                 ids.ETA,
                 html.Div(
                     [
-                        _number(ids.ETA, min=0, max=1000),
+                        _number(ids.ETA),
                         _log_slider(ids.ETA_SLIDER, -3, math.log10(20), RULES["eta"].default, [-3, -2, -1, 0, 1]),
                     ]
                 ),
@@ -78,16 +85,16 @@ def controls() -> html.Div:
                 ids.EPS,
                 html.Div(
                     [
-                        _number(ids.EPS, min=0, max=1),
+                        _number(ids.EPS),
                         _log_slider(ids.EPS_SLIDER, -15, -1, RULES["eps"].default, [-15, -12, -9, -6, -3, -1]),
                     ]
                 ),
                 "size of the initial nudge",
             ),
-            _field("Seed", ids.SEED, _number(ids.SEED, min=0), "which initial network"),
-            _field("Copies", ids.PERTURBATIONS, _number(ids.PERTURBATIONS, min=1, max=200), "perturbed copies M"),
-            _field("Iterations", ids.STEPS, _number(ids.STEPS, min=1, max=50_000), "training steps T"),
-            _field("Hidden units", ids.HIDDEN, _number(ids.HIDDEN, min=1, max=64)),
+            _field("Seed", ids.SEED, _number(ids.SEED, "numeric"), "which initial network"),
+            _field("Copies", ids.PERTURBATIONS, _number(ids.PERTURBATIONS, "numeric"), "perturbed copies M, 1 to 200"),
+            _field("Iterations", ids.STEPS, _number(ids.STEPS, "numeric"), "training steps T, 1 to 50,000"),
+            _field("Hidden units", ids.HIDDEN, _number(ids.HIDDEN, "numeric"), "1 to 64"),
             _field("Activation", ids.ACTIVATION, _dropdown(ids.ACTIVATION, ACTIVATIONS)),
             _field("Output / loss", ids.OUTPUT, _dropdown(ids.OUTPUT, OUTPUTS)),
             _field("Initialisation", ids.INIT, _dropdown(ids.INIT, INITS)),
@@ -163,7 +170,8 @@ def _explain(*sentences: str) -> html.P:
     return html.P(" ".join(sentences), className="explain")
 
 
-def _job_bar(run_id: str, cancel_id: str, progress_id: str, label: str, extra=()) -> html.Div:
+def _job_bar(run_id: str, cancel_id: str, progress_id: str, message_id: str, pending_id: str, label: str, extra=()):
+    """Run and Cancel of a side job, its progress, its (red) message and its request store."""
     return html.Div(
         className="job",
         children=[
@@ -171,6 +179,8 @@ def _job_bar(run_id: str, cancel_id: str, progress_id: str, label: str, extra=()
             html.Button(label, id=run_id, n_clicks=0, className="primary"),
             html.Button("Cancel", id=cancel_id, n_clicks=0, disabled=True),
             html.Span(id=progress_id, className="progress-label"),
+            html.Span(id=message_id, className="run-message", role="alert"),
+            dcc.Store(id=pending_id),
         ],
     )
 
@@ -198,7 +208,9 @@ def divergence_tab() -> dcc.Tab:
                 "only by the factor ε, training responds linearly to small perturbations: divided by "
                 "ε N_w they collapse onto one curve."
             ),
-            _job_bar(ids.SWEEP_RUN, ids.SWEEP_CANCEL, ids.SWEEP_PROGRESS, "Compare ε"),
+            _job_bar(
+                ids.SWEEP_RUN, ids.SWEEP_CANCEL, ids.SWEEP_PROGRESS, ids.SWEEP_MESSAGE, ids.SWEEP_PENDING, "Compare ε"
+            ),
             _graph(ids.EPS_PANELS_GRAPH, 360, "Press Compare ε."),
             _graph(ids.COLLAPSE_GRAPH, 420, "Press Compare ε."),
         ],
@@ -226,22 +238,20 @@ def lyapunov_tab() -> dcc.Tab:
                 ids.FTLE_RUN,
                 ids.FTLE_CANCEL,
                 ids.FTLE_PROGRESS,
+                ids.FTLE_MESSAGE,
+                ids.FTLE_PENDING,
                 "Run FTLE sweep",
                 extra=[
                     html.Label(
                         [
                             "initial networks ",
-                            dcc.Input(
-                                id=ids.FTLE_INITS, type="number", value=40, min=2, max=500, step=1, debounce=True
-                            ),
+                            _text_input(ids.FTLE_INITS, 40),
                         ]
                     ),
                     html.Label(
                         [
                             "iterations ",
-                            dcc.Input(
-                                id=ids.FTLE_STEPS, type="number", value=200, min=30, max=2000, step=1, debounce=True
-                            ),
+                            _text_input(ids.FTLE_STEPS, 200),
                         ]
                     ),
                 ],
@@ -279,12 +289,14 @@ def orbital_tab() -> dcc.Tab:
                 ids.ORBITAL_RUN,
                 ids.ORBITAL_CANCEL,
                 ids.ORBITAL_PROGRESS,
+                ids.ORBITAL_MESSAGE,
+                ids.ORBITAL_PENDING,
                 "Run orbital",
                 extra=[
                     html.Label(
                         [
                             "perturb at t0 = ",
-                            dcc.Input(id=ids.ORBITAL_T0, type="number", value=4000, min=0, step=1, debounce=True),
+                            _text_input(ids.ORBITAL_T0, 4000),
                         ]
                     ),
                 ],
@@ -333,12 +345,8 @@ def data_tab() -> dcc.Tab:
             html.Div(
                 className="row-controls",
                 children=[
-                    html.Label(
-                        ["x: ", dcc.Dropdown(id=ids.DATA_X, value=2, clearable=False, style={"width": "14rem"})]
-                    ),
-                    html.Label(
-                        ["y: ", dcc.Dropdown(id=ids.DATA_Y, value=3, clearable=False, style={"width": "14rem"})]
-                    ),
+                    html.Label(["x: ", _feature_dropdown(ids.DATA_X, 2)]),
+                    html.Label(["y: ", _feature_dropdown(ids.DATA_Y, 3)]),
                 ],
             ),
             _graph(ids.DATA_GRAPH, 480),
@@ -356,7 +364,7 @@ def build_layout() -> html.Div:
             dcc.Store(id=ids.WRITTEN_QUERY),
             dcc.Store(id=ids.AUTORUN),
             dcc.Store(id=ids.PENDING),
-            dcc.Store(id=ids.RESULT_KEY),
+            dcc.Store(id=ids.RESULT),
             html.Header([html.H1("Training as a dynamical system"), html.P(INTRO, className="intro")]),
             presets(),
             html.Div(id=ids.URL_MESSAGE, className="url-message", role="alert"),

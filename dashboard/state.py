@@ -15,16 +15,13 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from core.config import ACTIVATIONS, INITS, NORMS, OUTPUTS, RunConfig
+from core.data import IRIS_FEATURES
 from core.model import MLP
-from core.training import record_bytes
+from core.speed import estimate_seconds
+from core.training import descend_bytes
 
 VIEWS = ("divergence", "lyapunov", "orbital", "weights", "data")
 DEFAULT_VIEW = "divergence"
-
-# Runs beyond this are refused with an estimate (measured engine speed ~30,000/s per core).
-TRAJ_STEPS_PER_S = 30_000
-MAX_TRAJECTORY_STEPS = 3_000_000
-MAX_RECORD_BYTES = 400e6
 MAX_QUERY_LENGTH = 2000
 
 
@@ -35,41 +32,48 @@ class Rule:
     field: str  # RunConfig field, or a view setting
     parse: Callable[[Any], Any]
     default: Any
+    text: str = ""  # the rule in words, for hints and messages ("a whole number from 1 to 200")
 
 
-def _number(low: float, high: float) -> Callable[[Any], float]:
+def _number(low: float, high: float) -> tuple[Callable[[Any], float], str]:
+    text = f"a number in ({low:g}, {high:g}]"
+
     def parse(raw: Any) -> float:
         try:
             value = float(raw)
-        except (TypeError, ValueError):
-            raise ValueError(f"must be a number in ({low:g}, {high:g}], got {_short(raw)}") from None
-        if not (math.isfinite(value) and low < value <= high):
-            raise ValueError(f"must be a number in ({low:g}, {high:g}], got {_short(raw)}")
+        except (TypeError, ValueError, OverflowError):
+            value = math.nan
+        if isinstance(raw, bool) or not (math.isfinite(value) and low < value <= high):
+            raise ValueError(f"must be {text}, got {_short(raw)}")
         return value
 
-    return parse
+    return parse, text
 
 
-def _integer(low: int, high: int) -> Callable[[Any], int]:
+def _integer(low: int, high: int) -> tuple[Callable[[Any], int], str]:
+    text = f"a whole number from {low} to {high}"
+
     def parse(raw: Any) -> int:
         try:
             value = float(raw)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             value = math.nan
-        if not (math.isfinite(value) and value == int(value) and low <= value <= high):
-            raise ValueError(f"must be a whole number from {low} to {high}, got {_short(raw)}")
+        if isinstance(raw, bool) or not (math.isfinite(value) and value == int(value) and low <= value <= high):
+            raise ValueError(f"must be {text}, got {_short(raw)}")
         return int(value)
 
-    return parse
+    return parse, text
 
 
-def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
+def _choice(options: tuple[str, ...]) -> tuple[Callable[[Any], str], str]:
+    text = f"one of {', '.join(options)}"
+
     def parse(raw: Any) -> str:
-        if raw not in options:
-            raise ValueError(f"must be one of {', '.join(options)}, got {_short(raw)}")
-        return str(raw)
+        if not isinstance(raw, str) or raw not in options:
+            raise ValueError(f"must be {text}, got {_short(raw)}")
+        return raw
 
-    return parse
+    return parse, text
 
 
 def _flag(raw: Any) -> bool:
@@ -89,28 +93,36 @@ def _short(raw: Any) -> str:
 
 DEFAULTS = RunConfig()
 
+
+def _rule(field: str, check: tuple[Callable[[Any], Any], str], default: Any) -> Rule:
+    return Rule(field, check[0], default, check[1])
+
+
 # control name (= id = URL parameter) -> rule
 RULES: dict[str, Rule] = {
-    "eta": Rule("learning_rate", _number(0.0, 1000.0), DEFAULTS.learning_rate),
-    "eps": Rule("eps", _number(0.0, 1.0), DEFAULTS.eps),
-    "seed": Rule("seed", _integer(0, 2**31 - 1), DEFAULTS.seed),
-    "perturbations": Rule("n_perturbations", _integer(1, 200), DEFAULTS.n_perturbations),
-    "steps": Rule("n_steps", _integer(1, 50_000), DEFAULTS.n_steps),
-    "hidden": Rule("hidden", _integer(1, 64), DEFAULTS.hidden),
-    "activation": Rule("activation", _choice(ACTIVATIONS), DEFAULTS.activation),
-    "output": Rule("output", _choice(OUTPUTS), DEFAULTS.output),
-    "init": Rule("init", _choice(INITS), DEFAULTS.init),
-    "distance": Rule("distance", _choice(NORMS), DEFAULTS.distance),
-    "normalized": Rule("normalized", _flag, False),
+    "eta": _rule("learning_rate", _number(0.0, 1000.0), DEFAULTS.learning_rate),
+    "eps": _rule("eps", _number(0.0, 1.0), DEFAULTS.eps),
+    "seed": _rule("seed", _integer(0, 2**31 - 1), DEFAULTS.seed),
+    "perturbations": _rule("n_perturbations", _integer(1, 200), DEFAULTS.n_perturbations),
+    "steps": _rule("n_steps", _integer(1, 50_000), DEFAULTS.n_steps),
+    "hidden": _rule("hidden", _integer(1, 64), DEFAULTS.hidden),
+    "activation": _rule("activation", _choice(ACTIVATIONS), DEFAULTS.activation),
+    "output": _rule("output", _choice(OUTPUTS), DEFAULTS.output),
+    "init": _rule("init", _choice(INITS), DEFAULTS.init),
+    "distance": _rule("distance", _choice(NORMS), DEFAULTS.distance),
+    "normalized": Rule("normalized", _flag, False, "true or false"),
 }
 CONTROLS = tuple(RULES)
+RUN_CONTROLS = tuple(name for name in CONTROLS if name != "normalized")  # the ones a run depends on
 QUERY = CONTROLS + ("view",)
+FEATURE_AXIS = _integer(0, len(IRIS_FEATURES) - 1)[0]  # the Data view's axes
+FTLE_HIST_EXPONENT = _integer(-14, -1)[0]  # the FTLE histogram's eps = 10^exponent
 
 
 def whole_number(name: str, raw: Any, low: int, high: int) -> int:
     """A whole number setting outside the run config (e.g. the number of initial networks)."""
     try:
-        return _integer(low, high)(raw)
+        return _integer(low, high)[0](raw)
     except ValueError as exc:
         raise ValueError(f"{name} {exc}") from None
 
@@ -127,38 +139,92 @@ def parse_control(name: str, raw: Any) -> Any:
         raise ValueError(f"{name} {exc}") from None
 
 
-def check_values(raw: dict[str, Any], last_valid: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Raw control values -> (values, errors): a bad value keeps its last valid one."""
+def check_values(raw: dict[str, Any], last_valid: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """Raw control values -> (values, errors): a bad value keeps its last valid one.
+
+    ``last_valid`` comes from the page, so each of its values is checked too (its default
+    stands in for one that fails its rule).
+    """
+    last_valid = last_valid if isinstance(last_valid, dict) else {}
     values, errors = {}, {}
     for name in CONTROLS:
         try:
             values[name] = parse_control(name, raw.get(name))
         except ValueError as exc:
-            errors[name] = f"{exc}; keeping {last_valid.get(name, RULES[name].default)!r}"
-            values[name] = last_valid.get(name, RULES[name].default)
+            values[name] = _valid_or_default(name, last_valid.get(name))
+            errors[name] = f"{exc}; keeping {_short(values[name])}"
     return values, errors
+
+
+def _valid_or_default(name: str, value: Any) -> Any:
+    try:
+        return parse_control(name, value)
+    except ValueError:
+        return RULES[name].default
 
 
 def to_config(values: dict[str, Any]) -> RunConfig:
     """Checked control values -> RunConfig (view settings are not part of it)."""
-    fields = {rule.field: values[name] for name, rule in RULES.items() if rule.field != "normalized"}
+    fields = {RULES[name].field: values[name] for name in RUN_CONTROLS}
     return dataclasses.replace(DEFAULTS, **fields)
 
 
-def check_cost(config: RunConfig, n_rows: int | None = None) -> None:
-    """Refuse runs that would take too long or not fit in memory, with an estimate."""
-    rows = 1 + config.n_perturbations if n_rows is None else n_rows
-    steps = rows * config.n_steps
-    if steps > MAX_TRAJECTORY_STEPS:
+def run_values(raw: Any) -> dict[str, Any]:
+    """The run settings a page sent with a job, each checked by its rule on the server.
+
+    The page's stores are not trusted: a hand-made request can put anything in them.
+    """
+    if not isinstance(raw, dict):
+        raise ValueError(f"the run request must be a mapping of settings, got {_short(raw)}")
+    unknown = sorted(set(raw) - set(CONTROLS), key=str)
+    missing = [name for name in RUN_CONTROLS if name not in raw]
+    if unknown or missing:
         raise ValueError(
-            f"this run is ~{steps:,} trajectory-steps, ~{steps / TRAJ_STEPS_PER_S:,.0f} s; "
-            f"the limit is {MAX_TRAJECTORY_STEPS:,} (fewer iterations or copies)"
+            f"the run request has unknown settings {_short(unknown)} or lacks {_short(missing)}; "
+            f"it must give {', '.join(RUN_CONTROLS)}"
         )
-    size = record_bytes(config.n_steps, rows, MLP(hidden=config.hidden).n_params, config.save_every)
-    if size > MAX_RECORD_BYTES:
-        raise ValueError(
-            f"this run needs ~{size / 1e6:,.0f} MB of records; the limit is {MAX_RECORD_BYTES / 1e6:,.0f} MB"
-        )
+    return {name: parse_control(name, raw[name]) for name in RUN_CONTROLS}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What this server accepts: jobs whose estimated time (from the engine's speed measured
+    here, :mod:`core.speed`) and record memory are within bounds."""
+
+    rate: float  # trajectory-steps per second of one job on the default network, measured
+    max_seconds: float = 60.0
+    max_record_bytes: float = 400e6
+
+    def check(self, config: RunConfig, n_rows: int | None = None, workers: int = 1, one_batch: bool = True) -> float:
+        """The estimated seconds of ``config`` over ``n_rows`` trajectories (default: reference
+        + copies), or ValueError with the estimate and the limit. ``one_batch``: the rows train
+        together, so their records are held at once (not so for the FTLE sweep's chunks, whose
+        memory the core checks)."""
+        rows = 1 + config.n_perturbations if n_rows is None else n_rows
+        steps = rows * config.n_steps
+        n_params = MLP(hidden=config.hidden).n_params
+        seconds = estimate_seconds(steps, n_params, self.rate, workers)
+        if seconds > self.max_seconds:
+            raise ValueError(
+                f"this run is ~{steps:,} trajectory-steps of a {n_params}-parameter network, ~{seconds:,.0f} s on "
+                f"this server (it trains ~{self.rate:,.0f} trajectory-steps/s); the limit is "
+                f"{self.max_seconds:,.0f} s: use fewer iterations or copies"
+            )
+        size = descend_bytes(config.n_steps, rows, n_params, config.save_every) if one_batch else 0
+        if size > self.max_record_bytes:
+            raise ValueError(
+                f"this run needs ~{size / 1e6:,.0f} MB of memory for its records; "
+                f"the limit is {self.max_record_bytes / 1e6:,.0f} MB"
+            )
+        return seconds
+
+
+def admit(raw: Any, limits: Limits) -> RunConfig:
+    """The config of a job from the settings its page sent, checked on the server: every
+    value by its rule, then the estimated cost."""
+    config = to_config(run_values(raw))
+    limits.check(config)
+    return config
 
 
 def parse_query(search: str | None) -> tuple[dict[str, Any], str, list[str]]:

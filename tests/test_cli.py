@@ -1,5 +1,7 @@
 """The command line: its JSON contracts, files, and one-line errors with exit status 2."""
 
+import contextlib
+import errno
 import json
 import subprocess
 import sys
@@ -92,6 +94,7 @@ def test_bench_json():
     assert {r["threads"] for r in out["results"]} >= {1}
     assert all(r["traj_steps_per_s"] > 0 for r in out["results"])
     assert all(r["seconds"] > 0 for r in out["default_run"]) and out["default_run"][0]["threads"] == 1
+    assert out["estimate_rate"] > 0  # what the dashboard estimates job times from
 
 
 @pytest.mark.parametrize(
@@ -138,3 +141,113 @@ def test_bad_init_from_files(tmp_path, content, message):
     result = cli("run", "--steps", "5", "--init-from", str(path), check=False)
     assert result.returncode == 2 and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def assert_refused(result: subprocess.CompletedProcess, message: str) -> None:
+    """The bad-input contract: exit status 2, one line on stderr holding ``message``, no traceback."""
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["bench", "--seconds", "0"], "argument --seconds: must be a positive finite number, got 0.0"),  # was 1/0
+        (["bench", "--seconds", "-1"], "argument --seconds: must be a positive finite number, got -1.0"),
+        (["bench", "--seconds", "nan"], "argument --seconds: must be a positive finite number, got nan"),
+        (["bench", "--seconds", "inf"], "argument --seconds: must be a positive finite number, got inf"),  # was a hang
+        (["bench", "--seconds", "x"], "argument --seconds: must be a positive number, got 'x'"),
+        (["bench", "--repeats", "0"], "argument --repeats: must be a whole number >= 1, got 0"),  # was max() of []
+        (["bench", "--repeats", "1.5"], "argument --repeats: must be a whole number >= 1, got '1.5'"),
+        (["bench", "--workers", "0"], "argument --workers: must be a whole number >= 1, got 0"),  # was ignored
+        (["lyapunov", "--workers", "-1"], "argument --workers: must be a whole number >= 1, got -1"),
+    ],
+)
+def test_bench_and_worker_numbers_are_checked_before_any_work(args, message):
+    assert_refused(cli(*args, check=False), message)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--steps", "10000000", "--perturbations", "10000"],
+        ["orbital", "--steps", "10000000", "--perturbations", "10000", "--t0", "10"],
+        ["lyapunov", "--steps", "10000000", "--perturbations", "10000", "--inits", "1", "--workers", "1"],
+    ],
+)
+def test_a_run_larger_than_the_memory_is_refused_with_an_estimate(args):
+    """~3 TB of records: was numpy's MemoryError (or swapping)."""
+    result = cli(*args, check=False)
+    assert_refused(result, "GB of memory for ")
+    assert "10,001 trajectories" in result.stderr and "GB are available: use fewer steps" in result.stderr
+
+
+def test_a_ragged_csv_row_is_named_by_line_and_columns(tmp_path):
+    path = tmp_path / "ragged.csv"
+    path.write_text("1,2,0\n3,4,1\n5,6\n7,8,1\n")  # was "y_train must hold non-negative integer labels"
+    assert_refused(cli("run", "--steps", "5", "--data", str(path), check=False), "ragged.csv: line 3 has 2 columns")
+    path.write_text("1,2,0\n3,4,1,1\n5,6,0\n")  # was a two-line pandas message
+    assert_refused(cli("run", "--steps", "5", "--data", str(path), check=False), "line 2 has 4 columns, expected 3")
+
+
+def test_a_directory_given_as_data_is_called_a_directory(tmp_path):
+    assert_refused(cli("run", "--data", str(tmp_path), check=False), "is a directory, not a file")
+
+
+@pytest.fixture
+def untrained(monkeypatch):
+    """The CLI module, whose training fails the test if it starts: checks must come first."""
+    import cli as module
+
+    def train(*args, **kwargs):
+        raise AssertionError("the run started before --save was checked")
+
+    monkeypatch.setattr(module, "run_stability", train)
+    return module
+
+
+@pytest.mark.parametrize(
+    "save, make, reason",
+    [
+        ("missing/run", None, "does not exist"),
+        (".", None, "it is a directory"),
+        ("run", "run.npz", "it is a directory"),  # the directory that ".npz" appended names
+        ("plain/run.npz", "plain", "is not a directory"),
+    ],
+)
+def test_an_unwritable_save_path_is_refused_before_training(untrained, tmp_path, capsys, save, make, reason):
+    if make == "plain":
+        (tmp_path / make).write_text("a file")
+    elif make is not None:
+        (tmp_path / make).mkdir()
+    assert untrained.main(["run", "--save", str(tmp_path / save)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "--save" in lines[0] and reason in lines[0], lines
+
+
+def test_a_read_only_save_directory_is_refused_before_training(untrained, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(untrained.os, "access", lambda path, mode: False)  # as root every mode bit is ignored
+    assert untrained.main(["run", "--save", str(tmp_path / "run")]) == 2
+    assert f"directory {tmp_path} is not writable" in capsys.readouterr().err
+
+
+def test_a_failed_save_leaves_no_file(tmp_path, capsys, monkeypatch):
+    import cli as module
+
+    def disk_full(file, **arrays):
+        with open(file, "wb") if isinstance(file, (str, Path)) else contextlib.nullcontext(file) as f:
+            f.write(b"PK\x03\x04 half an archive")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(module.np, "savez_compressed", disk_full)
+    assert module.main(["run", "--steps", "3", "--perturbations", "1", "--save", str(tmp_path / "run")]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_vanishing_perturbation_prints_no_warning():
+    """eps = 1e-320 is lost against weights of order 1, so d(0) = 0 and ln(d(T)/d(0)) is NaN:
+    reported as null, without NumPy's RuntimeWarning on stderr."""
+    result = cli("run", "--steps", "5", "--perturbations", "2", "--eps", "1e-320", "--json")
+    assert result.stderr == "" and json.loads(result.stdout)["global_rate"] is None

@@ -1,9 +1,11 @@
 """The dashboard in a real browser."""
 
+import re
 import time
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from dashboard.state import PRESETS
 
@@ -74,15 +76,88 @@ def test_run_streams_live_updates_then_draws_every_copy(dash_duo, fresh_app, plo
     assert dash_duo.get_logs() == []
 
 
-def test_cancel_stops_a_long_run_and_reenables_run(dash_duo, fresh_app):
+def test_cancel_stops_a_long_run_and_says_where(dash_duo, fresh_app, plotly_data):
     _open(dash_duo, fresh_app, "?steps=50000&perturbations=40")
     dash_duo.wait_for_contains_text("#progress-label", "of 50,000", timeout=30)
     dash_duo.find_element("#cancel").click()
-    _wait_until(lambda: dash_duo.find_element("#run").is_enabled(), 15, "Run to be re-enabled after Cancel")
+    dash_duo.wait_for_contains_text("#progress-label", "Cancelled at iteration ", timeout=15)
+    assert dash_duo.find_element("#run").is_enabled() and not dash_duo.find_element("#cancel").is_enabled()
     label = dash_duo.find_element("#progress-label").text
+    done = int(re.fullmatch(r"Cancelled at iteration ([\d,]+) of 50,000", label).group(1).replace(",", ""))
+    assert 0 < done < 50_000
+    assert plotly_data("distance-graph")["data"][1]["x"][-1] == done  # the partial run is drawn
     time.sleep(2.0)
     assert dash_duo.find_element("#progress-label").text == label  # no more progress arrives
-    assert "50,000 iterations ·" not in label
+
+
+def _type(dash_duo, control: str, text: str, key=Keys.TAB):
+    """Select what the box holds and type over it, as a person does (no clearing first)."""
+    box = dash_duo.find_element(f"#{control}")
+    box.click()
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(text + key)
+
+
+def _url_value(dash_duo, name: str) -> str:
+    return re.search(rf"[?&]{name}=([^&]*)", dash_duo.driver.current_url).group(1)
+
+
+def test_typing_a_default_back_after_a_link_takes_effect(dash_duo, fresh_app):
+    """Dash 4.4's number input ignored its first value typed back once a callback had set it."""
+    _open(dash_duo, fresh_app, "?steps=3000&seed=555")
+    dash_duo.wait_for_contains_text("#progress-label", "3,000 iterations ·", timeout=60)
+    _type(dash_duo, "steps", "5000")
+    _wait_until(lambda: _url_value(dash_duo, "steps") == "5000", 10, "the URL to follow the typed value")
+    dash_duo.find_element("#run").click()
+    dash_duo.wait_for_contains_text("#progress-label", "5,000 iterations ·", timeout=60)
+    _type(dash_duo, "seed", "0", Keys.ENTER)
+    _wait_until(lambda: _url_value(dash_duo, "seed") == "0", 10, "the URL to follow the typed seed")
+
+
+def test_typed_text_is_quoted_and_kept_in_the_box(dash_duo, fresh_app):
+    _open(dash_duo, fresh_app)
+    for text in ("abc", "1e6"):
+        _type(dash_duo, "eta", text)
+        dash_duo.wait_for_text_to_equal(
+            "#eta-error", f"eta must be a number in (0, 1000], got '{text}'; keeping 0.01", timeout=10
+        )
+        assert dash_duo.find_element("#eta").get_attribute("value") == text
+    assert _url_value(dash_duo, "eta") == "0.01"
+
+
+def test_changing_a_setting_during_a_run_stops_it(dash_duo, fresh_app):
+    _open(dash_duo, fresh_app, "?steps=50000&perturbations=40")
+    dash_duo.wait_for_contains_text("#progress-label", "of 50,000", timeout=30)
+    _type(dash_duo, "seed", "7")
+    dash_duo.wait_for_contains_text("#progress-label", ": the settings changed", timeout=15)
+    assert re.fullmatch(r"Stopped at iteration [\d,]+ of 50,000: the settings changed", _label(dash_duo))
+    assert dash_duo.find_element("#run").is_enabled() and _url_value(dash_duo, "seed") == "7"
+
+
+def _label(dash_duo) -> str:
+    return dash_duo.find_element("#progress-label").text
+
+
+def test_a_preset_during_a_run_replaces_it_at_once(dash_duo, fresh_app, plotly_data):
+    _open(dash_duo, fresh_app, "?steps=50000&perturbations=40")
+    dash_duo.wait_for_contains_text("#progress-label", "of 50,000", timeout=30)
+    preset = PRESETS["chaotic"]
+    clicked = time.monotonic()
+    next(b for b in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".presets button") if b.text == preset.label).click()
+    _wait_done(dash_duo, preset.values["steps"], timeout=30)
+    assert time.monotonic() - clicked < 15  # not after the old run's end (~25 s away)
+    time.sleep(3)  # the old run does not come back over it
+    assert _label(dash_duo).startswith("3,000 iterations ·")
+    assert plotly_data("distance-graph")["layout"]["title"]["text"] == "η = 5, ε = 1e-08, seed 0"
+
+
+def test_back_restores_the_previous_settings(dash_duo, fresh_app):
+    _open(dash_duo, fresh_app, "?seed=5&steps=400")
+    _wait_until(lambda: "seed=5" in dash_duo.driver.current_url and "eta=" in dash_duo.driver.current_url, 10, "url")
+    _type(dash_duo, "seed", "9")
+    _wait_until(lambda: _url_value(dash_duo, "seed") == "9", 10, "the URL to follow the seed")
+    dash_duo.driver.back()
+    _wait_until(lambda: dash_duo.find_element("#seed").get_attribute("value") == "5", 10, "the seed box to go back")
 
 
 def test_a_link_reproduces_its_run(dash_duo, fresh_app, plotly_data, line_count):
@@ -111,7 +186,7 @@ def test_a_bad_typed_value_is_flagged_beside_its_control(dash_duo, fresh_app):
     steps.clear()
     steps.send_keys("-7\t")
     dash_duo.wait_for_contains_text("#steps-error", "steps must be a whole number from 1 to 50000", timeout=10)
-    assert "keeping 5000" in dash_duo.find_element("#steps-error").text
+    assert "got '-7'; keeping 5000" in dash_duo.find_element("#steps-error").text
 
 
 @pytest.mark.parametrize("name", list(PRESETS))

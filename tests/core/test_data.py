@@ -77,3 +77,48 @@ def test_missing_or_foreign_files(tmp_path):
     (tmp_path / "x.npz").write_text("not a zip")
     with pytest.raises(ValueError, match="cannot read"):
         load_dataset_file(tmp_path / "x.npz")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("1,2,0\n3,4,1\n5,6\n7,8,1\n", "ragged.csv: line 3 has 2 columns, expected 3"),  # was blamed on the labels
+        ("1,2,0\n3,4,1\n5,6,7,1\n7,8,1\n", "ragged.csv: line 3 has 4 columns, expected 3"),
+        ("1,2\n3,4,1\n5,6,0\n", "ragged.csv: line 1 has 2 columns, expected 3"),  # the odd one is the first
+        ("a,b,label\n1,2,cat\n\n3,4\n5,6,dog\n", "ragged.csv: line 4 has 2 columns, expected 3"),  # blank line counted
+    ],
+)
+def test_ragged_csv_rows_name_the_line_and_the_columns(tmp_path, text, message):
+    path = tmp_path / "ragged.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message) as caught:
+        load_dataset_file(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_csv_blank_lines_are_skipped_not_ragged(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("1,2,0\n   \n3,4,1\n\n")
+    assert load_dataset_file(path).x_train.tolist() == [[1, 2], [3, 4]]
+
+
+def test_csv_parser_errors_are_one_line(tmp_path, monkeypatch):
+    import pandas as pd
+
+    def fails(*args, **kwargs):
+        raise pd.errors.ParserError("Error tokenizing data. C error: something\n")
+
+    monkeypatch.setattr(pd, "read_csv", fails)
+    path = tmp_path / "d.csv"
+    path.write_text("1,2,0\n3,4,1\n")
+    with pytest.raises(ValueError, match=r"d.csv: cannot read as CSV \(Error tokenizing data. C error: something\)$"):
+        load_dataset_file(path)
+
+
+def test_a_directory_is_not_a_data_file(tmp_path):
+    folder = tmp_path / "data.csv"
+    folder.mkdir()
+    with pytest.raises(ValueError, match="is a directory, not a file"):
+        load_dataset_file(folder)
+    with pytest.raises(ValueError, match="does not exist"):
+        load_dataset_file(tmp_path / "missing.csv")

@@ -122,3 +122,43 @@ def test_eps_sweep_rows_equal_single_runs_and_collapse_in_the_linear_regime():
     assert np.array_equal(sweep.distance[1], single.distance)
     # linear response (SPEC Fig. 6): the normalised curves coincide for small eps
     np.testing.assert_allclose(sweep.normalized_distance[0], sweep.normalized_distance[1], rtol=1e-3)
+
+
+@pytest.fixture
+def one_gigabyte(monkeypatch):
+    """The machine as if 1 GB were available."""
+    monkeypatch.setattr("core.training.available_memory", lambda: 10**9)
+
+
+def test_jobs_larger_than_the_memory_are_refused_before_anything_is_allocated(one_gigabyte):
+    """10 million steps x 1,001 trajectories need ~450 GB (records 320 GB, theta saved every 100
+    steps 130 GB): refused with the estimate (NumPy would raise MemoryError, or the machine swap)."""
+    big = RunConfig(n_steps=10_000_000, n_perturbations=1000)
+    with pytest.raises(ValueError, match=r"needs ~453 GB .*\(10,000,001 steps x 1,001 trajectories.* about 1 GB"):
+        run_stability(big)
+    with pytest.raises(ValueError, match=r"needs ~453 GB .* later t0"):
+        run_orbital(big, 10)
+    with pytest.raises(ValueError, match=r"needs ~[\d,]+ GB .*eps values"):
+        run_eps_sweep(big, [1e-8, 1e-4])
+    with pytest.raises(ValueError, match=r"needs ~[\d,]+ GB .*1 chunk\(s\) at once of 4,004 trajectories"):
+        run_lyapunov(big, [1e-8], 4, workers=2)
+
+
+def test_lyapunov_memory_counts_the_chunks_running_at_once_and_the_bootstrap(monkeypatch):
+    """A chunk of 4 inits x (1 + 1000) rows x 2,001 steps is ~0.4 GB: one fits in 1 GB, four workers'
+    do not. The bootstrap of 100,000 initial conditions (2,000 x 1e5 indices and values) needs 3.2 GB."""
+    monkeypatch.setattr("core.training.available_memory", lambda: 10**9)
+    config = RunConfig(n_steps=2000, n_perturbations=1000)
+    with pytest.raises(ValueError, match=r"4 chunk\(s\) at once"):
+        run_lyapunov(config, [1e-8], 16, workers=4)
+    monkeypatch.setattr("core.training.available_memory", lambda: 2 * 10**9)
+    with pytest.raises(ValueError, match=r"needs ~3\.2 GB .*100,000 initial conditions"):
+        run_lyapunov(RunConfig(n_steps=10, n_perturbations=1), [1e-8], 100_000, workers=1)
+
+
+def test_jobs_that_fit_run_and_unknown_memory_refuses_nothing(monkeypatch):
+    monkeypatch.setattr("core.training.available_memory", lambda: None)
+    assert run_stability(RunConfig(n_steps=2, n_perturbations=1)).trajectory.n_steps == 2
+    monkeypatch.setattr("core.training.available_memory", lambda: 10**8)  # 100 MB: enough for a short run
+    result = run_lyapunov(RunConfig(n_steps=20, n_perturbations=1), [1e-8], 2, workers=1)
+    assert result.mean_distance.shape == (2, 1, 21)

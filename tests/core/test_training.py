@@ -1,12 +1,14 @@
 """The gradient-descent engine on dynamics whose answer is known exactly."""
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
 from core.data import load_iris
 from core.lyapunov import fit_ftle, global_rate
 from core.model import MLP
-from core.training import NEVER, descend, record_bytes
+from core.training import NEVER, available_memory, check_memory, descend, descend_bytes, record_bytes
 
 
 def quadratic(curvature: np.ndarray):
@@ -106,3 +108,34 @@ def test_path_length_and_norm_follow_the_saved_parameters():
     steps = np.abs(np.diff(traj.theta, axis=0)).sum(axis=0)  # (K, P)
     np.testing.assert_allclose(traj.path_length, steps, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(traj.theta_norm, np.abs(traj.theta).sum(axis=2), rtol=1e-13)
+
+
+@pytest.mark.parametrize("rows, steps, save_every", [(30, 1000, 1), (200, 500, 7), (100, 2000, None)])
+def test_descend_bytes_is_the_measured_peak(rows, steps, save_every):
+    """The estimate the experiments refuse big jobs by is within a few percent of what descend
+    allocates (traced by tracemalloc, which sees NumPy's buffers; 0.5 MB for whatever else the
+    process allocates meanwhile)."""
+    data = load_iris()
+    mlp = MLP()
+    objective = mlp.objective(data.x_train, data.y_train)
+    theta0 = mlp.init(np.random.default_rng(0), rows)
+    descend(objective, theta0, 0.01, 2)  # the kernel's first call compiles or loads it
+    tracemalloc.start()
+    try:
+        descend(objective, mlp.init(np.random.default_rng(0), rows), 0.01, steps, save_every=save_every)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert 0.95 * peak - 0.5e6 < descend_bytes(steps, rows, mlp.n_params, save_every) < 1.3 * peak
+
+
+def test_check_memory_refuses_more_than_is_available(monkeypatch):
+    available = available_memory()
+    assert available is None or available > 0
+    monkeypatch.setattr("core.training.available_memory", lambda: 3_000_000_000)
+    check_memory(2_900_000_000, "its records", "use less")
+    message = r"needs ~3\.1 GB of memory for its records; about 3 GB are available: use less$"
+    with pytest.raises(ValueError, match=message):
+        check_memory(3_100_000_000, "its records", "use less")
+    monkeypatch.setattr("core.training.available_memory", lambda: None)  # unknown: no refusal
+    check_memory(10**15, "its records", "use less")

@@ -1,14 +1,20 @@
-"""Callback logic as plain functions, and the app factory."""
+"""Callback logic as plain functions: views, exports, the run's background job (refusals,
+stops, a cache that loses records), and the app factory."""
 
 import io
 import json
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
+from dash import no_update
 
 from core.config import RunConfig
 from dashboard import cache, callbacks, jobs, state
+from dashboard.admission import SETTINGS_CHANGED
+
+SMALL = {**state.default_values(), "steps": 300, "perturbations": 4}
 
 
 @pytest.fixture(scope="module")
@@ -23,14 +29,6 @@ def test_props_round_trip():
     assert callbacks.raw_from_props(props) == values
 
 
-def test_run_config_uses_last_valid_values_and_refuses_huge_runs():
-    props = callbacks.props_from_values({**state.default_values(), "eta": "oops"})
-    assert callbacks.run_config(props, {**state.default_values(), "eta": 2.0}).learning_rate == 2.0
-    big = callbacks.props_from_values({**state.default_values(), "steps": 50_000, "perturbations": 200})
-    with pytest.raises(ValueError, match="trajectory-steps"):
-        callbacks.run_config(big, state.default_values())
-
-
 def test_record_has_what_the_views_need(record):
     assert record["distance"].shape == (301, 4) and record["loss"].shape == (301, 5)
     assert record["ablation_w1"].shape == (4, 10) and record["ablation_w2"].shape == (10, 3)
@@ -43,25 +41,36 @@ def test_views_draw_from_a_record(record):
     fig = callbacks.distance_view(record, normalized=True)
     assert fig.layout.yaxis.title.text == "d(t) / (ε N_w)"
     assert float(fig.data[1].y[0]) == pytest.approx(record["normalized_distance"][0], rel=1e-6)
-    w1, w2, displacement, norm = callbacks.weights_views(record, ["a", "b", "c", "d"], ["p", "q", "r"])
-    assert list(w1.data[0].y) == ["a", "b", "c", "d"] and len(displacement.data[0].x) <= 70
-    data_fig, text, _ = callbacks.data_view(record, 2, 3)
-    assert "120 training flowers" in text
+    w1, w2, displacement, norm = callbacks.weights_views(record)
+    assert list(w1.data[0].y) == [
+        "sepal length (cm)",
+        "sepal width (cm)",
+        "petal length (cm)",
+        "petal width (cm)",
+    ]
+    assert len(displacement.data[0].x) <= 70
+    data_fig, text = callbacks.data_view(record, "2", "3")
+    assert "120 training flowers" in text and data_fig.layout.xaxis.title.text == "petal length (cm)"
 
 
-def test_finished_view_is_built_once_and_needs_its_record(record, tmp_path, monkeypatch):
+@pytest.mark.parametrize("axis", ["99", "-1", "x", None, 2.5])
+def test_a_crafted_data_axis_gets_a_message(record, axis):
+    fig, text = callbacks.data_view(record, axis, "3")
+    assert text.startswith("The feature on an axis must be a whole number from 0 to 3, got")
+    assert fig.layout.annotations[0].text == text
+
+
+def test_finished_view_is_built_once(record, store, monkeypatch):
     key = "run:abc:"
-    assert callbacks.finished_view(tmp_path, key, False) is None  # nothing stored yet
-    with cache.results(tmp_path) as results:
-        results.set(key, record)
-    summary, figure = callbacks.finished_view(tmp_path, key, False)
+    assert callbacks.replay(store, key, False) is None  # nothing stored yet
+    store.store(key, record)
+    summary, figure = callbacks.replay(store, key, False)
     assert summary == callbacks.summary_text(record)
     assert figure["layout"]["yaxis"]["type"] == "log" and len(figure["data"]) == 3
     monkeypatch.setattr(callbacks, "distance_view", lambda *_: pytest.fail("the stored view should be used"))
-    assert callbacks.finished_view(tmp_path, key, False)[1] == figure
-    with cache.results(tmp_path) as results:
-        del results[key]  # the record evicted: its view alone must not answer
-    assert callbacks.finished_view(tmp_path, key, False) is None
+    assert callbacks.replay(store, key, False)[1] == figure
+    cache.results(store.results_dir, store.cache_mb).delete(key)
+    assert callbacks.replay(store, key, False) is None  # the record evicted: its view alone does not replay
 
 
 def test_diverged_rows_are_named():
@@ -82,44 +91,105 @@ def test_exports(record):
         assert f["distance"].shape == (301, 4) and json.loads(str(f["config"]))["n_steps"] == 300
 
 
-def test_cached_computes_once_and_skips_cancelled(tmp_path):
-    calls = []
-    first = jobs.cached(tmp_path, "k", lambda: calls.append(1) or {"x": 1})
-    again = jobs.cached(tmp_path, "k", lambda: calls.append(1) or {"x": 2})
-    assert first == again == {"x": 1} and calls == [1]
-    jobs.cached(tmp_path, "c", lambda: {"cancelled": True})
-    with cache.results(tmp_path) as results:
-        assert results.get("c") is None and results.get("k") == {"x": 1}
+# ---- the run's background job --------------------------------------------------------
+def _pending(values=SMALL, token="ab" * 16):
+    """The request a page sends to start a run (unchecked: as a hand-made request could)."""
+    run = {name: value for name, value in values.items() if name != "normalized"}
+    return {"kind": "run", "values": run, "normalized": False, "token": token}
 
 
-def test_a_record_written_by_another_process_is_read_by_the_server(tmp_path):
-    """Background jobs run in other processes; the server must see what they store."""
-    import os
+class Progress:
+    def __init__(self):
+        self.updates = []
 
-    with cache.results(tmp_path) as results:
-        assert results.get("k") is None
-    pid = os.fork()
-    if pid == 0:  # the child stores a record and leaves at once
-        jobs.cached(tmp_path, "k", lambda: {"x": np.zeros(100_000)})
-        os._exit(0)
-    os.waitpid(pid, 0)
-    with cache.results(tmp_path) as results:
-        assert results.get("k")["x"].shape == (100_000,)
+    def __call__(self, update):
+        self.updates.append(update)
 
 
-def test_throttle_reports_at_most_every_interval_and_always_the_end():
-    seen = []
-    throttle = jobs.Throttle(lambda done, total, elapsed: seen.append(done), seconds=3600)
-    for done in range(1, 11):
-        throttle(done, 10)
-    assert seen == [1, 10]
+def test_a_run_job_answers_and_stores_its_record(store):
+    result, summary, message, progress, label, figure = callbacks.run_job(store, _pending(), Progress())
+    assert message == "" and progress == 100 and label.startswith("300 iterations · ")
+    assert result == {"kind": "run", "values": state.run_values(SMALL)} and summary.startswith("final loss")
+    assert figure["layout"]["title"]["text"] == "η = 0.01, ε = 1e-08, seed 0"
+    assert store.has(jobs.plan("run", result["values"], None, store.limits, 2).key)
+    assert store.admission.running() == 0  # its slot is free again
 
 
-def test_app_factory_builds_a_wired_app():
+@pytest.mark.parametrize(
+    "pending, message",
+    [
+        # a hand-made request: eta 1e6, a million steps, 256 hidden units (~8 GB of records)
+        (_pending({**SMALL, "eta": 1e6, "steps": 1_000_000, "hidden": 256}), "eta must be a number in (0, 1000]"),
+        (_pending({**SMALL, "steps": 50_000, "perturbations": 200, "hidden": 64}), "the limit is 60 s"),
+        (_pending(token="../../etc/passwd"), "the job token must be 32 hexadecimal digits"),
+        ({"values": "everything"}, "the job token must be"),
+        ("not a request", "the job request must be a mapping"),
+        (None, "the job request must be a mapping"),
+    ],
+)
+def test_a_forged_run_request_starts_nothing(store, monkeypatch, pending, message):
+    monkeypatch.setattr(jobs, "stability", lambda *_: pytest.fail("a refused request must not train"))
+    started = time.monotonic()
+    outputs = callbacks.run_job(store, pending, Progress())
+    assert outputs[0] is no_update and message in outputs[2] and outputs[2].startswith("Refused: ")
+    assert time.monotonic() - started < 1 and store.admission.running() == 0
+    assert len(cache.results(store.results_dir, store.cache_mb)) == 0
+
+
+def test_a_stopped_run_says_where_it_stopped(store):
+    pending = _pending({**SMALL, "steps": 20_000})
+    progress = Progress()
+
+    def report(update):
+        progress(update)
+        if len(progress.updates) == 2:  # a live figure has arrived: the page changes a setting
+            store.admission.request_stop(pending["token"], SETTINGS_CHANGED)
+
+    result, summary, _, _, label, figure = callbacks.run_job(store, pending, report)
+    assert result is None and summary.startswith("final loss")
+    assert label.startswith("Stopped at iteration ") and label.endswith(" of 20,000: the settings changed")
+    done = int(label.split()[3].replace(",", ""))
+    assert 0 < done < 20_000 and figure.data[1].x[-1] == done  # the partial curve is drawn
+    assert len(cache.results(store.results_dir, store.cache_mb)) == 0  # a partial run is not cached
+
+
+def test_a_run_whose_record_the_cache_cannot_keep_still_answers(tmp_path, admission):
+    """WSD_CACHE_MB far below a record: every run answers, none is stored (it would evict itself)."""
+    tiny = callbacks.Jobs(tmp_path / "tiny", 1, admission, state.Limits(rate=200_000.0))
+    for seed in range(3):
+        values = {**state.default_values(), "seed": seed, "steps": 3000, "perturbations": 20}
+        result, summary, message, _, label, figure = callbacks.run_job(tiny, _pending(values), Progress())
+        assert message == "" and summary.startswith("final loss") and label.startswith("3,000 iterations")
+        assert figure["layout"]["title"]["text"].endswith(f"seed {seed}")
+        assert not tiny.has(jobs.plan("run", result["values"], None, tiny.limits, 2).key)
+        # the other views recompute the record the cache did not keep
+        assert callbacks.record_for(tiny, "run", result)["config"]["seed"] == seed
+
+
+def test_many_runs_through_a_small_cache_all_answer(tmp_path, admission):
+    """The defect: with WSD_CACHE_MB=5 diskcache culled records just written and runs failed."""
+    small = callbacks.Jobs(tmp_path / "small", 5, admission, state.Limits(rate=200_000.0))
+    for seed in range(14):
+        values = {**state.default_values(), "seed": seed, "steps": 2000}
+        result, summary, message, *_ = callbacks.run_job(small, _pending(values), Progress())
+        assert message == "" and summary.startswith("final loss") and result["values"]["seed"] == seed
+        assert callbacks.record_for(small, "run", result)["config"]["seed"] == seed
+
+
+def test_a_failing_job_reports_and_frees_its_slot(store, monkeypatch):
+    monkeypatch.setattr(jobs, "stability", lambda *_: 1 / 0)
+    outputs = callbacks.run_job(store, _pending(), Progress())
+    assert outputs[2].startswith("The job failed (ZeroDivisionError: division by zero)")
+    assert store.admission.running() == 0
+
+
+def test_the_app_factory_builds_a_wired_app(tmp_path):
     from app import create_app
+    from dashboard.settings import Settings
 
-    app = create_app()
-    assert app.server is not None and app.layout is not None
+    app = create_app(Settings(cache_dir=tmp_path))
+    assert app.server is not None and app.layout is not None and app.server.secret_key
     outputs = " ".join(app.callback_map)
-    for needed in ("result-key.data", "orbital-graph.figure", "download.data", "url.search"):
+    for needed in ("result.data", "orbital-graph.figure", "download.data", "written-query.data"):
         assert needed in outputs
+    assert "url.search" not in outputs  # no loop controls -> URL -> controls (it holds callbacks back)

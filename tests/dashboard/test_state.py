@@ -47,10 +47,61 @@ def test_bad_typed_values_keep_the_last_valid_one():
     assert "keeping 0.5" in errors["eta"] and "steps must be a whole number" in errors["steps"]
 
 
-def test_cost_limit_gives_an_estimate():
-    state.check_cost(RunConfig())
-    with pytest.raises(ValueError, match=r"~10,050,000 trajectory-steps, ~335 s; the limit is 3,000,000"):
-        state.check_cost(RunConfig(n_steps=50_000, n_perturbations=200))
+def test_typed_text_is_quoted_in_the_message():
+    values, errors = state.check_values({**state.default_values(), "eta": "abc", "steps": "1e6"}, {})
+    assert errors["eta"] == "eta must be a number in (0, 1000], got 'abc'; keeping 0.01"
+    assert errors["steps"].startswith("steps must be a whole number from 1 to 50000, got '1e6'")
+    assert state.parse_control("eta", " 0.5 ") == 0.5 and state.parse_control("steps", "3000") == 3000
+
+
+def test_a_forged_last_valid_value_is_not_kept():
+    values, errors = state.check_values({"hidden": "x"}, {"hidden": 4096, "steps": 10**9})
+    assert values["hidden"] == 10 and values["steps"] == 5000  # the defaults, not the page's claims
+    assert "keeping 10" in errors["hidden"]
+
+
+LIMITS = state.Limits(rate=120_000.0)
+
+
+def test_cost_is_estimated_in_seconds_from_the_measured_rate():
+    assert LIMITS.check(RunConfig()) == pytest.approx(21 * 5000 / 120_000)
+    # the paper's FTLE sweep: 500 networks x (1 + 14 x 5) x 200 steps over 2 processes: ~30 s
+    ftle = LIMITS.check(RunConfig(n_steps=200), n_rows=500 * 71, workers=2, one_batch=False)
+    assert ftle == pytest.approx(29.6, abs=0.1)
+    with pytest.raises(ValueError) as info:
+        LIMITS.check(RunConfig(n_steps=50_000, n_perturbations=200, hidden=64))
+    message = str(info.value)
+    assert "~10,050,000 trajectory-steps of a 515-parameter network, ~520 s on this server" in message
+    assert "trains ~120,000 trajectory-steps/s); the limit is 60 s" in message
+
+
+def test_a_slower_server_refuses_sooner():
+    with pytest.raises(ValueError, match="the limit is 60 s"):
+        state.Limits(rate=1_000.0).check(RunConfig())
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({**state.default_values(), "eta": 1e6}, "eta must be a number in (0, 1000], got 1000000.0"),
+        ({**state.default_values(), "steps": 1_000_000}, "steps must be a whole number from 1 to 50000"),
+        ({**state.default_values(), "hidden": 256}, "hidden must be a whole number from 1 to 64, got 256"),
+        ({**state.default_values(), "seed": True}, "seed must be a whole number"),
+        ({**state.default_values(), "save_every": 1}, "unknown settings ['save_every']"),
+        ({"eta": 0.1}, "lacks ['eps', 'seed'"),
+        ("eta=5", "must be a mapping of settings"),
+        ({**state.default_values(), "steps": 50_000, "perturbations": 200, "hidden": 64}, "the limit is 60 s"),
+    ],
+)
+def test_admit_checks_every_value_a_page_sends(raw, message):
+    with pytest.raises(ValueError) as info:
+        state.admit(raw, LIMITS)
+    assert message in str(info.value)
+
+
+def test_admit_accepts_what_the_controls_send():
+    config = state.admit({**state.default_values(), "eta": "0.5", "steps": "300"}, LIMITS)
+    assert config.learning_rate == 0.5 and config.n_steps == 300
 
 
 def test_presets_are_valid_runs():
@@ -60,6 +111,6 @@ def test_presets_are_valid_runs():
         for name, value in preset.values.items():
             assert state.parse_control(name, value) == value
         config = state.to_config(values)
-        state.check_cost(config)
+        LIMITS.check(config)
         assert preset.view in state.VIEWS and preset.sentence
     assert math.isclose(state.to_config({**state.default_values(), **state.PRESETS["chaotic"].values}).learning_rate, 5)

@@ -1,0 +1,167 @@
+"""What every background job goes through, whatever it computes.
+
+1. Its request is checked on the server (``dashboard.state.admit`` and the plan of its
+   kind in ``dashboard.jobs``): a page's stores are not trusted.
+2. A finished record in the results cache answers at once.
+3. Otherwise it waits for a slot (``dashboard.admission``), telling its page how many jobs
+   are ahead, and computes there. Between steps it looks for a stop request (Cancel, the
+   settings changed) and for its page's heartbeat, and ends early with what it has.
+4. The record is stored if it is complete and fits in the cache; the answer is drawn from
+   the record in memory either way, so it never depends on what the cache kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dashboard import cache
+from dashboard.admission import Admission, Busy, Stopped
+from dashboard.state import Limits
+
+log = logging.getLogger(__name__)
+
+Record = dict[str, Any]
+
+
+class Control:
+    """One job's link to its page, handed to the core as ``on_progress``.
+
+    Each call looks for a stop request and the page's heartbeat (a few microseconds: two
+    file lookups) and returns False to stop the core; ``report(done, total, elapsed, *args)``
+    is called at most every ``seconds`` and always at the end.
+    """
+
+    def __init__(self, admission: Admission, token: str | None, report: Callable[..., None], seconds: float = 0.25):
+        self.admission, self.token, self.report, self.seconds = admission, token, report, seconds
+        self.started = time.monotonic()
+        self.last = -math.inf
+        self.stopped: str | None = None
+        self.done = self.total = 0
+
+    def should_stop(self) -> str | None:
+        """Why the job must stop (kept once known), or None. A job without a token (a view
+        recomputing an evicted record for its request) has no page to stop it."""
+        if self.stopped is None and self.token is not None:
+            self.stopped = self.admission.stop_reason(self.token, self.started)
+        return self.stopped
+
+    def __call__(self, done: int, total: int, *args) -> bool:
+        self.done, self.total = done, total
+        if self.should_stop():
+            return False
+        now = time.monotonic()
+        if done >= total or now - self.last >= self.seconds:
+            self.last = now
+            self.report(done, total, now - self.started, *args)
+        return True
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def stopped_label(self, unit: str = "iteration") -> str:
+        """'Cancelled at iteration 1,250 of 5,000' and the like."""
+        where = f"{unit} {self.done:,} of {self.total:,}" if self.total else "the start"
+        if self.stopped == "cancelled":
+            return f"Cancelled at {where}"
+        return f"Stopped at {where}: {self.stopped}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checked job: its cache key, the slots it computes in, and the work itself,
+    ``work(control, slots_held) -> record``."""
+
+    key: str
+    work: Callable[[Control, int], Record]
+    slots: int = 1
+
+
+@dataclass(frozen=True)
+class Jobs:
+    """The server's side of every job: results cache, admission and limits. Picklable, so a
+    background job (started in another process) gets the same."""
+
+    results_dir: Path
+    cache_mb: int
+    admission: Admission
+    limits: Limits
+
+    def load(self, key: str) -> Record | None:
+        return cache.results(self.results_dir, self.cache_mb).get(key)
+
+    def has(self, key: str) -> bool:
+        return key in cache.results(self.results_dir, self.cache_mb)
+
+    def store(self, key: str, value: Any) -> bool:
+        """Keep ``value`` under ``key`` unless it alone would fill the cache (then it would
+        evict everything, itself included)."""
+        size = cache.record_bytes(value)
+        if size > self.cache_mb * 1024**2 / 2:
+            log.info("not caching %s: ~%.0f MB, the cache holds %d MB", key, size / 1e6, self.cache_mb)
+            return False
+        cache.results(self.results_dir, self.cache_mb).set(key, value)
+        return True
+
+    def compute(self, plan: Plan, control: Control, on_wait: Callable[[int, float], None]) -> Record:
+        """The record of ``plan``: from the cache, or computed in a slot and stored (unless
+        stopped early). ``on_wait(jobs_ahead, seconds)`` reports a wait in the queue."""
+        record = self.load(plan.key)
+        if record is not None:
+            return record
+        with self.admission.slot(plan.slots, control.should_stop, on_wait) as held:
+            record = plan.work(control, held)
+        if not record.get("cancelled"):
+            self.store(plan.key, record)
+        return record
+
+    def finished(self, token: str) -> None:
+        self.admission.finished(token)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a job ended: a record (complete, or partial if stopped), or a message for the
+    page (refused, busy, failed); neither if it was stopped before it could start."""
+
+    control: Control
+    record: Record | None = None
+    message: str = ""
+
+
+def execute(
+    store: Jobs, plan: Plan, token: str, report: Callable[..., None], on_wait: Callable[[int, float], None], seconds
+) -> Outcome:
+    """Run a checked ``plan`` as the job ``token``: ``report(done, total, elapsed, *partial)``
+    at most every ``seconds``, ``on_wait(jobs_ahead, seconds_waited)`` while queued. Never
+    raises: whatever goes wrong becomes the outcome's message."""
+    control = Control(store.admission, token, report, seconds)
+    try:
+        return Outcome(control, record=store.compute(plan, control, on_wait))
+    except Busy as exc:
+        return Outcome(control, message=str(exc))
+    except Stopped as exc:
+        control.stopped = exc.reason
+        return Outcome(control)
+    except Exception as exc:
+        return Outcome(control, message=failure_message(exc))
+    finally:
+        store.finished(token)
+
+
+def queued_label(ahead: int, waited: float) -> str:
+    jobs = "1 job" if ahead == 1 else f"{ahead} jobs"
+    return f"queued: {jobs} ahead of you · waiting {waited:.0f} s" if ahead else f"queued · waiting {waited:.0f} s"
+
+
+def failure_message(exc: BaseException) -> str:
+    """What the page shows for an unexpected error (the traceback goes to the log)."""
+    log.error("a job failed in process %d", os.getpid(), exc_info=exc)
+    return f"The job failed ({type(exc).__name__}: {str(exc)[:200]}). The server log has the details; Run again."

@@ -1,0 +1,139 @@
+"""The server's settings: read once from the environment, each checked, then passed down.
+
+Background jobs start from a fork server whose environment is that of the first app built
+in the process, so nothing below reads the environment later: the app factory reads a
+:class:`Settings` and hands it (or the paths in it) to everything that needs it.
+
+  WSD_CACHE_DIR        results cache, job state, admission files and the key file (./.cache);
+                       every gunicorn worker must share it
+  WSD_CACHE_MB         size bound of the results cache (1024)
+  WSD_SECRET_KEY       signs background-job handles; unset: a key file in WSD_CACHE_DIR
+  WSD_MAX_JOBS         jobs computing at once on this server (default: the number of cores)
+  WSD_MAX_QUEUED       jobs allowed to wait for a free slot (default: 4 x WSD_MAX_JOBS)
+  WSD_MAX_RUN_SECONDS  the longest job accepted, by the estimate (60)
+  WSD_ABANDON_SECONDS  a job whose page has not asked for news this long is stopped (30)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.parallel import default_workers
+
+log = logging.getLogger(__name__)
+
+KEY_FILE = "secret_key"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Settings:
+    cache_dir: Path = ROOT / ".cache"
+    cache_mb: int = 1024
+    secret_key: str | None = None
+    max_jobs: int = 1
+    max_queued: int = 4
+    max_run_seconds: float = 60.0
+    abandon_seconds: float = 30.0
+
+    @property
+    def results_dir(self) -> Path:
+        return self.cache_dir / "results"
+
+    @property
+    def jobs_dir(self) -> Path:
+        """Dash's background-callback store (job results and progress)."""
+        return self.cache_dir / "jobs"
+
+    @property
+    def admission_dir(self) -> Path:
+        return self.cache_dir / "admission"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """The settings in ``environ`` (default ``os.environ``); ValueError names a bad one."""
+        env = os.environ if environ is None else environ
+        max_jobs = _whole(env, "WSD_MAX_JOBS", default_workers(), 1, 1024)
+        return cls(
+            cache_dir=Path(env.get("WSD_CACHE_DIR") or cls.cache_dir),
+            cache_mb=_whole(env, "WSD_CACHE_MB", cls.cache_mb, 1, 10**7),
+            secret_key=env.get("WSD_SECRET_KEY") or None,
+            max_jobs=max_jobs,
+            max_queued=_whole(env, "WSD_MAX_QUEUED", 4 * max_jobs, 0, 100_000),
+            max_run_seconds=_seconds(env, "WSD_MAX_RUN_SECONDS", cls.max_run_seconds),
+            abandon_seconds=_seconds(env, "WSD_ABANDON_SECONDS", cls.abandon_seconds),
+        )
+
+
+def _whole(env, name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {raw!r}")
+    return value
+
+
+def _seconds(env, name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= 86_400):
+        raise ValueError(f"{name} must be a number of seconds in (0, 86400], got {raw!r}")
+    return value
+
+
+def secret_key(settings: Settings) -> str:
+    """The key that signs background-job handles, the same in every worker.
+
+    Dash signs each job handle it gives a page and refuses a poll whose signature it cannot
+    check, so workers with different keys answer each other's polls with nothing and the
+    page waits for ever. ``WSD_SECRET_KEY`` if set; otherwise a random key created once,
+    readable by its owner only, in the shared cache directory.
+    """
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.cache_dir / KEY_FILE
+    key = _read_or_create_key(path)
+    log.warning(
+        "WSD_SECRET_KEY is not set: background jobs are signed with the key in %s, shared by the "
+        "workers that use this cache directory. Set WSD_SECRET_KEY to keep it if the directory is reset.",
+        path,
+    )
+    return key
+
+
+def _read_or_create_key(path: Path) -> str:
+    """The key in ``path``, written there first if absent (atomically: no worker reads half a key)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+        try:
+            os.link(draft, path)  # fails if another worker made it first: theirs wins
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        log.warning("the key file %s can be read by other users (mode %o); it should be 600", path, mode)
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise ValueError(f"the key file {path} holds {len(key)} characters; delete it to make a new one")
+    return key

@@ -1,0 +1,127 @@
+"""Admission: slots held by processes, a first-come queue, stop requests, heartbeats."""
+
+import multiprocessing
+import os
+import signal
+import time
+
+import pytest
+
+from dashboard.admission import ABANDONED, CANCELLED, SETTINGS_CHANGED, Admission, Busy, Stopped, check_token
+
+fork = multiprocessing.get_context("fork")
+TOKEN = "0123456789abcdef" * 2
+
+
+def _hold(admission, n_slots, holding, release, waits):
+    """A job: wait for its slots, say so, hold them until told to release."""
+    seen = []
+    with admission.slot(n_slots, lambda: None, lambda ahead, _: seen.append(ahead)):
+        waits.put((os.getpid(), seen))
+        holding.set()
+        release.wait(30)
+
+
+def _job(admission, n_slots=1):
+    holding, release = fork.Event(), fork.Event()
+    waits = fork.Queue()
+    process = fork.Process(target=_hold, args=(admission, n_slots, holding, release, waits))
+    process.start()
+    return process, holding, release, waits
+
+
+def _until(condition, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_jobs_beyond_the_slots_wait_in_arrival_order(admission):
+    first, second = _job(admission), _job(admission)
+    first[1].wait(20)
+    second[1].wait(20)
+    assert admission.running() == 2
+    third = _job(admission)
+    _until(lambda: len(list((admission.directory / "queue").iterdir())) == 1)
+    fourth = _job(admission)
+    _until(lambda: len(list((admission.directory / "queue").iterdir())) == 2)
+    assert not third[1].is_set() and not fourth[1].is_set()
+    first[2].set()  # one slot frees: the job that came first takes it
+    third[1].wait(20)
+    time.sleep(0.3)
+    assert not fourth[1].is_set()
+    _, seen = third[3].get(timeout=20)
+    assert seen[0] == 0  # it was first in the queue all along
+    second[2].set()
+    fourth[1].wait(20)
+    _, seen = fourth[3].get(timeout=20)
+    assert seen[0] == 1 and seen[-1] == 0  # "1 job ahead of you", then its turn
+    for process, _, release, _ in (first, second, third, fourth):
+        release.set()
+        process.join(20)
+    assert admission.running() == 0
+
+
+def test_a_killed_job_frees_its_slot_and_its_place(admission):
+    holder = _job(admission, n_slots=2)
+    holder[1].wait(20)
+    waiter = _job(admission)
+    _until(lambda: len(list((admission.directory / "queue").iterdir())) == 1)
+    os.kill(holder[0].pid, signal.SIGKILL)  # what Cancel used to do, and Dash still does to a replaced job
+    holder[0].join(20)
+    waiter[1].wait(20)
+    waiter[2].set()
+    waiter[0].join(20)
+
+
+def test_a_full_queue_refuses_at_once(admission):
+    holders = [_job(admission, n_slots=2)]
+    holders[0][1].wait(20)
+    for n in range(1, admission.max_queued + 1):
+        holders.append(_job(admission))
+        _until(lambda n=n: len(list((admission.directory / "queue").iterdir())) == n)
+    with pytest.raises(Busy, match="3 jobs are waiting already"):
+        with admission.slot(1, lambda: None, lambda *_: None):
+            pass
+    for _, _, release, _ in holders:
+        release.set()
+    for process, *_ in holders:
+        process.join(20)
+
+
+def test_a_stop_request_ends_the_wait(admission):
+    holder = _job(admission, n_slots=2)
+    holder[1].wait(20)
+    started = time.monotonic()
+    admission.request_stop(TOKEN, SETTINGS_CHANGED)
+    with pytest.raises(Stopped) as info:
+        with admission.slot(1, lambda: admission.stop_reason(TOKEN, started), lambda *_: None):
+            pass
+    assert info.value.reason == SETTINGS_CHANGED
+    assert not list((admission.directory / "queue").iterdir())  # left the queue
+    holder[2].set()
+    holder[0].join(20)
+
+
+def test_stop_reasons_cancel_and_a_page_gone_quiet(admission, tmp_path):
+    started = time.monotonic()
+    assert admission.stop_reason(TOKEN, started) is None
+    admission.request_stop(TOKEN, CANCELLED)
+    assert admission.stop_reason(TOKEN, started) == CANCELLED
+    admission.finished(TOKEN)
+    assert admission.stop_reason(TOKEN, started) is None
+    quick = Admission(tmp_path / "quick", slots=1, max_queued=1, abandon_seconds=0.2)
+    assert quick.stop_reason(TOKEN, time.monotonic() - 1.0) == ABANDONED  # never polled, started 1 s ago
+    quick.heartbeat(os.getpid(), new=True)
+    assert quick.stop_reason(TOKEN, started) is None
+    time.sleep(0.3)
+    assert quick.stop_reason(TOKEN, started) == ABANDONED
+    quick.heartbeat(os.getpid())
+    assert quick.stop_reason(TOKEN, started) is None
+
+
+@pytest.mark.parametrize("token", ["../../etc/passwd", "ABC", None, 12, "0" * 31, "g" * 32])
+def test_tokens_are_32_hex_digits(token):
+    with pytest.raises(ValueError, match="32 hexadecimal digits"):
+        check_token(token)

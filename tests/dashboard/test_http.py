@@ -1,0 +1,127 @@
+"""The app over HTTP, as a page or a hand-made request talks to it: every job is checked on
+the server, jobs beyond the slots wait, a job whose page has gone stops, crafted inputs get
+a message rather than an HTTP 500."""
+
+import time
+
+import psutil
+import pytest
+
+from app import create_app
+from dashboard import cache, state
+from dashboard.settings import Settings
+
+RUN = {**{k: v for k, v in state.default_values().items() if k != "normalized"}}
+
+
+def _request(values, token):
+    return {"kind": "run", "values": values, "normalized": False, "token": token}
+
+
+def _token(n: int) -> str:
+    return f"{n:032x}"
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return Settings(cache_dir=tmp_path, max_jobs=1, max_queued=2, abandon_seconds=2.0)
+
+
+@pytest.fixture
+def client(settings, make_client):
+    return make_client(create_app(settings))
+
+
+def _admission(settings):
+    from dashboard.admission import Admission
+
+    return Admission(settings.admission_dir, settings.max_jobs, settings.max_queued, settings.abandon_seconds)
+
+
+def _gone(pid: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_forged_background_request_is_refused_and_trains_nothing(client, settings):
+    forged = {**RUN, "eta": 1e6, "steps": 1_000_000, "hidden": 256}
+    body = client.body(client.callback_key("pending"), {"pending.data": _request(forged, _token(1))})
+    handles = client.start_job(body)
+    response, _ = client.finish_job(body, handles, timeout=20)
+    assert response["run-message"]["children"] == "Refused: eta must be a number in (0, 1000], got 1000000.0"
+    assert _gone(int(handles["job"].split("~")[0]), timeout=5)
+    assert _admission(settings).running() == 0
+    assert len(cache.results(settings.results_dir, settings.cache_mb)) == 0
+
+
+def test_jobs_beyond_the_slots_wait_in_a_visible_queue_and_cancel_from_it(client, settings):
+    key = client.callback_key("pending")
+    long_run = {**RUN, "steps": 50_000, "perturbations": 10}
+    bodies = [client.body(key, {"pending.data": _request({**long_run, "seed": n}, _token(n))}) for n in range(3)]
+    handles = [client.start_job(b) for b in bodies]
+    time.sleep(1.5)
+    labels = []
+    for body, h in zip(bodies, handles, strict=True):
+        data = client.poll(body, h).get_json() or {}
+        labels.append(data.get("progress", {}).get("progress-label.children", ""))
+    assert _admission(settings).running() == 1  # one slot (WSD_MAX_JOBS=1): one job computes
+    assert sum(label.startswith("iteration ") for label in labels) == 1, labels
+    assert sum(label.startswith("queued") for label in labels) == 2, labels
+    assert any("1 job ahead of you" in label for label in labels), labels
+    cancel = client.callback_key("cancel")
+    for n in range(len(bodies)):  # Cancel on each page
+        client.post(client.body(cancel, {"cancel.n_clicks": 1}, {"pending.data": _request(RUN, _token(n))}))
+    for body, h in zip(bodies, handles, strict=True):
+        response, _ = client.finish_job(body, h, timeout=30)
+        assert response["progress-label"]["children"].startswith("Cancelled at ")
+
+
+def test_a_job_whose_page_stops_polling_stops_itself(client, settings):
+    body = client.body(client.callback_key("pending"), {"pending.data": _request({**RUN, "steps": 50_000}, _token(7))})
+    handles = client.start_job(body)
+    time.sleep(0.5)
+    assert _admission(settings).running() == 1
+    # no more polls: the tab was closed. WSD_ABANDON_SECONDS is 2 here.
+    assert _gone(int(handles["job"].split("~")[0]), timeout=15)
+    assert _admission(settings).running() == 0
+
+
+def test_a_crafted_data_axis_gets_a_message_not_an_error(client):
+    body = client.body(
+        client.callback_key("result", "data-x", "data-y"),
+        {"result.data": {"kind": "run", "values": {**RUN, "steps": 50}}, "data-x.value": "99", "data-y.value": "3"},
+    )
+    answer = client.post(body)
+    assert answer.status_code == 200
+    assert answer.get_json()["response"]["data-summary"]["children"] == (
+        "The feature on an axis must be a whole number from 0 to 3, got '99'."
+    )
+
+
+@pytest.mark.parametrize("pending", ["garbage", {"values": 5, "token": _token(3)}, [1, 2]])
+def test_a_malformed_pending_store_is_refused(client, pending):
+    body = client.body(client.callback_key("pending"), {"pending.data": pending})
+    response, _ = client.finish_job(body, client.start_job(body), timeout=20)
+    assert response["run-message"]["children"].startswith("Refused: ")
+
+
+def test_an_unexpected_failure_shows_a_message(client, monkeypatch):
+    from dashboard import callbacks
+
+    monkeypatch.setattr(callbacks, "export_csv", lambda record: 1 / 0)
+    body = client.body(
+        client.callback_key("export-csv", "export-npz", "export-json"),
+        {"export-csv.n_clicks": 1, "export-npz.n_clicks": None, "export-json.n_clicks": None},
+        {"result.data": {"kind": "run", "values": {**RUN, "steps": 50}}},
+    )
+    answer = client.post(body)
+    assert answer.status_code == 200
+    side = answer.get_json()["sideUpdate"]
+    assert side["run-message"]["children"].startswith("The job failed (ZeroDivisionError")
