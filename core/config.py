@@ -1,7 +1,7 @@
 """The one configuration object of a run, and the settings of the FTLE estimator.
 
-Defaults are those of ../shared/SPEC.md (sections 1-3). Variants are made with
-``dataclasses.replace``; a config round-trips through ``to_dict``/``from_dict`` (JSON,
+Defaults are those of the paper (Danovski, Soriano, Lacasa 2024) and of its authors' code.
+Variants are made with ``dataclasses.replace``; a config round-trips through ``to_dict``/``from_dict`` (JSON,
 the URL, the CLI and cache keys all use that form).
 """
 

@@ -665,7 +665,7 @@ def side_job(store: Jobs, job: SideJob, pending: Any, set_progress: Callable) ->
     record, control = outcome.record, outcome.control
     if outcome.message or record is None:
         return *nothing, control.stopped_label(job.unit) if control.stopped else "", outcome.message
-    request = {k: pending[k] for k in ("kind", "values", "extra")}
+    request = {k: pending.get(k) for k in ("kind", "values", "extra")}
     label = control.stopped_label(job.unit) if record.get("cancelled") else f"done in {control.elapsed:.1f} s"
     return *job.draw(record, request), label, ""
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from dashboard import cache
-from dashboard.admission import Admission, Busy, Stopped
+from dashboard.admission import CANCELLED, Admission, Busy, Stopped
 from dashboard.state import Limits
 
 log = logging.getLogger(__name__)
@@ -68,10 +68,10 @@ class Control:
 
     def stopped_label(self, unit: str = "iteration") -> str:
         """'Cancelled at iteration 1,250 of 5,000' and the like."""
-        where = f"{unit} {self.done:,} of {self.total:,}" if self.total else "the start"
-        if self.stopped == "cancelled":
-            return f"Cancelled at {where}"
-        return f"Stopped at {where}: {self.stopped}"
+        where = f"at {unit} {self.done:,} of {self.total:,}" if self.total else "before it started"
+        if self.stopped == CANCELLED:
+            return f"Cancelled {where}"
+        return f"Stopped {where}: {self.stopped}"
 
 
 @dataclass(frozen=True)

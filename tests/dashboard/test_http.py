@@ -125,3 +125,40 @@ def test_an_unexpected_failure_shows_a_message(client, monkeypatch):
     assert answer.status_code == 200
     side = answer.get_json()["sideUpdate"]
     assert side["run-message"]["children"].startswith("The job failed (ZeroDivisionError")
+
+
+def _side_request(kind, extra, token):
+    return {"kind": kind, "values": RUN, "extra": extra, "token": token}
+
+
+def test_an_ftle_sweep_runs_in_its_slots_and_its_view_draws_from_the_request(client, settings):
+    body = client.body(
+        client.callback_key("ftle-pending"),
+        {"ftle-pending.data": _side_request("ftle", {"inits": 4, "steps": 60}, _token(9))},
+    )
+    response, progress = client.finish_job(body, client.start_job(body), timeout=60)
+    assert response["ftle-progress"]["children"].startswith("done in ") and response["ftle-message"]["children"] == ""
+    request = response["ftle-store"]["data"]
+    assert request == {"kind": "ftle", "values": RUN, "extra": {"inits": 4, "steps": 60}}
+    draw = client.body(
+        client.callback_key("ftle-store", "ftle-hist-eps"), {"ftle-store.data": request, "ftle-hist-eps.value": -8}
+    )
+    figures = client.post(draw).get_json()["response"]
+    assert figures["ftle-eps-graph"]["figure"]["layout"]["xaxis"]["type"] == "log"
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"inits": 0, "steps": 200}, "initial networks must be a whole number from 2 to 500, got 0"),
+        ({"inits": 500, "steps": 2000}, "the limit is 60 s"),
+        ({"inits": "40"}, "FTLE iterations must be a whole number from 30 to 2000, got None"),
+    ],
+)
+def test_a_forged_ftle_request_is_refused(client, settings, extra, message):
+    body = client.body(
+        client.callback_key("ftle-pending"), {"ftle-pending.data": _side_request("ftle", extra, _token(5))}
+    )
+    response, _ = client.finish_job(body, client.start_job(body), timeout=20)
+    assert message in response["ftle-message"]["children"] and "ftle-store" not in response
+    assert _admission(settings).running() == 0
