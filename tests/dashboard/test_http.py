@@ -78,9 +78,12 @@ def test_jobs_beyond_the_slots_wait_in_a_visible_queue_and_cancel_from_it(client
     cancel = client.callback_key("cancel")
     for n in range(len(bodies)):  # Cancel on each page
         client.post(client.body(cancel, {"cancel.n_clicks": 1}, {"pending.data": _request(RUN, _token(n))}))
-    for body, h in zip(bodies, handles, strict=True):
-        response, _ = client.finish_job(body, h, timeout=30)
-        assert response["progress-label"]["children"].startswith("Cancelled at ")
+    ends = [
+        client.finish_job(b, h, timeout=30)[0]["progress-label"]["children"]
+        for b, h in zip(bodies, handles, strict=True)
+    ]
+    assert sum(end.startswith("Cancelled at iteration ") for end in ends) == 1, ends  # the one computing
+    assert ends.count("Cancelled before it started") == 2, ends  # the two in the queue
 
 
 def test_a_job_whose_page_stops_polling_stops_itself(client, settings):
