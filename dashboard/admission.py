@@ -93,13 +93,13 @@ class Admission:
         started, told = time.monotonic(), None
         try:
             while True:
+                reason = should_stop()  # first: a job stopped while queued does not start
+                if reason:
+                    raise Stopped(reason)
                 ahead = self._ahead(ticket)
                 held = self._take(n_slots) if ahead == 0 else []
                 if held:
                     break
-                reason = should_stop()
-                if reason:
-                    raise Stopped(reason)
                 waited = time.monotonic() - started
                 if (ahead, int(waited)) != told:  # once a second, or when the queue moves
                     told = (ahead, int(waited))
