@@ -178,11 +178,10 @@ def run_values(raw: Any) -> dict[str, Any]:
         raise ValueError(f"the run request must be a mapping of settings, got {_short(raw)}")
     unknown = sorted(set(raw) - set(CONTROLS), key=str)
     missing = [name for name in RUN_CONTROLS if name not in raw]
-    if unknown or missing:
-        raise ValueError(
-            f"the run request has unknown settings {_short(unknown)} or lacks {_short(missing)}; "
-            f"it must give {', '.join(RUN_CONTROLS)}"
-        )
+    wrong = [f"unknown settings {_short(unknown)}"] if unknown else []
+    wrong += [f"no {_short(missing)}"] if missing else []
+    if wrong:
+        raise ValueError(f"the run request has {' and '.join(wrong)}; it must give {', '.join(RUN_CONTROLS)}")
     return {name: parse_control(name, raw[name]) for name in RUN_CONTROLS}
 
 

@@ -88,7 +88,7 @@ def test_a_slower_server_refuses_sooner():
         ({**state.default_values(), "hidden": 256}, "hidden must be a whole number from 1 to 64, got 256"),
         ({**state.default_values(), "seed": True}, "seed must be a whole number"),
         ({**state.default_values(), "save_every": 1}, "unknown settings ['save_every']"),
-        ({"eta": 0.1}, "lacks ['eps', 'seed'"),
+        ({"eta": 0.1}, "the run request has no ['eps', 'seed'"),
         ("eta=5", "must be a mapping of settings"),
         ({**state.default_values(), "steps": 50_000, "perturbations": 200, "hidden": 64}, "the limit is 60 s"),
     ],
