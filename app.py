@@ -69,7 +69,23 @@ def create_app(settings: Settings | None = None) -> Dash:
     app.server.secret_key = secret_key(settings)
     app.layout = build_layout()
     callbacks.register(app, store)
+    _register_page_scripts(app)
     return app
+
+
+def _register_page_scripts(app: Dash) -> None:
+    """Serve the page once, here, so this process knows the page's script files.
+
+    Dash registers the files a page may load while it renders the page (or sets itself up
+    on its first request), and refuses (HTTP 500) a file it has not registered. Under
+    gunicorn the page may come from one worker and its scripts from another that has not
+    rendered it, asked for from several threads at once, some before the registration is
+    complete: seen here as a page that failed to load (and reproduced in
+    tests/dashboard/test_http.py).
+    """
+    answer = app.server.test_client().get(app.config.requests_pathname_prefix)
+    if answer.status_code != 200:
+        raise RuntimeError(f"the page did not render at start-up (HTTP {answer.status_code})")
 
 
 def __getattr__(name: str):

@@ -165,3 +165,31 @@ def test_a_forged_ftle_request_is_refused(client, settings, extra, message):
     response, _ = client.finish_job(body, client.start_job(body), timeout=20)
     assert message in response["ftle-message"]["children"] and "ftle-store" not in response
     assert _admission(settings).running() == 0
+
+
+def _statuses_in_a_fresh_worker(cache_dir, scripts, queue):
+    """A new worker's first requests: the page's scripts, at once from several threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = create_app(Settings(cache_dir=cache_dir)).server
+    with ThreadPoolExecutor(len(scripts)) as pool:
+        queue.put(list(pool.map(lambda script: server.test_client().get(script).status_code, scripts)))
+
+
+def test_a_worker_serves_the_page_scripts_before_it_has_served_the_page(tmp_path):
+    """Under gunicorn the page may come from one worker and its scripts from another, which
+    has not rendered the page (Dash registers the files while rendering it) and asks for them
+    from several threads at once."""
+    import multiprocessing
+    import re
+
+    page = create_app(Settings(cache_dir=tmp_path)).server.test_client().get("/").get_data(as_text=True)
+    scripts = re.findall(r'<script src="(/_dash-component-suites/[^"]+)"', page)
+    assert len(scripts) > 3
+    spawn = multiprocessing.get_context("spawn")
+    queue = spawn.Queue()
+    worker = spawn.Process(target=_statuses_in_a_fresh_worker, args=(tmp_path, scripts, queue))
+    worker.start()
+    statuses = queue.get(timeout=120)
+    worker.join(30)
+    assert statuses == [200] * len(scripts), dict(zip(scripts, statuses, strict=True))
