@@ -18,11 +18,19 @@ from selenium.webdriver.common.by import By
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _wait_until(condition, timeout: float, what: str):
+def _wait_until(condition, timeout: float, what, browser=None):
+    """Until ``condition()``; on a timeout, say what the page showed."""
     deadline = time.time() + timeout
     while not condition():
-        assert time.time() < deadline, f"timed out waiting for {what}"
+        if time.time() > deadline:
+            shown = "" if browser is None else browser.driver.execute_script(_SHOWN)
+            raise AssertionError(f"timed out waiting for {what}; the page showed {shown}")
         time.sleep(0.2)
+
+
+_SHOWN = """return ['progress-label', 'run-message', 'url-message', 'summary']
+    .map((id) => id + ': ' + JSON.stringify((document.getElementById(id) || {}).textContent))
+    .join(', ') + ', run enabled: ' + !document.getElementById('run').disabled + ', url: ' + location.search;"""
 
 
 def _app(monkeypatch, cache_dir: Path, **env: str):
@@ -39,7 +47,7 @@ def _run_to_the_end(browser, seed: int, steps: int = 5000) -> str:
     box = browser.find_element("#seed")
     box.clear()
     box.send_keys(f"{seed}\t")
-    _wait_until(lambda: f"seed={seed}&" in browser.driver.current_url, 10, "the seed to register")
+    _wait_until(lambda: f"seed={seed}&" in browser.driver.current_url, 10, "the seed to register", browser)
     browser.find_element("#run").click()
     _finished(browser, seed, steps)
     return browser.find_element("#progress-label").text
@@ -57,6 +65,7 @@ def _finished(browser, seed: int, steps: int):
         ),
         60,
         f"the run of seed {seed} to finish",
+        browser,
     )
     assert browser.find_element("#run-message").text == ""
 
@@ -74,7 +83,16 @@ def test_runs_finish_with_a_cache_smaller_than_one_record(dash_duo, monkeypatch,
         30,
         "the ablation heatmap",
     )
+    _wait_until(lambda: _idle(dash_duo), 30, "the page's callbacks to finish")  # recomputations included
     assert dash_duo.get_logs() == []
+
+
+def _idle(browser) -> bool:
+    """No callback of the page is waiting, running or being polled."""
+    return browser.driver.execute_script(
+        "const c = window.store.getState().callbacks;"
+        "return ['requested', 'prioritized', 'blocked', 'executing', 'watched'].every((k) => !c[k].length);"
+    )
 
 
 def test_the_cache_directory_deleted_while_serving(dash_duo, monkeypatch, tmp_path):
@@ -116,7 +134,9 @@ def _free_port() -> int:
 @pytest.fixture
 def gunicorn(tmp_path):
     """``gunicorn -w 2 app:server`` with one shared cache directory and no WSD_SECRET_KEY;
-    yields (url, access log path)."""
+    yields (url, access log path). Without keep-alive, so that every request is a new
+    connection and the two workers share a page's polls (with it, one browser's requests
+    can stay with one worker for a long time, as many browsers' requests would not)."""
     port, log = _free_port(), tmp_path / "access.log"
     env = {k: v for k, v in os.environ.items() if k != "WSD_SECRET_KEY"}
     env.update(PORT=str(port), WEB_CONCURRENCY="2", WSD_CACHE_DIR=str(tmp_path / "cache"))
@@ -126,6 +146,8 @@ def gunicorn(tmp_path):
         str(log),
         "--access-logformat",
         "%(p)s %(r)s %(s)s",
+        "--keep-alive",
+        "0",
         "app:server",
     ]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
