@@ -20,7 +20,7 @@ from dashboard.admission import Admission
 from dashboard.layout import build_layout
 from dashboard.manager import JobManager
 from dashboard.runner import Jobs
-from dashboard.settings import Settings, secret_key
+from dashboard.settings import Settings, secret_key, whole_setting
 from dashboard.state import Limits
 
 log = logging.getLogger("app")
@@ -104,8 +104,8 @@ def __getattr__(name: str):
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        port = whole_setting(os.environ, "WSD_PORT", 8050, 1, 65535)
         dash_app = create_app()
-        port = int(os.environ.get("WSD_PORT", "8050"))
     except ValueError as exc:
         print(f"app.py: error: {exc}", file=sys.stderr)
         return 2

@@ -58,19 +58,20 @@ class Settings:
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """The settings in ``environ`` (default ``os.environ``); ValueError names a bad one."""
         env = os.environ if environ is None else environ
-        max_jobs = _whole(env, "WSD_MAX_JOBS", default_workers(), 1, 1024)
+        max_jobs = whole_setting(env, "WSD_MAX_JOBS", default_workers(), 1, 1024)
         return cls(
             cache_dir=Path(env.get("WSD_CACHE_DIR") or cls.cache_dir),
-            cache_mb=_whole(env, "WSD_CACHE_MB", cls.cache_mb, 1, 10**7),
+            cache_mb=whole_setting(env, "WSD_CACHE_MB", cls.cache_mb, 1, 10**7),
             secret_key=env.get("WSD_SECRET_KEY") or None,
             max_jobs=max_jobs,
-            max_queued=_whole(env, "WSD_MAX_QUEUED", 4 * max_jobs, 0, 100_000),
+            max_queued=whole_setting(env, "WSD_MAX_QUEUED", 4 * max_jobs, 0, 100_000),
             max_run_seconds=_seconds(env, "WSD_MAX_RUN_SECONDS", cls.max_run_seconds),
             abandon_seconds=_seconds(env, "WSD_ABANDON_SECONDS", cls.abandon_seconds),
         )
 
 
-def _whole(env, name: str, default: int, low: int, high: int) -> int:
+def whole_setting(env, name: str, default: int, low: int, high: int) -> int:
+    """The whole number in the variable ``name`` of ``env`` (``default`` if unset), or ValueError."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
