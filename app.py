@@ -56,17 +56,19 @@ def engine_rate() -> float:
 def create_app(settings: Settings | None = None) -> Dash:
     """A new, fully wired app (tests build one per test); ``settings`` default to the environment."""
     settings = settings or Settings.from_env()
-    limits = Limits(rate=engine_rate(), max_seconds=settings.max_run_seconds)  # before the fork server's warm-up
+    rate = settings.engine_rate or engine_rate()  # measured before the fork server's warm-up competes
+    limits = Limits(rate=rate, max_seconds=settings.max_run_seconds)
     _job_processes_from_a_forkserver()
     admission = Admission(settings.admission_dir, settings.max_jobs, settings.max_queued, settings.abandon_seconds)
-    store = Jobs(settings.results_dir, settings.cache_mb, admission, limits)
+    key = secret_key(settings)
+    store = Jobs(settings.results_dir, settings.cache_mb, admission, limits, key.encode())
     app = Dash(
         __name__,
         title="Weight-space dynamics",
         background_callback_manager=JobManager(cache.jobs_store(settings.jobs_dir), admission),
         on_error=callbacks.on_error,
     )
-    app.server.secret_key = secret_key(settings)
+    app.server.secret_key = key
     app.layout = build_layout()
     callbacks.register(app, store)
     _register_page_scripts(app)

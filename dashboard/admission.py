@@ -2,10 +2,11 @@
 requests and the pages' heartbeats, shared by every worker through files in the cache
 directory (no process keeps state in memory).
 
-- Slots: ``slots/<i>.lock``, held with ``flock`` by the job computing in it. The kernel
-  releases a slot when its job exits in any way, killed included.
-- Queue: ``queue/<time>-<pid>``, one file per waiting job. Jobs take slots in the order
-  they arrived; a file whose process is gone is removed by whoever sees it.
+- Slots: ``slots/<i>.lock``, held with ``flock`` by the job computing in it.
+- Queue: ``queue/<time>-<pid>``, one file per waiting job, held with ``flock`` while it
+  waits. Jobs take slots in the order they arrived.
+  The kernel releases both locks when a job exits in any way, killed included, so a file
+  whose lock nobody holds is stale (whatever became of its process id) and is removed.
 - Stop requests: ``stop/<token>`` holds why the page wants the job with that token stopped
   (Cancel pressed, settings changed). Jobs look at it between steps and end early.
 - Heartbeats: ``polls/<pid>`` is touched each time the job's page asks for news. A job
@@ -18,15 +19,18 @@ import fcntl
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
+from dashboard.state import quoted
+
 TOKEN = re.compile(r"[0-9a-f]{32}")
 WAIT_SECONDS = 0.1  # how often a queued job looks for a free slot
+STALE_STOP_SECONDS = 3600  # a stop request older than this found no job (it had ended)
 
 # why a job stops early, as the job's label says it
 CANCELLED = "cancelled"
@@ -56,28 +60,26 @@ class Admission:
     # ---- the web server's side -------------------------------------------------
     def heartbeat(self, job, *, new: bool = False) -> None:
         """The page of ``job`` (a process id) has just asked for news (``new``: started it)."""
-        path = self._dir("polls") / str(int(job))
         if new:
-            path.touch()
+            (self._dir("polls") / str(int(job))).touch()
         else:
             with suppress(FileNotFoundError):  # a finished job's file is gone: leave it so
-                os.utime(path)
+                os.utime(self.directory / "polls" / str(int(job)))
 
     def request_stop(self, token: str, reason: str) -> None:
         """Ask the job started with ``token`` to stop, for ``reason``."""
-        check_token(token)
-        (self._dir("stop") / token).write_text(reason)
+        (self._dir("stop") / check_token(token)).write_text(reason)
 
     # ---- the job's side ---------------------------------------------------------
     def stop_reason(self, token: str, started: float) -> str | None:
         """Why this job (``token``, this process, started at ``started`` on the monotonic
-        clock) should stop now, or None."""
+        clock) should stop now, or None. Two file look-ups: it runs between steps."""
         try:
-            return (self._dir("stop") / token).read_text() or CANCELLED
+            return (self.directory / "stop" / token).read_text() or CANCELLED
         except FileNotFoundError:
             pass
         try:
-            quiet = time.time() - (self._dir("polls") / str(os.getpid())).stat().st_mtime
+            quiet = time.time() - (self.directory / "polls" / str(os.getpid())).stat().st_mtime
         except FileNotFoundError:
             quiet = time.monotonic() - started  # not polled yet
         return ABANDONED if quiet > self.abandon_seconds else None
@@ -85,11 +87,11 @@ class Admission:
     @contextmanager
     def slot(self, n_slots: int, should_stop: Callable[[], str | None], on_wait: Callable[[int, float], None]):
         """Hold ``n_slots`` slots (at most all of them) for the ``with`` block, waiting in the
-        queue for them; ``on_wait(jobs_ahead, seconds_waited)`` reports the wait. Raises
-        :class:`Busy` if the queue is full and :class:`Stopped` if ``should_stop()`` says why
-        while waiting."""
+        queue for them; ``on_wait(jobs_ahead, seconds_waited)`` reports the wait (once a
+        second, or when the queue moves). Raises :class:`Busy` if the queue is full and
+        :class:`Stopped` if ``should_stop()`` says why while waiting."""
         n_slots = max(1, min(n_slots, self.slots))
-        ticket = self._enqueue()
+        ticket, ticket_fd = self._enqueue()
         started, told = time.monotonic(), None
         try:
             while True:
@@ -101,22 +103,28 @@ class Admission:
                 if held:
                     break
                 waited = time.monotonic() - started
-                if (ahead, int(waited)) != told:  # once a second, or when the queue moves
+                if (ahead, int(waited)) != told:
                     told = (ahead, int(waited))
                     on_wait(ahead, waited)
                 time.sleep(WAIT_SECONDS)
         finally:
             ticket.unlink(missing_ok=True)
+            os.close(ticket_fd)
         try:
             yield len(held)
         finally:
-            for fd in held:
-                os.close(fd)  # closing releases the lock
+            _release(held)
 
     def finished(self, token: str) -> None:
         """Forget what the job with ``token`` (this process) left behind."""
-        (self._dir("stop") / token).unlink(missing_ok=True)
-        (self._dir("polls") / str(os.getpid())).unlink(missing_ok=True)
+        (self.directory / "stop" / token).unlink(missing_ok=True)
+        (self.directory / "polls" / str(os.getpid())).unlink(missing_ok=True)
+
+    def running(self) -> int:
+        """Slots held right now."""
+        free = self._lock_free(self.slots)
+        _release(free)
+        return self.slots - len(free)
 
     # ---- files --------------------------------------------------------------------
     def _dir(self, name: str) -> Path:
@@ -125,79 +133,91 @@ class Admission:
         return path
 
     def _waiting(self) -> list[Path]:
-        """Queue files of live processes, oldest first (stale ones removed)."""
-        alive = []
-        for path in sorted(self._dir("queue").iterdir()):
-            pid = int(path.name.split("-")[1])
-            if _alive(pid):
-                alive.append(path)
+        """Queue files of waiting jobs, oldest first (stale ones removed)."""
+        waiting = []
+        for path in sorted(self._dir("queue").glob("[!.]*")):
+            fd = _lock(path)
+            if fd is None:  # its job holds it: still waiting
+                waiting.append(path)
             else:
                 path.unlink(missing_ok=True)
-        return alive
+                os.close(fd)
+        return waiting
 
-    def _enqueue(self) -> Path:
+    def _enqueue(self) -> tuple[Path, int]:
         self._forget_the_dead()
         waiting = self._waiting()
         if len(waiting) >= self.max_queued and not self._free_slots():
             raise Busy(f"the server is busy: {len(waiting)} jobs are waiting already; try again in a minute")
-        ticket = self._dir("queue") / f"{time.time_ns():020d}-{os.getpid()}"
-        ticket.touch()
-        return ticket
+        name = f"{time.time_ns():020d}-{os.getpid()}"
+        draft = self._dir("queue") / f".{name}"  # locked before it shows: nobody takes it for stale
+        fd = _lock(draft)
+        ticket = draft.with_name(name)
+        draft.rename(ticket)
+        return ticket, fd
 
     def _forget_the_dead(self) -> None:
-        """Heartbeat files of jobs that were killed (the others remove their own)."""
+        """Heartbeat files of jobs that were killed (the others remove their own), and stop
+        requests that found no job."""
         for path in self._dir("polls").iterdir():
             if not (path.name.isdigit() and _alive(int(path.name))):
                 path.unlink(missing_ok=True)
+        old = time.time() - STALE_STOP_SECONDS
+        for path in self._dir("stop").iterdir():
+            with suppress(FileNotFoundError):
+                if path.stat().st_mtime < old:
+                    path.unlink()
 
     def _ahead(self, ticket: Path) -> int:
         waiting = self._waiting()
         return waiting.index(ticket) if ticket in waiting else 0
 
-    def _take(self, n_slots: int) -> list[int]:
-        """Lock ``n_slots`` free slot files, or none."""
+    def _lock_free(self, limit: int) -> list[int]:
+        """Locks on up to ``limit`` free slots (open file descriptors)."""
         held = []
         for i in range(self.slots):
-            fd = os.open(self._dir("slots") / f"{i}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue
-            held.append(fd)
-            if len(held) == n_slots:
-                return held
-        for fd in held:
-            os.close(fd)
-        return []
+            if len(held) == limit:
+                break
+            fd = _lock(self._dir("slots") / f"{i}.lock")
+            if fd is not None:
+                held.append(fd)
+        return held
+
+    def _take(self, n_slots: int) -> list[int]:
+        """Locks on ``n_slots`` free slots, or none."""
+        held = self._lock_free(n_slots)
+        if len(held) < n_slots:
+            _release(held)
+            return []
+        return held
 
     def _free_slots(self) -> int:
-        held = self._take(1)
-        for fd in held:
-            os.close(fd)
-        return len(held)
+        free = self._lock_free(1)
+        _release(free)
+        return len(free)
 
-    def running(self) -> int:
-        """Slots held right now (for tests and logs)."""
-        return sum(self._slot_states())
 
-    def _slot_states(self) -> Iterator[int]:
-        """1 for each held slot, 0 for each free one."""
-        for i in range(self.slots):
-            fd = os.open(self._dir("slots") / f"{i}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                yield 0
-            except BlockingIOError:
-                yield 1
-            finally:
-                os.close(fd)
+def _lock(path: Path) -> int | None:
+    """An open descriptor of ``path`` (made if missing) holding its exclusive lock, or None
+    if another open file holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _release(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)  # closing releases the lock
 
 
 def check_token(token) -> str:
     """A job token as the page sends it: 32 hex digits (it becomes a file name)."""
     if not isinstance(token, str) or not TOKEN.fullmatch(token):
-        raise ValueError(f"the job token must be 32 hexadecimal digits, got {str(token)[:40]!r}")
+        raise ValueError(f"the job token must be 32 hexadecimal digits, got {quoted(token)}")
     return token
 
 

@@ -121,12 +121,12 @@ def jobs_store(directory: Path) -> Store:
     return Store(directory)
 
 
-def record_bytes(record) -> int:
+def pickled_size(record) -> int:
     """About how many bytes ``record`` takes pickled: its arrays plus the small rest."""
     if isinstance(record, np.ndarray):
         return record.nbytes
     if isinstance(record, dict):
-        return sum(record_bytes(v) for v in record.values()) + 64 * len(record)
+        return sum(pickled_size(v) for v in record.values()) + 64 * len(record)
     if isinstance(record, (list, tuple)):
-        return sum(record_bytes(v) for v in record) + 16 * len(record)
+        return sum(pickled_size(v) for v in record) + 16 * len(record)
     return len(pickle.dumps(record))

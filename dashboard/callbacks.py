@@ -30,7 +30,7 @@ from dash.exceptions import PreventUpdate
 from core.config import RunConfig
 from core.model import MLP
 from dashboard import figures, ids, jobs
-from dashboard.admission import CANCELLED, SETTINGS_CHANGED, check_token
+from dashboard.admission import CANCELLED, SETTINGS_CHANGED, Busy, check_token
 from dashboard.runner import Control, Jobs, Plan, Record, execute, failure_message, queued_label
 from dashboard.state import (
     CONTROLS,
@@ -40,6 +40,7 @@ from dashboard.state import (
     RULES,
     check_values,
     parse_query,
+    quoted,
     run_values,
     to_config,
     to_query,
@@ -76,7 +77,7 @@ GRAPHS = (
 def raw_from_props(props: list[Any]) -> dict[str, Any]:
     """Component values in CONTROLS order -> raw control values (the checklist -> bool)."""
     raw = dict(zip(CONTROLS, props, strict=True))
-    raw["normalized"] = "on" in (raw["normalized"] or [])
+    raw["normalized"] = isinstance(raw["normalized"], list) and "on" in raw["normalized"]
     return raw
 
 
@@ -233,13 +234,29 @@ def export_npz(record: dict) -> bytes:
 
 
 # ---- records and finished views ----------------------------------------------------
+def plan_of(store: Jobs, kind: str, request: dict) -> Plan:
+    """The checked job of a request's settings (ValueError names what is refused)."""
+    return jobs.plan(kind, request.get("values"), request.get("extra"), store.limits, store.admission.slots)
+
+
+def finished_result(store: Jobs, plan: Plan, request: dict) -> dict:
+    """What a finished job leaves in its result store for the views: its settings, signed."""
+    return {
+        "kind": request.get("kind"),
+        "values": request.get("values"),
+        "extra": request.get("extra"),
+        "signature": store.sign(plan.key),
+    }
+
+
 def record_for(store: Jobs, kind: str, request: Any) -> Record:
     """The record a view draws from: the finished job's ``request`` (its result store),
-    checked again, then its record from the cache, or computed again if the cache lost it.
-    No update while there is no finished job."""
+    checked again with its signature, then its record from the cache, or computed again if
+    the cache lost it. No update while there is no finished job."""
     if not isinstance(request, dict):
         raise PreventUpdate
-    plan = jobs.plan(kind, request.get("values"), request.get("extra"), store.limits, store.admission.slots)
+    plan = plan_of(store, kind, request)
+    store.check_signature(plan.key, request.get("signature"))
     record = store.load(plan.key)
     if record is None:
         log.warning("the record %s is not in the cache (evicted or unreadable): computing it again", plan.key)
@@ -274,8 +291,10 @@ def replay(store: Jobs, key: str, normalized: bool) -> tuple[str, dict] | None:
 
 
 def on_error(exc: Exception) -> None:
-    """Any callback's unexpected failure: a red message beside Run (the traceback goes to the log)."""
-    set_props(ids.RUN_MESSAGE, {"children": failure_message(exc)})
+    """Any callback's failure as a red message beside Run: a refusal (bad input found on the
+    server, a busy server) as such, anything else with its traceback in the log."""
+    refused = isinstance(exc, (ValueError, Busy))
+    set_props(ids.RUN_MESSAGE, {"children": f"Refused: {exc}" if refused else failure_message(exc)})
 
 
 # ---- registration ------------------------------------------------------------------
@@ -410,17 +429,18 @@ def _register_run(app: Dash, store: Jobs) -> None:
         values, _ = checked(props, last_valid)
         request = {"kind": "run", "values": run_values(values)}
         try:
-            key = jobs.plan("run", request["values"], None, store.limits, store.admission.slots).key
+            plan = plan_of(store, "run", request)
         except ValueError as exc:
             return no_update, no_update, str(exc), no_update, no_update, no_update, no_update
         # during a run, even a cached answer goes through a job: starting it stops the old one,
         # whose answer would otherwise arrive later and cover this one
-        view = None if running else replay(store, key, values["normalized"])
+        view = None if running else replay(store, plan.key, values["normalized"])
         if view is None:
             pending = {**request, "normalized": values["normalized"], "token": new_token()}
             return no_update, no_update, "", 0, "starting…", no_update, pending
         summary, figure = view
-        return request, summary, "", 100, f"{values['steps']:,} iterations · from the cache", figure, no_update
+        label = f"{values['steps']:,} iterations · from the cache"
+        return finished_result(store, plan, request), summary, "", 100, label, figure, no_update
 
     @app.callback(
         *FINISHED,
@@ -442,9 +462,9 @@ def _register_run(app: Dash, store: Jobs) -> None:
 def checked_request(store: Jobs, kind: str, request: Any) -> tuple[Plan, str]:
     """A job's request from its page -> (plan, token), every part checked on the server."""
     if not isinstance(request, dict):
-        raise ValueError(f"the job request must be a mapping, got {str(request)[:40]!r}")
+        raise ValueError(f"the job request must be a mapping, got {quoted(request)}")
     token = check_token(request.get("token"))
-    return jobs.plan(kind, request.get("values"), request.get("extra"), store.limits, store.admission.slots), token
+    return plan_of(store, kind, request), token
 
 
 def run_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
@@ -477,7 +497,7 @@ def run_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
     summary, figure = finished_view(store, plan.key, plot.normalized, record)
     # the final figure comes with the result: a live update still in flight cannot outlast it
     label = f"{values['steps']:,} iterations · {control.elapsed:.1f} s"
-    return {"kind": "run", "values": values}, summary, "", 100, label, figure
+    return finished_result(store, plan, {"kind": "run", "values": values}), summary, "", 100, label, figure
 
 
 def _register_views(app: Dash, store: Jobs) -> None:
@@ -627,7 +647,7 @@ def _register_side_job(app: Dash, store: Jobs, job: SideJob) -> None:
         names = [name for name, _ in job.extras]
         request = {"kind": job.kind, "values": values, "extra": dict(zip(names, extra, strict=True))}
         try:  # refuse at once, not from a background job
-            jobs.plan(job.kind, values, request["extra"], store.limits, store.admission.slots)
+            plan_of(store, job.kind, request)
         except ValueError as exc:
             return no_update, str(exc), ""
         return {**request, "token": new_token()}, "", "starting…"
@@ -665,9 +685,8 @@ def side_job(store: Jobs, job: SideJob, pending: Any, set_progress: Callable) ->
     record, control = outcome.record, outcome.control
     if outcome.message or record is None:
         return *nothing, control.stopped_label(job.unit) if control.stopped else "", outcome.message
-    request = {k: pending.get(k) for k in ("kind", "values", "extra")}
     label = control.stopped_label(job.unit) if record.get("cancelled") else f"done in {control.elapsed:.1f} s"
-    return *job.draw(record, request), label, ""
+    return *job.draw(record, finished_result(store, plan, pending)), label, ""
 
 
 def _register_stops(app: Dash, store: Jobs) -> None:
@@ -711,7 +730,7 @@ def _register_exports(app: Dash, store: Jobs) -> None:
         if request is None:
             return no_update, "Nothing to export yet: run to the end first."
         record = record_for(store, "run", request)
-        name = f"weightspace-{to_config(run_values(request['values'])).key()[:10]}"
+        name = f"weightspace-{RunConfig.from_dict(record['config']).key()[:10]}"
         if ctx.triggered_id == ids.EXPORT_CSV:
             return {"content": export_csv(record), "filename": f"{name}.csv"}, ""
         if ctx.triggered_id == ids.EXPORT_NPZ:

@@ -21,7 +21,7 @@ from core.experiments import run_eps_sweep, run_lyapunov, run_orbital, run_stabi
 from core.parallel import default_workers
 from core.weights import ablation_ratio, relative_displacement
 from dashboard.runner import Plan
-from dashboard.state import Limits, admit, run_values, to_config, whole_number
+from dashboard.state import Limits, admit, quoted, run_values, to_config, whole_number
 
 Record = dict[str, Any]
 SWEEP_EPS = np.logspace(-15, -2, 14)  # Fig. 6; Fig. 4's panels use 1e-14, 1e-10, 1e-6, 1e-2
@@ -151,7 +151,7 @@ def plan(kind: str, values: Any, extra: Any, limits: Limits, max_slots: int) -> 
     by its rule), ``extra`` the kind's own settings, and the cost against ``limits``.
     ValueError names what is refused."""
     if kind not in PLANS:
-        raise ValueError(f"the job kind must be one of {', '.join(PLANS)}, got {str(kind)[:40]!r}")
+        raise ValueError(f"the job kind must be one of {', '.join(PLANS)}, got {quoted(kind)}")
     extra = extra if isinstance(extra, dict) else {}
     return PLANS[kind](values, extra, limits, max_slots)
 
@@ -163,7 +163,11 @@ def _run_plan(values, _extra, limits: Limits, _slots) -> Plan:
 
 def _sweep_plan(values, _extra, limits: Limits, _slots) -> Plan:
     config = to_config(run_values(values))
-    limits.check(config, 1 + len(SWEEP_EPS) * min(config.n_perturbations, SWEEP_COPIES))
+    limits.check(
+        config,
+        1 + len(SWEEP_EPS) * min(config.n_perturbations, SWEEP_COPIES),
+        advice=f"use fewer iterations (it trains {SWEEP_COPIES} copies at each of {len(SWEEP_EPS)} eps)",
+    )
     return Plan(record_key("sweep", config), lambda control, _held: eps_sweep(config, control))
 
 
@@ -173,7 +177,8 @@ def _ftle_plan(values, extra, limits: Limits, max_slots: int) -> Plan:
     n_steps = whole_number("FTLE iterations", extra.get("steps"), *FTLE_STEPS)
     slots = max(1, min(default_workers(), max_slots))
     short = dataclasses.replace(config, n_steps=n_steps, n_perturbations=1)
-    limits.check(short, n_inits * (1 + len(FTLE_EPS) * FTLE_COPIES), workers=slots, one_batch=False)
+    rows = n_inits * (1 + len(FTLE_EPS) * FTLE_COPIES)
+    limits.check(short, rows, workers=slots, one_batch=False, advice="use fewer initial networks or FTLE iterations")
     return Plan(
         record_key("ftle", config, f"{n_inits}x{n_steps}"),
         lambda control, held: ftle_sweep(config, n_inits, n_steps, control, workers=held),

@@ -12,12 +12,14 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import math
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +95,17 @@ class Jobs:
     cache_mb: int
     admission: Admission
     limits: Limits
+    secret: bytes  # signs the finished results a page may ask the views to draw
+
+    def sign(self, key: str) -> str:
+        """The signature of a finished job's record key, given to its page with the result."""
+        return hmac.new(self.secret, key.encode(), sha256).hexdigest()
+
+    def check_signature(self, key: str, signature: Any) -> None:
+        """A result a page asks a view to draw must be one this server finished: a view may
+        have to compute its record again, which a hand-made request must not be able to ask."""
+        if not (isinstance(signature, str) and hmac.compare_digest(signature, self.sign(key))):
+            raise ValueError("this result was not finished by this server: press Run to compute it")
 
     def load(self, key: str) -> Record | None:
         return cache.results(self.results_dir, self.cache_mb).get(key)
@@ -103,7 +116,7 @@ class Jobs:
     def store(self, key: str, value: Any) -> bool:
         """Keep ``value`` under ``key`` unless it alone would fill the cache (then it would
         evict everything, itself included)."""
-        size = cache.record_bytes(value)
+        size = cache.pickled_size(value)
         if size > self.cache_mb * 1024**2 / 2:
             log.info("not caching %s: ~%.0f MB, the cache holds %d MB", key, size / 1e6, self.cache_mb)
             return False
@@ -145,8 +158,8 @@ def execute(
     control = Control(store.admission, token, report, seconds)
     try:
         return Outcome(control, record=store.compute(plan, control, on_wait))
-    except Busy as exc:
-        return Outcome(control, message=str(exc))
+    except (Busy, ValueError) as exc:  # the server is busy; bad input found late (e.g. memory)
+        return Outcome(control, message=f"Refused: {exc}")
     except Stopped as exc:
         control.stopped = exc.reason
         return Outcome(control)

@@ -12,18 +12,20 @@ in the process, so nothing below reads the environment later: the app factory re
   WSD_MAX_QUEUED       jobs allowed to wait for a free slot (default: 4 x WSD_MAX_JOBS)
   WSD_MAX_RUN_SECONDS  the longest job accepted, by the estimate (60)
   WSD_ABANDON_SECONDS  a job whose page has not asked for news this long is stopped (30)
+  WSD_ENGINE_RATE      trajectory-steps/s one job trains here (default: measured at start-up;
+                       gunicorn's master measures it once for all its workers)
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.parallel import default_workers
+from dashboard.state import number, whole_number
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ class Settings:
     max_queued: int = 4
     max_run_seconds: float = 60.0
     abandon_seconds: float = 30.0
+    engine_rate: float | None = None  # trajectory-steps/s of one job; None: measured at start-up
 
     @property
     def results_dir(self) -> Path:
@@ -65,36 +68,21 @@ class Settings:
             secret_key=env.get("WSD_SECRET_KEY") or None,
             max_jobs=max_jobs,
             max_queued=whole_setting(env, "WSD_MAX_QUEUED", 4 * max_jobs, 0, 100_000),
-            max_run_seconds=_seconds(env, "WSD_MAX_RUN_SECONDS", cls.max_run_seconds),
-            abandon_seconds=_seconds(env, "WSD_ABANDON_SECONDS", cls.abandon_seconds),
+            max_run_seconds=_positive(env, "WSD_MAX_RUN_SECONDS", cls.max_run_seconds, 86_400),
+            abandon_seconds=_positive(env, "WSD_ABANDON_SECONDS", cls.abandon_seconds, 86_400),
+            engine_rate=_positive(env, "WSD_ENGINE_RATE", None, 1e12),
         )
 
 
 def whole_setting(env, name: str, default: int, low: int, high: int) -> int:
     """The whole number in the variable ``name`` of ``env`` (``default`` if unset), or ValueError."""
     raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = None
-    if value is None or not low <= value <= high:
-        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {raw!r}")
-    return value
+    return default if raw in (None, "") else whole_number(name, raw, low, high)
 
 
-def _seconds(env, name: str, default: float) -> float:
+def _positive(env, name: str, default: float | None, high: float) -> float | None:
     raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0 < value <= 86_400):
-        raise ValueError(f"{name} must be a number of seconds in (0, 86400], got {raw!r}")
-    return value
+    return default if raw in (None, "") else number(name, raw, 0.0, high)
 
 
 def secret_key(settings: Settings) -> str:

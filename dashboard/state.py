@@ -44,7 +44,7 @@ def _number(low: float, high: float) -> tuple[Callable[[Any], float], str]:
         except (TypeError, ValueError, OverflowError):
             value = math.nan
         if isinstance(raw, bool) or not (math.isfinite(value) and low < value <= high):
-            raise ValueError(f"must be {text}, got {_short(raw)}")
+            raise ValueError(f"must be {text}, got {quoted(raw)}")
         return value
 
     return parse, text
@@ -59,7 +59,7 @@ def _integer(low: int, high: int) -> tuple[Callable[[Any], int], str]:
         except (TypeError, ValueError, OverflowError):
             value = math.nan
         if isinstance(raw, bool) or not (math.isfinite(value) and value == int(value) and low <= value <= high):
-            raise ValueError(f"must be {text}, got {_short(raw)}")
+            raise ValueError(f"must be {text}, got {quoted(raw)}")
         return int(value)
 
     return parse, text
@@ -70,7 +70,7 @@ def _choice(options: tuple[str, ...]) -> tuple[Callable[[Any], str], str]:
 
     def parse(raw: Any) -> str:
         if not isinstance(raw, str) or raw not in options:
-            raise ValueError(f"must be {text}, got {_short(raw)}")
+            raise ValueError(f"must be {text}, got {quoted(raw)}")
         return raw
 
     return parse, text
@@ -83,12 +83,13 @@ def _flag(raw: Any) -> bool:
         return True
     if str(raw).lower() in ("0", "false", "no", "off"):
         return False
-    raise ValueError(f"must be true or false, got {_short(raw)}")
+    raise ValueError(f"must be true or false, got {quoted(raw)}")
 
 
-def _short(raw: Any) -> str:
+def quoted(raw: Any) -> str:
+    """A value as a message quotes it: its repr, shortened."""
     text = repr(raw)
-    return text if len(text) <= 40 else text[:37] + "...'"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 DEFAULTS = RunConfig()
@@ -127,6 +128,14 @@ def whole_number(name: str, raw: Any, low: int, high: int) -> int:
         raise ValueError(f"{name} {exc}") from None
 
 
+def number(name: str, raw: Any, low: float, high: float) -> float:
+    """A number in (low, high] outside the run config (e.g. a server setting)."""
+    try:
+        return _number(low, high)[0](raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} {exc}") from None
+
+
 def default_values() -> dict[str, Any]:
     return {name: rule.default for name, rule in RULES.items()}
 
@@ -152,7 +161,7 @@ def check_values(raw: dict[str, Any], last_valid: Any) -> tuple[dict[str, Any], 
             values[name] = parse_control(name, raw.get(name))
         except ValueError as exc:
             values[name] = _valid_or_default(name, last_valid.get(name))
-            errors[name] = f"{exc}; keeping {_short(values[name])}"
+            errors[name] = f"{exc}; keeping {quoted(values[name])}"
     return values, errors
 
 
@@ -175,11 +184,11 @@ def run_values(raw: Any) -> dict[str, Any]:
     The page's stores are not trusted: a hand-made request can put anything in them.
     """
     if not isinstance(raw, dict):
-        raise ValueError(f"the run request must be a mapping of settings, got {_short(raw)}")
+        raise ValueError(f"the run request must be a mapping of settings, got {quoted(raw)}")
     unknown = sorted(set(raw) - set(CONTROLS), key=str)
     missing = [name for name in RUN_CONTROLS if name not in raw]
-    wrong = [f"unknown settings {_short(unknown)}"] if unknown else []
-    wrong += [f"no {_short(missing)}"] if missing else []
+    wrong = [f"unknown settings {quoted(unknown)}"] if unknown else []
+    wrong += [f"no {quoted(missing)}"] if missing else []
     if wrong:
         raise ValueError(f"the run request has {' and '.join(wrong)}; it must give {', '.join(RUN_CONTROLS)}")
     return {name: parse_control(name, raw[name]) for name in RUN_CONTROLS}
@@ -194,20 +203,27 @@ class Limits:
     max_seconds: float = 60.0
     max_record_bytes: float = 400e6
 
-    def check(self, config: RunConfig, n_rows: int | None = None, workers: int = 1, one_batch: bool = True) -> float:
+    def check(
+        self,
+        config: RunConfig,
+        n_rows: int | None = None,
+        workers: int = 1,
+        one_batch: bool = True,
+        advice: str = "use fewer iterations or copies",
+    ) -> float:
         """The estimated seconds of ``config`` over ``n_rows`` trajectories (default: reference
-        + copies), or ValueError with the estimate and the limit. ``one_batch``: the rows train
-        together, so their records are held at once (not so for the FTLE sweep's chunks, whose
-        memory the core checks)."""
+        + copies), or ValueError with the estimate, the limit and ``advice``. ``one_batch``: the
+        rows train together, so their records are held at once (not so for the FTLE sweep's
+        chunks, whose memory the core checks)."""
         rows = 1 + config.n_perturbations if n_rows is None else n_rows
         steps = rows * config.n_steps
         n_params = MLP(hidden=config.hidden).n_params
         seconds = estimate_seconds(steps, n_params, self.rate, workers)
         if seconds > self.max_seconds:
             raise ValueError(
-                f"this run is ~{steps:,} trajectory-steps of a {n_params}-parameter network, ~{seconds:,.0f} s on "
+                f"this run is ~{steps:,} trajectory-steps of a {n_params}-parameter network, ~{_seconds(seconds)} s on "
                 f"this server (it trains ~{self.rate:,.0f} trajectory-steps/s); the limit is "
-                f"{self.max_seconds:,.0f} s: use fewer iterations or copies"
+                f"{self.max_seconds:g} s: {advice}"
             )
         size = descend_bytes(config.n_steps, rows, n_params, config.save_every) if one_batch else 0
         if size > self.max_record_bytes:
@@ -216,6 +232,11 @@ class Limits:
                 f"the limit is {self.max_record_bytes / 1e6:,.0f} MB"
             )
         return seconds
+
+
+def _seconds(value: float) -> str:
+    """60.4 -> "60.4", 539.2 -> "539": enough digits that an estimate over a limit reads so."""
+    return f"{value:.1f}" if value < 100 else f"{value:,.0f}"
 
 
 def admit(raw: Any, limits: Limits) -> RunConfig:
@@ -241,14 +262,14 @@ def parse_query(search: str | None) -> tuple[dict[str, Any], str, list[str]]:
             if raw in VIEWS:
                 view = raw
             else:
-                messages.append(f"link parameter view={_short(raw)} ignored: must be one of {', '.join(VIEWS)}")
+                messages.append(f"link parameter view={quoted(raw)} ignored: must be one of {', '.join(VIEWS)}")
         elif key in RULES:
             try:
                 values[key] = parse_control(key, raw)
             except ValueError as exc:
                 messages.append(f"link parameter {exc}; ignored")
         else:
-            messages.append(f"unknown link parameter {_short(key)} ignored")
+            messages.append(f"unknown link parameter {quoted(key)} ignored")
     return values, view, messages
 
 

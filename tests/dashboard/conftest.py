@@ -16,7 +16,7 @@ def admission(tmp_path):
 
 @pytest.fixture
 def store(tmp_path, admission):
-    return Jobs(tmp_path / "results", 64, admission, Limits(rate=RATE))
+    return Jobs(tmp_path / "results", 64, admission, Limits(rate=RATE), b"test key")
 
 
 class DashClient:

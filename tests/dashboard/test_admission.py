@@ -30,6 +30,10 @@ def _job(admission, n_slots=1):
     return process, holding, release, waits
 
 
+def _queued(admission) -> int:
+    return len(list((admission.directory / "queue").glob("[!.]*")))
+
+
 def _until(condition, timeout=20.0):
     deadline = time.monotonic() + timeout
     while not condition():
@@ -43,9 +47,9 @@ def test_jobs_beyond_the_slots_wait_in_arrival_order(admission):
     second[1].wait(20)
     assert admission.running() == 2
     third = _job(admission)
-    _until(lambda: len(list((admission.directory / "queue").iterdir())) == 1)
+    _until(lambda: _queued(admission) == 1)
     fourth = _job(admission)
-    _until(lambda: len(list((admission.directory / "queue").iterdir())) == 2)
+    _until(lambda: _queued(admission) == 2)
     assert not third[1].is_set() and not fourth[1].is_set()
     first[2].set()  # one slot frees: the job that came first takes it
     third[1].wait(20)
@@ -67,7 +71,7 @@ def test_a_killed_job_frees_its_slot_and_its_place(admission):
     holder = _job(admission, n_slots=2)
     holder[1].wait(20)
     waiter = _job(admission)
-    _until(lambda: len(list((admission.directory / "queue").iterdir())) == 1)
+    _until(lambda: _queued(admission) == 1)
     os.kill(holder[0].pid, signal.SIGKILL)  # what Cancel used to do, and Dash still does to a replaced job
     holder[0].join(20)
     waiter[1].wait(20)
@@ -80,7 +84,7 @@ def test_a_full_queue_refuses_at_once(admission):
     holders[0][1].wait(20)
     for n in range(1, admission.max_queued + 1):
         holders.append(_job(admission))
-        _until(lambda n=n: len(list((admission.directory / "queue").iterdir())) == n)
+        _until(lambda n=n: _queued(admission) == n)
     with pytest.raises(Busy, match="3 jobs are waiting already"):
         with admission.slot(1, lambda: None, lambda *_: None):
             pass
@@ -99,7 +103,7 @@ def test_a_stop_request_ends_the_wait(admission):
         with admission.slot(1, lambda: admission.stop_reason(TOKEN, started), lambda *_: None):
             pass
     assert info.value.reason == SETTINGS_CHANGED
-    assert not list((admission.directory / "queue").iterdir())  # left the queue
+    assert _queued(admission) == 0  # left the queue
     holder[2].set()
     holder[0].join(20)
 

@@ -104,6 +104,6 @@ def test_a_store_crosses_into_another_process_with_its_settings(tmp_path):
         ({"text": "x" * 100}, 100, 400),
     ],
 )
-def test_record_bytes_counts_arrays_and_the_rest(record, low, high):
-    assert low <= cache.record_bytes(record) <= high
-    assert cache.record_bytes(record) >= len(pickle.dumps(record)) * 0.8
+def test_pickled_size_counts_arrays_and_the_rest(record, low, high):
+    assert low <= cache.pickled_size(record) <= high
+    assert cache.pickled_size(record) >= len(pickle.dumps(record)) * 0.8

@@ -109,10 +109,20 @@ class Progress:
 def test_a_run_job_answers_and_stores_its_record(store):
     result, summary, message, progress, label, figure = callbacks.run_job(store, _pending(), Progress())
     assert message == "" and progress == 100 and label.startswith("300 iterations · ")
-    assert result == {"kind": "run", "values": state.run_values(SMALL)} and summary.startswith("final loss")
-    assert figure["layout"]["title"]["text"] == "η = 0.01, ε = 1e-08, seed 0"
-    assert store.has(jobs.plan("run", result["values"], None, store.limits, 2).key)
+    key = jobs.plan("run", result["values"], None, store.limits, 2).key
+    assert result == {"kind": "run", "values": state.run_values(SMALL), "extra": None, "signature": store.sign(key)}
+    assert summary.startswith("final loss") and figure["layout"]["title"]["text"] == "η = 0.01, ε = 1e-08, seed 0"
+    assert store.has(key)
     assert store.admission.running() == 0  # its slot is free again
+
+
+@pytest.mark.parametrize("signature", [None, "0" * 64, 12])
+def test_a_result_this_server_did_not_finish_is_not_drawn(store, monkeypatch, signature):
+    """Views may compute a lost record again: only for results the server signed."""
+    monkeypatch.setattr(jobs, "stability", lambda *_: pytest.fail("an unsigned result must not train"))
+    forged = {"kind": "run", "values": state.run_values(SMALL), "signature": signature}
+    with pytest.raises(ValueError, match="this result was not finished by this server"):
+        callbacks.record_for(store, "run", forged)
 
 
 @pytest.mark.parametrize(
@@ -155,7 +165,7 @@ def test_a_stopped_run_says_where_it_stopped(store):
 
 def test_a_run_whose_record_the_cache_cannot_keep_still_answers(tmp_path, admission):
     """WSD_CACHE_MB far below a record: every run answers, none is stored (it would evict itself)."""
-    tiny = callbacks.Jobs(tmp_path / "tiny", 1, admission, state.Limits(rate=200_000.0))
+    tiny = callbacks.Jobs(tmp_path / "tiny", 1, admission, state.Limits(rate=200_000.0), b"k")
     for seed in range(3):
         values = {**state.default_values(), "seed": seed, "steps": 3000, "perturbations": 20}
         result, summary, message, _, label, figure = callbacks.run_job(tiny, _pending(values), Progress())
@@ -168,7 +178,7 @@ def test_a_run_whose_record_the_cache_cannot_keep_still_answers(tmp_path, admiss
 
 def test_many_runs_through_a_small_cache_all_answer(tmp_path, admission):
     """The defect: with WSD_CACHE_MB=5 diskcache culled records just written and runs failed."""
-    small = callbacks.Jobs(tmp_path / "small", 5, admission, state.Limits(rate=200_000.0))
+    small = callbacks.Jobs(tmp_path / "small", 5, admission, state.Limits(rate=200_000.0), b"k")
     for seed in range(14):
         values = {**state.default_values(), "seed": seed, "steps": 2000}
         result, summary, message, *_ = callbacks.run_job(small, _pending(values), Progress())

@@ -66,11 +66,16 @@ def test_jobs_beyond_the_slots_wait_in_a_visible_queue_and_cancel_from_it(client
     long_run = {**RUN, "steps": 50_000, "perturbations": 10}
     bodies = [client.body(key, {"pending.data": _request({**long_run, "seed": n}, _token(n))}) for n in range(3)]
     handles = [client.start_job(b) for b in bodies]
-    time.sleep(1.5)
-    labels = []
-    for body, h in zip(bodies, handles, strict=True):
-        data = client.poll(body, h).get_json() or {}
-        labels.append(data.get("progress", {}).get("progress-label.children", ""))
+
+    labels = [""] * len(bodies)
+
+    def reported():  # each poll returns the progress set since the last one, if any
+        for n, (body, h) in enumerate(zip(bodies, handles, strict=True)):
+            answer = client.poll(body, h).get_json() or {}
+            labels[n] = answer.get("progress", {}).get("progress-label.children") or labels[n]
+        return sum(label.startswith("iteration ") for label in labels) == 1 and all(labels)
+
+    _until(reported, "one job to compute and every job to report")
     assert _admission(settings).running() == 1  # one slot (WSD_MAX_JOBS=1): one job computes
     assert sum(label.startswith("iteration ") for label in labels) == 1, labels
     assert sum(label.startswith("queued") for label in labels) == 2, labels
@@ -87,19 +92,41 @@ def test_jobs_beyond_the_slots_wait_in_a_visible_queue_and_cancel_from_it(client
 
 
 def test_a_job_whose_page_stops_polling_stops_itself(client, settings):
-    body = client.body(client.callback_key("pending"), {"pending.data": _request({**RUN, "steps": 50_000}, _token(7))})
+    long_run = {**RUN, "steps": 50_000, "perturbations": 100}  # ~25-40 s of training here
+    body = client.body(client.callback_key("pending"), {"pending.data": _request(long_run, _token(7))})
     handles = client.start_job(body)
-    time.sleep(0.5)
-    assert _admission(settings).running() == 1
+    _until(lambda: _admission(settings).running() == 1, "the job to take its slot")
+    started = time.monotonic()
     # no more polls: the tab was closed. WSD_ABANDON_SECONDS is 2 here.
     assert _gone(int(handles["job"].split("~")[0]), timeout=15)
-    assert _admission(settings).running() == 0
+    assert time.monotonic() - started < 15 and _admission(settings).running() == 0
+    assert len(cache.results(settings.results_dir, settings.cache_mb)) == 0  # stopped, not finished
+
+
+def _until(condition, what: str, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _signed_result(client, values):
+    """The result store a finished run leaves: its settings, signed with the server's key."""
+    import hmac
+    from hashlib import sha256
+
+    from dashboard import jobs
+
+    key = jobs.plan("run", values, None, state.Limits(rate=1e6), 1).key
+    signature = hmac.new(client.app.server.secret_key.encode(), key.encode(), sha256).hexdigest()
+    return {"kind": "run", "values": values, "extra": None, "signature": signature}
 
 
 def test_a_crafted_data_axis_gets_a_message_not_an_error(client):
+    result = _signed_result(client, {**RUN, "steps": 50})
     body = client.body(
         client.callback_key("result", "data-x", "data-y"),
-        {"result.data": {"kind": "run", "values": {**RUN, "steps": 50}}, "data-x.value": "99", "data-y.value": "3"},
+        {"result.data": result, "data-x.value": "99", "data-y.value": "3"},
     )
     answer = client.post(body)
     assert answer.status_code == 200
@@ -122,7 +149,7 @@ def test_an_unexpected_failure_shows_a_message(client, monkeypatch):
     body = client.body(
         client.callback_key("export-csv", "export-npz", "export-json"),
         {"export-csv.n_clicks": 1, "export-npz.n_clicks": None, "export-json.n_clicks": None},
-        {"result.data": {"kind": "run", "values": {**RUN, "steps": 50}}},
+        {"result.data": _signed_result(client, {**RUN, "steps": 50})},
     )
     answer = client.post(body)
     assert answer.status_code == 200
@@ -142,7 +169,11 @@ def test_an_ftle_sweep_runs_in_its_slots_and_its_view_draws_from_the_request(cli
     response, progress = client.finish_job(body, client.start_job(body), timeout=60)
     assert response["ftle-progress"]["children"].startswith("done in ") and response["ftle-message"]["children"] == ""
     request = response["ftle-store"]["data"]
-    assert request == {"kind": "ftle", "values": RUN, "extra": {"inits": 4, "steps": 60}}
+    assert {k: request[k] for k in ("kind", "values", "extra")} == {
+        "kind": "ftle",
+        "values": RUN,
+        "extra": {"inits": 4, "steps": 60},
+    }
     draw = client.body(
         client.callback_key("ftle-store", "ftle-hist-eps"), {"ftle-store.data": request, "ftle-hist-eps.value": -8}
     )

@@ -14,6 +14,8 @@ def test_defaults_and_derived_paths(tmp_path):
     assert settings.max_jobs == default_workers() and settings.max_queued == 4 * settings.max_jobs
     assert settings.results_dir == tmp_path / "results" and settings.jobs_dir == tmp_path / "jobs"
     assert settings.max_run_seconds == 60 and settings.abandon_seconds == 30 and settings.secret_key is None
+    assert settings.engine_rate is None  # measured at start-up
+    assert Settings.from_env({"WSD_ENGINE_RATE": "150000"}).engine_rate == 150_000
 
 
 @pytest.mark.parametrize(
@@ -22,7 +24,8 @@ def test_defaults_and_derived_paths(tmp_path):
         ("WSD_MAX_JOBS", "0", "WSD_MAX_JOBS must be a whole number from 1 to 1024, got '0'"),
         ("WSD_MAX_JOBS", "two", "got 'two'"),
         ("WSD_CACHE_MB", "-5", "WSD_CACHE_MB must be a whole number"),
-        ("WSD_MAX_RUN_SECONDS", "inf", "WSD_MAX_RUN_SECONDS must be a number of seconds in (0, 86400], got 'inf'"),
+        ("WSD_MAX_RUN_SECONDS", "inf", "WSD_MAX_RUN_SECONDS must be a number in (0, 86400], got 'inf'"),
+        ("WSD_ENGINE_RATE", "-3", "WSD_ENGINE_RATE must be a number in (0, 1e+12], got '-3'"),
         ("WSD_ABANDON_SECONDS", "0", "WSD_ABANDON_SECONDS must be"),
     ],
 )
