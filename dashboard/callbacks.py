@@ -28,6 +28,7 @@ from dash import ALL, Dash, Input, Output, State, ctx, dcc, no_update, set_props
 from dash.exceptions import PreventUpdate
 
 from core.config import RunConfig
+from core.data import Dataset
 from core.model import MLP
 from dashboard import figures, ids, jobs
 from dashboard.admission import CANCELLED, SETTINGS_CHANGED, Busy, check_token
@@ -168,9 +169,9 @@ def weight_labels(hidden: int, n_inputs: int, n_classes: int) -> list[str]:
     )
 
 
-def weights_views(record: dict):
-    """The Weights view of a run: ablation maps of W1 and W2, displacement vs path length, ||theta||_1."""
-    data = jobs.iris_for(RunConfig.from_dict(record["config"]))
+def weights_views(record: dict, data: Dataset):
+    """The Weights view of a run on ``data``: ablation maps of W1 and W2, displacement vs path
+    length, ||theta||_1."""
     feature_names, class_names = list(data.feature_names), list(data.class_names)
     hidden = record["hidden"]
     mask = record["weight_mask"]
@@ -186,17 +187,15 @@ def weights_views(record: dict):
     return w1, w2, displacement, norm
 
 
-def data_view(record: dict, fx: Any, fy: Any):
-    """The data scatter with the final reference network's mistakes, and its caption.
-
-    ``fx``, ``fy``: the features on the axes, as the dropdowns send them ("0" to "3").
+def data_view(record: dict, data: Dataset, fx: Any, fy: Any):
+    """The scatter of the run's ``data`` with the final reference network's mistakes, and its
+    caption. ``fx``, ``fy``: the features on the axes, as the dropdowns send them ("0" to "3").
     """
     try:
         fx, fy = FEATURE_AXIS(fx), FEATURE_AXIS(fy)
     except ValueError as exc:
         message = f"The feature on an axis {exc}."
         return figures.empty_figure(message), message
-    data = jobs.iris_for(RunConfig.from_dict(record["config"]))
     x = np.vstack([data.x_train, data.x_test])
     y = np.concatenate([data.y_train, data.y_test])
     is_train = np.arange(len(y)) < len(data.y_train)
@@ -530,7 +529,8 @@ def _register_views(app: Dash, store: Jobs) -> None:
             return *[blank] * 6, ""
         record = record_for(store, "run", request)
         fit = figures.fit_figure(record["iterations"], record["mean_distance"], record["ftle"])
-        return fit, *weights_views(record), *data_view(record, fx, fy)
+        data = jobs.iris_for(RunConfig.from_dict(record["config"]))  # once, for both views
+        return fit, *weights_views(record, data), *data_view(record, data, fx, fy)
 
     @app.callback(
         Output(ids.FTLE_EPS_GRAPH, "figure"),

@@ -14,6 +14,7 @@ from core.config import RunConfig
 from dashboard import cache, callbacks, jobs, state
 from dashboard.admission import SETTINGS_CHANGED
 
+IRIS = jobs.iris_for(RunConfig())
 SMALL = {**state.default_values(), "steps": 300, "perturbations": 4}
 
 
@@ -41,7 +42,7 @@ def test_views_draw_from_a_record(record):
     fig = callbacks.distance_view(record, normalized=True)
     assert fig.layout.yaxis.title.text == "d(t) / (ε N_w)"
     assert float(fig.data[1].y[0]) == pytest.approx(record["normalized_distance"][0], rel=1e-6)
-    w1, w2, displacement, norm = callbacks.weights_views(record)
+    w1, w2, displacement, norm = callbacks.weights_views(record, IRIS)
     assert list(w1.data[0].y) == [
         "sepal length (cm)",
         "sepal width (cm)",
@@ -49,13 +50,13 @@ def test_views_draw_from_a_record(record):
         "petal width (cm)",
     ]
     assert len(displacement.data[0].x) <= 70
-    data_fig, text = callbacks.data_view(record, "2", "3")
+    data_fig, text = callbacks.data_view(record, IRIS, "2", "3")
     assert "120 training flowers" in text and data_fig.layout.xaxis.title.text == "petal length (cm)"
 
 
 @pytest.mark.parametrize("axis", ["99", "-1", "x", None, 2.5])
 def test_a_crafted_data_axis_gets_a_message(record, axis):
-    fig, text = callbacks.data_view(record, axis, "3")
+    fig, text = callbacks.data_view(record, IRIS, axis, "3")
     assert text.startswith("The feature on an axis must be a whole number from 0 to 3, got")
     assert fig.layout.annotations[0].text == text
 
