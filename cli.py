@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.config import ACTIVATIONS, INITS, NORMS, OUTPUTS, PERTURBATIONS, RunConfig
+from core.config import ACTIVATIONS, DATASETS, INITS, NORMS, OUTPUTS, PERTURBATIONS, RunConfig
 from core.data import load_dataset_file
 from core.experiments import StabilityResult, run_lyapunov, run_orbital, run_stability
 from core.lyapunov import global_rate
@@ -83,8 +83,11 @@ def _network_args(p: argparse.ArgumentParser, *, eta: float, steps: int, perturb
     p.add_argument("--steps", type=int, default=steps, help="gradient-descent iterations T")
     p.add_argument("--perturbations", type=int, default=perturbations, help="perturbed copies M per network")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--hidden", type=int, default=10)
-    p.add_argument("--activation", choices=ACTIVATIONS, default="sigmoid")
+    p.add_argument("--dataset", choices=DATASETS, default="iris", help="data set by name (or --data FILE)")
+    p.add_argument("--hidden", type=int, default=None, help="hidden units (iris default 10, digits 64)")
+    p.add_argument(
+        "--activation", choices=ACTIVATIONS, default=None, help="default: the data set's (iris sigmoid, digits tanh)"
+    )
     p.add_argument("--output", choices=OUTPUTS, default="softmax")
     p.add_argument("--init", choices=INITS, default="normal")
     p.add_argument("--perturbation", choices=PERTURBATIONS, default="cube")
@@ -96,10 +99,11 @@ def _network_args(p: argparse.ArgumentParser, *, eta: float, steps: int, perturb
 
 
 def _config(args: argparse.Namespace, **extra) -> RunConfig:
-    return RunConfig(
+    network = {name: getattr(args, name) for name in ("hidden", "activation") if getattr(args, name) is not None}
+    return RunConfig.for_dataset(
+        args.dataset,
+        **network,
         seed=args.seed,
-        hidden=args.hidden,
-        activation=args.activation,
         output=args.output,
         init=args.init,
         standardize=args.standardize,

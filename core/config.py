@@ -20,6 +20,12 @@ OUTPUTS = ("softmax", "legacy_sigmoid")
 INITS = ("normal", "glorot")
 PERTURBATIONS = ("cube", "sphere")
 NORMS = ("l1", "l2")
+DATASETS = ("iris", "digits")  # by name (core.data.load_dataset); a user's file is passed as data
+# network settings a data set brings unless the user sets them (RunConfig.for_dataset)
+DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "iris": {"hidden": 10, "activation": "sigmoid"},
+    "digits": {"hidden": 64, "activation": "tanh"},
+}
 
 MAX_SEED = 2**63 - 1
 
@@ -28,10 +34,13 @@ MAX_SEED = 2**63 - 1
 class RunConfig:
     """One reference network plus ``n_perturbations`` perturbed copies, trained by GD.
 
-    Network 4 -> hidden -> 3 on Iris (or the user's data); see SPEC sections 1 and 2.
+    Network D -> hidden -> C on the data set ``dataset`` (or the user's data, passed
+    separately); see SPEC sections 1 and 2. ``for_dataset`` applies a data set's network
+    defaults (digits: 64 tanh units).
     """
 
     seed: int = 0
+    dataset: str = "iris"
     # network
     hidden: int = 10
     activation: str = "sigmoid"
@@ -53,6 +62,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         check_int("seed", self.seed, low=0, high=MAX_SEED)
+        check_choice("dataset", self.dataset, DATASETS)
         check_int("hidden", self.hidden, low=1, high=1024)
         check_choice("activation", self.activation, ACTIVATIONS)
         check_choice("output", self.output, OUTPUTS)
@@ -72,6 +82,12 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def for_dataset(cls, dataset: str, **settings: Any) -> RunConfig:
+        """A config on ``dataset`` with that data set's network defaults, then ``settings``."""
+        check_choice("dataset", dataset, DATASETS)
+        return cls(**{**DATASET_DEFAULTS[dataset], **settings, "dataset": dataset})
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunConfig:

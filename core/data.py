@@ -1,8 +1,14 @@
-"""Training data: Iris from scikit-learn (SPEC section 1) or the user's own file.
+"""Training data: the data sets that ship with scikit-learn, by name, or the user's own file.
 
-Iris: 150 rows, 4 raw features (cm), 3 classes; a fixed-seed permutation puts the first
-120 rows in the training set and the last 30 in the test set. Standardisation (mean 0,
-std 1 from the training rows) is an option, off by default.
+- ``iris`` (SPEC section 1): 150 rows, 4 raw features (cm), 3 classes; a fixed-seed
+  permutation puts the first 120 rows in the training set and the last 30 in the test set.
+- ``digits`` (SPEC section 8): 1,797 images of 8 x 8 pixels (64 features, grey levels 0-16
+  divided by 16 into [0, 1]), 10 classes; a fixed-seed permutation puts the first 80%
+  (1,437 rows) in the training set and the last 360 in the test set. Its default network is
+  64 -> 64 -> 10 with tanh (``core.config.DATASET_DEFAULTS``), the shape of the follow-up work's
+  784-64-10 tanh network on MNIST, scaled to 8 x 8 images.
+
+Standardisation (mean 0, std 1 from the training rows) is an option, off by default.
 """
 
 from __future__ import annotations
@@ -15,7 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from core.config import DATASETS
+
 N_TRAIN_IRIS = 120
+TRAIN_FRACTION_DIGITS = 0.8
+DIGITS_LEVELS = 16.0  # grey levels 0..16
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,39 +65,64 @@ class Dataset:
 IRIS_FEATURES = ("sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)")
 
 
-def iris_arrays() -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """Iris as scikit-learn ships it (sklearn/datasets/data/iris.csv), in its row order.
+def _sklearn_data_file(name: str) -> Path:
+    """A data file of the installed scikit-learn (sklearn/datasets/data/NAME).
 
-    Read straight from the installed package: importing sklearn costs ~2 s here, which
-    every CLI call and worker would pay. A test checks this equals
-    ``sklearn.datasets.load_iris()``.
+    Read straight from the package: importing sklearn costs ~2 s here, which every CLI call
+    and worker would pay. Tests check the arrays equal scikit-learn's loaders.
     """
     spec = importlib.util.find_spec("sklearn")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("scikit-learn is not installed; it ships the Iris data")
-    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "iris.csv"
-    with path.open() as f:
+        raise RuntimeError("scikit-learn is not installed; it ships the Iris and digits data")
+    return Path(spec.submodule_search_locations[0]) / "datasets" / "data" / name
+
+
+def iris_arrays() -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Iris as scikit-learn ships it (iris.csv), in its row order: x (150, 4), y (150,), class names."""
+    with _sklearn_data_file("iris.csv").open() as f:
         header = f.readline().strip().split(",")
         table = np.loadtxt(f, delimiter=",", dtype=np.float64)
     return table[:, :4], table[:, 4].astype(np.int64), tuple(header[2:])
 
 
+def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """The 8 x 8 digits as scikit-learn ships them (digits.csv.gz): x (1797, 64) grey levels
+    0..16, row-major pixels; y (1797,) in 0..9."""
+    table = np.loadtxt(_sklearn_data_file("digits.csv.gz"), delimiter=",", dtype=np.float64)
+    return table[:, :-1], table[:, -1].astype(np.int64)
+
+
+def _split(x: np.ndarray, y: np.ndarray, n_train: int, split_seed: int) -> tuple[np.ndarray, ...]:
+    """Rows permuted with ``default_rng(split_seed)``; the first ``n_train`` train, the rest test."""
+    order = np.random.default_rng(split_seed).permutation(len(y))
+    x, y = x[order], y[order]
+    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+
+
 def load_iris(*, split_seed: int = 0, standardize: bool = False) -> Dataset:
     """Iris, permuted with ``default_rng(split_seed)``: 120 training rows, 30 test rows."""
     x, y, class_names = iris_arrays()
-    order = np.random.default_rng(split_seed).permutation(len(y))
-    x, y = x[order], y[order]
-    data = Dataset(
-        x[:N_TRAIN_IRIS],
-        y[:N_TRAIN_IRIS],
-        x[N_TRAIN_IRIS:],
-        y[N_TRAIN_IRIS:],
-        3,
-        IRIS_FEATURES,
-        class_names,
-        "iris",
-    )
+    data = Dataset(*_split(x, y, N_TRAIN_IRIS, split_seed), 3, IRIS_FEATURES, class_names, "iris")
     return data.standardized() if standardize else data
+
+
+def load_digits(*, split_seed: int = 0, standardize: bool = False) -> Dataset:
+    """The 8 x 8 digits, features / 16, permuted with ``default_rng(split_seed)``: 1,437
+    training rows, 360 test rows. Feature i is pixel (row i // 8, column i % 8)."""
+    x, y = digits_arrays()
+    n_train = round(TRAIN_FRACTION_DIGITS * len(y))
+    features = tuple(f"pixel ({i // 8}, {i % 8})" for i in range(x.shape[1]))
+    classes = tuple(str(c) for c in range(10))
+    data = Dataset(*_split(x / DIGITS_LEVELS, y, n_train, split_seed), 10, features, classes, "digits")
+    return data.standardized() if standardize else data
+
+
+def load_dataset(name: str, *, split_seed: int = 0, standardize: bool = False) -> Dataset:
+    """A data set by name: one of ``DATASETS``."""
+    loaders = {"iris": load_iris, "digits": load_digits}
+    if name not in loaders:
+        raise ValueError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
+    return loaders[name](split_seed=split_seed, standardize=standardize)
 
 
 def load_dataset_file(path: str | Path, *, standardize: bool = False) -> Dataset:

@@ -23,7 +23,7 @@ from functools import cached_property
 import numpy as np
 
 from core.config import FTLEConfig, RunConfig
-from core.data import Dataset, load_iris
+from core.data import Dataset, load_dataset
 from core.lyapunov import (
     N_BOOT,
     EnsembleStats,
@@ -47,9 +47,9 @@ def network_for(config: RunConfig, data: Dataset) -> MLP:
 
 
 def dataset_for(config: RunConfig, data: Dataset | None) -> Dataset:
-    """Iris as the config says, or the given data (standardised if the config asks)."""
+    """The config's named data set, or the given data (standardised if the config asks)."""
     if data is None:
-        return load_iris(split_seed=config.split_seed, standardize=config.standardize)
+        return load_dataset(config.dataset, split_seed=config.split_seed, standardize=config.standardize)
     return data.standardized() if config.standardize else data
 
 

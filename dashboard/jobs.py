@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 
 from core.config import RunConfig
-from core.data import load_iris
-from core.experiments import run_eps_sweep, run_lyapunov, run_orbital, run_stability
+from core.experiments import dataset_for, run_eps_sweep, run_lyapunov, run_orbital, run_stability
 from core.parallel import default_workers
 from core.weights import ablation_ratio, relative_displacement
 from dashboard.runner import Plan
@@ -138,7 +137,7 @@ def orbital(config: RunConfig, t0: int, on_progress: Callable | None = None) -> 
 
 def iris_for(config: RunConfig):
     """The data of a run (for the Data view)."""
-    return load_iris(split_seed=config.split_seed, standardize=config.standardize)
+    return dataset_for(config, None)
 
 
 # ---- plans: a page's request -> a checked job ------------------------------------------
