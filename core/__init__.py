@@ -18,8 +18,19 @@ Shape legend, used in every docstring and comment of the package:
 A network is one flat float64 vector; a batch of networks is ``theta: (K, P)``.
 """
 
+from core.chaos import (
+    Diagnostics,
+    ExpansionRates,
+    autocorrelation,
+    expansion_rates,
+    loss_increase_fraction,
+    run_diagnostics,
+    shuffle_null_band,
+    top_moving_weights,
+    weight_series,
+)
 from core.config import FTLEConfig, RunConfig
-from core.data import Dataset, load_dataset_file, load_iris
+from core.data import Dataset, load_dataset, load_dataset_file, load_digits, load_iris
 from core.experiments import (
     EpsSweepResult,
     LyapunovResult,
@@ -30,30 +41,55 @@ from core.experiments import (
     run_orbital,
     run_stability,
 )
+from core.hessian import SharpnessSeries, sharpness, sharpness_series
 from core.lyapunov import EnsembleStats, FTLEFit, ensemble_stats, fit_ftle, global_rate
+from core.maps import MapResult, OrbitResult, run_map, run_orbit, zoom
 from core.model import MLP
+from core.regimes import REGIME_TEXT, SweepResult, run_sweep
 from core.training import Trajectory, descend
 
 __all__ = [
     "Dataset",
+    "Diagnostics",
     "EnsembleStats",
     "EpsSweepResult",
+    "ExpansionRates",
     "FTLEConfig",
     "FTLEFit",
     "LyapunovResult",
     "MLP",
+    "MapResult",
+    "OrbitResult",
     "OrbitalResult",
+    "REGIME_TEXT",
     "RunConfig",
+    "SharpnessSeries",
     "StabilityResult",
+    "SweepResult",
     "Trajectory",
+    "autocorrelation",
     "descend",
     "ensemble_stats",
+    "expansion_rates",
     "fit_ftle",
     "global_rate",
+    "load_dataset",
     "load_dataset_file",
+    "load_digits",
     "load_iris",
+    "loss_increase_fraction",
+    "run_diagnostics",
     "run_eps_sweep",
     "run_lyapunov",
+    "run_map",
+    "run_orbit",
     "run_orbital",
     "run_stability",
+    "run_sweep",
+    "sharpness",
+    "sharpness_series",
+    "shuffle_null_band",
+    "top_moving_weights",
+    "weight_series",
+    "zoom",
 ]

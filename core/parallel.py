@@ -31,11 +31,13 @@ def map_chunks(
     workers: int | None = None,
     sizes: Sequence[int] | None = None,
     on_progress: Callable[[int, int, None], object] | None = None,
+    on_result: Callable[[int, R], object] | None = None,
 ) -> tuple[list[R], bool]:
     """``[fn(c) for c in chunks]`` over ``workers`` processes (in-process for 1).
 
-    ``on_progress(done, total, None)`` counts ``sizes`` (default 1 per chunk) as chunks
-    finish; returning False cancels the rest. Returns the results of the leading chunks
+    ``on_result(i, result)`` is called in this process as chunk i finishes (in any order),
+    before ``on_progress(done, total, None)``, which counts ``sizes`` (default 1 per chunk);
+    returning False from it cancels the rest. Returns the results of the leading chunks
     that finished, in order, and whether the job was cancelled.
     """
     workers = default_workers() if workers is None else check_int("workers", workers, low=1, high=1024)
@@ -43,14 +45,16 @@ def map_chunks(
     total = sum(sizes)
     results: dict[int, R] = {}
 
-    def report() -> bool:
+    def finished(i: int, result: R) -> bool:
+        results[i] = result
+        if on_result is not None:
+            on_result(i, result)
         done = sum(sizes[i] for i in results)
         return on_progress is None or on_progress(done, total, None) is not False
 
     if workers == 1 or len(chunks) <= 1:
         for i, chunk in enumerate(chunks):
-            results[i] = fn(chunk)
-            if not report():
+            if not finished(i, fn(chunk)):
                 return _leading(results), True
         return _leading(results), False
 
@@ -58,10 +62,8 @@ def map_chunks(
     with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context) as pool:
         pending = {pool.submit(fn, c): i for i, c in enumerate(chunks)}
         while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                results[pending.pop(future)] = future.result()
-            if not report():
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            if not all([finished(pending.pop(future), future.result()) for future in done]):
                 for future in pending:
                     future.cancel()
                 return _leading(results), True

@@ -5,8 +5,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from core.config import RunConfig
+from core.config import FTLEConfig, RunConfig
 from core.experiments import run_eps_sweep, run_lyapunov, run_orbital, run_stability
+from core.lyapunov import fit_ftle
 
 SHORT = RunConfig(n_steps=300, n_perturbations=4)
 
@@ -44,14 +45,16 @@ def test_lyapunov_does_not_depend_on_workers_or_chunking():
 def test_low_learning_rate_shows_no_exponential_growth():
     """eta = 0.01 over 5000 steps: <d>/(eps N_w) stays O(1) and no FTLE fit is kept.
 
-    Measured (seed 0, 8 initial conditions): every max is below 1. Some single initial
-    networks drift further (``cli.py run --seed 0``: 3.6 with 20 copies), still without an
-    exponential phase, so the bound is asserted on this ensemble.
+    Measured (seed 0, 8 initial conditions): the largest max is 0.99, the global rates are
+    below 1.4e-4 per step. Some single initial networks drift further (``cli.py run --seed 0``:
+    3.6 with 20 copies), still without an exponential phase (which at even 0.05 per step would
+    grow by e^250), so the O(1) bound is asserted on this ensemble, with room for the
+    reassociated sums of another CPU.
     """
     config = RunConfig(learning_rate=0.01, n_steps=5000, n_perturbations=3)
     result = run_lyapunov(config, [1e-8], 8)
     normalized = result.mean_distance[:, 0] / (1e-8 * 70)
-    assert normalized.max() < 2.0
+    assert normalized.max() < 1.5 and np.median(normalized.max(axis=1)) < 1.0
     assert not result.fits.kept.any()
     assert (np.abs(result.global_rate) < 1e-3).all()
 
@@ -87,7 +90,11 @@ def test_orbital_perturbation_stays_marginal():
 def test_a_huge_learning_rate_is_reported_not_raised():
     result = run_stability(RunConfig(learning_rate=1000.0, n_steps=300, n_perturbations=3))
     assert result.trajectory.loss.shape == (301, 4)
-    assert np.isfinite(result.trajectory.loss[-1]).all() or result.trajectory.diverged.any()
+    # measured: no overflow (the sigmoid saturates), the loss stays finite near 2,460 and the
+    # accuracy at chance: eta = 1000 is chaotic, not divergent, for this network
+    assert not result.trajectory.diverged.any()
+    assert (result.trajectory.loss[-1] > 100).all() and np.isfinite(result.trajectory.loss[-1]).all()
+    assert (result.trajectory.accuracy[-1] < 0.4).all()
 
 
 def test_theta0_must_match_the_network():
@@ -162,3 +169,13 @@ def test_jobs_that_fit_run_and_unknown_memory_refuses_nothing(monkeypatch):
     monkeypatch.setattr("core.training.available_memory", lambda: 10**8)  # 100 MB: enough for a short run
     result = run_lyapunov(RunConfig(n_steps=20, n_perturbations=1), [1e-8], 2, workers=1)
     assert result.mean_distance.shape == (2, 1, 21)
+
+
+def test_stability_ftle_uses_the_callers_estimator_settings():
+    config = RunConfig(learning_rate=1.0, n_steps=200, n_perturbations=3)
+    strict = FTLEConfig(starts=(0, 20, 5), lengths=(40, 60, 10), min_r2=0.999, min_slope=0.05)
+    default, custom = run_stability(config), run_stability(config, ftle_config=strict)
+    assert custom.ftle.slope == fit_ftle(custom.mean_distance, strict).slope
+    assert custom.ftle.length in (40, 50, 60) and custom.ftle.start <= 20
+    assert default.ftle.slope == fit_ftle(default.mean_distance).slope
+    assert (custom.ftle.start, custom.ftle.length) != (default.ftle.start, default.ftle.length)

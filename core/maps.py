@@ -1,0 +1,304 @@
+"""Maps over the learning rate (SPEC section 6): eta x eps, eta x initial network, the orbit
+diagram, and zooming into a map.
+
+- ``eta-eps``: per (eta, eps), the mean FTLE over the initial networks whose fit is kept, and
+  the fraction kept. Each (eta, network) trains one reference shared by all eps, with M
+  copies at each eps (the directions are the same, scaled by eps), as the Lyapunov sweep does.
+- ``eta-seed``: per (eta, initial network), the final training loss: a trainability map
+  (Sohl-Dickstein 2024 draws such maps as fractals at the edge of trainability).
+- orbit diagram: for one network and each eta of a grid, the last N losses of a long run, so
+  fixed points, periodic orbits and chaotic bands appear as eta grows, as in the bifurcation
+  diagram of the logistic map.
+
+Initial network j is the one ``run_stability`` draws for seed ``config.seed + j``; a zoom
+(:func:`zoom`) recomputes a rectangle on a finer grid that contains the coarse grid's points
+bit for bit, with the same networks, so the shared points keep their values exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.cells import CellResults, train_cells
+from core.config import FTLEConfig, RunConfig
+from core.data import Dataset
+from core.experiments import dataset_for
+from core.lyapunov import fit_ftle
+from core.validate import check_choice, check_float, check_int
+
+MAP_KINDS = ("eta-eps", "eta-seed")
+ORBIT_DISTINCT_RTOL = 1e-6  # losses closer than this (relative) count as one point of an orbit
+ZOOM_FACTOR = 4  # new points per coarse interval
+
+
+@dataclass(frozen=True, eq=False)
+class MapResult:
+    """A 2-D map: learning rates (E,) x ``ys`` (Y,) (eps values or seeds); arrays are (E, Y).
+
+    value:   ``eta-eps``: mean FTLE of the kept fits (NaN if none); ``eta-seed``: final loss
+             (NaN where the network diverged)
+    share:   ``eta-eps``: fraction of networks whose FTLE fit is kept; ``eta-seed``: final
+             test accuracy
+    diverged: any trajectory of the point diverged
+    done:    computed (False after a cancel)
+    """
+
+    kind: str
+    config: RunConfig
+    ftle_config: FTLEConfig
+    n_inits: int
+    etas: np.ndarray
+    ys: np.ndarray
+    value: np.ndarray
+    share: np.ndarray
+    diverged: np.ndarray
+    done: np.ndarray
+    cancelled: bool = False
+
+    @property
+    def value_name(self) -> str:
+        return "ftle_mean" if self.kind == "eta-eps" else "final_loss"
+
+    @property
+    def share_name(self) -> str:
+        return "ftle_kept_fraction" if self.kind == "eta-eps" else "test_accuracy"
+
+    @property
+    def y_name(self) -> str:
+        return "eps" if self.kind == "eta-eps" else "seed"
+
+    def table(self):
+        """pandas DataFrame in long form, one row per point done: eta, eps or seed, value, share, diverged."""
+        import pandas as pd
+
+        e, y = np.nonzero(self.done)
+        return pd.DataFrame(
+            {
+                "eta": self.etas[e],
+                self.y_name: self.ys[y],
+                self.value_name: self.value[e, y],
+                self.share_name: self.share[e, y],
+                "diverged": self.diverged[e, y],
+            }
+        )
+
+
+def _eta_eps_map(cells: CellResults, n_etas: int, n_inits: int, ftle_config: FTLEConfig):
+    """Cells (eta-major, then network) -> value, share, diverged, done, each (E, Y = n_eps)."""
+    fits = fit_ftle(cells.mean_distance, ftle_config)  # (E G, Y)
+    shape = (n_etas, n_inits, -1)
+    kept, slope = fits.kept.reshape(shape), fits.slope.reshape(shape)
+    done = cells.done.reshape(n_etas, n_inits).all(axis=1)[:, None] & np.ones(kept.shape[-1], dtype=bool)
+    n_kept = kept.sum(axis=1)
+    with np.errstate(all="ignore"):
+        value = np.where(n_kept > 0, np.where(kept, slope, 0.0).sum(axis=1) / n_kept, np.nan)
+    diverged = np.broadcast_to(cells.diverged.reshape(n_etas, n_inits).any(axis=1)[:, None], done.shape)
+    return np.where(done, value, np.nan), np.where(done, n_kept / n_inits, np.nan), diverged & done, done
+
+
+def _eta_seed_map(cells: CellResults, n_etas: int, n_seeds: int):
+    """Cells (eta-major, then seed) -> final loss, final test accuracy, diverged, done, each (E, Y)."""
+    grid = (n_etas, n_seeds)
+    diverged = (cells.diverged & cells.done).reshape(grid)
+    loss = np.where(diverged, np.nan, cells.loss[:, -1].reshape(grid))
+    return loss, cells.test_accuracy[:, -1].reshape(grid), diverged, cells.done.reshape(grid)
+
+
+def run_map(
+    kind: str,
+    config: RunConfig,
+    etas,
+    ys,
+    *,
+    n_inits: int = 1,
+    ftle_config: FTLEConfig = FTLEConfig(),
+    data: Dataset | None = None,
+    workers: int | None = None,
+    on_progress=None,
+) -> MapResult:
+    """A map of ``kind`` over ``etas`` x ``ys``: eps values (``eta-eps``, with ``n_inits``
+    networks and ``config.n_perturbations`` copies per eps) or seeds (``eta-seed``: each seed
+    one network, no copies). ``on_progress(done, total, partial MapResult)`` may return False."""
+    check_choice("map kind", kind, MAP_KINDS)
+    etas = _values("eta", etas, high=1e6)
+    data = dataset_for(config, data)
+    if kind == "eta-eps":
+        ys = _values("eps", ys, high=10.0)
+        check_int("n_inits", n_inits, low=1, high=100_000)
+        seeds = config.seed + np.arange(n_inits)
+        cell_etas, cell_seeds = np.repeat(etas, n_inits), np.tile(seeds, etas.size)
+        extra = {"eps": ys, "n_copies": config.n_perturbations}
+        build = lambda cells: _eta_eps_map(cells, etas.size, n_inits, ftle_config)  # noqa: E731
+    else:
+        ys = np.asarray([check_int("seed", int(s), low=0, high=2**63 - 1) for s in np.ravel(ys)], dtype=np.int64)
+        if ys.size == 0:
+            raise ValueError("the map needs at least one seed")
+        n_inits = 1
+        cell_etas, cell_seeds = np.repeat(etas, ys.size), np.tile(ys, etas.size)
+        extra = {}
+        build = lambda cells: _eta_seed_map(cells, etas.size, ys.size)  # noqa: E731
+
+    def result(cells: CellResults) -> MapResult:
+        return MapResult(kind, config, ftle_config, n_inits, etas, ys, *build(cells), cancelled=cells.cancelled)
+
+    cells = train_cells(
+        config,
+        data,
+        cell_etas,
+        cell_seeds,
+        workers=workers,
+        on_progress=None if on_progress is None else lambda d, t, c: on_progress(d, t, result(c)),
+        **extra,
+    )
+    return result(cells)
+
+
+def _values(name: str, values, *, high: float) -> np.ndarray:
+    """A non-empty 1-D grid of positive finite numbers up to ``high``."""
+    values = np.asarray([check_float(name, float(v), low=0.0, high=high) for v in np.ravel(values)])
+    if values.size == 0:
+        raise ValueError(f"the map needs at least one {name}")
+    return values
+
+
+def refine(grid: np.ndarray, low: float, high: float, factor: int = ZOOM_FACTOR, *, log: bool = True) -> np.ndarray:
+    """The points of ``grid`` (sorted ascending) in [low, high], widened to the neighbouring
+    grid points if fewer than two lie inside, with ``factor - 1`` new points in every
+    interval between them (log- or linearly spaced). The coarse points are kept as they are,
+    bit for bit, so values there can be compared exactly."""
+    grid = np.asarray(grid, dtype=np.float64)
+    check_int("zoom factor", factor, low=1, high=1000)
+    if not low < high:
+        raise ValueError(f"a zoom needs low < high, got {low:g} to {high:g}")
+    if grid.size < 2 or np.any(np.diff(grid) <= 0):
+        raise ValueError("a zoom needs an ascending grid of at least two points")
+    a, b = int(np.searchsorted(grid, low, side="left")), int(np.searchsorted(grid, high, side="right")) - 1
+    if b - a < 1:  # fewer than two points inside: add the neighbours outside the box
+        a, b = (b, a) if b < a else (a - 1, b + 1)
+        a, b = max(a, 0), min(b, grid.size - 1)
+        a, b = (b - 1, b) if a == b == grid.size - 1 else (a, max(b, a + 1))
+    space = np.geomspace if log else np.linspace
+    pieces = [space(grid[k], grid[k + 1], factor + 1)[:-1] for k in range(a, b)]
+    fine = np.concatenate([*pieces, grid[b : b + 1]])
+    fine[::factor] = grid[a : b + 1]  # exactly the coarse floats
+    return fine
+
+
+def zoom_grids(kind: str, etas, ys, eta_range, y_range, factor: int = ZOOM_FACTOR) -> tuple[np.ndarray, np.ndarray]:
+    """The grids of a zoom into the rectangle ``eta_range`` x ``y_range`` of a map over
+    ``etas`` x ``ys`` (see :func:`refine`). Seeds are whole numbers: for ``eta-seed`` the seeds
+    in range are kept and only eta is refined."""
+    check_choice("map kind", kind, MAP_KINDS)
+    etas = refine(np.sort(np.asarray(etas, dtype=np.float64)), *eta_range, factor)
+    ys = np.asarray(ys)
+    if kind == "eta-eps":
+        return etas, refine(np.sort(ys.astype(np.float64)), *y_range, factor)
+    inside = ys[(ys >= y_range[0]) & (ys <= y_range[1])]
+    if inside.size == 0:
+        raise ValueError(f"no seed of the map lies in {y_range[0]:g}..{y_range[1]:g}")
+    return etas, inside
+
+
+def zoom(
+    result: MapResult,
+    eta_range: tuple[float, float],
+    y_range: tuple[float, float],
+    *,
+    factor: int = ZOOM_FACTOR,
+    data: Dataset | None = None,
+    workers: int | None = None,
+    on_progress=None,
+) -> MapResult:
+    """The rectangle ``eta_range`` x ``y_range`` of a map, recomputed at ``factor`` times its
+    resolution (log grids, :func:`zoom_grids`) with the same networks."""
+    etas, ys = zoom_grids(result.kind, result.etas, result.ys, eta_range, y_range, factor)
+    return run_map(
+        result.kind,
+        result.config,
+        etas,
+        ys,
+        n_inits=result.n_inits,
+        ftle_config=result.ftle_config,
+        data=data,
+        workers=workers,
+        on_progress=on_progress,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class OrbitResult:
+    """The orbit diagram of one network: etas (E,), the last N training losses of each
+    (E, N; NaN after a divergence), diverged (E,), done (E,)."""
+
+    config: RunConfig
+    etas: np.ndarray
+    losses: np.ndarray
+    diverged: np.ndarray
+    done: np.ndarray
+    cancelled: bool = False
+
+    @property
+    def n_distinct(self) -> np.ndarray:
+        """(E,) distinct loss values among the last N (relative tolerance ORBIT_DISTINCT_RTOL):
+        1 for a fixed point, p for a period-p orbit, about N for a chaotic band."""
+        return np.array([distinct_values(row) for row in self.losses])
+
+    def table(self):
+        """pandas DataFrame in long form: eta, step, loss (the points of the diagram)."""
+        import pandas as pd
+
+        n_last = self.losses.shape[1]
+        steps = self.config.n_steps - n_last + 1 + np.arange(n_last)
+        e = np.flatnonzero(self.done)
+        return pd.DataFrame(
+            {
+                "eta": np.repeat(self.etas[e], n_last),
+                "step": np.tile(steps, e.size),
+                "loss": self.losses[e].ravel(),
+            }
+        )
+
+
+def distinct_values(values: np.ndarray, rtol: float = ORBIT_DISTINCT_RTOL) -> int:
+    """Number of clusters of the finite ``values`` whose neighbours (sorted) differ by less than
+    ``rtol`` relative; 0 if none is finite."""
+    v = np.sort(values[np.isfinite(values)])
+    if v.size == 0:
+        return 0
+    gaps = np.diff(v) > rtol * np.maximum(np.abs(v[1:]), np.finfo(np.float64).tiny)
+    return int(gaps.sum()) + 1
+
+
+def run_orbit(
+    config: RunConfig,
+    etas,
+    *,
+    n_last: int = 200,
+    data: Dataset | None = None,
+    workers: int | None = None,
+    on_progress=None,
+) -> OrbitResult:
+    """The orbit diagram: the network of ``config.seed`` trained ``config.n_steps`` steps at
+    each eta; keeps the last ``n_last`` losses (the steps T - n_last + 1 .. T)."""
+    etas = _values("eta", etas, high=1e6)
+    check_int("n_last", n_last, low=1, high=config.n_steps + 1)
+    data = dataset_for(config, data)
+
+    def result(cells: CellResults) -> OrbitResult:
+        losses = cells.loss[:, -n_last:].copy()
+        steps = np.arange(config.n_steps + 1 - n_last, config.n_steps + 1)
+        diverged_by = (cells.diverged_at[:, None] != -1) & (steps[None, :] >= cells.diverged_at[:, None])
+        losses[diverged_by] = np.nan
+        return OrbitResult(config, etas, losses, cells.diverged & cells.done, cells.done, cells.cancelled)
+
+    cells = train_cells(
+        config,
+        data,
+        etas,
+        np.full(etas.size, config.seed),
+        workers=workers,
+        on_progress=None if on_progress is None else lambda d, t, c: on_progress(d, t, result(c)),
+    )
+    return result(cells)

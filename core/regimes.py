@@ -1,0 +1,320 @@
+"""Regimes of the learning rate (SPEC section 6): the 1-D sweep over eta and its labels.
+
+Each (eta, network) cell trains initial network j (the network ``run_stability`` draws for
+seed ``config.seed + j``) at learning rate eta with M perturbed copies (see :mod:`core.cells`),
+and reports the final loss and accuracies, the iterations to reach a test-accuracy target
+(SPEC section 8), the fraction of loss-increasing steps, the FTLE of its copies (SPEC
+section 3), the sharpness of its final network over 2/eta, and a regime label. Per eta: the
+medians, the FTLE mean with a bootstrap CI and the fraction kept, the fraction diverged and
+the majority label.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from core.cells import CellResults, train_cells
+from core.chaos import loss_increase_fraction
+from core.config import FTLEConfig, RunConfig
+from core.data import Dataset
+from core.experiments import dataset_for
+from core.lyapunov import EnsembleStats, ensemble_stats, fit_ftle
+from core.validate import check_float, check_int
+
+# ---- regime labels ----------------------------------------------------------------------
+# Evidence, measured on Iris (4-10-3 sigmoid, 10 networks, 500 steps) with an independent
+# implementation: eta = 0.01 reaches median training accuracy 0.82 with no loss-increasing
+# step; eta = 1 reaches 0.93 with ~45% of its steps increasing the loss, its copies separate
+# exponentially (FTLE ~0.29 per step, ~90% of fits kept) and its sharpness hovers around
+# 2/eta; eta = 5, 20 and 1000 stay at chance (0.32-0.35) with 47-57% increasing steps.
+STABLE, EDGE, CHAOTIC, DIVERGED = "stable", "edge", "chaotic", "diverged"
+REGIMES = (STABLE, EDGE, CHAOTIC, DIVERGED)
+REGIME_TEXT = {
+    STABLE: "stable: the loss falls step after step and nearby networks stay together",
+    EDGE: "edge of stability: the loss rises now and then, nearby networks separate exponentially, yet it learns",
+    CHAOTIC: "chaotic: the loss jumps irregularly and the network never learns (accuracy near chance)",
+    DIVERGED: "diverged: the weights or the loss overflowed",
+}
+# Learned: the final training accuracy is at least this fraction of the way from chance (the
+# most common class's share) to 1. Iris: chance 0.35, so 0.68; eta 0.01 (0.82) and 1 (0.93) pass,
+# eta >= 5 (0.32-0.35) do not.
+LEARNED_FRACTION = 0.5
+# Chaotic: not learned and at least this share of steps increase the loss (eta >= 5: 47-57%;
+# a network that is merely slow, like eta = 0.001 after 500 steps, has ~0%).
+CHAOTIC_INCREASES = 0.3
+# Edge of stability: learned, and either a kept (positive, exponential) FTLE or at least this
+# share of loss-increasing steps (eta = 1: ~45%; eta = 0.01: 0%).
+EDGE_INCREASES = 0.05
+
+TARGET_ACCURACY = 0.9  # SPEC section 8: iterations to reach 90% test accuracy
+BOOTSTRAP_KEY = 2**31 - 1  # spawn key of the bootstrap generators: apart from any network's
+
+
+def regime_labels(
+    diverged: np.ndarray, train_accuracy: np.ndarray, chance: float, increases: np.ndarray, ftle_kept: np.ndarray
+) -> np.ndarray:
+    """Per network, the regime from the rules above; arrays of one shape in, str array out."""
+    learned = train_accuracy >= chance + LEARNED_FRACTION * (1.0 - chance)
+    labels = np.full(np.shape(diverged), STABLE, dtype=object)
+    labels[learned & ((increases >= EDGE_INCREASES) | ftle_kept)] = EDGE
+    labels[~learned & (increases >= CHAOTIC_INCREASES)] = CHAOTIC
+    labels[diverged] = DIVERGED
+    return labels
+
+
+def majority(labels: np.ndarray) -> str | None:
+    """The most common label (ties: the first in REGIMES); None for no labels."""
+    counts = Counter(str(label) for label in labels)
+    if not counts:
+        return None
+    return max(REGIMES, key=lambda r: (counts[r], -REGIMES.index(r)))
+
+
+def chance_accuracy(data: Dataset) -> float:
+    """The accuracy of always answering the most common training class."""
+    return float(np.bincount(data.y_train).max() / data.y_train.size)
+
+
+def steps_to_accuracy(test_accuracy: np.ndarray, target: float) -> np.ndarray:
+    """(..., T + 1) test accuracy per step -> (...) first step at which it reaches ``target``; NaN if never."""
+    reached = test_accuracy >= target  # NaN compares False
+    first = reached.argmax(axis=-1).astype(np.float64)
+    first[~reached.any(axis=-1)] = np.nan
+    return first
+
+
+def geometric_grid(low: float, high: float, n: int, name: str = "eta") -> np.ndarray:
+    """(n,) log-spaced values from ``low`` to ``high`` inclusive; n >= 2 and low < high."""
+    check_float(f"{name} low", low, low=0.0, high=1e6)
+    check_float(f"{name} high", high, low=0.0, high=1e6)
+    check_int(f"{name} points", n, low=2, high=100_000)
+    if not low < high:
+        raise ValueError(f"{name} range must go from low to high with low < high, got {low:g} to {high:g}")
+    return np.geomspace(low, high, n)
+
+
+@dataclass(frozen=True, eq=False)
+class SweepResult:
+    """E learning rates x G initial networks (seeds ``config.seed + j``). Per-network arrays
+    are (E, G); cells not computed (cancelled) are NaN and not ``done``."""
+
+    config: RunConfig
+    ftle_config: FTLEConfig
+    etas: np.ndarray
+    seeds: np.ndarray
+    target_accuracy: float
+    chance: float
+    cells: CellResults
+
+    def _grid(self, values: np.ndarray) -> np.ndarray:
+        return values.reshape(self.etas.size, self.seeds.size, *values.shape[1:])
+
+    @property
+    def done(self) -> np.ndarray:
+        return self._grid(self.cells.done)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cells.cancelled
+
+    @property
+    def diverged(self) -> np.ndarray:
+        return self._grid(self.cells.diverged) & self.done
+
+    @property
+    def final_loss(self) -> np.ndarray:
+        """(E, G); NaN for a diverged network."""
+        return np.where(self.diverged, np.nan, self._grid(self.cells.loss[:, -1]))
+
+    @property
+    def train_accuracy(self) -> np.ndarray:
+        return np.where(self.diverged, np.nan, self._grid(self.cells.train_accuracy))
+
+    @property
+    def test_accuracy(self) -> np.ndarray:
+        return self._grid(self.cells.test_accuracy[:, -1])
+
+    @cached_property
+    def steps_to_accuracy(self) -> np.ndarray:
+        return self._grid(steps_to_accuracy(self.cells.test_accuracy, self.target_accuracy))
+
+    @cached_property
+    def loss_increase_fraction(self) -> np.ndarray:
+        return np.where(self.done, self._grid(loss_increase_fraction(self.cells.loss.T)), np.nan)
+
+    @cached_property
+    def ftle(self):
+        """FTLEFit of shape (E, G): the best-window fit of ln<d(t)> of each network's copies."""
+        return fit_ftle(self._grid(self.cells.mean_distance[:, 0]), self.ftle_config)
+
+    @property
+    def sharpness_over_2_eta(self) -> np.ndarray:
+        """(E, G) sharpness of the final network / (2 / eta): 1 at the edge of stability."""
+        return self._grid(self.cells.sharpness) * self.etas[:, None] / 2.0
+
+    @cached_property
+    def regime(self) -> np.ndarray:
+        """(E, G) labels; None where not computed."""
+        labels = regime_labels(
+            self.diverged,
+            np.nan_to_num(self.train_accuracy, nan=0.0),
+            self.chance,
+            np.nan_to_num(self.loss_increase_fraction, nan=0.0),
+            self.ftle.kept,
+        )
+        labels[~self.done] = None
+        return labels
+
+    @cached_property
+    def ftle_stats(self) -> tuple[EnsembleStats, ...]:
+        """Per eta: mean, std and bootstrap CI of the kept FTLEs of the networks done."""
+        stats = []
+        for i in range(self.etas.size):
+            rng = np.random.default_rng(np.random.SeedSequence(self.config.seed, spawn_key=(BOOTSTRAP_KEY, i)))
+            done = self.done[i]
+            stats.append(ensemble_stats(self.ftle.slope[i, done], self.ftle.kept[i, done], rng))
+        return tuple(stats)
+
+    def runs(self):
+        """pandas DataFrame, one row per (eta, network) done: the columns of ``runs.csv``."""
+        import pandas as pd
+
+        e, g = np.nonzero(self.done)
+        return pd.DataFrame(
+            {
+                "eta": self.etas[e],
+                "seed": self.seeds[g],
+                "final_loss": self.final_loss[e, g],
+                "train_accuracy": self.train_accuracy[e, g],
+                "test_accuracy": self.test_accuracy[e, g],
+                "steps_to_accuracy": self.steps_to_accuracy[e, g],
+                "ftle": self.ftle.slope[e, g],
+                "ftle_r2": self.ftle.r2[e, g],
+                "ftle_kept": self.ftle.kept[e, g],
+                "loss_increase_fraction": self.loss_increase_fraction[e, g],
+                "sharpness_over_2_eta": self.sharpness_over_2_eta[e, g],
+                "diverged": self.diverged[e, g],
+                "regime": self.regime[e, g],
+            }
+        )
+
+    def summary(self):
+        """pandas DataFrame, one row per eta: medians over the networks done, FTLE statistics,
+        fractions diverged and reaching the target, the majority label."""
+        import pandas as pd
+
+        with np.errstate(all="ignore"), _quiet_nan_medians():
+            rows = {
+                "eta": self.etas,
+                "networks": self.done.sum(axis=1),
+                "final_loss": np.nanmedian(self.final_loss, axis=1),
+                "train_accuracy": np.nanmedian(self.train_accuracy, axis=1),
+                "test_accuracy": np.nanmedian(self.test_accuracy, axis=1),
+                "steps_to_accuracy": np.nanmedian(self.steps_to_accuracy, axis=1),
+                "reached_target": _share(np.isfinite(self.steps_to_accuracy), self.done),
+                "loss_increase_fraction": np.nanmedian(self.loss_increase_fraction, axis=1),
+                "sharpness_over_2_eta": np.nanmedian(self.sharpness_over_2_eta, axis=1),
+                "ftle_mean": [s.mean for s in self.ftle_stats],
+                "ftle_ci_low": [s.ci_low for s in self.ftle_stats],
+                "ftle_ci_high": [s.ci_high for s in self.ftle_stats],
+                "ftle_kept_fraction": _share(self.ftle.kept, self.done),
+                "diverged_fraction": _share(self.diverged, self.done),
+                "regime": [majority(self.regime[i, self.done[i]]) for i in range(self.etas.size)],
+            }
+        return pd.DataFrame(rows)
+
+    def time_to_accuracy(self):
+        """pandas DataFrame, one row per eta: the iterations to reach the target test accuracy
+        (median and quartiles over the networks that reach it, and the share that does) beside
+        the FTLE mean and the share of kept fits (SPEC section 8: fastest near the onset of a
+        positive FTLE)."""
+        import pandas as pd
+
+        steps = np.where(self.done, self.steps_to_accuracy, np.nan)
+        with np.errstate(all="ignore"), _quiet_nan_medians():
+            q25, median, q75 = np.nanpercentile(steps, [25, 50, 75], axis=1)
+        return pd.DataFrame(
+            {
+                "eta": self.etas,
+                "target_accuracy": self.target_accuracy,
+                "steps_median": median,
+                "steps_q25": q25,
+                "steps_q75": q75,
+                "reached_target": _share(np.isfinite(self.steps_to_accuracy), self.done),
+                "ftle_mean": [s.mean for s in self.ftle_stats],
+                "ftle_kept_fraction": _share(self.ftle.kept, self.done),
+            }
+        )
+
+
+def _share(flags: np.ndarray, done: np.ndarray) -> np.ndarray:
+    """(E, G) flags -> (E,) share among the networks done (NaN for none)."""
+    n = done.sum(axis=1)
+    return np.where(n > 0, (flags & done).sum(axis=1) / np.maximum(n, 1), np.nan)
+
+
+@contextmanager
+def _quiet_nan_medians():
+    """np.nanmedian warns on an all-NaN row (an eta where every network diverged): a NaN
+    median is the honest answer there."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
+        yield
+
+
+def run_sweep(
+    config: RunConfig,
+    etas,
+    n_inits: int,
+    *,
+    target_accuracy: float = TARGET_ACCURACY,
+    ftle_config: FTLEConfig = FTLEConfig(),
+    data: Dataset | None = None,
+    workers: int | None = None,
+    on_progress=None,
+) -> SweepResult:
+    """The 1-D regime sweep: every eta of ``etas`` x ``n_inits`` initial networks, each with
+    ``config.n_perturbations`` copies at ``config.eps``, ``config.n_steps`` steps.
+    ``on_progress(done_cells, total_cells, partial SweepResult)`` may return False to stop."""
+    etas = np.asarray([check_float("eta", float(e), low=0.0, high=1e6) for e in np.ravel(etas)])
+    if etas.size == 0:
+        raise ValueError("the sweep needs at least one learning rate")
+    check_int("n_inits", n_inits, low=1, high=100_000)
+    target_accuracy = check_float("target accuracy", target_accuracy, low=0.0, high=1.0)
+    seeds = config.seed + np.arange(n_inits)
+    data = dataset_for(config, data)
+    partial = _Partial(config, ftle_config, etas, seeds, target_accuracy, chance_accuracy(data))
+    cells = train_cells(
+        config,
+        data,
+        np.repeat(etas, n_inits),
+        np.tile(seeds, etas.size),
+        eps=np.array([config.eps]),
+        n_copies=config.n_perturbations,
+        with_sharpness=True,
+        workers=workers,
+        on_progress=None if on_progress is None else lambda d, t, c: on_progress(d, t, partial(c)),
+    )
+    return partial(cells)
+
+
+@dataclass(frozen=True)
+class _Partial:
+    """Makes the SweepResult of (partial) cell results."""
+
+    config: RunConfig
+    ftle_config: FTLEConfig
+    etas: np.ndarray
+    seeds: np.ndarray
+    target_accuracy: float
+    chance: float
+
+    def __call__(self, cells: CellResults) -> SweepResult:
+        return SweepResult(**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, cells=cells)
