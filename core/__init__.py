@@ -18,19 +18,10 @@ Shape legend, used in every docstring and comment of the package:
 A network is one flat float64 vector; a batch of networks is ``theta: (K, P)``.
 """
 
-from core.chaos import (
-    Diagnostics,
-    ExpansionRates,
-    autocorrelation,
-    expansion_rates,
-    loss_increase_fraction,
-    run_diagnostics,
-    shuffle_null_band,
-    top_moving_weights,
-    weight_series,
-)
+from core.chaos import ExpansionRates, autocorrelation, expansion_rates, loss_increase_fraction, shuffle_null_band
 from core.config import FTLEConfig, RunConfig
 from core.data import Dataset, load_dataset, load_dataset_file, load_digits, load_iris
+from core.diagnostics import Diagnostics, run_diagnostics, top_moving_weights, weight_series
 from core.experiments import (
     EpsSweepResult,
     LyapunovResult,

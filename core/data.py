@@ -4,7 +4,7 @@
   permutation puts the first 120 rows in the training set and the last 30 in the test set.
 - ``digits`` (SPEC section 8): 1,797 images of 8 x 8 pixels (64 features, grey levels 0-16
   divided by 16 into [0, 1]), 10 classes; a fixed-seed permutation puts the first 80%
-  (1,437 rows) in the training set and the last 360 in the test set. Its default network is
+  (1,438 rows) in the training set and the last 359 in the test set. Its default network is
   64 -> 64 -> 10 with tanh (``core.config.DATASET_DEFAULTS``), the shape of the follow-up work's
   784-64-10 tanh network on MNIST, scaled to 8 x 8 images.
 
@@ -107,8 +107,8 @@ def load_iris(*, split_seed: int = 0, standardize: bool = False) -> Dataset:
 
 
 def load_digits(*, split_seed: int = 0, standardize: bool = False) -> Dataset:
-    """The 8 x 8 digits, features / 16, permuted with ``default_rng(split_seed)``: 1,437
-    training rows, 360 test rows. Feature i is pixel (row i // 8, column i % 8)."""
+    """The 8 x 8 digits, features / 16, permuted with ``default_rng(split_seed)``: 1,438
+    training rows, 359 test rows. Feature i is pixel (row i // 8, column i % 8)."""
     x, y = digits_arrays()
     n_train = round(TRAIN_FRACTION_DIGITS * len(y))
     features = tuple(f"pixel ({i // 8}, {i % 8})" for i in range(x.shape[1]))

@@ -2,19 +2,31 @@
 
 Flat order (files, API, tests): W1 (D x H, row-major: input i -> hidden j at i*H + j),
 b1 (H), W2 (H x C, row-major), b2 (C). For Iris with H = 10: P = 83, of which 70 weights.
+So [W1; b1] is one (D + 1, H) matrix and [W2; b2] one (H + 1, C) matrix of theta.
 
 The loss is the mean over the N training rows of the cross-entropy of softmax(z)
 (``output="softmax"``), or of sigmoid outputs clipped to [1e-7, 1 - 1e-7] and normalised
 to sum 1 (``output="legacy_sigmoid"``). Gradients are analytic and batched over K.
 
-Two implementations of the loss and gradient, held to each other by the tests:
-``engine="compiled"`` (default) runs the numba kernel of :mod:`core.kernel` (softmax output;
-2-3x faster per network, measured, and it can split the rows over threads); ``engine="numpy"`` is
-the NumPy reference, also used for the legacy sigmoid output. In NumPy the hidden layer is
-laid out (K, H, N) and the output layer (K, C, N), so the reductions over N run along
-contiguous memory, and rows are processed in blocks of ``BLOCK`` networks so the work
-arrays stay in cache. In both, a row's arithmetic does not depend on which other rows
-share its batch or thread.
+Three implementations of the loss and gradient, held to each other by the tests:
+
+- ``engine="numpy"``: the reference. The hidden layer is laid out (K, H, N) and the output
+  layer (K, C, N), so the reductions over N run along contiguous memory, and rows are
+  processed in blocks of ``BLOCK`` networks so the work arrays stay in cache.
+- ``engine="compiled"``: the numba kernel of :mod:`core.kernel` (softmax output), fastest
+  for small data (Iris: 2-3x the reference per network, measured).
+- ``engine="blas"``: one network at a time, every product a DGEMM on the network's own
+  (D + 1, H) and (H + 1, C) blocks of theta, biases included through a row of ones
+  (``_blas_work``): for digits ~8x the compiled kernel, measured.
+- ``engine="auto"`` (default): "blas" from ``BLAS_MIN_FLOPS`` FLOPs per network-step on,
+  else "compiled"; a choice by the shapes of the network and the data only.
+
+"compiled" falls back to the reference for the legacy sigmoid output, and every engine for
+no rows. In every engine a row's arithmetic does not depend on which other rows share its
+batch or thread: the BLAS engine never stacks networks into one GEMM, because OpenBLAS
+rounds a row of a stacked product differently with the number of rows stacked (measured:
+(k H, D) @ (D, N) for digits differs in the last bit between k = 1, 2 and 3), and it pins
+BLAS to one thread, because OpenBLAS on two threads rounds differently again.
 """
 
 from __future__ import annotations
@@ -22,9 +34,10 @@ from __future__ import annotations
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from core import kernel
 from core.config import ACTIVATIONS, INITS, OUTPUTS
@@ -32,8 +45,12 @@ from core.validate import check_choice, check_int
 
 BLOCK = 32  # networks per block: (BLOCK, H, N) float64 work arrays fit in L2
 LEGACY_CLIP = 1e-7
-ENGINES = ("compiled", "numpy")
-MIN_ROWS_PER_THREAD = 4  # below this a thread hand-off costs more than it saves
+ENGINES = ("compiled", "numpy", "blas", "auto")
+MIN_ROWS_PER_THREAD = 4  # below this a thread hand-off costs more than it saves (compiled engine)
+# FLOPs of one network-step (MLP.step_flops) from which "auto" takes the BLAS engine rather
+# than the compiled kernel. Measured (one thread, K = 8): Iris (41k) compiled 1.5x faster,
+# 82k (N = 240 or H = 20) even, 120k-170k BLAS 1.2-1.8x faster, digits (29M) BLAS 8x.
+BLAS_MIN_FLOPS = 100_000
 
 
 def _sigmoid_(z: np.ndarray) -> np.ndarray:
@@ -105,6 +122,12 @@ class MLP:
     def n_weights(self) -> int:
         return self.hidden * (self.n_inputs + self.n_classes)
 
+    def step_flops(self, n_samples: int) -> int:
+        """FLOPs of the loss and gradient of one network on ``n_samples`` rows, counting the
+        products only: 2 N H D forward and 2 N H D for the gradient of W1, 2 N H C for the
+        logits, the gradient of W2 and the backpropagated error each: 4 N D H + 6 N H C."""
+        return 2 * n_samples * self.hidden * (2 * self.n_inputs + 3 * self.n_classes)
+
     @cached_property
     def weight_mask(self) -> np.ndarray:
         """(P,) bool: True on the entries of W1 and W2, False on biases."""
@@ -168,25 +191,40 @@ class MLP:
         return (self.predict(theta, x) == y).mean(axis=-1)
 
     def objective(
-        self, x: np.ndarray, y: np.ndarray, l2: float = 0.0, *, threads: int = 1, engine: str = "compiled"
+        self, x: np.ndarray, y: np.ndarray, l2: float = 0.0, *, threads: int = 1, engine: str = "auto"
     ) -> Objective:
         """The training loss on (x, y) as a callable for :func:`core.training.descend`."""
         return Objective(self, x, y, l2, threads=threads, engine=engine)
 
 
+def resolve_engine(engine: str, mlp: MLP, n_samples: int) -> str:
+    """The engine that runs for ``engine`` on ``n_samples`` rows: "auto" takes "blas" from
+    ``BLAS_MIN_FLOPS`` FLOPs per network-step on, else "compiled"; "compiled" (softmax only)
+    takes "numpy" for the legacy sigmoid output, and every engine takes it for no rows."""
+    if n_samples == 0:
+        return "numpy"
+    if engine == "auto":
+        engine = "blas" if mlp.step_flops(n_samples) >= BLAS_MIN_FLOPS else "compiled"
+    if engine == "compiled" and mlp.output != "softmax":
+        return "numpy"
+    return engine
+
+
 class Objective:
     """Mean loss over fixed data; ``objective(theta)`` -> (loss (K,), grad (K, P), accuracy (K,)).
 
-    ``threads`` > 1 splits the rows of the compiled engine over that many threads (the
-    kernel releases the GIL). The NumPy engine keeps (BLOCK, H, N) work arrays between
-    calls: fresh ones of that size (> 128 KiB) would come from mmap on every step, and the
-    page faults measured up to 3x slower. So one objective serves one run at a time (it is
-    not to be called from several threads at once); it pickles without its work arrays
-    and threads.
+    ``engine`` as in the module docstring; ``self.engine`` is the one that runs.
+    ``threads`` > 1 splits the rows of the compiled and BLAS engines over that many threads
+    (both release the GIL in their heavy parts; BLAS itself stays on one thread, so a row's
+    bits do not depend on the threads either). The NumPy and BLAS engines keep their work
+    arrays between calls: fresh ones of that size (> 128 KiB) would come from mmap on every
+    step, and the page faults measured up to 3x slower. So one objective serves one run at
+    a time (it is not to be called from several threads at once); it pickles without its
+    work arrays and threads.
     """
 
     def __init__(
-        self, mlp: MLP, x: np.ndarray, y: np.ndarray, l2: float = 0.0, *, threads: int = 1, engine: str = "compiled"
+        self, mlp: MLP, x: np.ndarray, y: np.ndarray, l2: float = 0.0, *, threads: int = 1, engine: str = "auto"
     ) -> None:
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.int64)
@@ -196,14 +234,16 @@ class Objective:
             raise ValueError(f"labels must lie in [0, {mlp.n_classes}), got {y.min()}..{y.max()}")
         self.mlp, self.l2 = mlp, float(l2)
         self.threads = check_int("threads", threads, low=1, high=256)
-        engine = check_choice("engine", engine, ENGINES)
-        self.compiled = engine == "compiled" and mlp.output == "softmax" and len(y) > 0
+        self.engine = resolve_engine(check_choice("engine", engine, ENGINES), mlp, len(y))
         self.x = np.ascontiguousarray(x)  # (N, D)
         self.x_t = np.ascontiguousarray(x.T)  # (D, N)
         self.onehot_t = np.zeros((mlp.n_classes, len(y)))  # (C, N)
         self.onehot_t[y, np.arange(len(y))] = 1.0
         self._xs, self._onehots = tuple(self.x_t), tuple(self.onehot_t)  # the kernel's layout
-        self._work: dict[str, np.ndarray] = {}
+        if self.engine == "blas":
+            self.x1_t = np.vstack([self.x_t, np.ones(len(y))])  # (D + 1, N): a row of ones for the bias
+            self.true_index = y * len(y) + np.arange(len(y))  # (N,) flat index of z[y_s, s] in (C, N)
+        self._work: dict[object, tuple[np.ndarray, ...]] = {}
         self._pool: ThreadPoolExecutor | None = None
 
     def __getstate__(self) -> dict:
@@ -215,10 +255,10 @@ class Objective:
 
     def _buffers(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Three (k, H, N) work arrays (views of BLOCK-sized ones)."""
-        if not self._work:
+        if "numpy" not in self._work:
             shape = (BLOCK, self.mlp.hidden, self.x.shape[0])
-            self._work = {name: np.empty(shape) for name in ("a", "da", "slope")}
-        return self._work["a"][:k], self._work["da"][:k], self._work["slope"][:k]
+            self._work["numpy"] = tuple(np.empty(shape) for _ in range(3))
+        return tuple(w[:k] for w in self._work["numpy"])
 
     def __call__(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(K, P) -> loss (K,), gradient (K, P), training accuracy (K,)."""
@@ -228,8 +268,11 @@ class Objective:
         k = theta.shape[0]
         loss, accuracy, grad = np.empty(k), np.empty(k), np.empty_like(theta)
         with np.errstate(all="ignore"):  # overflow of a diverging row stays in that row
-            if self.compiled:
-                self._compiled(theta, loss, grad, accuracy)
+            if self.engine == "compiled":
+                self._in_groups(self._compiled_rows, MIN_ROWS_PER_THREAD, theta, loss, grad, accuracy)
+            elif self.engine == "blas":
+                with _blas_controller().limit(limits=1, user_api="blas"):  # ~10 us; as in descend
+                    self._in_groups(self._blas_rows, 1, theta, loss, grad, accuracy)  # ~1 ms a row: worth a thread
             else:
                 for lo in range(0, k, BLOCK):
                     rows = slice(lo, min(lo + BLOCK, k))
@@ -244,25 +287,56 @@ class Objective:
         """(K, P) -> loss (K,)."""
         return self(np.atleast_2d(theta))[0]
 
-    def _compiled(self, theta, loss, grad, accuracy) -> None:
-        """The numba kernel on all rows, split into up to ``threads`` contiguous groups."""
-        args = (self._xs, self._onehots, kernel.ACTIVATION_CODE[self.mlp.activation])
+    def _in_groups(self, rows_fn, min_rows: int, theta, loss, grad, accuracy) -> None:
+        """``rows_fn(group, theta, loss, grad, accuracy)`` on up to ``threads`` contiguous
+        groups of rows (of at least ``min_rows`` each), group 0 in this thread."""
         k = theta.shape[0]
-        n_groups = max(1, min(self.threads, k // MIN_ROWS_PER_THREAD))
-        if n_groups == 1:
-            kernel.softmax_loss_grad(theta, *args, loss, grad, accuracy)
-            return
-        if self._pool is None:
+        n_groups = max(1, min(self.threads, k // min_rows))
+        size = max(1, math.ceil(k / n_groups))
+        groups = [slice(lo, min(lo + size, k)) for lo in range(0, k, size)] or [slice(0, 0)]
+        if len(groups) > 1 and self._pool is None:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="objective")
-        size = math.ceil(k / n_groups)
-        groups = [slice(lo, min(lo + size, k)) for lo in range(0, k, size)]
         futures = [
-            self._pool.submit(kernel.softmax_loss_grad, theta[g], *args, loss[g], grad[g], accuracy[g])
-            for g in groups[1:]
+            self._pool.submit(rows_fn, i, theta[g], loss[g], grad[g], accuracy[g])
+            for i, g in enumerate(groups[1:], start=1)
         ]
-        kernel.softmax_loss_grad(theta[groups[0]], *args, loss[groups[0]], grad[groups[0]], accuracy[groups[0]])
+        g = groups[0]
+        rows_fn(0, theta[g], loss[g], grad[g], accuracy[g])
         for future in futures:
             future.result()
+
+    def _compiled_rows(self, group, theta, loss, grad, accuracy) -> None:
+        args = (self._xs, self._onehots, kernel.ACTIVATION_CODE[self.mlp.activation])
+        kernel.softmax_loss_grad(theta, *args, loss, grad, accuracy)
+
+    def _blas_rows(self, group, theta, loss, grad, accuracy) -> None:
+        """The BLAS engine, one network (row) at a time; ``group`` names the work arrays."""
+        mlp, x1_t = self.mlp, self.x1_t
+        d, h, c, split = mlp.n_inputs, mlp.hidden, mlp.n_classes, mlp._offsets[2]
+        if group not in self._work:
+            self._work[group] = _blas_work(h, c, x1_t.shape[1])
+        a1, slope, z = self._work[group]
+        a = a1[:h]  # (H, N) hidden outputs; a1 = [a; ones] (H + 1, N)
+        forward, derivative = _ACTIVATION[mlp.activation]
+        with np.errstate(all="ignore"):  # numpy's error state is per thread: set it in the pool's too
+            for k in range(theta.shape[0]):
+                w1b1, w2b2 = theta[k, :split].reshape(d + 1, h), theta[k, split:].reshape(h + 1, c)
+                g_w1b1, g_w2b2 = grad[k, :split].reshape(d + 1, h), grad[k, split:].reshape(h + 1, c)
+                forward(np.matmul(w1b1.T, x1_t, out=a))  # (H, N) = act(W1^T x + b1)
+                np.matmul(w2b2.T, a1, out=z)  # (C, N) logits W2^T a + b2
+                loss[k], accuracy[k], dz = self._output(z)  # d loss / d z, (C, N)
+                np.matmul(a1, dz.T, out=g_w2b2)  # (H + 1, C): [a; 1] dz^T
+                derivative(a, out=slope)
+                da = np.matmul(w2b2[:h], dz, out=a)  # (H, N), over a: it is no longer needed
+                da *= slope
+                np.matmul(x1_t, da.T, out=g_w1b1)  # (D + 1, H): [x; 1] da^T
+
+    def _output(self, z: np.ndarray) -> tuple[float, float, np.ndarray]:
+        """Logits (C, N) of one network -> loss, accuracy, d loss / d z (C, N), maybe over z."""
+        if self.mlp.output == "softmax":
+            return _softmax_ce_one(z, self.true_index)
+        loss, accuracy, dz = _legacy_sigmoid_ce(z[None], self.onehot_t)
+        return loss[0], accuracy[0], dz[0]
 
     def _block(self, theta: np.ndarray, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mlp = self.mlp
@@ -281,6 +355,40 @@ class Objective:
         np.matmul(self.x_t, da.transpose(0, 2, 1), out=g_w1)  # (k, D, H)
         np.sum(da, axis=-1, out=g_b1)
         return loss, accuracy
+
+
+@cache
+def _blas_controller() -> ThreadpoolController:
+    """The BLAS libraries loaded, found once (threadpool_limits looks for them on every
+    call: ~0.4 ms). The BLAS engine pins BLAS to one thread on every call, also outside
+    :func:`core.training.descend`: OpenBLAS on two threads rounds its products differently."""
+    return ThreadpoolController()
+
+
+def _blas_work(h: int, c: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Work arrays of the BLAS engine: [a; ones] (H + 1, N), the slope (H, N), z (C, N)."""
+    a1 = np.empty((h + 1, n))
+    a1[h] = 1.0
+    return a1, np.empty((h, n)), np.empty((c, n))
+
+
+def _softmax_ce_one(z: np.ndarray, true_index: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """Logits (C, N) of one network -> mean cross-entropy, accuracy, d loss / d z (C, N)
+    written over z. ``true_index`` (N,) locates z[y_s, s] in z.ravel(). The mathematics of
+    ``_softmax_ce`` in five passes over (C, N) instead of eight, gathering and scattering at
+    the true classes instead of multiplying by the one-hot array, and in few NumPy calls:
+    at (C, N) = (10, 1438) a call's overhead is as long as its work.
+    """
+    n = z.shape[1]
+    flat = z.reshape(-1)  # a view: z is contiguous
+    z -= np.maximum.reduce(z, axis=0)
+    true_shifted = flat[true_index]  # (N,) z_y - max z: 0 iff y wins
+    total = np.add.reduce(np.exp(z, out=z), axis=0)  # (N,)
+    loss = (np.log(total).sum() - true_shifted.sum()) / n
+    accuracy = np.count_nonzero(true_shifted >= 0.0) / n
+    z *= np.divide(1.0 / n, total, out=total)
+    flat[true_index] -= 1.0 / n
+    return loss, accuracy, z
 
 
 def _softmax_ce(z: np.ndarray, onehot_t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -13,6 +13,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def cli_main(argv: list[str]) -> int:
+    """cli.main in this process (for tests that patch a command's module)."""
+    import cli
+
+    return cli.main(argv)
+
+
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run([sys.executable, "cli.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
     if check:
@@ -201,8 +208,8 @@ def test_a_directory_given_as_data_is_called_a_directory(tmp_path):
 
 @pytest.fixture
 def untrained(monkeypatch):
-    """The CLI module, whose training fails the test if it starts: checks must come first."""
-    import cli as module
+    """The run command's module, whose training fails the test if it starts: checks must come first."""
+    from commands import runs as module
 
     def train(*args, **kwargs):
         raise AssertionError("the run started before --save was checked")
@@ -225,19 +232,20 @@ def test_an_unwritable_save_path_is_refused_before_training(untrained, tmp_path,
         (tmp_path / make).write_text("a file")
     elif make is not None:
         (tmp_path / make).mkdir()
-    assert untrained.main(["run", "--save", str(tmp_path / save)]) == 2
+    assert cli_main(["run", "--save", str(tmp_path / save)]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "--save" in lines[0] and reason in lines[0], lines
 
 
 def test_a_read_only_save_directory_is_refused_before_training(untrained, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(untrained.os, "access", lambda path, mode: False)  # as root every mode bit is ignored
-    assert untrained.main(["run", "--save", str(tmp_path / "run")]) == 2
+    assert cli_main(["run", "--save", str(tmp_path / "run")]) == 2
     assert f"directory {tmp_path} is not writable" in capsys.readouterr().err
 
 
 def test_a_failed_save_leaves_no_file(tmp_path, capsys, monkeypatch):
-    import cli as module
+    import cli
+    from commands import runs as module
 
     def disk_full(file, **arrays):
         with open(file, "wb") if isinstance(file, (str, Path)) else contextlib.nullcontext(file) as f:
@@ -245,7 +253,7 @@ def test_a_failed_save_leaves_no_file(tmp_path, capsys, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(module.np, "savez_compressed", disk_full)
-    assert module.main(["run", "--steps", "3", "--perturbations", "1", "--save", str(tmp_path / "run")]) == 2
+    assert cli.main(["run", "--steps", "3", "--perturbations", "1", "--save", str(tmp_path / "run")]) == 2
     assert "No space left on device" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 

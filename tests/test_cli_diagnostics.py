@@ -76,12 +76,12 @@ def test_an_existing_directory_gets_the_files_and_keeps_its_own(tmp_path):
 def untrained(monkeypatch):
     """The CLI module, whose training fails the test if it starts: checks must come first."""
     import cli
-    from core import chaos
+    from core import diagnostics
 
     def train(*args, **kwargs):
         raise AssertionError("training started before the input was checked")
 
-    monkeypatch.setattr(chaos, "descend", train)
+    monkeypatch.setattr(diagnostics, "descend", train)
     return cli
 
 
@@ -111,7 +111,9 @@ def test_an_out_path_without_a_parent_is_refused(untrained, tmp_path, capsys):
 
 
 def test_an_unwritable_out_directory_is_refused(untrained, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(untrained.os, "access", lambda path, mode: False)  # as root every mode bit is ignored
+    from commands import common
+
+    monkeypatch.setattr(common.os, "access", lambda path, mode: False)  # as root every mode bit is ignored
     line = refused(untrained, capsys, ["diagnostics", "--out", str(tmp_path)])
     assert "--out" in line and "not writable" in line
     assert list(tmp_path.iterdir()) == []
@@ -147,7 +149,9 @@ def test_a_failed_write_leaves_nothing(tmp_path, capsys, monkeypatch):
         Path(path).write_text("half a ta")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(cli.np, "savetxt", disk_full)
+    from commands import analysis
+
+    monkeypatch.setattr(analysis.np, "savetxt", disk_full)
     line = refused(cli, capsys, ["diagnostics", *SHORT, "--out", str(tmp_path / "out")])
     assert "No space left on device" in line
     assert list(tmp_path.iterdir()) == []
@@ -156,8 +160,8 @@ def test_a_failed_write_leaves_nothing(tmp_path, capsys, monkeypatch):
 def test_init_from_starts_from_the_given_network(tmp_path):
     """The network seed 3 draws, passed as a file to a seed-0 run, gives seed 3's loss series."""
     import cli
-    from core.chaos import run_diagnostics
     from core.config import RunConfig
+    from core.diagnostics import run_diagnostics
     from core.model import MLP
 
     init = tmp_path / "init.npz"

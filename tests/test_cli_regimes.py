@@ -127,3 +127,35 @@ def test_an_out_path_that_is_a_file_is_refused_before_training(tmp_path):
     assert target.read_text() == "keep me"
     done = cli("orbit", "--etas", "1", "--steps", "10", "--last", "5", "--out", str(tmp_path / "no" / "such"))
     assert done.returncode == 2 and "is not a directory" in done.stderr
+
+
+def test_a_progress_bar_goes_to_stderr_on_a_terminal_only(tmp_path):
+    """On a pseudo-terminal the sweep draws a tqdm bar on stderr; piped, stderr stays empty."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    args = ["orbit", "--etas", "0.5", "1", "2", "--steps", "300", "--last", "10"]
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal's width
+    with subprocess.Popen(
+        [sys.executable, "cli.py", *args, "--out", str(tmp_path / "tty")], cwd=ROOT, stdout=subprocess.DEVNULL,
+        stderr=secondary, stdin=subprocess.DEVNULL,
+    ) as process:  # fmt: skip
+        os.close(secondary)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert process.wait(timeout=120) == 0
+    os.close(primary)
+    assert b"orbit diagram" in seen and b"%|" in seen and b"cell/s" in seen, seen
+    piped = cli(*args, "--out", str(tmp_path / "pipe"))
+    assert piped.returncode == 0 and piped.stderr == ""

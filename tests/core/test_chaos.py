@@ -6,19 +6,10 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from core import chaos
-from core.chaos import (
-    autocorrelation,
-    expansion_rates,
-    loss_increase_fraction,
-    parameter_label,
-    path_lengths,
-    run_diagnostics,
-    shuffle_null_band,
-    top_moving_weights,
-    weight_series,
-)
+from core import chaos, diagnostics
+from core.chaos import autocorrelation, expansion_rates, loss_increase_fraction, shuffle_null_band
 from core.config import RunConfig
+from core.diagnostics import parameter_label, path_lengths, run_diagnostics, top_moving_weights, weight_series
 from core.experiments import run_stability
 from core.model import MLP
 
@@ -296,6 +287,6 @@ def test_bad_settings_are_refused_before_training(monkeypatch, settings, message
     def train(*args, **kwargs):
         raise AssertionError("training started before the settings were checked")
 
-    monkeypatch.setattr(chaos, "descend", train)
+    monkeypatch.setattr(diagnostics, "descend", train)
     with pytest.raises(ValueError, match=message):
         run_diagnostics(RunConfig(learning_rate=5.0, n_steps=2000), **settings)

@@ -122,3 +122,33 @@ def test_a_directory_is_not_a_data_file(tmp_path):
         load_dataset_file(folder)
     with pytest.raises(ValueError, match="does not exist"):
         load_dataset_file(tmp_path / "missing.csv")
+
+
+def test_digits_equal_scikit_learns_and_split_80_20():
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    from core.data import digits_arrays, load_digits
+
+    x, y = digits_arrays()
+    reference = sklearn_digits()
+    np.testing.assert_array_equal(x, reference.data)
+    np.testing.assert_array_equal(y, reference.target)
+    data = load_digits()
+    assert data.x_train.shape == (1438, 64) and data.x_test.shape == (359, 64) and data.n_classes == 10
+    assert data.x_train.min() == 0.0 and data.x_train.max() == 1.0  # grey levels 0..16 divided by 16
+    assert sorted(np.concatenate([data.y_train, data.y_test]).tolist()) == sorted(y.tolist())
+    assert not np.array_equal(load_digits(split_seed=1).y_train, data.y_train)
+
+
+def test_data_sets_by_name_and_their_network_defaults():
+    from core.config import RunConfig
+    from core.data import load_dataset
+
+    assert load_dataset("iris").name == "iris" and load_dataset("digits").name == "digits"
+    with pytest.raises(ValueError, match="unknown data set 'mnist'; known: iris, digits"):
+        load_dataset("mnist")
+    config = RunConfig.for_dataset("digits", hidden=32)
+    assert (config.dataset, config.hidden, config.activation) == ("digits", 32, "tanh")
+    assert RunConfig.for_dataset("digits").hidden == 64
+    with pytest.raises(ValueError, match="dataset must be one of iris, digits"):
+        RunConfig(dataset="mnist")

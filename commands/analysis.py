@@ -1,0 +1,161 @@
+"""sharpness and diagnostics: curvature along training, and the chaos diagnostics of one long run."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from commands.common import (
+    ProgressBar,
+    config_from,
+    emit,
+    json_writer,
+    network_args,
+    out_dir,
+    theta0_from,
+    user_data,
+    write_outputs,
+)
+from core.chaos import N_SHUFFLES, PERCENTILES
+from core.diagnostics import MAX_LAG, N_TOP, TRANSIENT, Diagnostics, run_diagnostics
+from core.hessian import sharpness_series
+
+
+def cmd_sharpness(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    data, theta0 = user_data(args), theta0_from(args.init_from)
+    with ProgressBar("training", unit="step") as bar:
+        result = sharpness_series(config, args.every, data=data, theta0=theta0, on_progress=bar)
+    edge = result.two_over_eta
+    summary = {
+        "steps": result.steps.tolist(),
+        "sharpness": result.sharpness.tolist(),
+        "two_over_eta": edge,
+        "every": args.every,
+        "final_loss": result.loss[-1],
+        "config": config.to_dict(),
+    }
+    lines = [f"{'step':>8} {'sharpness':>12} {'/ (2/eta)':>10}"]
+    lines += [f"{s:8d} {v:12.5g} {v / edge:10.3f}" for s, v in zip(result.steps, result.sharpness, strict=True)]
+    lines.append(f"2/eta = {edge:.5g}; final loss {result.loss[-1]:.6g}")
+    emit(summary, args.json, lines)
+    return 0
+
+
+def _table(columns: dict[str, np.ndarray]) -> Callable[[Path], object]:
+    """A CSV writer of equal-length columns: integer and bool columns as integers, the others
+    with 17 significant digits (float64 round-trips)."""
+    arrays = [np.asarray(v) for v in columns.values()]
+    fmt = ["%d" if a.dtype.kind in "biu" else "%.17g" for a in arrays]
+    data = np.column_stack([a.astype(np.float64) for a in arrays])
+    return lambda path: np.savetxt(path, data, fmt=fmt, delimiter=",", header=",".join(columns), comments="")
+
+
+def _diagnostics_files(result: Diagnostics, summary: dict) -> dict[str, Callable[[Path], object]]:
+    """The files of ``diagnostics``; expansion_rates.csv lists the reference times with a rate."""
+    rates, has = result.expansion, np.isfinite(result.expansion.rate)
+    per_step = {"loss": result.loss, "accuracy": result.accuracy, "weight_norm": result.weight_norm}
+    return {
+        "loss.csv": _table({"step": np.arange(result.loss.size), **per_step}),
+        "acf.csv": _table(
+            {
+                "lag": np.arange(result.acf.size),
+                "acf": result.acf,
+                "null_low": result.null_low,
+                "null_high": result.null_high,
+            }
+        ),
+        "expansion_rates.csv": _table(
+            {
+                "t0": result.rate_steps[has],
+                "loss_level": rates.level[has],
+                "rate": rates.rate[has],
+                "r2": rates.r2[has],
+                "significant": rates.significant[has],
+            }
+        ),
+        "top_weights.csv": _table(
+            {"step": result.steps, **dict(zip(result.top_labels, result.top_series.T, strict=True))}
+        ),
+        "diagnostics.json": json_writer(summary),
+    }
+
+
+def _diagnostics_summary(result: Diagnostics, args: argparse.Namespace, seconds: float) -> dict:
+    rates = result.expansion
+    return {
+        "loss_increase_fraction": result.loss_increase_fraction,
+        "acf_outside_band_fraction": result.fraction_outside_band,
+        "median_rate": rates.median_rate,
+        "fraction_significant": rates.fraction_significant,
+        "n_rates": int(rates.rates.size),
+        "n_reference_times": int(rates.t0.size),
+        "top_weight_indices": result.top_indices.tolist(),
+        "top_weight_labels": list(result.top_labels),
+        "final_loss": result.loss[-1],
+        "final_train_accuracy": result.accuracy[-1],
+        "diverged_at": None if result.diverged_at < 0 else result.diverged_at,
+        "transient": args.transient,
+        "max_lag": args.max_lag,
+        "shuffles": args.shuffles,
+        "seconds": seconds,
+        "out": str(args.out),
+        "config": result.config.to_dict(),
+    }
+
+
+def cmd_diagnostics(args: argparse.Namespace) -> int:
+    config = config_from(args, save_every=args.save_every)
+    out = out_dir(args.out)
+    data, theta0 = user_data(args), theta0_from(args.init_from)
+    started = time.perf_counter()
+    with ProgressBar("training", unit="step") as bar:
+        result = run_diagnostics(
+            config,
+            transient=args.transient,
+            max_lag=args.max_lag,
+            n_shuffles=args.shuffles,
+            n_top=args.top,
+            data=data,
+            theta0=theta0,
+            on_progress=bar,
+        )
+    summary = _diagnostics_summary(result, args, time.perf_counter() - started)
+    write_outputs(out, _diagnostics_files(result, summary))
+    s = summary
+    lines = [
+        f"loss rises on {s['loss_increase_fraction']:.1%} of steps; final loss {s['final_loss']:.4g}, "
+        f"train accuracy {s['final_train_accuracy']:.3f}",
+        f"ACF of the loss after step {args.transient}: {s['acf_outside_band_fraction']:.1%} of lags 1..{args.max_lag} "
+        f"outside the {PERCENTILES[0]:g}-{PERCENTILES[1]:g} percentile band of {args.shuffles} shuffles",
+        f"expansion rates: median {s['median_rate']:.3g} per step, {s['fraction_significant']:.1%} significant "
+        f"({s['n_rates']} of {s['n_reference_times']} reference times have neighbours)",
+        f"top moving weights: {', '.join(result.top_labels)}",
+        f"{s['seconds']:.1f} s; wrote {out}",
+    ]
+    emit(summary, args.json, lines)
+    return 0
+
+
+def register(sub) -> None:
+    """Add this module's subcommands to the parser's ``sub``."""
+    sharp = sub.add_parser("sharpness", help="largest Hessian eigenvalue along training vs 2/eta")
+    network_args(sharp, eta=1.0, steps=400, perturbations=20)
+    sharp.add_argument("--every", type=int, default=20, help="measure the sharpness every N steps (N >= 1)")
+    sharp.add_argument("--init-from", type=Path, help=".npz with theta0 of shape (P,)")
+    sharp.set_defaults(func=cmd_sharpness)
+
+    diag = sub.add_parser("diagnostics", help="chaos diagnostics of one long run (ACF, expansion rates, weights)")
+    network_args(diag, eta=5.0, steps=10000, perturbations=1)  # no perturbed copies: --perturbations is unused
+    diag.add_argument("--transient", type=int, default=TRANSIENT, help="steps left out of the ACF and the rates")
+    diag.add_argument("--max-lag", type=int, default=MAX_LAG, help="largest lag of the autocorrelation")
+    diag.add_argument("--shuffles", type=int, default=N_SHUFFLES, help="shuffled copies behind the null band")
+    diag.add_argument("--top", type=int, default=N_TOP, help="weights with the longest path whose series are written")
+    diag.add_argument("--save-every", type=int, default=1, help="save theta every N steps (the weight series)")
+    diag.add_argument("--init-from", type=Path, help=".npz with theta0 of shape (P,)")
+    diag.add_argument("--out", type=Path, required=True, help="directory for the CSV and JSON files")
+    diag.set_defaults(func=cmd_diagnostics)

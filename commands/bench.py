@@ -1,0 +1,139 @@
+"""bench: the engine's speed here, and the jobs the README quotes."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from commands.common import count_arg, emit, positive_float
+from core.config import RunConfig
+from core.experiments import run_lyapunov, run_stability
+from core.hessian import hessian
+from core.parallel import default_workers
+from core.regimes import geometric_grid, run_sweep
+from core.speed import measure_rate, measure_throughput
+
+
+def bench_large(workers: int | None) -> dict:
+    """The paper's edge-of-stability job: eta 1, 500 inits x (1 + 5) x 14 eps x 200 steps."""
+    eps = np.logspace(-14, -1, 14)
+    config = RunConfig(learning_rate=1.0, n_steps=200, n_perturbations=5)
+    started = time.perf_counter()
+    run_lyapunov(config, eps, 500, workers=workers)
+    seconds = time.perf_counter() - started
+    return {
+        "job": "eta 1, 500 inits x (1 + 5) x 14 eps x 200 steps",
+        "paper_traj_steps": 500 * 6 * 14 * 200,
+        "computed_traj_steps": 500 * (1 + 5 * 14) * 200,  # one reference shared by all eps
+        "seconds": seconds,
+        "workers": workers or default_workers(),
+    }
+
+
+def bench_default_run(threads: int, repeats: int) -> tuple[float, float]:
+    """Seconds of the dashboard's default run (eta 0.01, 20 copies, 5,000 iterations) in
+    the engine alone, no browser: (best, median) of ``repeats``."""
+    config = RunConfig()
+    run_stability(RunConfig(n_steps=2), threads=threads)  # compile (or load) the kernel
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run_stability(config, threads=threads)
+        times.append(time.perf_counter() - started)
+    return min(times), float(np.median(times))
+
+
+def bench_sweep(workers: int | None) -> dict:
+    """The default 1-D regime sweep on Iris: 25 eta x 20 networks x (1 + 5) x 500 steps, FTLE
+    fits and exact Hessians included."""
+    config = RunConfig(n_steps=500, n_perturbations=5)
+    run_sweep(RunConfig(n_steps=2, n_perturbations=1), [0.1], 1, workers=1)  # compile (or load) the kernel
+    started = time.perf_counter()
+    run_sweep(config, geometric_grid(1e-3, 20.0, 25), 20, workers=workers)
+    return {
+        "job": "1-D sweep, 25 eta x 20 networks x (1 + 5) x 500 steps",
+        "traj_steps": 25 * 20 * 6 * 500,
+        "seconds": time.perf_counter() - started,
+        "workers": workers or default_workers(),
+    }
+
+
+def bench_hessian(repeats: int) -> dict:
+    """Seconds of one exact Hessian of the default network (P = 83) at a trained point: best
+    and median of ``repeats`` x 100 calls."""
+    result = run_stability(RunConfig(n_steps=500, n_perturbations=1), threads=1)
+    objective = result.mlp.objective(result.data.x_train, result.data.y_train)
+    theta = result.trajectory.final_theta[0]
+    hessian(objective, theta)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(100):
+            hessian(objective, theta)
+        times.append((time.perf_counter() - started) / 100)
+    return {"n_params": theta.size, "seconds": min(times), "median_seconds": float(np.median(times))}
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    results, default_runs = [], []
+    for k in (21, 1000):
+        for threads in sorted({1, default_workers()}):
+            best, median = measure_throughput(k, args.seconds, args.repeats, threads)
+            results.append({"K": k, "threads": threads, "traj_steps_per_s": best, "median_traj_steps_per_s": median})
+    for threads in sorted({1, default_workers()}):
+        best, median = bench_default_run(threads, args.repeats)
+        default_runs.append({"threads": threads, "seconds": best, "median_seconds": median})
+    lines = [
+        f"K = {r['K']:5d}: {r['traj_steps_per_s']:,.0f} trajectory-steps/s "
+        f"(best of {args.repeats}; median {r['median_traj_steps_per_s']:,.0f}), one process, {r['threads']} thread(s)"
+        for r in results
+    ] + [
+        f"default run (eta 0.01, 20 copies, 5,000 iterations): {r['seconds']:.2f} s "
+        f"(best of {args.repeats}; median {r['median_seconds']:.2f}), {r['threads']} thread(s)"
+        for r in default_runs
+    ]
+    rate = measure_rate()
+    lines.append(f"the dashboard estimates job times here at {rate:,.0f} trajectory-steps/s (its own measurement)")
+    payload: dict = {"results": results, "default_run": default_runs, "repeats": args.repeats, "estimate_rate": rate}
+    if args.large:
+        payload["large"] = large = bench_large(args.workers)
+        lines.append(f"{large['job']}: {large['seconds']:.1f} s on {large['workers']} worker(s)")
+    if args.sweep:
+        payload["sweep"] = sweep = bench_sweep(args.workers)
+        hess = payload["hessian"] = bench_hessian(args.repeats)
+        lines += [
+            f"{sweep['job']}: {sweep['seconds']:.1f} s on {sweep['workers']} worker(s)",
+            f"exact Hessian of the {hess['n_params']}-parameter network: {1e3 * hess['seconds']:.2f} ms "
+            f"(best of {args.repeats} x 100; median {1e3 * hess['median_seconds']:.2f} ms)",
+        ]
+    if args.digits:
+        from core.speed import measure_digits  # here, not at the top: cli.py's imports are shared work
+
+        digits = [measure_digits(6, args.seconds, args.repeats, t) for t in sorted({1, default_workers()})]
+        payload["digits"] = [d.to_dict() for d in digits]
+        lines += [
+            f"digits (64-64-10 tanh, N = 1,438), K = {d.rows}, {d.engine} engine, {d.threads} thread(s): "
+            f"{d.rate:,.0f} trajectory-steps/s (best of {args.repeats}; median {d.median_rate:,.0f}); "
+            f"FLOP-limited {d.flop_limited_rate:,.0f} ({d.step_flops / 1e6:.1f} MFLOP a step; DGEMM "
+            f"{d.dgemm_gflops:.1f} GFLOP/s a thread on the step's shapes): {d.ratio:.2f}x from it"
+            for d in digits
+        ]
+    emit(payload, args.json, lines)
+    return 0
+
+
+def register(sub) -> None:
+    """Add this module's subcommands to the parser's ``sub``."""
+    bench = sub.add_parser("bench", help="engine throughput (and the paper's large job with --large)")
+    bench.add_argument("--seconds", type=positive_float, default=1.0, help="duration of each timed run")
+    bench.add_argument("--repeats", type=count_arg, default=5, help="timed runs per K (best and median reported)")
+    bench.add_argument("--large", action="store_true", help="also time the 8.4 M trajectory-step job")
+    bench.add_argument("--sweep", action="store_true", help="also time the default regime sweep and the exact Hessian")
+    bench.add_argument("--workers", type=count_arg, default=None, help="processes for --large (default: all cores)")
+    bench.add_argument(
+        "--digits", action="store_true", help="also time digits beside its FLOP-limited rate (DGEMM GFLOP/s)"
+    )
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(func=cmd_bench)

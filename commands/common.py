@@ -1,0 +1,233 @@
+"""What every command shares: arguments, the network's config and data, output files, JSON,
+progress bars. Bad input raises ValueError; ``cli.main`` turns it into one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from core.config import ACTIVATIONS, DATASETS, INITS, NORMS, OUTPUTS, PERTURBATIONS, RunConfig
+from core.data import load_dataset_file
+from core.regimes import geometric_grid
+
+EXIT_BAD_INPUT = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage dump)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def json_safe(value):
+    """NaN/inf -> None so the output is strict JSON; numpy scalars -> Python."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def emit(payload: dict, as_json: bool, lines: list[str]) -> None:
+    print(json.dumps(json_safe(payload), indent=2) if as_json else "\n".join(lines))
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {value!r}")
+    return value
+
+
+def count_arg(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {value}")
+    return value
+
+
+def network_args(p: argparse.ArgumentParser, *, eta: float, steps: int, perturbations: int) -> None:
+    p.add_argument("--eta", type=float, default=eta, help="learning rate (float64 as typed)")
+    p.add_argument("--steps", type=int, default=steps, help="gradient-descent iterations T")
+    p.add_argument("--perturbations", type=int, default=perturbations, help="perturbed copies M per network")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dataset", choices=DATASETS, default="iris", help="data set by name (or --data FILE)")
+    p.add_argument("--hidden", type=int, default=None, help="hidden units (iris default 10, digits 64)")
+    p.add_argument(
+        "--activation", choices=ACTIVATIONS, default=None, help="default: the data set's (iris sigmoid, digits tanh)"
+    )
+    p.add_argument("--output", choices=OUTPUTS, default="softmax")
+    p.add_argument("--init", choices=INITS, default="normal")
+    p.add_argument("--perturbation", choices=PERTURBATIONS, default="cube")
+    p.add_argument("--distance", choices=NORMS, default="l1")
+    p.add_argument("--l2", type=float, default=0.0, help="L2 penalty on the weights")
+    p.add_argument("--standardize", action="store_true", help="standardise the features")
+    p.add_argument("--data", type=Path, help=".npz (x_train, y_train[, x_test, y_test]) or .csv (last column = label)")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+
+
+def config_from(args: argparse.Namespace, **extra) -> RunConfig:
+    network = {name: getattr(args, name) for name in ("hidden", "activation") if getattr(args, name) is not None}
+    return RunConfig.for_dataset(
+        args.dataset,
+        **network,
+        seed=args.seed,
+        output=args.output,
+        init=args.init,
+        standardize=args.standardize,
+        learning_rate=args.eta,
+        n_steps=args.steps,
+        l2=args.l2,
+        n_perturbations=args.perturbations,
+        perturbation=args.perturbation,
+        distance=args.distance,
+        **extra,
+    )
+
+
+def user_data(args: argparse.Namespace):
+    return None if args.data is None else load_dataset_file(args.data)
+
+
+def theta0_from(path: Path | None) -> np.ndarray | None:
+    """The array ``theta0`` of an .npz file (checked against the network by the core)."""
+    if path is None:
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {name: f[name] for name in f.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"--init-from {path}: cannot read as .npz ({exc})") from None
+    if "theta0" not in arrays:
+        raise ValueError(f"--init-from {path}: no array named 'theta0' (has {sorted(arrays)})")
+    return arrays["theta0"]
+
+
+def out_dir(path: Path) -> Path:
+    """The directory ``--out`` names, checked before any work: it is a directory or can be made
+    (its parent is a writable directory), and if it exists it is writable."""
+    if path.exists() and not path.is_dir():
+        reason = "it is a file, not a directory"
+    elif path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+        reason = "the directory is not writable"
+    elif not path.exists() and not path.parent.is_dir():
+        reason = f"its parent {path.parent} is not a directory"
+    elif not path.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
+        reason = f"its parent {path.parent} is not writable"
+    else:
+        return path
+    raise ValueError(f"--out {path}: cannot write there ({reason})")
+
+
+def write_outputs(out: Path, files: dict[str, Callable[[Path], object]]) -> None:
+    """Write each file by its writer into a temporary directory beside ``out``, then move them
+    into ``out`` (made if missing): an error leaves nothing half-written."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for name, write in files.items():
+            write(staging / name)
+        out.mkdir(exist_ok=True)
+        for name in files:
+            os.replace(staging / name, out / name)
+    except OSError as exc:
+        raise ValueError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def csv_writer(frame) -> Callable[[Path], object]:
+    return lambda path: frame.to_csv(path, index=False, float_format="%.10g")
+
+
+def npz_writer(**arrays) -> Callable[[Path], object]:
+    return lambda path: np.savez_compressed(path, **arrays)
+
+
+def json_writer(payload: dict) -> Callable[[Path], object]:
+    return lambda path: path.write_text(json.dumps(json_safe(payload), indent=2) + "\n")
+
+
+def grid_from(
+    values: list[float] | None, grid: list[str] | None, name: str, default: tuple[float, float, int]
+) -> np.ndarray:
+    """An explicit list (``--NAMEs``) or a log range (``--NAME-range LO HI N``, N >= 2)."""
+    if values is not None:
+        return np.asarray(values, dtype=np.float64)
+    if grid is None:
+        return geometric_grid(*default, name=name)
+    low, high, n = grid
+    try:
+        low, high, count = float(low), float(high), int(n)
+    except ValueError:
+        raise ValueError(
+            f"--{name}-range needs LO HI N as two numbers and a whole number, got {' '.join(grid)}"
+        ) from None
+    if count < 2:
+        raise ValueError(f"--{name}-range needs N >= 2 points, got {count} (give one value with --{name}s)")
+    return geometric_grid(low, high, count, name=name)
+
+
+class ProgressBar:
+    """A tqdm progress bar on stderr, shown only on a terminal; an ``on_progress`` for the core."""
+
+    def __init__(self, what: str, unit: str = "cell") -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(desc=what, unit=unit, file=sys.stderr, disable=None, leave=False)
+
+    def __call__(self, done: int, total: int, _partial) -> None:
+        self.bar.total = total
+        self.bar.update(done - self.bar.n)
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.close()
+
+
+def grid_args(p: argparse.ArgumentParser, name: str, what: str) -> None:
+    """``--NAMEs V1 V2 ...`` or ``--NAME-range LO HI N`` (log-spaced), not both."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument(
+        f"--{name}s",
+        dest=f"{name}_values" if name == "eps" else f"{name}s",
+        type=float,
+        nargs="+",
+        help=f"explicit {what}",
+    )
+    group.add_argument(
+        f"--{name}-range", nargs=3, metavar=("LO", "HI", "N"), help=f"{what}: N log-spaced from LO to HI"
+    )
+
+
+def job_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, required=True, help="directory for the CSV, NPZ and JSON files")
+    p.add_argument("--workers", type=count_arg, default=None, help="processes (default: all cores)")
+    p.add_argument("--max-minutes", type=positive_float, default=60.0, help="refuse jobs estimated to take longer")

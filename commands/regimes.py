@@ -1,0 +1,203 @@
+"""sweep, map and orbit: the regimes of the learning rate (files in --out)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+
+from commands.common import (
+    ProgressBar,
+    config_from,
+    count_arg,
+    csv_writer,
+    emit,
+    grid_args,
+    grid_from,
+    job_args,
+    json_writer,
+    network_args,
+    npz_writer,
+    out_dir,
+    user_data,
+    write_outputs,
+)
+from core.experiments import dataset_for, network_for
+from core.maps import MAP_KINDS, run_map, run_orbit, zoom_grids
+from core.parallel import default_workers
+from core.regimes import run_sweep
+from core.speed import measure_job_rate
+from core.validate import check_float, check_int
+
+
+def _check_cost(traj_steps: int, mlp, data, args: argparse.Namespace) -> float:
+    """The job's estimated seconds here (this network's measured rate on this data, over the
+    workers); refuse the job if that exceeds ``--max-minutes``."""
+    workers = args.workers or default_workers()
+    seconds = traj_steps / (measure_job_rate(mlp, data) * workers)
+    if seconds > 60 * args.max_minutes:
+        raise ValueError(
+            f"this job is {traj_steps:,} trajectory-steps, about {seconds / 60:,.1f} min on {workers} worker(s) "
+            f"here; the limit is --max-minutes {args.max_minutes:g}: use a coarser grid, fewer networks or steps"
+        )
+    return seconds
+
+
+def _prepare(args: argparse.Namespace, n_cells: int, rows_per_cell: int):
+    """Config, data and the output directory of a sweep-like command, all checked (and the
+    cost estimated and bounded) before any training."""
+    config = config_from(args, eps=getattr(args, "eps", 1e-8))
+    out = out_dir(args.out)
+    data = dataset_for(config, user_data(args))
+    seconds = _check_cost(n_cells * rows_per_cell * config.n_steps, network_for(config, data), data, args)
+    return config, data, out, seconds
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    etas = grid_from(args.etas, args.eta_range, "eta", (1e-3, 20.0, 25))
+    target = check_float("--target-accuracy", args.target_accuracy, low=0.0, high=1.0)
+    config, data, out, estimate = _prepare(args, etas.size * args.inits, 1 + args.perturbations)
+    started = time.perf_counter()
+    with ProgressBar("sweep") as bar:
+        result = run_sweep(
+            config, etas, args.inits, target_accuracy=target, data=data, workers=args.workers, on_progress=bar
+        )
+    seconds = time.perf_counter() - started
+    runs, summary = result.runs(), result.summary()
+    arrays = {name: np.asarray(runs[name]) for name in runs.columns if name != "regime"}
+    meta = {
+        "config": config.to_dict(),
+        "etas": etas,
+        "inits": args.inits,
+        "target_accuracy": target,
+        "seconds": seconds,
+    }
+    write_outputs(
+        out,
+        {
+            "runs.csv": csv_writer(runs),
+            "summary.csv": csv_writer(summary),
+            "time_to_accuracy.csv": csv_writer(result.time_to_accuracy()),
+            "sweep.npz": npz_writer(
+                **arrays,
+                regime=np.asarray(runs["regime"], dtype=str),
+                loss=result.cells.loss,
+                test_accuracy_per_step=result.cells.test_accuracy,
+                mean_distance=result.cells.mean_distance[:, 0],
+            ),
+            "config.json": json_writer(meta),
+        },
+    )
+    lines = [summary.to_string(index=False, float_format=lambda v: f"{v:.4g}")]
+    lines.append(
+        f"{etas.size} eta x {args.inits} networks in {seconds:.1f} s (estimated {estimate:.0f} s); wrote {out}"
+    )
+    emit({"summary": summary.to_dict(orient="list"), "seconds": seconds, "out": str(out)}, args.json, lines)
+    return 0
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    etas = grid_from(args.etas, args.eta_range, "eta", (0.01, 20.0, 12))
+    if args.kind == "eta-eps":
+        ys = grid_from(args.eps_values, args.eps_range, "eps", (1e-12, 1e-2, 6))
+        cells, rows = etas.size * args.inits, 1 + ys.size * args.perturbations
+    else:
+        ys = args.seed + np.arange(check_int("--seeds", args.seeds, low=1, high=100_000))
+        cells, rows = etas.size * ys.size, 1
+    if args.zoom is not None:
+        etas, ys = zoom_grids(args.kind, etas, ys, args.zoom[:2], args.zoom[2:], args.factor)
+        cells = etas.size * (args.inits if args.kind == "eta-eps" else ys.size)
+    config, data, out, estimate = _prepare(args, cells, rows)
+    started = time.perf_counter()
+    with ProgressBar(f"{args.kind} map") as bar:
+        result = run_map(
+            args.kind, config, etas, ys, n_inits=args.inits, data=data, workers=args.workers, on_progress=bar
+        )
+    seconds = time.perf_counter() - started
+    meta = {"kind": args.kind, "config": config.to_dict(), "etas": etas, result.y_name: ys, "seconds": seconds}
+    if args.kind == "eta-eps":
+        meta["inits"] = args.inits
+    write_outputs(
+        out,
+        {
+            "map.csv": csv_writer(result.table()),
+            "map.npz": npz_writer(etas=etas, ys=ys, value=result.value, share=result.share, diverged=result.diverged),
+            "config.json": json_writer(meta),
+        },
+    )
+    finite = result.value[np.isfinite(result.value)]
+    span = f"{finite.min():.4g}..{finite.max():.4g}" if finite.size else "none finite"
+    lines = [
+        f"{args.kind} map, {etas.size} eta x {ys.size} {result.y_name}: {result.value_name} {span}; "
+        f"{int(result.diverged.sum())} point(s) diverged",
+        f"{seconds:.1f} s (estimated {estimate:.0f} s); wrote {out}",
+    ]
+    emit({"kind": args.kind, "value_name": result.value_name, "seconds": seconds, "out": str(out)}, args.json, lines)
+    return 0
+
+
+def cmd_orbit(args: argparse.Namespace) -> int:
+    etas = grid_from(args.etas, args.eta_range, "eta", (0.3, 30.0, 40))
+    check_int("--last", args.last, low=1, high=args.steps + 1)
+    config, data, out, estimate = _prepare(args, etas.size, 1)
+    started = time.perf_counter()
+    with ProgressBar("orbit diagram") as bar:
+        result = run_orbit(config, etas, n_last=args.last, data=data, workers=args.workers, on_progress=bar)
+    seconds = time.perf_counter() - started
+    meta = {"config": config.to_dict(), "etas": etas, "last": args.last, "seconds": seconds}
+    write_outputs(
+        out,
+        {
+            "orbit.csv": csv_writer(result.table()),
+            "orbit.npz": npz_writer(
+                etas=etas, losses=result.losses, diverged=result.diverged, n_distinct=result.n_distinct
+            ),
+            "config.json": json_writer(meta),
+        },
+    )
+    lines = [f"{'eta':>9} {'distinct':>8} {'min loss':>10} {'max loss':>10}"]
+    for eta, row, k in zip(etas, result.losses, result.n_distinct, strict=True):
+        low, high = (np.nanmin(row), np.nanmax(row)) if np.isfinite(row).any() else (math.nan, math.nan)
+        lines.append(f"{eta:9.4g} {k:8d} {low:10.4g} {high:10.4g}")
+    lines.append(f"{etas.size} learning rates x {args.steps} steps in {seconds:.1f} s; wrote {out}")
+    emit({"etas": etas, "n_distinct": result.n_distinct, "seconds": seconds, "out": str(out)}, args.json, lines)
+    return 0
+
+
+def register(sub) -> None:
+    """Add this module's subcommands to the parser's ``sub``."""
+    sweep = sub.add_parser("sweep", help="regime sweep over eta x initial networks (runs.csv, summary.csv)")
+    network_args(sweep, eta=1.0, steps=500, perturbations=5)
+    grid_args(sweep, "eta", "learning rates (default 25 from 0.001 to 20)")
+    sweep.add_argument("--eps", type=float, default=1e-8, help="perturbation radius of the copies")
+    sweep.add_argument("--inits", type=count_arg, default=20, help="initial networks per learning rate")
+    sweep.add_argument("--target-accuracy", type=float, default=0.9, help="test accuracy to reach, in (0, 1]")
+    job_args(sweep)
+    sweep.set_defaults(func=cmd_sweep)
+
+    maps = sub.add_parser("map", help="2-D map: eta x eps (FTLE) or eta x seed (final loss)")
+    network_args(maps, eta=1.0, steps=200, perturbations=5)
+    maps.add_argument("--kind", choices=MAP_KINDS, default="eta-eps")
+    grid_args(maps, "eta", "learning rates (default 12 from 0.01 to 20)")
+    grid_args(maps, "eps", "eta-eps: perturbation radii (default 6 from 1e-12 to 1e-2)")
+    maps.add_argument("--inits", type=count_arg, default=8, help="eta-eps: initial networks per point")
+    maps.add_argument("--seeds", type=int, default=16, help="eta-seed: networks seed .. seed + N - 1")
+    maps.add_argument(
+        "--zoom",
+        type=float,
+        nargs=4,
+        metavar=("ETA_LO", "ETA_HI", "Y_LO", "Y_HI"),
+        help="compute only this rectangle of the map, refined by --factor",
+    )
+    maps.add_argument("--factor", type=count_arg, default=4, help="zoom: new points per grid interval")
+    job_args(maps)
+    maps.set_defaults(func=cmd_map)
+
+    orbit = sub.add_parser("orbit", help="orbit diagram: the last losses of one network vs eta")
+    network_args(orbit, eta=1.0, steps=2000, perturbations=1)
+    grid_args(orbit, "eta", "learning rates (default 40 from 0.3 to 30)")
+    orbit.add_argument("--last", type=int, default=200, help="losses kept per eta (the last N steps)")
+    job_args(orbit)
+    orbit.set_defaults(func=cmd_orbit)
