@@ -14,8 +14,9 @@ tests hold this kernel to, computed one network (row of theta) at a time:
   shallow tree, scaling by 2^k built from exponent bits), because libm's scalar exp took
   half the run time on the AVX2 machine it was written on (AMD EPYC without AVX-512, where
   NumPy's SIMD exp does not apply; later machines of this project have AVX-512, and the
-  polynomial still vectorises inside the kernel's fused loops). It is within 2 ulp of NumPy's, inf above 709.78, 0 (through subnormals) below
-  -745.13, NaN for NaN (tested). Rounding uses ``np.floor`` (a float, one vroundpd), never
+  polynomial still vectorises inside the kernel's fused loops). It is within 2 ulp of
+  NumPy's, inf above 709.78, 0 (through subnormals) below -745.13, NaN for NaN (tested).
+  Rounding uses ``np.floor`` (a float, one vroundpd), never
   ``math.floor``: in numba that returns an int64, and the scalar float-int-float
   conversions kept every loop calling exp scalar (5.1 ns an element, now 1.9). Loops that
   call it hold no log or branch, which LLVM leaves scalar.
