@@ -21,10 +21,11 @@ from commands.common import (
     network_args,
     npz_writer,
     out_dir,
+    theta0_from,
     user_data,
     write_outputs,
 )
-from core.experiments import dataset_for, network_for
+from core.experiments import check_theta0, dataset_for, network_for
 from core.maps import MAP_KINDS, run_map, run_orbit, zoom_grids
 from core.parallel import default_workers
 from core.regimes import run_sweep
@@ -46,24 +47,27 @@ def _check_cost(traj_steps: int, mlp, data, args: argparse.Namespace) -> float:
 
 
 def _prepare(args: argparse.Namespace, n_cells: int, rows_per_cell: int):
-    """Config, data and the output directory of a sweep-like command, all checked (and the
-    cost estimated and bounded) before any training."""
+    """Config, data, initial network (``--init-from``) and the output directory of a sweep-like
+    command, all checked (and the cost estimated and bounded) before any training."""
     config = config_from(args, eps=getattr(args, "eps", 1e-8))
     out = out_dir(args.out)
     data = dataset_for(config, user_data(args))
-    seconds = _check_cost(n_cells * rows_per_cell * config.n_steps, network_for(config, data), data, args)
-    return config, data, out, seconds
+    mlp = network_for(config, data)
+    theta0 = None if args.init_from is None else check_theta0(theta0_from(args.init_from), mlp)
+    seconds = _check_cost(n_cells * rows_per_cell * config.n_steps, mlp, data, args)
+    return config, data, theta0, out, seconds
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     etas = grid_from(args.etas, args.eta_range, "eta", (1e-3, 20.0, 25))
     target = check_float("--target-accuracy", args.target_accuracy, low=0.0, high=1.0)
-    config, data, out, estimate = _prepare(args, etas.size * args.inits, 1 + args.perturbations)
+    config, data, theta0, out, estimate = _prepare(args, etas.size * args.inits, 1 + args.perturbations)
     started = time.perf_counter()
     with ProgressBar("sweep") as bar:
         result = run_sweep(
-            config, etas, args.inits, target_accuracy=target, data=data, workers=args.workers, on_progress=bar
-        )
+            config, etas, args.inits, target_accuracy=target, data=data, theta0=theta0, workers=args.workers,
+            on_progress=bar,
+        )  # fmt: skip
     seconds = time.perf_counter() - started
     runs, summary = result.runs(), result.summary()
     arrays = {name: np.asarray(runs[name]) for name in runs.columns if name != "regime"}
@@ -109,12 +113,13 @@ def cmd_map(args: argparse.Namespace) -> int:
     if args.zoom is not None:
         etas, ys = zoom_grids(args.kind, etas, ys, args.zoom[:2], args.zoom[2:], args.factor)
         cells = etas.size * (args.inits if args.kind == "eta-eps" else ys.size)
-    config, data, out, estimate = _prepare(args, cells, rows)
+    config, data, theta0, out, estimate = _prepare(args, cells, rows)
     started = time.perf_counter()
     with ProgressBar(f"{args.kind} map") as bar:
         result = run_map(
-            args.kind, config, etas, ys, n_inits=args.inits, data=data, workers=args.workers, on_progress=bar
-        )
+            args.kind, config, etas, ys, n_inits=args.inits, data=data, theta0=theta0, workers=args.workers,
+            on_progress=bar,
+        )  # fmt: skip
     seconds = time.perf_counter() - started
     meta = {"kind": args.kind, "config": config.to_dict(), "etas": etas, result.y_name: ys, "seconds": seconds}
     if args.kind == "eta-eps":
@@ -141,10 +146,12 @@ def cmd_map(args: argparse.Namespace) -> int:
 def cmd_orbit(args: argparse.Namespace) -> int:
     etas = grid_from(args.etas, args.eta_range, "eta", (0.3, 30.0, 40))
     check_int("--last", args.last, low=1, high=args.steps + 1)
-    config, data, out, estimate = _prepare(args, etas.size, 1)
+    config, data, theta0, out, estimate = _prepare(args, etas.size, 1)
     started = time.perf_counter()
     with ProgressBar("orbit diagram") as bar:
-        result = run_orbit(config, etas, n_last=args.last, data=data, workers=args.workers, on_progress=bar)
+        result = run_orbit(
+            config, etas, n_last=args.last, data=data, theta0=theta0, workers=args.workers, on_progress=bar
+        )
     seconds = time.perf_counter() - started
     meta = {"config": config.to_dict(), "etas": etas, "last": args.last, "seconds": seconds}
     write_outputs(

@@ -29,7 +29,7 @@ import numpy as np
 
 from core.config import MAX_SEED, RunConfig
 from core.data import Dataset
-from core.experiments import _start_and_directions, network_for
+from core.experiments import _start_and_directions, check_theta0, network_for
 from core.hessian import sharpness
 from core.model import MLP
 from core.parallel import default_workers, map_chunks
@@ -102,6 +102,7 @@ class _Chunk:
     etas: np.ndarray  # (c,)
     seeds: np.ndarray  # (c,)
     with_sharpness: bool
+    theta0: np.ndarray | None = None  # (P,) replaces every cell's drawn initial network
 
 
 class _WithTestAccuracy:
@@ -126,7 +127,7 @@ def _train_chunk(chunk: _Chunk) -> CellResults:
     per_cell, c, t = 1 + n_eps * m, chunk.etas.size, cfg.n_steps
     blocks = []
     for seed in chunk.seeds:
-        start, unit = _start_and_directions(dataclasses.replace(cfg, seed=int(seed)), mlp, None)
+        start, unit = _start_and_directions(dataclasses.replace(cfg, seed=int(seed)), mlp, chunk.theta0)
         blocks.append(shared_reference_batch(start, unit[:m], chunk.eps) if m else start[None, :])
     refs = np.arange(c) * per_cell
     objective = mlp.objective(chunk.data.x_train, chunk.data.y_train, cfg.l2)  # one thread: chunks fill the cores
@@ -200,12 +201,15 @@ def train_cells(
     eps: np.ndarray | None = None,
     n_copies: int = 0,
     with_sharpness: bool = False,
+    theta0: np.ndarray | None = None,
     workers: int | None = None,
     on_progress: CellProgress | None = None,
 ) -> CellResults:
     """Train cell i = (etas[i], seeds[i]) for ``config.n_steps`` steps with ``n_copies`` copies
     at each of ``eps`` (E,). ``config`` gives the network, steps, l2, perturbation kind and
     distance; its learning rate, seed, eps and n_perturbations are replaced per cell.
+    ``theta0`` (P,), if given, is every cell's initial network (the seeds still draw the
+    perturbation directions), as ``run_stability(..., theta0=...)`` does.
     ``on_progress(done, total, partial)`` may return False to stop; the result then marks
     the cells done. Memory is checked before anything is trained."""
     etas, seeds = np.asarray(etas, dtype=np.float64), np.asarray(seeds, dtype=np.int64)
@@ -214,6 +218,7 @@ def train_cells(
     eps = eps if n_copies else np.zeros(0)
     workers = default_workers() if workers is None else check_int("workers", workers, low=1, high=1024)
     mlp = network_for(config, data)
+    theta0 = None if theta0 is None else check_theta0(theta0, mlp)
     cfg = dataclasses.replace(config, n_perturbations=max(n_copies, 1))
     check_memory(
         cells_bytes(etas.size, eps.size, n_copies, cfg.n_steps, mlp.n_params, workers),
@@ -222,7 +227,7 @@ def train_cells(
     )
     size = cells_per_chunk(etas.size, 1 + eps.size * n_copies)
     spans = [slice(lo, min(lo + size, etas.size)) for lo in range(0, etas.size, size)]
-    chunks = [_Chunk(mlp, data, cfg, eps, n_copies, etas[s], seeds[s], with_sharpness) for s in spans]
+    chunks = [_Chunk(mlp, data, cfg, eps, n_copies, etas[s], seeds[s], with_sharpness, theta0) for s in spans]
     results = CellResults.empty(etas.size, eps.size, cfg.n_steps)
 
     def progress(done: int, total: int, _) -> object:

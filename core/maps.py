@@ -115,12 +115,14 @@ def run_map(
     n_inits: int = 1,
     ftle_config: FTLEConfig = FTLEConfig(),
     data: Dataset | None = None,
+    theta0: np.ndarray | None = None,
     workers: int | None = None,
     on_progress=None,
 ) -> MapResult:
     """A map of ``kind`` over ``etas`` x ``ys``: eps values (``eta-eps``, with ``n_inits``
     networks and ``config.n_perturbations`` copies per eps) or seeds (``eta-seed``: each seed
-    one network, no copies). ``on_progress(done, total, partial MapResult)`` may return False."""
+    one network, no copies). ``theta0`` (P,) replaces every network's initial parameters.
+    ``on_progress(done, total, partial MapResult)`` may return False."""
     check_choice("map kind", kind, MAP_KINDS)
     etas = _values("eta", etas, high=1e6)
     data = dataset_for(config, data)
@@ -148,6 +150,7 @@ def run_map(
         data,
         cell_etas,
         cell_seeds,
+        theta0=theta0,
         workers=workers,
         on_progress=None if on_progress is None else lambda d, t, c: on_progress(d, t, result(c)),
         **extra,
@@ -277,11 +280,13 @@ def run_orbit(
     *,
     n_last: int = 200,
     data: Dataset | None = None,
+    theta0: np.ndarray | None = None,
     workers: int | None = None,
     on_progress=None,
 ) -> OrbitResult:
     """The orbit diagram: the network of ``config.seed`` trained ``config.n_steps`` steps at
-    each eta; keeps the last ``n_last`` losses (the steps T - n_last + 1 .. T)."""
+    each eta (or from ``theta0`` (P,)); keeps the last ``n_last`` losses (the steps
+    T - n_last + 1 .. T)."""
     etas = _values("eta", etas, high=1e6)
     check_int("n_last", n_last, low=1, high=config.n_steps + 1)
     data = dataset_for(config, data)
@@ -298,6 +303,7 @@ def run_orbit(
         data,
         etas,
         np.full(etas.size, config.seed),
+        theta0=theta0,
         workers=workers,
         on_progress=None if on_progress is None else lambda d, t, c: on_progress(d, t, result(c)),
     )

@@ -277,11 +277,13 @@ def run_sweep(
     target_accuracy: float = TARGET_ACCURACY,
     ftle_config: FTLEConfig = FTLEConfig(),
     data: Dataset | None = None,
+    theta0: np.ndarray | None = None,
     workers: int | None = None,
     on_progress=None,
 ) -> SweepResult:
     """The 1-D regime sweep: every eta of ``etas`` x ``n_inits`` initial networks, each with
     ``config.n_perturbations`` copies at ``config.eps``, ``config.n_steps`` steps.
+    ``theta0`` (P,) replaces every network's initial parameters (use it with ``n_inits=1``).
     ``on_progress(done_cells, total_cells, partial SweepResult)`` may return False to stop."""
     etas = np.asarray([check_float("eta", float(e), low=0.0, high=1e6) for e in np.ravel(etas)])
     if etas.size == 0:
@@ -299,6 +301,7 @@ def run_sweep(
         eps=np.array([config.eps]),
         n_copies=config.n_perturbations,
         with_sharpness=True,
+        theta0=theta0,
         workers=workers,
         on_progress=None if on_progress is None else lambda d, t, c: on_progress(d, t, partial(c)),
     )

@@ -159,3 +159,23 @@ def test_a_progress_bar_goes_to_stderr_on_a_terminal_only(tmp_path):
     assert b"orbit diagram" in seen and b"%|" in seen and b"cell/s" in seen, seen
     piped = cli(*args, "--out", str(tmp_path / "pipe"))
     assert piped.returncode == 0 and piped.stderr == ""
+
+
+def test_init_from_starts_every_orbit_from_the_given_network(tmp_path):
+    """The network seed 5 draws, given as a file to a seed-0 orbit, gives seed 5's orbit."""
+    from core.config import RunConfig
+    from core.maps import run_orbit
+    from core.model import MLP
+
+    init = tmp_path / "init.npz"
+    np.savez(init, theta0=MLP().init(np.random.default_rng(5), 1)[0])  # as run_stability draws seed 5
+    done = cli("orbit", "--etas", "0.5", "4", "--steps", "300", "--last", "20", "--init-from", str(init),
+               "--out", str(tmp_path / "o"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with np.load(tmp_path / "o" / "orbit.npz") as arrays:
+        expected = run_orbit(RunConfig(n_steps=300, seed=5), [0.5, 4.0], n_last=20, workers=1)
+        np.testing.assert_array_equal(arrays["losses"], expected.losses)
+    np.savez(init, theta0=np.zeros(12))
+    bad = cli("sweep", "--init-from", str(init), "--out", str(tmp_path / "s"))
+    assert bad.returncode == 2 and "theta0 must have shape (83,)" in bad.stderr
+    assert not (tmp_path / "s").exists()
