@@ -15,9 +15,9 @@ import sys
 from dash import Dash
 
 from core.speed import measure_rate
-from dashboard import cache, callbacks
+from dashboard import cache, layout
 from dashboard.admission import Admission
-from dashboard.layout import build_layout
+from dashboard.jobflow import on_error
 from dashboard.manager import JobManager
 from dashboard.runner import Jobs
 from dashboard.settings import Settings, secret_key, whole_setting
@@ -66,11 +66,11 @@ def create_app(settings: Settings | None = None) -> Dash:
         __name__,
         title="Weight-space dynamics",
         background_callback_manager=JobManager(cache.jobs_store(settings.jobs_dir), admission),
-        on_error=callbacks.on_error,
+        on_error=on_error,
     )
     app.server.secret_key = key
-    app.layout = build_layout()
-    callbacks.register(app, store)
+    app.layout = layout.build_layout()
+    layout.register(app, store)
     _register_page_scripts(app)
     return app
 

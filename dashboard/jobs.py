@@ -1,8 +1,8 @@
 """The computations behind the views, as plain functions of a config (no Dash), and the
 plan of each kind of job: the checks of its request, its cache key and its work.
 
-Each computation returns a *record*: a dict of NumPy arrays and numbers that figures are
-drawn from and exports are written from. Records are cached by ``kind:config-hash:extra``,
+Each computation returns a typed *record* (dashboard.records) that figures are drawn from
+and exports are written from. Records are cached by ``kind:version:config-hash:extra``,
 so a repeated or shared run is read back instead of recomputed. Progress goes through a
 plain callable (``dashboard.runner.Control``), which may stop the computation.
 """
@@ -19,10 +19,10 @@ from core.config import RunConfig
 from core.experiments import dataset_for, run_eps_sweep, run_lyapunov, run_orbital, run_stability
 from core.parallel import default_workers
 from core.weights import ablation_ratio, relative_displacement
+from dashboard.records import RECORD_VERSION, EpsSweepRecord, FTLERecord, FTLEWindow, OrbitalRecord, RunRecord
 from dashboard.runner import Plan
 from dashboard.state import Limits, admit, quoted, run_values, to_config, whole_number
 
-Record = dict[str, Any]
 SWEEP_EPS = np.logspace(-15, -2, 14)  # Fig. 6; Fig. 4's panels use 1e-14, 1e-10, 1e-6, 1e-2
 PANEL_EPS = (1e-14, 1e-10, 1e-6, 1e-2)
 SWEEP_COPIES = 5
@@ -39,104 +39,98 @@ JOB_THREADS = 1
 
 
 def record_key(kind: str, config: RunConfig, extra: str = "") -> str:
-    return f"{kind}:{config.key()}:{extra}"
+    return f"{kind}:v{RECORD_VERSION}:{config.key()}:{extra}"
 
 
-def stability(config: RunConfig, on_progress: Callable | None = None) -> Record:
+def stability(config: RunConfig, on_progress: Callable | None = None) -> RunRecord:
     """The main run: reference + M copies, with everything the views draw."""
     # frequent calls, so the first live curve comes early and a stop request is seen at once;
     # the Control limits what is sent
     result = run_stability(config, on_progress=on_progress, progress_every=50, threads=JOB_THREADS)
     traj, mlp, data = result.trajectory, result.mlp, result.data
     start, final = traj.theta[0, 0], traj.final_theta[0]
-    objective = mlp.objective(data.x_train, data.y_train, config.l2)
     fit = result.ftle
-    record: Record = {
-        "kind": "stability",
-        "config": config.to_dict(),
-        "iterations": np.arange(traj.n_steps + 1),
-        "distance": result.distance,
-        "mean_distance": result.mean_distance,
-        "normalized_distance": result.normalized_distance,
-        "loss": traj.loss,
-        "accuracy": traj.accuracy[:, 0],
-        "theta_norm": traj.theta_norm[:, 0],
-        "theta_start": start,
-        "theta_final": final,
-        "path_length": traj.path_length[0],
-        "displacement": relative_displacement(start, final),
-        "weight_mask": mlp.weight_mask,
-        "hidden": mlp.hidden,
-        "n_weights": mlp.n_weights,
-        "train_accuracy": float(traj.accuracy[-1, 0]),
-        "test_accuracy": float(result.test_accuracy[0]),
-        "predictions": mlp.predict(final[None, :], np.vstack([data.x_train, data.x_test]))[0],
-        "ftle": {
-            "slope": float(fit.slope),
-            "r2": float(fit.r2),
-            "start": float(fit.start),
-            "length": float(fit.length),
-            "intercept": float(fit.intercept),
-            "kept": bool(fit.kept),
-        },
-        "diverged_rows": np.flatnonzero(traj.diverged).tolist(),
-        "cancelled": traj.cancelled,
-    }
+    ablation = {}
     if np.isfinite(final).all() and np.isfinite(traj.loss[-1, 0]):
-        record["ablation_w1"] = ablation_ratio(objective, final, "W1")
-        record["ablation_w2"] = ablation_ratio(objective, final, "W2")
-    return record
+        objective = mlp.objective(data.x_train, data.y_train, config.l2)
+        ablation = {
+            "ablation_w1": ablation_ratio(objective, final, "W1"),
+            "ablation_w2": ablation_ratio(objective, final, "W2"),
+        }
+    return RunRecord(
+        config=config,
+        iterations=np.arange(traj.n_steps + 1),
+        distance=result.distance,
+        mean_distance=result.mean_distance,
+        normalized_distance=result.normalized_distance,
+        loss=traj.loss,
+        accuracy=traj.accuracy[:, 0],
+        theta_norm=traj.theta_norm[:, 0],
+        theta_start=start,
+        theta_final=final,
+        path_length=traj.path_length[0],
+        displacement=relative_displacement(start, final),
+        weight_mask=mlp.weight_mask,
+        hidden=mlp.hidden,
+        n_weights=mlp.n_weights,
+        train_accuracy=float(traj.accuracy[-1, 0]),
+        test_accuracy=float(result.test_accuracy[0]),
+        predictions=mlp.predict(final[None, :], np.vstack([data.x_train, data.x_test]))[0],
+        ftle=FTLEWindow(
+            float(fit.slope), float(fit.r2), float(fit.start), float(fit.length), float(fit.intercept), bool(fit.kept)
+        ),
+        diverged_rows=tuple(int(r) for r in np.flatnonzero(traj.diverged)),
+        cancelled=traj.cancelled,
+        **ablation,
+    )
 
 
-def eps_sweep(config: RunConfig, on_progress: Callable | None = None) -> Record:
+def eps_sweep(config: RunConfig, on_progress: Callable | None = None) -> EpsSweepRecord:
     """The run repeated at 14 eps (1e-15 .. 1e-2), 5 copies each, one initial network."""
     small = dataclasses.replace(config, n_perturbations=min(config.n_perturbations, SWEEP_COPIES))
     result = run_eps_sweep(small, SWEEP_EPS, on_progress=on_progress, threads=JOB_THREADS)
-    return {
-        "kind": "sweep",
-        "iterations": np.arange(result.loss.shape[0]),
-        "eps": result.eps,
-        "distance": result.distance,
-        "normalized_distance": result.normalized_distance,
-        "loss": result.loss,
-        "cancelled": result.cancelled,
-    }
+    return EpsSweepRecord(
+        iterations=np.arange(result.loss.shape[0]),
+        eps=result.eps,
+        distance=result.distance,
+        normalized_distance=result.normalized_distance,
+        loss=result.loss,
+        cancelled=result.cancelled,
+    )
 
 
 def ftle_sweep(
     config: RunConfig, n_inits: int, n_steps: int, on_progress: Callable | None = None, workers: int = 1
-) -> Record:
+) -> FTLERecord:
     """FTLE statistics over ``n_inits`` initial networks for 14 eps (SPEC Fig. 12), over
     ``workers`` processes."""
     short = dataclasses.replace(config, n_steps=n_steps, n_perturbations=FTLE_COPIES)
     result = run_lyapunov(short, FTLE_EPS, n_inits, on_progress=on_progress, workers=workers)
-    return {
-        "kind": "ftle",
-        "eps": result.eps,
-        "slopes": result.fits.slope,
-        "kept": result.fits.kept,
-        "mean": np.array([s.mean for s in result.stats]),
-        "std": np.array([s.std for s in result.stats]),
-        "n_kept": np.array([s.kept for s in result.stats]),
-        "total": int(result.mean_distance.shape[0]),
-        "cancelled": result.cancelled,
-    }
+    return FTLERecord(
+        eps=result.eps,
+        slopes=result.fits.slope,
+        kept=result.fits.kept,
+        mean=np.array([s.mean for s in result.stats]),
+        std=np.array([s.std for s in result.stats]),
+        n_kept=np.array([s.kept for s in result.stats]),
+        total=int(result.mean_distance.shape[0]),
+        cancelled=result.cancelled,
+    )
 
 
-def orbital(config: RunConfig, t0: int, on_progress: Callable | None = None) -> Record:
+def orbital(config: RunConfig, t0: int, on_progress: Callable | None = None) -> OrbitalRecord:
     result = run_orbital(config, t0, on_progress=on_progress, threads=JOB_THREADS)
-    return {
-        "kind": "orbital",
-        "t0": t0,
-        "iterations": result.iterations,
-        "normalized_distance": result.normalized_distance,
-        "loss": result.after.loss[:, 0],
-        "cancelled": result.after.cancelled,
-    }
+    return OrbitalRecord(
+        t0=t0,
+        iterations=result.iterations,
+        normalized_distance=result.normalized_distance,
+        loss=result.after.loss[:, 0],
+        cancelled=result.after.cancelled,
+    )
 
 
-def iris_for(config: RunConfig):
-    """The data of a run (for the Data view)."""
+def data_for(config: RunConfig):
+    """The data of a run (for the Weights and Data views)."""
     return dataset_for(config, None)
 
 

@@ -25,11 +25,10 @@ from typing import Any
 
 from dashboard import cache
 from dashboard.admission import CANCELLED, Admission, Busy, Stopped
+from dashboard.records import Record
 from dashboard.state import Limits
 
 log = logging.getLogger(__name__)
-
-Record = dict[str, Any]
 
 
 class Control:
@@ -132,7 +131,7 @@ class Jobs:
             return record
         with self.admission.slot(plan.slots, control.should_stop, on_wait) as held:
             record = plan.work(control, held)
-        if not record.get("cancelled"):
+        if not record.cancelled:
             self.store(plan.key, record)
         return record
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from core.config import RunConfig
 from core.experiments import run_stability
-from dashboard import callbacks
+from dashboard import layout  # noqa: F401  (every view's code, which the jobs run)
+from dashboard.views import divergence
 
 
 def warm_up() -> None:
     config = RunConfig(n_steps=2, n_perturbations=1)
     result = run_stability(config, threads=1)
-    callbacks.distance_plot(config, result.distance, result.trajectory.loss[:, 0], False, live=True)
+    divergence.distance_plot(config, result.distance, result.trajectory.loss[:, 0], False, live=True)
 
 
 warm_up()

@@ -143,9 +143,9 @@ def test_a_malformed_pending_store_is_refused(client, pending):
 
 
 def test_an_unexpected_failure_shows_a_message(client, monkeypatch):
-    from dashboard import callbacks
+    from dashboard import exports
 
-    monkeypatch.setattr(callbacks, "export_csv", lambda record: 1 / 0)
+    monkeypatch.setattr(exports, "export_csv", lambda record: 1 / 0)
     body = client.body(
         client.callback_key("export-csv", "export-npz", "export-json"),
         {"export-csv.n_clicks": 1, "export-npz.n_clicks": None, "export-json.n_clicks": None},

@@ -1,20 +1,19 @@
-"""Callback logic as plain functions: views, exports, the run's background job (refusals,
-stops, a cache that loses records), and the app factory."""
+"""The Divergence view and the main run's background job as plain functions (refusals, stops, a
+cache that loses records)."""
 
-import io
-import json
+import dataclasses
 import time
 
-import numpy as np
-import pandas as pd
 import pytest
 from dash import no_update
 
 from core.config import RunConfig
-from dashboard import cache, callbacks, jobs, state
+from dashboard import cache, jobflow, jobs, state
 from dashboard.admission import SETTINGS_CHANGED
+from dashboard.records import FTLEWindow
+from dashboard.runner import Jobs
+from dashboard.views import divergence
 
-IRIS = jobs.iris_for(RunConfig())
 SMALL = {**state.default_values(), "steps": 300, "perturbations": 4}
 
 
@@ -23,76 +22,33 @@ def record():
     return jobs.stability(RunConfig(n_steps=300, n_perturbations=4))
 
 
-def test_props_round_trip():
-    values = {**state.default_values(), "normalized": True}
-    props = callbacks.props_from_values(values)
-    assert props[state.CONTROLS.index("normalized")] == ["on"]
-    assert callbacks.raw_from_props(props) == values
-
-
 def test_record_has_what_the_views_need(record):
-    assert record["distance"].shape == (301, 4) and record["loss"].shape == (301, 5)
-    assert record["ablation_w1"].shape == (4, 10) and record["ablation_w2"].shape == (10, 3)
-    assert record["predictions"].shape == (150,) and not record["cancelled"]
-    text = callbacks.summary_text(record)
+    assert record.distance.shape == (301, 4) and record.loss.shape == (301, 5)
+    assert record.ablation_w1.shape == (4, 10) and record.ablation_w2.shape == (10, 3)
+    assert record.predictions.shape == (150,) and not record.cancelled
+    text = divergence.summary_text(record)
     assert "final loss" in text and "FTLE" in text
-
-
-def test_views_draw_from_a_record(record):
-    fig = callbacks.distance_view(record, normalized=True)
-    assert fig.layout.yaxis.title.text == "d(t) / (ε N_w)"
-    assert float(fig.data[1].y[0]) == pytest.approx(record["normalized_distance"][0], rel=1e-6)
-    w1, w2, displacement, norm = callbacks.weights_views(record, IRIS)
-    assert list(w1.data[0].y) == [
-        "sepal length (cm)",
-        "sepal width (cm)",
-        "petal length (cm)",
-        "petal width (cm)",
-    ]
-    assert len(displacement.data[0].x) <= 70
-    data_fig, text = callbacks.data_view(record, IRIS, "2", "3")
-    assert "120 training flowers" in text and data_fig.layout.xaxis.title.text == "petal length (cm)"
-
-
-@pytest.mark.parametrize("axis", ["99", "-1", "x", None, 2.5])
-def test_a_crafted_data_axis_gets_a_message(record, axis):
-    fig, text = callbacks.data_view(record, IRIS, axis, "3")
-    assert text.startswith("The feature on an axis must be a whole number from 0 to 3, got")
-    assert fig.layout.annotations[0].text == text
 
 
 def test_finished_view_is_built_once(record, store, monkeypatch):
     key = "run:abc:"
-    assert callbacks.replay(store, key, False) is None  # nothing stored yet
+    assert divergence.replay(store, key, False) is None  # nothing stored yet
     store.store(key, record)
-    summary, figure = callbacks.replay(store, key, False)
-    assert summary == callbacks.summary_text(record)
+    summary, figure = divergence.replay(store, key, False)
+    assert summary == divergence.summary_text(record)
     assert figure["layout"]["yaxis"]["type"] == "log" and len(figure["data"]) == 3
-    monkeypatch.setattr(callbacks, "distance_view", lambda *_: pytest.fail("the stored view should be used"))
-    assert callbacks.replay(store, key, False)[1] == figure
+    monkeypatch.setattr(divergence, "distance_view", lambda *_: pytest.fail("the stored view should be used"))
+    assert divergence.replay(store, key, False)[1] == figure
     cache.results(store.results_dir, store.cache_mb).delete(key)
-    assert callbacks.replay(store, key, False) is None  # the record evicted: its view alone does not replay
+    assert divergence.replay(store, key, False) is None  # the record evicted: its view alone does not replay
 
 
-def test_diverged_rows_are_named():
-    rec = {
-        "ftle": {"slope": float("nan")},
-        "loss": np.ones((2, 3)),
-        "train_accuracy": 0.3,
-        "test_accuracy": 0.3,
-        "diverged_rows": [0, 2],
-    }
-    assert "Diverged (non-finite loss or weights): the reference, copy 2." in callbacks.summary_text(rec)
+def test_diverged_rows_are_named(record):
+    nan = float("nan")
+    rec = dataclasses.replace(record, diverged_rows=(0, 2), ftle=FTLEWindow(nan, nan, nan, nan, nan, False))
+    assert "Diverged (non-finite loss or weights): the reference, copy 2." in divergence.summary_text(rec)
 
 
-def test_exports(record):
-    frame = pd.read_csv(io.StringIO(callbacks.export_csv(record)))
-    assert len(frame) == 301 and {"iteration", "loss_reference", "mean_distance", "d_1", "d_4"} <= set(frame)
-    with np.load(io.BytesIO(callbacks.export_npz(record))) as f:
-        assert f["distance"].shape == (301, 4) and json.loads(str(f["config"]))["n_steps"] == 300
-
-
-# ---- the run's background job --------------------------------------------------------
 def _pending(values=SMALL, token="ab" * 16):
     """The request a page sends to start a run (unchecked: as a hand-made request could)."""
     run = {name: value for name, value in values.items() if name != "normalized"}
@@ -108,7 +64,7 @@ class Progress:
 
 
 def test_a_run_job_answers_and_stores_its_record(store):
-    result, summary, message, progress, label, figure = callbacks.run_job(store, _pending(), Progress())
+    result, summary, message, progress, label, figure = divergence.run_job(store, _pending(), Progress())
     assert message == "" and progress == 100 and label.startswith("300 iterations · ")
     key = jobs.plan("run", result["values"], None, store.limits, 2).key
     assert result == {"kind": "run", "values": state.run_values(SMALL), "extra": None, "signature": store.sign(key)}
@@ -123,7 +79,7 @@ def test_a_result_this_server_did_not_finish_is_not_drawn(store, monkeypatch, si
     monkeypatch.setattr(jobs, "stability", lambda *_: pytest.fail("an unsigned result must not train"))
     forged = {"kind": "run", "values": state.run_values(SMALL), "signature": signature}
     with pytest.raises(ValueError, match="this result was not finished by this server"):
-        callbacks.record_for(store, "run", forged)
+        jobflow.record_for(store, "run", forged)
 
 
 @pytest.mark.parametrize(
@@ -141,7 +97,7 @@ def test_a_result_this_server_did_not_finish_is_not_drawn(store, monkeypatch, si
 def test_a_forged_run_request_starts_nothing(store, monkeypatch, pending, message):
     monkeypatch.setattr(jobs, "stability", lambda *_: pytest.fail("a refused request must not train"))
     started = time.monotonic()
-    outputs = callbacks.run_job(store, pending, Progress())
+    outputs = divergence.run_job(store, pending, Progress())
     assert outputs[0] is no_update and message in outputs[2] and outputs[2].startswith("Refused: ")
     assert time.monotonic() - started < 1 and store.admission.running() == 0
     assert len(cache.results(store.results_dir, store.cache_mb)) == 0
@@ -156,7 +112,7 @@ def test_a_stopped_run_says_where_it_stopped(store):
         if len(progress.updates) == 2:  # a live figure has arrived: the page changes a setting
             store.admission.request_stop(pending["token"], SETTINGS_CHANGED)
 
-    result, summary, _, _, label, figure = callbacks.run_job(store, pending, report)
+    result, summary, _, _, label, figure = divergence.run_job(store, pending, report)
     assert result is None and summary.startswith("final loss")
     assert label.startswith("Stopped at iteration ") and label.endswith(" of 20,000: the settings changed")
     done = int(label.split()[3].replace(",", ""))
@@ -166,41 +122,29 @@ def test_a_stopped_run_says_where_it_stopped(store):
 
 def test_a_run_whose_record_the_cache_cannot_keep_still_answers(tmp_path, admission):
     """WSD_CACHE_MB far below a record: every run answers, none is stored (it would evict itself)."""
-    tiny = callbacks.Jobs(tmp_path / "tiny", 1, admission, state.Limits(rate=200_000.0), b"k")
+    tiny = Jobs(tmp_path / "tiny", 1, admission, state.Limits(rate=200_000.0), b"k")
     for seed in range(3):
         values = {**state.default_values(), "seed": seed, "steps": 3000, "perturbations": 20}
-        result, summary, message, _, label, figure = callbacks.run_job(tiny, _pending(values), Progress())
+        result, summary, message, _, label, figure = divergence.run_job(tiny, _pending(values), Progress())
         assert message == "" and summary.startswith("final loss") and label.startswith("3,000 iterations")
         assert figure["layout"]["title"]["text"].endswith(f"seed {seed}")
         assert not tiny.has(jobs.plan("run", result["values"], None, tiny.limits, 2).key)
         # the other views recompute the record the cache did not keep
-        assert callbacks.record_for(tiny, "run", result)["config"]["seed"] == seed
+        assert jobflow.record_for(tiny, "run", result).config.seed == seed
 
 
 def test_many_runs_through_a_small_cache_all_answer(tmp_path, admission):
     """The defect: with WSD_CACHE_MB=5 diskcache culled records just written and runs failed."""
-    small = callbacks.Jobs(tmp_path / "small", 5, admission, state.Limits(rate=200_000.0), b"k")
+    small = Jobs(tmp_path / "small", 5, admission, state.Limits(rate=200_000.0), b"k")
     for seed in range(14):
         values = {**state.default_values(), "seed": seed, "steps": 2000}
-        result, summary, message, *_ = callbacks.run_job(small, _pending(values), Progress())
+        result, summary, message, *_ = divergence.run_job(small, _pending(values), Progress())
         assert message == "" and summary.startswith("final loss") and result["values"]["seed"] == seed
-        assert callbacks.record_for(small, "run", result)["config"]["seed"] == seed
+        assert jobflow.record_for(small, "run", result).config.seed == seed
 
 
 def test_a_failing_job_reports_and_frees_its_slot(store, monkeypatch):
     monkeypatch.setattr(jobs, "stability", lambda *_: 1 / 0)
-    outputs = callbacks.run_job(store, _pending(), Progress())
+    outputs = divergence.run_job(store, _pending(), Progress())
     assert outputs[2].startswith("The job failed (ZeroDivisionError: division by zero)")
     assert store.admission.running() == 0
-
-
-def test_the_app_factory_builds_a_wired_app(tmp_path):
-    from app import create_app
-    from dashboard.settings import Settings
-
-    app = create_app(Settings(cache_dir=tmp_path))
-    assert app.server is not None and app.layout is not None and app.server.secret_key
-    outputs = " ".join(app.callback_map)
-    for needed in ("result.data", "orbital-graph.figure", "download.data", "written-query.data"):
-        assert needed in outputs
-    assert "url.search" not in outputs  # no loop controls -> URL -> controls (it holds callbacks back)

@@ -1,0 +1,44 @@
+"""Page parts every view uses: a graph with its placeholder, an explanation, the bar of a job
+(Run, Cancel, progress, message, request store), a typed text input."""
+
+from __future__ import annotations
+
+from dash import dcc, html
+
+from dashboard import figures
+
+GRAPH_CONFIG = {
+    "displaylogo": False,
+    "toImageButtonOptions": {"format": "png", "scale": 2},
+}
+
+
+def graph(id_: str, height: int = 460, message: str = "Press Run to train.", placeholder=figures.empty_figure):
+    """A graph showing ``placeholder(message)`` until its first figure arrives."""
+    return dcc.Graph(id=id_, figure=placeholder(message), config=GRAPH_CONFIG, style={"height": f"{height}px"})
+
+
+def explain(*sentences: str) -> html.P:
+    return html.P(" ".join(sentences), className="explain")
+
+
+def text_input(id_: str, value, mode: str = "numeric", **kwargs) -> dcc.Input:
+    """A typed value. As text, not type="number": the browser would send nothing for "abc" or
+    an out-of-range value (the message could not quote what was typed), and Dash 4.4's number
+    input, once a callback has set its value, ignores typing back its first value."""
+    return dcc.Input(id=id_, type="text", inputMode=mode, value=str(value), debounce=True, **kwargs)
+
+
+def job_bar(run_id: str, cancel_id: str, progress_id: str, message_id: str, pending_id: str, label: str, extra=()):
+    """Run and Cancel of a side job, its progress, its (red) message and its request store."""
+    return html.Div(
+        className="job",
+        children=[
+            *extra,
+            html.Button(label, id=run_id, n_clicks=0, className="primary"),
+            html.Button("Cancel", id=cancel_id, n_clicks=0, disabled=True),
+            html.Span(id=progress_id, className="progress-label"),
+            html.Span(id=message_id, className="run-message", role="alert"),
+            dcc.Store(id=pending_id),
+        ],
+    )

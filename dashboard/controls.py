@@ -1,0 +1,268 @@
+"""The controls beside every view: presets, the run's settings (typed box and log slider for
+eta and eps), Run and Cancel; and the callbacks that keep them, the URL and the running jobs
+in step (validation, links, presets, stopping outdated jobs)."""
+
+from __future__ import annotations
+
+import math
+from contextlib import suppress
+
+from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+
+from core.config import ACTIVATIONS, INITS, NORMS, OUTPUTS
+from dashboard import ids
+from dashboard.admission import CANCELLED, SETTINGS_CHANGED
+from dashboard.components import text_input
+from dashboard.jobflow import CONTROL_INPUTS, CONTROL_OUTPUTS, SideJob, checked, new_token, props_from_values
+from dashboard.runner import Jobs
+from dashboard.state import CONTROLS, PRESETS, RULES, check_values, parse_query, run_values, to_query
+
+
+def _error(name: str) -> html.Div:
+    return html.Div(id=f"{name}-error", className="control-error", role="alert")
+
+
+def _field(label: str, name: str, control, hint: str = "") -> html.Div:
+    return html.Div(
+        className="field",
+        children=[html.Label(label, htmlFor=name), control, html.Small(hint, className="hint"), _error(name)],
+    )
+
+
+def _number(name: str, mode: str = "decimal") -> dcc.Input:
+    return text_input(name, RULES[name].default, mode)
+
+
+def _log_slider(id_: str, low: float, high: float, value: float, marks: list[int]) -> dcc.Slider:
+    return dcc.Slider(
+        id=id_,
+        min=low,
+        max=high,
+        step=0.01,
+        value=math.log10(value),
+        marks={m: {"label": f"1e{m}"} for m in marks},
+        updatemode="mouseup",
+        tooltip=None,
+    )
+
+
+def _dropdown(name: str, options: tuple[str, ...]) -> dcc.Dropdown:
+    return dcc.Dropdown(id=name, options=list(options), value=RULES[name].default, clearable=False)
+
+
+def controls() -> html.Div:
+    return html.Div(
+        className="controls",
+        children=[
+            _field(
+                "Learning rate η",
+                ids.ETA,
+                html.Div(
+                    [
+                        _number(ids.ETA),
+                        _log_slider(ids.ETA_SLIDER, -3, math.log10(20), RULES["eta"].default, [-3, -2, -1, 0, 1]),
+                    ]
+                ),
+                "step size of gradient descent",
+            ),
+            _field(
+                "Perturbation ε",
+                ids.EPS,
+                html.Div(
+                    [
+                        _number(ids.EPS),
+                        _log_slider(ids.EPS_SLIDER, -15, -1, RULES["eps"].default, [-15, -12, -9, -6, -3, -1]),
+                    ]
+                ),
+                "size of the initial nudge",
+            ),
+            _field("Seed", ids.SEED, _number(ids.SEED, "numeric"), "which initial network"),
+            _field("Copies", ids.PERTURBATIONS, _number(ids.PERTURBATIONS, "numeric"), "perturbed copies M, 1 to 200"),
+            _field("Iterations", ids.STEPS, _number(ids.STEPS, "numeric"), "training steps T, 1 to 50,000"),
+            _field("Hidden units", ids.HIDDEN, _number(ids.HIDDEN, "numeric"), "1 to 64"),
+            _field("Activation", ids.ACTIVATION, _dropdown(ids.ACTIVATION, ACTIVATIONS)),
+            _field("Output / loss", ids.OUTPUT, _dropdown(ids.OUTPUT, OUTPUTS)),
+            _field("Initialisation", ids.INIT, _dropdown(ids.INIT, INITS)),
+            _field(
+                "Distance",
+                ids.DISTANCE,
+                dcc.RadioItems(
+                    id=ids.DISTANCE,
+                    options=[{"label": n.upper(), "value": n} for n in NORMS],
+                    value=RULES["distance"].default,
+                    inline=True,
+                ),
+            ),
+            _field(
+                "Normalised view",
+                ids.NORMALIZED,
+                dcc.Checklist(
+                    id=ids.NORMALIZED,
+                    options=[{"label": " show d / (ε N_w)", "value": "on"}],
+                    value=[],
+                ),
+            ),
+            html.Div(
+                className="buttons",
+                children=[
+                    html.Button("Run", id=ids.RUN, n_clicks=0, className="primary"),
+                    html.Button("Cancel", id=ids.CANCEL, n_clicks=0, disabled=True),
+                ],
+            ),
+            html.Progress(id=ids.PROGRESS, max=100, value=0),
+            html.Div(id=ids.PROGRESS_LABEL, className="progress-label"),
+            html.Div(id=ids.RUN_MESSAGE, className="run-message", role="alert"),
+            html.Div(
+                className="exports",
+                children=[
+                    html.Span("Export: "),
+                    html.Button("CSV", id=ids.EXPORT_CSV, n_clicks=0),
+                    html.Button("NPZ", id=ids.EXPORT_NPZ, n_clicks=0),
+                    html.Button("config JSON", id=ids.EXPORT_JSON, n_clicks=0),
+                    dcc.Download(id=ids.DOWNLOAD),
+                    html.Div(
+                        [
+                            html.Small("figure image (camera button): "),
+                            dcc.RadioItems(id=ids.IMAGE_FORMAT, options=["png", "svg"], value="png", inline=True),
+                        ]
+                    ),
+                ],
+            ),
+        ],
+    )
+
+
+def presets() -> html.Div:
+    return html.Div(
+        className="presets",
+        children=[html.Span("Presets:")]
+        + [
+            html.Button(p.label, id={"type": ids.PRESET, "name": name}, title=p.sentence, n_clicks=0)
+            for name, p in PRESETS.items()
+        ]
+        + [html.Div(id=ids.PRESET_NOTE, className="preset-note")],
+    )
+
+
+# The URL follows the controls in the browser, not through a callback output: an output to
+# the URL would close the loop controls -> URL -> controls, and Dash's renderer holds back
+# every callback in such a loop while any other callback is pending, so nothing typed
+# during a run would register. dcc.Location is told of the new address by the event it
+# listens to, so that Back and Forward restore the controls.
+PUSH_QUERY = """
+function (query) {
+    if (query && query !== window.location.search) {
+        window.history.pushState({}, '', window.location.pathname + query);
+        window.dispatchEvent(new CustomEvent('_dashprivate_pushstate'));
+    }
+}
+"""
+
+
+def register(app: Dash, store: Jobs, side_jobs: tuple[SideJob, ...]) -> None:
+    _register_sync(app)
+    _register_state(app)
+    _register_stops(app, store, side_jobs)
+
+
+def _register_sync(app: Dash) -> None:
+    """Typed box <-> log slider for eta and eps (the box is the value; the slider mirrors it)."""
+    for box, slider in ((ids.ETA, ids.ETA_SLIDER), (ids.EPS, ids.EPS_SLIDER)):
+
+        @app.callback(
+            Output(box, "value", allow_duplicate=True),
+            Output(slider, "value"),
+            Input(box, "value"),
+            Input(slider, "value"),
+            prevent_initial_call=True,
+        )
+        def sync(typed, position, _box=box):
+            if ctx.triggered_id == _box:
+                try:
+                    return no_update, math.log10(RULES[_box].parse(typed))
+                except ValueError:
+                    return no_update, no_update  # the message comes from the validation callback
+            if isinstance(position, bool) or not isinstance(position, (int, float)) or not -20 < position < 5:
+                raise PreventUpdate  # not a position of these sliders
+            return float(f"{10.0**position:.3g}"), no_update
+
+
+def _register_state(app: Dash) -> None:
+    @app.callback(
+        [Output(f"{name}-error", "children") for name in CONTROLS],
+        Output(ids.VALID, "data"),
+        Output(ids.WRITTEN_QUERY, "data"),
+        *CONTROL_INPUTS,
+        Input(ids.TABS, "value"),
+        State(ids.VALID, "data"),
+        prevent_initial_call=True,
+    )
+    def validate(*args):
+        *props, view, last_valid = args
+        values, errors = checked(props, last_valid)
+        return *[errors.get(n, "") for n in CONTROLS], values, to_query(values, view)
+
+    app.clientside_callback(PUSH_QUERY, Input(ids.WRITTEN_QUERY, "data"), prevent_initial_call=True)
+
+    @app.callback(
+        *CONTROL_OUTPUTS,
+        Output(ids.TABS, "value"),
+        Output(ids.URL_MESSAGE, "children"),
+        Output(ids.AUTORUN, "data"),
+        Input(ids.URL, "search"),
+        State(ids.VALID, "data"),
+        State(ids.WRITTEN_QUERY, "data"),
+        prevent_initial_call="initial_duplicate",  # runs on page load: a link restores its run
+    )
+    def from_link(search, last_valid, written):
+        if search == written or not isinstance(search, str):  # the app mirrored its own state
+            raise PreventUpdate
+        parsed, view, messages = parse_query(search)
+        if not parsed and not messages and not search:
+            raise PreventUpdate
+        values = {**check_values(last_valid if isinstance(last_valid, dict) else {}, {})[0], **parsed}
+        message = " · ".join(messages)
+        return *props_from_values(values), view, message, {"view": view, "token": new_token()}
+
+    @app.callback(
+        *CONTROL_OUTPUTS,
+        Output(ids.TABS, "value", allow_duplicate=True),
+        Output(ids.PRESET_NOTE, "children"),
+        Output(ids.AUTORUN, "data", allow_duplicate=True),
+        Input({"type": ids.PRESET, "name": ALL}, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def preset(clicks):
+        chosen = PRESETS.get((ctx.triggered_id or {}).get("name"))
+        if chosen is None or not any(clicks):
+            raise PreventUpdate
+        values = {**{n: RULES[n].default for n in CONTROLS}, **chosen.values}
+        return *props_from_values(values), chosen.view, chosen.sentence, {"view": chosen.view, "token": new_token()}
+
+
+def _register_stops(app: Dash, store: Jobs, side_jobs: tuple[SideJob, ...]) -> None:
+    """Cancel asks its job to stop; so does a change of the settings a running job was started with."""
+    pairs = [(ids.CANCEL, ids.PENDING)] + [(job.cancel, job.pending) for job in side_jobs]
+    for cancel, pending in pairs:
+
+        @app.callback(Input(cancel, "n_clicks"), State(pending, "data"), prevent_initial_call=True)
+        def cancel_job(_clicks, request):
+            with suppress(ValueError):  # no job (or no token): nothing to stop
+                store.admission.request_stop(request.get("token") if isinstance(request, dict) else None, CANCELLED)
+
+    runs = [(ids.RUN, ids.PENDING)] + [(job.run, job.pending) for job in side_jobs]
+
+    @app.callback(
+        Input(ids.VALID, "data"),
+        *[State(run, "disabled") for run, _ in runs],
+        *[State(pending, "data") for _, pending in runs],
+        prevent_initial_call=True,
+    )
+    def stop_outdated_jobs(valid, *states):
+        with suppress(ValueError):
+            values = run_values(valid)
+            for running, request in zip(states[: len(runs)], states[len(runs) :], strict=True):
+                if running and isinstance(request, dict) and request.get("values") != values:
+                    with suppress(ValueError):
+                        store.admission.request_stop(request.get("token"), SETTINGS_CHANGED)

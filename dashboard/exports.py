@@ -1,0 +1,72 @@
+"""Exports of the finished run (CSV, NPZ, config JSON) and the image format of every graph's
+camera button."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+from dash import Dash, Input, Output, State, ctx, dcc, no_update
+from dash.exceptions import PreventUpdate
+
+from dashboard import ids
+from dashboard.jobflow import record_for
+from dashboard.records import RunRecord
+from dashboard.runner import Jobs
+
+
+def export_csv(record: RunRecord) -> str:
+    """Per iteration: reference loss and accuracy, <d>, d_1..d_M, ||theta||_1."""
+    frame = pd.DataFrame(
+        {
+            "iteration": record.iterations,
+            "loss_reference": record.loss[:, 0],
+            "accuracy_reference": record.accuracy,
+            "mean_distance": record.mean_distance,
+            "normalized_mean_distance": record.normalized_distance,
+            "theta_norm_l1": record.theta_norm,
+        }
+    )
+    copies = pd.DataFrame(record.distance, columns=[f"d_{m + 1}" for m in range(record.distance.shape[1])])
+    return pd.concat([frame, copies], axis=1).to_csv(index=False)
+
+
+def export_npz(record: RunRecord) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, config=json.dumps(record.config.to_dict()), **record.arrays())
+    return buffer.getvalue()
+
+
+def register(app: Dash, store: Jobs, graphs: tuple[str, ...]) -> None:
+    @app.callback(
+        Output(ids.DOWNLOAD, "data"),
+        Output(ids.RUN_MESSAGE, "children", allow_duplicate=True),
+        Input(ids.EXPORT_CSV, "n_clicks"),
+        Input(ids.EXPORT_NPZ, "n_clicks"),
+        Input(ids.EXPORT_JSON, "n_clicks"),
+        State(ids.RESULT, "data"),
+        prevent_initial_call=True,
+    )
+    def export(_csv, _npz, _json, request):
+        if request is None:
+            return no_update, "Nothing to export yet: run to the end first."
+        record = record_for(store, "run", request)
+        name = f"weightspace-{record.config.key()[:10]}"
+        if ctx.triggered_id == ids.EXPORT_CSV:
+            return {"content": export_csv(record), "filename": f"{name}.csv"}, ""
+        if ctx.triggered_id == ids.EXPORT_NPZ:
+            return dcc.send_bytes(export_npz(record), f"{name}.npz"), ""
+        return {"content": json.dumps(record.config.to_dict(), indent=2), "filename": f"{name}-config.json"}, ""
+
+    @app.callback(
+        [Output(graph, "config") for graph in graphs],
+        Input(ids.IMAGE_FORMAT, "value"),
+        prevent_initial_call=True,
+    )
+    def image_format(fmt):
+        if fmt not in ("png", "svg"):
+            raise PreventUpdate
+        config = {"displaylogo": False, "toImageButtonOptions": {"format": fmt, "scale": 2 if fmt == "png" else 1}}
+        return [config] * len(graphs)

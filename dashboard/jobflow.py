@@ -1,0 +1,182 @@
+"""The life of every job, shared by the views (the callbacks stay thin).
+
+A plain callback checks the request and answers refusals (and, for the main run, a cached
+result) at once; otherwise it writes a *request* (the run settings, the job's own settings
+and a random token) to the job's pending store, which starts the background job. Cancel and
+a change of settings ask the job, by its token, to stop; it ends with what it has
+("Cancelled at iteration N"). A finished job leaves its request, signed, in a result store,
+from which the views load (or, if the cache lost it, recompute) its record.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dash import Dash, Input, Output, State, ctx, no_update, set_props
+from dash.exceptions import PreventUpdate
+
+from dashboard import ids, jobs
+from dashboard.admission import Busy, check_token
+from dashboard.records import Record
+from dashboard.runner import Control, Jobs, Plan, execute, failure_message, queued_label
+from dashboard.state import CONTROLS, check_values, quoted, run_values
+
+log = logging.getLogger(__name__)
+
+# ---- control values <-> component properties ---------------------------------------
+CONTROL_INPUTS = [Input(name, "value") for name in CONTROLS]
+CONTROL_STATES = [State(name, "value") for name in CONTROLS]
+CONTROL_OUTPUTS = [Output(name, "value", allow_duplicate=True) for name in CONTROLS]
+
+
+def raw_from_props(props: list[Any]) -> dict[str, Any]:
+    """Component values in CONTROLS order -> raw control values (the checklist -> bool)."""
+    raw = dict(zip(CONTROLS, props, strict=True))
+    raw["normalized"] = isinstance(raw["normalized"], list) and "on" in raw["normalized"]
+    return raw
+
+
+def props_from_values(values: dict[str, Any]) -> list[Any]:
+    return [(["on"] if values[n] else []) if n == "normalized" else values[n] for n in CONTROLS]
+
+
+def checked(props: list[Any], last_valid: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """Component values -> (valid values, errors); a bad value falls back to its last valid one."""
+    return check_values(raw_from_props(props), last_valid)
+
+
+def new_token() -> str:
+    """The random name a page gives a job, to ask it to stop (dashboard.admission)."""
+    return secrets.token_hex(16)
+
+
+# ---- requests, results, records ------------------------------------------------------
+def plan_of(store: Jobs, kind: str, request: dict) -> Plan:
+    """The checked job of a request's settings (ValueError names what is refused)."""
+    return jobs.plan(kind, request.get("values"), request.get("extra"), store.limits, store.admission.slots)
+
+
+def finished_result(store: Jobs, plan: Plan, request: dict) -> dict:
+    """What a finished job leaves in its result store for the views: its settings, signed."""
+    return {
+        "kind": request.get("kind"),
+        "values": request.get("values"),
+        "extra": request.get("extra"),
+        "signature": store.sign(plan.key),
+    }
+
+
+def record_for(store: Jobs, kind: str, request: Any) -> Record:
+    """The record a view draws from: the finished job's ``request`` (its result store),
+    checked again with its signature, then its record from the cache, or computed again if
+    the cache lost it. No update while there is no finished job."""
+    if not isinstance(request, dict):
+        raise PreventUpdate
+    plan = plan_of(store, kind, request)
+    store.check_signature(plan.key, request.get("signature"))
+    record = store.load(plan.key)
+    if record is None:
+        log.warning("the record %s is not in the cache (evicted or unreadable): computing it again", plan.key)
+        record = store.compute(plan, Control(store.admission, None, lambda *_: None), lambda *_: None)
+    return record
+
+
+def checked_request(store: Jobs, kind: str, request: Any) -> tuple[Plan, str]:
+    """A job's request from its page -> (plan, token), every part checked on the server."""
+    if not isinstance(request, dict):
+        raise ValueError(f"the job request must be a mapping, got {quoted(request)}")
+    token = check_token(request.get("token"))
+    return plan_of(store, kind, request), token
+
+
+def on_error(exc: Exception) -> None:
+    """Any callback's failure as a red message beside Run: a refusal (bad input found on the
+    server, a busy server) as such, anything else with its traceback in the log."""
+    refused = isinstance(exc, (ValueError, Busy))
+    set_props(ids.RUN_MESSAGE, {"children": f"Refused: {exc}" if refused else failure_message(exc)})
+
+
+# ---- side jobs: a view's own job beside the main run ----------------------------------
+@dataclass(frozen=True)
+class SideJob:
+    """The page parts of one on-demand job and how its record is drawn."""
+
+    kind: str
+    run: str
+    cancel: str
+    label: str
+    message: str
+    pending: str
+    outputs: tuple[Output, ...]
+    draw: Callable[[Record, dict], tuple]  # (record, request) -> values of ``outputs``
+    unit: str  # what its progress counts
+    extras: tuple[tuple[str, str], ...] = ()  # (name in the request, component id)
+    autorun_view: str | None = None  # also starts when a link or preset opens this view
+
+
+def register_side_job(app: Dash, store: Jobs, job: SideJob) -> None:
+    inputs = [Input(job.run, "n_clicks")] + ([Input(ids.AUTORUN, "data")] if job.autorun_view else [])
+
+    @app.callback(
+        Output(job.pending, "data"),
+        Output(job.message, "children", allow_duplicate=True),
+        Output(job.label, "children", allow_duplicate=True),
+        *inputs,
+        *CONTROL_STATES,
+        State(ids.VALID, "data"),
+        *[State(component, "value") for _, component in job.extras],
+        prevent_initial_call=True,
+    )
+    def request(*args):
+        triggers, args = args[: len(inputs)], args[len(inputs) :]
+        props, last_valid, extra = args[: len(CONTROLS)], args[len(CONTROLS)], args[len(CONTROLS) + 1 :]
+        if ctx.triggered_id == ids.AUTORUN and (triggers[-1] or {}).get("view") != job.autorun_view:
+            raise PreventUpdate
+        values = run_values(checked(list(props), last_valid)[0])
+        names = [name for name, _ in job.extras]
+        request = {"kind": job.kind, "values": values, "extra": dict(zip(names, extra, strict=True))}
+        try:  # refuse at once, not from a background job
+            plan_of(store, job.kind, request)
+        except ValueError as exc:
+            return no_update, str(exc), ""
+        return {**request, "token": new_token()}, "", "starting…"
+
+    @app.callback(
+        *job.outputs,
+        Output(job.label, "children"),
+        Output(job.message, "children"),
+        Input(job.pending, "data"),
+        background=True,
+        running=[(Output(job.run, "disabled"), True, False), (Output(job.cancel, "disabled"), False, True)],
+        progress=[Output(job.label, "children")],
+        interval=400,
+        prevent_initial_call=True,
+    )
+    def work(set_progress, pending):
+        return side_job(store, job, pending, set_progress)
+
+
+def side_job(store: Jobs, job: SideJob, pending: Any, set_progress: Callable) -> tuple:
+    """One side job in the background -> its outputs, label and message."""
+    nothing = [no_update] * len(job.outputs)
+    try:
+        plan, token = checked_request(store, job.kind, pending)
+    except ValueError as exc:
+        return *nothing, "", f"Refused: {exc}"
+
+    def report(done, total, elapsed, *_):
+        set_progress((f"{done:,} of {total:,} · {elapsed:.1f} s",))
+
+    def wait(ahead, waited):
+        set_progress((queued_label(ahead, waited),))
+
+    outcome = execute(store, plan, token, report, wait, 0.3)
+    record, control = outcome.record, outcome.control
+    if outcome.message or record is None:
+        return *nothing, control.stopped_label(job.unit) if control.stopped else "", outcome.message
+    label = control.stopped_label(job.unit) if record.cancelled else f"done in {control.elapsed:.1f} s"
+    return *job.draw(record, finished_result(store, plan, pending)), label, ""

@@ -1,0 +1,82 @@
+"""Data: the training data in two chosen features, with the trained network's mistakes (Fig. 2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from dash import Dash, Input, Output, dcc, html
+
+from core.data import IRIS_FEATURES, Dataset
+from dashboard import figures, ids, jobs
+from dashboard.components import explain, graph
+from dashboard.jobflow import record_for
+from dashboard.records import RunRecord
+from dashboard.runner import Jobs
+from dashboard.state import FEATURE_AXIS
+from dashboard.views import View
+
+VIEW = View("data", "Data")
+GRAPHS = (ids.DATA_GRAPH,)
+SIDE_JOBS = ()
+
+
+def _feature_dropdown(id_: str, value: int) -> dcc.Dropdown:
+    options = [{"label": name, "value": str(i)} for i, name in enumerate(IRIS_FEATURES)]
+    return dcc.Dropdown(id=id_, options=options, value=str(value), clearable=False, style={"width": "14rem"})
+
+
+def layout() -> list:
+    return [
+        explain(
+            "Iris: 150 flowers, 4 measurements, 3 species; 120 train the network, 30 test it. A cross "
+            "marks each flower the trained network gets wrong."
+        ),
+        html.Div(
+            className="row-controls",
+            children=[
+                html.Label(["x: ", _feature_dropdown(ids.DATA_X, 2)]),
+                html.Label(["y: ", _feature_dropdown(ids.DATA_Y, 3)]),
+            ],
+        ),
+        graph(ids.DATA_GRAPH, 480),
+        html.Div(id=ids.DATA_SUMMARY, className="summary"),
+    ]
+
+
+def data_view(record: RunRecord, data: Dataset, fx: Any, fy: Any):
+    """The scatter of the run's ``data`` with the final reference network's mistakes, and its
+    caption. ``fx``, ``fy``: the features on the axes, as the dropdowns send them ("0" to "3").
+    """
+    try:
+        fx, fy = FEATURE_AXIS(fx), FEATURE_AXIS(fy)
+    except ValueError as exc:
+        message = f"The feature on an axis {exc}."
+        return figures.empty_figure(message), message
+    x = np.vstack([data.x_train, data.x_test])
+    y = np.concatenate([data.y_train, data.y_test])
+    is_train = np.arange(len(y)) < len(data.y_train)
+    fig = figures.data_figure(
+        x, y, record.predictions, is_train, list(data.feature_names), list(data.class_names), fx, fy
+    )
+    text = (
+        f"Trained network: {record.train_accuracy:.1%} of the {len(data.y_train)} training flowers and "
+        f"{record.test_accuracy:.1%} of the {len(data.y_test)} test flowers right."
+    )
+    return fig, text
+
+
+def register(app: Dash, store: Jobs) -> None:
+    @app.callback(
+        Output(ids.DATA_GRAPH, "figure"),
+        Output(ids.DATA_SUMMARY, "children"),
+        Input(ids.RESULT, "data"),
+        Input(ids.DATA_X, "value"),
+        Input(ids.DATA_Y, "value"),
+        prevent_initial_call=True,
+    )
+    def draw(request, fx, fy):
+        if request is None:  # the last run was stopped before it finished
+            return figures.empty_figure("The last run was stopped before it finished: press Run."), ""
+        record = record_for(store, "run", request)
+        return data_view(record, jobs.data_for(record.config), fx, fy)

@@ -1,0 +1,277 @@
+"""Divergence: the main run's distance curves, live while training, and the comparison of eps
+(SPEC section 2, Figs. 3, 4 and 6)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from dash import Dash, Input, Output, State, dcc, html, no_update
+
+from core.config import RunConfig
+from core.model import MLP
+from dashboard import figures, ids, jobs
+from dashboard.components import explain, graph, job_bar
+from dashboard.jobflow import (
+    CONTROL_STATES,
+    SideJob,
+    checked,
+    checked_request,
+    finished_result,
+    new_token,
+    plan_of,
+    record_for,
+)
+from dashboard.records import EpsSweepRecord, RunRecord
+from dashboard.runner import Jobs, execute, queued_label
+from dashboard.state import run_values, to_config
+from dashboard.views import View
+
+VIEW = View("divergence", "Divergence")
+GRAPHS = (ids.DISTANCE_GRAPH, ids.EPS_PANELS_GRAPH, ids.COLLAPSE_GRAPH)
+
+# Live updates: the browser redraws each one, and on a 2-core machine without a GPU that
+# competes with the training for CPU; ~3 per second of 250 points per line keeps it light
+# (one Plotly redraw measured 37-62 ms at 200 points a line, 95-103 ms at 1,000).
+LIVE_SECONDS = 0.35
+LIVE_POINTS = 250
+
+
+def layout() -> list:
+    return [
+        explain(
+            "Each grey line is the distance between the original network and one nudged copy as both "
+            "train; the black line is their average. On a log scale, a straight rising line means "
+            "exponential separation (chaos); a flat band means training is stable. The dashed red line "
+            "is the loss (right axis)."
+        ),
+        dcc.Loading(
+            graph(ids.DISTANCE_GRAPH, 500, placeholder=figures.distance_placeholder),
+            delay_show=1500,
+            overlay_style={"visibility": "visible"},
+        ),
+        html.Div(id=ids.SUMMARY, className="summary"),
+        html.H3("Does the size of the nudge matter?"),
+        explain(
+            "The same network, nudged by ε from 1e-15 to 1e-2 (5 copies each). If the curves differ "
+            "only by the factor ε, training responds linearly to small perturbations: divided by "
+            "ε N_w they collapse onto one curve."
+        ),
+        job_bar(ids.SWEEP_RUN, ids.SWEEP_CANCEL, ids.SWEEP_PROGRESS, ids.SWEEP_MESSAGE, ids.SWEEP_PENDING, "Compare ε"),
+        graph(ids.EPS_PANELS_GRAPH, 360, "Press Compare ε."),
+        graph(ids.COLLAPSE_GRAPH, 420, "Press Compare ε."),
+    ]
+
+
+# ---- record -> figures ------------------------------------------------------------
+def progress_label(done: int, total: int, elapsed: float) -> str:
+    return f"iteration {done:,} of {total:,} · {elapsed:.1f} s"
+
+
+def summary_text(record: RunRecord) -> str:
+    fit = record.ftle
+    parts = [
+        f"final loss {record.loss[-1, 0]:.4g}, train accuracy {record.train_accuracy:.1%}, "
+        f"test accuracy {record.test_accuracy:.1%}.",
+        f"FTLE {fit.slope:.4f} per iteration (R² {fit.r2:.3f}, {'kept' if fit.kept else 'not kept'})."
+        if fit.found
+        else "No FTLE window fits this run.",
+    ]
+    if record.diverged_rows:
+        rows = record.diverged_rows
+        names = ["the reference" if r == 0 else f"copy {r}" for r in rows[:12]]
+        parts.append(f"Diverged (non-finite loss or weights): {', '.join(names)}{' ...' if len(rows) > 12 else ''}.")
+    return " ".join(parts)
+
+
+def _distance_series(config: RunConfig, distance: np.ndarray, normalized: bool):
+    """Iterations, the copies' distances (divided by eps N_w when ``normalized``) and their mean."""
+    d = distance / (config.eps * MLP(hidden=config.hidden).n_weights) if normalized else distance
+    return np.arange(len(d)), d, d.mean(axis=1)
+
+
+def distance_plot(config: RunConfig, distance: np.ndarray, loss: np.ndarray, normalized: bool, *, live: bool = False):
+    """The distance figure of a run (finished or, with ``live``, still training).
+
+    distance (S, M) of the copies and the reference loss (S,), from iteration 0.
+    """
+    head = f"η = {config.learning_rate:g}, ε = {config.eps:g}"
+    return figures.distance_figure(
+        *_distance_series(config, distance, normalized),
+        loss,
+        y_title="d(t) / (ε N_w)" if normalized else f"distance d(t) ({config.distance.upper()})",
+        title=f"{head}: training…" if live else f"{head}, seed {config.seed}",
+        max_points=LIVE_POINTS if live else figures.MAX_POINTS,
+    )
+
+
+class LivePlot:
+    """The live distance figure of one run: drawn on the first update, then only its data
+    change (figures.update_distance_figure)."""
+
+    def __init__(self, config: RunConfig, normalized: bool) -> None:
+        self.config, self.normalized, self.figure = config, normalized, None
+
+    def __call__(self, distance: np.ndarray, loss: np.ndarray):
+        if self.figure is None:
+            self.figure = distance_plot(self.config, distance, loss, self.normalized, live=True)
+            return self.figure
+        series = _distance_series(self.config, distance, self.normalized)
+        return figures.update_distance_figure(self.figure, *series, loss, max_points=LIVE_POINTS)
+
+
+def distance_view(record: RunRecord, normalized: bool):
+    """The finished run's distance figure."""
+    return distance_plot(record.config, record.distance, record.loss[:, 0], normalized)
+
+
+def draw_sweep(record: EpsSweepRecord, _request: dict) -> tuple:
+    panel = [int(np.argmin(np.abs(record.eps - e))) for e in jobs.PANEL_EPS]
+    return (
+        figures.eps_panels_figure(record.iterations, record.eps[panel], record.distance[panel], record.loss),
+        figures.collapse_figure(record.iterations, record.eps, record.normalized_distance),
+    )
+
+
+SIDE_JOBS = (
+    SideJob(
+        "sweep",
+        ids.SWEEP_RUN,
+        ids.SWEEP_CANCEL,
+        ids.SWEEP_PROGRESS,
+        ids.SWEEP_MESSAGE,
+        ids.SWEEP_PENDING,
+        (Output(ids.EPS_PANELS_GRAPH, "figure"), Output(ids.COLLAPSE_GRAPH, "figure")),
+        draw_sweep,
+        "iteration",
+    ),
+)
+
+
+# ---- the main run -----------------------------------------------------------------
+def finished_view(store: Jobs, key: str, normalized: bool, record: RunRecord | None = None) -> tuple[str, dict] | None:
+    """(summary, distance figure as a plain dict) of a finished run, or None if it is not stored.
+
+    Built once and kept in the results cache beside the record, so a replay reads a small
+    entry instead of the whole record and skips Plotly's figure construction (together
+    ~70 ms of a cached replay's ~0.3 s, measured). Given the ``record`` (a job that just
+    finished), the answer never depends on what the cache kept.
+    """
+    view_key = f"{key}:view:{int(normalized)}"
+    view = store.load(view_key)
+    if view is None:
+        record = record if record is not None else store.load(key)
+        if record is None:
+            return None
+        view = (summary_text(record), distance_view(record, normalized).to_plotly_json())
+        store.store(view_key, view)
+    return view
+
+
+def replay(store: Jobs, key: str, normalized: bool) -> tuple[str, dict] | None:
+    """A stored run's finished view, if its record is stored too (the other views need it)."""
+    if not store.has(key):
+        return None
+    return finished_view(store, key, normalized)
+
+
+FINISHED = [
+    Output(ids.RESULT, "data"),
+    Output(ids.SUMMARY, "children"),
+    Output(ids.RUN_MESSAGE, "children"),
+    Output(ids.PROGRESS, "value"),
+    Output(ids.PROGRESS_LABEL, "children"),
+    Output(ids.DISTANCE_GRAPH, "figure"),  # with the result: one round trip
+]
+
+
+def run_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
+    """The main run's background job -> the FINISHED outputs (a plain function for tests)."""
+    try:
+        plan, token = checked_request(store, "run", pending)
+    except ValueError as exc:
+        return no_update, no_update, f"Refused: {exc}", 0, "", no_update
+    values = run_values(pending["values"])
+    plot = LivePlot(to_config(values), pending.get("normalized") is True)
+    waiting = figures.distance_placeholder("Waiting for a free slot on the server…").to_plotly_json()
+
+    def live(done, total, elapsed, partial):
+        # as a plain dict: the server unpickles each update to answer a poll (5 ms less than a Figure)
+        fig = plot(partial.distance[:, 1:], partial.loss[:, 0]).to_plotly_json()
+        set_progress((fig, 100 * done / total, progress_label(done, total, elapsed)))
+
+    def wait(ahead, waited):
+        set_progress((waiting, 0, queued_label(ahead, waited)))
+
+    outcome = execute(store, plan, token, live, wait, LIVE_SECONDS)
+    if outcome.message:
+        return no_update, no_update, outcome.message, 0, "", no_update
+    record, control = outcome.record, outcome.control
+    if record is None:  # stopped while queued
+        return None, "", "", 0, control.stopped_label(), no_update
+    if record.cancelled:
+        summary, figure = summary_text(record), distance_view(record, plot.normalized)
+        return None, summary, "", 100 * control.done / max(control.total, 1), control.stopped_label(), figure
+    summary, figure = finished_view(store, plan.key, plot.normalized, record)
+    # the final figure comes with the result: a live update still in flight cannot outlast it
+    label = f"{values['steps']:,} iterations · {control.elapsed:.1f} s"
+    return finished_result(store, plan, {"kind": "run", "values": values}), summary, "", 100, label, figure
+
+
+def register(app: Dash, store: Jobs) -> None:
+    """Run: a plain callback answers at once from the cache (or with a refusal); only a run
+    that must be computed starts the background job, which streams live curves."""
+
+    @app.callback(
+        *[Output(o.component_id, o.component_property, allow_duplicate=True) for o in FINISHED],
+        Output(ids.PENDING, "data"),
+        Input(ids.RUN, "n_clicks"),
+        Input(ids.AUTORUN, "data"),
+        State(ids.RUN, "disabled"),
+        *CONTROL_STATES,
+        State(ids.VALID, "data"),
+        prevent_initial_call=True,
+    )
+    def start(_clicks, _autorun, running, *args):
+        *props, last_valid = args
+        values, _ = checked(props, last_valid)
+        request = {"kind": "run", "values": run_values(values)}
+        try:
+            plan = plan_of(store, "run", request)
+        except ValueError as exc:
+            return no_update, no_update, str(exc), no_update, no_update, no_update, no_update
+        # during a run, even a cached answer goes through a job: starting it stops the old one,
+        # whose answer would otherwise arrive later and cover this one
+        view = None if running else replay(store, plan.key, values["normalized"])
+        if view is None:
+            pending = {**request, "normalized": values["normalized"], "token": new_token()}
+            return no_update, no_update, "", 0, "starting…", no_update, pending
+        summary, figure = view
+        label = f"{values['steps']:,} iterations · from the cache"
+        return finished_result(store, plan, request), summary, "", 100, label, figure, no_update
+
+    @app.callback(
+        *FINISHED,
+        Input(ids.PENDING, "data"),
+        background=True,
+        running=[(Output(ids.RUN, "disabled"), True, False), (Output(ids.CANCEL, "disabled"), False, True)],
+        progress=[
+            Output(ids.DISTANCE_GRAPH, "figure"),
+            Output(ids.PROGRESS, "value"),
+            Output(ids.PROGRESS_LABEL, "children"),
+        ],
+        interval=200,
+        prevent_initial_call=True,
+    )
+    def run(set_progress, pending):
+        return run_job(store, pending, set_progress)
+
+    @app.callback(
+        Output(ids.DISTANCE_GRAPH, "figure", allow_duplicate=True),
+        Input(ids.NORMALIZED, "value"),
+        State(ids.RESULT, "data"),
+        prevent_initial_call=True,
+    )
+    def renormalize(normalized, request):
+        return distance_view(record_for(store, "run", request), "on" in (normalized or []))

@@ -1,0 +1,114 @@
+"""Lyapunov: the FTLE window fit of the current run, and the FTLE over many initial networks
+against eps (SPEC section 3, Fig. 12)."""
+
+from __future__ import annotations
+
+import numpy as np
+from dash import Dash, Input, Output, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+
+from dashboard import figures, ids
+from dashboard.components import explain, graph, job_bar, text_input
+from dashboard.jobflow import SideJob, record_for
+from dashboard.records import FTLERecord, RunRecord
+from dashboard.runner import Jobs
+from dashboard.state import FTLE_HIST_EXPONENT
+from dashboard.views import View
+
+VIEW = View("lyapunov", "Lyapunov")
+GRAPHS = (ids.FIT_GRAPH, ids.FTLE_EPS_GRAPH, ids.FTLE_HIST_GRAPH)
+SIDE_JOBS = (
+    SideJob(
+        "ftle",
+        ids.FTLE_RUN,
+        ids.FTLE_CANCEL,
+        ids.FTLE_PROGRESS,
+        ids.FTLE_MESSAGE,
+        ids.FTLE_PENDING,
+        (Output(ids.FTLE_STORE, "data"),),
+        lambda record, request: (no_update if record.cancelled else request,),
+        "initial network",
+        (("inits", ids.FTLE_INITS), ("steps", ids.FTLE_STEPS)),
+    ),
+)
+
+
+def layout() -> list:
+    return [
+        explain(
+            "The finite-time Lyapunov exponent is the slope of ln<d(t)> where it rises in a straight "
+            "line: the rate at which nearby networks separate, per iteration. The highlighted window "
+            "is the best straight-line fit (largest R²) of the current run."
+        ),
+        graph(ids.FIT_GRAPH, 420),
+        html.H3("Over many initial networks"),
+        explain(
+            "Many initial networks, 5 copies each, for ε from 1e-14 to 1e-1, using the learning rate on "
+            "the left. A fit counts when R² > 0.9 and the slope > 0.05. At η = 1 the paper finds "
+            "λ ≈ 0.285 per iteration at ε = 1e-8."
+        ),
+        job_bar(
+            ids.FTLE_RUN,
+            ids.FTLE_CANCEL,
+            ids.FTLE_PROGRESS,
+            ids.FTLE_MESSAGE,
+            ids.FTLE_PENDING,
+            "Run FTLE sweep",
+            extra=[
+                html.Label(["initial networks ", text_input(ids.FTLE_INITS, 40)]),
+                html.Label(["iterations ", text_input(ids.FTLE_STEPS, 200)]),
+            ],
+        ),
+        dcc.Store(id=ids.FTLE_STORE),
+        graph(ids.FTLE_EPS_GRAPH, 420, "Press Run FTLE sweep."),
+        html.Label(
+            [
+                "histogram at ε = ",
+                dcc.Dropdown(
+                    id=ids.FTLE_HIST_EPS,
+                    options=[{"label": f"{10.0**k:.0e}", "value": k} for k in range(-14, 0)],
+                    value=-8,
+                    clearable=False,
+                    style={"width": "8rem", "display": "inline-block"},
+                ),
+            ]
+        ),
+        graph(ids.FTLE_HIST_GRAPH, 360, "Press Run FTLE sweep."),
+    ]
+
+
+def fit_view(record: RunRecord):
+    return figures.fit_figure(record.iterations, record.mean_distance, vars(record.ftle))
+
+
+def ftle_views(record: FTLERecord, exponent: float):
+    """lambda vs eps, and the histogram of the kept FTLEs at the eps nearest 10**exponent."""
+    j = int(np.argmin(np.abs(np.log10(record.eps) - exponent)))
+    slopes = record.slopes[:, j][record.kept[:, j]]
+    return (
+        figures.ftle_eps_figure(record.eps, record.mean, record.std, record.n_kept, record.total),
+        figures.ftle_histogram(slopes, record.eps[j]),
+    )
+
+
+def register(app: Dash, store: Jobs) -> None:
+    @app.callback(Output(ids.FIT_GRAPH, "figure"), Input(ids.RESULT, "data"), prevent_initial_call=True)
+    def draw_fit(request):
+        if request is None:  # the last run was stopped before it finished
+            return figures.empty_figure("The last run was stopped before it finished: press Run.")
+        return fit_view(record_for(store, "run", request))
+
+    @app.callback(
+        Output(ids.FTLE_EPS_GRAPH, "figure"),
+        Output(ids.FTLE_HIST_GRAPH, "figure"),
+        Input(ids.FTLE_STORE, "data"),
+        Input(ids.FTLE_HIST_EPS, "value"),
+        prevent_initial_call=True,
+    )
+    def draw_ftle(request, hist_exponent):
+        record = record_for(store, "ftle", request)
+        try:
+            exponent = FTLE_HIST_EXPONENT(hist_exponent)
+        except ValueError as exc:
+            raise PreventUpdate from exc  # not one of the dropdown's values
+        return ftle_views(record, exponent)

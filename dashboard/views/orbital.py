@@ -1,0 +1,60 @@
+"""Orbital stability: copies made late, at iteration t0, on the learned orbit (SPEC section 4, Fig. 8)."""
+
+from __future__ import annotations
+
+from dash import Dash, Output, html
+
+from dashboard import figures, ids
+from dashboard.components import explain, graph, job_bar, text_input
+from dashboard.jobflow import SideJob
+from dashboard.records import OrbitalRecord
+from dashboard.runner import Jobs
+from dashboard.views import View
+
+VIEW = View("orbital", "Orbital stability")
+GRAPHS = (ids.ORBITAL_GRAPH,)
+
+
+def draw(record: OrbitalRecord, _request: dict) -> tuple:
+    return (figures.orbital_figure(record.iterations, record.normalized_distance, record.loss, record.t0),)
+
+
+SIDE_JOBS = (
+    SideJob(
+        "orbital",
+        ids.ORBITAL_RUN,
+        ids.ORBITAL_CANCEL,
+        ids.ORBITAL_PROGRESS,
+        ids.ORBITAL_MESSAGE,
+        ids.ORBITAL_PENDING,
+        (Output(ids.ORBITAL_GRAPH, "figure"),),
+        draw,
+        "iteration",
+        (("t0", ids.ORBITAL_T0),),
+        autorun_view="orbital",
+    ),
+)
+
+
+def layout() -> list:
+    return [
+        explain(
+            "Instead of nudging the network before training, nudge it late, at iteration t0, when it "
+            "has nearly learned, and train on. If the distance neither grows nor shrinks, the network "
+            "sits in a flat valley of the loss: directions along which it can drift freely."
+        ),
+        job_bar(
+            ids.ORBITAL_RUN,
+            ids.ORBITAL_CANCEL,
+            ids.ORBITAL_PROGRESS,
+            ids.ORBITAL_MESSAGE,
+            ids.ORBITAL_PENDING,
+            "Run orbital",
+            extra=[html.Label(["perturb at t0 = ", text_input(ids.ORBITAL_T0, 4000)])],
+        ),
+        graph(ids.ORBITAL_GRAPH, 440, "Press Run orbital."),
+    ]
+
+
+def register(app: Dash, store: Jobs) -> None:
+    """Its only job is the side job (registered with the others)."""

@@ -1,0 +1,71 @@
+"""Weights: which weights matter (ablation), how far they travel, and the weight norm
+(SPEC section 5, Figs. 5 and 9)."""
+
+from __future__ import annotations
+
+import numpy as np
+from dash import Dash, Input, Output, html
+
+from core.data import Dataset
+from dashboard import figures, ids, jobs
+from dashboard.components import explain, graph
+from dashboard.jobflow import record_for
+from dashboard.records import RunRecord
+from dashboard.runner import Jobs
+from dashboard.views import View
+
+VIEW = View("weights", "Weights")
+GRAPHS = (ids.ABLATION_W1_GRAPH, ids.ABLATION_W2_GRAPH, ids.DISPLACEMENT_GRAPH, ids.NORM_GRAPH)
+SIDE_JOBS = ()
+
+
+def layout() -> list:
+    return [
+        explain(
+            "Which weights matter? Each cell sets one weight of the trained network to zero and "
+            "shows the new loss divided by the old: 1 (white) means the weight barely matters, red "
+            "means removing it hurts."
+        ),
+        html.Div(className="row", children=[graph(ids.ABLATION_W1_GRAPH, 380), graph(ids.ABLATION_W2_GRAPH, 380)]),
+        explain(
+            "Most weights barely move from where they started, yet all of them wander: the path "
+            "length (total distance travelled) is far larger than the net displacement."
+        ),
+        html.Div(className="row", children=[graph(ids.DISPLACEMENT_GRAPH, 400), graph(ids.NORM_GRAPH, 400)]),
+    ]
+
+
+def weight_labels(hidden: int, n_inputs: int, n_classes: int) -> list[str]:
+    """One label per parameter in the flat order of SPEC section 1."""
+    return (
+        [f"W1 in{i}→h{j}" for i in range(n_inputs) for j in range(hidden)]
+        + [f"b1 h{j}" for j in range(hidden)]
+        + [f"W2 h{j}→out{c}" for j in range(hidden) for c in range(n_classes)]
+        + [f"b2 out{c}" for c in range(n_classes)]
+    )
+
+
+def weights_views(record: RunRecord, data: Dataset):
+    """The Weights view of a run on ``data``: ablation maps of W1 and W2, displacement vs path
+    length, ||theta||_1."""
+    feature_names, class_names = list(data.feature_names), list(data.class_names)
+    mask = record.weight_mask
+    labels = np.array(weight_labels(record.hidden, len(feature_names), len(class_names)))
+    units = [f"h{j}" for j in range(record.hidden)]
+    if record.ablation_w1 is not None:
+        w1 = figures.ablation_heatmap(record.ablation_w1, feature_names, units, "Ablation of W1: L_w / L")
+        w2 = figures.ablation_heatmap(record.ablation_w2, units, class_names, "Ablation of W2: L_w / L")
+    else:
+        w1 = w2 = figures.empty_figure("The reference network diverged: no ablation map.")
+    displacement = figures.displacement_figure(record.displacement[mask], record.path_length[mask], labels[mask])
+    norm = figures.norm_figure(record.iterations, record.theta_norm)
+    return w1, w2, displacement, norm
+
+
+def register(app: Dash, store: Jobs) -> None:
+    @app.callback(*[Output(g, "figure") for g in GRAPHS], Input(ids.RESULT, "data"), prevent_initial_call=True)
+    def draw(request):
+        if request is None:  # the last run was stopped before it finished
+            return [figures.empty_figure("The last run was stopped before it finished: press Run.")] * len(GRAPHS)
+        record = record_for(store, "run", request)
+        return weights_views(record, jobs.data_for(record.config))

@@ -1,0 +1,70 @@
+"""The views drawn from a finished run (Weights, Data), the exports, the control round trip and
+the app factory."""
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.config import RunConfig
+from dashboard import exports, jobflow, jobs, state
+from dashboard.views import data, divergence, weights
+
+IRIS = jobs.data_for(RunConfig())
+SMALL = {**state.default_values(), "steps": 300, "perturbations": 4}
+
+
+@pytest.fixture(scope="module")
+def record():
+    return jobs.stability(RunConfig(n_steps=300, n_perturbations=4))
+
+
+def test_props_round_trip():
+    values = {**state.default_values(), "normalized": True}
+    props = jobflow.props_from_values(values)
+    assert props[state.CONTROLS.index("normalized")] == ["on"]
+    assert jobflow.raw_from_props(props) == values
+
+
+def test_views_draw_from_a_record(record):
+    fig = divergence.distance_view(record, normalized=True)
+    assert fig.layout.yaxis.title.text == "d(t) / (ε N_w)"
+    assert float(fig.data[1].y[0]) == pytest.approx(record.normalized_distance[0], rel=1e-6)
+    w1, w2, displacement, norm = weights.weights_views(record, IRIS)
+    assert list(w1.data[0].y) == [
+        "sepal length (cm)",
+        "sepal width (cm)",
+        "petal length (cm)",
+        "petal width (cm)",
+    ]
+    assert len(displacement.data[0].x) <= 70
+    data_fig, text = data.data_view(record, IRIS, "2", "3")
+    assert "120 training flowers" in text and data_fig.layout.xaxis.title.text == "petal length (cm)"
+
+
+@pytest.mark.parametrize("axis", ["99", "-1", "x", None, 2.5])
+def test_a_crafted_data_axis_gets_a_message(record, axis):
+    fig, text = data.data_view(record, IRIS, axis, "3")
+    assert text.startswith("The feature on an axis must be a whole number from 0 to 3, got")
+    assert fig.layout.annotations[0].text == text
+
+
+def test_exports(record):
+    frame = pd.read_csv(io.StringIO(exports.export_csv(record)))
+    assert len(frame) == 301 and {"iteration", "loss_reference", "mean_distance", "d_1", "d_4"} <= set(frame)
+    with np.load(io.BytesIO(exports.export_npz(record))) as f:
+        assert f["distance"].shape == (301, 4) and json.loads(str(f["config"]))["n_steps"] == 300
+
+
+def test_the_app_factory_builds_a_wired_app(tmp_path):
+    from app import create_app
+    from dashboard.settings import Settings
+
+    app = create_app(Settings(cache_dir=tmp_path))
+    assert app.server is not None and app.layout is not None and app.server.secret_key
+    outputs = " ".join(app.callback_map)
+    for needed in ("result.data", "orbital-graph.figure", "download.data", "written-query.data"):
+        assert needed in outputs
+    assert "url.search" not in outputs  # no loop controls -> URL -> controls (it holds callbacks back)
