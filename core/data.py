@@ -14,6 +14,7 @@ Standardisation (mean 0, std 1 from the training rows) is an option, off by defa
 from __future__ import annotations
 
 import csv
+import functools
 import importlib.util
 from collections import Counter
 from dataclasses import dataclass, field
@@ -115,6 +116,13 @@ def load_digits(*, split_seed: int = 0, standardize: bool = False) -> Dataset:
     classes = tuple(str(c) for c in range(10))
     data = Dataset(*_split(x / DIGITS_LEVELS, y, n_train, split_seed), 10, features, classes, "digits")
     return data.standardized() if standardize else data
+
+
+@functools.cache
+def dataset_shape(name: str) -> tuple[int, int, int]:
+    """(training rows N, features D, classes C) of a named data set (read once per process)."""
+    data = load_dataset(name)
+    return data.x_train.shape[0], data.n_features, data.n_classes
 
 
 def load_dataset(name: str, *, split_seed: int = 0, standardize: bool = False) -> Dataset:

@@ -18,8 +18,9 @@ Three implementations of the loss and gradient, held to each other by the tests:
 - ``engine="blas"``: one network at a time, every product a DGEMM on the network's own
   (D + 1, H) and (H + 1, C) blocks of theta, biases included through a row of ones
   (``_blas_work``): for digits ~8x the compiled kernel, measured.
-- ``engine="auto"`` (default): "blas" from ``BLAS_MIN_FLOPS`` FLOPs per network-step on,
-  else "compiled"; a choice by the shapes of the network and the data only.
+- ``engine="auto"`` (default): "blas" for inputs of ``BLAS_MIN_INPUTS`` features or more, or
+  with tanh from ``BLAS_MIN_FLOPS`` FLOPs per network-step on, else "compiled"; a choice by
+  the network and the shape of the data only.
 
 "compiled" falls back to the reference for the legacy sigmoid output, and every engine for
 no rows. In every engine a row's arithmetic does not depend on which other rows share its
@@ -47,10 +48,14 @@ BLOCK = 32  # networks per block: (BLOCK, H, N) float64 work arrays fit in L2
 LEGACY_CLIP = 1e-7
 ENGINES = ("compiled", "numpy", "blas", "auto")
 MIN_ROWS_PER_THREAD = 4  # below this a thread hand-off costs more than it saves (compiled engine)
-# FLOPs of one network-step (MLP.step_flops) from which "auto" takes the BLAS engine rather
-# than the compiled kernel. Measured (one thread, K = 8): Iris (41k) compiled 1.5x faster,
-# 82k (N = 240 or H = 20) even, 120k-170k BLAS 1.2-1.8x faster, digits (29M) BLAS 8x.
-BLAS_MIN_FLOPS = 100_000
+# When "auto" takes the BLAS engine rather than the compiled kernel. Measured (one thread,
+# K = 8, random data; trajectory-steps/s BLAS / compiled): with D = 4 inputs the kernel wins
+# for sigmoid and ReLU at every size tried (N 120-1438, H 10-64: 0.30-0.53); from D = 16 on BLAS
+# wins (N 120-1438, H 10-64: 1.7-14, digits 64-64-10: 8-14). tanh is scalar in the kernel (no
+# vectorised tanh), 3.6x slower than sigmoid there, so with tanh BLAS wins from ~100k FLOPs
+# (N = 480, D = 4, H = 10, 163k FLOPs: 1.6) and loses below (Iris, 41k: 0.61).
+BLAS_MIN_INPUTS = 16
+BLAS_MIN_FLOPS = 100_000  # with tanh
 
 
 def _sigmoid_(z: np.ndarray) -> np.ndarray:
@@ -199,12 +204,15 @@ class MLP:
 
 def resolve_engine(engine: str, mlp: MLP, n_samples: int) -> str:
     """The engine that runs for ``engine`` on ``n_samples`` rows: "auto" takes "blas" from
-    ``BLAS_MIN_FLOPS`` FLOPs per network-step on, else "compiled"; "compiled" (softmax only)
-    takes "numpy" for the legacy sigmoid output, and every engine takes it for no rows."""
+    ``BLAS_MIN_INPUTS`` inputs on (or, with tanh, from ``BLAS_MIN_FLOPS`` FLOPs per network-step
+    on), else "compiled"; "compiled" (softmax only) takes "numpy" for the legacy sigmoid output,
+    and every engine takes it for no rows."""
     if n_samples == 0:
         return "numpy"
     if engine == "auto":
-        engine = "blas" if mlp.step_flops(n_samples) >= BLAS_MIN_FLOPS else "compiled"
+        wide = mlp.n_inputs >= BLAS_MIN_INPUTS
+        tanh_heavy = mlp.activation == "tanh" and mlp.step_flops(n_samples) >= BLAS_MIN_FLOPS
+        engine = "blas" if wide or tanh_heavy else "compiled"
     if engine == "compiled" and mlp.output != "softmax":
         return "numpy"
     return engine

@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 from core.config import RunConfig
 from core.data import load_iris
 from core.experiments import dataset_for, network_for
-from core.model import MLP
+from core.model import MLP, resolve_engine
 from core.training import descend
 
 REFERENCE_PARAMS = MLP().n_params  # 83
@@ -68,15 +68,34 @@ def measure_job_rate(mlp: MLP, data, *, rows: int = 21, seconds: float = 0.05, r
     """Trajectory-steps per second of this network on this data (``Dataset``) here: ``rows``
     rows, one thread, the engine its objective picks; the best of ``repeats`` short timings.
     For a job on other data than Iris, where cost is not proportional to P (digits goes
-    through BLAS), so ``estimate_seconds``'s P / 83 scaling of the Iris rate does not apply."""
+    through BLAS), where ``relative_cost`` is only an estimate."""
     objective = mlp.objective(data.x_train, data.y_train)
     return _time_descend(objective, mlp.init(np.random.default_rng(0), rows), seconds, repeats)[0]
 
 
-def estimate_seconds(trajectory_steps: float, n_params: int, rate: float, workers: int = 1) -> float:
-    """Seconds for ``trajectory_steps`` of a network with ``n_params`` parameters at ``rate``
-    (measured on the default network) over ``workers`` processes."""
-    return trajectory_steps * (n_params / REFERENCE_PARAMS) / (rate * workers)
+# The BLAS engine's time per network-step, in steps of the default network (measured beside
+# each other, one thread, this machine): ~FLOPs / 150,000 (`cli.py bench --digits`: 993 digits
+# steps/s of 29.1 MFLOP each beside 190,400 default steps/s: 29.1e6 / (190,400 / 993) = 152,000)
+# plus a fixed ~17 for its five GEMM calls and NumPy work (digits with 8 hidden units: 4,490/s,
+# 3.6 MFLOP). The compiled kernel's work grows with N and P; tanh is scalar there.
+BLAS_FLOPS_PER_REFERENCE_STEP = 150_000
+BLAS_OVERHEAD_STEPS = 17.0
+ACTIVATION_COST = {"sigmoid": 1.0, "relu": 0.75, "tanh": 3.6}  # compiled kernel, measured on Iris
+REFERENCE_ROWS = 120
+
+
+def relative_cost(mlp: MLP, n_samples: int) -> float:
+    """The time of one trajectory-step of ``mlp`` on ``n_samples`` training rows, in
+    trajectory-steps of the default network on Iris (1 for it; digits ~210)."""
+    if resolve_engine("auto", mlp, n_samples) == "blas":
+        return mlp.step_flops(n_samples) / BLAS_FLOPS_PER_REFERENCE_STEP + BLAS_OVERHEAD_STEPS
+    return mlp.n_params / REFERENCE_PARAMS * n_samples / REFERENCE_ROWS * ACTIVATION_COST.get(mlp.activation, 1.0)
+
+
+def estimate_seconds(trajectory_steps: float, cost: float, rate: float, workers: int = 1) -> float:
+    """Seconds for ``trajectory_steps`` that each cost ``cost`` default trajectory-steps
+    (``relative_cost``) at ``rate`` (measured on the default network) over ``workers`` processes."""
+    return trajectory_steps * cost / (rate * workers)
 
 
 @dataclass(frozen=True)

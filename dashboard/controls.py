@@ -10,13 +10,23 @@ from contextlib import suppress
 from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from core.config import ACTIVATIONS, INITS, NORMS, OUTPUTS
+from core.config import ACTIVATIONS, DATASETS, INITS, NORMS, OUTPUTS
 from dashboard import ids
 from dashboard.admission import CANCELLED, SETTINGS_CHANGED
 from dashboard.components import text_input
-from dashboard.jobflow import CONTROL_INPUTS, CONTROL_OUTPUTS, SideJob, checked, new_token, props_from_values
+from dashboard.jobflow import CONTROL_INPUTS, CONTROL_OUTPUTS, checked, new_token, props_from_values
 from dashboard.runner import Jobs
-from dashboard.state import CONTROLS, PRESETS, RULES, check_values, parse_query, run_values, to_query
+from dashboard.state import (
+    CONTROLS,
+    MAP_CONTROLS,
+    MAP_RULES,
+    PRESETS,
+    RULES,
+    check_values,
+    parse_query,
+    run_values,
+    to_query,
+)
 
 
 def _error(name: str) -> html.Div:
@@ -78,6 +88,12 @@ def controls() -> html.Div:
                 "size of the initial nudge",
             ),
             _field("Seed", ids.SEED, _number(ids.SEED, "numeric"), "which initial network"),
+            _field(
+                "Data set",
+                ids.DATASET,
+                _dropdown(ids.DATASET, DATASETS),
+                "iris (4 features, 3 species) or digits (8x8 images; the Digits preset sets 64 tanh units)",
+            ),
             _field("Copies", ids.PERTURBATIONS, _number(ids.PERTURBATIONS, "numeric"), "perturbed copies M, 1 to 200"),
             _field("Iterations", ids.STEPS, _number(ids.STEPS, "numeric"), "training steps T, 1 to 50,000"),
             _field("Hidden units", ids.HIDDEN, _number(ids.HIDDEN, "numeric"), "1 to 64"),
@@ -160,10 +176,23 @@ function (query) {
 """
 
 
-def register(app: Dash, store: Jobs, side_jobs: tuple[SideJob, ...]) -> None:
+def register(app: Dash, store: Jobs, jobs: tuple[tuple[str, str, str], ...]) -> None:
+    """``jobs``: (run, cancel, pending) of every job beside the main run (dashboard.views)."""
     _register_sync(app)
     _register_state(app)
-    _register_stops(app, store, side_jobs)
+    _register_stops(app, store, jobs)
+
+
+MAP_OUTPUTS = [Output(name, "value", allow_duplicate=True) for name in MAP_CONTROLS]
+
+
+def valid_map_values(raw: dict) -> dict:
+    """The map settings that pass their rules (a link writes only those)."""
+    values = {}
+    for name, value in raw.items():
+        with suppress(ValueError):
+            values[name] = MAP_RULES[name].parse(value)
+    return values
 
 
 def _register_sync(app: Dash) -> None:
@@ -194,19 +223,23 @@ def _register_state(app: Dash) -> None:
         Output(ids.VALID, "data"),
         Output(ids.WRITTEN_QUERY, "data"),
         *CONTROL_INPUTS,
+        *[Input(name, "value") for name in MAP_CONTROLS],
         Input(ids.TABS, "value"),
         State(ids.VALID, "data"),
         prevent_initial_call=True,
     )
     def validate(*args):
-        *props, view, last_valid = args
-        values, errors = checked(props, last_valid)
-        return *[errors.get(n, "") for n in CONTROLS], values, to_query(values, view)
+        props, map_props = args[: len(CONTROLS)], args[len(CONTROLS) : -2]
+        view, last_valid = args[-2:]
+        values, errors = checked(list(props), last_valid)
+        maps = valid_map_values(dict(zip(MAP_CONTROLS, map_props, strict=True)))
+        return *[errors.get(n, "") for n in CONTROLS], values, to_query(values, view, maps)
 
     app.clientside_callback(PUSH_QUERY, Input(ids.WRITTEN_QUERY, "data"), prevent_initial_call=True)
 
     @app.callback(
         *CONTROL_OUTPUTS,
+        *MAP_OUTPUTS,
         Output(ids.TABS, "value"),
         Output(ids.URL_MESSAGE, "children"),
         Output(ids.AUTORUN, "data"),
@@ -222,11 +255,13 @@ def _register_state(app: Dash) -> None:
         if not parsed and not messages and not search:
             raise PreventUpdate
         values = {**check_values(last_valid if isinstance(last_valid, dict) else {}, {})[0], **parsed}
+        maps = [parsed.get(name, no_update) for name in MAP_CONTROLS]
         message = " · ".join(messages)
-        return *props_from_values(values), view, message, {"view": view, "token": new_token()}
+        return *props_from_values(values), *maps, view, message, {"view": view, "token": new_token()}
 
     @app.callback(
         *CONTROL_OUTPUTS,
+        *MAP_OUTPUTS,
         Output(ids.TABS, "value", allow_duplicate=True),
         Output(ids.PRESET_NOTE, "children"),
         Output(ids.AUTORUN, "data", allow_duplicate=True),
@@ -238,12 +273,15 @@ def _register_state(app: Dash) -> None:
         if chosen is None or not any(clicks):
             raise PreventUpdate
         values = {**{n: RULES[n].default for n in CONTROLS}, **chosen.values}
-        return *props_from_values(values), chosen.view, chosen.sentence, {"view": chosen.view, "token": new_token()}
+        maps = [(chosen.maps or {}).get(name, no_update) for name in MAP_CONTROLS]
+        autorun = {"view": chosen.view, "token": new_token()}
+        return *props_from_values(values), *maps, chosen.view, chosen.sentence, autorun
 
 
-def _register_stops(app: Dash, store: Jobs, side_jobs: tuple[SideJob, ...]) -> None:
-    """Cancel asks its job to stop; so does a change of the settings a running job was started with."""
-    pairs = [(ids.CANCEL, ids.PENDING)] + [(job.cancel, job.pending) for job in side_jobs]
+def _register_stops(app: Dash, store: Jobs, jobs: tuple[tuple[str, str, str], ...]) -> None:
+    """Cancel asks its job to stop; so does a change of the settings a running job was started
+    with. ``jobs``: (run, cancel, pending) of every job beside the main run."""
+    pairs = [(ids.CANCEL, ids.PENDING)] + [(cancel, pending) for _, cancel, pending in jobs]
     for cancel, pending in pairs:
 
         @app.callback(Input(cancel, "n_clicks"), State(pending, "data"), prevent_initial_call=True)
@@ -251,7 +289,7 @@ def _register_stops(app: Dash, store: Jobs, side_jobs: tuple[SideJob, ...]) -> N
             with suppress(ValueError):  # no job (or no token): nothing to stop
                 store.admission.request_stop(request.get("token") if isinstance(request, dict) else None, CANCELLED)
 
-    runs = [(ids.RUN, ids.PENDING)] + [(job.run, job.pending) for job in side_jobs]
+    runs = [(ids.RUN, ids.PENDING)] + [(run, pending) for run, _, pending in jobs]
 
     @app.callback(
         Input(ids.VALID, "data"),

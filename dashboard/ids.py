@@ -81,3 +81,21 @@ EXPORT_NPZ = "export-npz"
 EXPORT_JSON = "export-json"
 DOWNLOAD = "download"
 IMAGE_FORMAT = "image-format"
+
+DATASET = "dataset"
+
+# the Regimes view (its settings are also URL parameters: dashboard.state.MAP_RULES)
+MAP_KIND = "map"
+ETA_MIN = "eta_min"
+ETA_MAX = "eta_max"
+ETA_POINTS = "eta_points"
+MAP_INITS = "inits"
+MAP_RUN = "map-run"
+MAP_CANCEL = "map-cancel"
+MAP_ZOOM = "map-zoom"
+MAP_PROGRESS = "map-progress"
+MAP_MESSAGE = "map-message"
+MAP_PENDING = "map-pending"
+MAP_STORE = "map-store"  # the request of the finished map (zoom and clicks read it)
+MAP_GRAPH = "map-graph"
+MAP_LEGEND = "map-legend"

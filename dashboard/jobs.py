@@ -16,12 +16,25 @@ from typing import Any
 import numpy as np
 
 from core.config import RunConfig
+from core.data import dataset_shape
 from core.experiments import dataset_for, run_eps_sweep, run_lyapunov, run_orbital, run_stability
+from core.hessian import EXACT_MAX_PARAMS
+from core.maps import refine, run_map, run_orbit, zoom_grids
+from core.model import MLP
 from core.parallel import default_workers
+from core.regimes import TARGET_ACCURACY, geometric_grid, run_sweep
 from core.weights import ablation_ratio, relative_displacement
-from dashboard.records import RECORD_VERSION, EpsSweepRecord, FTLERecord, FTLEWindow, OrbitalRecord, RunRecord
+from dashboard.records import (
+    RECORD_VERSION,
+    EpsSweepRecord,
+    FTLERecord,
+    FTLEWindow,
+    MapRecord,
+    OrbitalRecord,
+    RunRecord,
+)
 from dashboard.runner import Plan
-from dashboard.state import Limits, admit, quoted, run_values, to_config, whole_number
+from dashboard.state import Limits, admit, map_values, number, quoted, run_values, to_config, whole_number
 
 SWEEP_EPS = np.logspace(-15, -2, 14)  # Fig. 6; Fig. 4's panels use 1e-14, 1e-10, 1e-6, 1e-2
 PANEL_EPS = (1e-14, 1e-10, 1e-6, 1e-2)
@@ -129,6 +142,83 @@ def orbital(config: RunConfig, t0: int, on_progress: Callable | None = None) -> 
     )
 
 
+# ---- maps over the learning rate (the Regimes view) --------------------------------
+MAP_COPIES = 5  # perturbed copies per network in a map (the sidebar's count is for single runs)
+MAP_EPS = np.geomspace(1e-12, 1e-2, 6)  # the eps axis of an eta x eps map
+ORBIT_LAST = 200  # losses per eta in the orbit diagram
+ZOOM_FACTOR = 4
+LANCZOS_PRODUCTS = 30  # gradient pairs of one Lanczos sharpness, for the cost estimate
+
+
+def map_config(values: Any) -> RunConfig:
+    """The config of a map from the controls' values: their network, data, seed, eps and
+    iterations, with MAP_COPIES copies."""
+    return dataclasses.replace(to_config(run_values(values)), n_perturbations=MAP_COPIES)
+
+
+def map_grids(maps: dict, zoom: list | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The eta grid and the eps or seed grid (seeds ``seed`` .. ``seed + inits - 1``) of a
+    map's settings, refined into ``zoom`` ([eta_lo, eta_hi, y_lo, y_hi]) if given."""
+    etas = geometric_grid(maps["eta_min"], maps["eta_max"], maps["eta_points"])
+    kind = maps["map"]
+    ys = {"eta-eps": MAP_EPS, "eta-seed": seed + np.arange(maps["inits"])}.get(kind, np.zeros(0))
+    if zoom is None:
+        return etas, ys
+    if kind in ("eta-eps", "eta-seed"):
+        return zoom_grids(kind, etas, ys, zoom[:2], zoom[2:], ZOOM_FACTOR)
+    return refine(etas, zoom[0], zoom[1], ZOOM_FACTOR), ys
+
+
+def map_cost(kind: str, config: RunConfig, n_etas: int, n_ys: int, n_inits: int) -> tuple[int, int]:
+    """(trajectory-steps, extra default-network steps for the sharpness) of a map."""
+    cells, rows = {
+        "eta": (n_etas * n_inits, 1 + MAP_COPIES),
+        "eta-eps": (n_etas * n_inits, 1 + n_ys * MAP_COPIES),
+        "eta-seed": (n_etas * n_ys, 1),
+        "orbit": (n_etas, 1),
+    }[kind]
+    n_samples, n_inputs, n_classes = dataset_shape(config.dataset)
+    p = MLP(n_inputs, config.hidden, n_classes).n_params
+    hessian_rows = 2 * p if p <= EXACT_MAX_PARAMS else 2 * LANCZOS_PRODUCTS
+    return cells * rows * config.n_steps, (cells * hessian_rows if kind == "eta" else 0)
+
+
+def regime_map(config: RunConfig, kind: str, etas, ys, n_inits: int, control, workers: int) -> MapRecord:
+    """The map of ``kind`` (core.regimes / core.maps) as a MapRecord; ``control`` gets the
+    partial results (``map_record`` draws them)."""
+    if kind == "eta":
+        result = run_sweep(config, etas, n_inits, workers=workers, on_progress=control)
+    elif kind == "orbit":
+        result = run_orbit(
+            config, etas, n_last=min(ORBIT_LAST, config.n_steps + 1), workers=workers, on_progress=control
+        )
+    else:
+        result = run_map(kind, config, etas, ys, n_inits=n_inits, workers=workers, on_progress=control)
+    return map_record(kind, config, n_inits, result)
+
+
+def map_record(kind: str, config: RunConfig, n_inits: int, result) -> MapRecord:
+    """A (partial) SweepResult, MapResult or OrbitResult as a MapRecord."""
+    empty = np.zeros(0)
+    parts = {"table": {}, "regimes": (), "value": empty, "share": empty, "diverged": empty, "losses": empty}
+    ys, target = empty, TARGET_ACCURACY
+    if kind == "eta":
+        summary = result.summary()
+        parts["table"] = {
+            c: summary[c].to_numpy(dtype=np.float64) for c in summary.columns if c not in ("eta", "regime")
+        }
+        parts["regimes"] = tuple(r if isinstance(r, str) else None for r in summary["regime"])
+        done, target = result.done.any(axis=1), result.target_accuracy
+    elif kind == "orbit":
+        parts["losses"], done = result.losses, result.done
+    else:
+        ys = result.ys
+        parts.update(value=result.value, share=result.share, diverged=result.diverged)
+        done = result.done
+    return MapRecord(kind, config, np.asarray(result.etas), np.asarray(ys), n_inits, done=done,
+                     target_accuracy=target, cancelled=result.cancelled, **parts)  # fmt: skip
+
+
 def data_for(config: RunConfig):
     """The data of a run (for the Weights and Data views)."""
     return dataset_for(config, None)
@@ -185,9 +275,46 @@ def _orbital_plan(values, extra, limits: Limits, _slots) -> Plan:
     return Plan(record_key("orbital", config, str(t0)), lambda control, _held: orbital(config, t0, control))
 
 
+def _map_plan(values, extra, limits: Limits, max_slots: int) -> Plan:
+    """A map of the Regimes view: the controls' network, data set, seed, eps and iterations
+    (with MAP_COPIES copies), the view's settings (state.MAP_RULES) and an optional zoom box."""
+    config = map_config(values)
+    maps = map_values(extra)
+    zoom = _zoom_box(extra.get("zoom"))
+    etas, ys = map_grids(maps, zoom, config.seed)
+    slots = max(1, min(default_workers(), max_slots))
+    steps, extra_steps = map_cost(maps["map"], config, etas.size, ys.size, maps["inits"])
+    rows = -(-(steps + extra_steps) // config.n_steps)  # the same cost as so many rows of this config
+    limits.check(
+        config, rows, workers=slots, one_batch=False, advice="use fewer learning rates, networks or iterations"
+    )
+    grid = f"{maps['map']}:{maps['eta_min']!r}:{maps['eta_max']!r}:{maps['eta_points']}:{maps['inits']}:{zoom}"
+    return Plan(
+        record_key("map", config, grid),
+        lambda control, held: regime_map(config, maps["map"], etas, ys, maps["inits"], control, held),
+        slots,
+    )
+
+
+def _zoom_box(raw: Any) -> list[float] | None:
+    """A zoom box [eta_lo, eta_hi, y_lo, y_hi] from the page, or None; ValueError if malformed."""
+    if raw is None:
+        return None
+    if not isinstance(raw, (list, tuple)) or len(raw) != 4:
+        raise ValueError(f"a zoom box must be [eta_lo, eta_hi, y_lo, y_hi], got {quoted(raw)}")
+    box = [
+        number(f"zoom box {name}", v, -1e300, 1e300)
+        for name, v in zip(("eta_lo", "eta_hi", "y_lo", "y_hi"), raw, strict=True)
+    ]
+    if not (0 < box[0] < box[1]):
+        raise ValueError(f"the zoom box must span learning rates from low to high, got {box[0]:g} to {box[1]:g}")
+    return box
+
+
 PLANS: dict[str, Callable[[Any, dict, Limits, int], Plan]] = {
     "run": _run_plan,
     "sweep": _sweep_plan,
     "ftle": _ftle_plan,
     "orbital": _orbital_plan,
+    "map": _map_plan,
 }

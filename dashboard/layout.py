@@ -44,6 +44,6 @@ def register(app, store) -> None:
     """Every callback of the page: the controls', each view's, the exports'."""
     from dashboard import exports
 
-    controls.register(app, store, views.side_jobs())
+    controls.register(app, store, views.stoppable())
     views.register(app, store)
     exports.register(app, store, views.graphs())

@@ -104,4 +104,30 @@ class OrbitalRecord:
     cancelled: bool
 
 
-Record = RunRecord | EpsSweepRecord | FTLERecord | OrbitalRecord
+@dataclass(frozen=True, eq=False)
+class MapRecord:
+    """A map over the learning rate (dashboard.views.regimes), possibly partial (a live or
+    cancelled job: cells not computed are NaN and not ``done``).
+
+    kind "eta": ``table`` holds the sweep's summary columns (E,) and ``regimes`` the majority
+    label per eta; "eta-eps" / "eta-seed": ``value``, ``share``, ``diverged``, ``done`` are
+    (E, Y) over ``ys`` (eps or seeds); "orbit": ``losses`` (E, N).
+    """
+
+    kind: str
+    config: RunConfig
+    etas: np.ndarray
+    ys: np.ndarray
+    n_inits: int
+    table: dict[str, np.ndarray]
+    regimes: tuple[str | None, ...]
+    value: np.ndarray
+    share: np.ndarray
+    diverged: np.ndarray
+    done: np.ndarray
+    losses: np.ndarray
+    target_accuracy: float
+    cancelled: bool
+
+
+Record = RunRecord | EpsSweepRecord | FTLERecord | OrbitalRecord | MapRecord

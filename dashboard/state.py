@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from core.config import ACTIVATIONS, INITS, NORMS, OUTPUTS, RunConfig
-from core.data import IRIS_FEATURES
+from core.config import ACTIVATIONS, DATASETS, INITS, NORMS, OUTPUTS, RunConfig
+from core.data import IRIS_FEATURES, dataset_shape
 from core.model import MLP
-from core.speed import estimate_seconds
+from core.speed import estimate_seconds, relative_cost
 from core.training import descend_bytes
 
-VIEWS = ("divergence", "lyapunov", "orbital", "weights", "data")
+VIEWS = ("divergence", "lyapunov", "orbital", "weights", "data", "regimes")
 DEFAULT_VIEW = "divergence"
 MAX_QUERY_LENGTH = 2000
 
@@ -104,6 +104,7 @@ RULES: dict[str, Rule] = {
     "eta": _rule("learning_rate", _number(0.0, 1000.0), DEFAULTS.learning_rate),
     "eps": _rule("eps", _number(0.0, 1.0), DEFAULTS.eps),
     "seed": _rule("seed", _integer(0, 2**31 - 1), DEFAULTS.seed),
+    "dataset": _rule("dataset", _choice(DATASETS), DEFAULTS.dataset),
     "perturbations": _rule("n_perturbations", _integer(1, 200), DEFAULTS.n_perturbations),
     "steps": _rule("n_steps", _integer(1, 50_000), DEFAULTS.n_steps),
     "hidden": _rule("hidden", _integer(1, 64), DEFAULTS.hidden),
@@ -117,6 +118,18 @@ CONTROLS = tuple(RULES)
 RUN_CONTROLS = tuple(name for name in CONTROLS if name != "normalized")  # the ones a run depends on
 QUERY = CONTROLS + ("view",)
 FEATURE_AXIS = _integer(0, len(IRIS_FEATURES) - 1)[0]  # the Data view's axes
+
+# The Regimes view's own settings (URL parameters with view=regimes); its network, data set,
+# seed, eps and iterations are the controls' (so a point of a map opens as that run).
+MAP_KINDS = ("eta", "orbit", "eta-eps", "eta-seed")
+MAP_RULES: dict[str, Rule] = {
+    "map": _rule("map", _choice(MAP_KINDS), "eta"),
+    "eta_min": _rule("eta_min", _number(0.0, 1000.0), 0.001),
+    "eta_max": _rule("eta_max", _number(0.0, 1000.0), 20.0),
+    "eta_points": _rule("eta_points", _integer(2, 60), 25),
+    "inits": _rule("inits", _integer(1, 50), 20),
+}
+MAP_CONTROLS = tuple(MAP_RULES)
 FTLE_HIST_EXPONENT = _integer(-14, -1)[0]  # the FTLE histogram's eps = 10^exponent
 
 
@@ -138,6 +151,26 @@ def number(name: str, raw: Any, low: float, high: float) -> float:
 
 def default_values() -> dict[str, Any]:
     return {name: rule.default for name, rule in RULES.items()}
+
+
+def default_map_values() -> dict[str, Any]:
+    return {name: rule.default for name, rule in MAP_RULES.items()}
+
+
+def map_values(raw: Any) -> dict[str, Any]:
+    """The Regimes view's settings from its page, each checked by its rule (a bad or missing
+    one is refused, naming it)."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"the map settings must be a mapping, got {quoted(raw)}")
+    values = {}
+    for name, rule in MAP_RULES.items():
+        try:
+            values[name] = rule.parse(raw.get(name))
+        except ValueError as exc:
+            raise ValueError(f"{name} {exc}") from None
+    if not values["eta_min"] < values["eta_max"]:
+        raise ValueError(f"eta_min must be below eta_max, got {values['eta_min']:g} and {values['eta_max']:g}")
+    return values
 
 
 def parse_control(name: str, raw: Any) -> Any:
@@ -217,8 +250,10 @@ class Limits:
         chunks, whose memory the core checks)."""
         rows = 1 + config.n_perturbations if n_rows is None else n_rows
         steps = rows * config.n_steps
-        n_params = MLP(hidden=config.hidden).n_params
-        seconds = estimate_seconds(steps, n_params, self.rate, workers)
+        n_samples, n_inputs, n_classes = dataset_shape(config.dataset)
+        mlp = MLP(n_inputs, config.hidden, n_classes, config.activation, config.output)
+        n_params = mlp.n_params
+        seconds = estimate_seconds(steps, relative_cost(mlp, n_samples), self.rate, workers)
         if seconds > self.max_seconds:
             raise ValueError(
                 f"this run is ~{steps:,} trajectory-steps of a {n_params}-parameter network, ~{_seconds(seconds)} s on "
@@ -263,19 +298,22 @@ def parse_query(search: str | None) -> tuple[dict[str, Any], str, list[str]]:
                 view = raw
             else:
                 messages.append(f"link parameter view={quoted(raw)} ignored: must be one of {', '.join(VIEWS)}")
-        elif key in RULES:
+        elif key in RULES or key in MAP_RULES:
             try:
-                values[key] = parse_control(key, raw)
+                values[key] = parse_control(key, raw) if key in RULES else MAP_RULES[key].parse(raw)
             except ValueError as exc:
-                messages.append(f"link parameter {exc}; ignored")
+                messages.append(f"link parameter {exc if key in RULES else f'{key} {exc}'}; ignored")
         else:
             messages.append(f"unknown link parameter {quoted(key)} ignored")
     return values, view, messages
 
 
-def to_query(values: dict[str, Any], view: str) -> str:
-    """Control values and view -> ``?eta=...`` with every control (a link reproduces the run)."""
+def to_query(values: dict[str, Any], view: str, maps: dict[str, Any] | None = None) -> str:
+    """Control values and view -> ``?eta=...`` with every control (a link reproduces the run);
+    with view=regimes also the map's settings ``maps``."""
     items = [(name, _format(values[name])) for name in CONTROLS] + [("view", view)]
+    if view == "regimes" and maps:
+        items += [(name, _format(maps[name])) for name in MAP_CONTROLS if name in maps]
     return "?" + urlencode(items)
 
 
@@ -291,6 +329,7 @@ class Preset:
     sentence: str
     values: dict[str, Any]
     view: str
+    maps: dict[str, Any] | None = None  # the Regimes view's settings
 
 
 PRESETS: dict[str, Preset] = {
@@ -314,6 +353,30 @@ PRESETS: dict[str, Preset] = {
         "The network never learns: the loss jumps between plateaus such as ln 3 and irregular "
         "bursts, and copies separate quickly.",
         {"eta": 5.0, "eps": 1e-8, "perturbations": 10, "steps": 3000},
+        "divergence",
+    ),
+    "regimes": Preset(
+        "Regime map (quick)",
+        "Twelve learning rates from 0.01 to 10, six networks each, 300 iterations: the loss falls "
+        "smoothly at small eta, nearby networks separate exponentially while still learning around "
+        "eta = 1 (edge of stability), and the network stops learning beyond (chaotic).",
+        {"eta": 1.0, "eps": 1e-8, "steps": 300, "dataset": "iris"},
+        "regimes",
+        {"map": "eta", "eta_min": 0.01, "eta_max": 10.0, "eta_points": 12, "inits": 6},
+    ),
+    "digits": Preset(
+        "Digits (eta = 1)",
+        "Handwritten 8x8 digits with a 64-64-10 tanh network: at eta = 1 it passes 90% test accuracy "
+        "in about 30 iterations while nearby networks stay together.",
+        {
+            "dataset": "digits",
+            "hidden": 64,
+            "activation": "tanh",
+            "eta": 1.0,
+            "eps": 1e-8,
+            "perturbations": 5,
+            "steps": 300,
+        },
         "divergence",
     ),
     "orbital": Preset(

@@ -24,9 +24,9 @@ class View:
 
 def modules() -> tuple:
     """The views, in the order of their tabs (imported here: they import this module's View)."""
-    from dashboard.views import data, divergence, lyapunov, orbital, weights
+    from dashboard.views import data, divergence, lyapunov, orbital, regimes, weights
 
-    return (divergence, lyapunov, orbital, weights, data)
+    return (divergence, lyapunov, orbital, weights, data, regimes)
 
 
 def tabs() -> list[dcc.Tab]:
@@ -35,6 +35,12 @@ def tabs() -> list[dcc.Tab]:
 
 def side_jobs() -> tuple[SideJob, ...]:
     return tuple(job for m in modules() for job in m.SIDE_JOBS)
+
+
+def stoppable() -> tuple[tuple[str, str, str], ...]:
+    """(run, cancel, pending) of every job beside the main run: Cancel and a change of settings stop them."""
+    jobs = tuple((job.run, job.cancel, job.pending) for job in side_jobs())
+    return jobs + tuple(triple for m in modules() for triple in getattr(m, "STOPPABLE", ()))
 
 
 def graphs() -> tuple[str, ...]:

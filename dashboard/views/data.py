@@ -8,7 +8,7 @@ import numpy as np
 from dash import Dash, Input, Output, dcc, html
 
 from core.data import IRIS_FEATURES, Dataset
-from dashboard import figures, ids, jobs
+from dashboard import figures, figures_dynamics, ids, jobs
 from dashboard.components import explain, graph
 from dashboard.jobflow import record_for
 from dashboard.records import RunRecord
@@ -47,7 +47,10 @@ def layout() -> list:
 def data_view(record: RunRecord, data: Dataset, fx: Any, fy: Any):
     """The scatter of the run's ``data`` with the final reference network's mistakes, and its
     caption. ``fx``, ``fy``: the features on the axes, as the dropdowns send them ("0" to "3").
+    Digits are drawn as images instead (``digits_view``).
     """
+    if data.name == "digits":
+        return digits_view(record, data)
     try:
         fx, fy = FEATURE_AXIS(fx), FEATURE_AXIS(fy)
     except ValueError as exc:
@@ -62,6 +65,21 @@ def data_view(record: RunRecord, data: Dataset, fx: Any, fy: Any):
     text = (
         f"Trained network: {record.train_accuracy:.1%} of the {len(data.y_train)} training flowers and "
         f"{record.test_accuracy:.1%} of the {len(data.y_test)} test flowers right."
+    )
+    return fig, text
+
+
+def digits_view(record: RunRecord, data: Dataset):
+    """A grid of test images with the trained network's answers, its mistakes first."""
+    n_train = len(data.y_train)
+    predicted = record.predictions[n_train:]
+    wrong = np.flatnonzero(predicted != data.y_test)
+    order = np.concatenate([wrong, np.flatnonzero(predicted == data.y_test)])[: figures_dynamics.MAX_DIGITS]
+    fig = figures_dynamics.digits_grid_figure(data.x_test[order], data.y_test[order], predicted[order])
+    text = (
+        f"Trained network: {record.train_accuracy:.1%} of the {n_train} training images and "
+        f"{record.test_accuracy:.1%} of the {len(data.y_test)} test images right; "
+        f"{wrong.size} test images wrong, shown first (framed in red)."
     )
     return fig, text
 

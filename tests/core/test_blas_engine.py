@@ -137,6 +137,10 @@ def test_blas_rows_with_overflow_stay_nonfinite_in_their_row(digits):
 def test_auto_engine_is_chosen_by_data_shape_only(iris, digits):
     iris_mlp, digits_mlp = MLP(), MLP(64, 64, 10, "tanh")
     assert iris_mlp.step_flops(120) == 40_800 < BLAS_MIN_FLOPS
+    assert resolve_engine("auto", MLP(hidden=64), 120) == "compiled"  # 4 inputs, sigmoid: the kernel's case
+    assert resolve_engine("auto", MLP(hidden=10, activation="tanh"), 480) == "blas"  # tanh, 163k FLOPs
+    assert resolve_engine("auto", MLP(hidden=10, activation="tanh"), 120) == "compiled"  # tanh, 41k FLOPs
+    assert resolve_engine("auto", MLP(16, 10, 3), 120) == "blas"  # 16 inputs
     assert digits_mlp.step_flops(1438) == 4 * 1438 * 64 * 64 + 6 * 1438 * 64 * 10
     assert iris_mlp.objective(iris.x_train, iris.y_train).engine == "compiled"
     assert digits_mlp.objective(digits.x_train, digits.y_train).engine == "blas"
@@ -159,3 +163,15 @@ def test_dgemm_speed_and_the_flop_limited_rate():
     speed = DigitsSpeed("blas", 6, 2, rate=500.0, median_rate=450.0, step_flops=10**7, dgemm_gflops=20.0)
     assert speed.flop_limited_rate == 4000.0  # 2 threads x 2e10 / 1e7
     assert speed.ratio == 8.0 and speed.to_dict()["ratio"] == 8.0
+
+
+def test_relative_cost_follows_the_engine_and_the_shape():
+    """Cost of a step in default-network steps: 1 for it, P/83 x N/120 x the activation's factor
+    on the kernel, FLOPs / 150k + 17 on BLAS (digits measured ~190-210 here)."""
+    from core.speed import relative_cost
+
+    assert relative_cost(MLP(), 120) == 1.0
+    assert relative_cost(MLP(hidden=64), 120) == pytest.approx(515 / 83)
+    assert relative_cost(MLP(activation="tanh"), 120) == pytest.approx(3.6)
+    digits = relative_cost(MLP(64, 64, 10, "tanh"), 1438)
+    assert 150 < digits < 300 and digits == pytest.approx(29_082_112 / 150_000 + 17)

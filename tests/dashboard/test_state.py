@@ -105,7 +105,8 @@ def test_admit_accepts_what_the_controls_send():
 
 
 def test_presets_are_valid_runs():
-    assert set(state.PRESETS) == {"low", "edge", "chaotic", "orbital"}
+    assert set(state.PRESETS) == {"low", "edge", "chaotic", "regimes", "digits", "orbital"}
+    assert state.map_values(state.PRESETS["regimes"].maps)["eta_points"] == 12
     for preset in state.PRESETS.values():
         values = {**state.default_values(), **preset.values}
         for name, value in preset.values.items():
@@ -114,3 +115,28 @@ def test_presets_are_valid_runs():
         LIMITS.check(config)
         assert preset.view in state.VIEWS and preset.sentence
     assert math.isclose(state.to_config({**state.default_values(), **state.PRESETS["chaotic"].values}).learning_rate, 5)
+
+
+def test_map_settings_have_rules_and_round_trip_through_the_url():
+    maps = {"map": "eta-eps", "eta_min": 0.05, "eta_max": 5.0, "eta_points": 8, "inits": 4}
+    query = state.to_query(state.default_values(), "regimes", maps)
+    assert "map=eta-eps" in query and "eta_points=8" in query and "dataset=iris" in query
+    assert "map=" not in state.to_query(state.default_values(), "divergence", maps)
+    parsed, view, messages = state.parse_query(query)
+    assert view == "regimes" and not messages and {k: parsed[k] for k in maps} == maps
+    _, _, messages = state.parse_query("?view=regimes&map=spiral&eta_points=1&dataset=mnist")
+    assert messages == [
+        "link parameter map must be one of eta, orbit, eta-eps, eta-seed, got 'spiral'; ignored",
+        "link parameter eta_points must be a whole number from 2 to 60, got '1'; ignored",
+        "link parameter dataset must be one of iris, digits, got 'mnist'; ignored",
+    ]
+    with pytest.raises(ValueError, match="eta_min must be below eta_max, got 5 and 1"):
+        state.map_values({**state.default_map_values(), "eta_min": 5, "eta_max": 1})
+    with pytest.raises(ValueError, match="inits must be a whole number from 1 to 50, got 0"):
+        state.map_values({**state.default_map_values(), "inits": 0})
+
+
+def test_digits_runs_are_costed_by_their_own_engine():
+    digits = RunConfig.for_dataset("digits", n_steps=300, n_perturbations=5)
+    seconds = LIMITS.check(digits)
+    assert seconds == pytest.approx(6 * 300 * (29_082_112 / 150_000 + 17) / 120_000, rel=1e-6)

@@ -1,0 +1,276 @@
+"""Regimes: how the learning rate sorts training into regimes (SPEC section 6). A map over eta
+fills in live as its chunks finish: the 1-D strip (FTLE, loss and accuracy, iterations to the
+target accuracy, loss-increasing steps, sharpness over 2/eta, with regime bands), the orbit
+diagram, and the eta x eps and eta x seed maps. A box drawn on a map and "Zoom in" recompute
+that rectangle at a finer grid; a click opens that point's run in the Divergence view."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+
+from core.data import dataset_shape
+from dashboard import figures_regimes, ids, jobs
+from dashboard.components import explain, graph, job_bar, text_input
+from dashboard.jobflow import (
+    CONTROL_OUTPUTS,
+    CONTROL_STATES,
+    checked,
+    checked_request,
+    finished_result,
+    new_token,
+    plan_of,
+    props_from_values,
+)
+from dashboard.records import MapRecord
+from dashboard.runner import Jobs, execute, queued_label
+from dashboard.state import MAP_CONTROLS, MAP_KINDS, MAP_RULES, check_values, map_values, run_values
+from dashboard.views import View
+
+VIEW = View("regimes", "Regimes")
+GRAPHS = (ids.MAP_GRAPH,)
+SIDE_JOBS = ()
+STOPPABLE = ((ids.MAP_RUN, ids.MAP_CANCEL, ids.MAP_PENDING),)  # (run, cancel, pending): stopped like side jobs
+LIVE_SECONDS = 0.5
+KIND_LABELS = {
+    "eta": "1-D strip over η",
+    "orbit": "orbit diagram",
+    "eta-eps": "η × ε map (FTLE)",
+    "eta-seed": "η × seed map (final loss)",
+}
+MAP_INPUTS = [Input(name, "value") for name in MAP_CONTROLS]
+MAP_STATES = [State(name, "value") for name in MAP_CONTROLS]
+MAP_OUTPUTS = [Output(name, "value", allow_duplicate=True) for name in MAP_CONTROLS]
+
+
+def layout() -> list:
+    def field(label: str, name: str, width: str = "6rem"):
+        return html.Label([label, text_input(name, MAP_RULES[name].default, "decimal", style={"width": width})])
+
+    return [
+        explain(
+            "Many learning rates at once, each with several initial networks (5 nudged copies each): "
+            "where does training stay stable, where do nearby networks separate exponentially while "
+            "it still learns (the edge of stability), where does it stop learning (chaos)? The "
+            "network, data set, seed, ε and iterations are the controls on the left. Draw a box on a "
+            "2-D map and press Zoom in; click a point to open that run."
+        ),
+        html.Div(
+            className="row-controls",
+            children=[
+                html.Label(
+                    [
+                        "map ",
+                        dcc.Dropdown(
+                            id=ids.MAP_KIND,
+                            options=[{"label": KIND_LABELS[k], "value": k} for k in MAP_KINDS],
+                            value=MAP_RULES["map"].default,
+                            clearable=False,
+                            style={"width": "15rem"},
+                        ),
+                    ]
+                ),
+                field("η from ", ids.ETA_MIN),
+                field(" to ", ids.ETA_MAX),
+                field(" points ", ids.ETA_POINTS, "4rem"),
+                field(" networks ", ids.MAP_INITS, "4rem"),
+            ],
+        ),
+        job_bar(
+            ids.MAP_RUN,
+            ids.MAP_CANCEL,
+            ids.MAP_PROGRESS,
+            ids.MAP_MESSAGE,
+            ids.MAP_PENDING,
+            "Run map",
+            extra=[html.Button("Zoom in", id=ids.MAP_ZOOM, n_clicks=0, title="recompute the box drawn on the map")],
+        ),
+        dcc.Store(id=ids.MAP_STORE),
+        graph(ids.MAP_GRAPH, 1050, "Press Run map."),
+        html.Ul(
+            id=ids.MAP_LEGEND,
+            className="regime-legend",
+            children=[
+                html.Li([html.Span("■ ", style={"color": colour}), text])
+                for _, colour, text in figures_regimes.regime_legend_items()
+            ],
+        ),
+    ]
+
+
+# ---- record -> figure ---------------------------------------------------------------
+def map_figure(record: MapRecord, *, live: bool = False):
+    """The figure of a (partial) map record."""
+    head = f"{KIND_LABELS[record.kind]} · {record.config.dataset}, {record.config.n_steps:,} iterations"
+    title = f"{head}: computing…" if live else head
+    if record.kind == "eta":
+        return figures_regimes.regime_strip_figure(
+            record.etas, record.table, list(record.regimes), target_accuracy=record.target_accuracy, title=title
+        )
+    if record.kind == "orbit":
+        n_classes = dataset_shape(record.config.dataset)[2]
+        fig = figures_regimes.orbit_figure(record.etas, record.losses, n_classes=n_classes, title=title)
+        return fig.update_layout(height=600)
+    fig = figures_regimes.map_heatmap(
+        record.kind,
+        record.etas,
+        record.ys,
+        record.value,
+        record.share,
+        record.done,
+        diverged=record.diverged,
+        title=title,
+    )
+    return fig.update_layout(height=650)
+
+
+def progress_label(done: int, total: int, elapsed: float) -> str:
+    left = elapsed * (total - done) / done if done else float("nan")
+    eta_text = f" · ~{left:.0f} s left" if done and done < total else ""
+    return f"{done:,} of {total:,} cells · {elapsed:.1f} s{eta_text}"
+
+
+def map_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
+    """The map's background job -> (figure, finished request, label, message) (plain, for tests)."""
+    try:
+        plan, token = checked_request(store, "map", pending)
+    except ValueError as exc:
+        return no_update, no_update, "", f"Refused: {exc}"
+    config = jobs.map_config(pending["values"])
+    kind, n_inits = pending["extra"]["map"], int(pending["extra"]["inits"])
+
+    def live(done, total, elapsed, partial):
+        record = jobs.map_record(kind, config, n_inits, partial)
+        set_progress((map_figure(record, live=True).to_plotly_json(), progress_label(done, total, elapsed)))
+
+    def wait(ahead, waited):
+        set_progress((no_update, queued_label(ahead, waited)))
+
+    outcome = execute(store, plan, token, live, wait, LIVE_SECONDS)
+    record, control = outcome.record, outcome.control
+    if outcome.message or record is None:
+        return no_update, no_update, control.stopped_label("cell") if control.stopped else "", outcome.message
+    if record.cancelled:
+        return map_figure(record), None, control.stopped_label("cell"), ""
+    label = f"{record.etas.size} learning rates · done in {control.elapsed:.1f} s"
+    return map_figure(record), finished_result(store, plan, pending), label, ""
+
+
+# ---- clicks: a point of a map opens its run -----------------------------------------
+def clicked_run(click: Any, finished: Any) -> dict[str, Any]:
+    """The control values of the run behind a clicked point: the map's settings with that
+    point's eta (and eps or seed). ValueError if the click or the map is not one."""
+    if not isinstance(finished, dict) or not isinstance(click, dict) or not click.get("points"):
+        raise ValueError("no finished map to open a run from")
+    values = run_values(finished.get("values"))
+    point = click["points"][0]
+    data = _as_list(point.get("customdata"))
+    kind = (finished.get("extra") or {}).get("map")
+    eta = float(data[0]) if isinstance(data, list) and data else float(point.get("x"))
+    etas = jobs.map_grids(map_values(finished.get("extra")), _zoom(finished), values["seed"])[0]
+    values["eta"] = float(etas[np.argmin(np.abs(np.log(etas) - np.log(eta)))])  # the grid's own float
+    if kind == "eta-eps" and isinstance(data, list) and len(data) > 1:
+        values["eps"] = float(data[1])
+    if kind == "eta-seed" and isinstance(data, list) and len(data) > 1:
+        values["seed"] = int(round(float(data[1])))
+    return {**values, "normalized": False}
+
+
+def _as_list(data: Any) -> list | None:
+    """customdata as the page sends it: a list, or (from a typed array) a dict {"0": .., "1": ..}."""
+    if isinstance(data, dict):
+        return [data[k] for k in sorted(data, key=int)] if all(str(k).isdigit() for k in data) else None
+    return data if isinstance(data, list) else None
+
+
+def _zoom(finished: dict):
+    return (finished.get("extra") or {}).get("zoom")
+
+
+def register(app: Dash, store: Jobs) -> None:
+    @app.callback(
+        Output(ids.MAP_PENDING, "data"),
+        Output(ids.MAP_MESSAGE, "children", allow_duplicate=True),
+        Output(ids.MAP_PROGRESS, "children", allow_duplicate=True),
+        Input(ids.MAP_RUN, "n_clicks"),
+        Input(ids.MAP_ZOOM, "n_clicks"),
+        Input(ids.AUTORUN, "data"),
+        *CONTROL_STATES,
+        State(ids.VALID, "data"),
+        *MAP_STATES,
+        State(ids.MAP_GRAPH, "selectedData"),
+        State(ids.MAP_STORE, "data"),
+        prevent_initial_call=True,
+    )
+    def request(_run, _zoom_clicks, autorun, *args):
+        n = len(CONTROL_STATES)
+        props, last_valid, map_props = args[:n], args[n], args[n + 1 : n + 1 + len(MAP_STATES)]
+        selected, finished = args[-2], args[-1]
+        if ctx.triggered_id == ids.AUTORUN and (autorun or {}).get("view") != VIEW.id:
+            raise PreventUpdate
+        values = run_values(checked(list(props), last_valid)[0])
+        extra = dict(zip(MAP_CONTROLS, map_props, strict=True))
+        if ctx.triggered_id == ids.MAP_ZOOM:
+            try:
+                values, extra = _zoom_request(selected, finished)
+            except ValueError as exc:
+                return no_update, str(exc), ""
+        request = {"kind": "map", "values": values, "extra": extra}
+        try:  # refuse at once, not from a background job
+            plan_of(store, "map", request)
+        except ValueError as exc:
+            return no_update, str(exc), ""
+        return {**request, "token": new_token()}, "", "starting…"
+
+    @app.callback(
+        Output(ids.MAP_GRAPH, "figure"),
+        Output(ids.MAP_STORE, "data"),
+        Output(ids.MAP_PROGRESS, "children"),
+        Output(ids.MAP_MESSAGE, "children"),
+        Input(ids.MAP_PENDING, "data"),
+        background=True,
+        running=[
+            (Output(ids.MAP_RUN, "disabled"), True, False),
+            (Output(ids.MAP_ZOOM, "disabled"), True, False),
+            (Output(ids.MAP_CANCEL, "disabled"), False, True),
+        ],
+        progress=[Output(ids.MAP_GRAPH, "figure"), Output(ids.MAP_PROGRESS, "children")],
+        interval=300,
+        prevent_initial_call=True,
+    )
+    def work(set_progress, pending):
+        return map_job(store, pending, set_progress)
+
+    @app.callback(
+        *CONTROL_OUTPUTS,
+        Output(ids.TABS, "value", allow_duplicate=True),
+        Output(ids.AUTORUN, "data", allow_duplicate=True),
+        Input(ids.MAP_GRAPH, "clickData"),
+        State(ids.MAP_STORE, "data"),
+        prevent_initial_call=True,
+    )
+    def open_run(click, finished):
+        try:
+            values = clicked_run(click, finished)
+        except (ValueError, TypeError, KeyError, IndexError):
+            raise PreventUpdate from None
+        values = check_values(values, {})[0]
+        return *props_from_values(values), "divergence", {"view": "divergence", "token": new_token()}
+
+
+def _zoom_request(selected: Any, finished: Any) -> tuple[dict, dict]:
+    """The settings of a zoom into the box drawn on the finished map."""
+    if not isinstance(finished, dict) or finished.get("kind") != "map":
+        raise ValueError("Run a map first, then draw a box on it (drag on the map) and press Zoom in.")
+    box = (selected or {}).get("range") if isinstance(selected, dict) else None
+    if not isinstance(box, dict) or "x" not in box:
+        raise ValueError("Draw a box on the map first (drag across it), then press Zoom in.")
+    x = sorted(float(v) for v in box["x"])
+    y = sorted(float(v) for v in box.get("y", [0.0, 0.0]))
+    extra = dict(finished.get("extra") or {})
+    extra["zoom"] = [x[0], x[1], y[0], y[1]]
+    return run_values(finished.get("values")), extra

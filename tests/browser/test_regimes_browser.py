@@ -1,0 +1,101 @@
+"""The Regimes view in a real browser: a link draws a live strip, a 2-D map and a zoom, and a
+click opens that point's run."""
+
+import time
+
+import pytest
+
+from dashboard.state import PRESETS
+
+STRIP_LINK = "?view=regimes&map=eta&dataset=iris&eta_min=0.01&eta_max=10&eta_points=10&inits=6&steps=300"
+
+
+CLICK_CELL = """
+const el = document.querySelector('#map-graph .js-plotly-plot');
+const xa = el._fullLayout.xaxis, ya = el._fullLayout.yaxis;
+const drag = el.querySelector('.nsewdrag');
+const box = drag.getBoundingClientRect();
+const x = box.left + xa.d2p(arguments[0]), y = box.top + ya.d2p(arguments[1]);
+for (const type of ['mousemove', 'mousedown', 'mouseup', 'click']) {
+    const buttons = type === 'mousedown' ? 1 : 0;
+    drag.dispatchEvent(new MouseEvent(type, {clientX: x, clientY: y, bubbles: true, buttons: buttons}));
+}
+"""
+
+
+def _open(dash_duo, app, query: str = ""):
+    dash_duo.start_server(app)
+    dash_duo.driver.get(dash_duo.server_url + "/" + query)
+    dash_duo.wait_for_element("#run", timeout=20)
+
+
+def _wait_until(condition, timeout: float, what: str):
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def _band_colours(figure) -> set[str]:
+    return {s["fillcolor"] for s in figure["layout"].get("shapes", []) if s.get("type") == "rect"}
+
+
+def test_a_regimes_link_draws_the_strip_with_three_regimes(dash_duo, fresh_app, plotly_data):
+    _open(dash_duo, fresh_app, STRIP_LINK)
+    dash_duo.wait_for_text_to_equal("#view .tab--selected", "Regimes", timeout=10)
+    assert dash_duo.find_element("#eta_points").get_attribute("value") == "10"
+    dash_duo.wait_for_contains_text("#map-progress", "done in", timeout=60)
+    figure = plotly_data("map-graph")
+    assert figure["layout"]["xaxis"]["type"] == "log" and "1-D strip" in figure["layout"]["title"]["text"]
+    from dashboard.figures_regimes import REGIME_COLORS
+
+    colours = _band_colours(figure)
+    for regime in ("stable", "edge", "chaotic"):
+        assert any(REGIME_COLORS[regime].lower() in c.lower() or _rgb(REGIME_COLORS[regime]) in c for c in colours), (
+            regime,
+            colours,
+        )
+    assert "eta_points=10" in dash_duo.driver.current_url and "map=eta" in dash_duo.driver.current_url
+    assert dash_duo.get_logs() == []
+
+
+def _rgb(hex_colour: str) -> str:
+    value = hex_colour.lstrip("#")
+    return ", ".join(str(int(value[i : i + 2], 16)) for i in (0, 2, 4))
+
+
+def test_the_quick_preset_maps_in_seconds(dash_duo, fresh_app, plotly_data):
+    _open(dash_duo, fresh_app)
+    started = time.time()
+    dash_duo.find_element("#\\7b\\22name\\22\\3a\\22regimes\\22\\2c\\22type\\22\\3a\\22preset\\22\\7d").click()
+    dash_duo.wait_for_contains_text("#map-progress", "done in", timeout=60)
+    assert time.time() - started < 30
+    assert PRESETS["regimes"].maps["eta_points"] == len(plotly_data("map-graph")["data"][0]["x"])
+
+
+def test_a_2d_map_zooms_and_a_click_opens_the_run(dash_duo, fresh_app, plotly_data):
+    link = "?view=regimes&map=eta-seed&eta_min=0.1&eta_max=10&eta_points=5&inits=3&steps=200&seed=2"
+    _open(dash_duo, fresh_app, link)
+    dash_duo.wait_for_contains_text("#map-progress", "done in", timeout=60)
+    coarse = plotly_data("map-graph")
+    assert coarse["data"][1]["type"] == "heatmap" and len(coarse["data"][1]["z"]) == 3  # 3 seeds
+    # a box over the middle of the map, as the select tool would report it
+    dash_duo.driver.execute_script(
+        "const el = document.querySelector('#map-graph .js-plotly-plot');"
+        "el.emit('plotly_selected', {range: {x: [0.2, 5.0], y: [2.5, 4.5]}, points: []});"
+    )
+    dash_duo.find_element("#map-zoom").click()
+    dash_duo.wait_for_contains_text("#map-progress", "starting", timeout=10)
+    dash_duo.wait_for_contains_text("#map-progress", "done in", timeout=60)
+    fine = plotly_data("map-graph")
+    assert len(fine["data"][1]["z"]) == 2  # seeds 3 and 4
+    assert len(fine["data"][1]["x"]) > len(coarse["data"][1]["x"])  # a finer eta grid (cell edges)
+    # a click on a cell (eta 1, seed 4) opens that run in the Divergence view: mouse events at
+    # the cell's pixel, as a user's click (Plotly finds the point under the mouse)
+    dash_duo.driver.execute_script(CLICK_CELL, 1.0, 4)
+    dash_duo.wait_for_text_to_equal("#view .tab--selected", "Divergence", timeout=10)
+    seed = lambda: dash_duo.find_element("#seed").get_attribute("value")  # noqa: E731
+    _wait_until(lambda: seed() == "4", 10, f"the clicked seed (seed {seed()!r}, url {dash_duo.driver.current_url})")
+    dash_duo.wait_for_contains_text("#progress-label", "200 iterations ·", timeout=60)
+    assert float(dash_duo.find_element("#eta").get_attribute("value")) == pytest.approx(1.0)
+    assert dash_duo.get_logs() == []

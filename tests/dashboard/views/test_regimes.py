@@ -1,0 +1,103 @@
+"""The Regimes view as plain functions: its job (live partial maps, refusals, zoom), the click
+that opens a run, and the digits grid of the Data view."""
+
+import numpy as np
+import pytest
+from dash import no_update
+
+from core.config import RunConfig
+from core.regimes import run_sweep
+from dashboard import jobflow, jobs, state
+from dashboard.views import data, regimes
+
+VALUES = {**state.run_values(state.default_values()), "steps": 150}
+MAPS = {"map": "eta", "eta_min": 0.01, "eta_max": 5.0, "eta_points": 4, "inits": 2}
+
+
+def _request(extra, values=VALUES, token="cd" * 16):
+    return {"kind": "map", "values": values, "extra": extra, "token": token}
+
+
+class Progress:
+    def __init__(self):
+        self.updates = []
+
+    def __call__(self, update):
+        self.updates.append(update)
+
+
+def test_a_strip_map_fills_in_live_and_finishes_with_its_regimes(store):
+    progress = Progress()
+    figure, finished, label, message = regimes.map_job(store, _request(MAPS), progress)
+    assert message == "" and label.startswith("4 learning rates · done in ")
+    assert finished["kind"] == "map" and finished["extra"] == MAPS and finished["signature"]
+    assert figure.layout.xaxis.type == "log" and "1-D strip" in figure.layout.title.text
+    shapes = [s for s in figure.layout.shapes if s.type == "rect"]
+    assert shapes, "regime bands are drawn"
+    live = [fig for fig, text in progress.updates if fig is not no_update]
+    assert live and all("cells" in text for _, text in progress.updates)
+    # the record behind it equals the core's sweep of the same settings
+    record = jobflow.record_for(store, "map", finished)
+    sweep = run_sweep(jobs.map_config(VALUES), record.etas, 2, workers=1)
+    np.testing.assert_array_equal(record.table["final_loss"], sweep.summary()["final_loss"].to_numpy())
+    assert record.regimes == tuple(sweep.summary()["regime"])
+
+
+def test_a_2d_map_and_a_zoom_into_its_box(store):
+    maps = {**MAPS, "map": "eta-seed", "inits": 3}
+    figure, finished, _, message = regimes.map_job(store, _request(maps), Progress())
+    assert message == "" and figure.data[1].type == "heatmap"
+    coarse = jobflow.record_for(store, "map", finished)
+    values, extra = regimes._zoom_request({"range": {"x": [0.05, 5.0], "y": [0.5, 2.5]}}, finished)
+    assert extra["zoom"] == [0.05, 5.0, 0.5, 2.5]
+    _, zoomed, _, message = regimes.map_job(store, _request(extra, values), Progress())
+    fine = jobflow.record_for(store, "map", zoomed)
+    assert message == "" and list(fine.ys) == [1, 2] and fine.etas.size > 3
+    for i, eta in enumerate(fine.etas):  # the coarse grid's points keep their values, bit for bit
+        match = np.flatnonzero(coarse.etas == eta)
+        if match.size:
+            np.testing.assert_array_equal(fine.value[i], coarse.value[match[0], 1:3])
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({**MAPS, "eta_min": 5.0, "eta_max": 1.0}, "eta_min must be below eta_max"),
+        ({**MAPS, "map": "spiral"}, "map must be one of eta, orbit, eta-eps, eta-seed"),
+        ({**MAPS, "eta_points": 500}, "eta_points must be a whole number from 2 to 60"),
+        ({**MAPS, "eta_points": 60, "inits": 50}, "the limit is 60 s"),
+        ({**MAPS, "zoom": [5, 1, 0, 1]}, "the zoom box must span learning rates from low to high"),
+        ({**MAPS, "zoom": "everything"}, "a zoom box must be [eta_lo, eta_hi, y_lo, y_hi]"),
+    ],
+)
+def test_bad_or_too_large_maps_are_refused_before_any_training(store, monkeypatch, extra, message):
+    monkeypatch.setattr(jobs, "regime_map", lambda *_: pytest.fail("a refused map must not train"))
+    values = {**VALUES, "steps": 5000} if "the limit" in message else VALUES
+    figure, finished, label, text = regimes.map_job(store, _request(extra, values), Progress())
+    assert figure is no_update and text.startswith("Refused: ") and message in text, text
+
+
+def test_a_click_opens_the_run_of_that_point():
+    finished = {"kind": "map", "values": VALUES, "extra": {**MAPS, "map": "eta-eps"}}
+    etas = jobs.map_grids(MAPS, None, 0)[0]
+    click = {"points": [{"customdata": [float(etas[2]) * (1 + 1e-7), 1e-6, 0.3, 0.5]}]}
+    values = regimes.clicked_run(click, finished)
+    assert values["eta"] == etas[2] and values["eps"] == 1e-6 and values["seed"] == 0 and values["steps"] == 150
+    seeds = {"kind": "map", "values": {**VALUES, "seed": 4}, "extra": {**MAPS, "map": "eta-seed"}}
+    assert regimes.clicked_run({"points": [{"customdata": [float(etas[0]), 6.0]}]}, seeds)["seed"] == 6
+    typed = {"points": [{"customdata": {"0": float(etas[1]), "1": 5, "2": 0.1, "3": 0.9}}]}  # a typed array
+    assert regimes.clicked_run(typed, seeds)["seed"] == 5
+    strip = {"kind": "map", "values": VALUES, "extra": MAPS}
+    assert regimes.clicked_run({"points": [{"x": float(np.float32(etas[3]))}]}, strip)["eta"] == etas[3]
+    with pytest.raises(ValueError):
+        regimes.clicked_run({"points": []}, finished)
+
+
+def test_digits_show_as_images_with_the_mistakes_first():
+    record = jobs.stability(RunConfig.for_dataset("digits", n_steps=40, n_perturbations=1, learning_rate=1.0))
+    digits = jobs.data_for(record.config)
+    fig, text = data.data_view(record, digits, "2", "3")
+    wrong = int((record.predictions[len(digits.y_train) :] != digits.y_test).sum())
+    assert f"{wrong} test images wrong, shown first" in text
+    title = fig.layout.title.text
+    assert fig.data[0].type == "heatmap" and f"40 digits: label → prediction, {min(wrong, 40)} wrong" in title
