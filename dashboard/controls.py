@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from contextlib import suppress
+from typing import Any
 
 from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
@@ -65,13 +66,32 @@ def controls() -> html.Div:
     return html.Div(
         className="controls",
         children=[
+            html.Div(
+                className="buttons",
+                children=[
+                    html.Button("Run", id=ids.RUN, n_clicks=0, className="primary"),
+                    html.Button("Cancel", id=ids.CANCEL, n_clicks=0, disabled=True),
+                    html.Span(
+                        dcc.Checklist(
+                            id=ids.AUTO_RUN_SWITCH,
+                            options=[{"label": " auto-run", "value": "on"}],
+                            value=["on"],
+                            inline=True,
+                        ),
+                        title="releasing the η or ε slider, or moving the seed slider, starts the run",
+                    ),
+                ],
+            ),
+            html.Progress(id=ids.PROGRESS, max=100, value=0),
+            html.Div(id=ids.PROGRESS_LABEL, className="progress-label"),
+            html.Div(id=ids.RUN_MESSAGE, className="run-message", role="alert"),
             _field(
                 "Learning rate η",
                 ids.ETA,
                 html.Div(
                     [
                         _number(ids.ETA),
-                        _log_slider(ids.ETA_SLIDER, -3, math.log10(20), RULES["eta"].default, [-3, -2, -1, 0, 1]),
+                        _log_slider(ids.ETA_SLIDER, -4, 3, RULES["eta"].default, [-4, -3, -2, -1, 0, 1, 2, 3]),
                     ]
                 ),
                 "step size of gradient descent",
@@ -87,7 +107,25 @@ def controls() -> html.Div:
                 ),
                 "size of the initial nudge",
             ),
-            _field("Seed", ids.SEED, _number(ids.SEED, "numeric"), "which initial network"),
+            _field(
+                "Seed",
+                ids.SEED,
+                html.Div(
+                    [
+                        _number(ids.SEED, "numeric"),
+                        dcc.Slider(
+                            id=ids.SEED_SLIDER,
+                            min=0,
+                            max=99,
+                            step=1,
+                            value=RULES["seed"].default,
+                            marks={m: str(m) for m in (0, 25, 50, 75, 99)},
+                            updatemode="mouseup",
+                        ),
+                    ]
+                ),
+                "which initial network",
+            ),
             _field(
                 "Data set",
                 ids.DATASET,
@@ -119,16 +157,6 @@ def controls() -> html.Div:
                     value=[],
                 ),
             ),
-            html.Div(
-                className="buttons",
-                children=[
-                    html.Button("Run", id=ids.RUN, n_clicks=0, className="primary"),
-                    html.Button("Cancel", id=ids.CANCEL, n_clicks=0, disabled=True),
-                ],
-            ),
-            html.Progress(id=ids.PROGRESS, max=100, value=0),
-            html.Div(id=ids.PROGRESS_LABEL, className="progress-label"),
-            html.Div(id=ids.RUN_MESSAGE, className="run-message", role="alert"),
             html.Div(
                 className="exports",
                 children=[
@@ -215,6 +243,72 @@ def _register_sync(app: Dash) -> None:
             if isinstance(position, bool) or not isinstance(position, (int, float)) or not -20 < position < 5:
                 raise PreventUpdate  # not a position of these sliders
             return float(f"{10.0**position:.3g}"), no_update
+
+    @app.callback(
+        Output(ids.SEED, "value", allow_duplicate=True),
+        Output(ids.SEED_SLIDER, "value"),
+        Input(ids.SEED, "value"),
+        Input(ids.SEED_SLIDER, "value"),
+        prevent_initial_call=True,
+    )
+    def sync_seed(typed, position):
+        if ctx.triggered_id == ids.SEED:
+            try:
+                seed = RULES["seed"].parse(typed)
+            except ValueError:
+                return no_update, no_update
+            return no_update, seed if seed <= 99 else no_update
+        if not isinstance(position, int) or isinstance(position, bool) or not 0 <= position <= 99:
+            raise PreventUpdate
+        return position, no_update
+
+    _register_auto_run(app)
+
+
+def slider_values(trigger: str, position: Any) -> dict[str, Any]:
+    """The control a released slider sets: eta or eps from a log position (3 significant
+    digits, as the box shows it), the seed from its position. ValueError if not a position."""
+    if isinstance(position, bool) or not isinstance(position, (int, float)):
+        raise ValueError(f"not a slider position: {position!r}")
+    if trigger == ids.SEED_SLIDER:
+        return {"seed": RULES["seed"].parse(position)}
+    name = {ids.ETA_SLIDER: "eta", ids.EPS_SLIDER: "eps"}[trigger]
+    return {name: RULES[name].parse(float(f"{10.0**position:.3g}"))}
+
+
+def _register_auto_run(app: Dash) -> None:
+    """Releasing the eta or eps slider, or moving the seed slider, starts the run (when auto-run
+    is on): the box and the request to run go out together, so the run reads the new value. A
+    position the last request already has (a link or preset moved the slider) starts nothing."""
+
+    @app.callback(
+        Output(ids.ETA, "value", allow_duplicate=True),
+        Output(ids.EPS, "value", allow_duplicate=True),
+        Output(ids.SEED, "value", allow_duplicate=True),
+        Output(ids.AUTORUN, "data", allow_duplicate=True),
+        Input(ids.ETA_SLIDER, "value"),
+        Input(ids.EPS_SLIDER, "value"),
+        Input(ids.SEED_SLIDER, "value"),
+        State(ids.AUTO_RUN_SWITCH, "value"),
+        State(ids.PENDING, "data"),
+        State(ids.RESULT, "data"),
+        prevent_initial_call=True,
+    )
+    def auto_run(eta_position, eps_position, seed_position, switch, pending, result):
+        trigger = ctx.triggered_id
+        if "on" not in (switch or []) or trigger is None:
+            raise PreventUpdate
+        position = {ids.ETA_SLIDER: eta_position, ids.EPS_SLIDER: eps_position, ids.SEED_SLIDER: seed_position}[trigger]
+        try:
+            changed = slider_values(trigger, position)
+        except ValueError:
+            raise PreventUpdate from None
+        ((name, value),) = changed.items()
+        latest = [r.get("values") for r in (pending, result) if isinstance(r, dict)]
+        if any(isinstance(v, dict) and v.get(name) == value for v in latest):
+            raise PreventUpdate  # the run with this value is already there or under way
+        boxes = [value if name == n else no_update for n in ("eta", "eps", "seed")]
+        return *boxes, {"view": "controls", "token": new_token()}
 
 
 def _register_state(app: Dash) -> None:

@@ -99,3 +99,20 @@ MAP_PENDING = "map-pending"
 MAP_STORE = "map-store"  # the request of the finished map (zoom and clicks read it)
 MAP_GRAPH = "map-graph"
 MAP_LEGEND = "map-legend"
+CURVATURE_GRAPH = "curvature-graph"
+
+# the Chaos view
+CHAOS_ETA = "chaos-eta"
+CHAOS_STEPS = "chaos-steps"
+CHAOS_RUN = "chaos-run"
+CHAOS_CANCEL = "chaos-cancel"
+CHAOS_PROGRESS = "chaos-progress"
+CHAOS_MESSAGE = "chaos-message"
+CHAOS_PENDING = "chaos-pending"
+CHAOS_LOSS_GRAPH = "chaos-loss-graph"
+CHAOS_ACF_GRAPH = "chaos-acf-graph"
+CHAOS_RATES_GRAPH = "chaos-rates-graph"
+CHAOS_WEIGHTS_GRAPH = "chaos-weights-graph"
+CHAOS_SUMMARY = "chaos-summary"
+SEED_SLIDER = "seed-slider"
+AUTO_RUN_SWITCH = "auto-run"  # on: releasing the eta or eps slider or changing the seed starts the run

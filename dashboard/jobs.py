@@ -17,8 +17,9 @@ import numpy as np
 
 from core.config import RunConfig
 from core.data import dataset_shape
+from core.diagnostics import run_diagnostics
 from core.experiments import dataset_for, run_eps_sweep, run_lyapunov, run_orbital, run_stability
-from core.hessian import EXACT_MAX_PARAMS
+from core.hessian import EXACT_MAX_PARAMS, sharpness
 from core.maps import refine, run_map, run_orbit, zoom_grids
 from core.model import MLP
 from core.parallel import default_workers
@@ -49,6 +50,7 @@ FTLE_COPIES = 5
 # users' jobs.
 # (The FTLE sweep uses worker processes instead, one engine thread each.)
 JOB_THREADS = 1
+SHARPNESS_POINTS = 11  # sharpness points of a run whose Hessian needs Lanczos (digits)
 
 
 def record_key(kind: str, config: RunConfig, extra: str = "") -> str:
@@ -63,13 +65,15 @@ def stability(config: RunConfig, on_progress: Callable | None = None) -> RunReco
     traj, mlp, data = result.trajectory, result.mlp, result.data
     start, final = traj.theta[0, 0], traj.final_theta[0]
     fit = result.ftle
-    ablation = {}
+    objective = mlp.objective(data.x_train, data.y_train, config.l2)
+    ablation, curvature = {}, {}
     if np.isfinite(final).all() and np.isfinite(traj.loss[-1, 0]):
-        objective = mlp.objective(data.x_train, data.y_train, config.l2)
-        ablation = {
-            "ablation_w1": ablation_ratio(objective, final, "W1"),
-            "ablation_w2": ablation_ratio(objective, final, "W2"),
-        }
+        ablation = {f"ablation_{layer.lower()}": ablation_ratio(objective, final, layer) for layer in ("W1", "W2")}
+    if not traj.cancelled:  # the reference's curvature at the saved steps (NaN once not finite)
+        saved = np.arange(traj.steps.size)
+        if mlp.n_params > EXACT_MAX_PARAMS:  # Lanczos, ~0.05-0.5 s each: at most SHARPNESS_POINTS
+            saved = np.unique(np.linspace(0, saved.size - 1, SHARPNESS_POINTS).round().astype(int))
+        curvature = {"sharpness_steps": traj.steps[saved], "sharpness": sharpness(objective, traj.theta[saved, 0])}
     return RunRecord(
         config=config,
         iterations=np.arange(traj.n_steps + 1),
@@ -94,6 +98,7 @@ def stability(config: RunConfig, on_progress: Callable | None = None) -> RunReco
         ),
         diverged_rows=tuple(int(r) for r in np.flatnonzero(traj.diverged)),
         cancelled=traj.cancelled,
+        **curvature,
         **ablation,
     )
 
@@ -311,10 +316,33 @@ def _zoom_box(raw: Any) -> list[float] | None:
     return box
 
 
+CHAOS_SAVE_EVERY = 10  # saved weights of a long run (the weight series)
+CHAOS_STEPS = (1000, 50_000)  # the transient is 1,000 steps
+
+
+def _chaos_plan(values, extra, limits: Limits, _slots) -> Plan:
+    """The Chaos view's long run: the controls' network, data and seed at its own eta and steps."""
+    eta = number("η of the long run", extra.get("eta"), 0.0, 1000.0)
+    n_steps = whole_number("iterations of the long run", extra.get("steps"), *CHAOS_STEPS)
+    config = dataclasses.replace(
+        to_config(run_values(values)),
+        learning_rate=eta,
+        n_steps=n_steps,
+        n_perturbations=1,
+        save_every=CHAOS_SAVE_EVERY,
+    )
+    limits.check(config, 1, advice="use fewer iterations")
+    return Plan(
+        record_key("chaos", config),
+        lambda control, _held: run_diagnostics(config, on_progress=control),
+    )
+
+
 PLANS: dict[str, Callable[[Any, dict, Limits, int], Plan]] = {
     "run": _run_plan,
     "sweep": _sweep_plan,
     "ftle": _ftle_plan,
     "orbital": _orbital_plan,
     "map": _map_plan,
+    "chaos": _chaos_plan,
 }

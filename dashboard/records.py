@@ -9,13 +9,14 @@ trajectories, P parameters, E radii, G initial networks.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 from core.config import RunConfig
+from core.diagnostics import Diagnostics
 
-RECORD_VERSION = 2
+RECORD_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class RunRecord:
     ftle: FTLEWindow
     diverged_rows: tuple[int, ...]
     cancelled: bool
+    sharpness_steps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (S,) saved steps (some, for digits)
+    sharpness: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (S,) top Hessian eigenvalue there
     ablation_w1: np.ndarray | None = None  # (D, H) L_w / L, None if the reference diverged
     ablation_w2: np.ndarray | None = None  # (H, C)
 
@@ -130,4 +133,4 @@ class MapRecord:
     cancelled: bool
 
 
-Record = RunRecord | EpsSweepRecord | FTLERecord | OrbitalRecord | MapRecord
+Record = RunRecord | EpsSweepRecord | FTLERecord | OrbitalRecord | MapRecord | Diagnostics  # (core.diagnostics)

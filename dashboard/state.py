@@ -20,7 +20,7 @@ from core.model import MLP
 from core.speed import estimate_seconds, relative_cost
 from core.training import descend_bytes
 
-VIEWS = ("divergence", "lyapunov", "orbital", "weights", "data", "regimes")
+VIEWS = ("divergence", "lyapunov", "orbital", "weights", "data", "regimes", "chaos")
 DEFAULT_VIEW = "divergence"
 MAX_QUERY_LENGTH = 2000
 

@@ -24,9 +24,9 @@ class View:
 
 def modules() -> tuple:
     """The views, in the order of their tabs (imported here: they import this module's View)."""
-    from dashboard.views import data, divergence, lyapunov, orbital, regimes, weights
+    from dashboard.views import chaos, data, divergence, lyapunov, orbital, regimes, weights
 
-    return (divergence, lyapunov, orbital, weights, data, regimes)
+    return (divergence, lyapunov, orbital, weights, data, regimes, chaos)
 
 
 def tabs() -> list[dcc.Tab]:

@@ -11,7 +11,7 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from core.config import RunConfig
 from core.model import MLP
-from dashboard import figures, ids, jobs
+from dashboard import figures, figures_dynamics, ids, jobs
 from dashboard.components import explain, graph, job_bar
 from dashboard.jobflow import (
     CONTROL_STATES,
@@ -29,7 +29,7 @@ from dashboard.state import run_values, to_config
 from dashboard.views import View
 
 VIEW = View("divergence", "Divergence")
-GRAPHS = (ids.DISTANCE_GRAPH, ids.EPS_PANELS_GRAPH, ids.COLLAPSE_GRAPH)
+GRAPHS = (ids.DISTANCE_GRAPH, ids.CURVATURE_GRAPH, ids.EPS_PANELS_GRAPH, ids.COLLAPSE_GRAPH)
 
 # Live updates: the browser redraws each one, and on a 2-core machine without a GPU that
 # competes with the training for CPU; ~3 per second of 250 points per line keeps it light
@@ -52,6 +52,13 @@ def layout() -> list:
             overlay_style={"visibility": "visible"},
         ),
         html.Div(id=ids.SUMMARY, className="summary"),
+        html.H3("Curvature: the edge of stability"),
+        explain(
+            "The sharpness is the largest curvature of the loss (the top eigenvalue of its Hessian). "
+            "Gradient descent with step η is stable on a valley only while the sharpness stays below "
+            "2/η (dashed): where it reaches 2/η the loss starts to jump and nearby networks separate."
+        ),
+        graph(ids.CURVATURE_GRAPH, 560),
         html.H3("Does the size of the nudge matter?"),
         explain(
             "The same network, nudged by ε from 1e-15 to 1e-2 (5 copies each). If the curves differ "
@@ -124,6 +131,20 @@ class LivePlot:
 def distance_view(record: RunRecord, normalized: bool):
     """The finished run's distance figure."""
     return distance_plot(record.config, record.distance, record.loss[:, 0], normalized)
+
+
+def curvature_view(record: RunRecord):
+    """Sharpness vs 2/eta, the loss and <d(t)> on one time axis."""
+    if record.sharpness.size == 0:
+        return figures.empty_figure("The run was stopped before it finished: no curvature.")
+    return figures_dynamics.curvature_figure(
+        record.iterations,
+        record.loss[:, 0],
+        record.mean_distance,
+        record.sharpness_steps,
+        record.sharpness,
+        record.config.learning_rate,
+    )
 
 
 def draw_sweep(record: EpsSweepRecord, _request: dict) -> tuple:
@@ -275,3 +296,9 @@ def register(app: Dash, store: Jobs) -> None:
     )
     def renormalize(normalized, request):
         return distance_view(record_for(store, "run", request), "on" in (normalized or []))
+
+    @app.callback(Output(ids.CURVATURE_GRAPH, "figure"), Input(ids.RESULT, "data"), prevent_initial_call=True)
+    def draw_curvature(request):
+        if request is None:  # the last run was stopped before it finished
+            return figures.empty_figure("The last run was stopped before it finished: press Run.")
+        return curvature_view(record_for(store, "run", request))

@@ -7,6 +7,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from dashboard import state
 from dashboard.state import PRESETS
 
 TAB_LABELS = {
@@ -15,6 +16,8 @@ TAB_LABELS = {
     "orbital": "Orbital stability",
     "weights": "Weights",
     "data": "Data",
+    "regimes": "Regimes",
+    "chaos": "Chaos",
 }
 
 
@@ -129,10 +132,11 @@ def test_typed_text_is_quoted_and_kept_in_the_box(dash_duo, fresh_app):
 def test_changing_a_setting_during_a_run_stops_it(dash_duo, fresh_app):
     _open(dash_duo, fresh_app, "?steps=50000&perturbations=40")
     dash_duo.wait_for_contains_text("#progress-label", "of 50,000", timeout=30)
-    _type(dash_duo, "seed", "7")
+    # a setting that does not start runs by itself (auto-run starts them for eta, eps and the seed)
+    _type(dash_duo, "perturbations", "30")
     dash_duo.wait_for_contains_text("#progress-label", ": the settings changed", timeout=15)
     assert re.fullmatch(r"Stopped at iteration [\d,]+ of 50,000: the settings changed", _label(dash_duo))
-    assert dash_duo.find_element("#run").is_enabled() and _url_value(dash_duo, "seed") == "7"
+    assert dash_duo.find_element("#run").is_enabled() and _url_value(dash_duo, "perturbations") == "30"
 
 
 def _label(dash_duo) -> str:
@@ -201,11 +205,13 @@ def test_each_preset_sets_its_controls_and_runs(dash_duo, fresh_app, plotly_data
     if name == "orbital":
         dash_duo.wait_for_contains_text("#orbital-progress", "done", timeout=90)
         assert plotly_data("orbital-graph")["layout"]["title"]["text"] == "Perturbed at iteration 4000"
+    if name == "regimes":  # the quick map runs too
+        dash_duo.wait_for_contains_text("#map-progress", "done in", timeout=60)
     next(t for t in dash_duo.driver.find_elements(By.CSS_SELECTOR, "#view .tab") if t.text == "Divergence").click()
     _wait_done(dash_duo, preset.values["steps"])
     assert float(dash_duo.find_element("#eta").get_attribute("value")) == preset.values["eta"]
     assert dash_duo.find_element("#preset-note").text == preset.sentence
-    assert line_count("distance-graph") == preset.values["perturbations"]
+    assert line_count("distance-graph") == preset.values.get("perturbations", state.RULES["perturbations"].default)
 
 
 def test_the_ablation_heatmap_renders(dash_duo, fresh_app, plotly_data):
@@ -219,3 +225,21 @@ def test_the_ablation_heatmap_renders(dash_duo, fresh_app, plotly_data):
     _wait_until(heatmap, 20, "the ablation heatmap")
     trace = heatmap()
     assert len(trace["z"]) == 4 and len(trace["z"][0]) == 10 and trace["zmid"] == 1
+
+
+def test_releasing_the_seed_slider_starts_that_run(dash_duo, fresh_app, plotly_data):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    _open(dash_duo, fresh_app, "?steps=300&perturbations=4")
+    _wait_done(dash_duo, 300)
+    slider = dash_duo.find_element("#seed-slider")
+    ActionChains(dash_duo.driver).move_to_element_with_offset(slider, slider.size["width"] // 4, 0).click().perform()
+    _wait_until(lambda: dash_duo.find_element("#seed").get_attribute("value") not in ("0", ""), 10, "a new seed")
+    seed = dash_duo.find_element("#seed").get_attribute("value")
+
+    def drawn():
+        title = (plotly_data("distance-graph") or {}).get("layout", {}).get("title", {}).get("text", "")
+        return title.endswith(f"seed {seed}")
+
+    _wait_until(drawn, 30, f"the run of seed {seed}")
+    assert dash_duo.get_logs() == []

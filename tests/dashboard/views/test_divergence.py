@@ -4,10 +4,12 @@ cache that loses records)."""
 import dataclasses
 import time
 
+import numpy as np
 import pytest
 from dash import no_update
 
 from core.config import RunConfig
+from core.model import MLP
 from dashboard import cache, jobflow, jobs, state
 from dashboard.admission import SETTINGS_CHANGED
 from dashboard.records import FTLEWindow
@@ -148,3 +150,19 @@ def test_a_failing_job_reports_and_frees_its_slot(store, monkeypatch):
     outputs = divergence.run_job(store, _pending(), Progress())
     assert outputs[2].startswith("The job failed (ZeroDivisionError: division by zero)")
     assert store.admission.running() == 0
+
+
+def test_the_curvature_panel_puts_the_sharpness_beside_two_over_eta(record):
+    """The run's record carries the reference's sharpness at its saved steps (exact Hessian:
+    83 parameters); at eta 0.01 it stays far below 2/eta = 200."""
+    from core.hessian import sharpness
+
+    np.testing.assert_array_equal(record.sharpness_steps, [0, 100, 200, 300])
+    assert np.all(record.sharpness < 20) and np.all(record.sharpness > 0)
+    data = jobs.data_for(record.config)
+    objective = MLP().objective(data.x_train, data.y_train)
+    assert record.sharpness[-1] == sharpness(objective, record.theta_final[None, :])[0]
+    fig = divergence.curvature_view(record)
+    lines = [s for s in fig.layout.shapes if s.type == "line"]
+    assert any(s.y0 == s.y1 == 200.0 for s in lines)  # the dashed 2/eta line
+    assert fig.layout.xaxis.matches == "x3" and fig.layout.xaxis2.matches == "x3"  # one time axis
