@@ -110,6 +110,10 @@ def _diagnostics_summary(result: Diagnostics, args: argparse.Namespace, seconds:
 
 def cmd_diagnostics(args: argparse.Namespace) -> int:
     config = config_from(args, save_every=args.save_every)
+    if args.transient >= args.steps:
+        raise ValueError(
+            f"--transient {args.transient} must be below --steps {args.steps} (the ACF and rates use the rest)"
+        )
     out = out_dir(args.out)
     data, theta0 = user_data(args), theta0_from(args.init_from)
     started = time.perf_counter()
@@ -133,7 +137,9 @@ def cmd_diagnostics(args: argparse.Namespace) -> int:
         f"ACF of the loss after step {args.transient}: {s['acf_outside_band_fraction']:.1%} of lags 1..{args.max_lag} "
         f"outside the {PERCENTILES[0]:g}-{PERCENTILES[1]:g} percentile band of {args.shuffles} shuffles",
         f"expansion rates: median {s['median_rate']:.3g} per step, {s['fraction_significant']:.1%} significant "
-        f"({s['n_rates']} of {s['n_reference_times']} reference times have neighbours)",
+        f"({s['n_rates']} of {s['n_reference_times']} reference times have neighbours)"
+        if s["n_rates"]
+        else f"expansion rates: none (none of {s['n_reference_times']} reference times has a neighbour)",
         f"top moving weights: {', '.join(result.top_labels)}",
         f"{s['seconds']:.1f} s; wrote {out}",
     ]
@@ -144,13 +150,13 @@ def cmd_diagnostics(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     """Add this module's subcommands to the parser's ``sub``."""
     sharp = sub.add_parser("sharpness", help="largest Hessian eigenvalue along training vs 2/eta")
-    network_args(sharp, eta=1.0, steps=400, perturbations=20)
+    network_args(sharp, eta=1.0, steps=400, perturbations=None)
     sharp.add_argument("--every", type=int, default=20, help="measure the sharpness every N steps (N >= 1)")
     sharp.add_argument("--init-from", type=Path, help=".npz with theta0 of shape (P,)")
     sharp.set_defaults(func=cmd_sharpness)
 
     diag = sub.add_parser("diagnostics", help="chaos diagnostics of one long run (ACF, expansion rates, weights)")
-    network_args(diag, eta=5.0, steps=10000, perturbations=1)  # no perturbed copies: --perturbations is unused
+    network_args(diag, eta=5.0, steps=10000, perturbations=None)  # no perturbed copies
     diag.add_argument("--transient", type=int, default=TRANSIENT, help="steps left out of the ACF and the rates")
     diag.add_argument("--max-lag", type=int, default=MAX_LAG, help="largest lag of the autocorrelation")
     diag.add_argument("--shuffles", type=int, default=N_SHUFFLES, help="shuffled copies behind the null band")

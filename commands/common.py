@@ -71,12 +71,16 @@ def count_arg(text: str) -> int:
     return value
 
 
-def network_args(p: argparse.ArgumentParser, *, eta: float, steps: int, perturbations: int) -> None:
-    p.add_argument("--eta", type=float, default=eta, help="learning rate (float64 as typed)")
+def network_args(p: argparse.ArgumentParser, *, eta: float | None, steps: int, perturbations: int | None) -> None:
+    """The network, data and training flags; a command over a grid of eta (``eta=None``) or
+    without copies (``perturbations=None``) has no such flag."""
+    if eta is not None:
+        p.add_argument("--eta", type=float, default=eta, help="learning rate (float64 as typed)")
     p.add_argument("--steps", type=int, default=steps, help="gradient-descent iterations T")
-    p.add_argument("--perturbations", type=int, default=perturbations, help="perturbed copies M per network")
+    if perturbations is not None:
+        p.add_argument("--perturbations", type=int, default=perturbations, help="perturbed copies M per network")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dataset", choices=DATASETS, default="iris", help="data set by name (or --data FILE)")
+    p.add_argument("--dataset", choices=DATASETS, default=None, help="data set by name: iris (default) or digits")
     p.add_argument("--hidden", type=int, default=None, help="hidden units (iris default 10, digits 64)")
     p.add_argument(
         "--activation", choices=ACTIVATIONS, default=None, help="default: the data set's (iris sigmoid, digits tanh)"
@@ -92,22 +96,35 @@ def network_args(p: argparse.ArgumentParser, *, eta: float, steps: int, perturba
 
 
 def config_from(args: argparse.Namespace, **extra) -> RunConfig:
+    """The config of the flags. ``--data FILE`` replaces the named data set, so the two together
+    are refused; the config then names the default data set and the file is recorded apart."""
+    if args.dataset is not None and args.data is not None:
+        raise ValueError("give --dataset or --data, not both (--data replaces the named data set)")
     network = {name: getattr(args, name) for name in ("hidden", "activation") if getattr(args, name) is not None}
+    optional = {
+        field: getattr(args, flag, None)
+        for flag, field in (("eta", "learning_rate"), ("perturbations", "n_perturbations"))
+    }
+    optional = {k: v for k, v in optional.items() if v is not None}
     return RunConfig.for_dataset(
-        args.dataset,
+        args.dataset or "iris",
         **network,
+        **optional,
         seed=args.seed,
         output=args.output,
         init=args.init,
         standardize=args.standardize,
-        learning_rate=args.eta,
         n_steps=args.steps,
         l2=args.l2,
-        n_perturbations=args.perturbations,
         perturbation=args.perturbation,
         distance=args.distance,
         **extra,
     )
+
+
+def data_note(args: argparse.Namespace) -> dict:
+    """What config.json records of the data: the file given with --data, if any."""
+    return {} if args.data is None else {"data_file": str(args.data)}
 
 
 def user_data(args: argparse.Namespace):
@@ -129,27 +146,34 @@ def theta0_from(path: Path | None) -> np.ndarray | None:
 
 
 def out_dir(path: Path) -> Path:
-    """The directory ``--out`` names, checked before any work: it is a directory or can be made
-    (its parent is a writable directory), and if it exists it is writable."""
+    """The directory ``--out`` names, checked before any work: a directory that exists or whose
+    parent does, where a file can be made (tried: a staging directory is made and removed)."""
+    if str(path) in ("", "."):
+        raise ValueError("--out needs a directory name (give '.' as ./NAME to write here)")
     if path.exists() and not path.is_dir():
         reason = "it is a file, not a directory"
-    elif path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
-        reason = "the directory is not writable"
+    elif not path.exists() and not path.parent.exists():
+        reason = f"its parent {path.parent} does not exist"
     elif not path.exists() and not path.parent.is_dir():
         reason = f"its parent {path.parent} is not a directory"
-    elif not path.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
-        reason = f"its parent {path.parent} is not writable"
+    elif not os.access(path if path.exists() else path.parent, os.W_OK | os.X_OK):
+        reason = "the directory is not writable" if path.exists() else f"its parent {path.parent} is not writable"
     else:
-        return path
+        try:
+            shutil.rmtree(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        except OSError as exc:
+            reason = f"cannot make files beside it: {exc.strerror or exc}"
+        else:
+            return path
     raise ValueError(f"--out {path}: cannot write there ({reason})")
 
 
 def write_outputs(out: Path, files: dict[str, Callable[[Path], object]]) -> None:
     """Write each file by its writer into a temporary directory beside ``out``, then move them
     into ``out`` (made if missing): an error leaves nothing half-written."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging = None
     try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         for name, write in files.items():
             write(staging / name)
         out.mkdir(exist_ok=True)
@@ -158,11 +182,12 @@ def write_outputs(out: Path, files: dict[str, Callable[[Path], object]]) -> None
     except OSError as exc:
         raise ValueError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def csv_writer(frame) -> Callable[[Path], object]:
-    return lambda path: frame.to_csv(path, index=False, float_format="%.10g")
+    return lambda path: frame.to_csv(path, index=False, float_format="%.17g")  # float64 round-trips
 
 
 def npz_writer(**arrays) -> Callable[[Path], object]:
@@ -189,7 +214,7 @@ def grid_from(
             f"--{name}-range needs LO HI N as two numbers and a whole number, got {' '.join(grid)}"
         ) from None
     if count < 2:
-        raise ValueError(f"--{name}-range needs N >= 2 points, got {count} (give one value with --{name}s)")
+        raise ValueError(f"--{name}-range needs N >= 2 points, got {count} (give one value with {list_flag(name)})")
     return geometric_grid(low, high, count, name=name)
 
 
@@ -212,11 +237,16 @@ class ProgressBar:
         self.bar.close()
 
 
+def list_flag(name: str) -> str:
+    """The flag of an explicit list of values: --etas, --eps-values."""
+    return "--eps-values" if name == "eps" else f"--{name}s"
+
+
 def grid_args(p: argparse.ArgumentParser, name: str, what: str) -> None:
-    """``--NAMEs V1 V2 ...`` or ``--NAME-range LO HI N`` (log-spaced), not both."""
+    """``--etas V1 V2 ...`` (``--eps-values`` for eps) or ``--NAME-range LO HI N`` (log-spaced), not both."""
     group = p.add_mutually_exclusive_group()
     group.add_argument(
-        f"--{name}s",
+        list_flag(name),
         dest=f"{name}_values" if name == "eps" else f"{name}s",
         type=float,
         nargs="+",

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -13,6 +16,7 @@ from commands.common import (
     config_from,
     count_arg,
     csv_writer,
+    data_note,
     emit,
     grid_args,
     grid_from,
@@ -25,61 +29,100 @@ from commands.common import (
     user_data,
     write_outputs,
 )
+from core.config import MAX_SEED, RunConfig
+from core.data import Dataset
 from core.experiments import check_theta0, dataset_for, network_for
+from core.hessian import EXACT_MAX_PARAMS
 from core.maps import MAP_KINDS, run_map, run_orbit, zoom_grids
 from core.parallel import default_workers
 from core.regimes import run_sweep
 from core.speed import measure_job_rate
-from core.validate import check_float, check_int
+from core.validate import check_float, check_int, check_seed_range
+
+FTLE_MIN_STEPS = 30  # the shortest FTLE window (core.config.FTLEConfig)
+HESSIAN_LANCZOS_ROWS = 60  # gradient rows of one Lanczos sharpness (about 30 products)
+START_SECONDS = 1.0  # starting the worker processes, beside the estimate
+
+
+@dataclass(frozen=True)
+class Job:
+    """A sweep-like command's checked settings: everything is checked and its cost bounded
+    before any training."""
+
+    config: RunConfig
+    data: Dataset
+    theta0: np.ndarray | None
+    out: Path
+    seconds: float  # the estimate
+    meta: dict  # what config.json records of the settings
+
+
+def prepare(args: argparse.Namespace, n_cells: int, rows_per_cell: int, *, n_networks: int, hessians: bool = False):
+    """The Job of a sweep, map or orbit: ``n_cells`` cells of ``rows_per_cell`` trajectories;
+    ``n_networks`` distinct initial networks per learning rate (more than one cannot start from
+    one --init-from file); ``hessians``: a sharpness per cell is part of the cost."""
+    config = config_from(args, eps=getattr(args, "eps", 1e-8))
+    out = out_dir(args.out)
+    data = dataset_for(config, user_data(args))
+    mlp = network_for(config, data)
+    theta0 = None
+    if args.init_from is not None:
+        if n_networks > 1:
+            raise ValueError(f"--init-from gives every network the same start: use one network, not {n_networks}")
+        theta0 = check_theta0(theta0_from(args.init_from), mlp)
+    steps = n_cells * rows_per_cell * config.n_steps
+    if hessians:
+        steps += n_cells * (2 * mlp.n_params if mlp.n_params <= EXACT_MAX_PARAMS else HESSIAN_LANCZOS_ROWS)
+    seconds = _check_cost(steps, mlp, data, args)
+    settings = {k: v for k, v in config.to_dict().items() if k != "learning_rate"}  # the etas are the grid
+    return Job(config, data, theta0, out, seconds, {"config": settings, **data_note(args)})
 
 
 def _check_cost(traj_steps: int, mlp, data, args: argparse.Namespace) -> float:
     """The job's estimated seconds here (this network's measured rate on this data, over the
-    workers); refuse the job if that exceeds ``--max-minutes``."""
-    workers = args.workers or default_workers()
+    workers that can run at once); refuse the job if that exceeds ``--max-minutes``."""
+    workers = min(args.workers or default_workers(), default_workers())
     seconds = traj_steps / (measure_job_rate(mlp, data) * workers)
     if seconds > 60 * args.max_minutes:
         raise ValueError(
-            f"this job is {traj_steps:,} trajectory-steps, about {seconds / 60:,.1f} min on {workers} worker(s) "
+            f"this job is {traj_steps:,} trajectory-steps, about {seconds / 60:,.1f} min on {workers} core(s) "
             f"here; the limit is --max-minutes {args.max_minutes:g}: use a coarser grid, fewer networks or steps"
         )
     return seconds
 
 
-def _prepare(args: argparse.Namespace, n_cells: int, rows_per_cell: int):
-    """Config, data, initial network (``--init-from``) and the output directory of a sweep-like
-    command, all checked (and the cost estimated and bounded) before any training."""
-    config = config_from(args, eps=getattr(args, "eps", 1e-8))
-    out = out_dir(args.out)
-    data = dataset_for(config, user_data(args))
-    mlp = network_for(config, data)
-    theta0 = None if args.init_from is None else check_theta0(theta0_from(args.init_from), mlp)
-    seconds = _check_cost(n_cells * rows_per_cell * config.n_steps, mlp, data, args)
-    return config, data, theta0, out, seconds
+def _notes(job: Job, *, ftle: bool) -> None:
+    """One line on stderr for what the results cannot hold (not an error)."""
+    if not len(job.data.y_test):
+        print("note: the data have no test rows: test accuracy and steps to accuracy are NaN", file=sys.stderr)
+    if ftle and job.config.n_steps < FTLE_MIN_STEPS:
+        print(
+            f"note: {job.config.n_steps} steps are fewer than the shortest FTLE window ({FTLE_MIN_STEPS})",
+            file=sys.stderr,
+        )
+
+
+def _estimate(seconds: float) -> str:
+    return f"estimated {seconds:.1f} s plus ~{START_SECONDS:.0f} s to start the workers"
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     etas = grid_from(args.etas, args.eta_range, "eta", (1e-3, 20.0, 25))
     target = check_float("--target-accuracy", args.target_accuracy, low=0.0, high=1.0)
-    config, data, theta0, out, estimate = _prepare(args, etas.size * args.inits, 1 + args.perturbations)
+    job = prepare(args, etas.size * args.inits, 1 + args.perturbations, n_networks=args.inits, hessians=True)
+    _notes(job, ftle=True)
     started = time.perf_counter()
     with ProgressBar("sweep") as bar:
         result = run_sweep(
-            config, etas, args.inits, target_accuracy=target, data=data, theta0=theta0, workers=args.workers,
-            on_progress=bar,
+            job.config, etas, args.inits, target_accuracy=target, data=job.data, theta0=job.theta0,
+            workers=args.workers, on_progress=bar,
         )  # fmt: skip
     seconds = time.perf_counter() - started
     runs, summary = result.runs(), result.summary()
     arrays = {name: np.asarray(runs[name]) for name in runs.columns if name != "regime"}
-    meta = {
-        "config": config.to_dict(),
-        "etas": etas,
-        "inits": args.inits,
-        "target_accuracy": target,
-        "seconds": seconds,
-    }
+    meta = {**job.meta, "etas": etas, "inits": args.inits, "target_accuracy": target, "seconds": seconds}
     write_outputs(
-        out,
+        job.out,
         {
             "runs.csv": csv_writer(runs),
             "summary.csv": csv_writer(summary),
@@ -96,9 +139,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     lines = [summary.to_string(index=False, float_format=lambda v: f"{v:.4g}")]
     lines.append(
-        f"{etas.size} eta x {args.inits} networks in {seconds:.1f} s (estimated {estimate:.0f} s); wrote {out}"
+        f"{etas.size} eta x {args.inits} networks in {seconds:.1f} s ({_estimate(job.seconds)}); wrote {job.out}"
     )
-    emit({"summary": summary.to_dict(orient="list"), "seconds": seconds, "out": str(out)}, args.json, lines)
+    emit({"summary": summary.to_dict(orient="list"), "seconds": seconds, "out": str(job.out)}, args.json, lines)
     return 0
 
 
@@ -106,29 +149,34 @@ def cmd_map(args: argparse.Namespace) -> int:
     etas = grid_from(args.etas, args.eta_range, "eta", (0.01, 20.0, 12))
     if args.kind == "eta-eps":
         ys = grid_from(args.eps_values, args.eps_range, "eps", (1e-12, 1e-2, 6))
-        cells, rows = etas.size * args.inits, 1 + ys.size * args.perturbations
     else:
-        ys = args.seed + np.arange(check_int("--seeds", args.seeds, low=1, high=100_000))
-        cells, rows = etas.size * ys.size, 1
-    if args.zoom is not None:
+        check_seed_range(args.seed, check_int("--seeds", args.seeds, low=1, high=100_000), MAX_SEED)
+        ys = args.seed + np.arange(args.seeds)
+    if args.zoom is not None:  # the refined grids (refused before they are made if too large)
         etas, ys = zoom_grids(args.kind, etas, ys, args.zoom[:2], args.zoom[2:], args.factor)
-        cells = etas.size * (args.inits if args.kind == "eta-eps" else ys.size)
-    config, data, theta0, out, estimate = _prepare(args, cells, rows)
+    if args.kind == "eta-eps":
+        job = prepare(args, etas.size * args.inits, 1 + ys.size * args.perturbations, n_networks=args.inits)
+    else:
+        job = prepare(args, etas.size * ys.size, 1, n_networks=ys.size)
+    _notes(job, ftle=args.kind == "eta-eps")
     started = time.perf_counter()
     with ProgressBar(f"{args.kind} map") as bar:
         result = run_map(
-            args.kind, config, etas, ys, n_inits=args.inits, data=data, theta0=theta0, workers=args.workers,
-            on_progress=bar,
+            args.kind, job.config, etas, ys, n_inits=args.inits, data=job.data, theta0=job.theta0,
+            workers=args.workers, on_progress=bar,
         )  # fmt: skip
     seconds = time.perf_counter() - started
-    meta = {"kind": args.kind, "config": config.to_dict(), "etas": etas, result.y_name: ys, "seconds": seconds}
+    meta = {**job.meta, "kind": args.kind, "etas": etas, result.y_name: ys, "seconds": seconds}
     if args.kind == "eta-eps":
         meta["inits"] = args.inits
+    if args.zoom is not None:
+        meta["zoom"] = {"box": args.zoom, "factor": args.factor}
+    arrays = {result.value_name: result.value, result.share_name: result.share, "diverged": result.diverged}
     write_outputs(
-        out,
+        job.out,
         {
             "map.csv": csv_writer(result.table()),
-            "map.npz": npz_writer(etas=etas, ys=ys, value=result.value, share=result.share, diverged=result.diverged),
+            "map.npz": npz_writer(etas=etas, **{result.y_name: ys}, **arrays),
             "config.json": json_writer(meta),
         },
     )
@@ -137,25 +185,29 @@ def cmd_map(args: argparse.Namespace) -> int:
     lines = [
         f"{args.kind} map, {etas.size} eta x {ys.size} {result.y_name}: {result.value_name} {span}; "
         f"{int(result.diverged.sum())} point(s) diverged",
-        f"{seconds:.1f} s (estimated {estimate:.0f} s); wrote {out}",
+        f"{seconds:.1f} s ({_estimate(job.seconds)}); wrote {job.out}",
     ]
-    emit({"kind": args.kind, "value_name": result.value_name, "seconds": seconds, "out": str(out)}, args.json, lines)
+    emit(
+        {"kind": args.kind, "value_name": result.value_name, "seconds": seconds, "out": str(job.out)}, args.json, lines
+    )
     return 0
 
 
 def cmd_orbit(args: argparse.Namespace) -> int:
     etas = grid_from(args.etas, args.eta_range, "eta", (0.3, 30.0, 40))
     check_int("--last", args.last, low=1, high=args.steps + 1)
-    config, data, theta0, out, estimate = _prepare(args, etas.size, 1)
+    job = prepare(args, etas.size, 1, n_networks=1)
+    _notes(job, ftle=False)
     started = time.perf_counter()
     with ProgressBar("orbit diagram") as bar:
         result = run_orbit(
-            config, etas, n_last=args.last, data=data, theta0=theta0, workers=args.workers, on_progress=bar
-        )
+            job.config, etas, n_last=args.last, data=job.data, theta0=job.theta0, workers=args.workers,
+            on_progress=bar,
+        )  # fmt: skip
     seconds = time.perf_counter() - started
-    meta = {"config": config.to_dict(), "etas": etas, "last": args.last, "seconds": seconds}
+    meta = {**job.meta, "etas": etas, "last": args.last, "seconds": seconds}
     write_outputs(
-        out,
+        job.out,
         {
             "orbit.csv": csv_writer(result.table()),
             "orbit.npz": npz_writer(
@@ -168,15 +220,15 @@ def cmd_orbit(args: argparse.Namespace) -> int:
     for eta, row, k in zip(etas, result.losses, result.n_distinct, strict=True):
         low, high = (np.nanmin(row), np.nanmax(row)) if np.isfinite(row).any() else (math.nan, math.nan)
         lines.append(f"{eta:9.4g} {k:8d} {low:10.4g} {high:10.4g}")
-    lines.append(f"{etas.size} learning rates x {args.steps} steps in {seconds:.1f} s; wrote {out}")
-    emit({"etas": etas, "n_distinct": result.n_distinct, "seconds": seconds, "out": str(out)}, args.json, lines)
+    lines.append(f"{etas.size} learning rates x {args.steps} steps in {seconds:.1f} s; wrote {job.out}")
+    emit({"etas": etas, "n_distinct": result.n_distinct, "seconds": seconds, "out": str(job.out)}, args.json, lines)
     return 0
 
 
 def register(sub) -> None:
     """Add this module's subcommands to the parser's ``sub``."""
     sweep = sub.add_parser("sweep", help="regime sweep over eta x initial networks (runs.csv, summary.csv)")
-    network_args(sweep, eta=1.0, steps=500, perturbations=5)
+    network_args(sweep, eta=None, steps=500, perturbations=5)
     grid_args(sweep, "eta", "learning rates (default 25 from 0.001 to 20)")
     sweep.add_argument("--eps", type=float, default=1e-8, help="perturbation radius of the copies")
     sweep.add_argument("--inits", type=count_arg, default=20, help="initial networks per learning rate")
@@ -185,7 +237,7 @@ def register(sub) -> None:
     sweep.set_defaults(func=cmd_sweep)
 
     maps = sub.add_parser("map", help="2-D map: eta x eps (FTLE) or eta x seed (final loss)")
-    network_args(maps, eta=1.0, steps=200, perturbations=5)
+    network_args(maps, eta=None, steps=200, perturbations=5)
     maps.add_argument("--kind", choices=MAP_KINDS, default="eta-eps")
     grid_args(maps, "eta", "learning rates (default 12 from 0.01 to 20)")
     grid_args(maps, "eps", "eta-eps: perturbation radii (default 6 from 1e-12 to 1e-2)")
@@ -203,7 +255,7 @@ def register(sub) -> None:
     maps.set_defaults(func=cmd_map)
 
     orbit = sub.add_parser("orbit", help="orbit diagram: the last losses of one network vs eta")
-    network_args(orbit, eta=1.0, steps=2000, perturbations=1)
+    network_args(orbit, eta=None, steps=2000, perturbations=None)
     grid_args(orbit, "eta", "learning rates (default 40 from 0.3 to 30)")
     orbit.add_argument("--last", type=int, default=200, help="losses kept per eta (the last N steps)")
     job_args(orbit)

@@ -29,7 +29,7 @@ import numpy as np
 
 from core.config import MAX_SEED, RunConfig
 from core.data import Dataset
-from core.experiments import _start_and_directions, check_theta0, network_for
+from core.experiments import check_theta0, network_for, start_and_directions
 from core.hessian import sharpness
 from core.model import MLP
 from core.parallel import default_workers, map_chunks
@@ -127,7 +127,7 @@ def _train_chunk(chunk: _Chunk) -> CellResults:
     per_cell, c, t = 1 + n_eps * m, chunk.etas.size, cfg.n_steps
     blocks = []
     for seed in chunk.seeds:
-        start, unit = _start_and_directions(dataclasses.replace(cfg, seed=int(seed)), mlp, chunk.theta0)
+        start, unit = start_and_directions(dataclasses.replace(cfg, seed=int(seed)), mlp, chunk.theta0)
         blocks.append(shared_reference_batch(start, unit[:m], chunk.eps) if m else start[None, :])
     refs = np.arange(c) * per_cell
     objective = mlp.objective(chunk.data.x_train, chunk.data.y_train, cfg.l2)  # one thread: chunks fill the cores

@@ -20,7 +20,7 @@ from core.chaos import (
 )
 from core.config import RunConfig
 from core.data import Dataset
-from core.experiments import _start_and_directions, dataset_for, network_for
+from core.experiments import dataset_for, network_for, start_and_directions
 from core.model import MLP
 from core.training import Progress, Trajectory, check_memory, descend, descend_bytes
 from core.validate import check_int
@@ -145,7 +145,7 @@ def run_diagnostics(
         f"the records of {config.n_steps + 1:,} steps",
         "use fewer steps or a larger save_every",
     )
-    start, _ = _start_and_directions(config, mlp, theta0)
+    start, _ = start_and_directions(config, mlp, theta0)
     objective = mlp.objective(data.x_train, data.y_train, config.l2)
     trajectory = descend(
         objective,

@@ -65,7 +65,7 @@ def check_theta0(theta0: np.ndarray, mlp: MLP) -> np.ndarray:
     return theta0.astype(np.float64)
 
 
-def _start_and_directions(config: RunConfig, mlp: MLP, theta0: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def start_and_directions(config: RunConfig, mlp: MLP, theta0: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """The reference's start (P,) and the unit perturbation directions (M, P), from the seed.
 
     The initial network is drawn even when ``theta0`` is given, so the directions are the
@@ -137,7 +137,7 @@ def run_stability(
         "its records " + _records(config.n_steps, rows, mlp.n_params, config.save_every),
         "use fewer steps or perturbations, or a larger save_every",
     )
-    start, unit = _start_and_directions(config, mlp, theta0)
+    start, unit = start_and_directions(config, mlp, theta0)
     trajectory = descend(
         mlp.objective(data.x_train, data.y_train, config.l2, threads=threads or default_workers()),
         with_copies(start, unit, config.eps),
@@ -203,7 +203,7 @@ def run_eps_sweep(
         "its records " + _records(config.n_steps, rows, mlp.n_params, None),
         "use fewer steps, perturbations or eps values",
     )
-    start, unit = _start_and_directions(config, mlp, theta0)
+    start, unit = start_and_directions(config, mlp, theta0)
     traj = descend(
         mlp.objective(data.x_train, data.y_train, config.l2, threads=threads or default_workers()),
         shared_reference_batch(start, unit, eps),
@@ -263,7 +263,7 @@ def run_orbital(
     mlp = network_for(config, data)
     _check_orbital_memory(config, t0, mlp.n_params)
     objective = mlp.objective(data.x_train, data.y_train, config.l2, threads=threads or default_workers())
-    start, unit = _start_and_directions(config, mlp, theta0)
+    start, unit = start_and_directions(config, mlp, theta0)
     before = descend(objective, start[None, :], config.learning_rate, t0, save_every=config.save_every)
     after = descend(
         objective,

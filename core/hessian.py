@@ -25,7 +25,7 @@ from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
 from core.config import RunConfig
 from core.data import Dataset
-from core.experiments import _start_and_directions, dataset_for, network_for
+from core.experiments import dataset_for, network_for, start_and_directions
 from core.parallel import default_workers
 from core.training import Objective, Progress, check_memory, descend, descend_bytes
 from core.validate import check_choice, check_float, check_int
@@ -182,7 +182,7 @@ def sharpness_series(
         + (" and the exact Hessian" if exact else ""),
         "use fewer steps or a larger every",
     )
-    start, _ = _start_and_directions(config, mlp, theta0)
+    start, _ = start_and_directions(config, mlp, theta0)
     objective = mlp.objective(data.x_train, data.y_train, config.l2, threads=threads or default_workers())
     traj = descend(
         objective, start[None, :], config.learning_rate, config.n_steps, save_every=every, on_progress=on_progress

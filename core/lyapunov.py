@@ -123,13 +123,16 @@ class EnsembleStats:
 def ensemble_stats(
     values: np.ndarray, kept: np.ndarray, rng: np.random.Generator, *, n_boot: int = N_BOOT, level: float = 0.95
 ) -> EnsembleStats:
-    """Mean, std (ddof 1), and a percentile-bootstrap CI of the mean of ``values[kept]``."""
+    """Mean, std (ddof 1), and a percentile-bootstrap CI of the mean of ``values[kept]``; the
+    std and the CI need two kept values (one value has no spread: NaN, not a zero-width CI)."""
     v = np.asarray(values, dtype=np.float64)[np.asarray(kept, dtype=bool)]
     total = int(np.size(values))
     if v.size == 0:
         return EnsembleStats(np.nan, np.nan, np.nan, np.nan, 0, total)
+    if v.size < 2:
+        return EnsembleStats(float(v.mean()), np.nan, np.nan, np.nan, int(v.size), total)
     means = rng.choice(v, size=(n_boot, v.size), replace=True).mean(axis=1)
     tail = 100 * (1 - level) / 2
     low, high = np.percentile(means, [tail, 100 - tail])
-    std = float(v.std(ddof=1)) if v.size > 1 else np.nan
+    std = float(v.std(ddof=1))
     return EnsembleStats(float(v.mean()), std, float(low), float(high), int(v.size), total)

@@ -22,15 +22,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.cells import CellResults, train_cells
-from core.config import FTLEConfig, RunConfig
+from core.config import MAX_SEED, FTLEConfig, RunConfig
 from core.data import Dataset
 from core.experiments import dataset_for
 from core.lyapunov import fit_ftle
-from core.validate import check_choice, check_float, check_int
+from core.validate import check_choice, check_int, check_seed_range, check_values
 
 MAP_KINDS = ("eta-eps", "eta-seed")
 ORBIT_DISTINCT_RTOL = 1e-6  # losses closer than this (relative) count as one point of an orbit
 ZOOM_FACTOR = 4  # new points per coarse interval
+MAX_ZOOM_POINTS = 100_000  # a zoom's grid, checked before it is made
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,6 +130,7 @@ def run_map(
     if kind == "eta-eps":
         ys = _values("eps", ys, high=10.0)
         check_int("n_inits", n_inits, low=1, high=100_000)
+        check_seed_range(config.seed, n_inits, MAX_SEED)
         seeds = config.seed + np.arange(n_inits)
         cell_etas, cell_seeds = np.repeat(etas, n_inits), np.tile(seeds, etas.size)
         extra = {"eps": ys, "n_copies": config.n_perturbations}
@@ -160,10 +162,7 @@ def run_map(
 
 def _values(name: str, values, *, high: float) -> np.ndarray:
     """A non-empty 1-D grid of positive finite numbers up to ``high``."""
-    values = np.asarray([check_float(name, float(v), low=0.0, high=high) for v in np.ravel(values)])
-    if values.size == 0:
-        raise ValueError(f"the map needs at least one {name}")
-    return values
+    return np.asarray(check_values(name, values, low=0.0, high=high, what="the map"))
 
 
 def refine(grid: np.ndarray, low: float, high: float, factor: int = ZOOM_FACTOR, *, log: bool = True) -> np.ndarray:
@@ -177,11 +176,18 @@ def refine(grid: np.ndarray, low: float, high: float, factor: int = ZOOM_FACTOR,
         raise ValueError(f"a zoom needs low < high, got {low:g} to {high:g}")
     if grid.size < 2 or np.any(np.diff(grid) <= 0):
         raise ValueError("a zoom needs an ascending grid of at least two points")
+    if high < grid[0] or low > grid[-1]:
+        raise ValueError(f"the zoom box {low:g}..{high:g} lies outside the map's grid {grid[0]:g}..{grid[-1]:g}")
     a, b = int(np.searchsorted(grid, low, side="left")), int(np.searchsorted(grid, high, side="right")) - 1
     if b - a < 1:  # fewer than two points inside: add the neighbours outside the box
         a, b = (b, a) if b < a else (a - 1, b + 1)
         a, b = max(a, 0), min(b, grid.size - 1)
         a, b = (b - 1, b) if a == b == grid.size - 1 else (a, max(b, a + 1))
+    if (b - a) * factor + 1 > MAX_ZOOM_POINTS:
+        raise ValueError(
+            f"the zoom would make {(b - a) * factor + 1:,} grid points; the limit is {MAX_ZOOM_POINTS:,}: "
+            "use a smaller box or factor"
+        )
     space = np.geomspace if log else np.linspace
     pieces = [space(grid[k], grid[k + 1], factor + 1)[:-1] for k in range(a, b)]
     fine = np.concatenate([*pieces, grid[b : b + 1]])

@@ -22,11 +22,11 @@ import numpy as np
 
 from core.cells import CellResults, train_cells
 from core.chaos import loss_increase_fraction
-from core.config import FTLEConfig, RunConfig
+from core.config import MAX_SEED, FTLEConfig, RunConfig
 from core.data import Dataset
 from core.experiments import dataset_for
 from core.lyapunov import EnsembleStats, ensemble_stats, fit_ftle
-from core.validate import check_float, check_int
+from core.validate import check_float, check_int, check_seed_range, check_values
 
 # ---- regime labels ----------------------------------------------------------------------
 # Evidence, measured on Iris (4-10-3 sigmoid, 10 networks, 500 steps) with an independent
@@ -145,6 +145,14 @@ class SweepResult:
     def steps_to_accuracy(self) -> np.ndarray:
         return self._grid(steps_to_accuracy(self.cells.test_accuracy, self.target_accuracy))
 
+    @property
+    def reached_target(self) -> np.ndarray:
+        """(E,) share of the networks done that reach the target test accuracy; NaN without
+        test rows (a user's file with training rows only has no test accuracy)."""
+        if not np.isfinite(self.cells.test_accuracy[:, 0]).any():
+            return np.full(self.etas.size, np.nan)
+        return _share(np.isfinite(self.steps_to_accuracy), self.done)
+
     @cached_property
     def loss_increase_fraction(self) -> np.ndarray:
         return np.where(self.done, self._grid(loss_increase_fraction(self.cells.loss.T)), np.nan)
@@ -218,7 +226,7 @@ class SweepResult:
                 "train_accuracy": np.nanmedian(self.train_accuracy, axis=1),
                 "test_accuracy": np.nanmedian(self.test_accuracy, axis=1),
                 "steps_to_accuracy": np.nanmedian(self.steps_to_accuracy, axis=1),
-                "reached_target": _share(np.isfinite(self.steps_to_accuracy), self.done),
+                "reached_target": self.reached_target,
                 "loss_increase_fraction": np.nanmedian(self.loss_increase_fraction, axis=1),
                 "sharpness_over_2_eta": np.nanmedian(self.sharpness_over_2_eta, axis=1),
                 "ftle_mean": [s.mean for s in self.ftle_stats],
@@ -247,7 +255,7 @@ class SweepResult:
                 "steps_median": median,
                 "steps_q25": q25,
                 "steps_q75": q75,
-                "reached_target": _share(np.isfinite(self.steps_to_accuracy), self.done),
+                "reached_target": self.reached_target,
                 "ftle_mean": [s.mean for s in self.ftle_stats],
                 "ftle_kept_fraction": _share(self.ftle.kept, self.done),
             }
@@ -285,10 +293,9 @@ def run_sweep(
     ``config.n_perturbations`` copies at ``config.eps``, ``config.n_steps`` steps.
     ``theta0`` (P,) replaces every network's initial parameters (use it with ``n_inits=1``).
     ``on_progress(done_cells, total_cells, partial SweepResult)`` may return False to stop."""
-    etas = np.asarray([check_float("eta", float(e), low=0.0, high=1e6) for e in np.ravel(etas)])
-    if etas.size == 0:
-        raise ValueError("the sweep needs at least one learning rate")
+    etas = np.asarray(check_values("eta", etas, low=0.0, high=1e6, what="the sweep"))
     check_int("n_inits", n_inits, low=1, high=100_000)
+    check_seed_range(config.seed, n_inits, MAX_SEED)
     target_accuracy = check_float("target accuracy", target_accuracy, low=0.0, high=1.0)
     seeds = config.seed + np.arange(n_inits)
     data = dataset_for(config, data)

@@ -10,6 +10,8 @@ import math
 import numbers
 from collections.abc import Iterable
 
+import numpy as np
+
 
 def check_int(name: str, value: object, *, low: int, high: int) -> int:
     """An integer (not a bool, not a float) in ``[low, high]``."""
@@ -38,6 +40,30 @@ def check_choice(name: str, value: object, choices: Iterable[str]) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
     return str(value)
+
+
+def check_values(name: str, values: object, *, low: float, high: float, what: str) -> list[float]:
+    """A non-empty list of finite numbers in ``(low, high]`` (a grid of learning rates or radii);
+    ``what`` names what needs them ("the sweep")."""
+    checked = [check_float(name, v, low=low, high=high) for v in _flat(values)]
+    if not checked:
+        raise ValueError(f"{what} needs at least one {name}")
+    return checked
+
+
+def check_seed_range(seed: int, count: int, high: int) -> None:
+    """Seeds ``seed .. seed + count - 1`` all at most ``high``."""
+    if seed + count - 1 > high:
+        raise ValueError(f"seeds {seed} .. {seed + count - 1} go past the largest seed {high}: use a smaller seed")
+
+
+def _flat(values: object) -> list:
+    if isinstance(values, (str, bytes)):
+        return [values]
+    try:
+        return [v.item() if hasattr(v, "item") else v for v in np.ravel(values)]
+    except (TypeError, ValueError):
+        return [values]
 
 
 def check_grid(name: str, value: object, *, low: int, high: int) -> tuple[int, int, int]:

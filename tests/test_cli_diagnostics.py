@@ -123,7 +123,7 @@ def test_an_unwritable_out_directory_is_refused(untrained, tmp_path, capsys, mon
     "argv, message",
     [
         (["--transient", "-1"], "transient"),
-        (["--transient", "600"], "transient must be between 0 and 599"),
+        (["--transient", "600"], "--transient 600 must be below --steps 600"),
         (["--max-lag", "0"], "max_lag"),
         (["--transient", "500", "--max-lag", "101"], "max_lag must be between 1 and 100"),
         (["--shuffles", "0"], "n_shuffles"),

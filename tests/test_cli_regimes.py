@@ -97,6 +97,9 @@ def test_orbit_writes_the_points_of_the_diagram(tmp_path):
         (("sweep", "--target-accuracy", "0"), "--target-accuracy must be a finite number in (0, 1], got 0.0"),
         (("sweep", "--target-accuracy", "1.5"), "--target-accuracy must be a finite number in (0, 1], got 1.5"),
         (("sweep", "--dataset", "mnist"), "argument --dataset: invalid choice: 'mnist'"),
+        (("sweep", "--dataset", "digits", "--data", "x.csv"), "give --dataset or --data, not both"),
+        (("sweep", "--eta", "0.5"), "ambiguous option: --eta could match --etas, --eta-range"),
+        (("map", "--kind", "eta-eps", "--zoom", "100", "200", "1e-8", "1e-6"), "lies outside the map's grid"),
         (("sweep", "--etas", "0.1", "-1"), "eta must be a finite number"),
         (("sweep", "--max-minutes", "0.0001"), "about"),
         (("map", "--kind", "eta-eps", "--eps-range", "1e-2", "1e-8", "4"), "eps range must go from low to high"),
@@ -126,7 +129,11 @@ def test_an_out_path_that_is_a_file_is_refused_before_training(tmp_path):
     assert done.returncode == 2 and "it is a file, not a directory" in done.stderr
     assert target.read_text() == "keep me"
     done = cli("orbit", "--etas", "1", "--steps", "10", "--last", "5", "--out", str(tmp_path / "no" / "such"))
-    assert done.returncode == 2 and "is not a directory" in done.stderr
+    assert done.returncode == 2 and "its parent" in done.stderr and "no does not exist" in done.stderr
+    empty = cli("orbit", "--etas", "1", "--steps", "10", "--last", "5", "--out", "")
+    assert empty.returncode == 2 and "--out needs a directory name" in empty.stderr
+    proc = cli("orbit", "--etas", "1", "--steps", "10", "--last", "5", "--out", "/proc/wsd-test")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "cannot" in proc.stderr  # no traceback
 
 
 def test_a_progress_bar_goes_to_stderr_on_a_terminal_only(tmp_path):
@@ -176,6 +183,11 @@ def test_init_from_starts_every_orbit_from_the_given_network(tmp_path):
         expected = run_orbit(RunConfig(n_steps=300, seed=5), [0.5, 4.0], n_last=20, workers=1)
         np.testing.assert_array_equal(arrays["losses"], expected.losses)
     np.savez(init, theta0=np.zeros(12))
-    bad = cli("sweep", "--init-from", str(init), "--out", str(tmp_path / "s"))
+    bad = cli("sweep", "--inits", "1", "--init-from", str(init), "--out", str(tmp_path / "s"))
     assert bad.returncode == 2 and "theta0 must have shape (83,)" in bad.stderr
+    same = cli("sweep", "--init-from", str(init), "--out", str(tmp_path / "s"))
+    assert (
+        same.returncode == 2
+        and "--init-from gives every network the same start: use one network, not 20" in same.stderr
+    )
     assert not (tmp_path / "s").exists()

@@ -71,6 +71,10 @@ def test_refine_keeps_the_coarse_floats_and_widens_a_box_between_two_points():
         zoom_grids("eta-seed", grid, np.arange(10), (1, 2), (20, 30))
     with pytest.raises(ValueError, match="low < high"):
         refine(grid, 1.0, 0.5)
+    with pytest.raises(ValueError, match="the zoom box 100..200 lies outside the map's grid 0.001..20"):
+        refine(grid, 100.0, 200.0)
+    with pytest.raises(ValueError, match="the zoom would make 199,001 grid points; the limit is 100,000"):
+        refine(np.geomspace(0.001, 20, 200), 0.001, 20.0, 1000)  # refused before the grid is made
 
 
 def test_orbit_diagram_shows_band_periodic_orbits_and_chaos():

@@ -7,6 +7,7 @@ import pytest
 
 from core import training
 from core.config import RunConfig
+from core.data import load_iris
 from core.experiments import run_stability
 from core.lyapunov import fit_ftle
 from core.regimes import (
@@ -132,12 +133,14 @@ def test_bad_sweep_arguments_are_refused():
         run_sweep(SMALL, [0.1], 2, target_accuracy=1.5)
     with pytest.raises(ValueError, match="target accuracy"):
         run_sweep(SMALL, [0.1], 2, target_accuracy=0.0)
-    with pytest.raises(ValueError, match="at least one learning rate"):
+    with pytest.raises(ValueError, match="the sweep needs at least one eta"):
         run_sweep(SMALL, [], 2)
     with pytest.raises(ValueError, match="n_inits"):
         run_sweep(SMALL, [0.1], 0)
     with pytest.raises(ValueError, match="eta must be a finite number"):
         run_sweep(SMALL, [0.1, -1.0], 2)
+    with pytest.raises(ValueError, match=r"seeds 9223372036854775807 \.\. 9223372036854775808 go past"):
+        run_sweep(dataclasses.replace(SMALL, seed=2**63 - 1), [0.1], 2)
 
 
 def test_a_sweep_larger_than_the_memory_is_refused_before_training(monkeypatch):
@@ -152,3 +155,22 @@ def test_digits_reaches_90_percent_test_accuracy_quickly_at_eta_1():
     sweep = run_sweep(config, [1.0], 1, workers=1)
     assert sweep.steps_to_accuracy[0, 0] < 100
     assert sweep.test_accuracy[0, 0] > 0.9
+
+
+def test_a_diverging_sweep_is_labelled_and_its_numbers_are_nan():
+    """Features scaled by 1e150 with ReLU overflow at the first step: every network diverges."""
+    iris = load_iris()
+    huge = dataclasses.replace(iris, x_train=iris.x_train * 1e150, x_test=iris.x_test * 1e150)
+    config = RunConfig(n_steps=20, n_perturbations=2, activation="relu")
+    sweep = run_sweep(config, [0.1, 1.0], 2, data=huge, workers=1)
+    assert sweep.diverged.all() and (sweep.regime == DIVERGED).all()
+    assert np.isnan(sweep.final_loss).all() and np.isnan(sweep.train_accuracy).all()
+    summary = sweep.summary()
+    assert list(summary["diverged_fraction"]) == [1.0, 1.0] and list(summary["regime"]) == [DIVERGED, DIVERGED]
+
+
+def test_without_test_rows_the_time_to_accuracy_is_not_a_zero():
+    iris = load_iris()
+    train_only = dataclasses.replace(iris, x_test=iris.x_test[:0], y_test=iris.y_test[:0])
+    sweep = run_sweep(SMALL, [1.0], 2, data=train_only, workers=1)
+    assert np.isnan(sweep.steps_to_accuracy).all() and np.isnan(sweep.summary()["reached_target"]).all()
