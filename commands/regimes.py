@@ -33,7 +33,8 @@ from core.config import MAX_SEED, RunConfig
 from core.data import Dataset
 from core.experiments import check_theta0, dataset_for, network_for
 from core.hessian import EXACT_MAX_PARAMS
-from core.maps import MAP_KINDS, run_map, run_orbit, zoom_grids
+from core.maps import MAP_KINDS, run_map, zoom_grids
+from core.orbit import run_orbit
 from core.parallel import default_workers
 from core.regimes import run_sweep
 from core.speed import measure_job_rate

@@ -33,10 +33,12 @@ from core.experiments import (
     run_stability,
 )
 from core.hessian import SharpnessSeries, sharpness, sharpness_series
+from core.labels import REGIME_TEXT
 from core.lyapunov import EnsembleStats, FTLEFit, ensemble_stats, fit_ftle, global_rate
-from core.maps import MapResult, OrbitResult, run_map, run_orbit, zoom
+from core.maps import MapResult, run_map, zoom
 from core.model import MLP
-from core.regimes import REGIME_TEXT, SweepResult, run_sweep
+from core.orbit import OrbitResult, run_orbit
+from core.regimes import SweepResult, run_sweep
 from core.training import Trajectory, descend
 
 __all__ = [

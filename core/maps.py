@@ -1,14 +1,12 @@
-"""Maps over the learning rate (SPEC section 6): eta x eps, eta x initial network, the orbit
-diagram, and zooming into a map.
+"""Maps over the learning rate (SPEC section 6): eta x eps and eta x initial network, and
+zooming into a map.
 
 - ``eta-eps``: per (eta, eps), the mean FTLE over the initial networks whose fit is kept, and
   the fraction kept. Each (eta, network) trains one reference shared by all eps, with M
   copies at each eps (the directions are the same, scaled by eps), as the Lyapunov sweep does.
 - ``eta-seed``: per (eta, initial network), the final training loss: a trainability map
   (Sohl-Dickstein 2024 draws such maps as fractals at the edge of trainability).
-- orbit diagram: for one network and each eta of a grid, the last N losses of a long run, so
-  fixed points, periodic orbits and chaotic bands appear as eta grows, as in the bifurcation
-  diagram of the logistic map.
+(The orbit diagram, one network's last losses over eta, is :mod:`core.orbit`.)
 
 Initial network j is the one ``run_stability`` draws for seed ``config.seed + j``; a zoom
 (:func:`zoom`) recomputes a rectangle on a finer grid that contains the coarse grid's points
@@ -29,7 +27,6 @@ from core.lyapunov import fit_ftle
 from core.validate import check_choice, check_int, check_seed_range, check_values
 
 MAP_KINDS = ("eta-eps", "eta-seed")
-ORBIT_DISTINCT_RTOL = 1e-6  # losses closer than this (relative) count as one point of an orbit
 ZOOM_FACTOR = 4  # new points per coarse interval
 MAX_ZOOM_POINTS = 100_000  # a zoom's grid, checked before it is made
 
@@ -125,10 +122,10 @@ def run_map(
     one network, no copies). ``theta0`` (P,) replaces every network's initial parameters.
     ``on_progress(done, total, partial MapResult)`` may return False."""
     check_choice("map kind", kind, MAP_KINDS)
-    etas = _values("eta", etas, high=1e6)
+    etas = positive_values("eta", etas, high=1e6)
     data = dataset_for(config, data)
     if kind == "eta-eps":
-        ys = _values("eps", ys, high=10.0)
+        ys = positive_values("eps", ys, high=10.0)
         check_int("n_inits", n_inits, low=1, high=100_000)
         check_seed_range(config.seed, n_inits, MAX_SEED)
         seeds = config.seed + np.arange(n_inits)
@@ -160,7 +157,7 @@ def run_map(
     return result(cells)
 
 
-def _values(name: str, values, *, high: float) -> np.ndarray:
+def positive_values(name: str, values, *, high: float) -> np.ndarray:
     """A non-empty 1-D grid of positive finite numbers up to ``high``."""
     return np.asarray(check_values(name, values, low=0.0, high=high, what="the map"))
 
@@ -234,83 +231,3 @@ def zoom(
         workers=workers,
         on_progress=on_progress,
     )
-
-
-@dataclass(frozen=True, eq=False)
-class OrbitResult:
-    """The orbit diagram of one network: etas (E,), the last N training losses of each
-    (E, N; NaN after a divergence), diverged (E,), done (E,)."""
-
-    config: RunConfig
-    etas: np.ndarray
-    losses: np.ndarray
-    diverged: np.ndarray
-    done: np.ndarray
-    cancelled: bool = False
-
-    @property
-    def n_distinct(self) -> np.ndarray:
-        """(E,) distinct loss values among the last N (relative tolerance ORBIT_DISTINCT_RTOL):
-        1 for a fixed point, p for a period-p orbit, about N for a chaotic band."""
-        return np.array([distinct_values(row) for row in self.losses])
-
-    def table(self):
-        """pandas DataFrame in long form: eta, step, loss (the points of the diagram)."""
-        import pandas as pd
-
-        n_last = self.losses.shape[1]
-        steps = self.config.n_steps - n_last + 1 + np.arange(n_last)
-        e = np.flatnonzero(self.done)
-        return pd.DataFrame(
-            {
-                "eta": np.repeat(self.etas[e], n_last),
-                "step": np.tile(steps, e.size),
-                "loss": self.losses[e].ravel(),
-            }
-        )
-
-
-def distinct_values(values: np.ndarray, rtol: float = ORBIT_DISTINCT_RTOL) -> int:
-    """Number of clusters of the finite ``values`` whose neighbours (sorted) differ by less than
-    ``rtol`` relative; 0 if none is finite."""
-    v = np.sort(values[np.isfinite(values)])
-    if v.size == 0:
-        return 0
-    gaps = np.diff(v) > rtol * np.maximum(np.abs(v[1:]), np.finfo(np.float64).tiny)
-    return int(gaps.sum()) + 1
-
-
-def run_orbit(
-    config: RunConfig,
-    etas,
-    *,
-    n_last: int = 200,
-    data: Dataset | None = None,
-    theta0: np.ndarray | None = None,
-    workers: int | None = None,
-    on_progress=None,
-) -> OrbitResult:
-    """The orbit diagram: the network of ``config.seed`` trained ``config.n_steps`` steps at
-    each eta (or from ``theta0`` (P,)); keeps the last ``n_last`` losses (the steps
-    T - n_last + 1 .. T)."""
-    etas = _values("eta", etas, high=1e6)
-    check_int("n_last", n_last, low=1, high=config.n_steps + 1)
-    data = dataset_for(config, data)
-
-    def result(cells: CellResults) -> OrbitResult:
-        losses = cells.loss[:, -n_last:].copy()
-        steps = np.arange(config.n_steps + 1 - n_last, config.n_steps + 1)
-        diverged_by = (cells.diverged_at[:, None] != -1) & (steps[None, :] >= cells.diverged_at[:, None])
-        losses[diverged_by] = np.nan
-        return OrbitResult(config, etas, losses, cells.diverged & cells.done, cells.done, cells.cancelled)
-
-    cells = train_cells(
-        config,
-        data,
-        etas,
-        np.full(etas.size, config.seed),
-        theta0=theta0,
-        workers=workers,
-        on_progress=None if on_progress is None else lambda d, t, c: on_progress(d, t, result(c)),
-    )
-    return result(cells)

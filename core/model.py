@@ -42,10 +42,10 @@ from threadpoolctl import ThreadpoolController
 
 from core import kernel
 from core.config import ACTIVATIONS, INITS, OUTPUTS
+from core.losses import ACTIVATION, legacy_sigmoid_ce, softmax_ce, softmax_ce_one
 from core.validate import check_choice, check_int
 
 BLOCK = 32  # networks per block: (BLOCK, H, N) float64 work arrays fit in L2
-LEGACY_CLIP = 1e-7
 ENGINES = ("compiled", "numpy", "blas", "auto")
 MIN_ROWS_PER_THREAD = 4  # below this a thread hand-off costs more than it saves (compiled engine)
 # When "auto" takes the BLAS engine rather than the compiled kernel. Measured (one thread,
@@ -56,44 +56,6 @@ MIN_ROWS_PER_THREAD = 4  # below this a thread hand-off costs more than it saves
 # (N = 480, D = 4, H = 10, 163k FLOPs: 1.6) and loses below (Iris, 41k: 0.61).
 BLAS_MIN_INPUTS = 16
 BLAS_MIN_FLOPS = 100_000  # with tanh
-
-
-def _sigmoid_(z: np.ndarray) -> np.ndarray:
-    """Logistic sigmoid in place. exp(-z) may overflow to inf for z < -709: 1/inf = 0."""
-    np.negative(z, out=z)
-    np.exp(z, out=z)
-    z += 1.0
-    return np.reciprocal(z, out=z)
-
-
-def _tanh_(z: np.ndarray) -> np.ndarray:
-    return np.tanh(z, out=z)
-
-
-def _relu_(z: np.ndarray) -> np.ndarray:
-    return np.maximum(z, 0.0, out=z)
-
-
-def _sigmoid_slope(a: np.ndarray, out: np.ndarray) -> np.ndarray:
-    np.subtract(1.0, a, out=out)
-    return np.multiply(out, a, out=out)
-
-
-def _tanh_slope(a: np.ndarray, out: np.ndarray) -> np.ndarray:
-    np.multiply(a, a, out=out)
-    return np.subtract(1.0, out, out=out)
-
-
-def _relu_slope(a: np.ndarray, out: np.ndarray) -> np.ndarray:
-    return np.greater(a, 0.0, out=out)
-
-
-# activation: (forward in place, derivative as a function of the output a, into out)
-_ACTIVATION = {
-    "sigmoid": (_sigmoid_, _sigmoid_slope),
-    "tanh": (_tanh_, _tanh_slope),
-    "relu": (_relu_, _relu_slope),
-}
 
 
 @dataclass(frozen=True)
@@ -174,7 +136,7 @@ class MLP:
         w1, b1, _, _ = self.views(theta)
         a = np.matmul(w1.transpose(0, 2, 1), x_t, out=out)
         a += b1[:, :, None]
-        return _ACTIVATION[self.activation][0](a)
+        return ACTIVATION[self.activation][0](a)
 
     def logits(self, theta: np.ndarray, x: np.ndarray) -> np.ndarray:
         """(K, P), (N, D) -> output pre-activations (K, N, C)."""
@@ -325,7 +287,7 @@ class Objective:
             self._work[group] = _blas_work(h, c, x1_t.shape[1])
         a1, slope, z = self._work[group]
         a = a1[:h]  # (H, N) hidden outputs; a1 = [a; ones] (H + 1, N)
-        forward, derivative = _ACTIVATION[mlp.activation]
+        forward, derivative = ACTIVATION[mlp.activation]
         with np.errstate(all="ignore"):  # numpy's error state is per thread: set it in the pool's too
             for k in range(theta.shape[0]):
                 w1b1, w2b2 = theta[k, :split].reshape(d + 1, h), theta[k, split:].reshape(h + 1, c)
@@ -342,8 +304,8 @@ class Objective:
     def _output(self, z: np.ndarray) -> tuple[float, float, np.ndarray]:
         """Logits (C, N) of one network -> loss, accuracy, d loss / d z (C, N), maybe over z."""
         if self.mlp.output == "softmax":
-            return _softmax_ce_one(z, self.true_index)
-        loss, accuracy, dz = _legacy_sigmoid_ce(z[None], self.onehot_t)
+            return softmax_ce_one(z, self.true_index)
+        loss, accuracy, dz = legacy_sigmoid_ce(z[None], self.onehot_t)
         return loss[0], accuracy[0], dz[0]
 
     def _block(self, theta: np.ndarray, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -353,13 +315,13 @@ class Objective:
         mlp.hidden_activity(theta, self.x_t, out=a)
         z = np.matmul(w2.transpose(0, 2, 1), a)  # (k, C, N)
         z += b2[:, :, None]
-        output = _softmax_ce if mlp.output == "softmax" else _legacy_sigmoid_ce
+        output = softmax_ce if mlp.output == "softmax" else legacy_sigmoid_ce
         loss, accuracy, dz = output(z, self.onehot_t)  # dz: d loss / d z, (k, C, N)
         g_w1, g_b1, g_w2, g_b2 = mlp.views(grad)
         np.matmul(a, dz.transpose(0, 2, 1), out=g_w2)  # (k, H, C)
         np.sum(dz, axis=-1, out=g_b2)
         np.matmul(w2, dz, out=da)
-        da *= _ACTIVATION[mlp.activation][1](a, out=slope)
+        da *= ACTIVATION[mlp.activation][1](a, out=slope)
         np.matmul(self.x_t, da.transpose(0, 2, 1), out=g_w1)  # (k, D, H)
         np.sum(da, axis=-1, out=g_b1)
         return loss, accuracy
@@ -378,59 +340,3 @@ def _blas_work(h: int, c: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     a1 = np.empty((h + 1, n))
     a1[h] = 1.0
     return a1, np.empty((h, n)), np.empty((c, n))
-
-
-def _softmax_ce_one(z: np.ndarray, true_index: np.ndarray) -> tuple[float, float, np.ndarray]:
-    """Logits (C, N) of one network -> mean cross-entropy, accuracy, d loss / d z (C, N)
-    written over z. ``true_index`` (N,) locates z[y_s, s] in z.ravel(). The mathematics of
-    ``_softmax_ce`` in five passes over (C, N) instead of eight, gathering and scattering at
-    the true classes instead of multiplying by the one-hot array, and in few NumPy calls:
-    at (C, N) = (10, 1438) a call's overhead is as long as its work.
-    """
-    n = z.shape[1]
-    flat = z.reshape(-1)  # a view: z is contiguous
-    z -= np.maximum.reduce(z, axis=0)
-    true_shifted = flat[true_index]  # (N,) z_y - max z: 0 iff y wins
-    total = np.add.reduce(np.exp(z, out=z), axis=0)  # (N,)
-    loss = (np.log(total).sum() - true_shifted.sum()) / n
-    accuracy = np.count_nonzero(true_shifted >= 0.0) / n
-    z *= np.divide(1.0 / n, total, out=total)
-    flat[true_index] -= 1.0 / n
-    return loss, accuracy, z
-
-
-def _softmax_ce(z: np.ndarray, onehot_t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Logits (k, C, N) -> mean cross-entropy (k,), accuracy (k,), d loss / d z (k, C, N).
-
-    Overwrites z. Shifted by the max over classes, so exp never overflows for finite z.
-    """
-    n = z.shape[-1]
-    z -= np.max(z, axis=1, keepdims=True)
-    true_shifted = np.einsum("kcn,cn->kn", z, onehot_t)  # z_y - max z: 0 iff y wins
-    p = np.exp(z)
-    total = p.sum(axis=1)  # (k, N)
-    loss = (np.log(total) - true_shifted).mean(axis=-1)
-    accuracy = (true_shifted >= 0.0).mean(axis=-1)
-    p /= total[:, None, :]
-    p -= onehot_t
-    p *= 1.0 / n
-    return loss, accuracy, p
-
-
-def _legacy_sigmoid_ce(z: np.ndarray, onehot_t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sigmoid outputs clipped to [1e-7, 1 - 1e-7], normalised to sum 1, cross-entropy.
-
-    The clip has zero derivative outside its range, as in the original code's autodiff.
-    """
-    n = z.shape[-1]
-    s = _sigmoid_(z)  # (k, C, N)
-    clipped = np.clip(s, LEGACY_CLIP, 1.0 - LEGACY_CLIP)
-    total = clipped.sum(axis=1)  # (k, N)
-    true = np.einsum("kcn,cn->kn", clipped, onehot_t)
-    loss = (np.log(total) - np.log(true)).mean(axis=-1)
-    accuracy = (true >= clipped.max(axis=1)).mean(axis=-1)
-    d_clipped = 1.0 / total[:, None, :] - onehot_t / true[:, None, :]
-    inside = (s > LEGACY_CLIP) & (s < 1.0 - LEGACY_CLIP)
-    dz = d_clipped * s * (1.0 - s) * inside
-    dz *= 1.0 / n
-    return loss, accuracy, dz

@@ -18,7 +18,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.regimes import REGIME_TEXT, REGIMES
+from core.labels import REGIME_TEXT, REGIMES
 from dashboard.figures import _base_layout, _f32
 
 REGIME_COLORS = {"stable": "#0072B2", "edge": "#E69F00", "chaotic": "#D55E00", "diverged": "#000000"}

@@ -20,8 +20,9 @@ from core.data import dataset_shape
 from core.diagnostics import run_diagnostics
 from core.experiments import dataset_for, run_eps_sweep, run_lyapunov, run_orbital, run_stability
 from core.hessian import EXACT_MAX_PARAMS, sharpness
-from core.maps import refine, run_map, run_orbit, zoom_grids
+from core.maps import refine, run_map, zoom_grids
 from core.model import MLP
+from core.orbit import run_orbit
 from core.parallel import default_workers
 from core.regimes import TARGET_ACCURACY, geometric_grid, run_sweep
 from core.weights import ablation_ratio, relative_displacement

@@ -9,7 +9,8 @@ import pytest
 from core.config import RunConfig
 from core.experiments import run_eps_sweep, run_stability
 from core.lyapunov import fit_ftle
-from core.maps import distinct_values, refine, run_map, run_orbit, zoom, zoom_grids
+from core.maps import refine, run_map, zoom, zoom_grids
+from core.orbit import distinct_values, run_orbit
 
 SHORT = RunConfig(n_steps=200, n_perturbations=3, seed=3)
 

@@ -9,18 +9,9 @@ from core import training
 from core.config import RunConfig
 from core.data import load_iris
 from core.experiments import run_stability
+from core.labels import CHAOTIC, DIVERGED, EDGE, STABLE, majority, regime_labels
 from core.lyapunov import fit_ftle
-from core.regimes import (
-    CHAOTIC,
-    DIVERGED,
-    EDGE,
-    STABLE,
-    geometric_grid,
-    majority,
-    regime_labels,
-    run_sweep,
-    steps_to_accuracy,
-)
+from core.regimes import geometric_grid, run_sweep, steps_to_accuracy
 
 SMALL = RunConfig(n_steps=200, n_perturbations=3, seed=7)
 

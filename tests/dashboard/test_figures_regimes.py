@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from core.config import RunConfig
-from core.maps import run_map, run_orbit
-from core.regimes import REGIME_TEXT, REGIMES, run_sweep
+from core.labels import REGIME_TEXT, REGIMES
+from core.maps import run_map
+from core.orbit import run_orbit
+from core.regimes import run_sweep
 from dashboard import figures_regimes as fr
 
 COLUMNS = (
