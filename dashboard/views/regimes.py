@@ -157,7 +157,19 @@ def map_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
     if record.cancelled:
         return map_figure(record), None, control.stopped_label("cell"), ""
     label = f"{record.etas.size} learning rates · done in {control.elapsed:.1f} s"
-    return map_figure(record), finished_result(store, plan, pending), label, ""
+    figure = map_figure(record).to_plotly_json()
+    store.store(view_key(plan.key), figure)  # a replay sends it as it is
+    return figure, finished_result(store, plan, pending), label, ""
+
+
+def view_key(key: str) -> str:
+    """Where a finished map's figure is kept beside its record."""
+    return f"{key}:view"
+
+
+def replay(store: Jobs, key: str):
+    """A finished map's figure, if it and its record are stored (a click or zoom needs the record)."""
+    return store.load(view_key(key)) if store.has(key) else None
 
 
 # ---- clicks: a point of a map opens its run -----------------------------------------
@@ -196,9 +208,12 @@ def register(app: Dash, store: Jobs) -> None:
         Output(ids.MAP_PENDING, "data"),
         Output(ids.MAP_MESSAGE, "children", allow_duplicate=True),
         Output(ids.MAP_PROGRESS, "children", allow_duplicate=True),
+        Output(ids.MAP_GRAPH, "figure", allow_duplicate=True),
+        Output(ids.MAP_STORE, "data", allow_duplicate=True),
         Input(ids.MAP_RUN, "n_clicks"),
         Input(ids.MAP_ZOOM, "n_clicks"),
         Input(ids.AUTORUN, "data"),
+        State(ids.MAP_RUN, "disabled"),
         *CONTROL_STATES,
         State(ids.VALID, "data"),
         *MAP_STATES,
@@ -206,7 +221,8 @@ def register(app: Dash, store: Jobs) -> None:
         State(ids.MAP_STORE, "data"),
         prevent_initial_call=True,
     )
-    def request(_run, _zoom_clicks, autorun, *args):
+    def request(_run, _zoom_clicks, autorun, running, *args):
+        """Refusals and cached maps answer at once; the others start the background job."""
         n = len(CONTROL_STATES)
         props, last_valid, map_props = args[:n], args[n], args[n + 1 : n + 1 + len(MAP_STATES)]
         selected, finished = args[-2], args[-1]
@@ -218,13 +234,16 @@ def register(app: Dash, store: Jobs) -> None:
             try:
                 values, extra = _zoom_request(selected, finished)
             except ValueError as exc:
-                return no_update, str(exc), ""
+                return no_update, str(exc), "", no_update, no_update
         request = {"kind": "map", "values": values, "extra": extra}
         try:  # refuse at once, not from a background job
-            plan_of(store, "map", request)
+            plan = plan_of(store, "map", request)
         except ValueError as exc:
-            return no_update, str(exc), ""
-        return {**request, "token": new_token()}, "", "starting…"
+            return no_update, str(exc), "", no_update, no_update
+        figure = None if running else replay(store, plan.key)  # during a job, a new one stops it
+        if figure is not None:
+            return no_update, "", "from the cache", figure, finished_result(store, plan, request)
+        return {**request, "token": new_token()}, "", "starting…", no_update, no_update
 
     @app.callback(
         Output(ids.MAP_GRAPH, "figure"),

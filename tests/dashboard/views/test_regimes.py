@@ -2,6 +2,7 @@
 that opens a run, and the digits grid of the Data view."""
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 from dash import no_update
 
@@ -29,6 +30,7 @@ class Progress:
 def test_a_strip_map_fills_in_live_and_finishes_with_its_regimes(store):
     progress = Progress()
     figure, finished, label, message = regimes.map_job(store, _request(MAPS), progress)
+    figure = go.Figure(figure)  # sent as a plain dict
     assert message == "" and label.startswith("4 learning rates · done in ")
     assert finished["kind"] == "map" and finished["extra"] == MAPS and finished["signature"]
     assert figure.layout.xaxis.type == "log" and "1-D strip" in figure.layout.title.text
@@ -46,7 +48,7 @@ def test_a_strip_map_fills_in_live_and_finishes_with_its_regimes(store):
 def test_a_2d_map_and_a_zoom_into_its_box(store):
     maps = {**MAPS, "map": "eta-seed", "inits": 3}
     figure, finished, _, message = regimes.map_job(store, _request(maps), Progress())
-    assert message == "" and figure.data[1].type == "heatmap"
+    assert message == "" and figure["data"][1]["type"] == "heatmap"
     coarse = jobflow.record_for(store, "map", finished)
     values, extra = regimes._zoom_request({"range": {"x": [0.05, 5.0], "y": [0.5, 2.5]}}, finished)
     assert extra["zoom"] == [0.05, 5.0, 0.5, 2.5]
@@ -101,3 +103,10 @@ def test_digits_show_as_images_with_the_mistakes_first():
     assert f"{wrong} test images wrong, shown first" in text
     title = fig.layout.title.text
     assert fig.data[0].type == "heatmap" and f"40 digits: label → prediction, {min(wrong, 40)} wrong" in title
+
+
+def test_a_finished_map_keeps_its_figure_for_a_replay(store):
+    figure, finished, _, _ = regimes.map_job(store, _request(MAPS), Progress())
+    plan = jobflow.plan_of(store, "map", finished)
+    assert regimes.replay(store, plan.key) == figure  # stored as the page received it
+    assert regimes.replay(store, "map:v0:nothing") is None
