@@ -226,7 +226,10 @@ def train_cells(
         "use fewer learning rates, networks, eps values, copies or steps",
     )
     size = cells_per_chunk(etas.size, 1 + eps.size * n_copies)
-    spans = [slice(lo, min(lo + size, etas.size)) for lo in range(0, etas.size, size)]
+    first = max(1, size // 2)  # a half-size first chunk: it runs here while the workers start (core.parallel)
+    spans = [slice(0, min(first, etas.size))] + [
+        slice(lo, min(lo + size, etas.size)) for lo in range(first, etas.size, size)
+    ]
     chunks = [_Chunk(mlp, data, cfg, eps, n_copies, etas[s], seeds[s], with_sharpness, theta0) for s in spans]
     results = CellResults.empty(etas.size, eps.size, cfg.n_steps)
 

@@ -258,7 +258,7 @@ def register(app: Dash, store: Jobs) -> None:
             (Output(ids.MAP_CANCEL, "disabled"), False, True),
         ],
         progress=[Output(ids.MAP_GRAPH, "figure"), Output(ids.MAP_PROGRESS, "children")],
-        interval=300,
+        interval=200,
         prevent_initial_call=True,
     )
     def work(set_progress, pending):

@@ -99,3 +99,13 @@ def test_a_2d_map_zooms_and_a_click_opens_the_run(dash_duo, fresh_app, plotly_da
     dash_duo.wait_for_contains_text("#progress-label", "200 iterations ·", timeout=60)
     assert float(dash_duo.find_element("#eta").get_attribute("value")) == pytest.approx(1.0)
     assert dash_duo.get_logs() == []
+
+
+def test_a_repeated_map_answers_from_the_cache(dash_duo, fresh_app, plotly_data):
+    _open(dash_duo, fresh_app, "?view=regimes&map=eta&eta_min=0.1&eta_max=5&eta_points=4&inits=2&steps=100")
+    dash_duo.wait_for_contains_text("#map-progress", "done in", timeout=60)
+    first = plotly_data("map-graph")["layout"]["title"]["text"]
+    time.sleep(1)
+    dash_duo.find_element("#map-run").click()
+    dash_duo.wait_for_text_to_equal("#map-progress", "from the cache", timeout=10)
+    assert plotly_data("map-graph")["layout"]["title"]["text"] == first
