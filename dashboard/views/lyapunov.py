@@ -7,7 +7,8 @@ import numpy as np
 from dash import Dash, Input, Output, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from dashboard import figures, ids
+from core.config import FTLEConfig
+from dashboard import figures, ids, jobs
 from dashboard.components import explain, graph, job_bar, text_input
 from dashboard.jobflow import SideJob, record_for
 from dashboard.records import FTLERecord, RunRecord
@@ -16,6 +17,7 @@ from dashboard.state import FTLE_HIST_EXPONENT
 from dashboard.views import View
 
 VIEW = View("lyapunov", "Lyapunov")
+FTLE = FTLEConfig()  # the estimator's settings, as the core applies them
 GRAPHS = (ids.FIT_GRAPH, ids.FTLE_EPS_GRAPH, ids.FTLE_HIST_GRAPH)
 SIDE_JOBS = (
     SideJob(
@@ -43,9 +45,10 @@ def layout() -> list:
         graph(ids.FIT_GRAPH, 420),
         html.H3("Over many initial networks"),
         explain(
-            "Many initial networks, 5 copies each, for ε from 1e-14 to 1e-1, using the learning rate on "
-            "the left. A fit counts when R² > 0.9 and the slope > 0.05. At η = 1 the paper finds "
-            "λ ≈ 0.285 per iteration at ε = 1e-8."
+            f"Many initial networks, {jobs.FTLE_COPIES} copies each, for ε from {jobs.FTLE_EPS[0]:g} to "
+            f"{jobs.FTLE_EPS[-1]:g}, using the learning rate on the left. A fit counts when R² > "
+            f"{FTLE.min_r2:g} and the slope > {FTLE.min_slope:g}. At η = 1 the paper finds λ ≈ 0.285 per "
+            "iteration at ε = 1e-8."
         ),
         job_bar(
             ids.FTLE_RUN,
