@@ -7,10 +7,19 @@ from dash import dcc, html
 
 from dashboard import figures
 
-GRAPH_CONFIG = {
-    "displaylogo": False,
-    "toImageButtonOptions": {"format": "png", "scale": 2},
-}
+
+def graph_config(fmt: str = "png") -> dict:
+    """Every graph's mode bar: the camera saves ``fmt`` (PNG at twice the size, or SVG); no
+    Plotly logo, and no "Share chart" button (it would send the data to an online service)."""
+    return {
+        "displaylogo": False,
+        "showSendToCloud": False,
+        "modeBarButtonsToRemove": ["sendChartToCloud"],
+        "toImageButtonOptions": {"format": fmt, "scale": 2 if fmt == "png" else 1},
+    }
+
+
+GRAPH_CONFIG = graph_config()
 
 
 def graph(id_: str, height: int = 460, message: str = "Press Run to train.", placeholder=figures.empty_figure):

@@ -12,6 +12,7 @@ from dash import Dash, Input, Output, State, ctx, dcc, no_update
 from dash.exceptions import PreventUpdate
 
 from dashboard import ids
+from dashboard.components import graph_config
 from dashboard.jobflow import record_for
 from dashboard.records import RunRecord
 from dashboard.runner import Jobs
@@ -68,5 +69,4 @@ def register(app: Dash, store: Jobs, graphs: tuple[str, ...]) -> None:
     def image_format(fmt):
         if fmt not in ("png", "svg"):
             raise PreventUpdate
-        config = {"displaylogo": False, "toImageButtonOptions": {"format": fmt, "scale": 2 if fmt == "png" else 1}}
-        return [config] * len(graphs)
+        return [graph_config(fmt)] * len(graphs)

@@ -227,6 +227,9 @@ def test_the_ablation_heatmap_renders(dash_duo, fresh_app, plotly_data):
     assert len(trace["z"]) == 4 and len(trace["z"][0]) == 10 and trace["zmid"] == 1
 
 
+# selenium 4.2 (pinned by dash[testing]) warns that 4.3 will move the offset's origin; the
+# offset here is from the top-left corner, as 4.2 does it
+@pytest.mark.filterwarnings("ignore:move_to_element_with_offset:DeprecationWarning")
 def test_releasing_the_seed_slider_starts_that_run(dash_duo, fresh_app, plotly_data):
     from selenium.webdriver.common.action_chains import ActionChains
 
@@ -243,3 +246,26 @@ def test_releasing_the_seed_slider_starts_that_run(dash_duo, fresh_app, plotly_d
 
     _wait_until(drawn, 30, f"the run of seed {seed}")
     assert dash_duo.get_logs() == []
+
+
+def test_the_data_view_redraws_for_the_features_chosen(dash_duo, fresh_app, plotly_data):
+    _open(dash_duo, fresh_app, "?steps=300&perturbations=2&view=data")
+    dash_duo.wait_for_contains_text("#data-summary", "training flowers", timeout=60)
+    assert plotly_data("data-graph")["layout"]["xaxis"]["title"]["text"] == "petal length (cm)"
+    dash_duo.select_dcc_dropdown("#data-x", index=0)
+    options = [o.text for o in dash_duo.find_elements("#data-x .dash-dropdown-option, #data-x [role=option]")]
+    _wait_until(
+        lambda: plotly_data("data-graph")["layout"]["xaxis"]["title"]["text"] == "sepal length (cm)",
+        15,
+        f"the x axis to change (options seen: {options})",
+    )
+    assert dash_duo.get_logs() == []
+
+
+def test_no_graph_offers_to_share_its_data_online(dash_duo, fresh_app):
+    _open(dash_duo, fresh_app)
+    contexts = dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('.js-plotly-plot')).map((el) => [el.parentElement.id,"
+        " el._context.showSendToCloud, (el._context.modeBarButtonsToRemove || []).includes('sendChartToCloud')]);"
+    )
+    assert contexts and all(send is False and removed for _, send, removed in contexts), contexts
