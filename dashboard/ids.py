@@ -116,3 +116,4 @@ CHAOS_WEIGHTS_GRAPH = "chaos-weights-graph"
 CHAOS_SUMMARY = "chaos-summary"
 SEED_SLIDER = "seed-slider"
 AUTO_RUN_SWITCH = "auto-run"  # on: releasing the eta or eps slider or changing the seed starts the run
+FTLE_TABLE = "ftle-table"  # per eps: mean, bootstrap CI, kept, global rate

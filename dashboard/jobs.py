@@ -99,6 +99,8 @@ def stability(config: RunConfig, on_progress: Callable | None = None) -> RunReco
         ),
         diverged_rows=tuple(int(r) for r in np.flatnonzero(traj.diverged)),
         cancelled=traj.cancelled,
+        saved_steps=traj.steps,
+        theta=traj.theta,
         **curvature,
         **ablation,
     )
@@ -134,6 +136,17 @@ def ftle_sweep(
         n_kept=np.array([s.kept for s in result.stats]),
         total=int(result.mean_distance.shape[0]),
         cancelled=result.cancelled,
+        ci_low=np.array([s.ci_low for s in result.stats]),
+        ci_high=np.array([s.ci_high for s in result.stats]),
+        global_rate=_nanmean_rows(result.global_rate),
+    )
+
+
+def _nanmean_rows(values: np.ndarray) -> np.ndarray:
+    """(G, E) -> (E,) mean over the finite values of each column (NaN for none)."""
+    finite = np.isfinite(values)
+    return np.where(
+        finite.any(axis=0), np.where(finite, values, 0.0).sum(axis=0) / np.maximum(finite.sum(axis=0), 1), np.nan
     )
 
 

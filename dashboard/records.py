@@ -16,7 +16,7 @@ import numpy as np
 from core.config import RunConfig
 from core.diagnostics import Diagnostics
 
-RECORD_VERSION = 3
+RECORD_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class FTLEWindow:
 
 @dataclass(frozen=True, eq=False)
 class RunRecord:
-    """The main run: a reference network and M perturbed copies."""
+    """The main run: a reference network and M perturbed copies (their saved parameters too)."""
 
     config: RunConfig
     iterations: np.ndarray  # (T + 1,)
@@ -60,6 +60,8 @@ class RunRecord:
     ftle: FTLEWindow
     diverged_rows: tuple[int, ...]
     cancelled: bool
+    saved_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (S,)
+    theta: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))  # (S, K, P) saved parameters
     sharpness_steps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (S,) saved steps (some, for digits)
     sharpness: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (S,) top Hessian eigenvalue there
     ablation_w1: np.ndarray | None = None  # (D, H) L_w / L, None if the reference diverged
@@ -94,6 +96,9 @@ class FTLERecord:
     n_kept: np.ndarray  # (E,)
     total: int
     cancelled: bool
+    ci_low: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (E,) 95% bootstrap CI of the mean
+    ci_high: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    global_rate: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (E,) mean ln(<d(T)>/<d(0)>)/T
 
 
 @dataclass(frozen=True, eq=False)

@@ -77,6 +77,7 @@ def layout() -> list:
             ]
         ),
         graph(ids.FTLE_HIST_GRAPH, 360, "Press Run FTLE sweep."),
+        html.Div(id=ids.FTLE_TABLE, className="summary"),
     ]
 
 
@@ -84,14 +85,46 @@ def fit_view(record: RunRecord):
     return figures.fit_figure(record.iterations, record.mean_distance, vars(record.ftle))
 
 
+NOTHING_KEPT = (
+    "No initial network shows an exponential phase at any ε (no fit has R² > {r2:g} and slope > "
+    "{slope:g}): at this learning rate nearby networks do not separate exponentially."
+)
+
+
 def ftle_views(record: FTLERecord, exponent: float):
-    """lambda vs eps, and the histogram of the kept FTLEs at the eps nearest 10**exponent."""
+    """lambda vs eps, and the histogram of the kept FTLEs at the eps nearest 10**exponent; a
+    sentence instead where no fit is kept."""
+    if not record.n_kept.any():
+        empty = figures.empty_figure(NOTHING_KEPT.format(r2=FTLE.min_r2, slope=FTLE.min_slope))
+        return empty, empty
     j = int(np.argmin(np.abs(np.log10(record.eps) - exponent)))
     slopes = record.slopes[:, j][record.kept[:, j]]
     return (
         figures.ftle_eps_figure(record.eps, record.mean, record.std, record.n_kept, record.total),
         figures.ftle_histogram(slopes, record.eps[j]),
     )
+
+
+def ftle_table(record: FTLERecord) -> html.Table:
+    """Per eps: the FTLE mean with its bootstrap CI, the fits kept, and the plain global rate."""
+
+    def cell(value: float) -> str:
+        return "–" if not np.isfinite(value) else f"{value:.4f}"
+
+    head = html.Tr([html.Th(t) for t in ("ε", "FTLE mean", "95% CI", "kept", "global rate ln(d(T)/d(0))/T")])
+    rows = [
+        html.Tr(
+            [
+                html.Td(f"{eps:.0e}"),
+                html.Td(cell(record.mean[j])),
+                html.Td(f"[{cell(record.ci_low[j])}, {cell(record.ci_high[j])}]"),
+                html.Td(f"{record.n_kept[j]} of {record.total}"),
+                html.Td(cell(record.global_rate[j])),
+            ]
+        )
+        for j, eps in enumerate(record.eps)
+    ]
+    return html.Table([head, *rows], className="ftle-table")
 
 
 def register(app: Dash, store: Jobs) -> None:
@@ -104,6 +137,7 @@ def register(app: Dash, store: Jobs) -> None:
     @app.callback(
         Output(ids.FTLE_EPS_GRAPH, "figure"),
         Output(ids.FTLE_HIST_GRAPH, "figure"),
+        Output(ids.FTLE_TABLE, "children"),
         Input(ids.FTLE_STORE, "data"),
         Input(ids.FTLE_HIST_EPS, "value"),
         prevent_initial_call=True,
@@ -114,4 +148,4 @@ def register(app: Dash, store: Jobs) -> None:
             exponent = FTLE_HIST_EXPONENT(hist_exponent)
         except ValueError as exc:
             raise PreventUpdate from exc  # not one of the dropdown's values
-        return ftle_views(record, exponent)
+        return *ftle_views(record, exponent), ftle_table(record)
