@@ -171,6 +171,14 @@ def controls() -> html.Div:
                             dcc.RadioItems(id=ids.IMAGE_FORMAT, options=["png", "svg"], value="png", inline=True),
                         ]
                     ),
+                    html.Div(
+                        className="cli-command",
+                        children=[
+                            html.Small("the same run from the command line: "),
+                            dcc.Clipboard(target_id=ids.CLI_COMMAND, title="copy", style={"display": "inline-block"}),
+                            html.Code(id=ids.CLI_COMMAND),
+                        ],
+                    ),
                 ],
             ),
         ],

@@ -16,6 +16,29 @@ from dashboard.components import graph_config
 from dashboard.jobflow import record_for
 from dashboard.records import RunRecord
 from dashboard.runner import Jobs
+from dashboard.state import run_values
+
+# control -> cli.py flag, in the order of cli.py run's help
+CLI_FLAGS = {
+    "eta": "--eta",
+    "eps": "--eps",
+    "seed": "--seed",
+    "dataset": "--dataset",
+    "perturbations": "--perturbations",
+    "steps": "--steps",
+    "hidden": "--hidden",
+    "activation": "--activation",
+    "output": "--output",
+    "init": "--init",
+    "distance": "--distance",
+}
+
+
+def cli_command(values: dict) -> str:
+    """The command line that trains the run of these control values (cli.py run)."""
+    flags = " ".join(f"{flag} {values[name]!r}" if isinstance(values[name], float) else f"{flag} {values[name]}"
+                     for name, flag in CLI_FLAGS.items())  # fmt: skip
+    return f"python cli.py run {flags} --json"
 
 
 def export_csv(record: RunRecord) -> str:
@@ -60,6 +83,13 @@ def register(app: Dash, store: Jobs, graphs: tuple[str, ...]) -> None:
         if ctx.triggered_id == ids.EXPORT_NPZ:
             return dcc.send_bytes(export_npz(record), f"{name}.npz"), ""
         return {"content": json.dumps(record.config.to_dict(), indent=2), "filename": f"{name}-config.json"}, ""
+
+    @app.callback(Output(ids.CLI_COMMAND, "children"), Input(ids.VALID, "data"))
+    def command(values):
+        try:
+            return cli_command(run_values(values))
+        except ValueError:
+            raise PreventUpdate from None
 
     @app.callback(
         [Output(graph, "config") for graph in graphs],

@@ -117,3 +117,4 @@ CHAOS_SUMMARY = "chaos-summary"
 SEED_SLIDER = "seed-slider"
 AUTO_RUN_SWITCH = "auto-run"  # on: releasing the eta or eps slider or changing the seed starts the run
 FTLE_TABLE = "ftle-table"  # per eps: mean, bootstrap CI, kept, global rate
+CLI_COMMAND = "cli-command"  # the current settings as a cli.py command line

@@ -90,3 +90,10 @@ def test_ftle_figures_and_data_figure():
     )
     crosses = data.data[-1]
     assert crosses.name == "misclassified (1)" and crosses.x[0] == x[2, 2]
+
+
+def test_the_collapse_title_says_what_the_curves_do():
+    one = np.array([[0.5, 0.6, 0.7], [0.5, 0.62, 0.71]])
+    assert figures.collapse_title(one).endswith("one curve for every ε (linear response)")
+    spread = np.array([[0.5, 1.0, 1e6], [0.5, 0.6, 0.7]])
+    assert figures.collapse_title(spread).endswith("no collapse, the ε curves end 6.2 decades apart")

@@ -68,3 +68,20 @@ def test_the_app_factory_builds_a_wired_app(tmp_path):
     for needed in ("result.data", "orbital-graph.figure", "download.data", "written-query.data"):
         assert needed in outputs
     assert "url.search" not in outputs  # no loop controls -> URL -> controls (it holds callbacks back)
+
+
+def test_the_cli_command_trains_the_same_run(tmp_path):
+    """The command the page shows, run by cli.py, reports the run the page trains."""
+    import shlex
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    values = {**state.run_values(state.default_values()), "eta": 0.3, "steps": 200, "perturbations": 3, "seed": 4}
+    command = exports.cli_command(values)
+    assert command.startswith("python cli.py run --eta 0.3 --eps 1e-08 --seed 4 --dataset iris")
+    root = Path(__file__).resolve().parents[3]
+    out = subprocess.run([sys.executable, *shlex.split(command)[1:]], cwd=root, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    record = jobs.stability(state.to_config(values))
+    assert json.loads(out.stdout)["final_loss"] == record.loss[-1, 0]
