@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from core.config import RunConfig
@@ -65,7 +66,19 @@ def layout() -> list:
             "only by the factor ε, training responds linearly to small perturbations: divided by "
             "ε N_w they collapse onto one curve."
         ),
-        job_bar(ids.SWEEP_RUN, ids.SWEEP_CANCEL, ids.SWEEP_PROGRESS, ids.SWEEP_MESSAGE, ids.SWEEP_PENDING, "Compare ε"),
+        job_bar(
+            ids.SWEEP_RUN,
+            ids.SWEEP_CANCEL,
+            ids.SWEEP_PROGRESS,
+            ids.SWEEP_MESSAGE,
+            ids.SWEEP_PENDING,
+            "Compare ε",
+            extra=[
+                html.Button("CSV", id=ids.SWEEP_EXPORT, n_clicks=0, title="download the curves"),
+                dcc.Download(id=ids.SWEEP_DOWNLOAD),
+                dcc.Store(id=ids.SWEEP_STORE),
+            ],
+        ),
         graph(ids.EPS_PANELS_GRAPH, 360, "Press Compare ε."),
         graph(ids.COLLAPSE_GRAPH, 420, "Press Compare ε."),
     ]
@@ -147,12 +160,22 @@ def curvature_view(record: RunRecord):
     )
 
 
-def draw_sweep(record: EpsSweepRecord, _request: dict) -> tuple:
+def draw_sweep(record: EpsSweepRecord, request: dict) -> tuple:
     panel = [int(np.argmin(np.abs(record.eps - e))) for e in jobs.PANEL_EPS]
     return (
         figures.eps_panels_figure(record.iterations, record.eps[panel], record.distance[panel], record.loss),
         figures.collapse_figure(record.iterations, record.eps, record.normalized_distance),
+        None if record.cancelled else request,  # what the export reads
     )
+
+
+def eps_sweep_csv(record: EpsSweepRecord) -> str:
+    """Per iteration: the reference loss, <d>/(eps N_w) at each eps, and every copy's d_m(t)."""
+    columns = {"iteration": record.iterations, "loss_reference": record.loss}
+    columns |= {f"normalized_mean_eps_{e:.0e}": record.normalized_distance[j] for j, e in enumerate(record.eps)}
+    for j, e in enumerate(record.eps):
+        columns |= {f"d_eps_{e:.0e}_{m + 1}": record.distance[j, :, m] for m in range(record.distance.shape[2])}
+    return pd.DataFrame(columns).to_csv(index=False)
 
 
 SIDE_JOBS = (
@@ -163,7 +186,7 @@ SIDE_JOBS = (
         ids.SWEEP_PROGRESS,
         ids.SWEEP_MESSAGE,
         ids.SWEEP_PENDING,
-        (Output(ids.EPS_PANELS_GRAPH, "figure"), Output(ids.COLLAPSE_GRAPH, "figure")),
+        (Output(ids.EPS_PANELS_GRAPH, "figure"), Output(ids.COLLAPSE_GRAPH, "figure"), Output(ids.SWEEP_STORE, "data")),
         draw_sweep,
         "iteration",
     ),
@@ -296,6 +319,19 @@ def register(app: Dash, store: Jobs) -> None:
     )
     def renormalize(normalized, request):
         return distance_view(record_for(store, "run", request), "on" in (normalized or []))
+
+    @app.callback(
+        Output(ids.SWEEP_DOWNLOAD, "data"),
+        Output(ids.SWEEP_MESSAGE, "children", allow_duplicate=True),
+        Input(ids.SWEEP_EXPORT, "n_clicks"),
+        State(ids.SWEEP_STORE, "data"),
+        prevent_initial_call=True,
+    )
+    def export_sweep(_clicks, request):
+        if request is None:
+            return no_update, "Nothing to export yet: press Compare ε and let it finish."
+        record = record_for(store, "sweep", request)
+        return {"content": eps_sweep_csv(record), "filename": "weightspace-eps-comparison.csv"}, ""
 
     @app.callback(Output(ids.CURVATURE_GRAPH, "figure"), Input(ids.RESULT, "data"), prevent_initial_call=True)
     def draw_curvature(request):

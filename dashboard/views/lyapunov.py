@@ -4,7 +4,8 @@ against eps (SPEC section 3, Fig. 12)."""
 from __future__ import annotations
 
 import numpy as np
-from dash import Dash, Input, Output, dcc, html, no_update
+import pandas as pd
+from dash import Dash, Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from core.config import FTLEConfig
@@ -60,6 +61,8 @@ def layout() -> list:
             extra=[
                 html.Label(["initial networks ", text_input(ids.FTLE_INITS, 40)]),
                 html.Label(["iterations ", text_input(ids.FTLE_STEPS, 200)]),
+                html.Button("CSV", id=ids.FTLE_EXPORT, n_clicks=0, title="download every fit"),
+                dcc.Download(id=ids.FTLE_DOWNLOAD),
             ],
         ),
         dcc.Store(id=ids.FTLE_STORE),
@@ -105,6 +108,15 @@ def ftle_views(record: FTLERecord, exponent: float):
     )
 
 
+def ftle_csv(record: FTLERecord) -> str:
+    """One row per initial network and eps: its FTLE and whether the fit is kept."""
+    g, e = np.meshgrid(np.arange(record.slopes.shape[0]), np.arange(record.eps.size), indexing="ij")
+    frame = pd.DataFrame(
+        {"network": g.ravel(), "eps": record.eps[e.ravel()], "ftle": record.slopes.ravel(), "kept": record.kept.ravel()}
+    )
+    return frame.to_csv(index=False)
+
+
 def ftle_table(record: FTLERecord) -> html.Table:
     """Per eps: the FTLE mean with its bootstrap CI, the fits kept, and the plain global rate."""
 
@@ -133,6 +145,18 @@ def register(app: Dash, store: Jobs) -> None:
         if request is None:  # the last run was stopped before it finished
             return figures.empty_figure("The last run was stopped before it finished: press Run.")
         return fit_view(record_for(store, "run", request))
+
+    @app.callback(
+        Output(ids.FTLE_DOWNLOAD, "data"),
+        Output(ids.FTLE_MESSAGE, "children", allow_duplicate=True),
+        Input(ids.FTLE_EXPORT, "n_clicks"),
+        State(ids.FTLE_STORE, "data"),
+        prevent_initial_call=True,
+    )
+    def export_ftle(_clicks, request):
+        if request is None:
+            return no_update, "Nothing to export yet: run the FTLE sweep to the end first."
+        return {"content": ftle_csv(record_for(store, "ftle", request)), "filename": "weightspace-ftle.csv"}, ""
 
     @app.callback(
         Output(ids.FTLE_EPS_GRAPH, "figure"),
