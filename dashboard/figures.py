@@ -225,7 +225,7 @@ def eps_panels_figure(iterations: np.ndarray, eps: np.ndarray, distances: np.nda
         cols=len(eps),
         shared_xaxes=True,
         horizontal_spacing=0.06,
-        subplot_titles=[f"eps = {e:.0e}" for e in eps],
+        subplot_titles=[f"ε = {e:.0e}" for e in eps],
         specs=[[{"secondary_y": True}] * len(eps)],
     )
     for j in range(len(eps)):
@@ -266,8 +266,8 @@ def collapse_figure(iterations: np.ndarray, eps: np.ndarray, normalized: np.ndar
                 y=_f32(normalized[j][keep]),
                 mode="lines",
                 line={"color": color, "width": 1.5},
-                name=f"eps {e:.0e}",
-                hovertemplate=f"eps = {e:.0e}<br>t = %{{x}}<br>%{{y:.4g}}<extra></extra>",
+                name=f"ε {e:.0e}",
+                hovertemplate=f"ε = {e:.0e}<br>t = %{{x}}<br>%{{y:.4g}}<extra></extra>",
             )
         )
     fig.add_trace(  # a hidden marker trace carries the colour bar of log10 eps
@@ -282,7 +282,7 @@ def collapse_figure(iterations: np.ndarray, eps: np.ndarray, normalized: np.ndar
                 "cmin": lo,
                 "cmax": hi,
                 "color": [lo],
-                "colorbar": {"title": "log10 eps"},
+                "colorbar": {"title": "log10 ε"},
                 "showscale": True,
             },
         )
@@ -292,7 +292,7 @@ def collapse_figure(iterations: np.ndarray, eps: np.ndarray, normalized: np.ndar
         title=collapse_title(normalized),
         uirevision="collapse",
         xaxis={"title": "iteration t"},
-        yaxis={"title": "<d>/(eps N_w)", "type": "log"},
+        yaxis={"title": "<d>/(ε N_w)", "type": "log"},
         showlegend=False,
     )
 
@@ -366,7 +366,7 @@ def ftle_eps_figure(eps: np.ndarray, mean: np.ndarray, std: np.ndarray, kept: np
             error_y={"type": "data", "array": std, "visible": True},
             name="FTLE mean ± std",
             line={"color": "black"},
-            hovertemplate="eps = %{x:.0e}<br>lambda = %{y:.4f}<extra></extra>",
+            hovertemplate="ε = %{x:.0e}<br>λ = %{y:.4f}<extra></extra>",
         )
     )
     fig.add_trace(
@@ -378,14 +378,14 @@ def ftle_eps_figure(eps: np.ndarray, mean: np.ndarray, std: np.ndarray, kept: np
             mode="lines+markers",
             line={"color": "#4c78a8", "dash": "dot"},
             marker={"symbol": "square"},
-            hovertemplate="eps = %{x:.0e}<br>kept %{y:.0%}<extra></extra>",
+            hovertemplate="ε = %{x:.0e}<br>kept %{y:.0%}<extra></extra>",
         )
     )
     return _base_layout(
         fig,
-        title=f"Lyapunov exponent vs eps ({total} initial networks)",
+        title=f"Lyapunov exponent λ vs ε ({total} initial networks)",
         uirevision="ftle-eps",
-        xaxis={"title": "eps", "type": "log", "exponentformat": "power"},
+        xaxis={"title": "perturbation ε", "type": "log", "exponentformat": "power"},
         yaxis={"title": "FTLE per iteration"},
         yaxis2={
             "title": "fraction kept",
@@ -404,7 +404,7 @@ def ftle_histogram(slopes: np.ndarray, eps: float) -> go.Figure:
     mean = float(np.mean(slopes)) if len(slopes) else float("nan")
     return _base_layout(
         fig,
-        title=f"FTLE at eps = {eps:.0e}: {len(slopes)} kept, mean {mean:.3f}",
+        title=f"FTLE at ε = {eps:.0e}: {len(slopes)} kept, mean {mean:.3f}",
         uirevision="ftle-hist",
         xaxis={"title": "FTLE per iteration"},
         yaxis={"title": "initial networks"},
@@ -421,7 +421,7 @@ def orbital_figure(iterations: np.ndarray, normalized: np.ndarray, loss: np.ndar
             y=_f32(normalized[keep]),
             mode="lines",
             line={"color": "black"},
-            name="<d>/(eps N_w)",
+            name="<d>/(ε N_w)",
             hovertemplate="t = %{x}<br>%{y:.4g}<extra></extra>",
         )
     )
@@ -441,7 +441,7 @@ def orbital_figure(iterations: np.ndarray, normalized: np.ndarray, loss: np.ndar
         title=f"Perturbed at iteration {t0}",
         uirevision="orbital",
         xaxis={"title": "iteration t"},
-        yaxis={"title": "<d>/(eps N_w)", "rangemode": "tozero"},
+        yaxis={"title": "<d>/(ε N_w)", "rangemode": "tozero"},
         yaxis2={"title": "loss", "overlaying": "y", "side": "right", "showgrid": False, "tickmode": "auto"},
     )
 

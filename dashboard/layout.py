@@ -10,7 +10,7 @@ from dashboard.state import DEFAULT_VIEW, default_values
 
 INTRO = (
     "A small network learns to tell three Iris species apart by gradient descent: each step "
-    "moves its 83 weights downhill on the loss. Copies of the network, nudged by a tiny eps "
+    "moves its 83 weights downhill on the loss. Copies of the network, nudged by a tiny ε "
     "before training, follow their own paths. Whether they stay close or fly apart tells "
     "whether training is stable or chaotic."
 )

@@ -334,14 +334,14 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "low": Preset(
-        "Low learning rate (eta = 0.01)",
-        "The loss falls smoothly; the copies drift apart and back but stay within a few times eps: "
+        "Low learning rate (η = 0.01)",
+        "The loss falls smoothly; the copies drift apart and back but stay within a few times ε: "
         "stable, no exponential growth.",
         {"eta": 0.01, "eps": 1e-8, "perturbations": 20, "steps": 5000},
         "divergence",
     ),
     "edge": Preset(
-        "Edge of stability (eta = 1)",
+        "Edge of stability (η = 1)",
         "The loss spikes yet converges; nearby networks separate exponentially at first "
         "(a positive finite-time Lyapunov exponent) until the distance saturates. (Seed 1: a network "
         "whose exponential phase is clean; some, like seed 0, jump abruptly instead.)",
@@ -349,7 +349,7 @@ PRESETS: dict[str, Preset] = {
         "lyapunov",
     ),
     "chaotic": Preset(
-        "Chaotic-intermittent (eta = 5)",
+        "Chaotic-intermittent (η = 5)",
         "The network never learns: the loss jumps between plateaus such as ln 3 and irregular "
         "bursts, and copies separate quickly.",
         {"eta": 5.0, "eps": 1e-8, "perturbations": 10, "steps": 3000},
@@ -358,15 +358,15 @@ PRESETS: dict[str, Preset] = {
     "regimes": Preset(
         "Regime map (quick)",
         "Twelve learning rates from 0.01 to 10, six networks each, 300 iterations: the loss falls "
-        "smoothly at small eta, nearby networks separate exponentially while still learning around "
-        "eta = 1 (edge of stability), and the network stops learning beyond (chaotic).",
+        "smoothly at small η, nearby networks separate exponentially while still learning around "
+        "η = 1 (edge of stability), and the network stops learning beyond (chaotic).",
         {"eta": 1.0, "eps": 1e-8, "steps": 300, "dataset": "iris"},
         "regimes",
         {"map": "eta", "eta_min": 0.01, "eta_max": 10.0, "eta_points": 12, "inits": 6},
     ),
     "digits": Preset(
-        "Digits (eta = 1)",
-        "Handwritten 8x8 digits with a 64-64-10 tanh network: at eta = 1 it passes 90% test accuracy "
+        "Digits (η = 1)",
+        "Handwritten 8x8 digits with a 64-64-10 tanh network: at η = 1 it passes 90% test accuracy "
         "in about 30 iterations while nearby networks stay together.",
         {
             "dataset": "digits",

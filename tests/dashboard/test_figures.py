@@ -52,7 +52,7 @@ def test_eps_panels_and_collapse():
     eps = np.array([1e-14, 1e-10, 1e-6, 1e-2])
     d = np.ones((4, 101, 5)) * eps[:, None, None]
     panels = figures.eps_panels_figure(t, eps, d, np.linspace(1, 0, 101))
-    assert len(panels.data) == 12 and panels.layout.annotations[0].text == "eps = 1e-14"
+    assert len(panels.data) == 12 and panels.layout.annotations[0].text == "ε = 1e-14"
     collapse = figures.collapse_figure(t, eps, np.full((4, 101), 0.5))
     assert len(collapse.data) == 5 and collapse.data[-1].marker.colorbar.title.text == "log10 eps"
 
