@@ -54,7 +54,7 @@ def test_eps_panels_and_collapse():
     panels = figures.eps_panels_figure(t, eps, d, np.linspace(1, 0, 101))
     assert len(panels.data) == 12 and panels.layout.annotations[0].text == "ε = 1e-14"
     collapse = figures.collapse_figure(t, eps, np.full((4, 101), 0.5))
-    assert len(collapse.data) == 5 and collapse.data[-1].marker.colorbar.title.text == "log10 eps"
+    assert len(collapse.data) == 5 and collapse.data[-1].marker.colorbar.title.text == "log10 ε"
 
 
 def test_fit_figure_draws_the_window_or_says_why_not():
