@@ -40,6 +40,7 @@ def _with_gaps(x: np.ndarray, curves: np.ndarray) -> tuple[np.ndarray, np.ndarra
 _AXIS = {"gridcolor": "#ebf0f8", "zerolinecolor": "#ebf0f8", "linecolor": "#ebf0f8", "automargin": True}
 STYLE = {
     "template": "none",
+    "modebar": {"orientation": "v"},  # at the right edge: over no title, even in a half-width graph
     "font": {"color": "#2a3f5f"},
     "paper_bgcolor": "white",
     "plot_bgcolor": "white",
@@ -248,7 +249,9 @@ def eps_panels_figure(iterations: np.ndarray, eps: np.ndarray, distances: np.nda
         fig.update_yaxes(type="log", exponentformat="power", row=1, col=j + 1, secondary_y=False)
         fig.update_yaxes(showgrid=False, tickmode="auto", row=1, col=j + 1, secondary_y=True)
     fig.update_xaxes(title_text="iteration t")
-    return _base_layout(fig, title="Same network, four perturbation sizes", uirevision="eps-panels")
+    fig = _base_layout(fig, title="Same network, four perturbation sizes", uirevision="eps-panels")
+    # the legend below the axis titles, not over them
+    return fig.update_layout(legend={"orientation": "h", "y": -0.32, "yanchor": "top"}, margin={"b": 95})
 
 
 def collapse_figure(iterations: np.ndarray, eps: np.ndarray, normalized: np.ndarray) -> go.Figure:
@@ -455,7 +458,7 @@ def ablation_heatmap(ratio: np.ndarray, rows: list[str], cols: list[str], title:
             y=rows,
             colorscale="RdBu_r",
             zmid=1.0,
-            colorbar={"title": "L_w / L"},
+            colorbar={"title": "L_w / L", "exponentformat": "power"},  # 1e14, not "100T"
             hovertemplate="%{y} → %{x}<br>L_w / L = %{z:.3f}<extra></extra>",
         )
     )

@@ -335,8 +335,8 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "low": Preset(
         "Low learning rate (η = 0.01)",
-        "The loss falls smoothly; the copies drift apart and back but stay within a few times ε: "
-        "stable, no exponential growth.",
+        "The loss falls smoothly; the copies drift apart and back but stay of the order of their "
+        "first distance: stable, no exponential growth.",
         {"eta": 0.01, "eps": 1e-8, "perturbations": 20, "steps": 5000},
         "divergence",
     ),

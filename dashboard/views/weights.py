@@ -28,10 +28,12 @@ def layout() -> list:
         ),
         html.Div(className="row", children=[graph(ids.ABLATION_W1_GRAPH, 380), graph(ids.ABLATION_W2_GRAPH, 380)]),
         explain(
-            "Most weights barely move from where they started, yet all of them wander: the path "
-            "length (total distance travelled) is far larger than the net displacement."
+            "How far each weight travels (its path length, the sum of its steps) against how far it "
+            "ends from where it started: a weight that wanders back and forth travels much more than "
+            "it moves."
         ),
         html.Div(className="row", children=[graph(ids.DISPLACEMENT_GRAPH, 400), graph(ids.NORM_GRAPH, 400)]),
+        html.Div(id=ids.WEIGHTS_SUMMARY, className="summary"),
     ]
 
 
@@ -62,10 +64,33 @@ def weights_views(record: RunRecord, data: Dataset):
     return w1, w2, displacement, norm
 
 
+def movement_text(record: RunRecord) -> str:
+    """What the weights of this run did, in numbers (the sentence follows the data)."""
+    mask = record.weight_mask
+    moved = np.abs(record.theta_final - record.theta_start)[mask]
+    with np.errstate(all="ignore"):
+        wander = record.path_length[mask] / moved
+    wander = wander[np.isfinite(wander)]
+    if wander.size == 0:
+        return "The weights are not finite (the run diverged): nothing to compare."
+    small = float(np.mean(record.displacement[mask] < 0.1))
+    return (
+        f"{small:.0%} of the weights end within 10% of where they started; the median weight travels "
+        f"{np.median(wander):.3g} times its net displacement (1 means a straight path), the most "
+        f"wandering {wander.max():.3g} times."
+    )
+
+
 def register(app: Dash, store: Jobs) -> None:
-    @app.callback(*[Output(g, "figure") for g in GRAPHS], Input(ids.RESULT, "data"), prevent_initial_call=True)
+    @app.callback(
+        *[Output(g, "figure") for g in GRAPHS],
+        Output(ids.WEIGHTS_SUMMARY, "children"),
+        Input(ids.RESULT, "data"),
+        prevent_initial_call=True,
+    )
     def draw(request):
         if request is None:  # the last run was stopped before it finished
-            return [figures.empty_figure("The last run was stopped before it finished: press Run.")] * len(GRAPHS)
+            blank = figures.empty_figure("The last run was stopped before it finished: press Run.")
+            return *[blank] * len(GRAPHS), ""
         record = record_for(store, "run", request)
-        return weights_views(record, jobs.data_for(record.config))
+        return *weights_views(record, jobs.data_for(record.config)), movement_text(record)

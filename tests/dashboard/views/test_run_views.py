@@ -85,3 +85,11 @@ def test_the_cli_command_trains_the_same_run(tmp_path):
     assert out.returncode == 0, out.stderr
     record = jobs.stability(state.to_config(values))
     assert json.loads(out.stdout)["final_loss"] == record.loss[-1, 0]
+
+
+def test_the_weights_sentence_states_what_the_weights_did(record):
+    text = weights.movement_text(record)
+    mask = record.weight_mask
+    ratio = record.path_length[mask] / np.abs(record.theta_final - record.theta_start)[mask]
+    assert f"the median weight travels {np.median(ratio):.3g} times its net displacement" in text
+    assert np.median(ratio) >= 1.0  # a path is never shorter than the displacement
