@@ -91,7 +91,7 @@ def controls() -> html.Div:
                 html.Div(
                     [
                         _number(ids.ETA),
-                        _log_slider(ids.ETA_SLIDER, -4, 3, RULES["eta"].default, [-4, -3, -2, -1, 0, 1, 2, 3]),
+                        _log_slider(ids.ETA_SLIDER, -4, 3, RULES["eta"].default, [-4, -2, 0, 2]),
                     ]
                 ),
                 "step size of gradient descent",
@@ -102,7 +102,7 @@ def controls() -> html.Div:
                 html.Div(
                     [
                         _number(ids.EPS),
-                        _log_slider(ids.EPS_SLIDER, -15, -1, RULES["eps"].default, [-15, -12, -9, -6, -3, -1]),
+                        _log_slider(ids.EPS_SLIDER, -15, -1, RULES["eps"].default, [-15, -11, -7, -3]),
                     ]
                 ),
                 "size of the initial nudge",

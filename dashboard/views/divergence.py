@@ -263,9 +263,23 @@ def run_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
     return finished_result(store, plan, {"kind": "run", "values": values}), summary, "", 100, label, figure
 
 
+# When a run starts, its graph comes into view if the page is scrolled away from it (on a
+# projector the graph starts near the bottom edge): the browser does it, no round trip.
+SHOW_GRAPH = """
+function (pending) {
+    const graph = document.getElementById('distance-graph');
+    if (pending && graph) {
+        const box = graph.getBoundingClientRect();
+        if (box.top < 0 || box.bottom > window.innerHeight) { graph.scrollIntoView({block: 'nearest'}); }
+    }
+}
+"""
+
+
 def register(app: Dash, store: Jobs) -> None:
     """Run: a plain callback answers at once from the cache (or with a refusal); only a run
     that must be computed starts the background job, which streams live curves."""
+    app.clientside_callback(SHOW_GRAPH, Input(ids.PENDING, "data"), prevent_initial_call=True)
 
     @app.callback(
         *[Output(o.component_id, o.component_property, allow_duplicate=True) for o in FINISHED],
