@@ -32,7 +32,11 @@ class DashClient:
         self.end_id = json.loads(config.group(1))["end_id"]
 
     def callback_key(self, *input_ids: str) -> str:
-        return next(k for k, v in self.app.callback_map.items() if [i["id"] for i in v["inputs"]] == list(input_ids))
+        return next(  # server callbacks only: a clientside one (e.g. the scroll on a run's start) has no function
+            k
+            for k, v in self.app.callback_map.items()
+            if "callback" in v and [i["id"] for i in v["inputs"]] == list(input_ids)
+        )
 
     def body(self, key: str, inputs: dict, state: dict | None = None) -> dict:
         spec = self.app.callback_map[key]
