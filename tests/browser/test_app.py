@@ -245,6 +245,8 @@ def test_releasing_the_seed_slider_starts_that_run(dash_duo, fresh_app, plotly_d
         return title.endswith(f"seed {seed}")
 
     _wait_until(drawn, 30, f"the run of seed {seed}")
+    # the views drawn from the finished run answer before the test server stops
+    _wait_until(lambda: (plotly_data("curvature-graph") or {}).get("data"), 20, "the curvature panel")
     assert dash_duo.get_logs() == []
 
 
@@ -264,8 +266,10 @@ def test_the_data_view_redraws_for_the_features_chosen(dash_duo, fresh_app, plot
 
 def test_no_graph_offers_to_share_its_data_online(dash_duo, fresh_app):
     _open(dash_duo, fresh_app)
+    plots = "return document.querySelectorAll(\"div[id$='-graph'] .js-plotly-plot\").length"
+    _wait_until(lambda: dash_duo.driver.execute_script(plots) > 0, 15, "the graphs of the page")
     contexts = dash_duo.driver.execute_script(
-        "return Array.from(document.querySelectorAll('.js-plotly-plot')).map((el) => [el.parentElement.id,"
+        "return Array.from(document.querySelectorAll(\"div[id$='-graph'] .js-plotly-plot\")).map((el) => [el.id,"
         " el._context.showSendToCloud, (el._context.modeBarButtonsToRemove || []).includes('sendChartToCloud')]);"
     )
     assert contexts and all(send is False and removed for _, send, removed in contexts), contexts
