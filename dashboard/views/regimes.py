@@ -6,6 +6,7 @@ that rectangle at a finer grid; a click opens that point's run in the Divergence
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -142,9 +143,11 @@ def map_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
         return no_update, no_update, "", f"Refused: {exc}"
     config = jobs.map_config(pending["values"])
     kind, n_inits = pending["extra"]["map"], int(pending["extra"]["inits"])
+    coarse = _coarse_record(store, pending)  # a zoom: the coarse map shows until replaced
 
     def live(done, total, elapsed, partial):
         record = jobs.map_record(kind, config, n_inits, partial)
+        record = record if coarse is None else with_coarse(record, coarse)
         set_progress((map_figure(record, live=True).to_plotly_json(), progress_label(done, total, elapsed)))
 
     def wait(ahead, waited):
@@ -160,6 +163,40 @@ def map_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
     figure = map_figure(record).to_plotly_json()
     store.store(view_key(plan.key), figure)  # a replay sends it as it is
     return figure, finished_result(store, plan, pending), label, ""
+
+
+def _coarse_record(store: Jobs, pending: dict) -> MapRecord | None:
+    """The map a zoom refines, if the cache has it (its request is the zoom's without the box)."""
+    extra = pending.get("extra") or {}
+    if extra.get("zoom") is None:
+        return None
+    coarse = {**pending, "extra": {k: v for k, v in extra.items() if k != "zoom"}}
+    return store.load(plan_of(store, "map", coarse).key)
+
+
+def with_coarse(fine: MapRecord, coarse: MapRecord) -> MapRecord:
+    """A zoom's partial map with its cells not computed yet taken from the coarse map (the
+    nearest coarse eta and eps, the same seed), so the picture is replaced cell by cell."""
+    near = np.abs(np.log(fine.etas)[:, None] - np.log(coarse.etas)[None, :]).argmin(axis=1)  # (E_fine,)
+    if fine.kind == "eta":
+        table = {k: np.where(np.isnan(v), coarse.table[k][near], v) for k, v in fine.table.items()}
+        regimes = tuple(r if r is not None else coarse.regimes[c] for r, c in zip(fine.regimes, near, strict=True))
+        return dataclasses.replace(fine, table=table, regimes=regimes)
+    if fine.kind == "orbit":
+        missing = ~fine.done
+        losses = fine.losses.copy()
+        losses[missing] = coarse.losses[near[missing]]
+        return dataclasses.replace(fine, losses=losses, done=fine.done | coarse.done[near])
+    if fine.kind == "eta-eps":
+        y_near = np.abs(np.log(fine.ys)[:, None] - np.log(coarse.ys)[None, :]).argmin(axis=1)
+        y_known = np.ones(fine.ys.size, dtype=bool)
+    else:  # seeds: the same seed or none
+        y_near = np.array([int(np.flatnonzero(coarse.ys == y)[0]) if (coarse.ys == y).any() else 0 for y in fine.ys])
+        y_known = np.isin(fine.ys, coarse.ys)
+    grid = np.ix_(near, y_near)
+    take = ~fine.done & coarse.done[grid] & y_known[None, :]
+    value, share = np.where(take, coarse.value[grid], fine.value), np.where(take, coarse.share[grid], fine.share)
+    return dataclasses.replace(fine, value=value, share=share, done=fine.done | take)
 
 
 def view_key(key: str) -> str:

@@ -110,3 +110,39 @@ def test_a_finished_map_keeps_its_figure_for_a_replay(store):
     plan = jobflow.plan_of(store, "map", finished)
     assert regimes.replay(store, plan.key) == figure  # stored as the page received it
     assert regimes.replay(store, "map:v0:nothing") is None
+
+
+def test_a_zoom_shows_the_coarse_map_until_its_cells_are_replaced(store):
+    import dataclasses
+
+    maps = {**MAPS, "map": "eta-seed", "inits": 3}
+    _, finished, _, _ = regimes.map_job(store, _request(maps), Progress())
+    coarse = jobflow.record_for(store, "map", finished)
+    values, extra = regimes._zoom_request({"range": {"x": [0.05, 5.0], "y": [0.5, 2.5]}}, finished)
+    assert regimes._coarse_record(store, _request(extra, values)).etas.tolist() == coarse.etas.tolist()
+    _, zoomed, _, _ = regimes.map_job(store, _request(extra, values), Progress())
+    fine = jobflow.record_for(store, "map", zoomed)
+    pending = dataclasses.replace(fine, done=np.zeros_like(fine.done), value=np.full_like(fine.value, np.nan))
+    shown = regimes.with_coarse(pending, coarse)
+    assert shown.done.all()  # every cell has a coarse value to show
+    near = np.abs(np.log(fine.etas)[:, None] - np.log(coarse.etas)[None, :]).argmin(axis=1)
+    np.testing.assert_array_equal(shown.value, coarse.value[near][:, 1:3])  # seeds 1 and 2
+    half = dataclasses.replace(fine, done=np.arange(fine.etas.size)[:, None] < 2 + 0 * fine.value)
+    mixed = regimes.with_coarse(half, coarse)
+    np.testing.assert_array_equal(mixed.value[:2], fine.value[:2])  # computed cells are kept
+
+
+def test_a_strip_zoom_shows_the_coarse_strip_until_replaced(store):
+    import dataclasses
+
+    _, finished, _, _ = regimes.map_job(store, _request(MAPS), Progress())
+    coarse = jobflow.record_for(store, "map", finished)
+    values, extra = regimes._zoom_request({"range": {"x": [0.05, 2.0], "y": [0, 1]}}, finished)
+    _, zoomed, _, message = regimes.map_job(store, _request(extra, values), Progress())
+    fine = jobflow.record_for(store, "map", zoomed)
+    assert message == "" and fine.etas.size > 4
+    blank = {k: np.full_like(v, np.nan) for k, v in fine.table.items()}
+    shown = regimes.with_coarse(dataclasses.replace(fine, table=blank, regimes=(None,) * fine.etas.size), coarse)
+    near = np.abs(np.log(fine.etas)[:, None] - np.log(coarse.etas)[None, :]).argmin(axis=1)
+    np.testing.assert_array_equal(shown.table["final_loss"], coarse.table["final_loss"][near])
+    assert shown.regimes == tuple(coarse.regimes[i] for i in near)
