@@ -29,6 +29,8 @@ from dashboard.state import (
     to_query,
 )
 
+SLIDER_STEP = 0.01  # of the log sliders (log10 units)
+
 
 def _error(name: str) -> html.Div:
     return html.Div(id=f"{name}-error", className="control-error", role="alert")
@@ -50,7 +52,7 @@ def _log_slider(id_: str, low: float, high: float, value: float, marks: list[int
         id=id_,
         min=low,
         max=high,
-        step=0.01,
+        step=SLIDER_STEP,
         value=math.log10(value),
         marks={m: {"label": f"1e{m}"} for m in marks},
         updatemode="mouseup",
@@ -284,6 +286,13 @@ def slider_values(trigger: str, position: Any) -> dict[str, Any]:
     return {name: RULES[name].parse(float(f"{10.0**position:.3g}"))}
 
 
+def released(position: Any, drag_value: Any) -> bool:
+    """Whether a person put the slider at ``position``: the slider's ``drag_value`` follows the
+    hand only, while a callback (the box moving the slider after typing, a link or a preset)
+    sets ``value`` alone."""
+    return isinstance(drag_value, (int, float)) and not isinstance(drag_value, bool) and drag_value == position
+
+
 def _register_auto_run(app: Dash) -> None:
     """Releasing the eta or eps slider, or moving the seed slider, starts the run (when auto-run
     is on): the box and the request to run go out together, so the run reads the new value. A
@@ -300,17 +309,23 @@ def _register_auto_run(app: Dash) -> None:
         State(ids.AUTO_RUN_SWITCH, "value"),
         State(ids.PENDING, "data"),
         State(ids.RESULT, "data"),
+        State(ids.ETA_SLIDER, "drag_value"),
+        State(ids.EPS_SLIDER, "drag_value"),
+        State(ids.SEED_SLIDER, "drag_value"),
         prevent_initial_call=True,
     )
-    def auto_run(eta_position, eps_position, seed_position, switch, pending, result):
+    def auto_run(eta_position, eps_position, seed_position, switch, pending, result, *dragged):
         trigger = ctx.triggered_id
         if "on" not in (switch or []) or trigger is None:
             raise PreventUpdate
         position = {ids.ETA_SLIDER: eta_position, ids.EPS_SLIDER: eps_position, ids.SEED_SLIDER: seed_position}[trigger]
+        drag = dict(zip((ids.ETA_SLIDER, ids.EPS_SLIDER, ids.SEED_SLIDER), dragged, strict=True))[trigger]
         try:
             changed = slider_values(trigger, position)
         except ValueError:
             raise PreventUpdate from None
+        if not released(position, drag):
+            raise PreventUpdate  # the box moved the slider (typing, a link, a preset): not a release
         ((name, value),) = changed.items()
         latest = [r.get("values") for r in (pending, result) if isinstance(r, dict)]
         if any(isinstance(v, dict) and v.get(name) == value for v in latest):
