@@ -11,7 +11,7 @@ the majority label.
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -249,7 +249,15 @@ def run_sweep(
     target_accuracy = check_float("target accuracy", target_accuracy, low=0.0, high=1.0)
     seeds = config.seed + np.arange(n_inits)
     data = dataset_for(config, data)
-    partial = _Partial(config, ftle_config, etas, seeds, target_accuracy, chance_accuracy(data))
+    partial = functools.partial(  # the SweepResult of (partial) cell results
+        SweepResult,
+        config=config,
+        ftle_config=ftle_config,
+        etas=etas,
+        seeds=seeds,
+        target_accuracy=target_accuracy,
+        chance=chance_accuracy(data),
+    )
     cells = train_cells(
         config,
         data,
@@ -260,21 +268,6 @@ def run_sweep(
         with_sharpness=True,
         theta0=theta0,
         workers=workers,
-        on_progress=None if on_progress is None else lambda d, t, c: on_progress(d, t, partial(c)),
+        on_progress=None if on_progress is None else lambda d, t, c: on_progress(d, t, partial(cells=c)),
     )
-    return partial(cells)
-
-
-@dataclass(frozen=True)
-class _Partial:
-    """Makes the SweepResult of (partial) cell results."""
-
-    config: RunConfig
-    ftle_config: FTLEConfig
-    etas: np.ndarray
-    seeds: np.ndarray
-    target_accuracy: float
-    chance: float
-
-    def __call__(self, cells: CellResults) -> SweepResult:
-        return SweepResult(**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, cells=cells)
+    return partial(cells=cells)

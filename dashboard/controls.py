@@ -296,7 +296,7 @@ def released(position: Any, drag_value: Any) -> bool:
 def _register_auto_run(app: Dash) -> None:
     """Releasing the eta or eps slider, or moving the seed slider, starts the run (when auto-run
     is on): the box and the request to run go out together, so the run reads the new value. A
-    position the last request already has (a link or preset moved the slider) starts nothing."""
+    slider a callback moved (``released``) and a value the last request already has start nothing."""
 
     @app.callback(
         Output(ids.ETA, "value", allow_duplicate=True),
@@ -318,8 +318,8 @@ def _register_auto_run(app: Dash) -> None:
         trigger = ctx.triggered_id
         if "on" not in (switch or []) or trigger is None:
             raise PreventUpdate
-        position = {ids.ETA_SLIDER: eta_position, ids.EPS_SLIDER: eps_position, ids.SEED_SLIDER: seed_position}[trigger]
-        drag = dict(zip((ids.ETA_SLIDER, ids.EPS_SLIDER, ids.SEED_SLIDER), dragged, strict=True))[trigger]
+        k = (ids.ETA_SLIDER, ids.EPS_SLIDER, ids.SEED_SLIDER).index(trigger)
+        position, drag = (eta_position, eps_position, seed_position)[k], dragged[k]
         try:
             changed = slider_values(trigger, position)
         except ValueError:

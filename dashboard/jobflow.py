@@ -160,6 +160,26 @@ def register_side_job(app: Dash, store: Jobs, job: SideJob) -> None:
         return side_job(store, job, pending, set_progress)
 
 
+def register_csv_export(
+    app: Dash, store: Jobs, job: SideJob, ids_: tuple[str, str, str], to_csv: Callable, filename: str, not_yet: str
+) -> None:
+    """A CSV download of a side job's finished record: ``ids_`` = (button, dcc.Download, the
+    store holding the finished request); ``not_yet`` goes to the job's message before one."""
+    button, download, result = ids_
+
+    @app.callback(
+        Output(download, "data"),
+        Output(job.message, "children", allow_duplicate=True),
+        Input(button, "n_clicks"),
+        State(result, "data"),
+        prevent_initial_call=True,
+    )
+    def export(_clicks, request):
+        if request is None:
+            return no_update, not_yet
+        return {"content": to_csv(record_for(store, job.kind, request)), "filename": filename}, ""
+
+
 def side_job(store: Jobs, job: SideJob, pending: Any, set_progress: Callable) -> tuple:
     """One side job in the background -> its outputs, label and message."""
     nothing = [no_update] * len(job.outputs)

@@ -105,8 +105,11 @@ def measure(url: str, seed: int) -> dict:
         driver.quit()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def run_benchmark(description: str, measure, seed_of) -> int:
+    """Start the app on a free port with an empty cache, call ``measure(url, seed_of(i))`` for
+    repeat i, print the medians (``--repeats`` and ``--json`` from the command line). A
+    timeout prints the server's log (its requests left out)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -118,7 +121,7 @@ def main() -> int:
             server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=log)
         try:
             time.sleep(6)
-            runs = [measure(f"http://127.0.0.1:{port}/", seed=100 + i) for i in range(args.repeats)]
+            runs = [measure(f"http://127.0.0.1:{port}/", seed_of(i)) for i in range(args.repeats)]
         except TimeoutError:
             errors = [line for line in log_path.read_text().splitlines() if "POST /_dash" not in line]
             print("server log (requests left out):", *errors[-40:], sep="\n", file=sys.stderr)
@@ -133,6 +136,10 @@ def main() -> int:
         for key, value in summary.items():
             print(f"{key:22s} median {value:6.2f} s  (runs: {', '.join(f'{r[key]:.2f}' for r in runs)})")
     return 0
+
+
+def main() -> int:
+    return run_benchmark(__doc__.split("\n\n")[0], measure, lambda i: 100 + i)
 
 
 if __name__ == "__main__":

@@ -14,21 +14,15 @@ scripts/bench_browser.py.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_browser import _mark  # noqa: E402
-from screenshots import browser, free_port  # noqa: E402
+from bench_browser import _mark, run_benchmark  # noqa: E402
+from screenshots import browser  # noqa: E402
 
 MAP_LINK = "?view=regimes&map=eta&eta_min=0.001&eta_max=20&eta_points=25&inits=20&steps=500&seed={seed}"
 
@@ -97,28 +91,7 @@ def measure(url: str, seed: int) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    port = free_port()
-    with tempfile.TemporaryDirectory() as cache_dir:
-        env = {**os.environ, "WSD_PORT": str(port), "WSD_CACHE_DIR": cache_dir}
-        with open(Path(cache_dir) / "server.log", "w") as log:
-            server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=log)
-        try:
-            time.sleep(6)
-            runs = [measure(f"http://127.0.0.1:{port}/", seed=100 + 10 * i) for i in range(args.repeats)]
-        finally:
-            server.terminate()
-            server.wait(10)
-    summary = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-    if args.json:
-        print(json.dumps({"runs": runs, "median": summary}, indent=2))
-    else:
-        for key, value in summary.items():
-            print(f"{key:22s} median {value:6.2f} s  (runs: {', '.join(f'{r[key]:.2f}' for r in runs)})")
-    return 0
+    return run_benchmark(__doc__.split("\n\n")[0], measure, lambda i: 100 + 10 * i)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from dashboard.jobflow import (
     new_token,
     plan_of,
     record_for,
+    register_csv_export,
 )
 from dashboard.records import EpsSweepRecord, RunRecord
 from dashboard.runner import Jobs, execute, queued_label
@@ -334,18 +335,15 @@ def register(app: Dash, store: Jobs) -> None:
     def renormalize(normalized, request):
         return distance_view(record_for(store, "run", request), "on" in (normalized or []))
 
-    @app.callback(
-        Output(ids.SWEEP_DOWNLOAD, "data"),
-        Output(ids.SWEEP_MESSAGE, "children", allow_duplicate=True),
-        Input(ids.SWEEP_EXPORT, "n_clicks"),
-        State(ids.SWEEP_STORE, "data"),
-        prevent_initial_call=True,
+    register_csv_export(
+        app,
+        store,
+        SIDE_JOBS[0],
+        (ids.SWEEP_EXPORT, ids.SWEEP_DOWNLOAD, ids.SWEEP_STORE),
+        eps_sweep_csv,
+        "weightspace-eps-comparison.csv",
+        "Nothing to export yet: press Compare ε and let it finish.",
     )
-    def export_sweep(_clicks, request):
-        if request is None:
-            return no_update, "Nothing to export yet: press Compare ε and let it finish."
-        record = record_for(store, "sweep", request)
-        return {"content": eps_sweep_csv(record), "filename": "weightspace-eps-comparison.csv"}, ""
 
     @app.callback(Output(ids.CURVATURE_GRAPH, "figure"), Input(ids.RESULT, "data"), prevent_initial_call=True)
     def draw_curvature(request):

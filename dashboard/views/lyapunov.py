@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from dash import Dash, Input, Output, State, dcc, html, no_update
+from dash import Dash, Input, Output, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from core.config import FTLEConfig
 from dashboard import figures, ids, jobs
 from dashboard.components import explain, graph, job_bar, text_input
-from dashboard.jobflow import SideJob, record_for
+from dashboard.jobflow import SideJob, record_for, register_csv_export
 from dashboard.records import FTLERecord, RunRecord
 from dashboard.runner import Jobs
 from dashboard.state import FTLE_HIST_EXPONENT
@@ -146,17 +146,15 @@ def register(app: Dash, store: Jobs) -> None:
             return figures.empty_figure("The last run was stopped before it finished: press Run.")
         return fit_view(record_for(store, "run", request))
 
-    @app.callback(
-        Output(ids.FTLE_DOWNLOAD, "data"),
-        Output(ids.FTLE_MESSAGE, "children", allow_duplicate=True),
-        Input(ids.FTLE_EXPORT, "n_clicks"),
-        State(ids.FTLE_STORE, "data"),
-        prevent_initial_call=True,
+    register_csv_export(
+        app,
+        store,
+        SIDE_JOBS[0],
+        (ids.FTLE_EXPORT, ids.FTLE_DOWNLOAD, ids.FTLE_STORE),
+        ftle_csv,
+        "weightspace-ftle.csv",
+        "Nothing to export yet: run the FTLE sweep to the end first.",
     )
-    def export_ftle(_clicks, request):
-        if request is None:
-            return no_update, "Nothing to export yet: run the FTLE sweep to the end first."
-        return {"content": ftle_csv(record_for(store, "ftle", request)), "filename": "weightspace-ftle.csv"}, ""
 
     @app.callback(
         Output(ids.FTLE_EPS_GRAPH, "figure"),

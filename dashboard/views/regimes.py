@@ -43,9 +43,7 @@ KIND_LABELS = {
     "eta-eps": "η × ε map (FTLE)",
     "eta-seed": "η × seed map (final loss)",
 }
-MAP_INPUTS = [Input(name, "value") for name in MAP_CONTROLS]
 MAP_STATES = [State(name, "value") for name in MAP_CONTROLS]
-MAP_OUTPUTS = [Output(name, "value", allow_duplicate=True) for name in MAP_CONTROLS]
 
 
 def layout() -> list:
