@@ -118,6 +118,8 @@ def regime_strip_figure(
         margin={"b": 40},
         legend={"orientation": "h", "x": 0, "y": -0.075, "yanchor": "top"},
         legend2={"orientation": "v", "x": 0, "y": -0.11, "yanchor": "top", "title": {"text": "background: regime"}},
+        dragmode="select",  # dragging marks a span of eta for "Zoom in"
+        selectdirection="h",
     )
     return fig
 
@@ -138,6 +140,7 @@ def _scatter(fig, x, y, name, color, row, y_format, *, secondary_y=False, dash=N
             name=name,
             line={"color": color, "dash": dash, "width": 1.5},
             marker={"color": color, "size": 6},
+            unselected={"marker": {"opacity": 1}},  # a span drawn for a zoom leaves the points as they are
             hovertemplate=f"η = %{{x:.4g}}<br>{name} = {y_format}<extra></extra>",
             **extra,
         ),
@@ -410,6 +413,7 @@ def orbit_figure(etas, losses, *, n_classes: int = 3, title: str = "Orbit diagra
             mode="markers",
             name="last losses",
             marker={"color": "#000000", "size": 3, "opacity": 0.6},
+            unselected={"marker": {"opacity": 0.6}},
             hovertemplate="η = %{x:.4g}<br>loss = %{y:.4g}<extra></extra>",
         )
     )
@@ -430,4 +434,6 @@ def orbit_figure(etas, losses, *, n_classes: int = 3, title: str = "Orbit diagra
         uirevision="orbit",
         xaxis={"title": "learning rate η", "type": "log", "exponentformat": "power"},
         yaxis={"title": "training loss (last steps)", "type": "log"},
+        dragmode="select",  # dragging marks a span of eta for "Zoom in"
+        selectdirection="h",
     )

@@ -7,6 +7,7 @@ that rectangle at a finer grid; a click opens that point's run in the Divergence
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +45,7 @@ KIND_LABELS = {
     "eta-seed": "η × seed map (final loss)",
 }
 MAP_STATES = [State(name, "value") for name in MAP_CONTROLS]
+X_AXIS = re.compile(r"x\d*")  # a box on panel k of the strip reports its span as "x<k>"
 
 
 def layout() -> list:
@@ -55,8 +57,9 @@ def layout() -> list:
             "Many learning rates at once, each with several initial networks (5 nudged copies each): "
             "where does training stay stable, where do nearby networks separate exponentially while "
             "it still learns (the edge of stability), where does it stop learning (chaos)? The "
-            "network, data set, seed, ε and iterations are the controls on the left. Draw a box on a "
-            "2-D map and press Zoom in; click a point to open that run."
+            "network, data set, seed, ε and iterations are the controls on the left. Drag across a "
+            "map (on the strip or the orbit diagram: across a span of η) and press Zoom in to "
+            "recompute it finer; click a point to open that run."
         ),
         html.Div(
             className="row-controls",
@@ -321,10 +324,11 @@ def _zoom_request(selected: Any, finished: Any) -> tuple[dict, dict]:
     if not isinstance(finished, dict) or finished.get("kind") != "map":
         raise ValueError("Run a map first, then draw a box on it (drag on the map) and press Zoom in.")
     box = (selected or {}).get("range") if isinstance(selected, dict) else None
-    if not isinstance(box, dict) or "x" not in box:
+    x_key = next((k for k in box if X_AXIS.fullmatch(str(k))), None) if isinstance(box, dict) else None
+    if x_key is None:
         raise ValueError("Draw a box on the map first (drag across it), then press Zoom in.")
-    x = sorted(float(v) for v in box["x"])
-    y = sorted(float(v) for v in box.get("y", [0.0, 0.0]))
+    x = sorted(float(v) for v in box[x_key])
+    y = sorted(float(v) for v in box.get("y", [0.0, 0.0]))  # a strip's panels: only the eta span counts
     extra = dict(finished.get("extra") or {})
     extra["zoom"] = [x[0], x[1], y[0], y[1]]
     return run_values(finished.get("values")), extra

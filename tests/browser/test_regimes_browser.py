@@ -56,7 +56,40 @@ def test_a_regimes_link_draws_the_strip_with_three_regimes(dash_duo, fresh_app, 
             colours,
         )
     assert "eta_points=10" in dash_duo.driver.current_url and "map=eta" in dash_duo.driver.current_url
+    # a real drag with the mouse across eta 0.05..2 on the third panel, then Zoom in: the strip
+    # is recomputed on a finer grid inside that span
+    _drag_across(dash_duo.driver, "xaxis3", "x3", 0.05, 2.0)
+    dash_duo.find_element("#map-zoom").click()
+    dash_duo.wait_for_contains_text("#map-progress", "starting", timeout=10)
+    dash_duo.wait_for_contains_text("#map-progress", "done in", timeout=60)
+    fine = plotly_data("map-graph")["data"][0]["x"]
+    assert len(fine) > 10 and 0.04 < min(fine) and max(fine) < 2.5, fine
     assert dash_duo.get_logs() == []
+
+
+_PIXELS_OF = """
+const el = document.querySelector('#map-graph .js-plotly-plot');
+const axis = el._fullLayout[arguments[0]];
+const drag = el.querySelector(`.nsewdrag[data-subplot^="${arguments[1]}y"]`);
+drag.scrollIntoView({block: 'center'});
+const box = drag.getBoundingClientRect();
+return [box.left + axis.d2p(arguments[2]), box.left + axis.d2p(arguments[3]), box.top + box.height / 2];
+"""
+
+
+def _drag_across(driver, axis: str, subplot: str, eta_from: float, eta_to: float) -> None:
+    """Press, move and release the mouse from ``eta_from`` to ``eta_to`` on one panel."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    x0, x1, y = driver.execute_script(_PIXELS_OF, axis, subplot, eta_from, eta_to)
+    actions = ActionChains(driver)
+    pointer = actions.w3c_actions.pointer_action
+    pointer.move_to_location(int(x0), int(y))
+    pointer.pointer_down()
+    for step in range(1, 6):
+        pointer.move_to_location(int(x0 + (x1 - x0) * step / 5), int(y))
+    pointer.release()
+    actions.perform()
 
 
 def _rgb(hex_colour: str) -> str:

@@ -137,7 +137,9 @@ def test_a_strip_zoom_shows_the_coarse_strip_until_replaced(store):
 
     _, finished, _, _ = regimes.map_job(store, _request(MAPS), Progress())
     coarse = jobflow.record_for(store, "map", finished)
-    values, extra = regimes._zoom_request({"range": {"x": [0.05, 2.0], "y": [0, 1]}}, finished)
+    # a span drawn on the strip's third panel arrives as "x3"/"y5" (each panel has its own axes)
+    values, extra = regimes._zoom_request({"range": {"x3": [2.0, 0.05], "y5": [0, 1]}}, finished)
+    assert extra["zoom"][:2] == [0.05, 2.0]
     _, zoomed, _, message = regimes.map_job(store, _request(extra, values), Progress())
     fine = jobflow.record_for(store, "map", zoomed)
     assert message == "" and fine.etas.size > 4
