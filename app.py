@@ -1,4 +1,6 @@
-"""The dashboard. ``python app.py`` serves it on http://127.0.0.1:8050; ``app:server`` is for gunicorn.
+"""The dashboard. ``python app.py`` serves it on http://127.0.0.1:8050; ``app:server`` is for
+gunicorn; ``app:celery_app`` is for Celery workers (``celery -A app:celery_app worker``, with
+REDIS_URL set).
 
 Environment: WSD_HOST, WSD_PORT (where ``python app.py`` listens: 127.0.0.1, 8050), WSD_DEBUG
 (1 for Dash's debug mode, off by default), and the server's settings in
@@ -18,7 +20,7 @@ from core.speed import measure_rate
 from dashboard import cache, layout
 from dashboard.admission import Admission
 from dashboard.jobflow import on_error
-from dashboard.manager import JobManager
+from dashboard.manager import CeleryJobManager, JobManager
 from dashboard.runner import Jobs
 from dashboard.settings import Settings, secret_key, whole_setting
 from dashboard.state import Limits
@@ -58,17 +60,31 @@ def create_app(settings: Settings | None = None) -> Dash:
     settings = settings or Settings.from_env()
     rate = settings.engine_rate or engine_rate()  # measured before the fork server's warm-up competes
     limits = Limits(rate=rate, max_seconds=settings.max_run_seconds)
-    _job_processes_from_a_forkserver()
-    admission = Admission(settings.admission_dir, settings.max_jobs, settings.max_queued, settings.abandon_seconds)
+    admission = Admission(
+        settings.admission_dir, settings.max_jobs, settings.max_queued, settings.abandon_seconds, settings.redis_url
+    )
     key = secret_key(settings)
     store = Jobs(settings.results_dir, settings.cache_mb, admission, limits, key.encode())
+    _job_processes_from_a_forkserver()
+    local = JobManager(cache.jobs_store(settings.jobs_dir), admission)  # jobs in processes of this server
+    celery, manager = None, local
+    if settings.redis_url:  # jobs on Celery workers, here or on other hosts
+        from cluster import make_celery
+
+        celery = make_celery(settings.redis_url, key)
+        manager = CeleryJobManager(celery, admission)
     app = Dash(
         __name__,
         title="Weight-space dynamics",
-        background_callback_manager=JobManager(cache.jobs_store(settings.jobs_dir), admission),
+        background_callback_manager=manager,
         on_error=on_error,
+        health_endpoint="health",  # GET /health answers "OK" (container and load-balancer checks)
     )
     app.server.secret_key = key
+    app.celery = celery  # the workers' application (``celery -A app:celery_app worker``), or None
+    # A regime map waits for its cells, which run as Celery tasks; waiting inside a worker
+    # could take every worker process and wait for ever, so maps wait on this server.
+    app.coordinator_manager = local
     app.layout = layout.build_layout()
     layout.register(app, store)
     _register_page_scripts(app)
@@ -96,9 +112,11 @@ def __getattr__(name: str):
     Not at import: every background job process re-imports this main module (the fork
     server's children do), and building a whole app there cost ~1 s per job start.
     """
-    if name in ("app", "server"):
+    if name in ("app", "server", "celery_app"):
         dash_app = create_app()
-        globals().update(app=dash_app, server=dash_app.server)
+        globals().update(app=dash_app, server=dash_app.server, celery_app=dash_app.celery)
+        if dash_app.celery is None and name == "celery_app":
+            raise RuntimeError("app:celery_app needs REDIS_URL (redis://host:6379/0) in the environment")
         return globals()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

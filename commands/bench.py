@@ -9,8 +9,9 @@ import numpy as np
 
 from commands.common import count_arg, emit, positive_float
 from core.config import RunConfig
-from core.experiments import run_lyapunov, run_stability
+from core.experiments import run_stability
 from core.hessian import hessian
+from core.lyapunov_sweep import run_lyapunov
 from core.parallel import default_workers
 from core.regimes import geometric_grid, run_sweep
 from core.speed import measure_rate, measure_throughput

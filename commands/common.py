@@ -260,5 +260,4 @@ def grid_args(p: argparse.ArgumentParser, name: str, what: str) -> None:
 def job_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init-from", type=Path, help=".npz with theta0 (P,): every network starts from it")
     p.add_argument("--out", type=Path, required=True, help="directory for the CSV, NPZ and JSON files")
-    p.add_argument("--workers", type=count_arg, default=None, help="processes (default: all cores)")
     p.add_argument("--max-minutes", type=positive_float, default=60.0, help="refuse jobs estimated to take longer")

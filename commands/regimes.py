@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from commands.backend import Backend, backend_args, backend_from
 from commands.common import (
     ProgressBar,
     config_from,
@@ -35,7 +36,6 @@ from core.experiments import check_theta0, dataset_for, network_for
 from core.hessian import EXACT_MAX_PARAMS
 from core.maps import MAP_KINDS, run_map, zoom_grids
 from core.orbit import run_orbit
-from core.parallel import default_workers
 from core.regimes import run_sweep
 from core.speed import measure_job_rate
 from core.validate import check_float, check_int, check_seed_range
@@ -56,6 +56,7 @@ class Job:
     out: Path
     seconds: float  # the estimate
     meta: dict  # what config.json records of the settings
+    backend: Backend  # where the cells are computed
 
 
 def prepare(args: argparse.Namespace, n_cells: int, rows_per_cell: int, *, n_networks: int, hessians: bool = False):
@@ -74,20 +75,21 @@ def prepare(args: argparse.Namespace, n_cells: int, rows_per_cell: int, *, n_net
     steps = n_cells * rows_per_cell * config.n_steps
     if hessians:
         steps += n_cells * (2 * mlp.n_params if mlp.n_params <= EXACT_MAX_PARAMS else HESSIAN_LANCZOS_ROWS)
-    seconds = _check_cost(steps, mlp, data, args)
+    backend = backend_from(args)
+    seconds = _check_cost(steps, mlp, data, args, backend)
     settings = {k: v for k, v in config.to_dict().items() if k != "learning_rate"}  # the etas are the grid
-    return Job(config, data, theta0, out, seconds, {"config": settings, **data_note(args)})
+    return Job(config, data, theta0, out, seconds, {"config": settings, **data_note(args)}, backend)
 
 
-def _check_cost(traj_steps: int, mlp, data, args: argparse.Namespace) -> float:
-    """The job's estimated seconds here (this network's measured rate on this data, over the
-    workers that can run at once); refuse the job if that exceeds ``--max-minutes``."""
-    workers = min(args.workers or default_workers(), default_workers())
-    seconds = traj_steps / (measure_job_rate(mlp, data) * workers)
+def _check_cost(traj_steps: int, mlp, data, args: argparse.Namespace, backend: Backend) -> float:
+    """The job's estimated seconds (this network's measured rate on this data here, over the
+    processes that compute at once); refuse the job if that exceeds ``--max-minutes``."""
+    seconds = traj_steps / (measure_job_rate(mlp, data) * backend.cores)
     if seconds > 60 * args.max_minutes:
         raise ValueError(
-            f"this job is {traj_steps:,} trajectory-steps, about {seconds / 60:,.1f} min on {workers} core(s) "
-            f"here; the limit is --max-minutes {args.max_minutes:g}: use a coarser grid, fewer networks or steps"
+            f"this job is {traj_steps:,} trajectory-steps, about {seconds / 60:,.1f} min on {backend.where} "
+            f"at this machine's speed; the limit is --max-minutes {args.max_minutes:g}: "
+            "use a coarser grid, fewer networks or steps"
         )
     return seconds
 
@@ -116,7 +118,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     with ProgressBar("sweep") as bar:
         result = run_sweep(
             job.config, etas, args.inits, target_accuracy=target, data=job.data, theta0=job.theta0,
-            workers=args.workers, on_progress=bar,
+            workers=args.workers, executor=job.backend.executor, on_progress=bar,
         )  # fmt: skip
     seconds = time.perf_counter() - started
     runs, summary = result.runs(), result.summary()
@@ -164,7 +166,7 @@ def cmd_map(args: argparse.Namespace) -> int:
     with ProgressBar(f"{args.kind} map") as bar:
         result = run_map(
             args.kind, job.config, etas, ys, n_inits=args.inits, data=job.data, theta0=job.theta0,
-            workers=args.workers, on_progress=bar,
+            workers=args.workers, executor=job.backend.executor, on_progress=bar,
         )  # fmt: skip
     seconds = time.perf_counter() - started
     meta = {**job.meta, "kind": args.kind, "etas": etas, result.y_name: ys, "seconds": seconds}
@@ -203,7 +205,7 @@ def cmd_orbit(args: argparse.Namespace) -> int:
     with ProgressBar("orbit diagram") as bar:
         result = run_orbit(
             job.config, etas, n_last=args.last, data=job.data, theta0=job.theta0, workers=args.workers,
-            on_progress=bar,
+            executor=job.backend.executor, on_progress=bar,
         )  # fmt: skip
     seconds = time.perf_counter() - started
     meta = {**job.meta, "etas": etas, "last": args.last, "seconds": seconds}
@@ -235,6 +237,7 @@ def register(sub) -> None:
     sweep.add_argument("--inits", type=count_arg, default=20, help="initial networks per learning rate")
     sweep.add_argument("--target-accuracy", type=float, default=0.9, help="test accuracy to reach, in (0, 1]")
     job_args(sweep)
+    backend_args(sweep)
     sweep.set_defaults(func=cmd_sweep)
 
     maps = sub.add_parser("map", help="2-D map: eta x eps (FTLE) or eta x seed (final loss)")
@@ -253,6 +256,7 @@ def register(sub) -> None:
     )
     maps.add_argument("--factor", type=count_arg, default=4, help="zoom: new points per grid interval")
     job_args(maps)
+    backend_args(maps)
     maps.set_defaults(func=cmd_map)
 
     orbit = sub.add_parser("orbit", help="orbit diagram: the last losses of one network vs eta")
@@ -260,4 +264,5 @@ def register(sub) -> None:
     grid_args(orbit, "eta", "learning rates (default 40 from 0.3 to 30)")
     orbit.add_argument("--last", type=int, default=200, help="losses kept per eta (the last N steps)")
     job_args(orbit)
+    backend_args(orbit)
     orbit.set_defaults(func=cmd_orbit)

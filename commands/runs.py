@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from commands.common import config_from, count_arg, emit, network_args, theta0_from, user_data
-from core.experiments import StabilityResult, run_lyapunov, run_orbital, run_stability
+from core.experiments import StabilityResult, run_stability
 from core.lyapunov import global_rate
+from core.lyapunov_sweep import run_lyapunov
+from core.orbital_stability import run_orbital
 from core.parallel import default_workers
 
 

@@ -22,22 +22,16 @@ from core.chaos import ExpansionRates, autocorrelation, expansion_rates, loss_in
 from core.config import FTLEConfig, RunConfig
 from core.data import Dataset, load_dataset, load_dataset_file, load_digits, load_iris
 from core.diagnostics import Diagnostics, run_diagnostics, top_moving_weights, weight_series
-from core.experiments import (
-    EpsSweepResult,
-    LyapunovResult,
-    OrbitalResult,
-    StabilityResult,
-    run_eps_sweep,
-    run_lyapunov,
-    run_orbital,
-    run_stability,
-)
+from core.eps_sweep import EpsSweepResult, run_eps_sweep
+from core.experiments import StabilityResult, run_stability
 from core.hessian import SharpnessSeries, sharpness, sharpness_series
 from core.labels import REGIME_TEXT
 from core.lyapunov import EnsembleStats, FTLEFit, ensemble_stats, fit_ftle, global_rate
+from core.lyapunov_sweep import LyapunovResult, run_lyapunov
 from core.maps import MapResult, run_map, zoom
 from core.model import MLP
 from core.orbit import OrbitResult, run_orbit
+from core.orbital_stability import OrbitalResult, run_orbital
 from core.regimes import SweepResult, run_sweep
 from core.training import Trajectory, descend
 

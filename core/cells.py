@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -203,6 +204,7 @@ def train_cells(
     with_sharpness: bool = False,
     theta0: np.ndarray | None = None,
     workers: int | None = None,
+    executor: Executor | None = None,
     on_progress: CellProgress | None = None,
 ) -> CellResults:
     """Train cell i = (etas[i], seeds[i]) for ``config.n_steps`` steps with ``n_copies`` copies
@@ -210,6 +212,9 @@ def train_cells(
     distance; its learning rate, seed, eps and n_perturbations are replaced per cell.
     ``theta0`` (P,), if given, is every cell's initial network (the seeds still draw the
     perturbation directions), as ``run_stability(..., theta0=...)`` does.
+    The chunks run over ``workers`` local processes, or on ``executor`` if given (a
+    ``concurrent.futures.Executor``, such as Celery workers on other hosts: ``cluster``);
+    the results are the same either way.
     ``on_progress(done, total, partial)`` may return False to stop; the result then marks
     the cells done. Memory is checked before anything is trained."""
     etas, seeds = np.asarray(etas, dtype=np.float64), np.asarray(seeds, dtype=np.int64)
@@ -240,6 +245,7 @@ def train_cells(
         _train_chunk,
         chunks,
         workers=workers,
+        executor=executor,
         sizes=[s.stop - s.start for s in spans],
         on_progress=progress,
         on_result=lambda i, part: results.fill(spans[i], part),

@@ -1,6 +1,6 @@
 """Compiled loss and gradient of the shallow network (numba): the engine's hot path.
 
-The same mathematics as the NumPy reference in :class:`core.model.Objective`, which the
+The same mathematics as the NumPy reference in :class:`core.objective.Objective`, which the
 tests hold this kernel to, computed one network (row of theta) at a time:
 
 - every loop over the N data rows is innermost and contiguous, so LLVM emits AVX2 vector
@@ -23,7 +23,7 @@ tests hold this kernel to, computed one network (row of theta) at a time:
 
 Each row is computed alone, in the same order whatever else is in the batch, so results
 do not depend on batching or on how rows are split over threads or processes. The kernel
-releases the GIL, so :class:`core.model.Objective` can split the rows over threads.
+releases the GIL, so :class:`core.objective.Objective` can split the rows over threads.
 Hidden layers: sigmoid, tanh, ReLU. Output: softmax (the default); the legacy sigmoid
 output stays on the NumPy path.
 """

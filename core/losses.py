@@ -1,5 +1,5 @@
 """Activations and output losses of the shallow network, in NumPy (the reference engine and the
-BLAS engine of :mod:`core.model`): hidden activations in place with their derivatives as
+BLAS engine of :mod:`core.objective`): hidden activations in place with their derivatives as
 functions of the output, softmax cross-entropy for a batch (k, C, N) or one network (C, N),
 and the legacy sigmoid output.
 """

@@ -15,6 +15,7 @@ bit for bit, with the same networks, so the shared points keep their values exac
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,6 +116,7 @@ def run_map(
     data: Dataset | None = None,
     theta0: np.ndarray | None = None,
     workers: int | None = None,
+    executor: Executor | None = None,
     on_progress=None,
 ) -> MapResult:
     """A map of ``kind`` over ``etas`` x ``ys``: eps values (``eta-eps``, with ``n_inits``
@@ -151,6 +153,7 @@ def run_map(
         cell_seeds,
         theta0=theta0,
         workers=workers,
+        executor=executor,
         on_progress=None if on_progress is None else lambda d, t, c: on_progress(d, t, result(c)),
         **extra,
     )
@@ -215,6 +218,7 @@ def zoom(
     factor: int = ZOOM_FACTOR,
     data: Dataset | None = None,
     workers: int | None = None,
+    executor: Executor | None = None,
     on_progress=None,
 ) -> MapResult:
     """The rectangle ``eta_range`` x ``y_range`` of a map, recomputed at ``factor`` times its
@@ -229,5 +233,6 @@ def zoom(
         ftle_config=result.ftle_config,
         data=data,
         workers=workers,
+        executor=executor,
         on_progress=on_progress,
     )

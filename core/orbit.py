@@ -6,6 +6,7 @@ as eta grows, as in the bifurcation diagram of the logistic map. Each eta is a c
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,6 +73,7 @@ def run_orbit(
     data: Dataset | None = None,
     theta0: np.ndarray | None = None,
     workers: int | None = None,
+    executor: Executor | None = None,
     on_progress=None,
 ) -> OrbitResult:
     """The orbit diagram: the network of ``config.seed`` trained ``config.n_steps`` steps at
@@ -95,6 +97,7 @@ def run_orbit(
         np.full(etas.size, config.seed),
         theta0=theta0,
         workers=workers,
+        executor=executor,
         on_progress=None if on_progress is None else lambda d, t, c: on_progress(d, t, result(c)),
     )
     return result(cells)

@@ -2,21 +2,41 @@
 
 BLAS is pinned to one thread inside the engine (two threads measured 4-70x slower on
 these small matrices), so parallelism comes from processes: one per core by default.
-Workers start with the "forkserver" method, safe inside a threaded web server.
+Workers start with the "forkserver" method, safe inside a threaded web server. Given an
+``executor`` instead (``concurrent.futures.Executor``, e.g. one that sends each chunk to a
+Celery worker on another host: ``cluster.executor``), the chunks run there; ``with
+use_executor(executor):`` gives it to every ``map_chunks`` called inside the block (as
+joblib's ``parallel_backend`` does), so a caller several layers up can choose where a
+job's chunks run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from typing import TypeVar
 
 from core.validate import check_int
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+_EXECUTOR: contextvars.ContextVar[Executor | None] = contextvars.ContextVar("chunk_executor", default=None)
+
+
+@contextlib.contextmanager
+def use_executor(executor: Executor | None) -> Iterator[None]:
+    """Inside the block, :func:`map_chunks` runs its chunks on ``executor`` unless told otherwise."""
+    token = _EXECUTOR.set(executor)
+    try:
+        yield
+    finally:
+        _EXECUTOR.reset(token)
 
 
 def default_workers() -> int:
@@ -29,12 +49,15 @@ def map_chunks(
     chunks: Sequence[T],
     *,
     workers: int | None = None,
+    executor: Executor | None = None,
     sizes: Sequence[int] | None = None,
     on_progress: Callable[[int, int, None], object] | None = None,
     on_result: Callable[[int, R], object] | None = None,
 ) -> tuple[list[R], bool]:
     """``[fn(c) for c in chunks]`` over ``workers`` processes (in-process for 1; with more,
-    chunk 0 runs in this process while the worker processes start on the others).
+    chunk 0 runs in this process while the worker processes start on the others), or all of
+    them on ``executor`` if given, or on the one of :func:`use_executor` (``workers`` is
+    then ignored).
 
     ``on_result(i, result)`` is called in this process as chunk i finishes (in any order),
     before ``on_progress(done, total, None)``, which counts ``sizes`` (default 1 per chunk);
@@ -53,6 +76,11 @@ def map_chunks(
         done = sum(sizes[i] for i in results)
         return on_progress is None or on_progress(done, total, None) is not False
 
+    executor = executor if executor is not None else _EXECUTOR.get()
+    if executor is not None:
+        pending = {executor.submit(fn, c): i for i, c in enumerate(chunks)}
+        return _leading(results), not _gather(pending, finished)
+
     if workers == 1 or len(chunks) <= 1:
         for i, chunk in enumerate(chunks):
             if not finished(i, fn(chunk)):
@@ -65,16 +93,26 @@ def map_chunks(
         # chunk 0 here while the workers start (~0.75 s to import the engine): the first result
         # comes that much sooner (a live map draws its first cells), and no core stays idle
         if not finished(0, fn(chunks[0])):
-            for future in pending:
-                future.cancel()
+            _cancel(pending)
             return _leading(results), True
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            if not all([finished(pending.pop(future), future.result()) for future in done]):
-                for future in pending:
-                    future.cancel()
-                return _leading(results), True
-    return _leading(results), False
+        cancelled = not _gather(pending, finished)
+    return _leading(results), cancelled
+
+
+def _gather(pending: dict[Future, int], finished: Callable[[int, R], bool]) -> bool:
+    """Hand each future's result to ``finished(i, result)`` as it comes; False (and the rest
+    cancelled) as soon as one of those calls returns False."""
+    while pending:
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        if not all([finished(pending.pop(future), future.result()) for future in done]):
+            _cancel(pending)
+            return False
+    return True
+
+
+def _cancel(pending: dict[Future, int]) -> None:
+    for future in pending:
+        future.cancel()
 
 
 def _leading(results: dict[int, R]) -> list[R]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -237,6 +238,7 @@ def run_sweep(
     data: Dataset | None = None,
     theta0: np.ndarray | None = None,
     workers: int | None = None,
+    executor: Executor | None = None,
     on_progress=None,
 ) -> SweepResult:
     """The 1-D regime sweep: every eta of ``etas`` x ``n_inits`` initial networks, each with
@@ -268,6 +270,7 @@ def run_sweep(
         with_sharpness=True,
         theta0=theta0,
         workers=workers,
+        executor=executor,
         on_progress=None if on_progress is None else lambda d, t, c: on_progress(d, t, partial(cells=c)),
     )
     return partial(cells=cells)

@@ -21,7 +21,8 @@ from threadpoolctl import threadpool_limits
 from core.config import RunConfig
 from core.data import load_iris
 from core.experiments import dataset_for, network_for
-from core.model import MLP, resolve_engine
+from core.model import MLP
+from core.objective import resolve_engine
 from core.training import descend
 
 REFERENCE_PARAMS = MLP().n_params  # 83

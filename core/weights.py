@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.model import MLP, Objective
+from core.model import MLP
+from core.objective import Objective
 
 LAYERS = ("W1", "W2")
 

@@ -11,13 +11,20 @@ directory (no process keeps state in memory).
   (Cancel pressed, settings changed). Jobs look at it between steps and end early.
 - Heartbeats: ``polls/<pid>`` is touched each time the job's page asks for news. A job
   whose page has gone quiet for ``abandon_seconds`` stops itself.
+
+With Celery (``redis_url`` set) a job may run on another host than the page's web server,
+so stop requests and heartbeats go through Redis instead (keys ``wsd:stop:<token>`` and
+``wsd:poll:<task id>``, each expiring); the slots and the queue stay on the host that
+computes, in its own cache directory.
 """
 
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import re
+import sys
 import time
 from collections.abc import Callable
 from contextlib import contextmanager, suppress
@@ -29,6 +36,8 @@ import psutil
 from dashboard.state import quoted
 
 TOKEN = re.compile(r"[0-9a-f]{32}")
+# a job handle: a process id, or a Celery task id
+JOB = re.compile(r"[0-9]{1,10}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 WAIT_SECONDS = 0.1  # how often a queued job looks for a free slot
 STALE_STOP_SECONDS = 3600  # a stop request older than this found no job (it had ended)
 
@@ -56,33 +65,56 @@ class Admission:
     slots: int
     max_queued: int
     abandon_seconds: float
+    redis_url: str | None = None  # set: stop requests and heartbeats go through Redis
+
+    @property
+    def _redis(self):
+        return _redis_client(self.redis_url, os.getpid())
 
     # ---- the web server's side -------------------------------------------------
     def heartbeat(self, job, *, new: bool = False) -> None:
-        """The page of ``job`` (a process id) has just asked for news (``new``: started it)."""
-        if new:
-            (self._dir("polls") / str(int(job))).touch()
+        """The page of ``job`` (a process id, or a Celery task id) has just asked for news
+        (``new``: started it)."""
+        job = check_job(job)
+        if self.redis_url:
+            self._redis.set(f"wsd:poll:{job}", repr(time.time()), ex=int(10 * self.abandon_seconds) + 60)
+        elif new:
+            (self._dir("polls") / job).touch()
         else:
             with suppress(FileNotFoundError):  # a finished job's file is gone: leave it so
-                os.utime(self.directory / "polls" / str(int(job)))
+                os.utime(self.directory / "polls" / job)
 
     def request_stop(self, token: str, reason: str) -> None:
         """Ask the job started with ``token`` to stop, for ``reason``."""
-        (self._dir("stop") / check_token(token)).write_text(reason)
+        if self.redis_url:
+            self._redis.set(f"wsd:stop:{check_token(token)}", reason, ex=STALE_STOP_SECONDS)
+        else:
+            (self._dir("stop") / check_token(token)).write_text(reason)
 
     # ---- the job's side ---------------------------------------------------------
     def stop_reason(self, token: str, started: float) -> str | None:
-        """Why this job (``token``, this process, started at ``started`` on the monotonic
-        clock) should stop now, or None. Two file look-ups: it runs between steps."""
+        """Why this job (``token``, this process or Celery task, started at ``started`` on
+        the monotonic clock) should stop now, or None. Two look-ups: it runs between steps."""
+        stop, polled = self._redis_signals(token) if self.redis_url else self._file_signals(token)
+        if stop is not None:
+            return stop or CANCELLED
+        quiet = time.monotonic() - started if polled is None else time.time() - polled  # not polled yet
+        return ABANDONED if quiet > self.abandon_seconds else None
+
+    def _file_signals(self, token: str) -> tuple[str | None, float | None]:
+        """(the stop request's reason, the last heartbeat's time), each None if absent."""
         try:
-            return (self.directory / "stop" / token).read_text() or CANCELLED
+            return (self.directory / "stop" / token).read_text(), None
         except FileNotFoundError:
             pass
         try:
-            quiet = time.time() - (self.directory / "polls" / str(os.getpid())).stat().st_mtime
+            return None, (self.directory / "polls" / current_job()).stat().st_mtime
         except FileNotFoundError:
-            quiet = time.monotonic() - started  # not polled yet
-        return ABANDONED if quiet > self.abandon_seconds else None
+            return None, None
+
+    def _redis_signals(self, token: str) -> tuple[str | None, float | None]:
+        stop, polled = self._redis.mget(f"wsd:stop:{token}", f"wsd:poll:{current_job()}")
+        return (None if stop is None else stop.decode()), (None if polled is None else float(polled))
 
     @contextmanager
     def slot(self, n_slots: int, should_stop: Callable[[], str | None], on_wait: Callable[[int, float], None]):
@@ -116,9 +148,12 @@ class Admission:
             _release(held)
 
     def finished(self, token: str) -> None:
-        """Forget what the job with ``token`` (this process) left behind."""
+        """Forget what the job with ``token`` (this process or task) left behind."""
+        if self.redis_url:
+            self._redis.delete(f"wsd:stop:{token}", f"wsd:poll:{current_job()}")
+            return
         (self.directory / "stop" / token).unlink(missing_ok=True)
-        (self.directory / "polls" / str(os.getpid())).unlink(missing_ok=True)
+        (self.directory / "polls" / current_job()).unlink(missing_ok=True)
 
     def running(self) -> int:
         """Slots held right now."""
@@ -219,6 +254,40 @@ def check_token(token) -> str:
     if not isinstance(token, str) or not TOKEN.fullmatch(token):
         raise ValueError(f"the job token must be 32 hexadecimal digits, got {quoted(token)}")
     return token
+
+
+@functools.cache
+def _redis_client(url: str, pid: int):
+    """One client per process (``pid`` is part of the key): a client's connections must not
+    cross a fork into a job process."""
+    import redis
+
+    return redis.Redis.from_url(url)
+
+
+def check_job(job) -> str:
+    """A job handle as Dash gives it (a process id or a Celery task id), as text."""
+    text = str(job)
+    if not JOB.fullmatch(text):
+        raise ValueError(f"a job handle must be a process id or a Celery task id, got {quoted(job)}")
+    return text
+
+
+def current_job() -> str:
+    """The handle of the job running here: the Celery task's id inside a Celery task (then
+    the worker process serves many jobs in turn), else this process's id."""
+    return _celery_task_id() or str(os.getpid())
+
+
+def in_celery_task() -> bool:
+    return _celery_task_id() is not None
+
+
+def _celery_task_id() -> str | None:
+    celery = sys.modules.get("celery")  # imported only where Celery is in use
+    task = celery.current_task if celery is not None else None
+    task_id = getattr(getattr(task, "request", None), "id", None)
+    return str(task_id) if task_id else None
 
 
 def _alive(pid: int) -> bool:

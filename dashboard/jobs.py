@@ -18,11 +18,14 @@ import numpy as np
 from core.config import RunConfig
 from core.data import dataset_shape
 from core.diagnostics import run_diagnostics
-from core.experiments import dataset_for, run_eps_sweep, run_lyapunov, run_orbital, run_stability
+from core.eps_sweep import run_eps_sweep
+from core.experiments import dataset_for, run_stability
 from core.hessian import EXACT_MAX_PARAMS, sharpness
+from core.lyapunov_sweep import run_lyapunov
 from core.maps import refine, run_map, zoom_grids
 from core.model import MLP
 from core.orbit import run_orbit
+from core.orbital_stability import run_orbital
 from core.parallel import default_workers
 from core.regimes import TARGET_ACCURACY, geometric_grid, run_sweep
 from core.weights import ablation_ratio, relative_displacement

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from dashboard import controls, ids, views
-from dashboard.state import DEFAULT_VIEW, default_values
+from dashboard import controls, controls_callbacks, ids, views
+from dashboard.query import DEFAULT_VIEW
+from dashboard.state import default_values
 
 INTRO = (
     "A small network learns to tell three Iris species apart by gradient descent: each step "
@@ -44,6 +45,6 @@ def register(app, store) -> None:
     """Every callback of the page: the controls', each view's, the exports'."""
     from dashboard import exports
 
-    controls.register(app, store, views.stoppable())
+    controls_callbacks.register(app, store, views.stoppable())
     views.register(app, store)
     exports.register(app, store, views.graphs())

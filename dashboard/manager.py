@@ -17,7 +17,7 @@ gone quiet stops itself.
 from __future__ import annotations
 
 import psutil
-from dash import DiskcacheManager
+from dash import CeleryManager, DiskcacheManager
 
 from dashboard.admission import Admission
 
@@ -49,3 +49,22 @@ class JobManager(DiskcacheManager):
             return super().job_running(job)
         except psutil.NoSuchProcess:
             return False  # it exited after the existence check
+
+
+class CeleryJobManager(CeleryManager):
+    """Dash's CeleryManager (jobs on Celery workers, anywhere), recording each poll as a
+    heartbeat of the job's page in Redis, where the job looks for it."""
+
+    def __init__(self, celery_app, admission: Admission) -> None:
+        super().__init__(celery_app)
+        self.admission = admission
+
+    def call_job_fn(self, key, job_fn, args, context):
+        job = super().call_job_fn(key, job_fn, args, context)
+        self.admission.heartbeat(job, new=True)
+        return job
+
+    def job_running(self, job) -> bool:
+        if job is not None:
+            self.admission.heartbeat(job)
+        return bool(super().job_running(job))

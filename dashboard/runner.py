@@ -12,19 +12,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
+from core.parallel import use_executor
 from dashboard import cache
-from dashboard.admission import CANCELLED, Admission, Busy, Stopped
+from dashboard.admission import CANCELLED, Admission, Busy, Stopped, in_celery_task
 from dashboard.records import Record
 from dashboard.state import Limits
 
@@ -129,7 +131,7 @@ class Jobs:
         record = self.load(plan.key)
         if record is not None:
             return record
-        with self.admission.slot(plan.slots, control.should_stop, on_wait) as held:
+        with self.admission.slot(plan.slots, control.should_stop, on_wait) as held, self._chunks_on_workers():
             record = plan.work(control, held)
         if not record.cancelled:
             self.store(plan.key, record)
@@ -137,6 +139,23 @@ class Jobs:
 
     def finished(self, token: str) -> None:
         self.admission.finished(token)
+
+    @contextlib.contextmanager
+    def _chunks_on_workers(self) -> Iterator[None]:
+        """With Celery, the chunks of a job that runs on this server (a map) go to the
+        workers; a job that is itself a Celery task computes its chunks where it is (waiting
+        there for other tasks could take every worker process and wait for ever)."""
+        if self.admission.redis_url is None or in_celery_task():
+            yield
+            return
+        from cluster import CeleryExecutor, make_celery  # Celery is imported only where it is used
+
+        executor = CeleryExecutor(make_celery(self.admission.redis_url, self.secret.decode()))
+        try:
+            with use_executor(executor):
+                yield
+        finally:
+            executor.shutdown(wait=False, cancel_futures=True)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,12 @@ in the process, so nothing below reads the environment later: the app factory re
   WSD_CACHE_DIR        results cache, job state, admission files and the key file (./.cache);
                        every gunicorn worker must share it
   WSD_CACHE_MB         size bound of the results cache (1024)
-  WSD_SECRET_KEY       signs background-job handles; unset: a key file in WSD_CACHE_DIR
+  WSD_SECRET_KEY       signs background-job handles (SECRET_KEY is read too; WSD_SECRET_KEY
+                       wins); unset: a key file in WSD_CACHE_DIR
+  REDIS_URL            a Redis server for Celery (redis://host:6379/0): background jobs and
+                       the cells of regime maps run on Celery workers (``celery -A
+                       app:celery_app worker``), on this host or others; unset: jobs run in
+                       processes of the web server (Dash's diskcache manager)
   WSD_MAX_JOBS         jobs computing at once on this server (default: the number of cores)
   WSD_MAX_QUEUED       jobs allowed to wait for a free slot (default: 4 x WSD_MAX_JOBS)
   WSD_MAX_RUN_SECONDS  the longest job accepted, by the estimate (60)
@@ -43,6 +48,7 @@ class Settings:
     max_run_seconds: float = 60.0
     abandon_seconds: float = 30.0
     engine_rate: float | None = None  # trajectory-steps/s of one job; None: measured at start-up
+    redis_url: str | None = None  # set: background jobs and map cells run on Celery workers
 
     @property
     def results_dir(self) -> Path:
@@ -65,12 +71,13 @@ class Settings:
         return cls(
             cache_dir=Path(env.get("WSD_CACHE_DIR") or cls.cache_dir),
             cache_mb=whole_setting(env, "WSD_CACHE_MB", cls.cache_mb, 1, 10**7),
-            secret_key=env.get("WSD_SECRET_KEY") or None,
+            secret_key=env.get("WSD_SECRET_KEY") or env.get("SECRET_KEY") or None,
             max_jobs=max_jobs,
             max_queued=whole_setting(env, "WSD_MAX_QUEUED", 4 * max_jobs, 0, 100_000),
             max_run_seconds=_positive(env, "WSD_MAX_RUN_SECONDS", cls.max_run_seconds, 86_400),
             abandon_seconds=_positive(env, "WSD_ABANDON_SECONDS", cls.abandon_seconds, 86_400),
             engine_rate=_positive(env, "WSD_ENGINE_RATE", None, 1e12),
+            redis_url=_redis_url(env.get("REDIS_URL")),
         )
 
 
@@ -83,6 +90,15 @@ def whole_setting(env, name: str, default: int, low: int, high: int) -> int:
 def _positive(env, name: str, default: float | None, high: float) -> float | None:
     raw = env.get(name)
     return default if raw in (None, "") else number(name, raw, 0.0, high)
+
+
+def _redis_url(raw: str | None) -> str | None:
+    """REDIS_URL if set, checked for its scheme (a typo would otherwise surface at the first job)."""
+    if raw in (None, ""):
+        return None
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"REDIS_URL must start with redis://, rediss:// or unix://, got {raw!r}")
+    return raw
 
 
 def secret_key(settings: Settings) -> str:

@@ -1,8 +1,10 @@
-"""The dashboard's state: control values, their rules, the URL query and the presets.
+"""The rules of the dashboard's settings, and the server's limits on a job.
 
-Every control has one rule here; the same rule checks a typed value, a URL parameter and a
-preset, and its message names the value and the rule. The controls map onto one
-:class:`core.config.RunConfig` (plus the view settings ``view`` and ``normalized``).
+Every control has one rule here; the same rule checks a typed value, a URL parameter
+(:mod:`dashboard.query`) and a preset (:mod:`dashboard.presets`), and its message names the
+value and the rule. The controls map onto one :class:`core.config.RunConfig` (plus the view
+setting ``normalized``). A job's settings are checked again on the server, each by its rule,
+then its estimated time and memory against :class:`Limits`.
 """
 
 from __future__ import annotations
@@ -12,17 +14,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 from core.config import ACTIVATIONS, DATASETS, INITS, NORMS, OUTPUTS, RunConfig
 from core.data import IRIS_FEATURES, dataset_shape
 from core.model import MLP
 from core.speed import estimate_seconds, relative_cost
 from core.training import descend_bytes
-
-VIEWS = ("divergence", "lyapunov", "orbital", "weights", "data", "regimes", "chaos")
-DEFAULT_VIEW = "divergence"
-MAX_QUERY_LENGTH = 2000
 
 
 @dataclass(frozen=True)
@@ -280,110 +277,3 @@ def admit(raw: Any, limits: Limits) -> RunConfig:
     config = to_config(run_values(raw))
     limits.check(config)
     return config
-
-
-def parse_query(search: str | None) -> tuple[dict[str, Any], str, list[str]]:
-    """``?eta=1&view=lyapunov`` -> (control values present in it, view, messages).
-
-    Bad or unknown parameters are named in a message and skipped; the rest still apply.
-    """
-    if not search:
-        return {}, DEFAULT_VIEW, []
-    if len(search) > MAX_QUERY_LENGTH:
-        return {}, DEFAULT_VIEW, [f"the link's query is {len(search):,} characters; the limit is {MAX_QUERY_LENGTH:,}"]
-    values, view, messages = {}, DEFAULT_VIEW, []
-    for key, raw in parse_qsl(search.lstrip("?"), keep_blank_values=True):
-        if key == "view":
-            if raw in VIEWS:
-                view = raw
-            else:
-                messages.append(f"link parameter view={quoted(raw)} ignored: must be one of {', '.join(VIEWS)}")
-        elif key in RULES or key in MAP_RULES:
-            try:
-                values[key] = parse_control(key, raw) if key in RULES else MAP_RULES[key].parse(raw)
-            except ValueError as exc:
-                messages.append(f"link parameter {exc if key in RULES else f'{key} {exc}'}; ignored")
-        else:
-            messages.append(f"unknown link parameter {quoted(key)} ignored")
-    return values, view, messages
-
-
-def to_query(values: dict[str, Any], view: str, maps: dict[str, Any] | None = None) -> str:
-    """Control values and view -> ``?eta=...`` with every control (a link reproduces the run);
-    with view=regimes also the map's settings ``maps``."""
-    items = [(name, _format(values[name])) for name in CONTROLS] + [("view", view)]
-    if view == "regimes" and maps:
-        items += [(name, _format(maps[name])) for name in MAP_CONTROLS if name in maps]
-    return "?" + urlencode(items)
-
-
-def _format(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return repr(value) if isinstance(value, float) else str(value)
-
-
-@dataclass(frozen=True)
-class Preset:
-    label: str
-    sentence: str
-    values: dict[str, Any]
-    view: str
-    maps: dict[str, Any] | None = None  # the Regimes view's settings
-
-
-PRESETS: dict[str, Preset] = {
-    "low": Preset(
-        "Low learning rate (η = 0.01)",
-        "The loss falls smoothly; the copies drift apart and back but stay of the order of their "
-        "first distance: stable, no exponential growth.",
-        {"eta": 0.01, "eps": 1e-8, "perturbations": 20, "steps": 5000},
-        "divergence",
-    ),
-    "edge": Preset(
-        "Edge of stability (η = 1)",
-        "The loss spikes yet converges; nearby networks separate exponentially at first "
-        "(a positive finite-time Lyapunov exponent) until the distance saturates. (Seed 1: a network "
-        "whose exponential phase is clean; some, like seed 0, jump abruptly instead.)",
-        {"eta": 1.0, "eps": 1e-8, "perturbations": 5, "steps": 1000, "seed": 1},
-        "lyapunov",
-    ),
-    "chaotic": Preset(
-        "Chaotic-intermittent (η = 5)",
-        "The network never learns: the loss jumps between plateaus such as ln 3 and irregular "
-        "bursts, and copies separate quickly.",
-        {"eta": 5.0, "eps": 1e-8, "perturbations": 10, "steps": 3000},
-        "divergence",
-    ),
-    "regimes": Preset(
-        "Regime map (quick)",
-        "Twelve learning rates from 0.01 to 10, six networks each, 300 iterations: the loss falls "
-        "smoothly at small η, nearby networks separate exponentially while still learning around "
-        "η = 1 (edge of stability), and the network stops learning beyond (chaotic).",
-        {"eta": 1.0, "eps": 1e-8, "steps": 300, "dataset": "iris"},
-        "regimes",
-        {"map": "eta", "eta_min": 0.01, "eta_max": 10.0, "eta_points": 12, "inits": 6},
-    ),
-    "digits": Preset(
-        "Digits (η = 1)",
-        "Handwritten 8x8 digits with a 64-64-10 tanh network: at η = 1 it passes 90% test accuracy "
-        "in about 30 iterations while nearby networks stay together.",
-        {
-            "dataset": "digits",
-            "hidden": 64,
-            "activation": "tanh",
-            "eta": 1.0,
-            "eps": 1e-8,
-            "perturbations": 5,
-            "steps": 300,
-        },
-        "divergence",
-    ),
-    "orbital": Preset(
-        "Orbital stability",
-        "Perturb the trained network at iteration 4000 instead of at the start: the distance "
-        "neither grows nor shrinks, the sign of flat directions in the loss basin.",
-        {"eta": 0.01, "eps": 1e-8, "perturbations": 20, "steps": 5000},
-        "orbital",
-    ),
-}

@@ -2,6 +2,7 @@
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -21,3 +22,18 @@ def iris():
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+CLUSTER_SECRET = "0123456789abcdef" * 4
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    """A loopback Redis server and two one-process Celery workers (``celery -A app:celery_app
+    worker``), started once for the tests that ask: ``url`` (REDIS_URL), ``workers``,
+    ``secret`` and ``cache_dir`` (the workers' WSD_CACHE_DIR, for a web server to share)."""
+    from cluster.local import celery_workers, redis_server
+
+    cache_dir = tmp_path_factory.mktemp("cluster-cache")
+    with redis_server() as url, celery_workers(url, CLUSTER_SECRET, n=2, cache_dir=cache_dir) as workers:
+        yield SimpleNamespace(url=url, workers=workers, secret=CLUSTER_SECRET, cache_dir=cache_dir)

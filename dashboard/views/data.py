@@ -8,7 +8,7 @@ import numpy as np
 from dash import Dash, Input, Output, dcc, html
 
 from core.data import IRIS_FEATURES, Dataset
-from dashboard import figures, figures_dynamics, ids, jobs
+from dashboard import figures, figures_data, figures_dynamics, ids, jobs
 from dashboard.components import explain, graph
 from dashboard.jobflow import record_for
 from dashboard.records import RunRecord
@@ -59,7 +59,7 @@ def data_view(record: RunRecord, data: Dataset, fx: Any, fy: Any):
     x = np.vstack([data.x_train, data.x_test])
     y = np.concatenate([data.y_train, data.y_test])
     is_train = np.arange(len(y)) < len(data.y_train)
-    fig = figures.data_figure(
+    fig = figures_data.data_figure(
         x, y, record.predictions, is_train, list(data.feature_names), list(data.class_names), fx, fy
     )
     text = (

@@ -12,7 +12,7 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from core.config import RunConfig
 from core.model import MLP
-from dashboard import figures, figures_dynamics, ids, jobs
+from dashboard import figures, figures_distance, figures_dynamics, figures_eps, ids, jobs
 from dashboard.components import explain, graph, job_bar
 from dashboard.jobflow import (
     CONTROL_STATES,
@@ -49,7 +49,7 @@ def layout() -> list:
             "is the loss (right axis)."
         ),
         dcc.Loading(
-            graph(ids.DISTANCE_GRAPH, 500, placeholder=figures.distance_placeholder),
+            graph(ids.DISTANCE_GRAPH, 500, placeholder=figures_distance.distance_placeholder),
             delay_show=1500,
             overlay_style={"visibility": "visible"},
         ),
@@ -118,7 +118,7 @@ def distance_plot(config: RunConfig, distance: np.ndarray, loss: np.ndarray, nor
     distance (S, M) of the copies and the reference loss (S,), from iteration 0.
     """
     head = f"η = {config.learning_rate:g}, ε = {config.eps:g}"
-    return figures.distance_figure(
+    return figures_distance.distance_figure(
         *_distance_series(config, distance, normalized),
         loss,
         y_title="d(t) / (ε N_w)" if normalized else f"distance d(t) ({config.distance.upper()})",
@@ -129,7 +129,7 @@ def distance_plot(config: RunConfig, distance: np.ndarray, loss: np.ndarray, nor
 
 class LivePlot:
     """The live distance figure of one run: drawn on the first update, then only its data
-    change (figures.update_distance_figure)."""
+    change (figures_distance.update_distance_figure)."""
 
     def __init__(self, config: RunConfig, normalized: bool) -> None:
         self.config, self.normalized, self.figure = config, normalized, None
@@ -139,7 +139,7 @@ class LivePlot:
             self.figure = distance_plot(self.config, distance, loss, self.normalized, live=True)
             return self.figure
         series = _distance_series(self.config, distance, self.normalized)
-        return figures.update_distance_figure(self.figure, *series, loss, max_points=LIVE_POINTS)
+        return figures_distance.update_distance_figure(self.figure, *series, loss, max_points=LIVE_POINTS)
 
 
 def distance_view(record: RunRecord, normalized: bool):
@@ -164,8 +164,8 @@ def curvature_view(record: RunRecord):
 def draw_sweep(record: EpsSweepRecord, request: dict) -> tuple:
     panel = [int(np.argmin(np.abs(record.eps - e))) for e in jobs.PANEL_EPS]
     return (
-        figures.eps_panels_figure(record.iterations, record.eps[panel], record.distance[panel], record.loss),
-        figures.collapse_figure(record.iterations, record.eps, record.normalized_distance),
+        figures_eps.eps_panels_figure(record.iterations, record.eps[panel], record.distance[panel], record.loss),
+        figures_eps.collapse_figure(record.iterations, record.eps, record.normalized_distance),
         None if record.cancelled else request,  # what the export reads
     )
 
@@ -239,7 +239,7 @@ def run_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
         return no_update, no_update, f"Refused: {exc}", 0, "", no_update
     values = run_values(pending["values"])
     plot = LivePlot(to_config(values), pending.get("normalized") is True)
-    waiting = figures.distance_placeholder("Waiting for a free slot on the server…").to_plotly_json()
+    waiting = figures_distance.distance_placeholder("Waiting for a free slot on the server…").to_plotly_json()
 
     def live(done, total, elapsed, partial):
         # as a plain dict: the server unpickles each update to answer a poll (5 ms less than a Figure)

@@ -9,7 +9,7 @@ from dash import Dash, Input, Output, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from core.config import FTLEConfig
-from dashboard import figures, ids, jobs
+from dashboard import figures, figures_lyapunov, ids, jobs
 from dashboard.components import explain, graph, job_bar, text_input
 from dashboard.jobflow import SideJob, record_for, register_csv_export
 from dashboard.records import FTLERecord, RunRecord
@@ -85,7 +85,7 @@ def layout() -> list:
 
 
 def fit_view(record: RunRecord):
-    return figures.fit_figure(record.iterations, record.mean_distance, vars(record.ftle))
+    return figures_lyapunov.fit_figure(record.iterations, record.mean_distance, vars(record.ftle))
 
 
 NOTHING_KEPT = (
@@ -103,8 +103,8 @@ def ftle_views(record: FTLERecord, exponent: float):
     j = int(np.argmin(np.abs(np.log10(record.eps) - exponent)))
     slopes = record.slopes[:, j][record.kept[:, j]]
     return (
-        figures.ftle_eps_figure(record.eps, record.mean, record.std, record.n_kept, record.total),
-        figures.ftle_histogram(slopes, record.eps[j]),
+        figures_lyapunov.ftle_eps_figure(record.eps, record.mean, record.std, record.n_kept, record.total),
+        figures_lyapunov.ftle_histogram(slopes, record.eps[j]),
     )
 
 

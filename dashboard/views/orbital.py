@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash import Dash, Output, html
 
-from dashboard import figures, ids
+from dashboard import figures_distance, ids
 from dashboard.components import explain, graph, job_bar, text_input
 from dashboard.jobflow import SideJob
 from dashboard.records import OrbitalRecord
@@ -16,7 +16,7 @@ GRAPHS = (ids.ORBITAL_GRAPH,)
 
 
 def draw(record: OrbitalRecord, _request: dict) -> tuple:
-    return (figures.orbital_figure(record.iterations, record.normalized_distance, record.loss, record.t0),)
+    return (figures_distance.orbital_figure(record.iterations, record.normalized_distance, record.loss, record.t0),)
 
 
 SIDE_JOBS = (

@@ -16,7 +16,7 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from core.data import dataset_shape
-from dashboard import figures_regimes, ids, jobs
+from dashboard import figures_maps, figures_regimes, ids, jobs
 from dashboard.components import explain, graph, job_bar, text_input
 from dashboard.jobflow import (
     CONTROL_OUTPUTS,
@@ -115,9 +115,9 @@ def map_figure(record: MapRecord, *, live: bool = False):
         )
     if record.kind == "orbit":
         n_classes = dataset_shape(record.config.dataset)[2]
-        fig = figures_regimes.orbit_figure(record.etas, record.losses, n_classes=n_classes, title=title)
+        fig = figures_maps.orbit_figure(record.etas, record.losses, n_classes=n_classes, title=title)
         return fig.update_layout(height=600)
-    fig = figures_regimes.map_heatmap(
+    fig = figures_maps.map_heatmap(
         record.kind,
         record.etas,
         record.ys,
@@ -298,6 +298,7 @@ def register(app: Dash, store: Jobs) -> None:
         progress=[Output(ids.MAP_GRAPH, "figure"), Output(ids.MAP_PROGRESS, "children")],
         interval=200,
         prevent_initial_call=True,
+        manager=getattr(app, "coordinator_manager", None),  # with Celery: here, its cells on the workers
     )
     def work(set_progress, pending):
         return map_job(store, pending, set_progress)

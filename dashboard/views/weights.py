@@ -7,7 +7,7 @@ import numpy as np
 from dash import Dash, Input, Output, html
 
 from core.data import Dataset
-from dashboard import figures, ids, jobs
+from dashboard import figures, figures_weights, ids, jobs
 from dashboard.components import explain, graph
 from dashboard.jobflow import record_for
 from dashboard.records import RunRecord
@@ -55,12 +55,14 @@ def weights_views(record: RunRecord, data: Dataset):
     labels = np.array(weight_labels(record.hidden, len(feature_names), len(class_names)))
     units = [f"h{j}" for j in range(record.hidden)]
     if record.ablation_w1 is not None:
-        w1 = figures.ablation_heatmap(record.ablation_w1, feature_names, units, "Ablation of W1: L_w / L")
-        w2 = figures.ablation_heatmap(record.ablation_w2, units, class_names, "Ablation of W2: L_w / L")
+        w1 = figures_weights.ablation_heatmap(record.ablation_w1, feature_names, units, "Ablation of W1: L_w / L")
+        w2 = figures_weights.ablation_heatmap(record.ablation_w2, units, class_names, "Ablation of W2: L_w / L")
     else:
         w1 = w2 = figures.empty_figure("The reference network diverged: no ablation map.")
-    displacement = figures.displacement_figure(record.displacement[mask], record.path_length[mask], labels[mask])
-    norm = figures.norm_figure(record.iterations, record.theta_norm)
+    displacement = figures_weights.displacement_figure(
+        record.displacement[mask], record.path_length[mask], labels[mask]
+    )
+    norm = figures_weights.norm_figure(record.iterations, record.theta_norm)
     return w1, w2, displacement, norm
 
 

@@ -8,7 +8,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from dashboard import state
-from dashboard.state import PRESETS
+from dashboard.presets import PRESETS
 
 TAB_LABELS = {
     "divergence": "Divergence",

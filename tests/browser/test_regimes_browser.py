@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from dashboard.state import PRESETS
+from dashboard.presets import PRESETS
 
 STRIP_LINK = "?view=regimes&map=eta&dataset=iris&eta_min=0.01&eta_max=10&eta_points=10&inits=6&steps=300"
 

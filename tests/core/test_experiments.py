@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 
 from core.config import FTLEConfig, RunConfig
-from core.experiments import run_eps_sweep, run_lyapunov, run_orbital, run_stability
+from core.eps_sweep import run_eps_sweep
+from core.experiments import run_stability
 from core.lyapunov import fit_ftle
+from core.lyapunov_sweep import run_lyapunov
+from core.orbital_stability import run_orbital
 
 SHORT = RunConfig(n_steps=300, n_perturbations=4)
 

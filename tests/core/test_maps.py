@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from core.config import RunConfig
-from core.experiments import run_eps_sweep, run_stability
+from core.eps_sweep import run_eps_sweep
+from core.experiments import run_stability
 from core.lyapunov import fit_ftle
 from core.maps import refine, run_map, zoom, zoom_grids
 from core.orbit import distinct_values, run_orbit

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from core.model import BLOCK, MLP
+from core.model import MLP
+from core.objective import BLOCK
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])

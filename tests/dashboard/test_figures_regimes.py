@@ -11,6 +11,7 @@ from core.labels import REGIME_TEXT, REGIMES
 from core.maps import run_map
 from core.orbit import run_orbit
 from core.regimes import run_sweep
+from dashboard import figures_maps as fm
 from dashboard import figures_regimes as fr
 
 COLUMNS = (
@@ -63,7 +64,7 @@ def test_the_strip_stacks_five_panels_on_one_shared_log_eta_axis(sweep):
     assert len(x_axes) == 5
     assert all(layout[k]["type"] == "log" for k in x_axes)
     assert [layout[k].get("matches") for k in x_axes] == ["x5"] * 4 + [None]  # all follow the bottom one
-    assert layout["xaxis5"]["range"] == pytest.approx(np.log10(fr.log_edges([0.01, 1, 5])[[0, -1]]))
+    assert layout["xaxis5"]["range"] == pytest.approx(np.log10(fm.log_edges([0.01, 1, 5])[[0, -1]]))
     panels = {t.xaxis for t in fig.data}
     assert panels == {"x", "x2", "x3", "x4", "x5"}
     assert [a.text for a in fig.layout.annotations][2].startswith("iterations to 90% test accuracy")
@@ -88,7 +89,7 @@ def test_bands_colour_each_regime_between_geometric_midpoints_with_the_okabe_ito
     shapes = bands(fig)
     assert [s.name for s in shapes] == ["stable", "edge", "chaotic", "diverged"]  # neighbours alike share a band
     assert [s.fillcolor for s in shapes] == [*OKABE_ITO.values(), "#000000"]
-    edges = fr.log_edges(etas)
+    edges = fm.log_edges(etas)
     assert [(s.x0, s.x1) for s in shapes] == [(edges[0], edges[2]), *zip(edges[2:-1], edges[3:], strict=True)]
     assert shapes[0].x1 == pytest.approx(math.sqrt(0.1 * 1.0))
     assert all(s.yref == "paper" and (s.y0, s.y1) == (0, 1) and s.xref == "x" for s in shapes)  # every panel
@@ -135,11 +136,11 @@ def test_the_sharpness_panel_has_a_dashed_line_at_1_labelled_two_over_eta(sweep)
 
 def test_log_edges_are_geometric_midpoints_and_centre_every_cell_in_log_space():
     c = np.array([0.01, 0.1, 2.0, 3.0])
-    edges = fr.log_edges(c)
+    edges = fm.log_edges(c)
     np.testing.assert_allclose(edges[1:-1], np.sqrt(c[:-1] * c[1:]))
     np.testing.assert_allclose(np.sqrt(edges[:-1] * edges[1:])[[0, -1]], c[[0, -1]])  # the ends centred too
-    np.testing.assert_allclose(fr.log_edges([1.0]), [10**-0.5, 10**0.5])
-    np.testing.assert_allclose(fr.linear_edges([0, 1, 2]), [-0.5, 0.5, 1.5, 2.5])
+    np.testing.assert_allclose(fm.log_edges([1.0]), [10**-0.5, 10**0.5])
+    np.testing.assert_allclose(fm.linear_edges([0, 1, 2]), [-0.5, 0.5, 1.5, 2.5])
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +161,7 @@ def test_the_heatmap_is_y_by_e_with_nan_where_not_done(seed_map):
     m = seed_map
     done = m.done.copy()
     done[1, 2] = done[3, 0] = False  # as during a live map
-    fig = fr.map_heatmap(m.kind, m.etas, m.ys, m.value, m.share, done)
+    fig = fm.map_heatmap(m.kind, m.etas, m.ys, m.value, m.share, done)
     z = np.asarray(main_heatmap(fig).z, dtype=float)
     assert z.shape == (3, 4)  # (Y, E)
     assert np.isnan(z[2, 1]) and np.isnan(z[0, 3])
@@ -174,27 +175,27 @@ def test_an_eta_eps_map_is_coloured_by_the_ftle_itself_with_nan_where_not_done(e
     m = eps_map
     done = m.done.copy()
     done[2, 0] = False
-    z = np.asarray(main_heatmap(fr.map_heatmap(m.kind, m.etas, m.ys, m.value, m.share, done)).z, dtype=float)
+    z = np.asarray(main_heatmap(fm.map_heatmap(m.kind, m.etas, m.ys, m.value, m.share, done)).z, dtype=float)
     assert np.isnan(z[0, 2]) and np.isfinite(m.value[2, 0])  # computed, but not yet shown: NaN, not 0
     np.testing.assert_equal(z[done.T], m.value.T[done.T])
 
 
 def test_heatmap_cells_tile_log_axes_between_geometric_midpoints(eps_map, seed_map):
-    fig = fr.map_heatmap(eps_map.kind, eps_map.etas, eps_map.ys, eps_map.value, eps_map.share, eps_map.done)
+    fig = fm.map_heatmap(eps_map.kind, eps_map.etas, eps_map.ys, eps_map.value, eps_map.share, eps_map.done)
     heat = main_heatmap(fig)
-    np.testing.assert_allclose(heat.x, fr.log_edges([0.01, 1, 5]))  # E + 1 edges
+    np.testing.assert_allclose(heat.x, fm.log_edges([0.01, 1, 5]))  # E + 1 edges
     np.testing.assert_allclose(heat.x[1:3], [0.1, math.sqrt(5)])
     np.testing.assert_allclose(heat.y, [1e-9, 1e-7, 1e-5])
     assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
     np.testing.assert_allclose(fig.layout.xaxis.range, np.log10(heat.x[[0, -1]]))
-    seeds = fr.map_heatmap(seed_map.kind, seed_map.etas, seed_map.ys, seed_map.value, seed_map.share, seed_map.done)
+    seeds = fm.map_heatmap(seed_map.kind, seed_map.etas, seed_map.ys, seed_map.value, seed_map.share, seed_map.done)
     np.testing.assert_allclose(main_heatmap(seeds).y, [-0.5, 0.5, 1.5, 2.5])
     assert seeds.layout.yaxis.type is None and seeds.layout.xaxis.type == "log"  # seeds: linear integers
 
 
 def test_every_cell_and_every_selectable_centre_carries_its_eta_and_y(eps_map):
     m = eps_map
-    fig = fr.map_heatmap(m.kind, m.etas, m.ys, m.value, m.share, m.done, diverged=m.diverged)
+    fig = fm.map_heatmap(m.kind, m.etas, m.ys, m.value, m.share, m.done, diverged=m.diverged)
     custom = np.asarray(main_heatmap(fig).customdata, dtype=float)  # (Y, E, 4)
     assert custom.shape == (2, 3, 4)
     for i, eps in enumerate(m.ys):
@@ -214,8 +215,8 @@ def test_an_unsorted_grid_draws_the_same_map(seed_map):
     e, y = [2, 0, 3, 1], [1, 2, 0]
     grid = np.ix_(e, y)
     args = (m.value[grid], m.share[grid], m.done[grid])
-    shuffled = fr.map_heatmap(m.kind, m.etas[e], m.ys[y], *args)
-    fig = fr.map_heatmap(m.kind, m.etas, m.ys, m.value, m.share, m.done)
+    shuffled = fm.map_heatmap(m.kind, m.etas[e], m.ys[y], *args)
+    fig = fm.map_heatmap(m.kind, m.etas, m.ys, m.value, m.share, m.done)
     for a, b in zip(shuffled.data, fig.data, strict=True):
         np.testing.assert_equal(
             np.asarray(a.z if a.type == "heatmap" else a.x), np.asarray(b.z if b.type == "heatmap" else b.x)
@@ -224,7 +225,7 @@ def test_an_unsorted_grid_draws_the_same_map(seed_map):
 
 def test_the_final_loss_colour_bar_is_labelled_in_loss_values():
     loss = np.array([[0.2, 0.5], [3.0, 40.0]])
-    fig = fr.map_heatmap("eta-seed", [0.1, 1.0], [0, 1], loss, np.full((2, 2), 0.5), np.ones((2, 2), bool))
+    fig = fm.map_heatmap("eta-seed", [0.1, 1.0], [0, 1], loss, np.full((2, 2), 0.5), np.ones((2, 2), bool))
     bar = main_heatmap(fig).colorbar
     assert bar.title.text == "final loss (log scale)"
     assert list(bar.ticktext) == ["0.2", "0.5", "1", "2", "5", "10", "20"]
@@ -234,7 +235,7 @@ def test_the_final_loss_colour_bar_is_labelled_in_loss_values():
 
 def test_the_orbit_diagram_has_every_last_loss_on_log_axes_and_the_ln_c_line():
     o = run_orbit(RunConfig(n_steps=120), [0.5, 2.0, 5.0], n_last=20, workers=1)
-    fig = fr.orbit_figure(o.etas, o.losses)
+    fig = fm.orbit_figure(o.etas, o.losses)
     (dots,) = fig.data
     assert len(dots.x) == len(dots.y) == 3 * 20
     np.testing.assert_allclose(dots.x, np.repeat(o.etas, 20), rtol=1e-6)
@@ -244,5 +245,5 @@ def test_the_orbit_diagram_has_every_last_loss_on_log_axes_and_the_ln_c_line():
     (line,) = fig.layout.shapes
     assert line.y0 == line.y1 == pytest.approx(math.log(3)) and line.line.dash == "dot"
     assert line.label.text == "ln 3: every class alike"
-    ten = fr.orbit_figure(o.etas, o.losses, n_classes=10).layout.shapes[0]
+    ten = fm.orbit_figure(o.etas, o.losses, n_classes=10).layout.shapes[0]
     assert ten.y0 == pytest.approx(math.log(10)) and ten.label.text.startswith("ln 10")

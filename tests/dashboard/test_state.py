@@ -6,11 +6,13 @@ import pytest
 
 from core.config import RunConfig
 from dashboard import state
+from dashboard.presets import PRESETS
+from dashboard.query import DEFAULT_VIEW, VIEWS, parse_query, to_query
 
 
 def test_query_round_trip_restores_every_control():
     values = {**state.default_values(), "eta": 0.1000000000000001, "eps": 3e-12, "seed": 7, "normalized": True}
-    parsed, view, messages = state.parse_query(state.to_query(values, "weights"))
+    parsed, view, messages = parse_query(to_query(values, "weights"))
     assert parsed == values and view == "weights" and messages == []
 
 
@@ -29,14 +31,14 @@ def test_query_round_trip_restores_every_control():
     ],
 )
 def test_bad_link_parameters_are_named_and_skipped(query, message):
-    parsed, view, messages = state.parse_query(query)
-    assert parsed == {} and view == state.DEFAULT_VIEW
+    parsed, view, messages = parse_query(query)
+    assert parsed == {} and view == DEFAULT_VIEW
     assert len(messages) == 1 and message in messages[0]
     assert len(messages[0]) < 300  # a huge value is shortened, not echoed
 
 
 def test_good_parameters_survive_next_to_bad_ones():
-    parsed, _, messages = state.parse_query("?eta=1&eps=garbage&seed=3")
+    parsed, _, messages = parse_query("?eta=1&eps=garbage&seed=3")
     assert parsed == {"eta": 1.0, "seed": 3} and "eps" in messages[0]
 
 
@@ -105,26 +107,26 @@ def test_admit_accepts_what_the_controls_send():
 
 
 def test_presets_are_valid_runs():
-    assert set(state.PRESETS) == {"low", "edge", "chaotic", "regimes", "digits", "orbital"}
-    assert state.map_values(state.PRESETS["regimes"].maps)["eta_points"] == 12
-    for preset in state.PRESETS.values():
+    assert set(PRESETS) == {"low", "edge", "chaotic", "regimes", "digits", "orbital"}
+    assert state.map_values(PRESETS["regimes"].maps)["eta_points"] == 12
+    for preset in PRESETS.values():
         values = {**state.default_values(), **preset.values}
         for name, value in preset.values.items():
             assert state.parse_control(name, value) == value
         config = state.to_config(values)
         LIMITS.check(config)
-        assert preset.view in state.VIEWS and preset.sentence
-    assert math.isclose(state.to_config({**state.default_values(), **state.PRESETS["chaotic"].values}).learning_rate, 5)
+        assert preset.view in VIEWS and preset.sentence
+    assert math.isclose(state.to_config({**state.default_values(), **PRESETS["chaotic"].values}).learning_rate, 5)
 
 
 def test_map_settings_have_rules_and_round_trip_through_the_url():
     maps = {"map": "eta-eps", "eta_min": 0.05, "eta_max": 5.0, "eta_points": 8, "inits": 4}
-    query = state.to_query(state.default_values(), "regimes", maps)
+    query = to_query(state.default_values(), "regimes", maps)
     assert "map=eta-eps" in query and "eta_points=8" in query and "dataset=iris" in query
-    assert "map=" not in state.to_query(state.default_values(), "divergence", maps)
-    parsed, view, messages = state.parse_query(query)
+    assert "map=" not in to_query(state.default_values(), "divergence", maps)
+    parsed, view, messages = parse_query(query)
     assert view == "regimes" and not messages and {k: parsed[k] for k in maps} == maps
-    _, _, messages = state.parse_query("?view=regimes&map=spiral&eta_points=1&dataset=mnist")
+    _, _, messages = parse_query("?view=regimes&map=spiral&eta_points=1&dataset=mnist")
     assert messages == [
         "link parameter map must be one of eta, orbit, eta-eps, eta-seed, got 'spiral'; ignored",
         "link parameter eta_points must be a whole number from 2 to 60, got '1'; ignored",

@@ -1,0 +1,75 @@
+"""The Celery application: broker and results on one Redis server, and the task that trains
+one chunk of cells.
+
+Delivery: a chunk is acknowledged when it has finished, not when it was received (late
+acks), and a chunk whose worker process died is put back in the queue
+(``task_reject_on_worker_lost``); each worker process takes one task at a time (prefetch
+1), so queued chunks wait in Redis for whichever worker frees up first, on any host. A
+worker host that vanishes altogether leaves its chunk unacknowledged: Redis hands it out
+again after ``visibility_timeout`` seconds (WSD_CELERY_VISIBILITY_SECONDS, 300).
+
+Chunks travel as pickles (they hold the network, the data and NumPy arrays), so each is
+signed with the server's secret key (HMAC-SHA256) and a worker unpickles only what it can
+verify; its answer is signed the same way. Anyone who can write to the Redis server can
+still queue Dash's own jobs: keep Redis on a private network.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import pickle
+from typing import Any
+
+from celery import Celery
+
+CHUNK_TASK = "wsd.train_chunk"
+VISIBILITY_SECONDS = 300
+
+
+def make_celery(redis_url: str, secret: str) -> Celery:
+    """The project's Celery application on ``redis_url``, its chunks signed with ``secret``."""
+    app = Celery("wsd", broker=redis_url, backend=redis_url)
+    visibility = int(os.environ.get("WSD_CELERY_VISIBILITY_SECONDS") or VISIBILITY_SECONDS)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_track_started=True,
+        result_expires=3600,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": visibility},
+        result_backend_transport_options={"visibility_timeout": visibility},
+        worker_hijack_root_logger=False,
+    )
+    key = secret.encode()
+
+    @app.task(name=CHUNK_TASK)
+    def train_chunk(payload: str) -> str:
+        """``fn(*args)`` of a signed ``(fn, args)``: (True, result) or (False, the exception)."""
+        fn, args = unseal(payload, key)
+        try:
+            answer = (True, fn(*args))
+        except Exception as exc:  # bad input found on the worker: the caller raises it
+            answer = (False, exc)
+        return seal(answer, key)
+
+    app.wsd_secret = key
+    return app
+
+
+def seal(value: Any, key: bytes) -> str:
+    """``value`` pickled and signed, as text (the task messages are JSON)."""
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    return base64.b64encode(hmac.new(key, data, hashlib.sha256).digest() + data).decode("ascii")
+
+
+def unseal(text: str, key: bytes) -> Any:
+    """What :func:`seal` made with ``key``; ValueError for anything else (never unpickled)."""
+    raw = base64.b64decode(text.encode("ascii"), validate=True)
+    mac, data = raw[:32], raw[32:]
+    if not hmac.compare_digest(mac, hmac.new(key, data, hashlib.sha256).digest()):
+        raise ValueError("a chunk or its answer was not signed with this server's key (SECRET_KEY differs?)")
+    return pickle.loads(data)  # noqa: S301 - signed by a holder of the key

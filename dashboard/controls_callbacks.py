@@ -1,0 +1,244 @@
+"""The callbacks that keep the controls, the URL and the running jobs in step: a typed box and
+its log slider mirror each other, releasing a slider starts the run (auto-run), every change is
+validated and written to the URL, a link or a preset sets the controls, and Cancel or a change
+of the settings stops the jobs started with the old ones."""
+
+from __future__ import annotations
+
+import math
+from contextlib import suppress
+from typing import Any
+
+from dash import ALL, Dash, Input, Output, State, ctx, no_update
+from dash.exceptions import PreventUpdate
+
+from dashboard import ids
+from dashboard.admission import CANCELLED, SETTINGS_CHANGED
+from dashboard.jobflow import CONTROL_INPUTS, CONTROL_OUTPUTS, checked, new_token, props_from_values
+from dashboard.presets import PRESETS
+from dashboard.query import parse_query, to_query
+from dashboard.runner import Jobs
+from dashboard.state import CONTROLS, MAP_CONTROLS, MAP_RULES, RULES, check_values, run_values
+
+# The URL follows the controls in the browser, not through a callback output: an output to
+# the URL would close the loop controls -> URL -> controls, and Dash's renderer holds back
+# every callback in such a loop while any other callback is pending, so nothing typed
+# during a run would register. dcc.Location is told of the new address by the event it
+# listens to, so that Back and Forward restore the controls.
+PUSH_QUERY = """
+function (query) {
+    if (query && query !== window.location.search) {
+        window.history.pushState({}, '', window.location.pathname + query);
+        window.dispatchEvent(new CustomEvent('_dashprivate_pushstate'));
+    }
+}
+"""
+
+
+def register(app: Dash, store: Jobs, jobs: tuple[tuple[str, str, str], ...]) -> None:
+    """``jobs``: (run, cancel, pending) of every job beside the main run (dashboard.views)."""
+    _register_sync(app)
+    _register_state(app)
+    _register_stops(app, store, jobs)
+
+
+MAP_OUTPUTS = [Output(name, "value", allow_duplicate=True) for name in MAP_CONTROLS]
+
+
+def valid_map_values(raw: dict) -> dict:
+    """The map settings that pass their rules (a link writes only those)."""
+    values = {}
+    for name, value in raw.items():
+        with suppress(ValueError):
+            values[name] = MAP_RULES[name].parse(value)
+    return values
+
+
+def _register_sync(app: Dash) -> None:
+    """Typed box <-> log slider for eta and eps (the box is the value; the slider mirrors it)."""
+    for box, slider in ((ids.ETA, ids.ETA_SLIDER), (ids.EPS, ids.EPS_SLIDER)):
+
+        @app.callback(
+            Output(box, "value", allow_duplicate=True),
+            Output(slider, "value"),
+            Input(box, "value"),
+            Input(slider, "value"),
+            prevent_initial_call=True,
+        )
+        def sync(typed, position, _box=box):
+            if ctx.triggered_id == _box:
+                try:
+                    return no_update, math.log10(RULES[_box].parse(typed))
+                except ValueError:
+                    return no_update, no_update  # the message comes from the validation callback
+            if isinstance(position, bool) or not isinstance(position, (int, float)) or not -20 < position < 5:
+                raise PreventUpdate  # not a position of these sliders
+            return float(f"{10.0**position:.3g}"), no_update
+
+    @app.callback(
+        Output(ids.SEED, "value", allow_duplicate=True),
+        Output(ids.SEED_SLIDER, "value"),
+        Input(ids.SEED, "value"),
+        Input(ids.SEED_SLIDER, "value"),
+        prevent_initial_call=True,
+    )
+    def sync_seed(typed, position):
+        if ctx.triggered_id == ids.SEED:
+            try:
+                seed = RULES["seed"].parse(typed)
+            except ValueError:
+                return no_update, no_update
+            return no_update, seed if seed <= 99 else no_update
+        if not isinstance(position, int) or isinstance(position, bool) or not 0 <= position <= 99:
+            raise PreventUpdate
+        return position, no_update
+
+    _register_auto_run(app)
+
+
+def slider_values(trigger: str, position: Any) -> dict[str, Any]:
+    """The control a released slider sets: eta or eps from a log position (3 significant
+    digits, as the box shows it), the seed from its position. ValueError if not a position."""
+    if isinstance(position, bool) or not isinstance(position, (int, float)):
+        raise ValueError(f"not a slider position: {position!r}")
+    if trigger == ids.SEED_SLIDER:
+        return {"seed": RULES["seed"].parse(position)}
+    name = {ids.ETA_SLIDER: "eta", ids.EPS_SLIDER: "eps"}[trigger]
+    return {name: RULES[name].parse(float(f"{10.0**position:.3g}"))}
+
+
+def released(position: Any, drag_value: Any) -> bool:
+    """Whether a person put the slider at ``position``: the slider's ``drag_value`` follows the
+    hand only, while a callback (the box moving the slider after typing, a link or a preset)
+    sets ``value`` alone."""
+    return isinstance(drag_value, (int, float)) and not isinstance(drag_value, bool) and drag_value == position
+
+
+def _register_auto_run(app: Dash) -> None:
+    """Releasing the eta or eps slider, or moving the seed slider, starts the run (when auto-run
+    is on): the box and the request to run go out together, so the run reads the new value. A
+    slider a callback moved (``released``) and a value the last request already has start nothing."""
+
+    @app.callback(
+        Output(ids.ETA, "value", allow_duplicate=True),
+        Output(ids.EPS, "value", allow_duplicate=True),
+        Output(ids.SEED, "value", allow_duplicate=True),
+        Output(ids.AUTORUN, "data", allow_duplicate=True),
+        Input(ids.ETA_SLIDER, "value"),
+        Input(ids.EPS_SLIDER, "value"),
+        Input(ids.SEED_SLIDER, "value"),
+        State(ids.AUTO_RUN_SWITCH, "value"),
+        State(ids.PENDING, "data"),
+        State(ids.RESULT, "data"),
+        State(ids.ETA_SLIDER, "drag_value"),
+        State(ids.EPS_SLIDER, "drag_value"),
+        State(ids.SEED_SLIDER, "drag_value"),
+        prevent_initial_call=True,
+    )
+    def auto_run(eta_position, eps_position, seed_position, switch, pending, result, *dragged):
+        trigger = ctx.triggered_id
+        if "on" not in (switch or []) or trigger is None:
+            raise PreventUpdate
+        k = (ids.ETA_SLIDER, ids.EPS_SLIDER, ids.SEED_SLIDER).index(trigger)
+        position, drag = (eta_position, eps_position, seed_position)[k], dragged[k]
+        try:
+            changed = slider_values(trigger, position)
+        except ValueError:
+            raise PreventUpdate from None
+        if not released(position, drag):
+            raise PreventUpdate  # the box moved the slider (typing, a link, a preset): not a release
+        ((name, value),) = changed.items()
+        latest = [r.get("values") for r in (pending, result) if isinstance(r, dict)]
+        if any(isinstance(v, dict) and v.get(name) == value for v in latest):
+            raise PreventUpdate  # the run with this value is already there or under way
+        boxes = [value if name == n else no_update for n in ("eta", "eps", "seed")]
+        return *boxes, {"view": "controls", "token": new_token()}
+
+
+def _register_state(app: Dash) -> None:
+    @app.callback(
+        [Output(f"{name}-error", "children") for name in CONTROLS],
+        Output(ids.VALID, "data"),
+        Output(ids.WRITTEN_QUERY, "data"),
+        *CONTROL_INPUTS,
+        *[Input(name, "value") for name in MAP_CONTROLS],
+        Input(ids.TABS, "value"),
+        State(ids.VALID, "data"),
+        prevent_initial_call=True,
+    )
+    def validate(*args):
+        props, map_props = args[: len(CONTROLS)], args[len(CONTROLS) : -2]
+        view, last_valid = args[-2:]
+        values, errors = checked(list(props), last_valid)
+        maps = valid_map_values(dict(zip(MAP_CONTROLS, map_props, strict=True)))
+        return *[errors.get(n, "") for n in CONTROLS], values, to_query(values, view, maps)
+
+    app.clientside_callback(PUSH_QUERY, Input(ids.WRITTEN_QUERY, "data"), prevent_initial_call=True)
+
+    @app.callback(
+        *CONTROL_OUTPUTS,
+        *MAP_OUTPUTS,
+        Output(ids.TABS, "value"),
+        Output(ids.URL_MESSAGE, "children"),
+        Output(ids.AUTORUN, "data"),
+        Input(ids.URL, "search"),
+        State(ids.VALID, "data"),
+        State(ids.WRITTEN_QUERY, "data"),
+        prevent_initial_call="initial_duplicate",  # runs on page load: a link restores its run
+    )
+    def from_link(search, last_valid, written):
+        if search == written or not isinstance(search, str):  # the app mirrored its own state
+            raise PreventUpdate
+        parsed, view, messages = parse_query(search)
+        if not parsed and not messages and not search:
+            raise PreventUpdate
+        values = {**check_values(last_valid if isinstance(last_valid, dict) else {}, {})[0], **parsed}
+        maps = [parsed.get(name, no_update) for name in MAP_CONTROLS]
+        message = " · ".join(messages)
+        return *props_from_values(values), *maps, view, message, {"view": view, "token": new_token()}
+
+    @app.callback(
+        *CONTROL_OUTPUTS,
+        *MAP_OUTPUTS,
+        Output(ids.TABS, "value", allow_duplicate=True),
+        Output(ids.PRESET_NOTE, "children"),
+        Output(ids.AUTORUN, "data", allow_duplicate=True),
+        Input({"type": ids.PRESET, "name": ALL}, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def preset(clicks):
+        chosen = PRESETS.get((ctx.triggered_id or {}).get("name"))
+        if chosen is None or not any(clicks):
+            raise PreventUpdate
+        values = {**{n: RULES[n].default for n in CONTROLS}, **chosen.values}
+        maps = [(chosen.maps or {}).get(name, no_update) for name in MAP_CONTROLS]
+        autorun = {"view": chosen.view, "token": new_token()}
+        return *props_from_values(values), *maps, chosen.view, chosen.sentence, autorun
+
+
+def _register_stops(app: Dash, store: Jobs, jobs: tuple[tuple[str, str, str], ...]) -> None:
+    """Cancel asks its job to stop; so does a change of the settings a running job was started
+    with. ``jobs``: (run, cancel, pending) of every job beside the main run."""
+    pairs = [(ids.CANCEL, ids.PENDING)] + [(cancel, pending) for _, cancel, pending in jobs]
+    for cancel, pending in pairs:
+
+        @app.callback(Input(cancel, "n_clicks"), State(pending, "data"), prevent_initial_call=True)
+        def cancel_job(_clicks, request):
+            with suppress(ValueError):  # no job (or no token): nothing to stop
+                store.admission.request_stop(request.get("token") if isinstance(request, dict) else None, CANCELLED)
+
+    runs = [(ids.RUN, ids.PENDING)] + [(run, pending) for run, _, pending in jobs]
+
+    @app.callback(
+        Input(ids.VALID, "data"),
+        *[State(run, "disabled") for run, _ in runs],
+        *[State(pending, "data") for _, pending in runs],
+        prevent_initial_call=True,
+    )
+    def stop_outdated_jobs(valid, *states):
+        with suppress(ValueError):
+            values = run_values(valid)
+            for running, request in zip(states[: len(runs)], states[len(runs) :], strict=True):
+                if running and isinstance(request, dict) and request.get("values") != values:
+                    with suppress(ValueError):
+                        store.admission.request_stop(request.get("token"), SETTINGS_CHANGED)

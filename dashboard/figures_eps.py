@@ -1,0 +1,121 @@
+"""The same network at several perturbation sizes eps (SPEC section 2): one panel per eps
+(Fig. 4; the shapes agree up to the scale eps) and the normalised distance <d>/(eps N_w) of
+every eps on one axis (Fig. 6), which is one curve while the response is linear.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from dashboard.figures import LOSS_COLOR, _base_layout, _f32, thin
+from dashboard.figures_distance import grey_black
+
+
+def eps_panels_figure(iterations: np.ndarray, eps: np.ndarray, distances: np.ndarray, loss: np.ndarray) -> go.Figure:
+    """SPEC Fig. 4: one panel per eps, same initial network; shapes agree up to the scale eps.
+
+    eps (E,), distances (E, S, M), loss (S,).
+    """
+    keep = thin(len(iterations))
+    x = iterations[keep]
+    fig = make_subplots(
+        rows=1,
+        cols=len(eps),
+        shared_xaxes=True,
+        horizontal_spacing=0.06,
+        subplot_titles=[f"ε = {e:.0e}" for e in eps],
+        specs=[[{"secondary_y": True}] * len(eps)],
+    )
+    for j in range(len(eps)):
+        d = distances[j][keep]
+        grey_black(fig, x, d, x, d.mean(axis=1), row=1, col=j + 1, show_legend=j == 0)
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=_f32(loss[keep]),
+                mode="lines",
+                line={"color": LOSS_COLOR, "dash": "dash", "width": 1},
+                name="training loss",
+                showlegend=j == 0,
+                hoverinfo="skip",
+            ),
+            row=1,
+            col=j + 1,
+            secondary_y=True,
+        )
+        fig.update_yaxes(type="log", exponentformat="power", row=1, col=j + 1, secondary_y=False)
+        fig.update_yaxes(showgrid=False, tickmode="auto", row=1, col=j + 1, secondary_y=True)
+    fig.update_xaxes(title_text="iteration t")
+    fig = _base_layout(fig, title="Same network, four perturbation sizes", uirevision="eps-panels")
+    # the legend below the axis titles, not over them
+    return fig.update_layout(legend={"orientation": "h", "y": -0.32, "yanchor": "top"}, margin={"b": 95})
+
+
+def collapse_figure(iterations: np.ndarray, eps: np.ndarray, normalized: np.ndarray) -> go.Figure:
+    """SPEC Fig. 6: <d>/(eps N_w) for each eps, coloured by log10 eps. (E,), (E, S)."""
+    keep = thin(len(iterations))
+    logs = np.log10(eps)
+    lo, hi = logs.min(), logs.max()
+    fig = go.Figure()
+    for j, e in enumerate(eps):
+        share = 0.0 if hi == lo else (logs[j] - lo) / (hi - lo)
+        color = _viridis(share)
+        fig.add_trace(
+            go.Scatter(
+                x=iterations[keep],
+                y=_f32(normalized[j][keep]),
+                mode="lines",
+                line={"color": color, "width": 1.5},
+                name=f"ε {e:.0e}",
+                hovertemplate=f"ε = {e:.0e}<br>t = %{{x}}<br>%{{y:.4g}}<extra></extra>",
+            )
+        )
+    fig.add_trace(  # a hidden marker trace carries the colour bar of log10 eps
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            showlegend=False,
+            hoverinfo="skip",
+            marker={
+                "colorscale": "Viridis",
+                "cmin": lo,
+                "cmax": hi,
+                "color": [lo],
+                "colorbar": {"title": "log10 ε"},
+                "showscale": True,
+            },
+        )
+    )
+    return _base_layout(
+        fig,
+        title=collapse_title(normalized),
+        uirevision="collapse",
+        xaxis={"title": "iteration t"},
+        yaxis={"title": "<d>/(ε N_w)", "type": "log"},
+        showlegend=False,
+    )
+
+
+COLLAPSE_DECADES = 0.5  # curves within a factor ~3 of each other at the end count as one
+
+
+def collapse_title(normalized: np.ndarray) -> str:
+    """What the curves (E, S) show: one curve (linear response), or how far they spread at the
+    end, in decades (they do not collapse once nearby networks separate non-linearly)."""
+    final = normalized[:, -1]
+    final = final[np.isfinite(final) & (final > 0)]
+    if final.size < 2:
+        return "Normalised distance <d>/(ε N_w) for each ε"
+    spread = float(np.log10(final.max() / final.min()))
+    if spread <= COLLAPSE_DECADES:
+        return "Normalised distance <d>/(ε N_w): one curve for every ε (linear response)"
+    return f"Normalised distance <d>/(ε N_w): no collapse, the ε curves end {spread:.1f} decades apart"
+
+
+def _viridis(share: float) -> str:
+    from plotly.colors import sample_colorscale
+
+    return sample_colorscale("Viridis", [min(max(share, 0.0), 1.0)])[0]

@@ -1,0 +1,44 @@
+"""The dashboard on the Celery backend (REDIS_URL set), in a real browser: a run is a Celery
+task on a worker process, and a regime map sends its cells to the workers."""
+
+import pytest
+
+
+@pytest.fixture
+def celery_app(cluster, monkeypatch):
+    monkeypatch.setenv("REDIS_URL", cluster.url)
+    monkeypatch.setenv("WSD_SECRET_KEY", cluster.secret)
+    monkeypatch.setenv("WSD_CACHE_DIR", str(cluster.cache_dir))  # the workers' cache: one results store
+    from app import create_app
+
+    return create_app()
+
+
+def _tasks_done(cluster) -> dict[str, int]:
+    """Tasks each kind the workers finished so far (summed over workers)."""
+    totals: dict[str, int] = {}
+    for stats in (cluster.workers.app.control.inspect(timeout=2.0).stats() or {}).values():
+        for name, count in stats.get("total", {}).items():
+            kind = "run" if name.startswith("background_callback_") else name
+            totals[kind] = totals.get(kind, 0) + count
+    return totals
+
+
+def test_a_run_and_a_map_go_through_the_celery_workers(dash_duo, cluster, celery_app, plotly_data):
+    before = _tasks_done(cluster)
+    dash_duo.start_server(celery_app)
+    dash_duo.driver.get(dash_duo.server_url + "/?eta=0.37&steps=700&seed=5")
+    dash_duo.wait_for_element("#run", timeout=20)
+    dash_duo.find_element("#run").click()
+    dash_duo.wait_for_contains_text("#progress-label", "700 iterations ·", timeout=60)
+    assert len(plotly_data("distance-graph")["data"][0]["y"]) > 0
+    after_run = _tasks_done(cluster)
+    assert after_run.get("run", 0) > before.get("run", 0), (before, after_run)
+    # a map: the coordinator waits on the web server, its cells are Celery tasks
+    dash_duo.driver.get(
+        dash_duo.server_url + "/?view=regimes&map=eta-seed&eta_min=0.1&eta_max=5&eta_points=4&inits=2&steps=150&seed=7"
+    )
+    dash_duo.wait_for_contains_text("#map-progress", "done in", timeout=60)
+    after_map = _tasks_done(cluster)
+    assert after_map.get("wsd.train_chunk", 0) > after_run.get("wsd.train_chunk", 0), (after_run, after_map)
+    assert dash_duo.get_logs() == []
