@@ -10,14 +10,14 @@ run: $(VENV)/.runtime
 	$(BIN)/python app.py
 
 test: $(VENV)/.dev
-	bash scripts/install-browser.sh
+	bash scripts/install-debian.sh browser redis containers
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.runtime
 	$(BIN)/python cli.py bench --large
 
 screenshots: $(VENV)/.dev
-	bash scripts/install-browser.sh
+	bash scripts/install-debian.sh browser
 	$(BIN)/python scripts/screenshots.py
 
 lint: $(VENV)/.dev

@@ -16,8 +16,10 @@ import sys
 
 from dash import Dash
 
+# imported here, not where it is used: `celery -A app` imports app, then drops its directory from sys.path
+from cluster import make_celery
 from core.speed import measure_rate
-from dashboard import cache, layout
+from dashboard import cache, layout, visitors
 from dashboard.admission import Admission
 from dashboard.jobflow import on_error
 from dashboard.manager import CeleryJobManager, JobManager
@@ -61,7 +63,12 @@ def create_app(settings: Settings | None = None) -> Dash:
     rate = settings.engine_rate or engine_rate()  # measured before the fork server's warm-up competes
     limits = Limits(rate=rate, max_seconds=settings.max_run_seconds)
     admission = Admission(
-        settings.admission_dir, settings.max_jobs, settings.max_queued, settings.abandon_seconds, settings.redis_url
+        settings.admission_dir,
+        settings.max_jobs,
+        settings.max_queued,
+        settings.abandon_seconds,
+        redis_url=settings.redis_url,
+        per_visitor=settings.max_jobs_per_visitor,
     )
     key = secret_key(settings)
     store = Jobs(settings.results_dir, settings.cache_mb, admission, limits, key.encode())
@@ -69,8 +76,6 @@ def create_app(settings: Settings | None = None) -> Dash:
     local = JobManager(cache.jobs_store(settings.jobs_dir), admission)  # jobs in processes of this server
     celery, manager = None, local
     if settings.redis_url:  # jobs on Celery workers, here or on other hosts
-        from cluster import make_celery
-
         celery = make_celery(settings.redis_url, key)
         manager = CeleryJobManager(celery, admission)
     app = Dash(
@@ -81,6 +86,7 @@ def create_app(settings: Settings | None = None) -> Dash:
         health_endpoint="health",  # GET /health answers "OK" (container and load-balancer checks)
     )
     app.server.secret_key = key
+    visitors.install(app.server)
     app.celery = celery  # the workers' application (``celery -A app:celery_app worker``), or None
     # A regime map waits for its cells, which run as Celery tasks; waiting inside a worker
     # could take every worker process and wait for ever, so maps wait on this server.

@@ -40,7 +40,13 @@ def make_celery(redis_url: str, secret: str) -> Celery:
         task_track_started=True,
         result_expires=3600,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": visibility},
+        # an unacknowledged task of a vanished host goes back to the queue after `visibility`
+        # seconds; the surviving workers look for such tasks every tenth of that
+        broker_transport_options={
+            "visibility_timeout": visibility,
+            "unacked_restore_interval": max(1, visibility // 10),
+            "unacked_restore_throttle": 1,
+        },
         result_backend_transport_options={"visibility_timeout": visibility},
         worker_hijack_root_logger=False,
     )

@@ -36,7 +36,7 @@ def redis_server(timeout: float = 10.0) -> Iterator[str]:
     """A fresh redis-server on a free loopback port, without persistence; yields its URL."""
     binary = shutil.which("redis-server")
     if binary is None:
-        raise RuntimeError("redis-server is not installed: run scripts/install-redis.sh (Debian's redis-server)")
+        raise RuntimeError("redis-server is not installed: run scripts/install-debian.sh redis (Debian's redis-server)")
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="wsd-redis-") as workdir:
         process = subprocess.Popen(

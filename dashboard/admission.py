@@ -66,6 +66,7 @@ class Admission:
     max_queued: int
     abandon_seconds: float
     redis_url: str | None = None  # set: stop requests and heartbeats go through Redis
+    per_visitor: int = 2  # jobs one visitor may compute at once
 
     @property
     def _redis(self):
@@ -117,11 +118,55 @@ class Admission:
         return (None if stop is None else stop.decode()), (None if polled is None else float(polled))
 
     @contextmanager
-    def slot(self, n_slots: int, should_stop: Callable[[], str | None], on_wait: Callable[[int, float], None]):
+    def slot(
+        self,
+        n_slots: int,
+        should_stop: Callable[[], str | None],
+        on_wait: Callable[[int, float], None],
+        *,
+        visitor: str | None = None,
+    ):
         """Hold ``n_slots`` slots (at most all of them) for the ``with`` block, waiting in the
         queue for them; ``on_wait(jobs_ahead, seconds_waited)`` reports the wait (once a
-        second, or when the queue moves). Raises :class:`Busy` if the queue is full and
-        :class:`Stopped` if ``should_stop()`` says why while waiting."""
+        second, or when the queue moves). A job of a ``visitor`` who already computes
+        ``per_visitor`` jobs first waits for one of them to end. Raises :class:`Busy` if
+        the queue is full and :class:`Stopped` if ``should_stop()`` says why while waiting."""
+        with self._visitor_slot(visitor, should_stop, on_wait), self._server_slot(n_slots, should_stop, on_wait) as n:
+            yield n
+
+    @contextmanager
+    def _visitor_slot(self, visitor: str | None, should_stop, on_wait):
+        """One of the visitor's ``per_visitor`` lock files, held for the block."""
+        if visitor is None:
+            yield
+            return
+        started, told = time.monotonic(), None
+        while True:
+            reason = should_stop()
+            if reason:
+                raise Stopped(reason)
+            held = self._visitor_lock(visitor)
+            if held is not None:
+                break
+            waited = time.monotonic() - started
+            if int(waited) != told:
+                told = int(waited)
+                on_wait(self.per_visitor, waited)  # the visitor's own jobs are ahead
+            time.sleep(WAIT_SECONDS)
+        try:
+            yield
+        finally:
+            _release([held])
+
+    def _visitor_lock(self, visitor: str) -> int | None:
+        for i in range(self.per_visitor):
+            fd = _lock(self._dir("visitors") / f"{visitor}-{i}.lock")
+            if fd is not None:
+                return fd
+        return None
+
+    @contextmanager
+    def _server_slot(self, n_slots: int, should_stop, on_wait):
         n_slots = max(1, min(n_slots, self.slots))
         ticket, ticket_fd = self._enqueue()
         started, told = time.monotonic(), None

@@ -19,7 +19,7 @@ from typing import Any
 from dash import Dash, Input, Output, State, ctx, no_update, set_props
 from dash.exceptions import PreventUpdate
 
-from dashboard import ids, jobs
+from dashboard import ids, jobs, visitors
 from dashboard.admission import Busy, check_token
 from dashboard.records import Record
 from dashboard.runner import Control, Jobs, Plan, execute, failure_message, queued_label
@@ -52,6 +52,12 @@ def checked(props: list[Any], last_valid: Any) -> tuple[dict[str, Any], dict[str
 def new_token() -> str:
     """The random name a page gives a job, to ask it to stop (dashboard.admission)."""
     return secrets.token_hex(16)
+
+
+def new_job() -> dict[str, str]:
+    """What a new job's pending request carries for admission: its token, and the visitor
+    whose page asks (from the visitor cookie; dashboard.visitors)."""
+    return {"token": new_token(), "visitor": visitors.current()}
 
 
 # ---- requests, results, records ------------------------------------------------------
@@ -143,7 +149,7 @@ def register_side_job(app: Dash, store: Jobs, job: SideJob) -> None:
             plan_of(store, job.kind, request)
         except ValueError as exc:
             return no_update, str(exc), ""
-        return {**request, "token": new_token()}, "", "starting…"
+        return {**request, **new_job()}, "", "starting…"
 
     @app.callback(
         *job.outputs,
@@ -194,7 +200,7 @@ def side_job(store: Jobs, job: SideJob, pending: Any, set_progress: Callable) ->
     def wait(ahead, waited):
         set_progress((queued_label(ahead, waited),))
 
-    outcome = execute(store, plan, token, report, wait, 0.3)
+    outcome = execute(store, plan, token, report, wait, 0.3, visitor=visitors.of(pending))
     record, control = outcome.record, outcome.control
     if outcome.message or record is None:
         return *nothing, control.stopped_label(job.unit) if control.stopped else "", outcome.message

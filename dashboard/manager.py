@@ -16,13 +16,36 @@ gone quiet stops itself.
 
 from __future__ import annotations
 
+import json
+import time
+
 import psutil
-from dash import CeleryManager, DiskcacheManager
+from dash import CeleryManager, DiskcacheManager, no_update
 
 from dashboard.admission import Admission
+from dashboard.runner import queued_label
+
+QUEUE = "celery"  # Celery's default queue
+QUEUED = "wsd:queued:"  # + a job's cache key -> "<task id> <time sent>", until a worker takes it
+QUEUED_SECONDS = 24 * 3600
+PROGRESS_WIDTH = 3  # the most progress outputs of any job (the Divergence view's)
 
 
-class JobManager(DiskcacheManager):
+class _ReadsAgain:
+    """A poll reads the job's result, then asks whether the job still runs; a job that stores
+    its result and ends between the two looks cancelled, and Dash 4.4.1 answers the page with
+    nothing (HTTP 204): the page stops polling and the finished job never arrives (seen in
+    ~1 of 250 runs under load). A job stores its result before it ends, so when there is
+    no result and the job has ended, the result is read once more."""
+
+    def get_result(self, key, job):
+        result = super().get_result(key, job)
+        if result is self.UNDEFINED and job is not None and not self._still_running(job):
+            result = super().get_result(key, job)
+        return result
+
+
+class JobManager(_ReadsAgain, DiskcacheManager):
     """DiskcacheManager that tolerates a job exiting while it is stopped or looked at, and
     records each poll as a heartbeat of the job's page."""
 
@@ -45,26 +68,75 @@ class JobManager(DiskcacheManager):
     def job_running(self, job) -> bool:
         if self.admission is not None and job is not None:
             self.admission.heartbeat(job)
+        return self._still_running(job)
+
+    def _still_running(self, job) -> bool:
         try:
             return super().job_running(job)
         except psutil.NoSuchProcess:
             return False  # it exited after the existence check
 
 
-class CeleryJobManager(CeleryManager):
+class CeleryJobManager(_ReadsAgain, CeleryManager):
     """Dash's CeleryManager (jobs on Celery workers, anywhere), recording each poll as a
-    heartbeat of the job's page in Redis, where the job looks for it."""
+    heartbeat of the job's page in Redis, where the job looks for it, and telling the page
+    of a job still waiting in Redis for a free worker how many jobs are ahead of it.
+
+    That news goes out as the job's progress: the first progress output of every job is its
+    label (the views keep to this), the others are left as they are.
+    """
 
     def __init__(self, celery_app, admission: Admission) -> None:
         super().__init__(celery_app)
         self.admission = admission
 
+    @property
+    def _redis(self):
+        return self.handle.backend.client  # the result backend's Redis client
+
     def call_job_fn(self, key, job_fn, args, context):
         job = super().call_job_fn(key, job_fn, args, context)
         self.admission.heartbeat(job, new=True)
+        self._redis.set(f"{QUEUED}{key}", f"{job} {time.time()!r}", ex=QUEUED_SECONDS)
         return job
 
     def job_running(self, job) -> bool:
         if job is not None:
             self.admission.heartbeat(job)
+        return self._still_running(job)
+
+    def _still_running(self, job) -> bool:
         return bool(super().job_running(job))
+
+    def terminate_job(self, job) -> None:
+        """Revoke the task, without killing its process. Dash also "terminates" a job whose
+        result it has just read, while the task may still be returning: a killed process
+        would put the finished task back in the queue (late acks) and run it again. A job
+        still waiting never starts; a running one stops at its page's stop request (Cancel,
+        changed settings) and ends with what it has, as on the local backend."""
+        if job is not None:
+            self.handle.control.revoke(job)
+
+    def get_progress(self, key):
+        progress = super().get_progress(key)
+        if progress is not None:
+            return progress
+        queued = self._redis.get(f"{QUEUED}{key}")
+        if queued is None:
+            return None
+        job, sent = queued.decode().split()
+        ahead = self.jobs_ahead(job)
+        if ahead is None:  # a worker has taken it: from now on the job sends its own news
+            self._redis.delete(f"{QUEUED}{key}")
+            return None
+        label = queued_label(ahead, time.time() - float(sent))
+        return [label] + [no_update] * (PROGRESS_WIDTH - 1)
+
+    def jobs_ahead(self, job: str) -> int | None:
+        """Jobs a worker will take before ``job``, or None if it is no longer waiting. The
+        queue is a Redis list: new messages are pushed on the left, workers take from the right."""
+        messages = self._redis.lrange(QUEUE, 0, -1)  # broker and results share one Redis database
+        for i, raw in enumerate(messages):
+            if json.loads(raw).get("headers", {}).get("id") == job:
+                return len(messages) - 1 - i
+        return None

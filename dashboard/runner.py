@@ -125,13 +125,17 @@ class Jobs:
         cache.results(self.results_dir, self.cache_mb).set(key, value)
         return True
 
-    def compute(self, plan: Plan, control: Control, on_wait: Callable[[int, float], None]) -> Record:
+    def compute(
+        self, plan: Plan, control: Control, on_wait: Callable[[int, float], None], visitor: str | None = None
+    ) -> Record:
         """The record of ``plan``: from the cache, or computed in a slot and stored (unless
-        stopped early). ``on_wait(jobs_ahead, seconds)`` reports a wait in the queue."""
+        stopped early). ``on_wait(jobs_ahead, seconds)`` reports a wait in the queue (the
+        server's, or behind the ``visitor``'s own jobs)."""
         record = self.load(plan.key)
         if record is not None:
             return record
-        with self.admission.slot(plan.slots, control.should_stop, on_wait) as held, self._chunks_on_workers():
+        slot = self.admission.slot(plan.slots, control.should_stop, on_wait, visitor=visitor)
+        with slot as held, self._chunks_on_workers():
             record = plan.work(control, held)
         if not record.cancelled:
             self.store(plan.key, record)
@@ -169,14 +173,21 @@ class Outcome:
 
 
 def execute(
-    store: Jobs, plan: Plan, token: str, report: Callable[..., None], on_wait: Callable[[int, float], None], seconds
+    store: Jobs,
+    plan: Plan,
+    token: str,
+    report: Callable[..., None],
+    on_wait: Callable[[int, float], None],
+    seconds: float,
+    *,
+    visitor: str | None = None,
 ) -> Outcome:
-    """Run a checked ``plan`` as the job ``token``: ``report(done, total, elapsed, *partial)``
-    at most every ``seconds``, ``on_wait(jobs_ahead, seconds_waited)`` while queued. Never
-    raises: whatever goes wrong becomes the outcome's message."""
+    """Run a checked ``plan`` as the job ``token`` of ``visitor``: ``report(done, total,
+    elapsed, *partial)`` at most every ``seconds``, ``on_wait(jobs_ahead, seconds_waited)``
+    while queued. Never raises: whatever goes wrong becomes the outcome's message."""
     control = Control(store.admission, token, report, seconds)
     try:
-        return Outcome(control, record=store.compute(plan, control, on_wait))
+        return Outcome(control, record=store.compute(plan, control, on_wait, visitor))
     except (Busy, ValueError) as exc:  # the server is busy; bad input found late (e.g. memory)
         return Outcome(control, message=f"Refused: {exc}")
     except Stopped as exc:

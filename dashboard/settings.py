@@ -15,6 +15,7 @@ in the process, so nothing below reads the environment later: the app factory re
                        processes of the web server (Dash's diskcache manager)
   WSD_MAX_JOBS         jobs computing at once on this server (default: the number of cores)
   WSD_MAX_QUEUED       jobs allowed to wait for a free slot (default: 4 x WSD_MAX_JOBS)
+  WSD_MAX_JOBS_PER_VISITOR  jobs one visitor (browser) may compute at once (2); the others wait
   WSD_MAX_RUN_SECONDS  the longest job accepted, by the estimate (60)
   WSD_ABANDON_SECONDS  a job whose page has not asked for news this long is stopped (30)
   WSD_ENGINE_RATE      trajectory-steps/s one job trains here (default: measured at start-up;
@@ -45,6 +46,7 @@ class Settings:
     secret_key: str | None = None
     max_jobs: int = 1
     max_queued: int = 4
+    max_jobs_per_visitor: int = 2
     max_run_seconds: float = 60.0
     abandon_seconds: float = 30.0
     engine_rate: float | None = None  # trajectory-steps/s of one job; None: measured at start-up
@@ -74,6 +76,7 @@ class Settings:
             secret_key=env.get("WSD_SECRET_KEY") or env.get("SECRET_KEY") or None,
             max_jobs=max_jobs,
             max_queued=whole_setting(env, "WSD_MAX_QUEUED", 4 * max_jobs, 0, 100_000),
+            max_jobs_per_visitor=whole_setting(env, "WSD_MAX_JOBS_PER_VISITOR", cls.max_jobs_per_visitor, 1, 1024),
             max_run_seconds=_positive(env, "WSD_MAX_RUN_SECONDS", cls.max_run_seconds, 86_400),
             abandon_seconds=_positive(env, "WSD_ABANDON_SECONDS", cls.abandon_seconds, 86_400),
             engine_rate=_positive(env, "WSD_ENGINE_RATE", None, 1e12),

@@ -4,7 +4,7 @@
 
 Starts the app on a free local port unless --url is given, opens each view through a
 shareable link, waits for the run to finish, and saves docs/<view>.png.
-Needs Debian's chromium and chromium-driver (scripts/install-browser.sh).
+Needs Debian's chromium and chromium-driver (scripts/install-debian.sh browser).
 """
 
 from __future__ import annotations

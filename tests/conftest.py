@@ -27,6 +27,17 @@ def rng():
 CLUSTER_SECRET = "0123456789abcdef" * 4
 
 
+def pytest_collection_modifyitems(config, items):
+    """The tests of the Celery backend last. A Celery client that has talked to its broker
+    registers after-fork clean-ups that hold up every later fork of this process for ~10 s
+    (measured), and several tests fork on purpose (admission, caches): those run first."""
+
+    def uses_celery(item) -> bool:
+        return "cluster" in getattr(item, "fixturenames", ()) or "tests/cluster/" in item.nodeid
+
+    items.sort(key=uses_celery)  # a stable sort: the order within each group stays
+
+
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
     """A loopback Redis server and two one-process Celery workers (``celery -A app:celery_app

@@ -1,4 +1,4 @@
-"""The dependency rule: core <- dashboard <- app, core <- cli. The core never loads Dash."""
+"""The dependency rule: core <- cluster <- dashboard <- app, core <- cli. The core never loads Dash or Celery."""
 
 import subprocess
 import sys
@@ -25,3 +25,10 @@ def test_core_sources_name_no_ui_library():
         text = path.read_text()
         assert "import dash" not in text and "import plotly" not in text, path
         assert "from dash" not in text and "from plotly" not in text, path
+
+
+def test_cluster_needs_no_dash_and_core_needs_no_celery():
+    loaded = _modules_after("import cluster")
+    assert not {m for m in loaded if m.split(".")[0] in ("dash", "plotly", "dashboard")}
+    core_only = _modules_after("import core; core.run_stability; import core.maps, core.regimes")
+    assert not {m for m in core_only if m.split(".")[0] in ("celery", "redis", "cluster")}

@@ -12,7 +12,7 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from core.config import RunConfig
 from core.model import MLP
-from dashboard import figures, figures_distance, figures_dynamics, figures_eps, ids, jobs
+from dashboard import figures, figures_distance, figures_dynamics, figures_eps, ids, jobs, visitors
 from dashboard.components import explain, graph, job_bar
 from dashboard.jobflow import (
     CONTROL_STATES,
@@ -20,7 +20,7 @@ from dashboard.jobflow import (
     checked,
     checked_request,
     finished_result,
-    new_token,
+    new_job,
     plan_of,
     record_for,
     register_csv_export,
@@ -244,12 +244,12 @@ def run_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
     def live(done, total, elapsed, partial):
         # as a plain dict: the server unpickles each update to answer a poll (5 ms less than a Figure)
         fig = plot(partial.distance[:, 1:], partial.loss[:, 0]).to_plotly_json()
-        set_progress((fig, 100 * done / total, progress_label(done, total, elapsed)))
+        set_progress((progress_label(done, total, elapsed), fig, 100 * done / total))
 
     def wait(ahead, waited):
-        set_progress((waiting, 0, queued_label(ahead, waited)))
+        set_progress((queued_label(ahead, waited), waiting, 0))
 
-    outcome = execute(store, plan, token, live, wait, LIVE_SECONDS)
+    outcome = execute(store, plan, token, live, wait, LIVE_SECONDS, visitor=visitors.of(pending))
     if outcome.message:
         return no_update, no_update, outcome.message, 0, "", no_update
     record, control = outcome.record, outcome.control
@@ -304,7 +304,7 @@ def register(app: Dash, store: Jobs) -> None:
         # whose answer would otherwise arrive later and cover this one
         view = None if running else replay(store, plan.key, values["normalized"])
         if view is None:
-            pending = {**request, "normalized": values["normalized"], "token": new_token()}
+            pending = {**request, "normalized": values["normalized"], **new_job()}
             return no_update, no_update, "", 0, "starting…", no_update, pending
         summary, figure = view
         label = f"{values['steps']:,} iterations · from the cache"
@@ -315,10 +315,10 @@ def register(app: Dash, store: Jobs) -> None:
         Input(ids.PENDING, "data"),
         background=True,
         running=[(Output(ids.RUN, "disabled"), True, False), (Output(ids.CANCEL, "disabled"), False, True)],
-        progress=[
+        progress=[  # the label first, as in every job (dashboard.manager: news of a queued job)
+            Output(ids.PROGRESS_LABEL, "children"),
             Output(ids.DISTANCE_GRAPH, "figure"),
             Output(ids.PROGRESS, "value"),
-            Output(ids.PROGRESS_LABEL, "children"),
         ],
         interval=200,
         prevent_initial_call=True,

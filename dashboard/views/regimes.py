@@ -16,7 +16,7 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from core.data import dataset_shape
-from dashboard import figures_maps, figures_regimes, ids, jobs
+from dashboard import figures_maps, figures_regimes, ids, jobs, visitors
 from dashboard.components import explain, graph, job_bar, text_input
 from dashboard.jobflow import (
     CONTROL_OUTPUTS,
@@ -24,6 +24,7 @@ from dashboard.jobflow import (
     checked,
     checked_request,
     finished_result,
+    new_job,
     new_token,
     plan_of,
     props_from_values,
@@ -149,12 +150,12 @@ def map_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
     def live(done, total, elapsed, partial):
         record = jobs.map_record(kind, config, n_inits, partial)
         record = record if coarse is None else with_coarse(record, coarse)
-        set_progress((map_figure(record, live=True).to_plotly_json(), progress_label(done, total, elapsed)))
+        set_progress((progress_label(done, total, elapsed), map_figure(record, live=True).to_plotly_json()))
 
     def wait(ahead, waited):
-        set_progress((no_update, queued_label(ahead, waited)))
+        set_progress((queued_label(ahead, waited), no_update))
 
-    outcome = execute(store, plan, token, live, wait, LIVE_SECONDS)
+    outcome = execute(store, plan, token, live, wait, LIVE_SECONDS, visitor=visitors.of(pending))
     record, control = outcome.record, outcome.control
     if outcome.message or record is None:
         return no_update, no_update, control.stopped_label("cell") if control.stopped else "", outcome.message
@@ -281,7 +282,7 @@ def register(app: Dash, store: Jobs) -> None:
         figure = None if running else replay(store, plan.key)  # during a job, a new one stops it
         if figure is not None:
             return no_update, "", "from the cache", figure, finished_result(store, plan, request)
-        return {**request, "token": new_token()}, "", "starting…", no_update, no_update
+        return {**request, **new_job()}, "", "starting…", no_update, no_update
 
     @app.callback(
         Output(ids.MAP_GRAPH, "figure"),
@@ -295,7 +296,7 @@ def register(app: Dash, store: Jobs) -> None:
             (Output(ids.MAP_ZOOM, "disabled"), True, False),
             (Output(ids.MAP_CANCEL, "disabled"), False, True),
         ],
-        progress=[Output(ids.MAP_GRAPH, "figure"), Output(ids.MAP_PROGRESS, "children")],
+        progress=[Output(ids.MAP_PROGRESS, "children"), Output(ids.MAP_GRAPH, "figure")],  # the label first
         interval=200,
         prevent_initial_call=True,
         manager=getattr(app, "coordinator_manager", None),  # with Celery: here, its cells on the workers

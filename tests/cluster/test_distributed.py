@@ -3,9 +3,9 @@ of workers, and no chunk lost when a worker process is killed mid-map."""
 
 import os
 import signal
-import threading
 
 import numpy as np
+import psutil
 import pytest
 
 from cluster import CeleryExecutor, make_celery
@@ -13,6 +13,7 @@ from cluster.celery_app import seal, unseal
 from core.config import RunConfig
 from core.maps import run_map
 from core.regimes import run_sweep
+
 
 def _executor(cluster) -> CeleryExecutor:
     return CeleryExecutor(make_celery(cluster.url, cluster.secret))
@@ -36,7 +37,9 @@ def test_a_distributed_sweep_equals_the_local_one_and_reports_progress(cluster):
     config = RunConfig(n_steps=150)
     seen = []
     local = run_sweep(config, [0.01, 0.5, 5.0], 3, workers=2)
-    spread = run_sweep(config, [0.01, 0.5, 5.0], 3, executor=_executor(cluster), on_progress=lambda d, t, _: seen.append(d))
+    spread = run_sweep(
+        config, [0.01, 0.5, 5.0], 3, executor=_executor(cluster), on_progress=lambda d, t, _: seen.append(d)
+    )
     np.testing.assert_array_equal(local.cells.loss, spread.cells.loss)
     np.testing.assert_array_equal(local.cells.sharpness, spread.cells.sharpness)
     assert seen[-1] == 9 and seen == sorted(seen)
@@ -64,12 +67,18 @@ def test_a_worker_killed_mid_map_loses_no_chunk(cluster):
     children = set(workers.child_pids())
     spread = run_map("eta-seed", config, etas, seeds, executor=_executor(cluster), on_progress=kill_one_busy_process)
     assert killed and killed[0] in children, (killed, children)
-    assert killed[0] not in workers.child_pids()  # it is gone; the worker made a new process
+    assert _gone(killed[0])  # it is gone (the worker made a new process and took the chunk again)
     _same(local, spread)
 
 
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def test_a_cancelled_map_stops_and_frees_the_workers(cluster):
-    workers = cluster.workers
     config = RunConfig(n_steps=3000)
     result = run_map(
         "eta-seed", config, np.geomspace(0.1, 5.0, 8), np.arange(8), executor=_executor(cluster),
@@ -86,3 +95,35 @@ def test_a_chunk_is_unpickled_only_with_the_right_key():
     np.testing.assert_array_equal(unseal(sealed, b"right key")["theta"], np.arange(3.0))
     with pytest.raises(ValueError, match="not signed with this server's key"):
         unseal(sealed, b"wrong key")
+
+
+def test_a_worker_host_that_vanishes_mid_map_loses_no_chunk(tmp_path):
+    """SIGKILL to a whole worker (its main process and its pool): its chunk, never
+    acknowledged, goes back to the queue after the visibility timeout (5 s here) and the
+    other worker computes it; the map equals the local one."""
+    from cluster.local import celery_workers, redis_server
+
+    secret = "v" * 32
+    config = RunConfig(n_steps=1500)
+    etas, seeds = np.geomspace(0.1, 5.0, 6), np.arange(4)
+    local = run_map("eta-seed", config, etas, seeds, workers=2)
+    with redis_server() as url, celery_workers(url, secret, n=2, WSD_CELERY_VISIBILITY_SECONDS="5") as workers:
+        app = make_celery(url, secret)
+        killed = []
+
+        def kill_a_busy_worker(done, total, _partial):
+            if killed:
+                return None
+            for name, tasks in (app.control.inspect(timeout=1.0).active() or {}).items():
+                if tasks:
+                    main = workers.processes[int(name.split("-")[0][1:])]  # w<i>-<pid>@host
+                    victims = [main.pid, *(c.pid for c in psutil.Process(main.pid).children(recursive=True))]
+                    for pid in victims:
+                        os.kill(pid, signal.SIGKILL)
+                    killed.extend(victims)
+                    return None
+            return None
+
+        spread = run_map("eta-seed", config, etas, seeds, executor=CeleryExecutor(app), on_progress=kill_a_busy_worker)
+    assert killed and all(_gone(pid) for pid in killed)
+    _same(local, spread)

@@ -129,3 +129,47 @@ def test_stop_reasons_cancel_and_a_page_gone_quiet(admission, tmp_path):
 def test_tokens_are_32_hex_digits(token):
     with pytest.raises(ValueError, match="32 hexadecimal digits"):
         check_token(token)
+
+
+VISITOR, OTHER = "a" * 32, "b" * 32
+
+
+def test_a_visitor_waits_for_their_own_jobs_and_others_do_not(tmp_path):
+    admission = Admission(tmp_path, slots=4, max_queued=4, abandon_seconds=30, per_visitor=1)
+
+    def never_waits(*_):
+        raise AssertionError("this job should have started at once")
+
+    with admission.slot(1, lambda: None, never_waits, visitor=VISITOR):
+        waits = []
+        with (
+            pytest.raises(Stopped),
+            admission.slot(  # a second job of one visitor waits, says so
+                1, lambda: CANCELLED if waits else None, lambda ahead, _: waits.append(ahead), visitor=VISITOR
+            ),
+        ):
+            pass
+        assert waits == [1]
+        with admission.slot(1, lambda: None, never_waits, visitor=OTHER):  # another visitor's starts
+            assert admission.running() == 2
+    with admission.slot(1, lambda: None, never_waits, visitor=VISITOR):  # the first has ended
+        pass
+
+
+def test_the_visitor_cookie_is_set_once_and_read_back(tmp_path):
+    from flask import Flask
+
+    from dashboard import visitors
+
+    server = Flask(__name__)
+    visitors.install(server)
+    server.add_url_rule("/", "page", lambda: visitors.current() or "none")
+    client = server.test_client()
+    first = client.get("/")
+    assert first.text == "none"  # the first page has no cookie yet; its answer sets one
+    cookie = client.get_cookie(visitors.COOKIE)
+    assert visitors.VISITOR.fullmatch(cookie.value) and cookie.http_only
+    second = client.get("/")
+    assert second.text == cookie.value and "Set-Cookie" not in second.headers
+    assert visitors.of({"visitor": cookie.value}) == cookie.value
+    assert visitors.of({"visitor": "../../etc"}) is None and visitors.of("nonsense") is None

@@ -57,3 +57,23 @@ def test_job_manager_reports_a_job_that_exits_while_looked_at_as_not_running(tmp
 
 def test_job_manager_sees_a_running_job(tmp_path, job):
     assert JobManager(diskcache.Cache(str(tmp_path))).job_running(job.pid) is True
+
+
+def test_a_result_stored_between_the_two_reads_of_a_poll_is_not_lost():
+    """The job stores its result and ends just after the poll's first read: it reads again."""
+    from dashboard.manager import _ReadsAgain
+
+    class Store:
+        UNDEFINED = object()
+        stored = False
+
+        def get_result(self, key, job):
+            return {"answer": 42} if self.stored else self.UNDEFINED
+
+    class Manager(_ReadsAgain, Store):
+        def _still_running(self, job):
+            self.stored = True  # it finished just now, its result stored first
+            return False
+
+    assert Manager().get_result("key", 7) == {"answer": 42}
+    assert Store().get_result("key", 7) is Store.UNDEFINED  # without: the finished run is lost

@@ -36,8 +36,8 @@ def test_a_strip_map_fills_in_live_and_finishes_with_its_regimes(store):
     assert figure.layout.xaxis.type == "log" and "1-D strip" in figure.layout.title.text
     shapes = [s for s in figure.layout.shapes if s.type == "rect"]
     assert shapes, "regime bands are drawn"
-    live = [fig for fig, text in progress.updates if fig is not no_update]
-    assert live and all("cells" in text for _, text in progress.updates)
+    live = [fig for text, fig in progress.updates if fig is not no_update]
+    assert live and all("cells" in text for text, _ in progress.updates)
     # the record behind it equals the core's sweep of the same settings
     record = jobflow.record_for(store, "map", finished)
     sweep = run_sweep(jobs.map_config(VALUES), record.etas, 2, workers=1)

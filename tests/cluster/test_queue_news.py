@@ -1,0 +1,50 @@
+"""With Celery, a job still waiting in Redis for a free worker tells its page how many jobs
+are ahead of it (dashboard.manager.CeleryJobManager), through its first progress output."""
+
+import time
+
+from dash import no_update
+
+from cluster import make_celery
+from cluster.celery_app import CHUNK_TASK, seal
+from dashboard.admission import Admission
+from dashboard.manager import PROGRESS_WIDTH, QUEUED, CeleryJobManager
+
+
+def test_a_queued_job_says_how_many_are_ahead(cluster, tmp_path):
+    app = make_celery(cluster.url, cluster.secret)
+    manager = CeleryJobManager(app, Admission(tmp_path, 2, 8, 30.0, redis_url=cluster.url))
+    sleep = seal((time.sleep, (2.0,)), app.wsd_secret)
+    busy = [app.send_task(CHUNK_TASK, args=(sleep,)) for _ in range(2)]  # one per worker
+    deadline = time.monotonic() + 20
+    while any(t.state == "PENDING" for t in busy):  # both workers have started theirs
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    waiting = [app.send_task(CHUNK_TASK, args=(sleep,)) for _ in range(3)]
+    assert [manager.jobs_ahead(t.id) for t in waiting] == [0, 1, 2]
+    manager._redis.set(f"{QUEUED}somekey", f"{waiting[2].id} {time.time() - 3.0!r}")
+    news = manager.get_progress("somekey")
+    assert len(news) == PROGRESS_WIDTH and news[1:] == [no_update] * (PROGRESS_WIDTH - 1)
+    assert news[0] == "queued: 2 jobs ahead of you · waiting 3 s"
+    for task in busy + waiting:
+        task.get(timeout=30)
+    assert manager.jobs_ahead(waiting[2].id) is None and manager.get_progress("somekey") is None
+    assert manager._redis.get(f"{QUEUED}somekey") is None  # forgotten once a worker took it
+
+
+def test_every_job_reports_its_label_first(tmp_path):
+    """The convention the queued news relies on: in every background callback the first
+    progress output is a label, and none has more than PROGRESS_WIDTH."""
+    from app import create_app
+    from dashboard.settings import Settings
+
+    dash_app = create_app(Settings(cache_dir=tmp_path, engine_rate=1e5))
+    progress = [cb["background"]["progress"] for cb in dash_app.callback_map.values() if cb.get("background")]
+    assert len(progress) >= 3
+    for outputs in progress:
+        first = outputs[0]
+        assert (first.component_property, "label" in first.component_id or "progress" in first.component_id) == (
+            "children",
+            True,
+        ), outputs
+        assert len(outputs) <= PROGRESS_WIDTH
