@@ -15,6 +15,7 @@ import time
 from concurrent.futures import Executor, Future
 
 from celery import Celery
+from celery.states import READY_STATES
 
 from cluster.celery_app import CHUNK_TASK, seal, unseal
 
@@ -64,29 +65,34 @@ class CeleryExecutor(Executor):
         return future
 
     def _poll(self) -> None:
-        """Until nothing is pending: hand each finished task's answer to its future."""
+        """Until nothing is pending: hand each finished task's answer to its future. All
+        pending tasks are looked up in one round trip to Redis (MGET of their result keys)."""
+        backend = self.app.backend
         while True:
             with self._lock:
                 pending = list(self._pending.items())
                 if not pending:
                     self._poller = None
                     return
-            for task_id, (future, result) in pending:
+            keys = [backend.get_key_for_task(task_id) for task_id, _ in pending]
+            for (task_id, (future, result)), raw in zip(pending, backend.mget(keys), strict=True):
                 if future.cancelled():
                     self._forget(task_id)
-                elif result.ready():
+                elif raw is not None and (meta := backend.decode_result(raw))["status"] in READY_STATES:
                     self._forget(task_id)
-                    self._settle(future, result)
+                    self._settle(future, result, meta)
             time.sleep(POLL_SECONDS)
 
     def _forget(self, task_id: str) -> None:
         with self._lock:
             self._pending.pop(task_id, None)
 
-    def _settle(self, future: _TaskFuture, result) -> None:
+    def _settle(self, future: _TaskFuture, result, meta: dict) -> None:
         try:
-            ok, value = unseal(result.get(propagate=True), self.app.wsd_secret)
-        except Exception as exc:  # the task failed outside fn (worker error, bad signature)
+            if meta["status"] != "SUCCESS":  # the task failed outside fn (worker error, bad signature)
+                raise self.app.backend.exception_to_python(meta["result"])
+            ok, value = unseal(meta["result"], self.app.wsd_secret)
+        except Exception as exc:
             ok, value = False, exc
         finally:
             result.forget()  # its answer has been read: free it in Redis

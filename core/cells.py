@@ -33,7 +33,7 @@ from core.data import Dataset
 from core.experiments import check_theta0, network_for, start_and_directions
 from core.hessian import sharpness
 from core.model import MLP
-from core.parallel import default_workers, map_chunks
+from core.parallel import chosen_executor, default_workers, map_chunks
 from core.perturb import shared_reference_batch
 from core.training import NEVER, check_memory, descend, descend_bytes
 from core.validate import check_float, check_int
@@ -231,7 +231,9 @@ def train_cells(
         "use fewer learning rates, networks, eps values, copies or steps",
     )
     size = cells_per_chunk(etas.size, 1 + eps.size * n_copies)
-    first = max(1, size // 2)  # a half-size first chunk: it runs here while the workers start (core.parallel)
+    # locally, a half-size first chunk: it runs here while the workers start (core.parallel);
+    # an executor's workers are running already, and equal chunks share them out evenly
+    first = size if chosen_executor(executor) is not None else max(1, size // 2)
     spans = [slice(0, min(first, etas.size))] + [
         slice(lo, min(lo + size, etas.size)) for lo in range(first, etas.size, size)
     ]

@@ -39,6 +39,11 @@ def use_executor(executor: Executor | None) -> Iterator[None]:
         _EXECUTOR.reset(token)
 
 
+def chosen_executor(executor: Executor | None = None) -> Executor | None:
+    """``executor`` if given, else the one of the enclosing :func:`use_executor` (or None)."""
+    return executor if executor is not None else _EXECUTOR.get()
+
+
 def default_workers() -> int:
     """The number of cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -76,7 +81,7 @@ def map_chunks(
         done = sum(sizes[i] for i in results)
         return on_progress is None or on_progress(done, total, None) is not False
 
-    executor = executor if executor is not None else _EXECUTOR.get()
+    executor = chosen_executor(executor)
     if executor is not None:
         pending = {executor.submit(fn, c): i for i, c in enumerate(chunks)}
         return _leading(results), not _gather(pending, finished)

@@ -127,3 +127,14 @@ def test_a_worker_host_that_vanishes_mid_map_loses_no_chunk(tmp_path):
         spread = run_map("eta-seed", config, etas, seeds, executor=CeleryExecutor(app), on_progress=kill_a_busy_worker)
     assert killed and all(_gone(pid) for pid in killed)
     _same(local, spread)
+
+
+def test_an_error_on_a_worker_reaches_the_caller(cluster):
+    import math
+
+    future = _executor(cluster).submit(math.sqrt, -1.0)
+    with pytest.raises(ValueError, match="math domain error"):
+        future.result(timeout=30)
+    wrong_key = CeleryExecutor(make_celery(cluster.url, "another key, not the workers'"))
+    with pytest.raises(ValueError, match="not signed with this server's key"):
+        wrong_key.submit(math.sqrt, 4.0).result(timeout=30)
