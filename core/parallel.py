@@ -84,7 +84,8 @@ def map_chunks(
     executor = chosen_executor(executor)
     if executor is not None:
         pending = {executor.submit(fn, c): i for i, c in enumerate(chunks)}
-        return _leading(results), not _gather(pending, finished)
+        completed = _gather(pending, finished)
+        return _leading(results), not completed
 
     if workers == 1 or len(chunks) <= 1:
         for i, chunk in enumerate(chunks):
@@ -106,12 +107,18 @@ def map_chunks(
 
 def _gather(pending: dict[Future, int], finished: Callable[[int, R], bool]) -> bool:
     """Hand each future's result to ``finished(i, result)`` as it comes; False (and the rest
-    cancelled) as soon as one of those calls returns False."""
-    while pending:
-        done, _ = wait(pending, return_when=FIRST_COMPLETED)
-        if not all([finished(pending.pop(future), future.result()) for future in done]):
-            _cancel(pending)
-            return False
+    cancelled) as soon as one of those calls returns False. If a chunk fails or the wait is
+    interrupted (Ctrl-C), the rest are cancelled too (on an executor's workers they would
+    otherwise go on computing for nobody)."""
+    try:
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            if not all([finished(pending.pop(future), future.result()) for future in done]):
+                _cancel(pending)
+                return False
+    except BaseException:
+        _cancel(pending)
+        raise
     return True
 
 
