@@ -1,5 +1,8 @@
 """The dashboard on the Celery backend (REDIS_URL set), in a real browser: a run is a Celery
-task on a worker process, and a regime map sends its cells to the workers."""
+task on a worker process, a regime map sends its cells to the workers, and Cancel stops a
+map and frees them."""
+
+import time
 
 import pytest
 
@@ -41,4 +44,16 @@ def test_a_run_and_a_map_go_through_the_celery_workers(dash_duo, cluster, celery
     dash_duo.wait_for_contains_text("#map-progress", "done in", timeout=60)
     after_map = _tasks_done(cluster)
     assert after_map.get("wsd.train_chunk", 0) > after_run.get("wsd.train_chunk", 0), (after_run, after_map)
+    # a long map, cancelled once its first cells are in: it stops, and the workers are free
+    long_map = "/?view=regimes&map=eta-seed&eta_min=0.1&eta_max=5&eta_points=16&inits=2&steps=4000&seed=9"
+    dash_duo.driver.get(dash_duo.server_url + long_map)
+    dash_duo.wait_for_contains_text("#map-progress", "cells ·", timeout=60)
+    dash_duo.find_element("#map-cancel").click()
+    dash_duo.wait_for_contains_text("#map-progress", "Cancelled at cell", timeout=30)
+    free = cluster.workers.app.control.inspect(timeout=2.0).active() or {}
+    deadline = time.time() + 20
+    while any(free.values()) and time.time() < deadline:  # the revoked cells end at once or never start
+        time.sleep(0.5)
+        free = cluster.workers.app.control.inspect(timeout=2.0).active() or {}
+    assert not any(free.values()), free
     assert dash_duo.get_logs() == []
