@@ -19,7 +19,7 @@ from typing import Any
 from dash import Dash, Input, Output, State, ctx, no_update, set_props
 from dash.exceptions import PreventUpdate
 
-from dashboard import ids, jobs, visitors
+from dashboard import ids, plans, visitors
 from dashboard.admission import Busy, check_token
 from dashboard.records import Record
 from dashboard.runner import Control, Jobs, Plan, execute, failure_message, queued_label
@@ -63,7 +63,7 @@ def new_job() -> dict[str, str]:
 # ---- requests, results, records ------------------------------------------------------
 def plan_of(store: Jobs, kind: str, request: dict) -> Plan:
     """The checked job of a request's settings (ValueError names what is refused)."""
-    return jobs.plan(kind, request.get("values"), request.get("extra"), store.limits, store.admission.slots)
+    return plans.plan(kind, request.get("values"), request.get("extra"), store.limits, store.admission.slots)
 
 
 def finished_result(store: Jobs, plan: Plan, request: dict) -> dict:

@@ -1,7 +1,7 @@
 """What every background job goes through, whatever it computes.
 
 1. Its request is checked on the server (``dashboard.state.admit`` and the plan of its
-   kind in ``dashboard.jobs``): a page's stores are not trusted.
+   kind in ``dashboard.plans``): a page's stores are not trusted.
 2. A finished record in the results cache answers at once.
 3. Otherwise it waits for a slot (``dashboard.admission``), telling its page how many jobs
    are ahead, and computes there. Between steps it looks for a stop request (Cancel, the

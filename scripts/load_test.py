@@ -46,393 +46,32 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import re
 import secrets
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
-import requests
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+SCRIPTS = Path(__file__).resolve().parent
+if str(SCRIPTS) not in sys.path:  # also when loaded from its file (tests/cluster/test_load.py)
+    sys.path.insert(0, str(SCRIPTS))
+
+from dash_visitor import Visit, visit_all  # noqa: E402
+from lab_server import (  # noqa: E402
+    Servers,
+    descendants,
+    gunicorn_errors,
+    lab_server,
+    read_access_log,
+    requests_per_worker,
+    say,
+    still_running,
+)
 
 MAX_VISITORS = 50
-PAGE_PARALLEL = 4  # connections a visitor opens for the page's files (a browser: ~6)
-REQUEST_TIMEOUT = 30.0
-RUN_CALLBACK = "pending.data"  # the input of the main run's background callback
-START_INPUTS = ("run.n_clicks", "autorun.data")  # the inputs of the Run button's callback
-
-
-# ---- one visitor --------------------------------------------------------------------
-@dataclass
-class Visit:
-    """What one visitor saw (times in seconds; None if it never got there)."""
-
-    visitor: int
-    seed: int
-    page_load: float | None = None
-    first_news: float | None = None
-    first_progress: float | None = None
-    run_latency: float | None = None
-    most_ahead: int | None = None  # the most jobs ahead that a queue label told of
-    polls: int = 0
-    requests: int = 0
-    retries: int = 0  # requests sent again after the server had closed an idle kept-alive connection
-    task: str | None = None  # the run's Celery task id (or job process id)
-    label: str = ""
-    finished: bool = False
-    errors: list[str] = field(default_factory=list)
-
-
-class Aborted(Exception):
-    """The deadline passed (or the test was stopped) while this visitor was working."""
-
-
-class Visitor:
-    """A browser's side of the Dash protocol over plain HTTP, with a clock on each step."""
-
-    def __init__(self, base: str, visit: Visit, run: dict, deadline: float, abort: threading.Event):
-        self.base, self.visit, self.run, self.deadline, self.abort = base, visit, run, deadline, abort
-        self.http = requests.Session()
-        self.end_id = ""
-        self.deps: list[dict] = []
-        self.props: dict[str, dict] = {}  # component id -> its properties in the layout
-        self.lock = threading.Lock()  # the page's files come on several threads
-        self.last: dict[int, float] = {}  # id of a session -> when its last answer ended
-
-    # -- HTTP ----
-    def _timeout(self) -> float:
-        left = self.deadline - time.monotonic()
-        if left <= 0 or self.abort.is_set():
-            raise Aborted
-        return min(REQUEST_TIMEOUT, left)
-
-    def _check(self, answer: requests.Response, what: str, allowed=(200,)) -> requests.Response:
-        with self.lock:
-            self.visit.requests += 1
-        if answer.status_code not in allowed:
-            raise AssertionError(f"{what}: HTTP {answer.status_code} {answer.text[:300]!r}")
-        return answer
-
-    def get(self, path: str, session: requests.Session | None = None) -> requests.Response:
-        return self._send(session or self.http, "GET", path, f"GET {path}")
-
-    def callback(self, body: dict, allowed=(200,), **params) -> requests.Response:
-        what = f"{'poll' if 'cacheKey' in params else 'callback'} {body['output'][:50]}"
-        params = {"endId": self.end_id, **params}
-        return self._send(self.http, "POST", "/_dash-update-component", what, allowed, params=params, json=body)
-
-    def _send(self, session, method: str, path: str, what: str, allowed=(200,), **kwargs) -> requests.Response:
-        """One request, sent again once on a new connection if the server closed the kept-alive
-        one as it went out (gunicorn closes a connection idle for ``keepalive`` seconds, 2),
-        as a browser does."""
-        for attempt in (1, 2):
-            sent = time.monotonic()
-            idle = sent - self.last.get(id(session), sent)
-            try:
-                answer = session.request(method, self.base + path, timeout=self._timeout(), **kwargs)
-                break
-            except requests.ConnectionError as exc:
-                closed = "RemoteDisconnected" in str(exc) or "Connection reset by peer" in str(exc)
-                if attempt == 1 and closed and id(session) in self.last:
-                    with self.lock:
-                        self.visit.retries += 1
-                    continue
-                raise AssertionError(
-                    f"{what}: {type(exc).__name__} after {time.monotonic() - sent:.2f} s "
-                    f"(the connection idle {idle:.2f} s before): {exc}"
-                ) from exc
-            except requests.RequestException as exc:
-                raise AssertionError(
-                    f"{what}: {type(exc).__name__} after {time.monotonic() - sent:.2f} s: {exc}"
-                ) from exc
-        self.last[id(session)] = time.monotonic()
-        return self._check(answer, what, allowed)
-
-    # -- the page ----
-    def load_page(self) -> None:
-        started = time.monotonic()
-        page = self.get("/").text
-        config = re.search(r'<script id="_dash-config" type="application/json">(.*?)</script>', page, re.S)
-        if config is None:
-            raise AssertionError("GET /: no _dash-config in the page")
-        self.end_id = json.loads(config.group(1))["end_id"]
-        files = re.findall(r'<script src="([^"]+)"', page) + re.findall(r'<link rel="stylesheet" href="([^"]+)"', page)
-        local = threading.local()
-
-        def fetch(path: str) -> requests.Response:
-            if not hasattr(local, "http"):
-                local.http = requests.Session()
-                local.http.cookies.update(self.http.cookies)
-            return self.get(path, local.http)
-
-        with ThreadPoolExecutor(PAGE_PARALLEL) as pool:  # the scripts, then what the renderer asks
-            list(pool.map(fetch, files))
-            layout, deps = pool.map(fetch, ["/_dash-layout", "/_dash-dependencies"])
-        self.deps = deps.json()
-        self.props = _component_props(layout.json())
-        self.props["url"] = {"pathname": "/", "search": "", "hash": "", "href": self.base + "/"}
-        for dep in self.deps:  # the callbacks the page fires at load (a 204 is "no update")
-            if dep.get("clientside_function") is None and not dep.get("prevent_initial_call"):
-                values = {f"{i['id']}.{i['property']}": self._prop(i) for i in dep["inputs"]}
-                self.callback(self._body(dep, values, changed=[]), allowed=(200, 204))
-        self.visit.page_load = time.monotonic() - started
-
-    def _prop(self, dependency: dict):
-        return self.props.get(dependency["id"], {}).get(dependency["property"])
-
-    def _dep(self, inputs: tuple[str, ...]) -> dict:
-        for dep in self.deps:
-            if dep.get("clientside_function") is None and tuple(_names(dep["inputs"])) == inputs:
-                return dep
-        raise AssertionError(f"no callback with the inputs {inputs} in /_dash-dependencies")
-
-    def _body(self, dep: dict, inputs: dict, state: dict | None = None, changed: list[str] | None = None) -> dict:
-        """The request the renderer sends for ``dep``: the named inputs and states, the
-        other ones from the layout."""
-        names = [] if dep.get("no_output") else dep["output"].strip(".").split("...")
-        outputs = [dict(zip(("id", "property"), name.rsplit(".", 1), strict=True)) for name in names]
-        state = state or {}
-
-        def value(d: dict, given: dict) -> dict:
-            name = f"{d['id']}.{d['property']}"
-            return {**d, "value": given[name] if name in given else self._prop(d)}
-
-        return {
-            "output": dep["output"],
-            "outputs": outputs if dep["output"].startswith("..") or not outputs else outputs[0],
-            "inputs": [value(i, inputs) for i in dep["inputs"]],
-            "changedPropIds": list(inputs) if changed is None else changed,
-            "state": [value(s, state) for s in dep.get("state", [])],
-        }
-
-    # -- a run ----
-    def press_run(self) -> None:
-        """Run with this visitor's settings, then poll until the finished outputs."""
-        visit = self.visit
-        start, job = self._dep(START_INPUTS), self._dep((RUN_CALLBACK,))
-        interval = ((job.get("background") or {}).get("interval") or 500) / 1000
-        settings = {f"{name}.value": str(value) for name, value in self.run.items()}
-        clicked = time.monotonic()
-        answer = self.callback(self._body(start, {"run.n_clicks": 1}, {"run.disabled": False, **settings})).json()
-        outputs = answer.get("response", {})
-        _refused(outputs, "the start callback")
-        if "pending" not in outputs:
-            label = (outputs.get("progress-label") or {}).get("children")
-            raise AssertionError(f"Run started no job (answered from the cache?): {label!r}")
-        body = self._body(job, {RUN_CALLBACK: outputs["pending"]["data"]})
-        handles = self.callback(body).json()
-        if "cacheKey" not in handles or "job" not in handles:
-            raise AssertionError(f"the run's callback gave no job handle: {str(handles)[:300]}")
-        visit.task = handles["job"].rpartition("~")[0]
-        while True:
-            time.sleep(interval)
-            answer = self.callback(body, allowed=(200, 204), cacheKey=handles["cacheKey"], job=handles["job"])
-            visit.polls += 1
-            now = time.monotonic() - clicked
-            if answer.status_code == 204:  # Dash: the job is gone and left no result
-                raise AssertionError(
-                    f"a poll was answered with nothing (HTTP 204) after {now:.1f} s, {visit.polls} polls: the job "
-                    f"{visit.task} ended without a result"
-                )
-            data = answer.json()
-            _refused(data.get("sideUpdate", {}), "a poll")
-            progress = data.get("progress")
-            if progress:
-                label = str(progress.get("progress-label.children") or "")
-                visit.first_news = visit.first_news if visit.first_news is not None else now
-                if visit.first_progress is None and label.startswith("iteration "):
-                    visit.first_progress = now
-                ahead = re.match(r"queued: (\d+) jobs? ahead", label)
-                if ahead:
-                    visit.most_ahead = max(visit.most_ahead or 0, int(ahead.group(1)))
-            if "response" in data:
-                visit.run_latency = now
-                break
-        outputs = data["response"]
-        _refused(outputs, "the finished run")
-        visit.label = str((outputs.get("progress-label") or {}).get("children"))
-        expected = f"{int(self.run['steps']):,} iterations · "
-        if not visit.label.startswith(expected) or "result" not in outputs:
-            raise AssertionError(f"the run finished with {visit.label!r}, not {expected!r}… and a result")
-        visit.finished = True
-
-    def close(self) -> None:
-        self.http.close()
-
-
-def _names(dependencies: list[dict]) -> list[str]:
-    return [f"{d['id']}.{d['property']}" for d in dependencies]
-
-
-def _component_props(layout) -> dict[str, dict]:
-    """Every component with a plain id in the layout tree -> its properties."""
-    found: dict[str, dict] = {}
-    stack = [layout]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            props = node.get("props")
-            if isinstance(props, dict) and isinstance(props.get("id"), str):
-                found[props["id"]] = props
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return found
-
-
-def _refused(outputs: dict, where: str) -> None:
-    """A message beside Run (a refusal, a failure) is an error."""
-    message = (outputs.get("run-message") or {}).get("children")
-    if message:
-        raise AssertionError(f"{where} showed the message {message!r}")
-
-
-def visit_once(base: str, visit: Visit, run: dict, deadline: float, abort: threading.Event) -> Visit:
-    visitor = Visitor(base, visit, run, deadline, abort)
-    try:
-        visitor.load_page()
-        visitor.press_run()
-    except Aborted:
-        visit.errors.append("still running at the deadline")
-    except AssertionError as exc:
-        visit.errors.append(str(exc))
-    except requests.RequestException as exc:
-        visit.errors.append(f"{type(exc).__name__}: {exc}")
-    except Exception as exc:  # anything else is the load test's own failure: say it, do not hide it
-        visit.errors.append(f"unexpected {type(exc).__name__}: {exc}")
-    finally:
-        visitor.close()
-    return visit
-
-
-def visit_all(base: str, runs: list[dict], seeds: list[int], deadline: float, first: int = 0) -> list[Visit]:
-    """One thread per visitor, all started together; past ``deadline`` (monotonic) the
-    visitors still working are told to stop and reported as such."""
-    abort = threading.Event()
-    visits = [Visit(first + i, seed) for i, seed in enumerate(seeds)]
-    threads = [
-        threading.Thread(target=visit_once, args=(base, v, run, deadline, abort), daemon=True, name=f"visitor-{i}")
-        for i, (v, run) in enumerate(zip(visits, runs, strict=True))
-    ]
-    for thread in threads:
-        thread.start()
-    try:
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()) + 5)
-    finally:
-        abort.set()
-    for visit, thread in zip(visits, threads, strict=True):
-        if thread.is_alive() and not visit.errors:
-            visit.errors.append("still running at the deadline")
-    return visits
-
-
-# ---- the servers ----------------------------------------------------------------------
-@dataclass
-class Servers:
-    url: str
-    workers: int = 0
-    web_workers: int = 0
-    access_log: Path | None = None
-    error_log: Path | None = None
-    redis_url: str | None = None
-
-
-@contextlib.contextmanager
-def gunicorn(env: dict[str, str], workdir: Path, web_workers: int, timeout: float = 90.0) -> Iterator[Servers]:
-    """``gunicorn app:server`` (gunicorn.conf.py) on a free loopback port, its own process
-    group; yields once every one of its workers has answered a request."""
-    from cluster.local import free_port
-
-    port = free_port()
-    access, errors = workdir / "access.log", workdir / "gunicorn.log"
-    env = {**env, "PORT": str(port), "WEB_CONCURRENCY": str(web_workers), "WSD_HOST": "127.0.0.1"}
-    command = [str(Path(sys.executable).with_name("gunicorn")), "--access-logfile", str(access),
-               "--access-logformat", "%(p)s %(s)s %(m)s %(U)s?%(q)s %(L)s", "--error-logfile", str(errors),
-               "--no-control-socket", "app:server"]  # fmt: skip
-    server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_for_every_worker(url, server, access, web_workers, errors, timeout)
-        yield Servers(url, web_workers=web_workers, access_log=access, error_log=errors)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-
-
-def _wait_for_every_worker(url, server, access: Path, n: int, errors: Path, timeout: float) -> None:
-    """Until ``n`` distinct workers have answered GET /health (each on a new connection: the
-    kernel hands connections to whichever worker is ready)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with code {server.returncode}:\n{_tail(errors)}")
-        with contextlib.suppress(requests.RequestException):
-            requests.get(f"{url}/health", timeout=2, headers={"Connection": "close"})
-        answered = {
-            row[0] for row in _access_log(access) if row[1:3] == ("200", "GET") and row[3].startswith("/health")
-        }
-        if len(answered) >= n:
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"gunicorn's {n} workers did not all answer within {timeout:.0f} s:\n{_tail(errors)}")
-
-
-def _copy_logs(workdir: Path, logs: Path) -> None:
-    logs.mkdir(parents=True, exist_ok=True)
-    for name in ("access.log", "gunicorn.log"):
-        if (workdir / name).exists():
-            shutil.copy(workdir / name, logs / name)
-
-
-def _tail(path: Path | None, lines: int = 40) -> str:
-    if path is None or not path.exists():
-        return ""
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-@contextlib.contextmanager
-def lab_server(
-    workers: int, web_workers: int, redis_url: str | None, env: dict[str, str], logs: Path | None = None
-) -> Iterator[Servers]:
-    """Redis (unless given), ``workers`` Celery workers and gunicorn, on loopback, one cache
-    directory and key; everything stopped at the end (gunicorn's logs then copied to ``logs``)."""
-    from cluster.local import celery_workers, redis_server, worker_env
-
-    secret = secrets.token_hex(32)
-    with contextlib.ExitStack() as stack:
-        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wsd-load-")))
-        if logs is not None:
-            stack.callback(_copy_logs, workdir, logs)
-        cache_dir = workdir / "cache"
-        if redis_url is None:
-            redis_url = stack.enter_context(redis_server())
-        if workers:
-            _say(f"starting {workers} Celery worker(s) on {redis_url}")
-            stack.enter_context(celery_workers(redis_url, secret, n=workers, cache_dir=cache_dir, **env))
-        _say(f"starting gunicorn with {web_workers} workers")
-        servers = stack.enter_context(gunicorn(worker_env(redis_url, secret, cache_dir, **env), workdir, web_workers))
-        servers.workers, servers.redis_url = workers, redis_url
-        yield servers
 
 
 # ---- the whole test -----------------------------------------------------------------
@@ -539,24 +178,28 @@ def run_load_test(
         servers = (
             Servers(url) if url else stack.enter_context(lab_server(workers, web_workers, redis_url, env or {}, logs))
         )
-        started = _descendants(before)
+        started = descendants(before)
         lap("start")
         warm: list[Visit] = []
         if warm_up:
             n = max(1, workers if url is None else 2)
-            _say(f"warm-up: {n} visitor(s)")
+            say(f"warm-up: {n} visitor(s)")
             seeds = [seed_base + visitors + i for i in range(n)]
             warm = visit_all(servers.url, [{**run, "seed": s} for s in seeds], seeds, time.monotonic() + 60, first=-n)
         lap("warm_up")
-        _say(f"{visitors} visitors: page, then Run ({steps} iterations at eta {eta}), seeds {seed_base}+")
+        say(f"{visitors} visitors: page, then Run ({steps} iterations at eta {eta}), seeds {seed_base}+")
         seeds = [seed_base + i for i in range(visitors)]
         visits = visit_all(servers.url, [{**run, "seed": s} for s in seeds], seeds, time.monotonic() + deadline)
         lap("visitors")
         _explain_lost_jobs(servers, warm + visits)
-        started |= _descendants(before)
-        server_errors, served, server_times = _server_errors(servers), _served(servers), _server_times(servers)
-        _say("stopping everything")
-    stray = _still_running(started)
+        started |= descendants(before)
+        server_errors, served, server_times = (
+            gunicorn_errors(servers),
+            requests_per_worker(servers),
+            _server_times(servers),
+        )
+        say("stopping everything")
+    stray = still_running(started)
     lap("stop")
     stats = {**summarize(visits), **server_times}
     return Report(visitors, settings, visits, warm, phases, deadline, server_errors, stray, served, stats)
@@ -578,69 +221,16 @@ def _explain_lost_jobs(servers: Servers, visits: list[Visit]) -> None:
         visit.errors.append(f"Celery's state of the task {visit.task}: {str(told)[:600]}")
 
 
-def _descendants(excluded: set[int]) -> set[psutil.Process]:
-    """The processes under this one, except those under the children in ``excluded``."""
-    found = set()
-    for child in psutil.Process().children():
-        if child.pid not in excluded:
-            found.add(child)
-            with contextlib.suppress(psutil.Error):
-                found.update(child.children(recursive=True))
-    return found
-
-
-def _still_running(processes: set[psutil.Process]) -> list[str]:
-    """Processes started by the test that outlived its end (each then killed)."""
-    stray = []
-    deadline = time.monotonic() + 10
-    for process in processes:
-        with contextlib.suppress(psutil.Error):
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        with contextlib.suppress(psutil.Error):
-            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
-                stray.append(f"{process.pid} {' '.join(process.cmdline())[:120]}")
-                process.kill()
-    return stray
-
-
-def _server_errors(servers: Servers) -> list[str]:
-    """HTTP errors in gunicorn's access log and tracebacks in its error log."""
-    errors = [
-        f"gunicorn answered: {' '.join(row)}" for row in _access_log(servers.access_log) if row[1] not in ("200", "204")
-    ]
-    log = servers.error_log.read_text(errors="replace") if servers.error_log and servers.error_log.exists() else ""
-    if "Traceback" in log or "[CRITICAL]" in log or "[ERROR]" in log:
-        errors.append(f"gunicorn's log has errors:\n{log[-4000:]}")
-    return errors
-
-
-def _served(servers: Servers) -> dict[str, int]:
-    """Requests each gunicorn worker answered, from its access log."""
-    pids = [row[0] for row in _access_log(servers.access_log)]
-    return {pid: pids.count(pid) for pid in sorted(set(pids))}
-
-
 def _server_times(servers: Servers) -> dict[str, dict[str, float | int | None]]:
     """p50/p95/max of gunicorn's own time per request (from its access log), by kind: the
     page's files, callbacks, and polls of a job."""
     kinds: dict[str, list[float]] = {"server: GET": [], "server: callback": [], "server: poll": []}
-    for _, _, method, path, seconds in _access_log(servers.access_log):
+    for _, _, method, path, seconds in read_access_log(servers.access_log):
         if path.startswith("/health"):
             continue
         kind = "GET" if method == "GET" else "poll" if "cacheKey=" in path else "callback"
         kinds[f"server: {kind}"].append(float(seconds))
     return {kind: _stat(values) for kind, values in kinds.items()}
-
-
-def _access_log(path: Path | None) -> list[tuple[str, ...]]:
-    """(worker pid, status, method, path?query, seconds) of each request gunicorn answered."""
-    if path is None or not path.exists():
-        return []
-    return re.findall(r"^<(\d+)> (\d+) (\S+) (\S+) ([\d.]+)$", path.read_text(), re.M)
-
-
-def _say(message: str) -> None:
-    print(f"[load_test] {message}", file=sys.stderr, flush=True)
 
 
 def table(report: Report) -> str:
@@ -676,7 +266,7 @@ def table(report: Report) -> str:
 
 
 def _terminated(*_) -> None:
-    _say("terminated: stopping everything")
+    say("terminated: stopping everything")
     sys.exit(143)
 
 

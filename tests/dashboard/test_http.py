@@ -116,9 +116,9 @@ def _signed_result(client, values):
     import hmac
     from hashlib import sha256
 
-    from dashboard import jobs
+    from dashboard import plans
 
-    key = jobs.plan("run", values, None, state.Limits(rate=1e6), 1).key
+    key = plans.plan("run", values, None, state.Limits(rate=1e6), 1).key
     signature = hmac.new(client.app.server.secret_key.encode(), key.encode(), sha256).hexdigest()
     return {"kind": "run", "values": values, "extra": None, "signature": signature}
 

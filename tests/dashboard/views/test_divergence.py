@@ -10,7 +10,7 @@ from dash import no_update
 
 from core.config import RunConfig
 from core.model import MLP
-from dashboard import cache, jobflow, jobs, state
+from dashboard import cache, jobflow, jobs, plans, state
 from dashboard.admission import SETTINGS_CHANGED
 from dashboard.records import FTLEWindow
 from dashboard.runner import Jobs
@@ -68,7 +68,7 @@ class Progress:
 def test_a_run_job_answers_and_stores_its_record(store):
     result, summary, message, progress, label, figure = divergence.run_job(store, _pending(), Progress())
     assert message == "" and progress == 100 and label.startswith("300 iterations · ")
-    key = jobs.plan("run", result["values"], None, store.limits, 2).key
+    key = plans.plan("run", result["values"], None, store.limits, 2).key
     assert result == {"kind": "run", "values": state.run_values(SMALL), "extra": None, "signature": store.sign(key)}
     assert summary.startswith("final loss") and figure["layout"]["title"]["text"] == "η = 0.01, ε = 1e-08, seed 0"
     assert store.has(key)
@@ -130,7 +130,7 @@ def test_a_run_whose_record_the_cache_cannot_keep_still_answers(tmp_path, admiss
         result, summary, message, _, label, figure = divergence.run_job(tiny, _pending(values), Progress())
         assert message == "" and summary.startswith("final loss") and label.startswith("3,000 iterations")
         assert figure["layout"]["title"]["text"].endswith(f"seed {seed}")
-        assert not tiny.has(jobs.plan("run", result["values"], None, tiny.limits, 2).key)
+        assert not tiny.has(plans.plan("run", result["values"], None, tiny.limits, 2).key)
         # the other views recompute the record the cache did not keep
         assert jobflow.record_for(tiny, "run", result).config.seed == seed
 

@@ -8,7 +8,7 @@ from dash import no_update
 
 from core.config import RunConfig
 from core.regimes import run_sweep
-from dashboard import jobflow, jobs, state
+from dashboard import jobflow, jobs, map_zoom, plans, state
 from dashboard.views import data, regimes
 
 VALUES = {**state.run_values(state.default_values()), "steps": 150}
@@ -40,7 +40,7 @@ def test_a_strip_map_fills_in_live_and_finishes_with_its_regimes(store):
     assert live and all("cells" in text for text, _ in progress.updates)
     # the record behind it equals the core's sweep of the same settings
     record = jobflow.record_for(store, "map", finished)
-    sweep = run_sweep(jobs.map_config(VALUES), record.etas, 2, workers=1)
+    sweep = run_sweep(plans.map_config(VALUES), record.etas, 2, workers=1)
     np.testing.assert_array_equal(record.table["final_loss"], sweep.summary()["final_loss"].to_numpy())
     assert record.regimes == tuple(sweep.summary()["regime"])
 
@@ -50,7 +50,7 @@ def test_a_2d_map_and_a_zoom_into_its_box(store):
     figure, finished, _, message = regimes.map_job(store, _request(maps), Progress())
     assert message == "" and figure["data"][1]["type"] == "heatmap"
     coarse = jobflow.record_for(store, "map", finished)
-    values, extra = regimes._zoom_request({"range": {"x": [0.05, 5.0], "y": [0.5, 2.5]}}, finished)
+    values, extra = map_zoom.zoom_request({"range": {"x": [0.05, 5.0], "y": [0.5, 2.5]}}, finished)
     assert extra["zoom"] == [0.05, 5.0, 0.5, 2.5]
     _, zoomed, _, message = regimes.map_job(store, _request(extra, values), Progress())
     fine = jobflow.record_for(store, "map", zoomed)
@@ -81,18 +81,18 @@ def test_bad_or_too_large_maps_are_refused_before_any_training(store, monkeypatc
 
 def test_a_click_opens_the_run_of_that_point():
     finished = {"kind": "map", "values": VALUES, "extra": {**MAPS, "map": "eta-eps"}}
-    etas = jobs.map_grids(MAPS, None, 0)[0]
+    etas = plans.map_grids(MAPS, None, 0)[0]
     click = {"points": [{"customdata": [float(etas[2]) * (1 + 1e-7), 1e-6, 0.3, 0.5]}]}
-    values = regimes.clicked_run(click, finished)
+    values = map_zoom.clicked_run(click, finished)
     assert values["eta"] == etas[2] and values["eps"] == 1e-6 and values["seed"] == 0 and values["steps"] == 150
     seeds = {"kind": "map", "values": {**VALUES, "seed": 4}, "extra": {**MAPS, "map": "eta-seed"}}
-    assert regimes.clicked_run({"points": [{"customdata": [float(etas[0]), 6.0]}]}, seeds)["seed"] == 6
+    assert map_zoom.clicked_run({"points": [{"customdata": [float(etas[0]), 6.0]}]}, seeds)["seed"] == 6
     typed = {"points": [{"customdata": {"0": float(etas[1]), "1": 5, "2": 0.1, "3": 0.9}}]}  # a typed array
-    assert regimes.clicked_run(typed, seeds)["seed"] == 5
+    assert map_zoom.clicked_run(typed, seeds)["seed"] == 5
     strip = {"kind": "map", "values": VALUES, "extra": MAPS}
-    assert regimes.clicked_run({"points": [{"x": float(np.float32(etas[3]))}]}, strip)["eta"] == etas[3]
+    assert map_zoom.clicked_run({"points": [{"x": float(np.float32(etas[3]))}]}, strip)["eta"] == etas[3]
     with pytest.raises(ValueError):
-        regimes.clicked_run({"points": []}, finished)
+        map_zoom.clicked_run({"points": []}, finished)
 
 
 def test_digits_show_as_images_with_the_mistakes_first():
@@ -118,17 +118,17 @@ def test_a_zoom_shows_the_coarse_map_until_its_cells_are_replaced(store):
     maps = {**MAPS, "map": "eta-seed", "inits": 3}
     _, finished, _, _ = regimes.map_job(store, _request(maps), Progress())
     coarse = jobflow.record_for(store, "map", finished)
-    values, extra = regimes._zoom_request({"range": {"x": [0.05, 5.0], "y": [0.5, 2.5]}}, finished)
+    values, extra = map_zoom.zoom_request({"range": {"x": [0.05, 5.0], "y": [0.5, 2.5]}}, finished)
     assert regimes._coarse_record(store, _request(extra, values)).etas.tolist() == coarse.etas.tolist()
     _, zoomed, _, _ = regimes.map_job(store, _request(extra, values), Progress())
     fine = jobflow.record_for(store, "map", zoomed)
     pending = dataclasses.replace(fine, done=np.zeros_like(fine.done), value=np.full_like(fine.value, np.nan))
-    shown = regimes.with_coarse(pending, coarse)
+    shown = map_zoom.with_coarse(pending, coarse)
     assert shown.done.all()  # every cell has a coarse value to show
     near = np.abs(np.log(fine.etas)[:, None] - np.log(coarse.etas)[None, :]).argmin(axis=1)
     np.testing.assert_array_equal(shown.value, coarse.value[near][:, 1:3])  # seeds 1 and 2
     half = dataclasses.replace(fine, done=np.arange(fine.etas.size)[:, None] < 2 + 0 * fine.value)
-    mixed = regimes.with_coarse(half, coarse)
+    mixed = map_zoom.with_coarse(half, coarse)
     np.testing.assert_array_equal(mixed.value[:2], fine.value[:2])  # computed cells are kept
 
 
@@ -138,13 +138,13 @@ def test_a_strip_zoom_shows_the_coarse_strip_until_replaced(store):
     _, finished, _, _ = regimes.map_job(store, _request(MAPS), Progress())
     coarse = jobflow.record_for(store, "map", finished)
     # a span drawn on the strip's third panel arrives as "x3"/"y5" (each panel has its own axes)
-    values, extra = regimes._zoom_request({"range": {"x3": [2.0, 0.05], "y5": [0, 1]}}, finished)
+    values, extra = map_zoom.zoom_request({"range": {"x3": [2.0, 0.05], "y5": [0, 1]}}, finished)
     assert extra["zoom"][:2] == [0.05, 2.0]
     _, zoomed, _, message = regimes.map_job(store, _request(extra, values), Progress())
     fine = jobflow.record_for(store, "map", zoomed)
     assert message == "" and fine.etas.size > 4
     blank = {k: np.full_like(v, np.nan) for k, v in fine.table.items()}
-    shown = regimes.with_coarse(dataclasses.replace(fine, table=blank, regimes=(None,) * fine.etas.size), coarse)
+    shown = map_zoom.with_coarse(dataclasses.replace(fine, table=blank, regimes=(None,) * fine.etas.size), coarse)
     near = np.abs(np.log(fine.etas)[:, None] - np.log(coarse.etas)[None, :]).argmin(axis=1)
     np.testing.assert_array_equal(shown.table["final_loss"], coarse.table["final_loss"][near])
     assert shown.regimes == tuple(coarse.regimes[i] for i in near)

@@ -1,0 +1,191 @@
+"""The plan of each kind of job: a page's request -> a checked job (``dashboard.runner.Plan``).
+
+A plan checks the request on the server (the run settings each by its rule, the kind's own
+settings, and the cost against the server's limits; ValueError names what is refused),
+names the record's cache key and holds the job's work, a computation of dashboard.jobs.
+Records are cached by ``kind:version:config-hash:extra``, so a repeated or shared run is
+read back instead of recomputed. A map's settings give its grid of learning rates (and of
+eps or seeds, refined into a zoom box) and its cost here too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from core.config import RunConfig
+from core.data import dataset_shape
+from core.diagnostics import run_diagnostics
+from core.hessian import EXACT_MAX_PARAMS
+from core.maps import refine, zoom_grids
+from core.model import MLP
+from core.parallel import default_workers
+from core.regimes import geometric_grid
+from dashboard import jobs
+from dashboard.records import RECORD_VERSION
+from dashboard.runner import Plan
+from dashboard.state import Limits, admit, map_values, number, quoted, run_values, to_config, whole_number
+
+FTLE_INITS = (2, 500)
+FTLE_STEPS = (30, 2000)  # 30: the shortest FTLE fit window
+
+
+def record_key(kind: str, config: RunConfig, extra: str = "") -> str:
+    return f"{kind}:v{RECORD_VERSION}:{config.key()}:{extra}"
+
+
+def plan(kind: str, values: Any, extra: Any, limits: Limits, max_slots: int) -> Plan:
+    """The job a page asks for, checked on the server: ``values`` are the run settings (each
+    by its rule), ``extra`` the kind's own settings, and the cost against ``limits``.
+    ValueError names what is refused."""
+    if kind not in PLANS:
+        raise ValueError(f"the job kind must be one of {', '.join(PLANS)}, got {quoted(kind)}")
+    extra = extra if isinstance(extra, dict) else {}
+    return PLANS[kind](values, extra, limits, max_slots)
+
+
+def _run_plan(values, _extra, limits: Limits, _slots) -> Plan:
+    config = admit(values, limits)
+    return Plan(record_key("run", config), lambda control, _held: jobs.stability(config, control))
+
+
+def _sweep_plan(values, _extra, limits: Limits, _slots) -> Plan:
+    config = to_config(run_values(values))
+    limits.check(
+        config,
+        1 + len(jobs.SWEEP_EPS) * min(config.n_perturbations, jobs.SWEEP_COPIES),
+        advice=f"use fewer iterations (it trains {jobs.SWEEP_COPIES} copies at each of {len(jobs.SWEEP_EPS)} eps)",
+    )
+    return Plan(record_key("sweep", config), lambda control, _held: jobs.eps_sweep(config, control))
+
+
+def _ftle_plan(values, extra, limits: Limits, max_slots: int) -> Plan:
+    config = to_config(run_values(values))
+    n_inits = whole_number("initial networks", extra.get("inits"), *FTLE_INITS)
+    n_steps = whole_number("FTLE iterations", extra.get("steps"), *FTLE_STEPS)
+    slots = max(1, min(default_workers(), max_slots))
+    short = dataclasses.replace(config, n_steps=n_steps, n_perturbations=1)
+    rows = n_inits * (1 + len(jobs.FTLE_EPS) * jobs.FTLE_COPIES)
+    limits.check(short, rows, workers=slots, one_batch=False, advice="use fewer initial networks or FTLE iterations")
+    return Plan(
+        record_key("ftle", config, f"{n_inits}x{n_steps}"),
+        lambda control, held: jobs.ftle_sweep(config, n_inits, n_steps, control, workers=held),
+        slots,
+    )
+
+
+def _orbital_plan(values, extra, limits: Limits, _slots) -> Plan:
+    config = admit(values, limits)
+    t0 = whole_number("t0 (iteration to perturb at, below the iterations)", extra.get("t0"), 0, config.n_steps - 1)
+    return Plan(record_key("orbital", config, str(t0)), lambda control, _held: jobs.orbital(config, t0, control))
+
+
+# ---- maps over the learning rate (the Regimes view) --------------------------------
+MAP_COPIES = 5  # perturbed copies per network in a map (the sidebar's count is for single runs)
+MAP_EPS = np.geomspace(1e-12, 1e-2, 6)  # the eps axis of an eta x eps map
+ZOOM_FACTOR = 4
+LANCZOS_PRODUCTS = 30  # gradient pairs of one Lanczos sharpness, for the cost estimate
+
+
+def map_config(values: Any) -> RunConfig:
+    """The config of a map from the controls' values: their network, data, seed, eps and
+    iterations, with MAP_COPIES copies."""
+    return dataclasses.replace(to_config(run_values(values)), n_perturbations=MAP_COPIES)
+
+
+def map_grids(maps: dict, zoom: list | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The eta grid and the eps or seed grid (seeds ``seed`` .. ``seed + inits - 1``) of a
+    map's settings, refined into ``zoom`` ([eta_lo, eta_hi, y_lo, y_hi]) if given."""
+    etas = geometric_grid(maps["eta_min"], maps["eta_max"], maps["eta_points"])
+    kind = maps["map"]
+    ys = {"eta-eps": MAP_EPS, "eta-seed": seed + np.arange(maps["inits"])}.get(kind, np.zeros(0))
+    if zoom is None:
+        return etas, ys
+    if kind in ("eta-eps", "eta-seed"):
+        return zoom_grids(kind, etas, ys, zoom[:2], zoom[2:], ZOOM_FACTOR)
+    return refine(etas, zoom[0], zoom[1], ZOOM_FACTOR), ys
+
+
+def map_cost(kind: str, config: RunConfig, n_etas: int, n_ys: int, n_inits: int) -> tuple[int, int]:
+    """(trajectory-steps, extra default-network steps for the sharpness) of a map."""
+    cells, rows = {
+        "eta": (n_etas * n_inits, 1 + MAP_COPIES),
+        "eta-eps": (n_etas * n_inits, 1 + n_ys * MAP_COPIES),
+        "eta-seed": (n_etas * n_ys, 1),
+        "orbit": (n_etas, 1),
+    }[kind]
+    n_samples, n_inputs, n_classes = dataset_shape(config.dataset)
+    p = MLP(n_inputs, config.hidden, n_classes).n_params
+    hessian_rows = 2 * p if p <= EXACT_MAX_PARAMS else 2 * LANCZOS_PRODUCTS
+    return cells * rows * config.n_steps, (cells * hessian_rows if kind == "eta" else 0)
+
+
+def _map_plan(values, extra, limits: Limits, max_slots: int) -> Plan:
+    """A map of the Regimes view: the controls' network, data set, seed, eps and iterations
+    (with MAP_COPIES copies), the view's settings (state.MAP_RULES) and an optional zoom box."""
+    config = map_config(values)
+    maps = map_values(extra)
+    zoom = _zoom_box(extra.get("zoom"))
+    etas, ys = map_grids(maps, zoom, config.seed)
+    slots = max(1, min(default_workers(), max_slots))
+    steps, extra_steps = map_cost(maps["map"], config, etas.size, ys.size, maps["inits"])
+    rows = -(-(steps + extra_steps) // config.n_steps)  # the same cost as so many rows of this config
+    limits.check(
+        config, rows, workers=slots, one_batch=False, advice="use fewer learning rates, networks or iterations"
+    )
+    grid = f"{maps['map']}:{maps['eta_min']!r}:{maps['eta_max']!r}:{maps['eta_points']}:{maps['inits']}:{zoom}"
+    return Plan(
+        record_key("map", config, grid),
+        lambda control, held: jobs.regime_map(config, maps["map"], etas, ys, maps["inits"], control, held),
+        slots,
+    )
+
+
+def _zoom_box(raw: Any) -> list[float] | None:
+    """A zoom box [eta_lo, eta_hi, y_lo, y_hi] from the page, or None; ValueError if malformed."""
+    if raw is None:
+        return None
+    if not isinstance(raw, (list, tuple)) or len(raw) != 4:
+        raise ValueError(f"a zoom box must be [eta_lo, eta_hi, y_lo, y_hi], got {quoted(raw)}")
+    box = [
+        number(f"zoom box {name}", v, -1e300, 1e300)
+        for name, v in zip(("eta_lo", "eta_hi", "y_lo", "y_hi"), raw, strict=True)
+    ]
+    if not (0 < box[0] < box[1]):
+        raise ValueError(f"the zoom box must span learning rates from low to high, got {box[0]:g} to {box[1]:g}")
+    return box
+
+
+CHAOS_SAVE_EVERY = 10  # saved weights of a long run (the weight series)
+CHAOS_STEPS = (1000, 50_000)  # the transient is 1,000 steps
+
+
+def _chaos_plan(values, extra, limits: Limits, _slots) -> Plan:
+    """The Chaos view's long run: the controls' network, data and seed at its own eta and steps."""
+    eta = number("η of the long run", extra.get("eta"), 0.0, 1000.0)
+    n_steps = whole_number("iterations of the long run", extra.get("steps"), *CHAOS_STEPS)
+    config = dataclasses.replace(
+        to_config(run_values(values)),
+        learning_rate=eta,
+        n_steps=n_steps,
+        n_perturbations=1,
+        save_every=CHAOS_SAVE_EVERY,
+    )
+    limits.check(config, 1, advice="use fewer iterations")
+    return Plan(
+        record_key("chaos", config),
+        lambda control, _held: run_diagnostics(config, on_progress=control),
+    )
+
+
+PLANS: dict[str, Callable[[Any, dict, Limits, int], Plan]] = {
+    "run": _run_plan,
+    "sweep": _sweep_plan,
+    "ftle": _ftle_plan,
+    "orbital": _orbital_plan,
+    "map": _map_plan,
+    "chaos": _chaos_plan,
+}
