@@ -18,6 +18,7 @@ from dash import Dash
 
 # imported here, not where it is used: `celery -A app` imports app, then drops its directory from sys.path
 from cluster import make_celery
+from cluster.celery_app import check_reachable
 from core.speed import measure_rate
 from dashboard import cache, layout, visitors
 from dashboard.admission import Admission
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> Dash:
     celery, manager = None, local
     if settings.redis_url:  # jobs on Celery workers, here or on other hosts
         celery = make_celery(settings.redis_url, key)
+        check_reachable(celery)  # a server that cannot reach Redis would take runs it cannot start
         manager = CeleryJobManager(celery, admission)
     app = Dash(
         __name__,
@@ -119,10 +121,10 @@ def __getattr__(name: str):
     server's children do), and building a whole app there cost ~1 s per job start.
     """
     if name in ("app", "server", "celery_app"):
+        if name == "celery_app" and not os.environ.get("REDIS_URL"):
+            raise RuntimeError("app:celery_app needs REDIS_URL (redis://host:6379/0) in the environment")
         dash_app = create_app()
         globals().update(app=dash_app, server=dash_app.server, celery_app=dash_app.celery)
-        if dash_app.celery is None and name == "celery_app":
-            raise RuntimeError("app:celery_app needs REDIS_URL (redis://host:6379/0) in the environment")
         return globals()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

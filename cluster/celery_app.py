@@ -29,9 +29,24 @@ CHUNK_TASK = "wsd.train_chunk"
 VISIBILITY_SECONDS = 300
 
 
+def check_redis_url(url: str) -> str:
+    """``url`` if it names a Redis server (redis://, rediss:// or unix://), else ValueError."""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"REDIS_URL must start with redis://, rediss:// or unix://, got {url!r}")
+    return url
+
+
+def check_reachable(app: Celery) -> None:
+    """ValueError if the Redis server of ``app`` does not answer (a ping, ~1 ms)."""
+    try:
+        app.backend.client.ping()
+    except Exception as exc:  # redis.ConnectionError, TimeoutError, authentication, ...
+        raise ValueError(f"cannot reach the Redis server of REDIS_URL ({exc})") from None
+
+
 def make_celery(redis_url: str, secret: str) -> Celery:
     """The project's Celery application on ``redis_url``, its chunks signed with ``secret``."""
-    app = Celery("wsd", broker=redis_url, backend=redis_url)
+    app = Celery("wsd", broker=check_redis_url(redis_url), backend=redis_url)
     visibility = int(os.environ.get("WSD_CELERY_VISIBILITY_SECONDS") or VISIBILITY_SECONDS)
     app.conf.update(
         task_acks_late=True,

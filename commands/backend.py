@@ -48,8 +48,10 @@ def backend_from(args: argparse.Namespace, environ=None) -> Backend:
     if args.workers is not None:
         raise ValueError("--workers counts local processes; with --backend celery the workers' own count is used")
     from cluster import CeleryExecutor, make_celery
+    from cluster.celery_app import check_reachable
 
     app = make_celery(url, secret)
+    check_reachable(app)
     cores = _worker_processes(app)
     if not cores:
         raise ValueError(
@@ -60,12 +62,6 @@ def backend_from(args: argparse.Namespace, environ=None) -> Backend:
 
 
 def _worker_processes(app) -> int:
-    """Worker processes of the workers that answer within a second (0 if none); ValueError
-    if the Redis server cannot be reached."""
-    from kombu.exceptions import OperationalError
-
-    try:
-        stats = app.control.inspect(timeout=1.0).stats() or {}
-    except OperationalError as exc:
-        raise ValueError(f"cannot reach the Redis server of REDIS_URL ({exc})") from None
+    """Worker processes of the workers that answer within a second (0 if none)."""
+    stats = app.control.inspect(timeout=1.0).stats() or {}
     return sum(int(s.get("pool", {}).get("max-concurrency", 1)) for s in stats.values())

@@ -107,7 +107,10 @@ class Jobs:
         """A result a page asks a view to draw must be one this server finished: a view may
         have to compute its record again, which a hand-made request must not be able to ask."""
         if not (isinstance(signature, str) and hmac.compare_digest(signature, self.sign(key))):
-            raise ValueError("this result was not finished by this server: press Run to compute it")
+            raise ValueError(
+                "this result was not finished by this server (or by a Celery worker with another "
+                "SECRET_KEY): press Run to compute it"
+            )
 
     def load(self, key: str) -> Record | None:
         return cache.results(self.results_dir, self.cache_mb).get(key)

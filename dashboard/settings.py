@@ -30,6 +30,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from cluster.celery_app import check_redis_url
 from core.parallel import default_workers
 from dashboard.state import number, whole_number
 
@@ -97,11 +98,7 @@ def _positive(env, name: str, default: float | None, high: float) -> float | Non
 
 def _redis_url(raw: str | None) -> str | None:
     """REDIS_URL if set, checked for its scheme (a typo would otherwise surface at the first job)."""
-    if raw in (None, ""):
-        return None
-    if not raw.startswith(("redis://", "rediss://", "unix://")):
-        raise ValueError(f"REDIS_URL must start with redis://, rediss:// or unix://, got {raw!r}")
-    return raw
+    return None if raw in (None, "") else check_redis_url(raw)
 
 
 def secret_key(settings: Settings) -> str:
