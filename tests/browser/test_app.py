@@ -83,6 +83,7 @@ def test_run_streams_live_updates_then_draws_every_copy(dash_duo, fresh_app, plo
 def test_cancel_stops_a_long_run_and_says_where(dash_duo, fresh_app, plotly_data):
     _open(dash_duo, fresh_app, "?steps=50000&perturbations=40")
     dash_duo.wait_for_contains_text("#progress-label", "of 50,000", timeout=30)
+    _wait_until(lambda: dash_duo.find_element("#cancel").is_enabled(), 10, "Cancel to be enabled during the run")
     dash_duo.find_element("#cancel").click()
     dash_duo.wait_for_contains_text("#progress-label", "Cancelled at iteration ", timeout=15)
     assert dash_duo.find_element("#run").is_enabled() and not dash_duo.find_element("#cancel").is_enabled()
