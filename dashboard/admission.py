@@ -44,6 +44,7 @@ STALE_STOP_SECONDS = 3600  # a stop request older than this found no job (it had
 # why a job stops early, as the job's label says it
 CANCELLED = "cancelled"
 SETTINGS_CHANGED = "the settings changed"
+REPLACED = "a new run replaced it"
 ABANDONED = "its page stopped asking for news"
 
 

@@ -107,46 +107,57 @@ def slider_values(trigger: str, position: Any) -> dict[str, Any]:
     return {name: RULES[name].parse(float(f"{10.0**position:.3g}"))}
 
 
-def released(position: Any, drag_value: Any) -> bool:
-    """Whether a person put the slider at ``position``: the slider's ``drag_value`` follows the
-    hand only, while a callback (the box moving the slider after typing, a link or a preset)
-    sets ``value`` alone."""
-    return isinstance(drag_value, (int, float)) and not isinstance(drag_value, bool) and drag_value == position
+# A new slider value counts as a release only if a pointer or a key has just let go of that
+# slider (assets/slider_hand.js): Dash's slider copies every new value, a callback's too,
+# into its drag_value, so that cannot tell a hand from a link or a preset setting the box.
+# Telling them apart by drag_value let a link start a second run beside its own (4 of 25
+# page loads here): two runs for one page could leave it on the older run's last progress.
+HAND_RELEASE = """
+function (eta, eps, seed) {
+    const changed = dash_clientside.callback_context.triggered[0];
+    const id = changed.prop_id.split('.')[0];
+    const letGo = (window.wsdLetGo || {})[id];
+    if (letGo === undefined || Date.now() - letGo > 3000) {  // ms: a commit follows at once
+        return dash_clientside.no_update;
+    }
+    delete window.wsdLetGo[id];
+    return {slider: id, position: changed.value};
+}
+"""
 
 
 def _register_auto_run(app: Dash) -> None:
     """Releasing the eta or eps slider, or moving the seed slider, starts the run (when auto-run
     is on): the box and the request to run go out together, so the run reads the new value. A
-    slider a callback moved (``released``) and a value the last request already has start nothing."""
+    slider a callback moved (not ``HAND_RELEASE``) and a value the last request already has
+    start nothing."""
+    app.clientside_callback(
+        HAND_RELEASE,
+        Output(ids.RELEASED, "data"),
+        Input(ids.ETA_SLIDER, "value"),
+        Input(ids.EPS_SLIDER, "value"),
+        Input(ids.SEED_SLIDER, "value"),
+        prevent_initial_call=True,
+    )
 
     @app.callback(
         Output(ids.ETA, "value", allow_duplicate=True),
         Output(ids.EPS, "value", allow_duplicate=True),
         Output(ids.SEED, "value", allow_duplicate=True),
         Output(ids.AUTORUN, "data", allow_duplicate=True),
-        Input(ids.ETA_SLIDER, "value"),
-        Input(ids.EPS_SLIDER, "value"),
-        Input(ids.SEED_SLIDER, "value"),
+        Input(ids.RELEASED, "data"),
         State(ids.AUTO_RUN_SWITCH, "value"),
         State(ids.PENDING, "data"),
         State(ids.RESULT, "data"),
-        State(ids.ETA_SLIDER, "drag_value"),
-        State(ids.EPS_SLIDER, "drag_value"),
-        State(ids.SEED_SLIDER, "drag_value"),
         prevent_initial_call=True,
     )
-    def auto_run(eta_position, eps_position, seed_position, switch, pending, result, *dragged):
-        trigger = ctx.triggered_id
-        if "on" not in (switch or []) or trigger is None:
+    def auto_run(released, switch, pending, result):
+        if "on" not in (switch or []) or not isinstance(released, dict):
             raise PreventUpdate
-        k = (ids.ETA_SLIDER, ids.EPS_SLIDER, ids.SEED_SLIDER).index(trigger)
-        position, drag = (eta_position, eps_position, seed_position)[k], dragged[k]
         try:
-            changed = slider_values(trigger, position)
-        except ValueError:
+            changed = slider_values(released.get("slider"), released.get("position"))
+        except (KeyError, ValueError):
             raise PreventUpdate from None
-        if not released(position, drag):
-            raise PreventUpdate  # the box moved the slider (typing, a link, a preset): not a release
         ((name, value),) = changed.items()
         latest = [r.get("values") for r in (pending, result) if isinstance(r, dict)]
         if any(isinstance(v, dict) and v.get(name) == value for v in latest):

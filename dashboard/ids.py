@@ -10,6 +10,7 @@ ETA = "eta"
 ETA_SLIDER = "eta-slider"
 EPS = "eps"
 EPS_SLIDER = "eps-slider"
+RELEASED = "released-slider"  # the slider a hand last let go of, and where (auto-run)
 SEED = "seed"
 PERTURBATIONS = "perturbations"
 STEPS = "steps"

@@ -10,6 +10,7 @@ from which the views load (or, if the cache lost it, recompute) its record.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from dash import Dash, Input, Output, State, ctx, no_update, set_props
 from dash.exceptions import PreventUpdate
 
 from dashboard import ids, plans, visitors
-from dashboard.admission import Busy, check_token
+from dashboard.admission import REPLACED, Busy, check_token
 from dashboard.records import Record
 from dashboard.runner import Control, Jobs, Plan, execute, failure_message, queued_label
 from dashboard.state import CONTROLS, check_values, quoted, run_values
@@ -52,6 +53,16 @@ def checked(props: list[Any], last_valid: Any) -> tuple[dict[str, Any], dict[str
 def new_token() -> str:
     """The random name a page gives a job, to ask it to stop (dashboard.admission)."""
     return secrets.token_hex(16)
+
+
+def stop_replaced(store: Jobs, running: Any, pending: Any) -> None:
+    """Ask the job a new request replaces to stop, if it still runs (``running``: its Run
+    button is disabled). Dash stops it too, but may not know of it yet if its first answer
+    is still on the way, and with Celery it only revokes: a started task runs on, and its
+    page would then get the news of two jobs."""
+    if running and isinstance(pending, dict):
+        with contextlib.suppress(ValueError):  # no token: nothing to stop
+            store.admission.request_stop(pending.get("token"), REPLACED)
 
 
 def new_job() -> dict[str, str]:
@@ -132,6 +143,8 @@ def register_side_job(app: Dash, store: Jobs, job: SideJob) -> None:
         Output(job.message, "children", allow_duplicate=True),
         Output(job.label, "children", allow_duplicate=True),
         *inputs,
+        State(job.run, "disabled"),
+        State(job.pending, "data"),
         *CONTROL_STATES,
         State(ids.VALID, "data"),
         *[State(component, "value") for _, component in job.extras],
@@ -139,6 +152,7 @@ def register_side_job(app: Dash, store: Jobs, job: SideJob) -> None:
     )
     def request(*args):
         triggers, args = args[: len(inputs)], args[len(inputs) :]
+        (running, previous), args = args[:2], args[2:]
         props, last_valid, extra = args[: len(CONTROLS)], args[len(CONTROLS)], args[len(CONTROLS) + 1 :]
         if ctx.triggered_id == ids.AUTORUN and (triggers[-1] or {}).get("view") != job.autorun_view:
             raise PreventUpdate
@@ -149,6 +163,7 @@ def register_side_job(app: Dash, store: Jobs, job: SideJob) -> None:
             plan_of(store, job.kind, request)
         except ValueError as exc:
             return no_update, str(exc), ""
+        stop_replaced(store, running, previous)
         return {**request, **new_job()}, "", "starting…"
 
     @app.callback(

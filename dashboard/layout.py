@@ -25,6 +25,7 @@ def build_layout() -> html.Div:
             dcc.Store(id=ids.VALID, data=default_values()),
             dcc.Store(id=ids.WRITTEN_QUERY),
             dcc.Store(id=ids.AUTORUN),
+            dcc.Store(id=ids.RELEASED),
             dcc.Store(id=ids.PENDING),
             dcc.Store(id=ids.RESULT),
             html.Header([html.H1("Training as a dynamical system"), html.P(INTRO, className="intro")]),

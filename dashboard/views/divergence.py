@@ -24,6 +24,7 @@ from dashboard.jobflow import (
     plan_of,
     record_for,
     register_csv_export,
+    stop_replaced,
 )
 from dashboard.records import EpsSweepRecord, RunRecord
 from dashboard.runner import Jobs, execute, queued_label
@@ -288,11 +289,12 @@ def register(app: Dash, store: Jobs) -> None:
         Input(ids.RUN, "n_clicks"),
         Input(ids.AUTORUN, "data"),
         State(ids.RUN, "disabled"),
+        State(ids.PENDING, "data"),
         *CONTROL_STATES,
         State(ids.VALID, "data"),
         prevent_initial_call=True,
     )
-    def start(_clicks, _autorun, running, *args):
+    def start(_clicks, _autorun, running, previous, *args):
         *props, last_valid = args
         values, _ = checked(props, last_valid)
         request = {"kind": "run", "values": run_values(values)}
@@ -304,6 +306,7 @@ def register(app: Dash, store: Jobs) -> None:
         # whose answer would otherwise arrive later and cover this one
         view = None if running else replay(store, plan.key, values["normalized"])
         if view is None:
+            stop_replaced(store, running, previous)
             pending = {**request, "normalized": values["normalized"], **new_job()}
             return no_update, no_update, "", 0, "starting…", no_update, pending
         summary, figure = view

@@ -107,6 +107,47 @@ def _url_value(dash_duo, name: str) -> str:
     return re.search(rf"[?&]{name}=([^&]*)", dash_duo.driver.current_url).group(1)
 
 
+def test_a_link_starts_one_run_not_two(dash_duo, fresh_app, monkeypatch):
+    """A link that sets a box to the value it already had put its slider back where it was,
+    which looked like a hand's release and started a second run beside the link's own (4 of
+    25 page loads before the fix). Two runs for one link could leave the page on the older
+    run's last progress, without its result."""
+    from dashboard.manager import JobManager
+
+    started = []
+    call_job_fn = JobManager.call_job_fn
+
+    def counted(self, key, job_fn, args, context):
+        started.append(args)
+        return call_job_fn(self, key, job_fn, args, context)
+
+    monkeypatch.setattr(JobManager, "call_job_fn", counted)
+    dash_duo.start_server(fresh_app)
+    for seed in range(1, 13):
+        before = len(started)
+        dash_duo.driver.get(f"{dash_duo.server_url}/?steps=300&perturbations=2&eta=0.01&seed={seed}")
+        dash_duo.wait_for_contains_text("#progress-label", "300 iterations ·", timeout=30)
+        time.sleep(0.5)  # a second run would start within ~0.4 s of the first
+        assert len(started) - before == 1, f"page {seed}: {len(started) - before} runs started"
+
+
+def test_typing_moves_the_slider_without_starting_a_run(dash_duo, fresh_app, monkeypatch):
+    """Auto-run follows a hand on a slider; a slider moved by its box (typing) starts nothing."""
+    from dashboard.manager import JobManager
+
+    started = []
+    call_job_fn = JobManager.call_job_fn
+    monkeypatch.setattr(JobManager, "call_job_fn", lambda *a: started.append(a) or call_job_fn(*a))
+    _open(dash_duo, fresh_app, "?steps=300&perturbations=2")
+    dash_duo.wait_for_contains_text("#progress-label", "300 iterations ·", timeout=30)
+    _type(dash_duo, "eta", "0.05")
+    _wait_until(lambda: _url_value(dash_duo, "eta") == "0.05", 10, "the URL to follow the typed value")
+    slider = "return document.querySelector('#eta-slider [role=slider]').getAttribute('aria-valuenow');"
+    _wait_until(lambda: abs(float(dash_duo.driver.execute_script(slider)) + 1.30103) < 0.01, 10, "the slider")
+    time.sleep(1.0)
+    assert len(started) == 1 and "300 iterations ·" in dash_duo.find_element("#progress-label").text
+
+
 def test_typing_a_default_back_after_a_link_takes_effect(dash_duo, fresh_app):
     """Dash 4.4's number input ignored its first value typed back once a callback had set it."""
     _open(dash_duo, fresh_app, "?steps=3000&seed=555")
@@ -249,6 +290,15 @@ def test_releasing_the_seed_slider_starts_that_run(dash_duo, fresh_app, plotly_d
     # the views drawn from the finished run answer before the test server stops
     _wait_until(lambda: (plotly_data("curvature-graph") or {}).get("data"), 20, "the curvature panel")
     assert dash_duo.get_logs() == []
+
+
+def test_moving_the_seed_slider_with_a_key_starts_that_run(dash_duo, fresh_app, plotly_data):
+    _open(dash_duo, fresh_app, "?steps=300&perturbations=2&seed=7")
+    _wait_done(dash_duo, 300)
+    dash_duo.find_element("#seed-slider [role=slider]").send_keys(Keys.ARROW_RIGHT)
+    title = lambda: (plotly_data("distance-graph") or {}).get("layout", {}).get("title", {}).get("text", "")  # noqa: E731
+    _wait_until(lambda: title().endswith("seed 8"), 30, "the run of seed 8")
+    assert dash_duo.find_element("#seed").get_attribute("value") == "8"
 
 
 def test_the_data_view_redraws_for_the_features_chosen(dash_duo, fresh_app, plotly_data):

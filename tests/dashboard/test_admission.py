@@ -173,3 +173,16 @@ def test_the_visitor_cookie_is_set_once_and_read_back(tmp_path):
     assert second.text == cookie.value and "Set-Cookie" not in second.headers
     assert visitors.of({"visitor": cookie.value}) == cookie.value
     assert visitors.of({"visitor": "../../etc"}) is None and visitors.of("nonsense") is None
+
+
+def test_a_new_request_stops_the_running_job_it_replaces(store):
+    from dashboard.admission import REPLACED
+    from dashboard.jobflow import stop_replaced
+
+    started = time.monotonic()
+    stop_replaced(store, False, {"token": TOKEN})  # its Run button is enabled: it has ended
+    stop_replaced(store, True, None)  # no job yet
+    stop_replaced(store, True, {"token": "not a token"})
+    assert store.admission.stop_reason(TOKEN, started) is None
+    stop_replaced(store, True, {"token": TOKEN})
+    assert store.admission.stop_reason(TOKEN, started) == REPLACED

@@ -19,11 +19,3 @@ def test_a_released_slider_sets_its_control_as_the_box_shows_it():
 def test_a_position_outside_a_controls_rule_is_refused(trigger, position):
     with pytest.raises(ValueError):
         slider_values(trigger, position)
-
-
-def test_a_slider_moved_by_its_box_is_not_a_release():
-    """A link, a preset or typing sets the slider's value only; a hand sets its drag_value too."""
-    from dashboard.controls_callbacks import released
-
-    assert released(24, 24) and released(-1.5, -1.5)
-    assert not released(24, 0) and not released(24, None) and not released(1, True)

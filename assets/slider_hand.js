@@ -1,0 +1,28 @@
+/*
+ * Which slider a hand has just let go of. Releasing the eta, eps or seed slider starts a run
+ * (auto-run), but a slider's value is also set by callbacks: its box after typing, a link,
+ * a preset. Dash's slider cannot tell the two apart (it copies every new value into its
+ * drag_value), so the page notes when a pointer or a key lets go of a slider, and the
+ * clientside callback HAND_RELEASE (dashboard/controls_callbacks.py) counts a new value as
+ * a release only right after that.
+ */
+(function () {
+    "use strict";
+
+    window.wsdLetGo = {};  // slider id -> time (ms) a pointer or a key last let go of it
+
+    // the keys that move a focused slider (Tab and the like only move the focus onto it)
+    var MOVES = ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End", "PageUp", "PageDown"];
+
+    function note(event) {
+        var slider = event.target && event.target.closest && event.target.closest(".dash-slider-container");
+        if (slider && slider.id && (event.type !== "keydown" || MOVES.indexOf(event.key) >= 0)) {
+            window.wsdLetGo[slider.id] = Date.now();
+        }
+    }
+
+    // capture: noted before the slider itself handles the event and commits its value
+    document.addEventListener("pointerdown", note, true);
+    document.addEventListener("pointerup", note, true);
+    document.addEventListener("keydown", note, true);
+})();
