@@ -8,6 +8,7 @@
     python cli.py map --kind eta-eps --eta-range 0.1 10 8 --eps-range 1e-12 1e-2 6 --out map/
     python cli.py orbit --eta-range 0.3 30 40 --steps 2000 --last 200 --out orbit/
     python cli.py diagnostics --eta 5 --steps 10000 --out diagnostics/
+    python cli.py figures --out figures/ [--quick] [--only fig12-ftle]
     python cli.py bench [--large] [--sweep] [--digits] [--json]
 
 Bad input gets one line on stderr and exit status 2; nothing is half-written.
@@ -17,10 +18,10 @@ from __future__ import annotations
 
 import sys
 
-from commands import analysis, bench, regimes, runs
+from commands import analysis, bench, figures, regimes, runs
 from commands.common import EXIT_BAD_INPUT, Parser
 
-COMMANDS = (runs, analysis, regimes, bench)  # in the order of ``cli.py --help``
+COMMANDS = (runs, analysis, regimes, figures, bench)  # in the order of ``cli.py --help``
 
 
 def build_parser() -> Parser:

@@ -1,5 +1,5 @@
 """Many (learning rate, initial network) cells trained side by side: the engine of the regime
-sweeps, maps and orbit diagrams (SPEC section 6).
+sweeps, maps and orbit diagrams (docs/method.md §6).
 
 A *cell* is the initial network that :func:`core.experiments.run_stability` draws for a seed
 s, trained at one learning rate eta, with M perturbed copies at each of E radii that share

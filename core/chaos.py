@@ -1,4 +1,4 @@
-"""Chaos diagnostics of one long run (SPEC section 7; the paper's Figs. 13-17).
+"""Chaos diagnostics of one long run (docs/method.md §7; the paper's Figs. 13-17).
 
 - Autocorrelation of the loss series after a transient, against a shuffle-null band: the
   ACF of randomly permuted copies of the same values, percentiles per lag.
@@ -25,10 +25,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 from core.lyapunov import _line_fits
 from core.validate import check_float, check_int
 
-N_SHUFFLES = 1000  # SPEC 7: shuffled copies behind the null band
-PERCENTILES = (3.0, 97.0)  # SPEC 7: the band, per lag
+N_SHUFFLES = 1000  # docs/method.md §7: shuffled copies behind the null band
+PERCENTILES = (3.0, 97.0)  # docs/method.md §7: the band, per lag
 SHUFFLE_BATCH_VALUES = 2**21  # FFT points per batch of shuffles: work arrays of ~16 MB each
-TOLERANCE = 5e-5  # SPEC 7: |L(t1) - L(t0)| below this makes t1 a neighbour of t0
+TOLERANCE = 5e-5  # docs/method.md §7: |L(t1) - L(t0)| below this makes t1 a neighbour of t0
 # Steps a pair is followed: from 5e-5 apart, growth at ln 2 per step (logistic map) saturates
 # at O(1) in ~14 steps; past saturation ln d_n is flat and the best-R^2 prefix leaves it out.
 HORIZON = 20
@@ -37,7 +37,7 @@ HORIZON = 20
 MIN_POINTS = 6
 N_REFERENCES = 1000  # reference times, evenly spread: enough for a histogram in ~0.05 s
 MAX_NEIGHBOURS = 50  # nearest in value kept: a periodic series has ~T/period of them
-SIGNIFICANT_R2 = 0.9  # as the FTLE acceptance of SPEC 3
+SIGNIFICANT_R2 = 0.9  # as the FTLE acceptance of docs/method.md §3
 # ... and the fitted stretch grows d tenfold: the rounding jitter of a periodic series (a few
 # ulps) may fit a rising line, but cannot grow by a factor of 10
 SIGNIFICANT_GROWTH = np.log(10.0)

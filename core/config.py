@@ -35,7 +35,7 @@ class RunConfig:
     """One reference network plus ``n_perturbations`` perturbed copies, trained by GD.
 
     Network D -> hidden -> C on the data set ``dataset`` (or the user's data, passed
-    separately); see SPEC sections 1 and 2. ``for_dataset`` applies a data set's network
+    separately); see docs/method.md §1 and §2. ``for_dataset`` applies a data set's network
     defaults (digits: 64 tanh units).
     """
 
@@ -106,7 +106,7 @@ class RunConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class FTLEConfig:
-    """The finite-time Lyapunov exponent estimator of SPEC section 3.
+    """The finite-time Lyapunov exponent estimator of docs/method.md §3.
 
     Windows ``[a, a + w)`` with ``a`` on the ``starts`` grid and ``w`` on the ``lengths``
     grid (both inclusive ``(start, stop, step)``); the best R^2 window wins, and the fit

@@ -1,8 +1,8 @@
 """Training data: the data sets that ship with scikit-learn, by name, or the user's own file.
 
-- ``iris`` (SPEC section 1): 150 rows, 4 raw features (cm), 3 classes; a fixed-seed
+- ``iris`` (docs/method.md §1): 150 rows, 4 raw features (cm), 3 classes; a fixed-seed
   permutation puts the first 120 rows in the training set and the last 30 in the test set.
-- ``digits`` (SPEC section 8): 1,797 images of 8 x 8 pixels (64 features, grey levels 0-16
+- ``digits`` (docs/method.md §8): 1,797 images of 8 x 8 pixels (64 features, grey levels 0-16
   divided by 16 into [0, 1]), 10 classes; a fixed-seed permutation puts the first 80%
   (1,438 rows) in the training set and the last 359 in the test set. Its default network is
   64 -> 64 -> 10 with tanh (``core.config.DATASET_DEFAULTS``), the shape of the follow-up work's

@@ -1,4 +1,4 @@
-"""Chaos diagnostics of one long run (SPEC section 7; the paper's Figs. 13-17): the loss series
+"""Chaos diagnostics of one long run (docs/method.md §7; the paper's Figs. 13-17): the loss series
 with its autocorrelation against the shuffle-null band, local expansion rates (estimators in
 :mod:`core.chaos`), the fraction of loss-increasing steps, the weight norm, and the series of
 the weights that move the most.
@@ -133,7 +133,7 @@ def run_diagnostics(
 ) -> Diagnostics:
     """Train the reference network of ``config`` (drawn from the seed as ``run_stability`` draws
     it, or ``theta0``) for ``config.n_steps``, saving theta every ``config.save_every`` steps,
-    and diagnose the run (SPEC section 7). Every setting is checked before training."""
+    and diagnose the run (docs/method.md §7). Every setting is checked before training."""
     data = dataset_for(config, data)
     mlp = network_for(config, data)
     check_int("transient", transient, low=0, high=config.n_steps - 1)

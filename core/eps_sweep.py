@@ -1,4 +1,4 @@
-"""The same network at several perturbation sizes eps, in one batch (SPEC section 2, Figs. 4
+"""The same network at several perturbation sizes eps, in one batch (docs/method.md §2; the paper's Figs. 4
 and 6): one initial network and the same perturbation directions scaled by each eps, around
 one shared reference trajectory. In the linear regime <d>/(eps N_w) is one curve for every eps.
 """
@@ -20,7 +20,7 @@ from core.training import Progress, check_memory, descend, descend_bytes
 
 @dataclass(frozen=True, eq=False)
 class EpsSweepResult:
-    """One initial network, its M copies at each of E radii (SPEC Figs. 4 and 6).
+    """One initial network, its M copies at each of E radii (the paper's Figs. 4 and 6; docs/method.md §2).
 
     eps (E,); distance (E, T + 1, M); reference loss (T + 1,).
     """

@@ -1,4 +1,4 @@
-"""The paper's experiments on top of the engine (SPEC sections 2-4): what every one of them
+"""The paper's experiments on top of the engine (docs/method.md §2-§4): what every one of them
 starts from, and the first, dynamical stability.
 
 - :func:`run_stability` (here): one reference network and M perturbed copies from t = 0.
@@ -129,7 +129,7 @@ def run_stability(
     threads: int | None = None,
     ftle_config: FTLEConfig = FTLEConfig(),
 ) -> StabilityResult:
-    """Dynamical stability (SPEC section 2): reference + M copies perturbed at t = 0.
+    """Dynamical stability (docs/method.md §2): reference + M copies perturbed at t = 0.
 
     ``on_progress(done, total, partial)`` is called every ``progress_every`` steps;
     ``threads`` share the rows (default: one per core); ``ftle_config`` sets the estimator

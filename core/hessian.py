@@ -1,4 +1,4 @@
-"""Sharpness: the largest eigenvalue of the Hessian of the training loss (SPEC section 6).
+"""Sharpness: the largest eigenvalue of the Hessian of the training loss (docs/method.md §6).
 
 At the edge of stability (Cohen et al. 2021, "Gradient descent on neural networks typically
 occurs at the edge of stability", ICLR) full-batch GD with learning rate eta drives the

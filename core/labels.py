@@ -1,4 +1,4 @@
-"""The regime labels of a trained network (SPEC section 6), from the evidence written beside
+"""The regime labels of a trained network (docs/method.md §6), from the evidence written beside
 each threshold: stable, edge of stability, chaotic, diverged."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Distances between trajectories and the finite-time Lyapunov exponent (SPEC sections 2-3).
+"""Distances between trajectories and the finite-time Lyapunov exponent (docs/method.md §2-§3).
 
 The FTLE of one initial condition: fit a least-squares line to ln<d(t)> over every window
 [a, a + w) of the grid, keep the window with the largest R^2; its slope (per iteration,

@@ -1,4 +1,4 @@
-"""The finite-time Lyapunov exponent over many initial networks (SPEC section 3, Fig. 12):
+"""The finite-time Lyapunov exponent over many initial networks (docs/method.md §3; the paper's Fig. 12):
 G initial conditions x E perturbation radii, FTLE statistics per eps.
 
 Initial conditions are spread over worker processes in chunks; each has its own generator
@@ -141,7 +141,7 @@ def run_lyapunov(
     inits_per_chunk: int = 4,
     on_progress: Progress | None = None,
 ) -> LyapunovResult:
-    """FTLE over ``n_inits`` initial conditions for every eps (SPEC section 3, Fig. 12).
+    """FTLE over ``n_inits`` initial conditions for every eps (docs/method.md §3; the paper's Fig. 12).
 
     ``config`` supplies the network, learning rate, steps and M; its ``eps`` is unused.
     ``on_progress(done_inits, n_inits, None)`` may return False to stop early; the

@@ -1,4 +1,4 @@
-"""Maps over the learning rate (SPEC section 6): eta x eps and eta x initial network, and
+"""Maps over the learning rate (docs/method.md §6): eta x eps and eta x initial network, and
 zooming into a map.
 
 - ``eta-eps``: per (eta, eps), the mean FTLE over the initial networks whose fit is kept, and

@@ -1,4 +1,4 @@
-"""The shallow network D -> H -> C on flat parameter vectors (SPEC section 1).
+"""The shallow network D -> H -> C on flat parameter vectors (docs/method.md §1).
 
 Flat order (files, API, tests): W1 (D x H, row-major: input i -> hidden j at i*H + j),
 b1 (H), W2 (H x C, row-major), b2 (C). For Iris with H = 10: P = 83, of which 70 weights.

@@ -1,4 +1,4 @@
-"""The orbit diagram (SPEC section 6): for one network and each eta of a grid, the last N
+"""The orbit diagram (docs/method.md §6): for one network and each eta of a grid, the last N
 training losses of a long run, so that fixed points, periodic orbits and chaotic bands appear
 as eta grows, as in the bifurcation diagram of the logistic map. Each eta is a cell of
 :mod:`core.cells` (the network ``run_stability`` draws for the seed, no copies).

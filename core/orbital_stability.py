@@ -1,4 +1,4 @@
-"""Orbital stability (SPEC section 4): the reference trains alone to iteration t0, then it and
+"""Orbital stability (docs/method.md §4): the reference trains alone to iteration t0, then it and
 M copies perturbed there train on to T; the distance after t0 tells whether the trajectory
 the network follows is stable.
 """
@@ -50,7 +50,7 @@ def run_orbital(
     on_progress: Progress | None = None,
     threads: int | None = None,
 ) -> OrbitalResult:
-    """Orbital stability (SPEC section 4): perturb the reference at iteration t0 < T.
+    """Orbital stability (docs/method.md §4): perturb the reference at iteration t0 < T.
     ``threads`` share the rows (default: one per core)."""
     check_int("t0", t0, low=0, high=config.n_steps - 1)
     data = dataset_for(config, data)

@@ -1,9 +1,9 @@
-"""Perturbed copies of a network (SPEC sections 2 and 4).
+"""Perturbed copies of a network (docs/method.md §2 and §4).
 
 A copy is theta' = theta + delta with delta on the WEIGHTS only (biases untouched):
 ``"cube"``: delta_k ~ U(-eps, eps) i.i.d.; ``"sphere"``: delta uniform on the L2 sphere of
 radius eps. Directions are drawn once at unit scale and multiplied by eps, so copies made
-with different eps from the same generator state differ only in scale (SPEC Fig. 4).
+with different eps from the same generator state differ only in scale (the paper's Fig. 4; docs/method.md §2).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""Regimes of the learning rate (SPEC section 6): the 1-D sweep over eta and its labels.
+"""Regimes of the learning rate (docs/method.md §6): the 1-D sweep over eta and its labels.
 
 Each (eta, network) cell trains initial network j (the network ``run_stability`` draws for
 seed ``config.seed + j``) at learning rate eta with M perturbed copies (see :mod:`core.cells`),
 and reports the final loss and accuracies, the iterations to reach a test-accuracy target
-(SPEC section 8), the fraction of loss-increasing steps, the FTLE of its copies (SPEC
-section 3), the sharpness of its final network over 2/eta, and a regime label. Per eta: the
+(docs/method.md §8), the fraction of loss-increasing steps, the FTLE of its copies
+(docs/method.md §3), the sharpness of its final network over 2/eta, and a regime label. Per eta: the
 medians, the FTLE mean with a bootstrap CI and the fraction kept, the fraction diverged and
 the majority label.
 """
@@ -29,7 +29,7 @@ from core.labels import chance_accuracy, majority, regime_labels
 from core.lyapunov import EnsembleStats, ensemble_stats, fit_ftle
 from core.validate import check_float, check_int, check_seed_range, check_values
 
-TARGET_ACCURACY = 0.9  # SPEC section 8: iterations to reach 90% test accuracy
+TARGET_ACCURACY = 0.9  # docs/method.md §8: iterations to reach 90% test accuracy
 BOOTSTRAP_KEY = 2**31 - 1  # spawn key of the bootstrap generators: apart from any network's
 
 
@@ -192,7 +192,7 @@ class SweepResult:
     def time_to_accuracy(self):
         """pandas DataFrame, one row per eta: the iterations to reach the target test accuracy
         (median and quartiles over the networks that reach it, and the share that does) beside
-        the FTLE mean and the share of kept fits (SPEC section 8: fastest near the onset of a
+        the FTLE mean and the share of kept fits (docs/method.md §8: fastest near the onset of a
         positive FTLE)."""
         import pandas as pd
 

@@ -1,4 +1,4 @@
-"""Full-batch gradient descent as a discrete dynamical system (SPEC section 1).
+"""Full-batch gradient descent as a discrete dynamical system (docs/method.md §1).
 
     theta_{t+1} = theta_t - eta * grad L(theta_t)
 

@@ -1,4 +1,4 @@
-"""Which weights matter (SPEC section 5).
+"""Which weights matter (docs/method.md §5).
 
 Ablation: on a trained network, set one weight w_ij to 0 and recompute the training loss
 L_w; the map L_w / L over a layer (rows = inputs, columns = units) shows the weights whose

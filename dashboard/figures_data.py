@@ -1,4 +1,4 @@
-"""The data set as the trained network sees it (SPEC Fig. 2): two features, colour = class,
+"""The data set as the trained network sees it (the paper's Fig. 2; docs/method.md §1): two features, colour = class,
 a cross on every row it misclassifies.
 """
 
@@ -20,7 +20,7 @@ def data_figure(
     fx: int,
     fy: int,
 ) -> go.Figure:
-    """SPEC Fig. 2: two features, colour = class, a cross on every misclassified row."""
+    """The paper's Fig. 2: two features, colour = class, a cross on every misclassified row."""
     fig = go.Figure()
     for c, name in enumerate(class_names):
         for train, symbol in ((True, "circle"), (False, "diamond")):

@@ -1,7 +1,7 @@
 """The distance between a reference network and its perturbed copies over the iterations:
 every copy's d_m(t) grey and their mean <d(t)> black, from t = 0 (the paper's central figure,
 also updated in place during a run) and after perturbing at iteration t0 (orbital stability,
-SPEC Fig. 8).
+the paper's Fig. 8; docs/method.md §4).
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ def _decades(values: np.ndarray) -> float:
 
 
 def orbital_figure(iterations: np.ndarray, normalized: np.ndarray, loss: np.ndarray, t0: int) -> go.Figure:
-    """SPEC Fig. 8: <d>/(eps N_w) after perturbing at t0; loss on the right."""
+    """The paper's Fig. 8 (docs/method.md §4): <d>/(eps N_w) after perturbing at t0; loss on the right."""
     keep = thin(len(iterations))
     fig = go.Figure()
     fig.add_trace(

@@ -1,8 +1,8 @@
 """Figure builders of the dynamics views: arrays in, ``go.Figure`` out. No Dash, no core calls.
 
-- Edge of stability (SPEC section 6; Cohen et al. 2021, ICLR): the sharpness lambda_max of
+- Edge of stability (docs/method.md §6; Cohen et al. 2021, ICLR): the sharpness lambda_max of
   the loss Hessian rises to about 2/eta while the distance <d(t)> of perturbed copies grows.
-- Chaos diagnostics of one long run (SPEC section 7; Danovski, Soriano, Lacasa 2024,
+- Chaos diagnostics of one long run (docs/method.md §7; Danovski, Soriano, Lacasa 2024,
   arXiv 2404.05782, Figs. 13-17): loss dots and weight norm, the ACF against its shuffle-null
   band, the histogram of local expansion rates, the weights that move the most.
 - A grid of 8 x 8 digits with the network's predictions.
@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 
 from dashboard.figures import CLASS_COLORS, GREY, LOSS_COLOR, _base_layout, _f32, empty_figure, thin
 
-MAX_DOTS = 10_001  # a SPEC 7 long run (T = 10,000) is drawn whole, as WebGL dots
+MAX_DOTS = 10_001  # a long run of docs/method.md §7 (T = 10,000) is drawn whole, as WebGL dots
 MAX_WEIGHT_POINTS = 2_000  # per weight line: n lines of them, ~110 KB for 5 weights
 BAND_COLOR = "rgba(76, 120, 168, 0.25)"
 SIGNIFICANT_COLOR = "#e45756"
@@ -62,7 +62,7 @@ def _check_same_length(**arrays: np.ndarray) -> None:
         raise ValueError(f"arrays must have the same length, got {lengths}")
 
 
-# ---- edge of stability (SPEC 6) ----------------------------------------------------------
+# ---- edge of stability (docs/method.md §6) -----------------------------------------------
 def curvature_figure(
     iterations: np.ndarray,
     loss: np.ndarray,
@@ -110,7 +110,7 @@ def _curvature_title(sharpness: np.ndarray, eta: float) -> str:
     return f"{head}: last sharpness {finite[-1]:.4g} = {finite[-1] * eta / 2:.2f} × 2/η"
 
 
-# ---- chaos diagnostics (SPEC 7) ----------------------------------------------------------
+# ---- chaos diagnostics (docs/method.md §7) -----------------------------------------------
 def loss_norm_figure(iterations: np.ndarray, loss: np.ndarray, weight_norm: np.ndarray, transient: int) -> go.Figure:
     """Fig. 13: the loss as dots (plateaus, bands, switches) over the weight norm ||θ||₁, one
     shared x; the first ``transient`` iterations shaded. (T+1,) each, sampled by :func:`spread`."""

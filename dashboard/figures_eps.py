@@ -1,4 +1,4 @@
-"""The same network at several perturbation sizes eps (SPEC section 2): one panel per eps
+"""The same network at several perturbation sizes eps (docs/method.md §2): one panel per eps
 (Fig. 4; the shapes agree up to the scale eps) and the normalised distance <d>/(eps N_w) of
 every eps on one axis (Fig. 6), which is one curve while the response is linear.
 """
@@ -14,7 +14,7 @@ from dashboard.figures_distance import grey_black
 
 
 def eps_panels_figure(iterations: np.ndarray, eps: np.ndarray, distances: np.ndarray, loss: np.ndarray) -> go.Figure:
-    """SPEC Fig. 4: one panel per eps, same initial network; shapes agree up to the scale eps.
+    """The paper's Fig. 4: one panel per eps, same initial network; shapes agree up to the scale eps.
 
     eps (E,), distances (E, S, M), loss (S,).
     """
@@ -54,7 +54,7 @@ def eps_panels_figure(iterations: np.ndarray, eps: np.ndarray, distances: np.nda
 
 
 def collapse_figure(iterations: np.ndarray, eps: np.ndarray, normalized: np.ndarray) -> go.Figure:
-    """SPEC Fig. 6: <d>/(eps N_w) for each eps, coloured by log10 eps. (E,), (E, S)."""
+    """The paper's Fig. 6: <d>/(eps N_w) for each eps, coloured by log10 eps. (E,), (E, S)."""
     keep = thin(len(iterations))
     logs = np.log10(eps)
     lo, hi = logs.min(), logs.max()

@@ -1,4 +1,4 @@
-"""Figures of the finite-time Lyapunov exponent (FTLE, SPEC section 3): the best-R^2 window
+"""Figures of the finite-time Lyapunov exponent (FTLE, docs/method.md §3): the best-R^2 window
 fit of ln<d(t)> for one run, and over many initial networks the FTLE against eps (Fig. 12)
 with its histogram at one eps.
 """
@@ -12,7 +12,7 @@ from dashboard.figures import _base_layout, _f32, thin
 
 
 def fit_figure(iterations: np.ndarray, mean: np.ndarray, fit: dict) -> go.Figure:
-    """ln<d(t)> with the best-R^2 FTLE window and its line (SPEC section 3)."""
+    """ln<d(t)> with the best-R^2 FTLE window and its line (docs/method.md §3)."""
     keep = thin(len(iterations))
     fig = go.Figure()
     fig.add_trace(
@@ -48,7 +48,7 @@ def fit_figure(iterations: np.ndarray, mean: np.ndarray, fit: dict) -> go.Figure
 
 
 def ftle_eps_figure(eps: np.ndarray, mean: np.ndarray, std: np.ndarray, kept: np.ndarray, total: int) -> go.Figure:
-    """SPEC Fig. 12: lambda vs eps (mean +- std over initial conditions), fraction kept on the right."""
+    """The paper's Fig. 12: lambda vs eps (mean +- std over initial conditions), fraction kept on the right."""
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(

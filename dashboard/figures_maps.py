@@ -1,4 +1,4 @@
-"""The Regimes view's maps besides the strip (SPEC section 6): the 2-D maps eta x eps (FTLE)
+"""The Regimes view's maps besides the strip (docs/method.md §6): the 2-D maps eta x eps (FTLE)
 and eta x seed (final loss) as heatmaps, and the orbit diagram (the last training losses at
 each eta). Pure: arrays in, ``go.Figure`` out.
 

@@ -1,4 +1,4 @@
-"""The 1-D regime strip (SPEC section 6): five panels over one shared log axis of the learning
+"""The 1-D regime strip (docs/method.md §6): five panels over one shared log axis of the learning
 rate eta, with background bands coloured by each eta's regime and a legend of one sentence per
 regime. Pure: arrays in, ``go.Figure`` out.
 

@@ -96,10 +96,11 @@ def stability(config: RunConfig, on_progress: Callable | None = None) -> RunReco
     )
 
 
-def eps_sweep(config: RunConfig, on_progress: Callable | None = None) -> EpsSweepRecord:
-    """The run repeated at 14 eps (1e-15 .. 1e-2), 5 copies each, one initial network."""
+def eps_sweep(config: RunConfig, on_progress: Callable | None = None, eps_values=SWEEP_EPS) -> EpsSweepRecord:
+    """The run repeated at 14 eps (1e-15 .. 1e-2, or ``eps_values``), 5 copies each, one
+    initial network."""
     small = dataclasses.replace(config, n_perturbations=min(config.n_perturbations, SWEEP_COPIES))
-    result = run_eps_sweep(small, SWEEP_EPS, on_progress=on_progress, threads=JOB_THREADS)
+    result = run_eps_sweep(small, eps_values, on_progress=on_progress, threads=JOB_THREADS)
     return EpsSweepRecord(
         iterations=np.arange(result.loss.shape[0]),
         eps=result.eps,
@@ -111,12 +112,17 @@ def eps_sweep(config: RunConfig, on_progress: Callable | None = None) -> EpsSwee
 
 
 def ftle_sweep(
-    config: RunConfig, n_inits: int, n_steps: int, on_progress: Callable | None = None, workers: int = 1
+    config: RunConfig,
+    n_inits: int,
+    n_steps: int,
+    on_progress: Callable | None = None,
+    workers: int = 1,
+    eps_values=FTLE_EPS,
 ) -> FTLERecord:
-    """FTLE statistics over ``n_inits`` initial networks for 14 eps (SPEC Fig. 12), over
-    ``workers`` processes."""
+    """FTLE statistics over ``n_inits`` initial networks for 14 eps (the paper's Fig. 12, docs/method.md §3; or
+    ``eps_values``), over ``workers`` processes."""
     short = dataclasses.replace(config, n_steps=n_steps, n_perturbations=FTLE_COPIES)
-    result = run_lyapunov(short, FTLE_EPS, n_inits, on_progress=on_progress, workers=workers)
+    result = run_lyapunov(short, eps_values, n_inits, on_progress=on_progress, workers=workers)
     return FTLERecord(
         eps=result.eps,
         slopes=result.fits.slope,

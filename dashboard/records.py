@@ -21,7 +21,7 @@ RECORD_VERSION = 4
 
 @dataclass(frozen=True)
 class FTLEWindow:
-    """The best-R^2 window fit of ln<d(t)> (SPEC section 3); NaN where no window fits."""
+    """The best-R^2 window fit of ln<d(t)> (docs/method.md §3); NaN where no window fits."""
 
     slope: float
     r2: float
@@ -74,7 +74,7 @@ class RunRecord:
 
 @dataclass(frozen=True, eq=False)
 class EpsSweepRecord:
-    """One initial network at E radii (SPEC Figs. 4 and 6)."""
+    """One initial network at E radii (the paper's Figs. 4 and 6; docs/method.md §2)."""
 
     iterations: np.ndarray  # (T + 1,)
     eps: np.ndarray  # (E,)
@@ -86,7 +86,7 @@ class EpsSweepRecord:
 
 @dataclass(frozen=True, eq=False)
 class FTLERecord:
-    """FTLE statistics over G initial networks at E radii (SPEC Fig. 12)."""
+    """FTLE statistics over G initial networks at E radii (the paper's Fig. 12; docs/method.md §3)."""
 
     eps: np.ndarray  # (E,)
     slopes: np.ndarray  # (G, E)
@@ -103,7 +103,7 @@ class FTLERecord:
 
 @dataclass(frozen=True, eq=False)
 class OrbitalRecord:
-    """The copies made at iteration t0 of the reference (SPEC section 4)."""
+    """The copies made at iteration t0 of the reference (docs/method.md §4)."""
 
     t0: int
     iterations: np.ndarray  # (T - t0 + 1,)

@@ -1,4 +1,4 @@
-"""Chaos: a long run at a large learning rate, diagnosed (SPEC section 7, Figs. 13-17): the loss
+"""Chaos: a long run at a large learning rate, diagnosed (docs/method.md §7; the paper's Figs. 13-17): the loss
 and the weight norm, the loss's autocorrelation against a shuffle-null band, the histogram of
 local expansion rates, and the weights that move most."""
 

@@ -1,5 +1,5 @@
 """Divergence: the main run's distance curves, live while training, and the comparison of eps
-(SPEC section 2, Figs. 3, 4 and 6)."""
+(docs/method.md §2; the paper's Figs. 3, 4 and 6)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Lyapunov: the FTLE window fit of the current run, and the FTLE over many initial networks
-against eps (SPEC section 3, Fig. 12)."""
+against eps (docs/method.md §3; the paper's Fig. 12)."""
 
 from __future__ import annotations
 

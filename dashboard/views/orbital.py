@@ -1,4 +1,4 @@
-"""Orbital stability: copies made late, at iteration t0, on the learned orbit (SPEC section 4, Fig. 8)."""
+"""Orbital stability: copies made late, at iteration t0, on the learned orbit (docs/method.md §4, Fig. 8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Regimes: how the learning rate sorts training into regimes (SPEC section 6). A map over eta
+"""Regimes: how the learning rate sorts training into regimes (docs/method.md §6). A map over eta
 fills in live as its chunks finish: the 1-D strip (FTLE, loss and accuracy, iterations to the
 target accuracy, loss-increasing steps, sharpness over 2/eta, with regime bands), the orbit
 diagram, and the eta x eps and eta x seed maps. A box drawn on a map and "Zoom in" recompute

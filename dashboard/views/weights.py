@@ -1,5 +1,5 @@
 """Weights: which weights matter (ablation), how far they travel, and the weight norm
-(SPEC section 5, Figs. 5 and 9)."""
+(docs/method.md §5; the paper's Figs. 5 and 9)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def layout() -> list:
 
 
 def weight_labels(hidden: int, n_inputs: int, n_classes: int) -> list[str]:
-    """One label per parameter in the flat order of SPEC section 1."""
+    """One label per parameter in the flat order of docs/method.md §1."""
     return (
         [f"W1 in{i}→h{j}" for i in range(n_inputs) for j in range(hidden)]
         + [f"b1 h{j}" for j in range(hidden)]

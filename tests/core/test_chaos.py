@@ -1,4 +1,4 @@
-"""Chaos diagnostics (SPEC section 7): each estimator against a known result."""
+"""Chaos diagnostics (docs/method.md §7): each estimator against a known result."""
 
 import dataclasses
 
@@ -197,7 +197,7 @@ def test_top_weights_rank_by_path_length_not_displacement():
 
 
 def test_parameter_labels_follow_the_flat_order():
-    """SPEC 1: W1 (4 x 10) at i*H + j, b1 at 40.., W2 (10 x 3) at 50 + h*3 + c, b2 at 80.."""
+    """docs/method.md §1: W1 (4 x 10) at i*H + j, b1 at 40.., W2 (10 x 3) at 50 + h*3 + c, b2 at 80.."""
     mlp = MLP()
     labels = [parameter_label(mlp, i) for i in (0, 17, 39, 40, 49, 50, 54, 79, 82)]
     assert labels == [

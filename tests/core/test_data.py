@@ -1,4 +1,4 @@
-"""Iris as the SPEC defines it, and the user's own files."""
+"""Iris as docs/method.md §1 defines it, and the user's own files."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""The paper's findings, reproduced by the experiments (SPEC sections 2-4, 6)."""
+"""The paper's findings, reproduced by the experiments (docs/method.md §2-§4, §6)."""
 
 import dataclasses
 
@@ -130,7 +130,7 @@ def test_eps_sweep_rows_equal_single_runs_and_collapse_in_the_linear_regime():
     assert sweep.distance.shape == (3, 401, 3)
     single = run_stability(dataclasses.replace(config, eps=1e-8))
     assert np.array_equal(sweep.distance[1], single.distance)
-    # linear response (SPEC Fig. 6): the normalised curves coincide for small eps
+    # linear response (the paper's Fig. 6; docs/method.md §2): the normalised curves coincide for small eps
     np.testing.assert_allclose(sweep.normalized_distance[0], sweep.normalized_distance[1], rtol=1e-3)
 
 

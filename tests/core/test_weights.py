@@ -1,4 +1,4 @@
-"""Ablation and displacement (SPEC section 5)."""
+"""Ablation and displacement (docs/method.md §5)."""
 
 import numpy as np
 import pytest

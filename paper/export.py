@@ -1,0 +1,153 @@
+"""Each figure as PNG and SVG (Plotly's static export through kaleido, which drives the
+machine's Chromium) and its plotted numbers as CSV, with an index: ``figures.md`` (what each
+figure is, the paper's figure, the settings, the numbers beside the paper's) and the same
+numbers in ``numbers.csv``."""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from paper.lab import Lab
+from paper.sizes import Size
+from paper.story import Drawn, Figure
+
+WIDTH, HEIGHT = 1000, 480  # pixels of a PNG (a figure's own height wins)
+FORMATS = ("png", "svg")
+
+
+class ExportError(RuntimeError):
+    """Static export is not possible here (no Chromium for kaleido)."""
+
+
+def chromium() -> str | None:
+    """The browser kaleido would drive (``BROWSER_PATH``, else the first Chromium or Chrome
+    found), or None. Looked for first: kaleido's server waits for ever on a missing one."""
+    from choreographer.browsers.chromium import Chromium
+
+    path = os.environ.get("BROWSER_PATH")
+    if path:
+        return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
+    return Chromium.find_browser(skip_local=False)
+
+
+@contextmanager
+def static_export():
+    """One Chromium for every image of a run (starting one per image costs ~3 s)."""
+    import kaleido
+
+    if chromium() is None:
+        where = f"BROWSER_PATH={os.environ['BROWSER_PATH']} is not a program" if os.environ.get("BROWSER_PATH") else (
+            "no chromium or chrome on the PATH")  # fmt: skip
+        raise ExportError(
+            f"PNG and SVG export needs Chromium ({where}): install Debian's chromium "
+            "(bash scripts/install-debian.sh browser), or set BROWSER_PATH to a Chromium or Chrome"
+        )
+    kaleido.start_sync_server(silence_warnings=True)
+    try:
+        yield
+    finally:
+        kaleido.stop_sync_server(silence_warnings=True)
+
+
+def trace_table(trace) -> pd.DataFrame:
+    """The numbers one trace plots: x, y (z of a heatmap, one row per cell); the grey lines
+    drawn as one trace with gaps get a ``line`` number each."""
+    z = getattr(trace, "z", None)
+    if z is not None:
+        return _grid_table(trace, np.asarray(z, dtype=np.float64))
+    columns = {k: pd.Series(np.asarray(v)) for k in ("x", "y") if (v := getattr(trace, k, None)) is not None}
+    table = pd.DataFrame(columns)
+    if {"x", "y"} <= set(table.columns) and len(table):
+        gap = table["x"].isna() & table["y"].isna()
+        table = table.assign(line=gap.cumsum())[~gap]
+    return table
+
+
+def _grid_table(trace, z: np.ndarray) -> pd.DataFrame:
+    rows, cols = z.shape
+    x = np.asarray(trace.x if trace.x is not None else np.arange(cols))  # numbers, or category names
+    y = np.asarray(trace.y if trace.y is not None else np.arange(rows))
+    x, y = (x[:-1] if x.size == cols + 1 else x), (y[:-1] if y.size == rows + 1 else y)  # edges -> low edge
+    gx, gy = np.meshgrid(x, y)
+    return pd.DataFrame({"x": gx.ravel(), "y": gy.ravel(), "z": z.ravel()})
+
+
+def figure_table(fig: go.Figure) -> pd.DataFrame:
+    """Every trace's numbers, one after another, named by the trace."""
+    frames = []
+    for i, trace in enumerate(fig.data):
+        table = trace_table(trace)
+        table.insert(0, "name", trace.name or trace.type)
+        table.insert(0, "trace", i)
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def write_panel(fig: go.Figure, stem: Path) -> list[Path]:
+    """``stem``.png, .svg and .csv."""
+    height = fig.layout.height or HEIGHT
+    paths = []
+    for fmt in FORMATS:
+        path = stem.with_suffix(f".{fmt}")
+        with warnings.catch_warnings():  # plotly passes kaleido options that its running server ignores
+            warnings.filterwarnings("ignore", "The kopts argument is ignored", UserWarning)
+            fig.write_image(path, format=fmt, width=WIDTH, height=height)
+        paths.append(path)
+    figure_table(fig).to_csv(stem.with_suffix(".csv"), index=False)
+    return [*paths, stem.with_suffix(".csv")]
+
+
+def write_all(
+    figures: Iterable[Figure], size: Size, out: Path, *, lab: Lab | None = None, on_figure: Callable = print
+) -> pd.DataFrame:
+    """Draw and write every figure into ``out``; ``on_figure(figure, seconds)`` after each.
+    Returns the numbers table (also in numbers.csv; figures.md is the index)."""
+    out.mkdir(parents=True, exist_ok=True)
+    lab = lab or Lab()
+    rows, numbers, started = [], [], time.monotonic()
+    with static_export():
+        for figure in figures:
+            began = time.monotonic()
+            drawn: Drawn = figure.draw(lab, size)
+            files = [p for suffix, fig in drawn.panels.items() for p in write_panel(fig, out / _stem(figure, suffix))]
+            rows.append((figure, files))
+            numbers += [(figure.name, figure.paper, n.what, n.value, n.paper) for n in drawn.numbers]
+            on_figure(figure, time.monotonic() - began)
+    table = pd.DataFrame(numbers, columns=["figure", "paper_figure", "number", "ours", "paper"])
+    table.to_csv(out / "numbers.csv", index=False)
+    (out / "figures.md").write_text(index_text(rows, table, size, time.monotonic() - started))
+    return table
+
+
+def _stem(figure: Figure, suffix: str) -> str:
+    return f"{figure.name}-{suffix}" if suffix else figure.name
+
+
+def index_text(rows: list, numbers: pd.DataFrame, size: Size, seconds: float) -> str:
+    """figures.md: one line per figure, then the headline numbers beside the paper's."""
+    command = "python cli.py figures --out DIR" + (" --quick" if size.name == "quick" else "")
+    lines = [
+        "# The paper's figures, drawn again",
+        "",
+        f"Made by `{command}` ({size.name} settings) in {seconds:.0f} s. Each figure is a PNG, an SVG and a "
+        "CSV of the numbers it plots. The quantities are defined in the project's docs/method.md.",
+        "",
+        "| figure | paper | what it shows | settings | files |",
+        "|---|---|---|---|---|",
+    ]
+    for figure, files in rows:
+        pngs = ", ".join(f"[{p.stem}]({p.name})" for p in files if p.suffix == ".png")
+        lines.append(f"| {figure.name} | {figure.paper} | {figure.what} | {figure.settings(size)} | {pngs} |")
+    lines += ["", "## Numbers", "", "| figure | number | ours | the paper's |", "|---|---|---|---|"]
+    for r in numbers.itertuples():
+        lines.append(f"| {r.figure} | {r.number} | {r.ours:.4g} | {r.paper or '—'} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,68 @@
+"""The computations behind the figures, each done once per call of ``figures``: several
+figures draw from the same run (Figs. 2, 3, 5, 9 and 10 from the eta = 0.01 runs)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from core.config import RunConfig
+from core.diagnostics import Diagnostics, run_diagnostics
+from core.parallel import default_workers
+from dashboard import jobs
+from dashboard.records import EpsSweepRecord, FTLERecord, MapRecord, OrbitalRecord, RunRecord
+
+
+def _config(settings: dict) -> RunConfig:
+    """A config with its data set's network defaults (digits: 64 tanh units), then ``settings``."""
+    return RunConfig.for_dataset(settings.pop("dataset", "iris"), **settings)
+
+
+def _go_on(*_args) -> bool:
+    return True  # nothing stops a figure's computation (Ctrl-C does)
+
+
+class Lab:
+    """Memoised experiments, by their settings."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or default_workers()
+        self._done: dict[tuple, object] = {}
+
+    def _once(self, key: tuple, compute: Callable[[], object]):
+        if key not in self._done:
+            self._done[key] = compute()
+        return self._done[key]
+
+    def run(self, **settings) -> RunRecord:
+        """Reference + copies with every read-out of the dashboard's main run."""
+        config = _config(settings)
+        return self._once(("run", config), lambda: jobs.stability(config))
+
+    def eps_sweep(self, eps: tuple[float, ...], **settings) -> EpsSweepRecord:
+        config = _config(settings)
+        return self._once(("eps", config, eps), lambda: jobs.eps_sweep(config, eps_values=np.array(eps)))
+
+    def ftle(self, eps: tuple[float, ...], n_inits: int, **settings) -> FTLERecord:
+        config = _config(settings)
+        key = ("ftle", config, eps, n_inits)
+        return self._once(
+            key,
+            lambda: jobs.ftle_sweep(config, n_inits, config.n_steps, workers=self.workers, eps_values=np.array(eps)),
+        )
+
+    def orbital(self, t0: int, **settings) -> OrbitalRecord:
+        config = _config(settings)
+        return self._once(("orbital", config, t0), lambda: jobs.orbital(config, t0))
+
+    def diagnostics(self, transient: int, shuffles: int, **settings) -> Diagnostics:
+        config = _config(settings)
+        key = ("chaos", config, transient, shuffles)
+        return self._once(key, lambda: run_diagnostics(config, transient=transient, n_shuffles=shuffles))
+
+    def regime_map(self, kind: str, etas: np.ndarray, ys: np.ndarray, n_inits: int, **settings) -> MapRecord:
+        """A map of the Regimes view ("eta", "orbit", "eta-eps", "eta-seed")."""
+        config = _config(settings)
+        key = ("map", kind, config, tuple(etas), tuple(ys), n_inits)
+        return self._once(key, lambda: jobs.regime_map(config, kind, etas, ys, n_inits, _go_on, self.workers))

@@ -1,0 +1,123 @@
+"""``cli.py figures --quick``: every figure of the paper's story as PNG, SVG and CSV, an index,
+and headline numbers in the ranges the core's own tests hold them to."""
+
+import math
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _figures(*args, env=None, timeout=600):
+    return subprocess.run(
+        [sys.executable, "cli.py", "figures", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """One quick run for the module (~45 s here), in its own process as a user runs it."""
+    out = tmp_path_factory.mktemp("figures") / "out"
+    done = _figures("--out", str(out), "--quick")
+    assert done.returncode == 0, done.stderr[-3000:]
+    numbers = pd.read_csv(out / "numbers.csv")
+    return SimpleNamespace(out=out, stdout=done.stdout, numbers=numbers)
+
+
+def _number(quick, figure: str, starts: str) -> float:
+    rows = quick.numbers[(quick.numbers.figure == figure) & quick.numbers.number.str.startswith(starts)]
+    assert len(rows) == 1, f"{figure}: {starts!r} in {quick.numbers.number.tolist()}"
+    return float(rows.ours.iloc[0])
+
+
+def test_every_figure_is_written_with_its_data_and_indexed(quick):
+    from paper import FIGURES
+
+    index = (quick.out / "figures.md").read_text()
+    for figure in FIGURES:
+        pngs = sorted(quick.out.glob(f"{figure.name}*.png"))
+        assert pngs, f"no PNG of {figure.name}"
+        assert f"| {figure.name} | {figure.paper} |" in index
+        for png in pngs:
+            assert png.with_suffix(".svg").is_file() and png.with_suffix(".csv").is_file(), png.stem
+            assert f"]({png.name})" in index
+    assert "| fig12-ftle | λ at ε = 1e-8: mean |" in index and "| 0.285 |" in index  # ours beside the paper's
+
+
+def test_the_pictures_decode_and_are_not_blank(quick):
+    from PIL import Image
+
+    for png in sorted(quick.out.glob("*.png")):
+        with Image.open(png) as image:
+            pixels = np.asarray(image.convert("RGB"))
+        assert pixels.shape[1] == 1000 and pixels.shape[0] >= 400, png.name
+        drawn = (pixels < 235).any(axis=2).mean()  # share of pixels that are not (nearly) white
+        colours = np.unique(pixels.reshape(-1, 3), axis=0).shape[0]
+        assert drawn > 0.01 and colours > 20, f"{png.name}: {drawn:.3%} drawn, {colours} colours"
+    for svg in sorted(quick.out.glob("*.svg")):
+        assert ET.parse(svg).getroot().tag.endswith("svg"), svg.name
+
+
+def test_the_csvs_hold_the_plotted_numbers(quick):
+    collapse = pd.read_csv(quick.out / "fig06-collapse.csv")
+    starts = collapse[collapse.x == 0].groupby("name").y.first()
+    assert len(starts) == 5 and starts.mean() == pytest.approx(_number(quick, "fig06-collapse", "<d(0)>"), rel=1e-6)
+
+    by_eps = pd.read_csv(quick.out / "fig12-ftle-by-eps.csv")
+    mean = by_eps[(by_eps.name == "FTLE mean ± std") & np.isclose(by_eps.x, 1e-8, rtol=1e-9, atol=0)].y.iloc[0]
+    assert mean == pytest.approx(_number(quick, "fig12-ftle", "λ at ε = 1e-8: mean"), rel=1e-12)
+
+    orbital = pd.read_csv(quick.out / "fig08-orbital.csv")
+    d = orbital[orbital.name == "<d>/(ε N_w)"].y.to_numpy()
+    assert d[-1] / d[0] == pytest.approx(_number(quick, "fig08-orbital", "d(T) / d(t0)"), rel=1e-5)  # float32 plot
+
+    strip = pd.read_csv(quick.out / "regimes-iris.csv")
+    assert strip.x.nunique() == 8  # the quick strip's eight learning rates, every panel
+
+
+def test_the_headline_numbers_fall_where_the_core_tests_hold_them(quick):
+    assert _number(quick, "fig06-collapse", "<d(0)>") == pytest.approx(0.5, abs=0.05)  # the cube's mean |delta|
+    assert _number(quick, "fig03-divergence", "largest") < 50  # bounded at eta = 0.01
+    assert 0.5 < _number(quick, "fig08-orbital", "d(T) / d(t0)") < 2  # marginal
+    assert 0.15 < _number(quick, "fig12-ftle", "λ at ε = 1e-8: mean") < 0.45  # the paper: 0.285 +- 0.10
+    assert _number(quick, "fig12-ftle", "share of networks kept") >= 0.7  # the paper: ~90%
+    assert _number(quick, "fig13-chaotic", "median final training accuracy") < 0.4  # chance is 1/3
+    assert 0.1 < _number(quick, "regimes-iris", "Iris: smallest η labelled edge") < 5
+    assert "fig12-ftle: λ at ε = 1e-8: mean = " in quick.stdout
+
+
+def test_an_unknown_figure_and_a_missing_browser_are_refused_with_nothing_written(tmp_path):
+    done = _figures("--out", str(tmp_path / "a"), "--only", "fig99", timeout=60)
+    assert done.returncode == 2 and "no figure named fig99; the figures are " in done.stderr
+    done = _figures("--out", str(tmp_path / "b"), "--only", "fig02-data", env={"BROWSER_PATH": "/nonexistent"})
+    assert done.returncode == 2 and "PNG and SVG export needs Chromium (BROWSER_PATH=/nonexistent" in done.stderr
+    assert "Traceback" not in done.stderr and sorted(tmp_path.iterdir()) == []
+
+
+def test_a_trace_table_numbers_the_lines_of_a_gapped_trace_and_the_cells_of_a_heatmap():
+    from paper.export import figure_table
+
+    nan = math.nan
+    lines = go.Scatter(x=[0, 1, nan, 0, 1], y=[1.0, 2.0, nan, 3.0, 4.0], name="copies")
+    cells = go.Heatmap(x=[1.0, 2.0, 3.0], y=["a", "b"], z=[[1, 2], [3, 4]])  # x as edges
+    table = figure_table(go.Figure([lines, cells]))
+    copies = table[table.trace == 0]
+    assert copies.line.tolist() == [0, 0, 1, 1] and copies.y.tolist() == [1, 2, 3, 4]
+    heat = table[table.trace == 1]
+    assert (
+        heat.x.tolist() == [1, 2, 1, 2] and heat.y.tolist() == ["a", "a", "b", "b"] and heat.z.tolist() == [1, 2, 3, 4]
+    )
