@@ -65,10 +65,16 @@ def stop_replaced(store: Jobs, running: Any, pending: Any) -> None:
             store.admission.request_stop(pending.get("token"), REPLACED)
 
 
-def new_job() -> dict[str, str]:
+def new_job(store: Jobs) -> dict[str, str]:
     """What a new job's pending request carries for admission: its token, and the visitor
-    whose page asks (from the visitor cookie; dashboard.visitors)."""
-    return {"token": new_token(), "visitor": visitors.current()}
+    whose page asks (from the visitor cookie, signed; dashboard.visitors)."""
+    token = new_token()
+    return {"token": token, **visitors.signed(store.sign, token)}
+
+
+def visitor_of(store: Jobs, pending: Any) -> str:
+    """The visitor a job counts for (dashboard.visitors.of)."""
+    return visitors.of(pending, store.sign)
 
 
 # ---- requests, results, records ------------------------------------------------------
@@ -164,7 +170,7 @@ def register_side_job(app: Dash, store: Jobs, job: SideJob) -> None:
         except ValueError as exc:
             return no_update, str(exc), ""
         stop_replaced(store, running, previous)
-        return {**request, **new_job()}, "", "starting…"
+        return {**request, **new_job(store)}, "", "starting…"
 
     @app.callback(
         *job.outputs,
@@ -215,7 +221,7 @@ def side_job(store: Jobs, job: SideJob, pending: Any, set_progress: Callable) ->
     def wait(ahead, waited):
         set_progress((queued_label(ahead, waited),))
 
-    outcome = execute(store, plan, token, report, wait, 0.3, visitor=visitors.of(pending))
+    outcome = execute(store, plan, token, report, wait, 0.3, visitor=visitor_of(store, pending))
     record, control = outcome.record, outcome.control
     if outcome.message or record is None:
         return *nothing, control.stopped_label(job.unit) if control.stopped else "", outcome.message

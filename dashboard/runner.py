@@ -100,7 +100,8 @@ class Jobs:
     secret: bytes  # signs the finished results a page may ask the views to draw
 
     def sign(self, key: str) -> str:
-        """The signature of a finished job's record key, given to its page with the result."""
+        """The signature of ``key``: a finished job's record key (given to its page with the
+        result), or the visitor a job counts for (dashboard.visitors.signed)."""
         return hmac.new(self.secret, key.encode(), sha256).hexdigest()
 
     def check_signature(self, key: str, signature: Any) -> None:

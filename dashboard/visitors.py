@@ -3,19 +3,23 @@
 The first response to a browser sets ``wsd_visitor`` (32 hex digits, HttpOnly, SameSite=Lax,
 a year). A job's request carries its visitor's id; admission lets each visitor compute at
 most ``WSD_MAX_JOBS_PER_VISITOR`` jobs at once (the others wait, and say so), so one
-visitor's tabs cannot take every slot of a shared server. A client that drops its cookies
-is one visitor per request: the bound per server still holds.
+visitor's tabs cannot take every slot of a shared server. The id is signed into the job's
+request by the server; a request without a cookie, or made by hand, counts as the one
+visitor ``anonymous``.
 """
 
 from __future__ import annotations
 
+import hmac
 import re
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 COOKIE = "wsd_visitor"
 VISITOR = re.compile(r"[0-9a-f]{32}")
 YEAR_SECONDS = 365 * 24 * 3600
+ANONYMOUS = "anonymous"  # the visitor of every job whose request names none it can prove
 
 
 def install(server) -> None:
@@ -39,7 +43,20 @@ def current() -> str | None:
     return value if VISITOR.fullmatch(value) else None
 
 
-def of(pending: Any) -> str | None:
-    """The visitor a job's pending request names, if it is a well-formed one."""
-    value = pending.get("visitor") if isinstance(pending, dict) else None
-    return value if isinstance(value, str) and VISITOR.fullmatch(value) else None
+def signed(sign: Callable[[str], str], token: str) -> dict[str, str]:
+    """What a new job's request carries for admission: the visitor of this request, signed
+    with the job's ``token`` by the server's ``sign``, so that a hand-made request cannot name
+    another visitor or none (empty without a visitor cookie)."""
+    visitor = current()
+    return {} if visitor is None else {"visitor": visitor, "visitor_signature": sign(f"visitor {token} {visitor}")}
+
+
+def of(pending: Any, sign: Callable[[str], str]) -> str:
+    """The visitor whose jobs a job's request counts among: the signed visitor, else
+    ANONYMOUS, one bucket shared by every request without a cookie or a valid signature."""
+    if not isinstance(pending, dict):
+        return ANONYMOUS
+    visitor, token, signature = pending.get("visitor"), pending.get("token"), pending.get("visitor_signature")
+    if not all(isinstance(v, str) for v in (visitor, token, signature)) or not VISITOR.fullmatch(visitor):
+        return ANONYMOUS
+    return visitor if hmac.compare_digest(signature, sign(f"visitor {token} {visitor}")) else ANONYMOUS

@@ -12,7 +12,7 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from core.config import RunConfig
 from core.model import MLP
-from dashboard import figures, figures_distance, figures_dynamics, figures_eps, ids, jobs, visitors
+from dashboard import figures, figures_distance, figures_dynamics, figures_eps, ids, jobs
 from dashboard.components import explain, graph, job_bar
 from dashboard.jobflow import (
     CONTROL_STATES,
@@ -25,6 +25,7 @@ from dashboard.jobflow import (
     record_for,
     register_csv_export,
     stop_replaced,
+    visitor_of,
 )
 from dashboard.records import EpsSweepRecord, RunRecord
 from dashboard.runner import Jobs, execute, queued_label
@@ -250,7 +251,7 @@ def run_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
     def wait(ahead, waited):
         set_progress((queued_label(ahead, waited), waiting, 0))
 
-    outcome = execute(store, plan, token, live, wait, LIVE_SECONDS, visitor=visitors.of(pending))
+    outcome = execute(store, plan, token, live, wait, LIVE_SECONDS, visitor=visitor_of(store, pending))
     if outcome.message:
         return no_update, no_update, outcome.message, 0, "", no_update
     record, control = outcome.record, outcome.control
@@ -307,7 +308,7 @@ def register(app: Dash, store: Jobs) -> None:
         view = None if running else replay(store, plan.key, values["normalized"])
         if view is None:
             stop_replaced(store, running, previous)
-            pending = {**request, "normalized": values["normalized"], **new_job()}
+            pending = {**request, "normalized": values["normalized"], **new_job(store)}
             return no_update, no_update, "", 0, "starting…", no_update, pending
         summary, figure = view
         label = f"{values['steps']:,} iterations · from the cache"

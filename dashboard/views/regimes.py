@@ -14,7 +14,7 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from core.data import dataset_shape
-from dashboard import figures_maps, figures_regimes, ids, jobs, plans, visitors
+from dashboard import figures_maps, figures_regimes, ids, jobs, plans
 from dashboard.components import explain, graph, job_bar, text_input
 from dashboard.jobflow import (
     CONTROL_OUTPUTS,
@@ -26,6 +26,7 @@ from dashboard.jobflow import (
     new_token,
     plan_of,
     props_from_values,
+    visitor_of,
 )
 from dashboard.map_zoom import clicked_run, with_coarse, zoom_request
 from dashboard.records import MapRecord
@@ -153,7 +154,7 @@ def map_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
     def wait(ahead, waited):
         set_progress((queued_label(ahead, waited), no_update))
 
-    outcome = execute(store, plan, token, live, wait, LIVE_SECONDS, visitor=visitors.of(pending))
+    outcome = execute(store, plan, token, live, wait, LIVE_SECONDS, visitor=visitor_of(store, pending))
     record, control = outcome.record, outcome.control
     if outcome.message or record is None:
         return no_update, no_update, control.stopped_label("cell") if control.stopped else "", outcome.message
@@ -224,7 +225,7 @@ def register(app: Dash, store: Jobs) -> None:
         figure = None if running else replay(store, plan.key)  # during a job, a new one stops it
         if figure is not None:
             return no_update, "", "from the cache", figure, finished_result(store, plan, request)
-        return {**request, **new_job()}, "", "starting…", no_update, no_update
+        return {**request, **new_job(store)}, "", "starting…", no_update, no_update
 
     @app.callback(
         Output(ids.MAP_GRAPH, "figure"),

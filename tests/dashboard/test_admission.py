@@ -171,8 +171,33 @@ def test_the_visitor_cookie_is_set_once_and_read_back(tmp_path):
     assert visitors.VISITOR.fullmatch(cookie.value) and cookie.http_only
     second = client.get("/")
     assert second.text == cookie.value and "Set-Cookie" not in second.headers
-    assert visitors.of({"visitor": cookie.value}) == cookie.value
-    assert visitors.of({"visitor": "../../etc"}) is None and visitors.of("nonsense") is None
+
+
+def test_a_job_counts_for_its_signed_visitor_and_a_forged_one_for_anonymous(store):
+    """The visitor is signed into a job's request with its token: a hand-made request cannot
+    name another visitor, or none, to escape the per-visitor bound."""
+    from flask import Flask
+
+    from dashboard import visitors
+    from dashboard.jobflow import new_job, visitor_of
+
+    server = Flask(__name__)
+    cookie = "ab" * 16
+    with server.test_request_context("/", headers={"Cookie": f"{visitors.COOKIE}={cookie}"}):
+        request = new_job(store)
+    with server.test_request_context("/"):  # no cookie
+        cookieless = new_job(store)
+    assert visitor_of(store, request) == cookie and "visitor" not in cookieless
+    forged = [
+        {**request, "visitor": "cd" * 16},  # another visitor, with this one's signature
+        {**request, "token": "0" * 32},  # the signature of another job
+        {**request, "visitor_signature": "0" * 64},
+        {"token": request["token"], "visitor": cookie},  # unsigned
+        {**request, "visitor": "../../etc"},
+        cookieless,
+        "nonsense",
+    ]
+    assert [visitor_of(store, f) for f in forged] == [visitors.ANONYMOUS] * len(forged)
 
 
 def test_a_new_request_stops_the_running_job_it_replaces(store):

@@ -23,6 +23,17 @@ def _token(n: int) -> str:
     return f"{n:032x}"
 
 
+def _of_visitor(client, request: dict, n: int) -> dict:
+    """``request`` as the page of visitor ``n`` sends it: its visitor cookie signed in by the server."""
+    import hmac
+    from hashlib import sha256
+
+    visitor = f"{n + 1:032x}"
+    text = f"visitor {request['token']} {visitor}"
+    signature = hmac.new(client.app.server.secret_key.encode(), text.encode(), sha256).hexdigest()
+    return {**request, "visitor": visitor, "visitor_signature": signature}
+
+
 @pytest.fixture
 def settings(tmp_path):
     return Settings(cache_dir=tmp_path, max_jobs=1, max_queued=2, abandon_seconds=2.0)
@@ -65,7 +76,8 @@ def test_a_forged_background_request_is_refused_and_trains_nothing(client, setti
 def test_jobs_beyond_the_slots_wait_in_a_visible_queue_and_cancel_from_it(client, settings):
     key = client.callback_key("pending")
     long_run = {**RUN, "steps": 50_000, "perturbations": 10}
-    bodies = [client.body(key, {"pending.data": _request({**long_run, "seed": n}, _token(n))}) for n in range(3)]
+    requests = [_of_visitor(client, _request({**long_run, "seed": n}, _token(n)), n) for n in range(3)]  # 3 visitors
+    bodies = [client.body(key, {"pending.data": r}) for r in requests]
     handles = [client.start_job(b) for b in bodies]
 
     labels = [""] * len(bodies)
