@@ -22,6 +22,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import ids, plans, visitors
 from dashboard.admission import REPLACED, Busy, check_token
+from dashboard.manager import REDIS_LOST
 from dashboard.records import Record
 from dashboard.runner import Control, Jobs, Plan, execute, failure_message, queued_label
 from dashboard.state import CONTROLS, check_values, quoted, run_values
@@ -117,10 +118,19 @@ def checked_request(store: Jobs, kind: str, request: Any) -> tuple[Plan, str]:
 
 
 def on_error(exc: Exception) -> None:
-    """Any callback's failure as a red message beside Run: a refusal (bad input found on the
-    server, a busy server) as such, anything else with its traceback in the log."""
-    refused = isinstance(exc, (ValueError, Busy))
-    set_props(ids.RUN_MESSAGE, {"children": f"Refused: {exc}" if refused else failure_message(exc)})
+    """Any callback's failure as a red message beside Run (``error_message``)."""
+    set_props(ids.RUN_MESSAGE, {"children": error_message(exc)})
+
+
+def error_message(exc: Exception) -> str:
+    """A refusal (bad input found on the server, a busy server) as such; a lost connection to
+    Redis as dashboard.manager words it; anything else with its traceback in the log."""
+    if isinstance(exc, (ValueError, Busy)):
+        return f"Refused: {exc}"
+    text = str(exc)
+    if REDIS_LOST in text:
+        return text[text.index(REDIS_LOST) :].strip()
+    return failure_message(exc)
 
 
 # ---- side jobs: a view's own job beside the main run ----------------------------------

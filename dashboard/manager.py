@@ -17,6 +17,7 @@ gone quiet stops itself.
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import psutil
@@ -25,10 +26,37 @@ from dash import CeleryManager, DiskcacheManager, no_update
 from dashboard.admission import Admission
 from dashboard.runner import queued_label
 
+log = logging.getLogger(__name__)
+
 QUEUE = "celery"  # Celery's default queue
 QUEUED = "wsd:queued:"  # + a job's cache key -> "<task id> <time sent>", until a worker takes it
 QUEUED_SECONDS = 24 * 3600
 PROGRESS_WIDTH = 3  # the most progress outputs of any job (the Divergence view's)
+NO_WORKER_SECONDS = 30  # a job first in the queue this long: say that no worker is free
+REDIS_LOST = "The server lost its connection to Redis"  # the start of the page's message (jobflow.on_error)
+
+
+def _redis_errors():
+    from redis.exceptions import RedisError  # redis is installed with the Celery backend
+
+    return RedisError
+
+
+def lost_result(exc: Exception) -> dict:
+    """What a poll answers when Redis is gone: the job's result is lost, and the page says so
+    (Dash hands a background callback's error to the app's ``on_error``)."""
+    log.error("a poll could not reach Redis: %s", exc)
+    message = f"{REDIS_LOST} ({exc}): this job's result is lost. Press Run again once Redis is back."
+    return {"background_callback_error": {"msg": message, "tb": ""}}
+
+
+def celery_queued_label(ahead: int, waited: float) -> str:
+    """The news of a job waiting in Redis; once it has been first in line for a while, why:
+    without it a page whose server has no worker running would wait in silence for ever."""
+    label = queued_label(ahead, waited)
+    if ahead == 0 and waited > NO_WORKER_SECONDS:
+        label += " · no worker has taken it: every worker is busy, or none is running"
+    return label
 
 
 class _ReadsAgain:
@@ -101,12 +129,29 @@ class CeleryJobManager(_ReadsAgain, CeleryManager):
         return job
 
     def job_running(self, job) -> bool:
-        if job is not None:
-            self.admission.heartbeat(job)
-        return self._still_running(job)
+        try:
+            if job is not None:
+                self.admission.heartbeat(job)
+            return self._still_running(job)
+        except _redis_errors():
+            return False  # Redis is gone: the poll's result says so (get_result)
 
     def _still_running(self, job) -> bool:
         return bool(super().job_running(job))
+
+    def get_result(self, key, job):
+        """The job's result; without Redis, a message that it is lost (not an HTTP 500, after
+        which the page would stop and wait in silence)."""
+        try:
+            return super().get_result(key, job)
+        except _redis_errors() as exc:
+            return lost_result(exc)
+
+    def get_updated_props(self, key):
+        try:
+            return super().get_updated_props(key)
+        except _redis_errors():
+            return {}
 
     def terminate_job(self, job) -> None:
         """Revoke the task, without killing its process. Dash also "terminates" a job whose
@@ -118,6 +163,12 @@ class CeleryJobManager(_ReadsAgain, CeleryManager):
             self.handle.control.revoke(job)
 
     def get_progress(self, key):
+        try:
+            return self._progress(key)
+        except _redis_errors():
+            return None  # Redis is gone: the poll's result says so (get_result)
+
+    def _progress(self, key):
         progress = super().get_progress(key)
         if progress is not None:
             return progress
@@ -129,7 +180,7 @@ class CeleryJobManager(_ReadsAgain, CeleryManager):
         if ahead is None:  # a worker has taken it: from now on the job sends its own news
             self._redis.delete(f"{QUEUED}{key}")
             return None
-        label = queued_label(ahead, time.time() - float(sent))
+        label = celery_queued_label(ahead, time.time() - float(sent))
         return [label] + [no_update] * (PROGRESS_WIDTH - 1)
 
     def jobs_ahead(self, job: str) -> int | None:

@@ -48,3 +48,13 @@ def test_every_job_reports_its_label_first(tmp_path):
             True,
         ), outputs
         assert len(outputs) <= PROGRESS_WIDTH
+
+
+def test_a_job_first_in_line_for_long_says_no_worker_has_taken_it():
+    from dashboard.manager import NO_WORKER_SECONDS, celery_queued_label
+
+    assert celery_queued_label(0, 5.0) == "queued · waiting 5 s"
+    assert celery_queued_label(3, NO_WORKER_SECONDS + 10) == "queued: 3 jobs ahead of you · waiting 40 s"
+    assert celery_queued_label(0, NO_WORKER_SECONDS + 1) == (
+        "queued · waiting 31 s · no worker has taken it: every worker is busy, or none is running"
+    )
