@@ -16,8 +16,16 @@ def _chaos(size: Size, seeds: int) -> str:
     return f"η {CHAOS:g}, {size.chaos_steps:,} iterations, {'seed 0' if seeds == 1 else f'seeds 0–{seeds - 1}'}"
 
 
+def _irregular(size: Size) -> str:
+    return f"η {CHAOS:g}, {size.chaos_steps:,} iterations, the most irregular of Fig. 13's {size.chaos_seeds} networks"
+
+
 def _eps(values) -> str:
     return f"ε {min(values):.0e} … {max(values):.0e} ({len(values)} radii)"
+
+
+def _eps_sweep(size: Size) -> str:
+    return f"η {LOW:g}, 5 copies per ε, {size.steps:,} iterations, seed 0, {_eps(size.collapse_eps)}"
 
 
 FIGURES: tuple[Figure, ...] = (
@@ -26,11 +34,11 @@ FIGURES: tuple[Figure, ...] = (
     Figure("fig03-divergence", "Fig. 3", "distance of perturbed copies (grey), their mean (black), the loss (dashed)",
            lambda s: _low(s, s.seeds), story.draw_divergence),
     Figure("fig04-eps-panels", "Fig. 4", "the same network at several radii ε: one shape, scaled by ε",
-           lambda s: f"{_low(s)}, 5 copies per ε, {_eps(s.collapse_eps)}", story.draw_eps_panels),
+           _eps_sweep, story.draw_eps_panels),
     Figure("fig05-weights", "Fig. 5", "ablation L_w/L over W1; path length against displacement per weight",
            lambda s: _low(s), story.draw_weights),
     Figure("fig06-collapse", "Fig. 6", "<d(t)>/(ε N_w) for every ε collapses onto one curve from 0.5",
-           lambda s: f"{_low(s)}, 5 copies per ε, {_eps(s.collapse_eps)}", story.draw_collapse),
+           _eps_sweep, story.draw_collapse),
     Figure("fig07-long-run", "Fig. 7", "a long low-η run: the distance stays bounded",
            lambda s: _low(s, steps=s.long_steps), story.draw_long_run),
     Figure("fig08-orbital", "Fig. 8", "orbital stability: copies made at t0 neither converge nor separate",
@@ -49,11 +57,11 @@ FIGURES: tuple[Figure, ...] = (
     Figure("fig14-selected", "Fig. 14", "η = 5: single runs in detail, loss and weight norm",
            lambda s: _chaos(s, min(4, s.chaos_seeds)), story.draw_chaos_selected),
     Figure("fig15-autocorrelation", "Fig. 15", "autocorrelation of the loss after the transient, with a shuffle band",
-           lambda s: f"{_chaos(s, 1)}, {s.shuffles} shuffles", story.draw_autocorrelation),
+           lambda s: f"{_irregular(s)}, {s.shuffles} shuffles", story.draw_autocorrelation),
     Figure("fig16-expansion", "Fig. 16", "local expansion rates of the loss series",
-           lambda s: _chaos(s, 1), story.draw_expansion),
+           lambda s: _irregular(s), story.draw_expansion),
     Figure("fig17-weights", "Fig. 17", "the weights that move most: laminar phases and bursts",
-           lambda s: _chaos(s, 1), story.draw_weight_series),
+           lambda s: _irregular(s), story.draw_weight_series),
     Figure("fig18-other-rates", "Fig. 18", "the loss at η = 10, 3 and 2",
            lambda s: f"{s.other_steps:,} iterations, seeds 0–2", story.draw_other_rates),
     Figure("regimes-iris", "this project", "the regimes of η on one strip, with the time to 90% test accuracy",

@@ -146,8 +146,14 @@ def index_text(rows: list, numbers: pd.DataFrame, size: Size, seconds: float) ->
     ]
     for figure, files in rows:
         pngs = ", ".join(f"[{p.stem}]({p.name})" for p in files if p.suffix == ".png")
-        lines.append(f"| {figure.name} | {figure.paper} | {figure.what} | {figure.settings(size)} | {pngs} |")
+        cells = (figure.name, figure.paper, _text(figure.what), _text(figure.settings(size)), pngs)
+        lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Numbers", "", "| figure | number | ours | the paper's |", "|---|---|---|---|"]
     for r in numbers.itertuples():
-        lines.append(f"| {r.figure} | {r.number} | {r.ours:.4g} | {r.paper or '—'} |")
+        lines.append(f"| {r.figure} | {_text(r.number)} | {r.ours:.4g} | {r.paper or '—'} |")
     return "\n".join(lines) + "\n"
+
+
+def _text(cell: str) -> str:
+    """A table cell's text as Markdown shows it: <d(t)> is not an HTML tag."""
+    return cell.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")

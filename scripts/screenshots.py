@@ -31,7 +31,10 @@ SHOTS = {
     "weights": "?eta=0.01&eps=1e-08&perturbations=20&steps=5000&view=weights",
     "data": "?eta=0.01&eps=1e-08&perturbations=20&steps=5000&view=data",
     "orbital": "?eta=0.01&eps=1e-08&perturbations=20&steps=5000&view=orbital",
+    "regimes": "?steps=500&view=regimes&map=eta&eta_min=0.001&eta_max=20&eta_points=20&inits=4",
+    "chaos": "?eta=0.01&steps=500&view=chaos",
 }
+SIDE_PROGRESS = {"regimes": "map-progress", "chaos": "chaos-progress"}  # views that start their own job
 
 
 def browser(width: int = 1400, height: int = 1600) -> webdriver.Chrome:
@@ -94,6 +97,9 @@ def main() -> int:
             if name == "orbital":
                 driver.find_element(By.ID, "orbital-run").click()
                 WebDriverWait(driver, 120).until(lambda d: "done" in d.find_element(By.ID, "orbital-progress").text)
+            if name in SIDE_PROGRESS:  # a link to the view starts its job
+                label = SIDE_PROGRESS[name]
+                WebDriverWait(driver, 300).until(lambda d, i=label: "done in" in d.find_element(By.ID, i).text)
             if name == "lyapunov":
                 driver.find_element(By.ID, "ftle-inits").clear()
                 driver.find_element(By.ID, "ftle-inits").send_keys("20\t")
