@@ -3,6 +3,7 @@ of workers, and no chunk lost when a worker process is killed mid-map."""
 
 import os
 import signal
+import time
 
 import numpy as np
 import psutil
@@ -59,23 +60,32 @@ def test_a_worker_killed_mid_map_loses_no_chunk(cluster):
             return None
         for tasks in (workers.app.control.inspect(timeout=1.0).active() or {}).values():
             for task in tasks:
+                killed.append(psutil.Process(task["worker_pid"]))  # before the kill: its pid may be reused
                 os.kill(task["worker_pid"], signal.SIGKILL)
-                killed.append(task["worker_pid"])
                 return None
         return None
 
     children = set(workers.child_pids())
     spread = run_map("eta-seed", config, etas, seeds, executor=_executor(cluster), on_progress=kill_one_busy_process)
-    assert killed and killed[0] in children, (killed, children)
+    assert killed and killed[0].pid in children, (killed, children)
     assert _gone(killed[0])  # it is gone (the worker made a new process and took the chunk again)
     _same(local, spread)
 
 
-def _gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
+def _gone(process: psutil.Process, timeout: float = 5.0) -> bool:
+    """Whether the killed ``process`` has ended (a zombie counts): ``is_running`` also tells a
+    new process that was given its pid (pids wrap around at 32768 here, and a whole test run
+    starts thousands of processes)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if not process.is_running() or process.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
 
 
 def test_a_cancelled_map_stops_and_frees_the_workers(cluster):
@@ -117,15 +127,15 @@ def test_a_worker_host_that_vanishes_mid_map_loses_no_chunk(tmp_path):
             for name, tasks in (app.control.inspect(timeout=1.0).active() or {}).items():
                 if tasks:
                     main = workers.processes[int(name.split("-")[0][1:])]  # w<i>-<pid>@host
-                    victims = [main.pid, *(c.pid for c in psutil.Process(main.pid).children(recursive=True))]
-                    for pid in victims:
-                        os.kill(pid, signal.SIGKILL)
+                    victims = [psutil.Process(main.pid), *psutil.Process(main.pid).children(recursive=True)]
+                    for victim in victims:
+                        os.kill(victim.pid, signal.SIGKILL)
                     killed.extend(victims)
                     return None
             return None
 
         spread = run_map("eta-seed", config, etas, seeds, executor=CeleryExecutor(app), on_progress=kill_a_busy_worker)
-    assert killed and all(_gone(pid) for pid in killed)
+    assert killed and all(_gone(victim) for victim in killed)
     _same(local, spread)
 
 
