@@ -53,8 +53,8 @@ USER 10001:10001
 # runs the engine as each job's fork server does, so no process of the container compiles
 # them again (gunicorn's master, each worker's fork server, each Celery worker: seconds each).
 # Numba keys the cache by CPU model, so a host with another CPU compiles once more, into the
-# same directory: it must stay writable by the user (numba refuses to load the kernels
-# otherwise), so run as 10001 and without a read-only root filesystem, or set NUMBA_CACHE_DIR.
+# same directory. Run as another user, or with a read-only root filesystem, the server loads
+# the kernels from a copy of it in /tmp (core/numba_cache.py): /tmp must then be writable.
 RUN python -c "import dashboard.worker" && test -n "$(ls -A /opt/numba-cache)"
 
 VOLUME ["/data"]

@@ -32,11 +32,15 @@ from __future__ import annotations
 
 import math
 
-import numba as nb
-import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
+from core.numba_cache import ensure_writable_cache
+
+ensure_writable_cache()  # before numba reads NUMBA_CACHE_DIR
+
+import numba as nb  # noqa: E402
+import numpy as np  # noqa: E402
+from llvmlite import ir  # noqa: E402
+from numba import types  # noqa: E402
+from numba.extending import intrinsic  # noqa: E402
 
 FASTMATH = {"reassoc", "contract"}  # vectorised sums and FMA; IEEE NaN and inf kept
 SIGMOID, TANH, RELU = 0, 1, 2

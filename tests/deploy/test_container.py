@@ -142,11 +142,11 @@ def _wait_healthy(name: str, url: str, timeout: float = 120) -> None:
 
 
 @contextlib.contextmanager
-def _container(image: str, *command: str, volume: str | None = None, **env) -> Iterator[str]:
-    """A container of ``image`` on the host network, ``volume`` at /data; removed, with its
-    anonymous volumes, whatever happens."""
+def _container(image: str, *command: str, volume: str | None = None, options=(), **env) -> Iterator[str]:
+    """A container of ``image`` on the host network, ``volume`` at /data, podman's ``options``;
+    removed, with its anonymous volumes, whatever happens."""
     name = f"wsd-test-{secrets.token_hex(4)}"
-    options = [f"--env={k}={v}" for k, v in env.items()] + ([f"--volume={volume}:/data"] if volume else [])
+    options = [*options, *(f"--env={k}={v}" for k, v in env.items())] + ([f"--volume={volume}:/data"] if volume else [])
     try:
         _podman(*RUN, "--detach", "--name", name, *options, image, *command)
         yield name
@@ -204,17 +204,35 @@ def test_the_server_runs_as_its_user_on_a_writable_volume(server):
     assert _podman("exec", name, "python", "-c", "import pytest", check=False).returncode != 0
 
 
-def test_the_numba_kernels_come_from_the_cache_built_into_the_image(server):
-    """Loading the engine as a job's fork server does (dashboard.worker) compiles nothing."""
-    name, _ = server
+def _assert_kernels_cached(name: str) -> str:
+    """Loading the engine as a job's fork server does (dashboard.worker) in the container
+    compiles nothing; returns the NUMBA_CACHE_DIR it used."""
     probe = (
-        "import json, dashboard.worker; from core import kernel; "
+        "import json, os, dashboard.worker; from core import kernel; "
         "print(json.dumps({f.__name__: [sum(f.stats.cache_hits.values()), sum(f.stats.cache_misses.values())] "
-        "for f in (kernel.softmax_loss_grad, kernel.record_and_step)}))"
+        "for f in (kernel.softmax_loss_grad, kernel.record_and_step)})); print(os.environ['NUMBA_CACHE_DIR'])"
     )
-    stats = json.loads(_podman("exec", name, "python", "-c", probe).stdout.strip().splitlines()[-1])
-    for kernel, (hits, misses) in stats.items():
+    *_, stats, cache_dir = _podman("exec", name, "python", "-c", probe).stdout.strip().splitlines()
+    for kernel, (hits, misses) in json.loads(stats).items():
         assert hits >= 1 and misses == 0, f"{kernel}: {hits} cache hits, {misses} misses"
+    return cache_dir
+
+
+def test_the_numba_kernels_come_from_the_cache_built_into_the_image(server):
+    name, _ = server
+    assert _assert_kernels_cached(name) == "/opt/numba-cache"
+
+
+def test_another_user_on_a_read_only_root_filesystem_serves_with_the_cached_kernels(image):
+    """A platform that runs images as an arbitrary user, read-only: numba cannot write the
+    image's cache, which made it refuse to load at all; the server copies the cache to /tmp
+    (core.numba_cache) and its kernels still come from it."""
+    port = _free_port()
+    options = ("--user=12345:12345", "--read-only", "--tmpfs=/data:rw,mode=1777")  # /tmp: podman's tmpfs
+    with _container(image, PORT=port, WEB_CONCURRENCY=1, options=options) as name:
+        _wait_healthy(name, f"http://127.0.0.1:{port}/health")
+        assert _assert_kernels_cached(name) == "/tmp/wsd-numba-cache-12345"
+        assert "not writable here: using a copy of it" in _logs(name)
 
 
 def test_a_run_in_the_browser(dash_br, server):

@@ -1,0 +1,33 @@
+"""A numba cache directory this process cannot write is replaced by a writable copy
+(core.numba_cache): numba would refuse to load the engine at all."""
+
+import os
+
+import pytest
+
+from core import numba_cache
+from core.numba_cache import writable_cache_dir
+
+
+def test_a_writable_or_missing_cache_directory_is_used_as_it_is(tmp_path):
+    assert writable_cache_dir(tmp_path / "cache", tmp_path / "tmp") == tmp_path / "cache"
+    assert (tmp_path / "cache").is_dir()  # made, as numba would
+
+
+def test_an_unwritable_cache_is_copied_once_with_its_kernels(tmp_path, monkeypatch):
+    image = tmp_path / "opt-numba-cache"
+    (image / "core_1234").mkdir(parents=True)
+    (image / "core_1234" / "kernel.step-100.py311.nbi").write_bytes(b"index")
+    monkeypatch.setattr(numba_cache, "_writable", lambda path: path != image)  # as another user sees it
+    copy = writable_cache_dir(image, tmp_path)
+    assert copy == tmp_path / f"wsd-numba-cache-{os.getuid()}"
+    assert (copy / "core_1234" / "kernel.step-100.py311.nbi").read_bytes() == b"index"
+    (copy / "core_1234" / "compiled-later").write_text("kept")
+    assert writable_cache_dir(image, tmp_path) == copy and (copy / "core_1234" / "compiled-later").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("wsd-")] == [copy.name]  # no staging left
+
+
+def test_no_writable_place_at_all_is_one_clear_message(tmp_path, monkeypatch):
+    monkeypatch.setattr(numba_cache, "_writable", lambda path: False)
+    with pytest.raises(ValueError, match=r"NUMBA_CACHE_DIR=.*not writable by this user, and no copy can be made in"):
+        writable_cache_dir(tmp_path / "cache", tmp_path / "missing" / "tmp")
