@@ -227,9 +227,9 @@ def test_another_user_on_a_read_only_root_filesystem_serves_with_the_cached_kern
     """A platform that runs images as an arbitrary user, read-only: numba cannot write the
     image's cache, which made it refuse to load at all; the server copies the cache to /tmp
     (core.numba_cache) and its kernels still come from it."""
-    port = _free_port()
-    options = ("--user=12345:12345", "--read-only", "--tmpfs=/data:rw,mode=1777")  # /tmp: podman's tmpfs
-    with _container(image, PORT=port, WEB_CONCURRENCY=1, options=options) as name:
+    port, env = _free_port(), {"SECRET_KEY": secrets.token_hex(32), "WSD_CACHE_DIR": "/tmp/wsd"}
+    options = ("--user=12345:12345", "--read-only")  # podman mounts a writable tmpfs at /tmp
+    with _container(image, PORT=port, WEB_CONCURRENCY=1, options=options, **env) as name:
         _wait_healthy(name, f"http://127.0.0.1:{port}/health")
         assert _assert_kernels_cached(name) == "/tmp/wsd-numba-cache-12345"
         assert "not writable here: using a copy of it" in _logs(name)
