@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -25,27 +26,39 @@ def _writable(path: Path) -> bool:
     return path.is_dir() and os.access(path, os.W_OK | os.X_OK)
 
 
+def _private(path: Path) -> bool:
+    """A real directory of this user that nobody else can write: numba's cache files are
+    pickles, so one planted by another user of a shared /tmp would run as this one."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o022
+
+
 def writable_cache_dir(wanted: Path, temp: Path) -> Path:
-    """``wanted`` (made if missing) if this process can write it, else a copy of it in
-    ``temp``, made once per user (ValueError, naming both, if that fails too)."""
+    """``wanted`` (made if missing) if this process can write it, else a private copy of it
+    in ``temp``, made once per user (ValueError, naming both, if that fails too)."""
     with contextlib.suppress(OSError):
         wanted.mkdir(parents=True, exist_ok=True)  # numba would make it too
     if _writable(wanted):
         return wanted
-    copy = temp / f"wsd-numba-cache-{os.getuid()}"
+    shared = temp / f"wsd-numba-cache-{os.getuid()}"
+    if _private(shared):
+        return shared
     try:
-        if not copy.exists():
-            staging = Path(tempfile.mkdtemp(prefix=f"{copy.name}.", dir=temp))
-            if wanted.is_dir():
-                shutil.copytree(wanted, staging, dirs_exist_ok=True)
-            staging.rename(copy)  # whole, or not at all (another process may do the same)
+        staging = Path(tempfile.mkdtemp(prefix=f"{shared.name}.", dir=temp))  # mode 0700
+        if wanted.is_dir():
+            shutil.copytree(wanted, staging, dirs_exist_ok=True)
+            staging.chmod(0o700)  # copytree gave it the mode of the original
     except OSError as exc:
-        if not copy.is_dir():
-            raise ValueError(
-                f"NUMBA_CACHE_DIR={wanted} is not writable by this user, and no copy can be made in "
-                f"{temp} ({exc.strerror or exc}): set NUMBA_CACHE_DIR to a writable directory"
-            ) from None
-    return copy
+        raise ValueError(
+            f"NUMBA_CACHE_DIR={wanted} is not writable by this user, and no copy can be made in "
+            f"{temp} ({exc.strerror or exc}): set NUMBA_CACHE_DIR to a writable directory"
+        ) from None
+    with contextlib.suppress(OSError):
+        staging.rename(shared)  # whole, for the next process (another may have been first)
+    return shared if _private(shared) else staging
 
 
 def ensure_writable_cache() -> None:

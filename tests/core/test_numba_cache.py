@@ -31,3 +31,19 @@ def test_no_writable_place_at_all_is_one_clear_message(tmp_path, monkeypatch):
     monkeypatch.setattr(numba_cache, "_writable", lambda path: False)
     with pytest.raises(ValueError, match=r"NUMBA_CACHE_DIR=.*not writable by this user, and no copy can be made in"):
         writable_cache_dir(tmp_path / "cache", tmp_path / "missing" / "tmp")
+
+
+def test_a_copy_another_user_could_have_planted_is_not_used(tmp_path, monkeypatch):
+    """numba's cache files are pickles: a directory in a shared /tmp that is not this user's
+    own, or that others can write, is never loaded from."""
+    image = tmp_path / "opt-numba-cache"
+    image.mkdir()
+    (image / "kernel.nbi").write_bytes(b"good")
+    monkeypatch.setattr(numba_cache, "_writable", lambda path: path != image)
+    planted = tmp_path / f"wsd-numba-cache-{os.getuid()}"
+    planted.mkdir(mode=0o777)
+    planted.chmod(0o777)  # writable by anyone: someone else's
+    (planted / "kernel.nbi").write_bytes(b"evil")
+    copy = writable_cache_dir(image, tmp_path)
+    assert copy != planted and (copy / "kernel.nbi").read_bytes() == b"good"
+    assert copy.stat().st_mode & 0o077 == 0  # private
