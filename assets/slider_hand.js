@@ -4,7 +4,9 @@
  * a preset. Dash's slider cannot tell the two apart (it copies every new value into its
  * drag_value), so the page notes when a pointer or a key lets go of a slider, and the
  * clientside callback HAND_RELEASE (dashboard/controls_callbacks.py) counts a new value as
- * a release only right after that.
+ * a release only right after that. A slider touched but not moved (a click at its value)
+ * leaves a mark: any press elsewhere clears the marks, so a preset or a typed value pressed
+ * next is not taken for a release.
  */
 (function () {
     "use strict";
@@ -16,7 +18,9 @@
 
     function note(event) {
         var slider = event.target && event.target.closest && event.target.closest(".dash-slider-container");
-        if (slider && slider.id && (event.type !== "keydown" || MOVES.indexOf(event.key) >= 0)) {
+        if (!slider || !slider.id) {
+            window.wsdLetGo = {};  // a hand elsewhere (a preset, a box, a link): no slider is let go
+        } else if (event.type !== "keydown" || MOVES.indexOf(event.key) >= 0) {
             window.wsdLetGo[slider.id] = Date.now();
         }
     }

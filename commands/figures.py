@@ -48,6 +48,8 @@ def cmd_figures(args: argparse.Namespace) -> int:
             os.replace(path, out / path.name)
     except ExportError as exc:
         raise ValueError(str(exc)) from None
+    except OSError as exc:  # disk full, a name taken by a directory, ...: one line, not a traceback
+        raise ValueError(f"--out {out}: cannot write ({exc.strerror or exc}: {exc.filename or ''})") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     print(f"{len(figures)} figures ({size.name} settings) in {time.monotonic() - started:.0f} s: {out}/figures.md")

@@ -58,6 +58,9 @@ def writable_cache_dir(wanted: Path, temp: Path) -> Path:
         ) from None
     with contextlib.suppress(OSError):
         staging.rename(shared)  # whole, for the next process (another may have been first)
+    if staging.exists() and _private(shared):
+        shutil.rmtree(staging, ignore_errors=True)  # another process was first: use its copy
+        return shared
     return shared if _private(shared) else staging
 
 

@@ -39,6 +39,7 @@ TOKEN = re.compile(r"[0-9a-f]{32}")
 # a job handle: a process id, or a Celery task id
 JOB = re.compile(r"[0-9]{1,10}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 WAIT_SECONDS = 0.1  # how often a queued job looks for a free slot
+SERVER_QUEUE, VISITOR_QUEUE = "queue", "visitor-queue"  # jobs waiting for a slot / for their visitor's turn
 STALE_STOP_SECONDS = 3600  # a stop request older than this found no job (it had ended)
 
 # why a job stops early, as the job's label says it
@@ -141,6 +142,20 @@ class Admission:
         if visitor is None:
             yield
             return
+        held = self._visitor_lock(visitor)
+        if held is None:  # waits among the server's queued jobs: bounded by max_queued with them
+            ticket, ticket_fd = self._enqueue(VISITOR_QUEUE, free_slots_help=False)
+            try:
+                held = self._wait_for_visitor_lock(visitor, should_stop, on_wait)
+            finally:
+                ticket.unlink(missing_ok=True)
+                os.close(ticket_fd)
+        try:
+            yield
+        finally:
+            _release([held])
+
+    def _wait_for_visitor_lock(self, visitor: str, should_stop, on_wait) -> int:
         started, told = time.monotonic(), None
         while True:
             reason = should_stop()
@@ -148,16 +163,12 @@ class Admission:
                 raise Stopped(reason)
             held = self._visitor_lock(visitor)
             if held is not None:
-                break
+                return held
             waited = time.monotonic() - started
             if int(waited) != told:
                 told = int(waited)
                 on_wait(self.per_visitor, waited)  # the visitor's own jobs are ahead
             time.sleep(WAIT_SECONDS)
-        try:
-            yield
-        finally:
-            _release([held])
 
     def _visitor_lock(self, visitor: str) -> int | None:
         for i in range(self.per_visitor):
@@ -213,10 +224,10 @@ class Admission:
         path.mkdir(parents=True, exist_ok=True)  # made again if the cache directory was deleted
         return path
 
-    def _waiting(self) -> list[Path]:
+    def _waiting(self, queue: str = SERVER_QUEUE) -> list[Path]:
         """Queue files of waiting jobs, oldest first (stale ones removed)."""
         waiting = []
-        for path in sorted(self._dir("queue").glob("[!.]*")):
+        for path in sorted(self._dir(queue).glob("[!.]*")):
             fd = _lock(path)
             if fd is None:  # its job holds it: still waiting
                 waiting.append(path)
@@ -225,13 +236,15 @@ class Admission:
                 os.close(fd)
         return waiting
 
-    def _enqueue(self) -> tuple[Path, int]:
+    def _enqueue(self, queue: str = SERVER_QUEUE, *, free_slots_help: bool = True) -> tuple[Path, int]:
+        """A ticket in ``queue``; Busy if max_queued jobs wait already, in this queue and the
+        other together (unless a slot is free and ``free_slots_help``: then this one starts)."""
         self._forget_the_dead()
-        waiting = self._waiting()
-        if len(waiting) >= self.max_queued and not self._free_slots():
-            raise Busy(f"the server is busy: {len(waiting)} jobs are waiting already; try again in a minute")
+        waiting = len(self._waiting(SERVER_QUEUE)) + len(self._waiting(VISITOR_QUEUE))
+        if waiting >= self.max_queued and not (free_slots_help and self._free_slots()):
+            raise Busy(f"the server is busy: {waiting} jobs are waiting already; try again in a minute")
         name = f"{time.time_ns():020d}-{os.getpid()}"
-        draft = self._dir("queue") / f".{name}"  # locked before it shows: nobody takes it for stale
+        draft = self._dir(queue) / f".{name}"  # locked before it shows: nobody takes it for stale
         fd = _lock(draft)
         ticket = draft.with_name(name)
         draft.rename(ticket)

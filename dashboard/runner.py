@@ -107,7 +107,7 @@ class Jobs:
     def check_signature(self, key: str, signature: Any) -> None:
         """A result a page asks a view to draw must be one this server finished: a view may
         have to compute its record again, which a hand-made request must not be able to ask."""
-        if not (isinstance(signature, str) and hmac.compare_digest(signature, self.sign(key))):
+        if not (isinstance(signature, str) and hmac.compare_digest(signature.encode(), self.sign(key).encode())):
             raise ValueError(
                 "this result was not finished by this server (or by a Celery worker with another "
                 "SECRET_KEY): press Run to compute it"

@@ -59,4 +59,5 @@ def of(pending: Any, sign: Callable[[str], str]) -> str:
     visitor, token, signature = pending.get("visitor"), pending.get("token"), pending.get("visitor_signature")
     if not all(isinstance(v, str) for v in (visitor, token, signature)) or not VISITOR.fullmatch(visitor):
         return ANONYMOUS
-    return visitor if hmac.compare_digest(signature, sign(f"visitor {token} {visitor}")) else ANONYMOUS
+    expected = sign(f"visitor {token} {visitor}")
+    return visitor if hmac.compare_digest(signature.encode(), expected.encode()) else ANONYMOUS  # str: ASCII only

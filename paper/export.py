@@ -65,6 +65,13 @@ def trace_table(trace) -> pd.DataFrame:
     if z is not None:
         return _grid_table(trace, np.asarray(z, dtype=np.float64))
     columns = {k: pd.Series(np.asarray(v)) for k in ("x", "y") if (v := getattr(trace, k, None)) is not None}
+    if "x" not in columns and "y" in columns and getattr(trace, "dx", None) is not None:  # x0 + i dx
+        columns["x"] = pd.Series((trace.x0 or 0) + trace.dx * np.arange(len(columns["y"])))
+    error = getattr(trace, "error_y", None)
+    if error is not None and error.array is not None:  # error bars: +, and - if asymmetric
+        columns["error_plus"] = pd.Series(np.asarray(error.array))
+        minus = error.arrayminus if error.arrayminus is not None else error.array
+        columns["error_minus"] = pd.Series(np.asarray(minus))
     table = pd.DataFrame(columns)
     if {"x", "y"} <= set(table.columns) and len(table):
         gap = table["x"].isna() & table["y"].isna()
@@ -74,11 +81,17 @@ def trace_table(trace) -> pd.DataFrame:
 
 def _grid_table(trace, z: np.ndarray) -> pd.DataFrame:
     rows, cols = z.shape
-    x = np.asarray(trace.x if trace.x is not None else np.arange(cols))  # numbers, or category names
-    y = np.asarray(trace.y if trace.y is not None else np.arange(rows))
-    x, y = (x[:-1] if x.size == cols + 1 else x), (y[:-1] if y.size == rows + 1 else y)  # edges -> low edge
-    gx, gy = np.meshgrid(x, y)
-    return pd.DataFrame({"x": gx.ravel(), "y": gy.ravel(), "z": z.ravel()})
+    table = {}
+    for name, values, n, repeat in (
+        ("x", trace.x, cols, lambda a: np.tile(a, rows)),
+        ("y", trace.y, rows, lambda a: np.repeat(a, cols)),
+    ):
+        values = np.asarray(values if values is not None else np.arange(n))  # numbers, or category names
+        if values.size == n + 1:  # the cells' edges: both, as drawn
+            table[f"{name}_low"], table[f"{name}_high"] = repeat(values[:-1]), repeat(values[1:])
+        else:
+            table[name] = repeat(values)
+    return pd.DataFrame({**table, "z": z.ravel()})
 
 
 def figure_table(fig: go.Figure) -> pd.DataFrame:

@@ -57,7 +57,8 @@ def draw_sharpness(lab: Lab, size: Size) -> Drawn:
     record = lab.run(learning_rate=EDGE, n_steps=size.steps, n_perturbations=5)
     late = record.sharpness[record.sharpness.size // 2 :]  # once the edge is reached
     ratio = float(np.nanmedian(late) * EDGE / 2)
-    number = Number("sharpness / (2/η), median over the second half of training", ratio, "≈ 1 (edge of stability)")
+    what = "sharpness / (2/η), median over the second half of training (≈ 1 at the edge of stability)"
+    number = Number(what, ratio)  # the expectation is Cohen et al.'s (2021), not a number of the paper
     return Drawn({"": divergence.curvature_view(record)}, [number])
 
 

@@ -175,7 +175,8 @@ def _diagnostics(lab: Lab, size: Size):
     transient = min(1000, size.chaos_steps // 5)
     records = _chaotic_runs(lab, size, size.chaos_seeds)
     seed = max(records, key=lambda r: distinct_values(r.loss[transient:, 0])).config.seed
-    settings = {"seed": seed, "learning_rate": CHAOS, "n_steps": size.chaos_steps, "n_perturbations": 1}
+    settings = {"seed": seed, "learning_rate": CHAOS, "n_steps": size.chaos_steps, "n_perturbations": 1,
+                "save_every": 1}  # every iteration: a weight on a 3-cycle sampled every 100 would alias  # fmt: skip
     return lab.diagnostics(transient, size.shuffles, **settings)
 
 

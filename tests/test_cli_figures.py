@@ -108,16 +108,20 @@ def test_an_unknown_figure_and_a_missing_browser_are_refused_with_nothing_writte
     assert "Traceback" not in done.stderr and sorted(tmp_path.iterdir()) == []
 
 
-def test_a_trace_table_numbers_the_lines_of_a_gapped_trace_and_the_cells_of_a_heatmap():
+def test_a_trace_table_holds_lines_cells_error_bars_and_steps():
     from paper.export import figure_table
 
     nan = math.nan
     lines = go.Scatter(x=[0, 1, nan, 0, 1], y=[1.0, 2.0, nan, 3.0, 4.0], name="copies")
     cells = go.Heatmap(x=[1.0, 2.0, 3.0], y=["a", "b"], z=[[1, 2], [3, 4]])  # x as edges
-    table = figure_table(go.Figure([lines, cells]))
+    bars = go.Scatter(x=[1, 2], y=[5.0, 6.0], error_y={"array": [0.5, 0.25], "arrayminus": [0.1, 0.2]})
+    steps = go.Scattergl(y=[7.0, 8.0, 9.0], x0=100, dx=10)
+    table = figure_table(go.Figure([lines, cells, bars, steps]))
     copies = table[table.trace == 0]
     assert copies.line.tolist() == [0, 0, 1, 1] and copies.y.tolist() == [1, 2, 3, 4]
     heat = table[table.trace == 1]
-    assert (
-        heat.x.tolist() == [1, 2, 1, 2] and heat.y.tolist() == ["a", "a", "b", "b"] and heat.z.tolist() == [1, 2, 3, 4]
-    )
+    assert heat.x_low.tolist() == [1, 2, 1, 2] and heat.x_high.tolist() == [2, 3, 2, 3]
+    assert heat.y.tolist() == ["a", "a", "b", "b"] and heat.z.tolist() == [1, 2, 3, 4]
+    errors = table[table.trace == 2]
+    assert errors.error_plus.tolist() == [0.5, 0.25] and errors.error_minus.tolist() == [0.1, 0.2]
+    assert table[table.trace == 3].x.tolist() == [100, 110, 120]

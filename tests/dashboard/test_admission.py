@@ -192,6 +192,7 @@ def test_a_job_counts_for_its_signed_visitor_and_a_forged_one_for_anonymous(stor
         {**request, "visitor": "cd" * 16},  # another visitor, with this one's signature
         {**request, "token": "0" * 32},  # the signature of another job
         {**request, "visitor_signature": "0" * 64},
+        {**request, "visitor_signature": "é"},  # not ASCII: compare_digest of str would raise
         {"token": request["token"], "visitor": cookie},  # unsigned
         {**request, "visitor": "../../etc"},
         cookieless,
@@ -211,3 +212,34 @@ def test_a_new_request_stops_the_running_job_it_replaces(store):
     assert store.admission.stop_reason(TOKEN, started) is None
     stop_replaced(store, True, {"token": TOKEN})
     assert store.admission.stop_reason(TOKEN, started) == REPLACED
+
+
+def test_jobs_waiting_for_their_visitors_turn_count_toward_the_queue_bound(tmp_path):
+    """Every request without a valid visitor shares one visitor: its waiting jobs must not be
+    unbounded (each is a process), so they count toward max_queued with the server's queue."""
+    import threading
+
+    admission = Admission(tmp_path, slots=2, max_queued=1, abandon_seconds=30, per_visitor=1)
+    waiting, done = threading.Event(), threading.Event()
+    errors = []
+
+    def second_job():
+        try:
+            with admission.slot(1, lambda: CANCELLED if done.is_set() else None, lambda *_: waiting.set(), visitor="v"):
+                pass
+        except Stopped:
+            pass
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    with admission.slot(1, lambda: None, lambda *_: None, visitor="v"):  # the visitor computes one job
+        thread = threading.Thread(target=second_job)
+        thread.start()
+        assert waiting.wait(10)  # the second waits for the visitor's turn, though a slot is free
+        with pytest.raises(Busy), admission.slot(1, lambda: None, lambda *_: None, visitor="v"):
+            pass  # a third: the queue (one place) is full
+        with admission.slot(1, lambda: None, lambda *_: None, visitor="w"):
+            pass  # another visitor's job takes the free slot at once
+        done.set()
+        thread.join(10)
+    assert not thread.is_alive() and errors == []
