@@ -22,7 +22,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import ids, plans, visitors
 from dashboard.admission import REPLACED, Busy, check_token
-from dashboard.manager import REDIS_LOST
+from dashboard.manager import ENDED_WITHOUT_RESULT, REDIS_LOST
 from dashboard.records import Record
 from dashboard.runner import Control, Jobs, Plan, execute, failure_message, queued_label
 from dashboard.state import CONTROLS, check_values, quoted, run_values
@@ -128,8 +128,9 @@ def error_message(exc: Exception) -> str:
     if isinstance(exc, (ValueError, Busy)):
         return f"Refused: {exc}"
     text = str(exc)
-    if REDIS_LOST in text:
-        return text[text.index(REDIS_LOST) :].strip()
+    for known in (REDIS_LOST, ENDED_WITHOUT_RESULT):  # dashboard.manager's words, as they are
+        if known in text:
+            return text[text.index(known) :].strip()
     return failure_message(exc)
 
 

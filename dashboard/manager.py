@@ -33,6 +33,7 @@ QUEUED = "wsd:queued:"  # + a job's cache key -> "<task id> <time sent>", until 
 QUEUED_SECONDS = 24 * 3600
 PROGRESS_WIDTH = 3  # the most progress outputs of any job (the Divergence view's)
 NO_WORKER_SECONDS = 30  # a job first in the queue this long: say that no worker is free
+ENDED_WITHOUT_RESULT = "The job ended without a result (its process exited): press Run again."
 REDIS_LOST = "The server lost its connection to Redis"  # the start of the page's message (jobflow.on_error)
 
 
@@ -70,6 +71,9 @@ class _ReadsAgain:
         result = super().get_result(key, job)
         if result is self.UNDEFINED and job is not None and not self._still_running(job):
             result = super().get_result(key, job)
+            if result is self.UNDEFINED:  # it ended without one: say so, not a silent page
+                log.error("job %s ended without a result", job)
+                return {"background_callback_error": {"msg": ENDED_WITHOUT_RESULT, "tb": ""}}
         return result
 
 

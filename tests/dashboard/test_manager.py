@@ -77,3 +77,30 @@ def test_a_result_stored_between_the_two_reads_of_a_poll_is_not_lost():
 
     assert Manager().get_result("key", 7) == {"answer": 42}
     assert Store().get_result("key", 7) is Store.UNDEFINED  # without: the finished run is lost
+
+
+def test_a_job_that_ended_without_a_result_says_so():
+    """A job process that died before storing its result (no result, not running): the page
+    gets a message (the app's error handler shows it) instead of an empty answer, after
+    which it would wait in silence."""
+    from dash.exceptions import BackgroundCallbackError
+
+    from dashboard.jobflow import error_message
+    from dashboard.manager import ENDED_WITHOUT_RESULT, _ReadsAgain
+
+    class Store:
+        UNDEFINED = object()
+
+        def get_result(self, key, job):
+            return self.UNDEFINED
+
+    class Manager(_ReadsAgain, Store):
+        def _still_running(self, job):
+            return False
+
+    answer = Manager().get_result("key", 7)
+    message = answer["background_callback_error"]["msg"]
+    assert message == ENDED_WITHOUT_RESULT
+    wrapped = BackgroundCallbackError(f"An error occurred inside a background callback: {message}\n")
+    assert error_message(wrapped) == ENDED_WITHOUT_RESULT
+    assert Manager().get_result("key", None) is Store.UNDEFINED  # no job yet: nothing to say
