@@ -4,6 +4,7 @@ progress bars. Bad input raises ValueError; ``cli.main`` turns it into one line 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -11,7 +12,7 @@ import shutil
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -168,22 +169,32 @@ def out_dir(path: Path) -> Path:
     raise ValueError(f"--out {path}: cannot write there ({reason})")
 
 
-def write_outputs(out: Path, files: dict[str, Callable[[Path], object]]) -> None:
-    """Write each file by its writer into a temporary directory beside ``out``, then move them
-    into ``out`` (made if missing): an error leaves nothing half-written."""
+@contextlib.contextmanager
+def staged(out: Path) -> Iterator[Path]:
+    """A temporary directory beside ``out`` to write into; its files move into ``out`` (made
+    if missing) when the block ends well, so an error leaves nothing half-written. An
+    OSError (disk full, a name taken) becomes one line about ``--out``."""
     staging = None
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        for name, write in files.items():
-            write(staging / name)
+        yield staging
         out.mkdir(exist_ok=True)
-        for name in files:
-            os.replace(staging / name, out / name)
+        for path in staging.iterdir():
+            os.replace(path, out / path.name)
     except OSError as exc:
-        raise ValueError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
+        target = exc.filename2 or exc.filename  # a move's destination, else the file written
+        where = f": {target}" if target else ""
+        raise ValueError(f"--out {out}: cannot write ({exc.strerror or exc}{where})") from None
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_outputs(out: Path, files: dict[str, Callable[[Path], object]]) -> None:
+    """Write each file by its writer into ``out``, through a staging directory (``staged``)."""
+    with staged(out) as staging:
+        for name, write in files.items():
+            write(staging / name)
 
 
 def csv_writer(frame) -> Callable[[Path], object]:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from commands.common import out_dir
+from commands.common import out_dir, staged
 
 
 def _chosen(names: list[str] | None):
@@ -33,25 +30,20 @@ def cmd_figures(args: argparse.Namespace) -> int:
 
     out, figures = out_dir(args.out), _chosen(args.only)
     size = QUICK if args.quick else PAPER
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     started = time.monotonic()
     try:
-        with tqdm(total=len(figures), desc="figures", unit="figure", file=sys.stderr, disable=None) as bar:
+        with (
+            staged(out) as staging,
+            tqdm(total=len(figures), desc="figures", unit="figure", file=sys.stderr, disable=None) as bar,
+        ):
 
             def done(figure, _seconds):
                 bar.set_postfix_str(figure.name)
                 bar.update()
 
             numbers = write_all(figures, size, staging, on_figure=done)
-        out.mkdir(exist_ok=True)
-        for path in staging.iterdir():
-            os.replace(path, out / path.name)
     except ExportError as exc:
         raise ValueError(str(exc)) from None
-    except OSError as exc:  # disk full, a name taken by a directory, ...: one line, not a traceback
-        raise ValueError(f"--out {out}: cannot write ({exc.strerror or exc}: {exc.filename or ''})") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     print(f"{len(figures)} figures ({size.name} settings) in {time.monotonic() - started:.0f} s: {out}/figures.md")
     for r in numbers.itertuples():
         print(f"  {r.figure}: {r.number} = {r.ours:.4g}" + (f" (paper: {r.paper})" if r.paper else ""))

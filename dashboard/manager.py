@@ -43,12 +43,16 @@ def _redis_errors():
     return RedisError
 
 
-def lost_result(exc: Exception) -> dict:
-    """What a poll answers when Redis is gone: the job's result is lost, and the page says so
-    (Dash hands a background callback's error to the app's ``on_error``)."""
-    log.error("a poll could not reach Redis: %s", exc)
-    message = f"{REDIS_LOST} ({exc}): this job's result is lost. Press Run again once Redis is back."
+def page_error(message: str) -> dict:
+    """A poll's answer that shows ``message`` on the page: Dash hands a background callback's
+    error to the app's ``on_error`` (jobflow.error_message keeps these words as they are)."""
     return {"background_callback_error": {"msg": message, "tb": ""}}
+
+
+def lost_result(exc: Exception) -> dict:
+    """What a poll answers when Redis is gone: the job's result is lost, and the page says so."""
+    log.error("a poll could not reach Redis: %s", exc)
+    return page_error(f"{REDIS_LOST} ({exc}): this job's result is lost. Press Run again once Redis is back.")
 
 
 def celery_queued_label(ahead: int, waited: float) -> str:
@@ -73,7 +77,7 @@ class _ReadsAgain:
             result = super().get_result(key, job)
             if result is self.UNDEFINED:  # it ended without one: say so, not a silent page
                 log.error("job %s ended without a result", job)
-                return {"background_callback_error": {"msg": ENDED_WITHOUT_RESULT, "tb": ""}}
+                return page_error(ENDED_WITHOUT_RESULT)
         return result
 
 

@@ -43,12 +43,18 @@ def current() -> str | None:
     return value if VISITOR.fullmatch(value) else None
 
 
+def _claim(token: str, visitor: str) -> str:
+    """What is signed: read one way only, the visitor being 32 hex digits at the end (and
+    never a record key, which starts with its kind)."""
+    return f"visitor {token} {visitor}"
+
+
 def signed(sign: Callable[[str], str], token: str) -> dict[str, str]:
     """What a new job's request carries for admission: the visitor of this request, signed
     with the job's ``token`` by the server's ``sign``, so that a hand-made request cannot name
     another visitor or none (empty without a visitor cookie)."""
     visitor = current()
-    return {} if visitor is None else {"visitor": visitor, "visitor_signature": sign(f"visitor {token} {visitor}")}
+    return {} if visitor is None else {"visitor": visitor, "visitor_signature": sign(_claim(token, visitor))}
 
 
 def of(pending: Any, sign: Callable[[str], str]) -> str:
@@ -59,5 +65,5 @@ def of(pending: Any, sign: Callable[[str], str]) -> str:
     visitor, token, signature = pending.get("visitor"), pending.get("token"), pending.get("visitor_signature")
     if not all(isinstance(v, str) for v in (visitor, token, signature)) or not VISITOR.fullmatch(visitor):
         return ANONYMOUS
-    expected = sign(f"visitor {token} {visitor}")
+    expected = sign(_claim(token, visitor))
     return visitor if hmac.compare_digest(signature.encode(), expected.encode()) else ANONYMOUS  # str: ASCII only
