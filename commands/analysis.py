@@ -20,6 +20,7 @@ from commands.common import (
     user_data,
     write_outputs,
 )
+from core.attractor import APERIODIC, DIVERGED, FIXED_POINT, Attractor
 from core.chaos import N_SHUFFLES, PERCENTILES
 from core.diagnostics import MAX_LAG, N_TOP, TRANSIENT, Diagnostics, run_diagnostics
 from core.hessian import sharpness_series
@@ -88,6 +89,7 @@ def _diagnostics_files(result: Diagnostics, summary: dict) -> dict[str, Callable
 def _diagnostics_summary(result: Diagnostics, args: argparse.Namespace, seconds: float) -> dict:
     rates = result.expansion
     return {
+        "attractor": result.attractor.to_dict(),
         "loss_increase_fraction": result.loss_increase_fraction,
         "acf_outside_band_fraction": result.fraction_outside_band,
         "median_rate": rates.median_rate,
@@ -106,6 +108,21 @@ def _diagnostics_summary(result: Diagnostics, args: argparse.Namespace, seconds:
         "out": str(args.out),
         "config": result.config.to_dict(),
     }
+
+
+def attractor_line(attractor: Attractor, n_steps: int) -> str:
+    """One line: what the loss settles on (core.attractor), e.g. "the loss settles on a cycle of
+    period 10 from step 350 to the end (10000)"."""
+    a = attractor
+    if a.kind == DIVERGED:
+        return f"the loss became non-finite at step {a.since}"
+    if a.kind == APERIODIC:
+        return (
+            f"the loss is aperiodic: no fixed point and no cycle of period up to {a.max_period} "
+            f"repeats over its last {a.window} steps"
+        )
+    what = "a fixed point" if a.kind == FIXED_POINT else f"a cycle of period {a.period}"
+    return f"the loss settles on {what} from step {a.since} to the end ({n_steps})"
 
 
 def cmd_diagnostics(args: argparse.Namespace) -> int:
@@ -132,6 +149,7 @@ def cmd_diagnostics(args: argparse.Namespace) -> int:
     write_outputs(out, _diagnostics_files(result, summary))
     s = summary
     lines = [
+        attractor_line(result.attractor, result.loss.size - 1),
         f"loss rises on {s['loss_increase_fraction']:.1%} of steps; final loss {s['final_loss']:.4g}, "
         f"train accuracy {s['final_train_accuracy']:.3f}",
         f"ACF of the loss after step {args.transient}: {s['acf_outside_band_fraction']:.1%} of lags 1..{args.max_lag} "

@@ -1,7 +1,7 @@
-"""Chaos diagnostics of one long run (docs/method.md §7; the paper's Figs. 13-17): the loss series
-with its autocorrelation against the shuffle-null band, local expansion rates (estimators in
-:mod:`core.chaos`), the fraction of loss-increasing steps, the weight norm, and the series of
-the weights that move the most.
+"""Chaos diagnostics of one long run (docs/method.md §7; the paper's Figs. 13-17): what the loss
+settles on (:mod:`core.attractor`), its autocorrelation against the shuffle-null band, local
+expansion rates (estimators in :mod:`core.chaos`), the fraction of loss-increasing steps, the
+weight norm, and the series of the weights that move the most.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.attractor import Attractor, classify_attractor
 from core.chaos import (
     N_SHUFFLES,
     ExpansionRates,
@@ -21,11 +22,12 @@ from core.chaos import (
 from core.config import RunConfig
 from core.data import Dataset
 from core.experiments import dataset_for, network_for, start_and_directions
+from core.labels import chance_accuracy
 from core.model import MLP
 from core.training import Progress, Trajectory, check_memory, descend, descend_bytes
 from core.validate import check_int
 
-TRANSIENT = 1000  # steps left out (Iris, eta 5, seed 0 is on its final cycle by step 500)
+TRANSIENT = 1000  # steps left out (Iris, eta 5, seed 0 is on its period-10 cycle from step 350)
 MAX_LAG = 200  # ACF lags: 20 periods of the period-10 cycle of that run
 N_TOP = 5  # weights whose series are returned
 # The shuffles' generator is default_rng(SeedSequence(seed, spawn_key=SHUFFLE_KEY)): the network
@@ -87,6 +89,8 @@ class Diagnostics:
     loss_increase_fraction: over all steps up to a divergence
     steps: (S,) saved iterations; top_indices (n,), top_labels; top_series: (S, n)
     diverged_at: first non-finite step or -1; cancelled: stopped by on_progress
+    attractor: what the whole loss series settles on (fixed point, cycle, aperiodic, diverged)
+    chance: the training accuracy of always answering the most common class
     """
 
     config: RunConfig
@@ -104,6 +108,8 @@ class Diagnostics:
     top_labels: tuple[str, ...]
     top_series: np.ndarray
     diverged_at: int
+    attractor: Attractor
+    chance: float
     cancelled: bool = False
 
     @property
@@ -156,10 +162,10 @@ def run_diagnostics(
         on_progress=on_progress,
     )
     rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=SHUFFLE_KEY))
-    return _diagnose(config, mlp, trajectory, rng, transient, max_lag, n_shuffles, n_top)
+    return _diagnose(config, mlp, trajectory, rng, transient, max_lag, n_shuffles, n_top, chance_accuracy(data))
 
 
-def _diagnose(config, mlp, trajectory: Trajectory, rng, transient, max_lag, n_shuffles, n_top) -> Diagnostics:
+def _diagnose(config, mlp, trajectory: Trajectory, rng, transient, max_lag, n_shuffles, n_top, chance) -> Diagnostics:
     """Everything computed from the trained run; a run cancelled too early for the ACF gets NaN."""
     loss = trajectory.loss[:, 0]
     series = loss[transient:]
@@ -186,5 +192,7 @@ def _diagnose(config, mlp, trajectory: Trajectory, rng, transient, max_lag, n_sh
         top_labels=tuple(parameter_label(mlp, int(i)) for i in top),
         top_series=weight_series(theta, top),
         diverged_at=int(trajectory.diverged_at[0]),
+        attractor=classify_attractor(loss),
+        chance=chance,
         cancelled=trajectory.cancelled,
     )

@@ -15,7 +15,7 @@ from dash.exceptions import PreventUpdate
 from dashboard import ids
 from dashboard.admission import CANCELLED, SETTINGS_CHANGED
 from dashboard.jobflow import CONTROL_INPUTS, CONTROL_OUTPUTS, checked, new_token, props_from_values
-from dashboard.presets import PRESETS
+from dashboard.presets import PRESETS, matching_preset
 from dashboard.query import parse_query, to_query
 from dashboard.runner import Jobs
 from dashboard.state import CONTROLS, MAP_CONTROLS, MAP_RULES, RULES, check_values, run_values
@@ -171,18 +171,22 @@ def _register_state(app: Dash) -> None:
         [Output(f"{name}-error", "children") for name in CONTROLS],
         Output(ids.VALID, "data"),
         Output(ids.WRITTEN_QUERY, "data"),
+        Output(ids.PRESET_NOTE, "children"),
         *CONTROL_INPUTS,
         *[Input(name, "value") for name in MAP_CONTROLS],
         Input(ids.TABS, "value"),
         State(ids.VALID, "data"),
+        State(ids.PRESET_NOTE, "children"),
         prevent_initial_call=True,
     )
     def validate(*args):
-        props, map_props = args[: len(CONTROLS)], args[len(CONTROLS) : -2]
-        view, last_valid = args[-2:]
+        props, map_props = args[: len(CONTROLS)], args[len(CONTROLS) : -3]
+        view, last_valid, note = args[-3:]
         values, errors = checked(list(props), last_valid)
         maps = valid_map_values(dict(zip(MAP_CONTROLS, map_props, strict=True)))
-        return *[errors.get(n, "") for n in CONTROLS], values, to_query(values, view, maps)
+        preset = matching_preset(values, maps, view, note)  # its sentence only while its settings stand
+        note = preset.sentence if preset else ""
+        return *[errors.get(n, "") for n in CONTROLS], values, to_query(values, view, maps), note
 
     app.clientside_callback(PUSH_QUERY, Input(ids.WRITTEN_QUERY, "data"), prevent_initial_call=True)
 
@@ -212,7 +216,6 @@ def _register_state(app: Dash) -> None:
         *CONTROL_OUTPUTS,
         *MAP_OUTPUTS,
         Output(ids.TABS, "value", allow_duplicate=True),
-        Output(ids.PRESET_NOTE, "children"),
         Output(ids.AUTORUN, "data", allow_duplicate=True),
         Input({"type": ids.PRESET, "name": ALL}, "n_clicks"),
         prevent_initial_call=True,
@@ -224,7 +227,7 @@ def _register_state(app: Dash) -> None:
         values = {**{n: RULES[n].default for n in CONTROLS}, **chosen.values}
         maps = [(chosen.maps or {}).get(name, no_update) for name in MAP_CONTROLS]
         autorun = {"view": chosen.view, "token": new_token()}
-        return *props_from_values(values), *maps, chosen.view, chosen.sentence, autorun
+        return *props_from_values(values), *maps, chosen.view, autorun
 
 
 def _register_stops(app: Dash, store: Jobs, jobs: tuple[tuple[str, str, str], ...]) -> None:

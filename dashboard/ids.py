@@ -76,6 +76,8 @@ DATA_GRAPH = "data-graph"
 DATA_X = "data-x"
 DATA_Y = "data-y"
 DATA_SUMMARY = "data-summary"
+DATA_INTRO = "data-intro"
+DATA_AXES = "data-axes"
 
 EXPORT_CSV = "export-csv"
 EXPORT_NPZ = "export-npz"

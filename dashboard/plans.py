@@ -77,9 +77,20 @@ def _ftle_plan(values, extra, limits: Limits, max_slots: int) -> Plan:
     )
 
 
+ORBITAL_T0_SHARE = 0.8  # an empty t0 box: perturb at 4/5 of the run (the paper: 4000 of 5000)
+
+
+def orbital_t0(raw, n_steps: int) -> int:
+    """The orbital view's t0: a whole number below the iterations, or, left empty, 4/5 of them
+    (so that a preset or a link of any length has a valid t0 without a race to set the box)."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return int(ORBITAL_T0_SHARE * n_steps)
+    return whole_number("t0 (iteration to perturb at, below the iterations)", raw, 0, n_steps - 1)
+
+
 def _orbital_plan(values, extra, limits: Limits, _slots) -> Plan:
     config = admit(values, limits)
-    t0 = whole_number("t0 (iteration to perturb at, below the iterations)", extra.get("t0"), 0, config.n_steps - 1)
+    t0 = orbital_t0(extra.get("t0"), config.n_steps)
     return Plan(record_key("orbital", config, str(t0)), lambda control, _held: jobs.orbital(config, t0, control))
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from core.config import RunConfig
 from core.diagnostics import Diagnostics
 
-RECORD_VERSION = 4
+RECORD_VERSION = 5  # 5: Diagnostics gained attractor and chance
 
 
 @dataclass(frozen=True)

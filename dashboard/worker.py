@@ -18,7 +18,8 @@ from dashboard.views import divergence
 def warm_up() -> None:
     config = RunConfig(n_steps=2, n_perturbations=1)
     result = run_stability(config, threads=1)
-    divergence.distance_plot(config, result.distance, result.trajectory.loss[:, 0], False, live=True)
+    loss = result.trajectory.loss[:, 0]
+    divergence.distance_plot(config, result.distance, loss, False, result.mlp.n_weights, live=True)
 
 
 warm_up()

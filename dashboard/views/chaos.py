@@ -1,11 +1,14 @@
-"""Chaos: a long run at a large learning rate, diagnosed (docs/method.md §7; the paper's Figs. 13-17): the loss
-and the weight norm, the loss's autocorrelation against a shuffle-null band, the histogram of
-local expansion rates, and the weights that move most."""
+"""Chaos: a long run at a large learning rate, diagnosed (docs/method.md §7; the paper's Figs. 13-17): what
+the loss settles on (a fixed point, a cycle, or neither), the loss and the weight norm, the loss's
+autocorrelation against a shuffle-null band, the histogram of local expansion rates, and the
+weights that move most. The summary states only what the run's own numbers show."""
 
 from __future__ import annotations
 
+import numpy as np
 from dash import Dash, Output, html
 
+from core.attractor import DIVERGED, FIXED_POINT, PERIODIC, RTOL, TAIL_FRACTION
 from core.diagnostics import Diagnostics
 from dashboard import figures_dynamics, ids
 from dashboard.components import explain, graph, job_bar, text_input
@@ -15,16 +18,63 @@ from dashboard.views import View
 
 VIEW = View("chaos", "Chaos")
 GRAPHS = (ids.CHAOS_LOSS_GRAPH, ids.CHAOS_ACF_GRAPH, ids.CHAOS_RATES_GRAPH, ids.CHAOS_WEIGHTS_GRAPH)
+TOLERANCE_TEXT = f"one part in {1 / RTOL:,.0f}"  # the classifier's relative tolerance, in words
+
+
+def attractor_sentence(d: Diagnostics) -> str:
+    """What this run's loss settles on (core.attractor), with its period and since."""
+    a, n_steps = d.attractor, d.loss.size - 1
+    if a.kind == DIVERGED:
+        return f"The loss became non-finite at iteration {a.since:,}: this run diverged."
+    if a.kind == FIXED_POINT:
+        return (
+            f"This run settles on a fixed point from iteration {a.since:,} to its end ({n_steps:,}): "
+            f"its loss stays at {d.loss[-1]:.4g}. Not chaos."
+        )
+    if a.kind == PERIODIC:
+        return (
+            f"This run settles on a cycle of period {a.period} from iteration {a.since:,} to its end "
+            f"({n_steps:,}): its loss repeats every {a.period} iterations to {TOLERANCE_TEXT}. "
+            "A periodic orbit, not chaos."
+        )
+    if d.loss_increase_fraction == 0:  # a loss that falls at every step converges
+        return f"This run's loss falls at every step but has not settled by iteration {n_steps:,}: still converging."
+    return (
+        f"This run's loss does not settle: no fixed point and no cycle of period up to {a.max_period:,} "
+        f"repeats over its last {a.window:,} iterations, so it stays aperiodic to its end ({n_steps:,})."
+    )
+
+
+def evidence_sentence(d: Diagnostics) -> str:
+    """The run's numbers: loss increases, accuracy against chance, ACF against the band, rates."""
+    rates, out = d.expansion, d.fraction_outside_band
+    acf = (
+        f"its ACF lies outside the shuffle band at {out:.0%} of lags"
+        if np.isfinite(out)
+        else "it is too short or too flat for an ACF"
+    )
+    found = f"{rates.rates.size:,} of {rates.t0.size:,} reference times found neighbours"
+    rate_text = (
+        f"{found}, and {rates.fraction_significant:.0%} of their expansion rates are significant "
+        f"(median {rates.median_rate:.3g} per iteration)"
+        if rates.rates.size
+        else f"none of {rates.t0.size:,} reference times found a neighbour"
+    )
+    return (
+        f"The loss rises on {d.loss_increase_fraction:.0%} of the steps; final training accuracy "
+        f"{d.accuracy[-1]:.0%} (always answering the most common class: {d.chance:.0%}). "
+        f"After iteration {d.transient:,}, {acf}; {rate_text}."
+    )
 
 
 def summary_text(d: Diagnostics) -> str:
-    rates = d.expansion
+    """The summary of a run, every fact from its record; the last sentence is how to read them."""
+    if d.attractor.kind == DIVERGED:  # no ACF or rates to report
+        return attractor_sentence(d)
     return (
-        f"The loss rises on {d.loss_increase_fraction:.0%} of the steps; final training accuracy "
-        f"{d.accuracy[-1]:.0%}. {rates.rates.size} of {rates.t0.size} reference times found neighbours; "
-        f"{rates.fraction_significant:.0%} of their expansion rates are significant (median "
-        f"{rates.median_rate:.3g} per step). A periodic orbit leaves the shuffle band at every lag and has "
-        "rates near 0; chaos decorrelates quickly and has positive rates."
+        f"{attractor_sentence(d)} {evidence_sentence(d)} A cycle's ACF never decays into the band and "
+        "its rates are near 0; chaos needs a loss that never settles and nearby values that separate "
+        "exponentially."
     )
 
 
@@ -53,11 +103,13 @@ SIDE_JOBS = (
 def layout() -> list:
     return [
         explain(
-            "At a large learning rate the network never settles: its loss jumps between plateaus "
-            "(such as ln 3, every class alike) and irregular bursts. Is that chaos or a long cycle? "
-            "The autocorrelation of the loss is compared with shuffled copies of it, and nearby "
-            "loss values are followed forward to see whether they separate exponentially. The "
-            "network, data set and seed are the controls on the left."
+            "A long run at a large learning rate: does its loss settle on a fixed point or a cycle, "
+            "or does it never repeat? The summary says which, for this run: a period counts when the "
+            f"loss repeats to {TOLERANCE_TEXT} over the run's last {TAIL_FRACTION:.0%}. The "
+            "autocorrelation of the loss is compared with shuffled copies of it, and nearby loss "
+            "values are followed forward to see whether they separate exponentially. The network, "
+            "data set and seed are the controls on the left; which of these a run shows depends on "
+            "the seed."
         ),
         job_bar(
             ids.CHAOS_RUN,

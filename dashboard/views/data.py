@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
-from dash import Dash, Input, Output, dcc, html
+from dash import Dash, Input, Output, dcc, html, no_update
 
 from core.data import IRIS_FEATURES, Dataset
 from dashboard import figures, figures_data, figures_dynamics, ids, jobs
-from dashboard.components import explain, graph
+from dashboard.components import graph
 from dashboard.jobflow import record_for
 from dashboard.records import RunRecord
 from dashboard.runner import Jobs
@@ -26,13 +27,17 @@ def _feature_dropdown(id_: str, value: int) -> dcc.Dropdown:
     return dcc.Dropdown(id=id_, options=options, value=str(value), clearable=False, style={"width": "14rem"})
 
 
+IRIS_INTRO = (
+    "Iris: 150 flowers, 4 measurements, 3 species; 120 train the network, 30 test it. A cross "
+    "marks each flower the trained network gets wrong."
+)
+
+
 def layout() -> list:
     return [
-        explain(
-            "Iris: 150 flowers, 4 measurements, 3 species; 120 train the network, 30 test it. A cross "
-            "marks each flower the trained network gets wrong."
-        ),
+        html.P(IRIS_INTRO, id=ids.DATA_INTRO, className="explain"),
         html.Div(
+            id=ids.DATA_AXES,
             className="row-controls",
             children=[
                 html.Label(["x: ", _feature_dropdown(ids.DATA_X, 2)]),
@@ -42,6 +47,23 @@ def layout() -> list:
         graph(ids.DATA_GRAPH, 480),
         html.Div(id=ids.DATA_SUMMARY, className="summary"),
     ]
+
+
+def intro(data: Dataset) -> tuple[str, dict]:
+    """The view's explanation and the feature row's style, from the run's data set (the feature
+    dropdowns are Iris's: hidden for images)."""
+    n_train, n_test = len(data.y_train), len(data.y_test)
+    sizes = f"{n_train:,} train the network, {n_test:,} test it"
+    if data.name == "digits":
+        side = math.isqrt(data.n_features)
+        text = (
+            f"Digits: {n_train + n_test:,} handwritten digits of {side}x{side} pixels ({data.n_features} inputs, "
+            f"{data.n_classes} classes); {sizes}. Below, test images with the network's answers, its mistakes first."
+        )
+        return text, {"display": "none"}
+    if data.name == "iris":
+        return IRIS_INTRO, {}
+    return f"{data.name}: {data.n_features} features, {data.n_classes} classes; {sizes}.", {}
 
 
 def data_view(record: RunRecord, data: Dataset, fx: Any, fy: Any):
@@ -88,6 +110,8 @@ def register(app: Dash, store: Jobs) -> None:
     @app.callback(
         Output(ids.DATA_GRAPH, "figure"),
         Output(ids.DATA_SUMMARY, "children"),
+        Output(ids.DATA_INTRO, "children"),
+        Output(ids.DATA_AXES, "style"),
         Input(ids.RESULT, "data"),
         Input(ids.DATA_X, "value"),
         Input(ids.DATA_Y, "value"),
@@ -95,6 +119,8 @@ def register(app: Dash, store: Jobs) -> None:
     )
     def draw(request, fx, fy):
         if request is None:  # the last run was stopped before it finished
-            return figures.empty_figure("The last run was stopped before it finished: press Run."), ""
+            stopped = "The last run was stopped before it finished: press Run."
+            return figures.empty_figure(stopped), "", no_update, no_update
         record = record_for(store, "run", request)
-        return data_view(record, jobs.data_for(record.config), fx, fy)
+        data = jobs.data_for(record.config)
+        return *data_view(record, data, fx, fy), *intro(data)

@@ -9,8 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from dash import Dash, Input, Output, State, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 
 from core.config import RunConfig
+from core.data import dataset_shape
 from core.model import MLP
 from dashboard import figures, figures_distance, figures_dynamics, figures_eps, ids, jobs
 from dashboard.components import explain, graph, job_bar
@@ -108,25 +110,43 @@ def summary_text(record: RunRecord) -> str:
     return " ".join(parts)
 
 
-def _distance_series(config: RunConfig, distance: np.ndarray, normalized: bool):
+def weight_count(config: RunConfig) -> int:
+    """N_w of the run's own network: its data set's features and classes, not Iris's."""
+    _, n_features, n_classes = dataset_shape(config.dataset)
+    return MLP(n_features, config.hidden, n_classes).n_weights
+
+
+def _distance_series(config: RunConfig, distance: np.ndarray, normalized: bool, n_weights: int):
     """Iterations, the copies' distances (divided by eps N_w when ``normalized``) and their mean."""
-    d = distance / (config.eps * MLP(hidden=config.hidden).n_weights) if normalized else distance
+    d = distance / (config.eps * n_weights) if normalized else distance
     return np.arange(len(d)), d, d.mean(axis=1)
 
 
-def distance_plot(config: RunConfig, distance: np.ndarray, loss: np.ndarray, normalized: bool, *, live: bool = False):
+def distance_plot(
+    config: RunConfig, distance: np.ndarray, loss: np.ndarray, normalized: bool, n_weights: int, *, live: bool = False
+):
     """The distance figure of a run (finished or, with ``live``, still training).
 
-    distance (S, M) of the copies and the reference loss (S,), from iteration 0.
+    distance (S, M) of the copies and the reference loss (S,), from iteration 0. The figure's
+    ``layout.meta`` names the run it shows (η, ε, seed, iterations, normalised), so that the
+    page and its tests can tell which run is on screen.
     """
     head = f"η = {config.learning_rate:g}, ε = {config.eps:g}"
-    return figures_distance.distance_figure(
-        *_distance_series(config, distance, normalized),
+    figure = figures_distance.distance_figure(
+        *_distance_series(config, distance, normalized, n_weights),
         loss,
         y_title="d(t) / (ε N_w)" if normalized else f"distance d(t) ({config.distance.upper()})",
         title=f"{head}: training…" if live else f"{head}, seed {config.seed}",
         max_points=LIVE_POINTS if live else figures.MAX_POINTS,
     )
+    figure.update_layout(meta=shown_run(config, normalized, live))
+    return figure
+
+
+def shown_run(config: RunConfig, normalized: bool, live: bool) -> dict:
+    """What a distance figure shows, as the figure's ``layout.meta``."""
+    run = {"eta": config.learning_rate, "eps": config.eps, "seed": config.seed, "steps": config.n_steps}
+    return {"run": {**run, "dataset": config.dataset, "normalized": normalized, "live": live}}
 
 
 class LivePlot:
@@ -135,18 +155,19 @@ class LivePlot:
 
     def __init__(self, config: RunConfig, normalized: bool) -> None:
         self.config, self.normalized, self.figure = config, normalized, None
+        self.n_weights = weight_count(config)
 
     def __call__(self, distance: np.ndarray, loss: np.ndarray):
         if self.figure is None:
-            self.figure = distance_plot(self.config, distance, loss, self.normalized, live=True)
+            self.figure = distance_plot(self.config, distance, loss, self.normalized, self.n_weights, live=True)
             return self.figure
-        series = _distance_series(self.config, distance, self.normalized)
+        series = _distance_series(self.config, distance, self.normalized, self.n_weights)
         return figures_distance.update_distance_figure(self.figure, *series, loss, max_points=LIVE_POINTS)
 
 
 def distance_view(record: RunRecord, normalized: bool):
     """The finished run's distance figure."""
-    return distance_plot(record.config, record.distance, record.loss[:, 0], normalized)
+    return distance_plot(record.config, record.distance, record.loss[:, 0], normalized, record.n_weights)
 
 
 def curvature_view(record: RunRecord):
@@ -216,6 +237,16 @@ def finished_view(store: Jobs, key: str, normalized: bool, record: RunRecord | N
     return view
 
 
+def finished_figure(store: Jobs, request: dict, normalized: bool) -> dict:
+    """The distance figure of the finished run a page's RESULT names (signed by this server)."""
+    plan = plan_of(store, "run", request)
+    store.check_signature(plan.key, request.get("signature"))
+    view = finished_view(store, plan.key, normalized)  # the stored figure, if the cache kept it
+    if view is None:
+        view = finished_view(store, plan.key, normalized, record_for(store, "run", request))
+    return view[1]
+
+
 def replay(store: Jobs, key: str, normalized: bool) -> tuple[str, dict] | None:
     """A stored run's finished view, if its record is stored too (the other views need it)."""
     if not store.has(key):
@@ -223,18 +254,23 @@ def replay(store: Jobs, key: str, normalized: bool) -> tuple[str, dict] | None:
     return finished_view(store, key, normalized)
 
 
+# The distance graph has one writer per state of the page: the running job's live curves
+# (its progress, and the partial figure of a stopped run), and ``draw_distance`` for every
+# finished run, from the record named by RESULT and the normalised switch. Both are Inputs of
+# that one callback, so a click that changes both (a preset, Back) requests it twice and the
+# browser drops the older request: a redraw for older settings cannot land after a newer one.
 FINISHED = [
     Output(ids.RESULT, "data"),
     Output(ids.SUMMARY, "children"),
     Output(ids.RUN_MESSAGE, "children"),
     Output(ids.PROGRESS, "value"),
     Output(ids.PROGRESS_LABEL, "children"),
-    Output(ids.DISTANCE_GRAPH, "figure"),  # with the result: one round trip
 ]
 
 
 def run_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
-    """The main run's background job -> the FINISHED outputs (a plain function for tests)."""
+    """The main run's background job -> the FINISHED outputs and the distance figure (only for
+    a stopped run: a finished one is drawn by ``draw_distance`` from its RESULT)."""
     try:
         plan, token = checked_request(store, "run", pending)
     except ValueError as exc:
@@ -260,10 +296,9 @@ def run_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
     if record.cancelled:
         summary, figure = summary_text(record), distance_view(record, plot.normalized)
         return None, summary, "", 100 * control.done / max(control.total, 1), control.stopped_label(), figure
-    summary, figure = finished_view(store, plan.key, plot.normalized, record)
-    # the final figure comes with the result: a live update still in flight cannot outlast it
+    summary, _ = finished_view(store, plan.key, plot.normalized, record)
     label = f"{values['steps']:,} iterations · {control.elapsed:.1f} s"
-    return finished_result(store, plan, {"kind": "run", "values": values}), summary, "", 100, label, figure
+    return finished_result(store, plan, {"kind": "run", "values": values}), summary, "", 100, label, no_update
 
 
 # When a run starts, its graph comes into view if the page is scrolled away from it (on a
@@ -302,20 +337,21 @@ def register(app: Dash, store: Jobs) -> None:
         try:
             plan = plan_of(store, "run", request)
         except ValueError as exc:
-            return no_update, no_update, str(exc), no_update, no_update, no_update, no_update
+            return no_update, no_update, str(exc), no_update, no_update, no_update
         # during a run, even a cached answer goes through a job: starting it stops the old one,
         # whose answer would otherwise arrive later and cover this one
         view = None if running else replay(store, plan.key, values["normalized"])
         if view is None:
             stop_replaced(store, running, previous)
             pending = {**request, "normalized": values["normalized"], **new_job(store)}
-            return no_update, no_update, "", 0, "starting…", no_update, pending
-        summary, figure = view
+            return no_update, no_update, "", 0, "starting…", pending
+        summary, _ = view
         label = f"{values['steps']:,} iterations · from the cache"
-        return finished_result(store, plan, request), summary, "", 100, label, figure, no_update
+        return finished_result(store, plan, request), summary, "", 100, label, no_update
 
     @app.callback(
         *FINISHED,
+        Output(ids.DISTANCE_GRAPH, "figure", allow_duplicate=True),  # a stopped run's partial curves
         Input(ids.PENDING, "data"),
         background=True,
         running=[(Output(ids.RUN, "disabled"), True, False), (Output(ids.CANCEL, "disabled"), False, True)],
@@ -332,12 +368,16 @@ def register(app: Dash, store: Jobs) -> None:
 
     @app.callback(
         Output(ids.DISTANCE_GRAPH, "figure", allow_duplicate=True),
+        Input(ids.RESULT, "data"),
         Input(ids.NORMALIZED, "value"),
-        State(ids.RESULT, "data"),
         prevent_initial_call=True,
     )
-    def renormalize(normalized, request):
-        return distance_view(record_for(store, "run", request), "on" in (normalized or []))
+    def draw_distance(request, normalized):
+        """The finished run named by RESULT; nothing while there is none (a stopped run keeps
+        the partial curves its job drew)."""
+        if request is None:
+            raise PreventUpdate
+        return finished_figure(store, request, "on" in (normalized or []))
 
     register_csv_export(
         app,

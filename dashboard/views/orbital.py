@@ -12,6 +12,7 @@ from dashboard.runner import Jobs
 from dashboard.views import View
 
 VIEW = View("orbital", "Orbital stability")
+T0_HELP = "the iteration at which the copies are made; empty: 4/5 of the iterations (4000 of 5000)"
 GRAPHS = (ids.ORBITAL_GRAPH,)
 
 
@@ -50,7 +51,12 @@ def layout() -> list:
             ids.ORBITAL_MESSAGE,
             ids.ORBITAL_PENDING,
             "Run orbital",
-            extra=[html.Label(["perturb at t0 = ", text_input(ids.ORBITAL_T0, 4000)])],
+            extra=[
+                html.Label(
+                    ["perturb at t0 = ", text_input(ids.ORBITAL_T0, "", placeholder="⅘ of the iterations")],
+                    title=T0_HELP,
+                )
+            ],
         ),
         graph(ids.ORBITAL_GRAPH, 440, "Press Run orbital."),
     ]

@@ -195,7 +195,8 @@ def test_a_preset_during_a_run_replaces_it_at_once(dash_duo, fresh_app, plotly_d
     assert time.monotonic() - clicked < 12  # not after the old run's end (~25-40 s away)
     time.sleep(3)  # the old run does not come back over it
     assert _label(dash_duo).startswith("3,000 iterations ·")
-    assert plotly_data("distance-graph")["layout"]["title"]["text"] == "η = 5, ε = 1e-08, seed 0"
+    seed = preset.values.get("seed", 0)
+    assert plotly_data("distance-graph")["layout"]["title"]["text"] == f"η = 5, ε = 1e-08, seed {seed}"
 
 
 def test_back_restores_the_previous_settings(dash_duo, fresh_app):
@@ -324,3 +325,77 @@ def test_no_graph_offers_to_share_its_data_online(dash_duo, fresh_app):
         " el._context.showSendToCloud, (el._context.modeBarButtonsToRemove || []).includes('sendChartToCloud')]);"
     )
     assert contexts and all(send is False and removed for _, send, removed in contexts), contexts
+
+
+SHOWN_RUN = """
+const el = document.querySelector('#distance-graph .js-plotly-plot');
+const meta = el && el.layout && el.layout.meta;
+const x = el && el._fullData && el._fullData.length > 1 ? el._fullData[1].x : null;
+return {run: meta ? meta.run : null, last: x ? Number(x[x.length - 1]) : null,
+        loading: window.store.getState().isLoading};
+"""
+
+
+def _settled_graph(dash_duo, steps: int):
+    """The distance graph once the page has nothing left to do and shows a finished run of
+    ``steps`` iterations: {"run": its layout.meta run, "last": its last iteration}."""
+    state_now = {}
+
+    def settled():
+        state_now.update(dash_duo.driver.execute_script(SHOWN_RUN))
+        label = _label(dash_duo)
+        return (
+            not state_now["loading"]
+            and label.startswith(f"{steps:,} iterations ·")
+            and state_now["run"] is not None
+            and not state_now["run"]["live"]
+        )
+
+    _wait_until(settled, 60, f"a settled page with a finished run of {steps:,} iterations")
+    return state_now
+
+
+def _click_preset(dash_duo, name: str):
+    label = PRESETS[name].label
+    next(b for b in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".presets button") if b.text == label).click()
+
+
+def test_cached_presets_and_back_always_draw_the_run_in_the_controls(dash_duo, fresh_app):
+    """The defect: after Low then Chaotic (both cached) the graph stayed on η = 0.01 while every
+    control said η = 5 (8 of 8 alternations), a stale redraw landing after the new one."""
+    _open(dash_duo, fresh_app)
+    names = ["low", "chaotic"]
+    for name in names:  # computed once each; every click after this is answered from the cache
+        _click_preset(dash_duo, name)
+        _wait_done(dash_duo, PRESETS[name].values["steps"], timeout=120)
+
+    def check(name: str):
+        preset = PRESETS[name].values
+        shown = _settled_graph(dash_duo, preset["steps"])
+        eta = float(dash_duo.find_element("#eta").get_attribute("value"))
+        seed = int(dash_duo.find_element("#seed").get_attribute("value"))
+        assert eta == preset["eta"] and shown["run"]["eta"] == eta, (name, shown)
+        assert shown["run"]["seed"] == seed and shown["run"]["steps"] == preset["steps"], (name, shown)
+        assert shown["last"] == preset["steps"], (name, shown)
+
+    for i in range(10):
+        name = names[i % 2]
+        _click_preset(dash_duo, name)
+        check(name)
+    for i in range(4):  # Back and Forward restore the earlier presets' runs
+        dash_duo.driver.back()
+        check(names[i % 2])
+    dash_duo.driver.forward()
+    check(names[0])
+
+
+def test_a_presets_sentence_leaves_with_its_settings_and_comes_back_with_them(dash_duo, fresh_app):
+    """The defect: the preset's sentence stayed after the seed changed and after Back."""
+    _open(dash_duo, fresh_app, "?steps=300&perturbations=2")
+    _click_preset(dash_duo, "edge")
+    dash_duo.wait_for_text_to_equal("#preset-note", PRESETS["edge"].sentence, timeout=20)
+    _wait_until(lambda: _url_value(dash_duo, "seed") == str(PRESETS["edge"].values["seed"]), 10, "the preset's URL")
+    _type(dash_duo, "seed", "7")
+    dash_duo.wait_for_text_to_equal("#preset-note", "", timeout=10)
+    dash_duo.driver.back()
+    dash_duo.wait_for_text_to_equal("#preset-note", PRESETS["edge"].sentence, timeout=20)

@@ -7,6 +7,7 @@ import pytest
 from scipy.stats import norm
 
 from core import chaos, diagnostics
+from core.attractor import classify_attractor
 from core.chaos import autocorrelation, expansion_rates, loss_increase_fraction, shuffle_null_band
 from core.config import RunConfig
 from core.diagnostics import parameter_label, path_lengths, run_diagnostics, top_moving_weights, weight_series
@@ -230,6 +231,14 @@ def test_at_eta_5_half_the_steps_raise_the_loss_and_nothing_is_learned(chaotic):
     assert chaotic.fraction_outside_band > 0.5  # the loss is far from shuffled noise
 
 
+def test_the_record_says_what_the_run_settles_on_and_what_chance_is(chaotic):
+    """Seed 0 at eta = 5 is on a period-10 cycle from iteration 350 (tests/core/test_attractor.py);
+    chance on Iris's training rows is the most common class's share, 42 of 120."""
+    assert chaotic.attractor == classify_attractor(chaotic.loss)
+    assert chaotic.attractor.to_dict() == {"kind": "periodic", "period": 10, "since": 350}
+    assert chaotic.chance == 42 / 120
+
+
 def test_at_eta_001_the_loss_only_falls():
     slow = run_diagnostics(RunConfig(learning_rate=0.01, n_steps=2000), **SHORT)
     assert slow.loss_increase_fraction < 0.01
@@ -262,6 +271,7 @@ def test_a_diverged_run_is_data_not_an_exception(iris):
     huge = dataclasses.replace(iris, x_train=iris.x_train * 1e150)
     result = run_diagnostics(RunConfig(activation="relu", learning_rate=1.0, n_steps=600), data=huge, **SHORT)
     assert result.diverged_at == 1
+    assert result.attractor.to_dict() == {"kind": "diverged", "period": None, "since": 1}
     assert np.isnan(result.loss_increase_fraction) and np.isnan(result.acf).all()
     assert result.expansion.rates.size == 0 and np.isnan(result.fraction_outside_band)
 

@@ -142,3 +142,37 @@ def test_digits_runs_are_costed_by_their_own_engine():
     digits = RunConfig.for_dataset("digits", n_steps=300, n_perturbations=5)
     seconds = LIMITS.check(digits)
     assert seconds == pytest.approx(6 * 300 * (29_082_112 / 150_000 + 17) / 120_000, rel=1e-6)
+
+
+def test_a_presets_sentence_stands_only_while_its_settings_do():
+    """The defect: the sentence stayed after the seed changed and after Back to another run."""
+    from dashboard.presets import matching_preset
+
+    def shown(preset, **changed):
+        values = {**state.default_values(), **preset.values, **changed}
+        maps = {**state.default_map_values(), **(preset.maps or {})}
+        return matching_preset(values, maps, preset.view)
+
+    for preset in PRESETS.values():
+        assert shown(preset) is preset
+        assert shown(preset, seed=preset.values.get("seed", 0) + 1) is None
+        assert shown(preset, steps=preset.values["steps"] + 1) is None
+    regimes = PRESETS["regimes"]
+    values = {**state.default_values(), **regimes.values}
+    assert matching_preset(values, {**state.default_map_values(), **regimes.maps, "eta_points": 13}, "regimes") is None
+    # Low and Orbital share their settings: the open view picks the sentence
+    low = {**state.default_values(), **PRESETS["low"].values}
+    assert matching_preset(low, state.default_map_values(), "orbital") is PRESETS["orbital"]
+    assert matching_preset(low, state.default_map_values(), "weights") is PRESETS["low"]
+    shown = PRESETS["orbital"].sentence  # the one clicked stays while its settings stand
+    assert matching_preset(low, state.default_map_values(), "divergence", shown) is PRESETS["orbital"]
+
+
+def test_an_empty_t0_perturbs_at_four_fifths_of_any_run():
+    """The defect: t0 stayed 4000 after presets of 1,000 iterations, a red error on a link."""
+    from dashboard.plans import orbital_t0
+
+    assert orbital_t0("", 5000) == 4000 and orbital_t0(None, 1000) == 800 and orbital_t0(" ", 300) == 240
+    assert orbital_t0("12", 300) == 12
+    with pytest.raises(ValueError, match=r"below the iterations\) must be a whole number from 0 to 299"):
+        orbital_t0("300", 300)

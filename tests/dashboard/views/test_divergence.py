@@ -68,6 +68,8 @@ class Progress:
 def test_a_run_job_answers_and_stores_its_record(store):
     result, summary, message, progress, label, figure = divergence.run_job(store, _pending(), Progress())
     assert message == "" and progress == 100 and label.startswith("300 iterations · ")
+    assert figure is no_update  # a finished run's figure is drawn from its result (draw_distance)
+    figure = divergence.finished_figure(store, result, False)
     key = plans.plan("run", result["values"], None, store.limits, 2).key
     assert result == {"kind": "run", "values": state.run_values(SMALL), "extra": None, "signature": store.sign(key)}
     assert summary.startswith("final loss") and figure["layout"]["title"]["text"] == "η = 0.01, ε = 1e-08, seed 0"
@@ -127,8 +129,9 @@ def test_a_run_whose_record_the_cache_cannot_keep_still_answers(tmp_path, admiss
     tiny = Jobs(tmp_path / "tiny", 1, admission, state.Limits(rate=200_000.0), b"k")
     for seed in range(3):
         values = {**state.default_values(), "seed": seed, "steps": 3000, "perturbations": 20}
-        result, summary, message, _, label, figure = divergence.run_job(tiny, _pending(values), Progress())
+        result, summary, message, _, label, _ = divergence.run_job(tiny, _pending(values), Progress())
         assert message == "" and summary.startswith("final loss") and label.startswith("3,000 iterations")
+        figure = divergence.finished_figure(tiny, result, False)
         assert figure["layout"]["title"]["text"].endswith(f"seed {seed}")
         assert not tiny.has(plans.plan("run", result["values"], None, tiny.limits, 2).key)
         # the other views recompute the record the cache did not keep

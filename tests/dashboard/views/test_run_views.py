@@ -93,3 +93,39 @@ def test_the_weights_sentence_states_what_the_weights_did(record):
     ratio = record.path_length[mask] / np.abs(record.theta_final - record.theta_start)[mask]
     assert f"the median weight travels {np.median(ratio):.3g} times its net displacement" in text
     assert np.median(ratio) >= 1.0  # a path is never shorter than the displacement
+
+
+def test_the_normalised_distance_divides_by_the_runs_own_weight_count():
+    """On digits (64-12-10: 888 weights) <d(0)>/(eps N_w) starts near 0.5 as on Iris; it showed
+    5.3 when the view divided by an Iris-shaped network's 120 weights."""
+    digits = jobs.stability(RunConfig(dataset="digits", hidden=12, n_steps=2, n_perturbations=3))
+    assert digits.n_weights == 12 * (64 + 10)
+    fig = divergence.distance_view(digits, normalized=True)
+    assert float(fig.data[1].y[0]) == pytest.approx(digits.normalized_distance[0], rel=1e-6)  # float32 on the wire
+    assert 0.4 < float(fig.data[1].y[0]) < 0.6
+    assert divergence.weight_count(digits.config) == digits.n_weights  # the live plot's count
+    live = divergence.LivePlot(digits.config, normalized=True)(digits.distance, digits.loss[:, 0])
+    assert 0.4 < float(live.data[1].y[0]) < 0.6
+
+
+def test_a_distance_figure_names_the_run_it_shows(record):
+    shown = divergence.distance_view(record, normalized=False).layout.meta["run"]
+    config = record.config
+    assert shown == {
+        "eta": config.learning_rate,
+        "eps": config.eps,
+        "seed": config.seed,
+        "steps": config.n_steps,
+        "dataset": "iris",
+        "normalized": False,
+        "live": False,
+    }
+
+
+def test_the_data_view_explains_the_runs_own_data_set():
+    """The defect: on digits the Data view kept the Iris text and the Iris feature dropdowns."""
+    digits_text, digits_axes = data.intro(jobs.data_for(RunConfig(dataset="digits")))
+    assert digits_text.startswith("Digits: 1,797 handwritten digits of 8x8 pixels (64 inputs, 10 classes)")
+    assert "1,438 train the network, 359 test it" in digits_text and digits_axes == {"display": "none"}
+    iris_text, iris_axes = data.intro(IRIS)
+    assert iris_text.startswith("Iris: 150 flowers") and iris_axes == {}
