@@ -70,6 +70,7 @@ def clicked_run(click: Any, finished: Any) -> dict[str, Any]:
     if not isinstance(finished, dict) or not isinstance(click, dict) or not click.get("points"):
         raise ValueError("no finished map to open a run from")
     values = run_values(finished.get("values"))
+    values["steps"] = map_values(finished.get("extra"))["map_steps"]  # the cell's own run
     point = click["points"][0]
     data = _as_list(point.get("customdata"))
     kind = (finished.get("extra") or {}).get("map")

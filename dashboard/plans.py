@@ -101,10 +101,11 @@ ZOOM_FACTOR = 4
 LANCZOS_PRODUCTS = 30  # gradient pairs of one Lanczos sharpness, for the cost estimate
 
 
-def map_config(values: Any) -> RunConfig:
-    """The config of a map from the controls' values: their network, data, seed, eps and
-    iterations, with MAP_COPIES copies."""
-    return dataclasses.replace(to_config(run_values(values)), n_perturbations=MAP_COPIES)
+def map_config(values: Any, maps: dict) -> RunConfig:
+    """The config of a map: the controls' network, data, seed and eps, the map's own
+    iterations (``maps["map_steps"]``), and MAP_COPIES copies."""
+    config = to_config(run_values(values))
+    return dataclasses.replace(config, n_perturbations=MAP_COPIES, n_steps=maps["map_steps"])
 
 
 def map_grids(maps: dict, zoom: list | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -137,8 +138,8 @@ def map_cost(kind: str, config: RunConfig, n_etas: int, n_ys: int, n_inits: int)
 def _map_plan(values, extra, limits: Limits, max_slots: int) -> Plan:
     """A map of the Regimes view: the controls' network, data set, seed, eps and iterations
     (with MAP_COPIES copies), the view's settings (state.MAP_RULES) and an optional zoom box."""
-    config = map_config(values)
     maps = map_values(extra)
+    config = map_config(values, maps)
     zoom = _zoom_box(extra.get("zoom"))
     etas, ys = map_grids(maps, zoom, config.seed)
     slots = max(1, min(default_workers(), max_slots))

@@ -59,7 +59,7 @@ PRESETS: dict[str, Preset] = {
         "η = 1 (edge of stability), and the network stops learning beyond (chaotic).",
         {"eta": 1.0, "eps": 1e-8, "steps": 300, "dataset": "iris"},
         "regimes",
-        {"map": "eta", "eta_min": 0.01, "eta_max": 10.0, "eta_points": 12, "inits": 6},
+        {"map": "eta", "eta_min": 0.01, "eta_max": 10.0, "eta_points": 12, "inits": 6, "map_steps": 300},
     ),
     "digits": Preset(
         "Digits (η = 1)",

@@ -125,6 +125,9 @@ MAP_RULES: dict[str, Rule] = {
     "eta_max": _rule("eta_max", _number(0.0, 1000.0), 20.0),
     "eta_points": _rule("eta_points", _integer(2, 60), 25),
     "inits": _rule("inits", _integer(1, 50), 20),
+    # a map's own iterations (not the sidebar's 5,000 of one run): the default strip is then
+    # 25 x 20 networks x 6 trajectories x 500 = 1.5 M trajectory-steps, well inside the limit
+    "map_steps": _rule("map_steps", _integer(50, 20_000), 500),
 }
 MAP_CONTROLS = tuple(MAP_RULES)
 FTLE_HIST_EXPONENT = _integer(-14, -1)[0]  # the FTLE histogram's eps = 10^exponent
@@ -252,10 +255,13 @@ class Limits:
         n_params = mlp.n_params
         seconds = estimate_seconds(steps, relative_cost(mlp, n_samples), self.rate, workers)
         if seconds > self.max_seconds:
+            cost = relative_cost(mlp, n_samples)
+            speed = f"~{self.rate / cost:,.0f} trajectory-steps/s" + (
+                f" on each of {workers} processes" if workers > 1 else ""
+            )
             raise ValueError(
                 f"this run is ~{steps:,} trajectory-steps of a {n_params}-parameter network, ~{_seconds(seconds)} s on "
-                f"this server (it trains ~{self.rate:,.0f} trajectory-steps/s); the limit is "
-                f"{self.max_seconds:g} s: {advice}"
+                f"this server ({speed}); the limit is {self.max_seconds:g} s: {advice}"
             )
         size = descend_bytes(config.n_steps, rows, n_params, config.save_every) if one_batch else 0
         if size > self.max_record_bytes:

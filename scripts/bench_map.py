@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from bench_browser import _mark, run_benchmark  # noqa: E402
 from screenshots import browser  # noqa: E402
 
-MAP_LINK = "?view=regimes&map=eta&eta_min=0.001&eta_max=20&eta_points=25&inits=20&steps=500&seed={seed}"
+MAP_LINK = "?view=regimes&map=eta&eta_min=0.001&eta_max=20&eta_points=25&inits=20&map_steps=500&seed={seed}"
 
 WATCH_AND_CLICK = """
 const marks = window.__marks = {};

@@ -31,7 +31,7 @@ SHOTS = {
     "weights": "?eta=0.01&eps=1e-08&perturbations=20&steps=5000&view=weights",
     "data": "?eta=0.01&eps=1e-08&perturbations=20&steps=5000&view=data",
     "orbital": "?eta=0.01&eps=1e-08&perturbations=20&steps=5000&view=orbital",
-    "regimes": "?steps=500&view=regimes&map=eta&eta_min=0.001&eta_max=20&eta_points=20&inits=4",
+    "regimes": "?map_steps=500&view=regimes&map=eta&eta_min=0.001&eta_max=20&eta_points=20&inits=4",
     "chaos": "?eta=0.01&steps=500&view=chaos",
 }
 SIDE_PROGRESS = {"regimes": "map-progress", "chaos": "chaos-progress"}  # views that start their own job

@@ -31,7 +31,7 @@ from dashboard.jobflow import (
 from dashboard.map_zoom import clicked_run, with_coarse, zoom_request
 from dashboard.records import MapRecord
 from dashboard.runner import Jobs, execute, queued_label
-from dashboard.state import MAP_CONTROLS, MAP_KINDS, MAP_RULES, check_values, run_values
+from dashboard.state import MAP_CONTROLS, MAP_KINDS, MAP_RULES, check_values, map_values, run_values
 from dashboard.views import View
 
 VIEW = View("regimes", "Regimes")
@@ -57,7 +57,7 @@ def layout() -> list:
             "Many learning rates at once, each with several initial networks (5 nudged copies each): "
             "where does training stay stable, where do nearby networks separate exponentially while "
             "it still learns (the edge of stability), where does it stop learning (chaos)? The "
-            "network, data set, seed, ε and iterations are the controls on the left. Drag across a "
+            "network, data set, seed and ε are the controls on the left; the map has its own iterations. Drag across a "
             "map (on the strip or the orbit diagram: across a span of η) and press Zoom in to "
             "recompute it finer; click a point to open that run."
         ),
@@ -80,6 +80,7 @@ def layout() -> list:
                 field(" to ", ids.ETA_MAX),
                 field(" points ", ids.ETA_POINTS, "4rem"),
                 field(" networks ", ids.MAP_INITS, "4rem"),
+                field(" iterations ", ids.MAP_STEPS, "5rem"),
             ],
         ),
         job_bar(
@@ -142,7 +143,7 @@ def map_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
         plan, token = checked_request(store, "map", pending)
     except ValueError as exc:
         return no_update, no_update, "", f"Refused: {exc}"
-    config = plans.map_config(pending["values"])
+    config = plans.map_config(pending["values"], map_values(pending["extra"]))
     kind, n_inits = pending["extra"]["map"], int(pending["extra"]["inits"])
     coarse = _coarse_record(store, pending)  # a zoom: the coarse map shows until replaced
 

@@ -38,13 +38,14 @@ def test_a_run_and_a_map_go_through_the_celery_workers(dash_duo, cluster, celery
     assert after_run.get("run", 0) > before.get("run", 0), (before, after_run)
     # a map: the coordinator waits on the web server, its cells are Celery tasks
     dash_duo.driver.get(
-        dash_duo.server_url + "/?view=regimes&map=eta-seed&eta_min=0.1&eta_max=5&eta_points=4&inits=2&steps=150&seed=7"
+        dash_duo.server_url
+        + "/?view=regimes&map=eta-seed&eta_min=0.1&eta_max=5&eta_points=4&inits=2&map_steps=150&seed=7"
     )
     dash_duo.wait_for_contains_text("#map-progress", "done in", timeout=60)
     after_map = _tasks_done(cluster)
     assert after_map.get("wsd.train_chunk", 0) > after_run.get("wsd.train_chunk", 0), (after_run, after_map)
     # a long map, cancelled once its first cells are in: it stops, and the workers are free
-    long_map = "/?view=regimes&map=eta-seed&eta_min=0.1&eta_max=5&eta_points=16&inits=2&steps=4000&seed=9"
+    long_map = "/?view=regimes&map=eta-seed&eta_min=0.1&eta_max=5&eta_points=16&inits=2&map_steps=4000&seed=9"
     dash_duo.driver.get(dash_duo.server_url + long_map)
     dash_duo.wait_for_contains_text("#map-progress", "cells ·", timeout=60)
     dash_duo.find_element("#map-cancel").click()

@@ -7,7 +7,7 @@ import pytest
 
 from dashboard.presets import PRESETS
 
-STRIP_LINK = "?view=regimes&map=eta&dataset=iris&eta_min=0.01&eta_max=10&eta_points=10&inits=6&steps=300"
+STRIP_LINK = "?view=regimes&map=eta&dataset=iris&eta_min=0.01&eta_max=10&eta_points=10&inits=6&map_steps=300"
 
 
 CLICK_CELL = """
@@ -107,7 +107,7 @@ def test_the_quick_preset_maps_in_seconds(dash_duo, fresh_app, plotly_data):
 
 
 def test_a_2d_map_zooms_and_a_click_opens_the_run(dash_duo, fresh_app, plotly_data):
-    link = "?view=regimes&map=eta-seed&eta_min=0.1&eta_max=10&eta_points=5&inits=3&steps=200&seed=2"
+    link = "?view=regimes&map=eta-seed&eta_min=0.1&eta_max=10&eta_points=5&inits=3&map_steps=200&seed=2"
     _open(dash_duo, fresh_app, link)
     dash_duo.wait_for_contains_text("#map-progress", "done in", timeout=60)
     coarse = plotly_data("map-graph")
@@ -135,10 +135,19 @@ def test_a_2d_map_zooms_and_a_click_opens_the_run(dash_duo, fresh_app, plotly_da
 
 
 def test_a_repeated_map_answers_from_the_cache(dash_duo, fresh_app, plotly_data):
-    _open(dash_duo, fresh_app, "?view=regimes&map=eta&eta_min=0.1&eta_max=5&eta_points=4&inits=2&steps=100")
+    _open(dash_duo, fresh_app, "?view=regimes&map=eta&eta_min=0.1&eta_max=5&eta_points=4&inits=2&map_steps=100")
     dash_duo.wait_for_contains_text("#map-progress", "done in", timeout=60)
     first = plotly_data("map-graph")["layout"]["title"]["text"]
     time.sleep(1)
     dash_duo.find_element("#map-run").click()
     dash_duo.wait_for_text_to_equal("#map-progress", "from the cache", timeout=10)
     assert plotly_data("map-graph")["layout"]["title"]["text"] == first
+
+
+def test_the_regimes_views_own_defaults_run(dash_duo, fresh_app):
+    """The defect: /?view=regimes with every default was refused ("~156 s ... the limit is 60 s"),
+    the map taking the sidebar's 5,000 iterations; it now has its own (500)."""
+    _open(dash_duo, fresh_app, "?view=regimes")
+    dash_duo.wait_for_contains_text("#map-progress", "done in", timeout=120)
+    assert dash_duo.find_element("#map-message").text == ""
+    assert dash_duo.find_element("#map_steps").get_attribute("value") == "500"

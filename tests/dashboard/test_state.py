@@ -74,7 +74,7 @@ def test_cost_is_estimated_in_seconds_from_the_measured_rate():
         LIMITS.check(RunConfig(n_steps=50_000, n_perturbations=200, hidden=64))
     message = str(info.value)
     assert "~10,050,000 trajectory-steps of a 515-parameter network, ~520 s on this server" in message
-    assert "trains ~120,000 trajectory-steps/s); the limit is 60 s" in message
+    assert "(~19,340 trajectory-steps/s); the limit is 60 s" in message  # its cost: 10,050,000 / 520 s
 
 
 def test_a_slower_server_refuses_sooner():
@@ -176,3 +176,26 @@ def test_an_empty_t0_perturbs_at_four_fifths_of_any_run():
     assert orbital_t0("12", 300) == 12
     with pytest.raises(ValueError, match=r"below the iterations\) must be a whole number from 0 to 299"):
         orbital_t0("300", 300)
+
+
+@pytest.mark.parametrize(
+    ("dataset", "workers"),
+    [("iris", 1), ("iris", 2), ("digits", 1), ("digits", 2)],
+)
+def test_a_refusals_numbers_add_up(dataset, workers):
+    """The defect: "~156 s" for 15,085,000 steps at 48,389 per s (312 s: the two processes were
+    not said), and 146 s for 67,200 digits steps at "48,389 per s" (the Iris rate)."""
+    import re
+
+    limits = state.Limits(rate=48_389.0, max_seconds=1.0)
+    config = RunConfig.for_dataset(dataset, n_steps=20_000, n_perturbations=20)
+    with pytest.raises(ValueError) as info:
+        limits.check(config, workers=workers)
+    text = str(info.value)
+    number = r"([\d,.]+)"
+    steps, seconds = re.search(rf"~{number} trajectory-steps of .* ~{number} s on this server", text).groups()
+    rate = re.search(rf"\(~{number} trajectory-steps/s", text).group(1)
+    processes = int(re.search(r"on each of (\d+) processes", text).group(1)) if workers > 1 else 1
+    assert processes == workers
+    as_number = lambda s: float(s.replace(",", ""))  # noqa: E731
+    assert as_number(steps) / (as_number(rate) * processes) == pytest.approx(as_number(seconds), rel=0.02)

@@ -12,7 +12,7 @@ from dashboard import jobflow, jobs, map_zoom, plans, state
 from dashboard.views import data, regimes
 
 VALUES = {**state.run_values(state.default_values()), "steps": 150}
-MAPS = {"map": "eta", "eta_min": 0.01, "eta_max": 5.0, "eta_points": 4, "inits": 2}
+MAPS = {"map": "eta", "eta_min": 0.01, "eta_max": 5.0, "eta_points": 4, "inits": 2, "map_steps": 150}
 
 
 def _request(extra, values=VALUES, token="cd" * 16):
@@ -40,7 +40,7 @@ def test_a_strip_map_fills_in_live_and_finishes_with_its_regimes(store):
     assert live and all("cells" in text for text, _ in progress.updates)
     # the record behind it equals the core's sweep of the same settings
     record = jobflow.record_for(store, "map", finished)
-    sweep = run_sweep(plans.map_config(VALUES), record.etas, 2, workers=1)
+    sweep = run_sweep(plans.map_config(VALUES, MAPS), record.etas, 2, workers=1)
     np.testing.assert_array_equal(record.table["final_loss"], sweep.summary()["final_loss"].to_numpy())
     assert record.regimes == tuple(sweep.summary()["regime"])
 
@@ -67,24 +67,24 @@ def test_a_2d_map_and_a_zoom_into_its_box(store):
         ({**MAPS, "eta_min": 5.0, "eta_max": 1.0}, "eta_min must be below eta_max"),
         ({**MAPS, "map": "spiral"}, "map must be one of eta, orbit, eta-eps, eta-seed"),
         ({**MAPS, "eta_points": 500}, "eta_points must be a whole number from 2 to 60"),
-        ({**MAPS, "eta_points": 60, "inits": 50}, "the limit is 60 s"),
+        ({**MAPS, "eta_points": 60, "inits": 50, "map_steps": 5000}, "the limit is 60 s"),
         ({**MAPS, "zoom": [5, 1, 0, 1]}, "the zoom box must span learning rates from low to high"),
         ({**MAPS, "zoom": "everything"}, "a zoom box must be [eta_lo, eta_hi, y_lo, y_hi]"),
     ],
 )
 def test_bad_or_too_large_maps_are_refused_before_any_training(store, monkeypatch, extra, message):
     monkeypatch.setattr(jobs, "regime_map", lambda *_: pytest.fail("a refused map must not train"))
-    values = {**VALUES, "steps": 5000} if "the limit" in message else VALUES
-    figure, finished, label, text = regimes.map_job(store, _request(extra, values), Progress())
+    figure, finished, label, text = regimes.map_job(store, _request(extra), Progress())
     assert figure is no_update and text.startswith("Refused: ") and message in text, text
 
 
 def test_a_click_opens_the_run_of_that_point():
-    finished = {"kind": "map", "values": VALUES, "extra": {**MAPS, "map": "eta-eps"}}
+    finished = {"kind": "map", "values": {**VALUES, "steps": 5000}, "extra": {**MAPS, "map": "eta-eps"}}
     etas = plans.map_grids(MAPS, None, 0)[0]
     click = {"points": [{"customdata": [float(etas[2]) * (1 + 1e-7), 1e-6, 0.3, 0.5]}]}
     values = map_zoom.clicked_run(click, finished)
-    assert values["eta"] == etas[2] and values["eps"] == 1e-6 and values["seed"] == 0 and values["steps"] == 150
+    assert values["eta"] == etas[2] and values["eps"] == 1e-6 and values["seed"] == 0
+    assert values["steps"] == 150  # the map's iterations, not the sidebar's
     seeds = {"kind": "map", "values": {**VALUES, "seed": 4}, "extra": {**MAPS, "map": "eta-seed"}}
     assert map_zoom.clicked_run({"points": [{"customdata": [float(etas[0]), 6.0]}]}, seeds)["seed"] == 6
     typed = {"points": [{"customdata": {"0": float(etas[1]), "1": 5, "2": 0.1, "3": 0.9}}]}  # a typed array
@@ -148,3 +148,12 @@ def test_a_strip_zoom_shows_the_coarse_strip_until_replaced(store):
     near = np.abs(np.log(fine.etas)[:, None] - np.log(coarse.etas)[None, :]).argmin(axis=1)
     np.testing.assert_array_equal(shown.table["final_loss"], coarse.table["final_loss"][near])
     assert shown.regimes == tuple(coarse.regimes[i] for i in near)
+
+
+@pytest.mark.parametrize("kind", ["eta", "orbit", "eta-eps", "eta-seed"])
+def test_every_map_kind_runs_at_its_defaults_within_the_limit(store, kind):
+    """The defect: Run map with the defaults (or /?view=regimes) was refused, "~156 s": the map
+    took the sidebar's 5,000 iterations. Priced at the rate the tests assume (200k/s)."""
+    request = {"kind": "map", "values": state.run_values(state.default_values())}
+    plan = plans.plan("map", request["values"], {**state.default_map_values(), "map": kind}, store.limits, 2)
+    assert plan.key.startswith("map:")
