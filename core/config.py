@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,13 +111,25 @@ class FTLEConfig:
 
     Windows ``[a, a + w)`` with ``a`` on the ``starts`` grid and ``w`` on the ``lengths``
     grid (both inclusive ``(start, stop, step)``); the best R^2 window wins, and the fit
-    is kept if ``r2 > min_r2`` and ``slope > min_slope``.
+    is kept if ``r2 > min_r2`` and ``slope > min_slope``. Only windows that start at or before
+    the saturation time compete: the first t at which ln<d(t)> is within
+    ``saturation_margin`` of its maximum (a curve that never rises that much above ln<d(0)>
+    has no saturation time; a margin above any curve's rise turns the rule off).
     """
 
     starts: tuple[int, int, int] = (0, 100, 5)
     lengths: tuple[int, int, int] = (30, 100, 5)
     min_r2: float = 0.9
     min_slope: float = 0.05
+    # ln 10: <d> within a factor 10 of its largest value. Measured on Iris at eta = 1, T = 200,
+    # 5 copies, 500 networks (`cli.py lyapunov --eta 1 --eps 1e-14 1e-8 1e-3 --inits 500
+    # --perturbations 5 --steps 200`): lambda 0.318 / 0.287 / 0.118, kept 94% / 91% / 40%
+    # (rule off: 0.318 / 0.287 / 0.114, kept 94% / 91% / 39%; the paper: 0.335 / 0.285 /
+    # 0.118, ~90% / 90% / 38%); margins 1 and ln 100 agree within 0.004 (ln 100 keeps 30% at
+    # 1e-3). It moves eta = 2.848, seed 0 (300 steps, 20 copies) from the plateau window
+    # [70, 100) (slope 0.008, not kept) to [0, 60) on the rise (slope 0.33, kept). Why a
+    # window's start, not its end, is held to the saturation time: docs/method.md §3.
+    saturation_margin: float = math.log(10)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "starts", check_grid("starts", self.starts, low=0, high=10_000_000))
@@ -125,6 +138,8 @@ class FTLEConfig:
             raise ValueError(f"lengths must start at 3 or more points for a fit, got {self.lengths!r}")
         object.__setattr__(self, "min_r2", check_float("min_r2", self.min_r2, low=0.0, high=1.0, low_inclusive=True))
         object.__setattr__(self, "min_slope", check_float("min_slope", self.min_slope, low=-1e6, high=1e6))
+        margin = check_float("saturation_margin", self.saturation_margin, low=0.0, high=1e6, low_inclusive=True)
+        object.__setattr__(self, "saturation_margin", margin)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -1,8 +1,11 @@
 """Distances between trajectories and the finite-time Lyapunov exponent (docs/method.md §2-§3).
 
 The FTLE of one initial condition: fit a least-squares line to ln<d(t)> over every window
-[a, a + w) of the grid, keep the window with the largest R^2; its slope (per iteration,
-natural log) is the FTLE, accepted if R^2 > min_r2 and slope > min_slope.
+[a, a + w) of the grid that starts before <d> saturates, keep the window with the largest
+R^2; its slope (per iteration, natural log) is the FTLE, accepted if R^2 > min_r2 and
+slope > min_slope. Saturation: the first t at which ln<d(t)> comes within
+``saturation_margin`` of its maximum (never, for a curve that does not rise that much above
+its start); a window starting later would measure the plateau, not the growth.
 Reference: Danovski, Soriano, Lacasa (2024), arXiv 2404.05782, section 3.
 """
 
@@ -39,6 +42,8 @@ class FTLEFit:
     slope, intercept: of ln<d> = intercept + slope * t over t in [start, start + length)
     r2: of that window (NaN where no window had finite data)
     kept: r2 > min_r2 and slope > min_slope
+    saturation: first t with ln<d(t)> within saturation_margin of its maximum; the curve's
+        length L where it never rises that much above ln<d(0)> (no window is excluded)
     """
 
     slope: np.ndarray
@@ -47,6 +52,7 @@ class FTLEFit:
     start: np.ndarray
     length: np.ndarray
     kept: np.ndarray
+    saturation: np.ndarray
 
 
 def _grid(spec: tuple[int, int, int]) -> np.ndarray:
@@ -54,39 +60,61 @@ def _grid(spec: tuple[int, int, int]) -> np.ndarray:
     return np.arange(start, stop + 1, step)
 
 
+def saturation_time(y: np.ndarray, margin: float) -> np.ndarray:
+    """(G, L) ln<d(t)> -> (G,) first t at which y comes within ``margin`` of its maximum over the
+    curve; L for a curve whose maximum is less than ``margin`` above y(0) (nothing grew, so
+    nothing saturated). Non-finite points are ignored."""
+    finite = np.where(np.isfinite(y), y, -np.inf)  # (G, L)
+    top = finite.max(axis=-1)  # (G,)
+    first = (finite >= (top - margin)[:, None]).argmax(axis=-1)  # (G,)
+    with np.errstate(invalid="ignore"):  # -inf - -inf on a curve with no finite point
+        rose = top - finite[:, 0] >= margin
+    return np.where(rose, first, y.shape[-1])
+
+
 def fit_ftle(mean_d: np.ndarray, config: FTLEConfig = FTLEConfig()) -> FTLEFit:
     """(..., L) mean distance curves -> FTLEFit of shape (...).
 
-    Windows that do not fit in L points are skipped; a curve with no usable window gets
-    NaN slope and r2 and is not kept (failure is data, not an exception).
+    Only windows starting at or before the curve's saturation time are fitted (t = 0 always
+    is, so every curve of at least the shortest window's length has one). Windows that do not
+    fit in L points are skipped; a curve with no usable window gets NaN slope and r2 and is
+    not kept (failure is data, not an exception).
     """
     mean_d = np.asarray(mean_d, dtype=np.float64)
     lead, n_points = mean_d.shape[:-1], mean_d.shape[-1]
     with np.errstate(all="ignore"):
         # contiguous, so a curve's arithmetic does not depend on the caller's memory layout
         y = np.log(np.ascontiguousarray(mean_d)).reshape(-1, n_points)  # (G, L)
+    saturation = saturation_time(y, config.saturation_margin)  # (G,)
+    best = _best_windows(y, _grid(config.starts), _grid(config.lengths), saturation)
+    best["intercept"] -= best["slope"] * best["start"]  # t = 0 at the curve's start
+    kept = (best["r2"] > config.min_r2) & (best["slope"] > config.min_slope)
+    shaped = {k: v.reshape(lead) for k, v in best.items()}
+    return FTLEFit(kept=kept.reshape(lead), saturation=saturation.reshape(lead), **shaped)
+
+
+def _best_windows(y: np.ndarray, starts: np.ndarray, lengths: np.ndarray, saturation: np.ndarray) -> dict:
+    """(G, L) ln<d>, the window grids and (G,) saturation times -> per curve (G,) the slope,
+    intercept (t = 0 at the window's start), r2, start and length of the best-R^2 window among
+    those that fit in L points and start at or before the saturation time; NaN for none."""
+    rows, n_points = np.arange(y.shape[0]), y.shape[-1]
     best = {name: np.full(y.shape[0], np.nan) for name in ("slope", "intercept", "r2", "start", "length")}
     best_r2 = np.full(y.shape[0], -np.inf)
-    starts = _grid(config.starts)
-    for w in _grid(config.lengths):
-        a = starts[starts + w <= n_points]
-        if w > n_points or a.size == 0:
+    for w in lengths:
+        a = starts[starts + w <= n_points]  # (A,)
+        if a.size == 0:
             continue
-        windows = sliding_window_view(y, w, axis=-1)[:, a, :]  # (G, A, w)
-        slope, intercept, r2 = _line_fits(windows)
-        r2_ok = np.where(np.isfinite(r2), r2, -np.inf)
-        i = r2_ok.argmax(axis=1)
-        rows = np.arange(y.shape[0])
+        slope, intercept, r2 = _line_fits(sliding_window_view(y, w, axis=-1)[:, a, :])  # (G, A) each
+        growing = a[None, :] <= saturation[:, None]  # (G, A) starts before the plateau
+        r2_ok = np.where(np.isfinite(r2) & growing, r2, -np.inf)
+        i = r2_ok.argmax(axis=1)  # (G,)
         better = r2_ok[rows, i] > best_r2
         best_r2[better] = r2_ok[rows, i][better]
         for name, value in (("slope", slope), ("intercept", intercept), ("r2", r2)):
             best[name][better] = value[rows, i][better]
         best["start"][better] = a[i][better]
         best["length"][better] = w
-    best["intercept"] -= best["slope"] * best["start"]  # t = 0 at the curve's start
-    kept = (best["r2"] > config.min_r2) & (best["slope"] > config.min_slope)
-    shaped = {k: v.reshape(lead) for k, v in best.items()}
-    return FTLEFit(kept=kept.reshape(lead), **shaped)
+    return best
 
 
 def _line_fits(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -4,9 +4,9 @@ Each (eta, network) cell trains initial network j (the network ``run_stability``
 seed ``config.seed + j``) at learning rate eta with M perturbed copies (see :mod:`core.cells`),
 and reports the final loss and accuracies, the iterations to reach a test-accuracy target
 (docs/method.md §8), the fraction of loss-increasing steps, the FTLE of its copies
-(docs/method.md §3), the sharpness of its final network over 2/eta, and a regime label. Per eta: the
-medians, the FTLE mean with a bootstrap CI and the fraction kept, the fraction diverged and
-the majority label.
+(docs/method.md §3), how far its copies moved apart, the sharpness of its final network over
+2/eta, and a regime label (core.labels). Per eta: the medians, the FTLE mean with a bootstrap
+CI and the fraction kept, the fraction diverged and the majority label.
 """
 
 from __future__ import annotations
@@ -113,6 +113,14 @@ class SweepResult:
         """FTLEFit of shape (E, G): the best-window fit of ln<d(t)> of each network's copies."""
         return fit_ftle(self._grid(self.cells.mean_distance[:, 0]), self.ftle_config)
 
+    @cached_property
+    def separation(self) -> np.ndarray:
+        """(E, G) max_t ln(<d(t)> / <d(0)>): how far each network's copies moved apart (NaN
+        where not computed or not finite)."""
+        mean_d = self._grid(self.cells.mean_distance[:, 0])  # (E, G, T + 1)
+        with np.errstate(all="ignore"):
+            return np.log(mean_d.max(axis=-1) / mean_d[..., 0])
+
     @property
     def sharpness_over_2_eta(self) -> np.ndarray:
         """(E, G) sharpness of the final network / (2 / eta): 1 at the edge of stability."""
@@ -127,6 +135,7 @@ class SweepResult:
             self.chance,
             np.nan_to_num(self.loss_increase_fraction, nan=0.0),
             self.ftle.kept,
+            self.separation,
         )
         labels[~self.done] = None
         return labels

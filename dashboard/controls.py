@@ -176,7 +176,7 @@ def controls() -> html.Div:
 def presets() -> html.Div:
     return html.Div(
         className="presets",
-        children=[html.Span("Presets:")]
+        children=[html.Span("Start with a preset:", title="each sets the controls, opens its view and runs")]
         + [
             html.Button(p.label, id={"type": ids.PRESET, "name": name}, title=p.sentence, n_clicks=0)
             for name, p in PRESETS.items()

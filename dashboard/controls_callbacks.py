@@ -184,7 +184,8 @@ def _register_state(app: Dash) -> None:
         view, last_valid, note = args[-3:]
         values, errors = checked(list(props), last_valid)
         maps = valid_map_values(dict(zip(MAP_CONTROLS, map_props, strict=True)))
-        preset = matching_preset(values, maps, view, note)  # its sentence only while its settings stand
+        tab_only = set(ctx.triggered_prop_ids) == {f"{ids.TABS}.value"}  # a tab changed, no setting
+        preset = matching_preset(values, maps, view, note, keep_shown=tab_only)  # only while its settings stand
         note = preset.sentence if preset else ""
         return *[errors.get(n, "") for n in CONTROLS], values, to_query(values, view, maps), note
 
@@ -205,9 +206,10 @@ def _register_state(app: Dash) -> None:
         if search == written or not isinstance(search, str):  # the app mirrored its own state
             raise PreventUpdate
         parsed, view, messages = parse_query(search)
-        if not parsed and not messages and not search:
-            raise PreventUpdate
-        values = {**check_values(last_valid if isinstance(last_valid, dict) else {}, {})[0], **parsed}
+        # an address without settings (a first visit, or Back to it) shows the default run, so
+        # that the page never opens on empty plots nor keeps a later run under the bare URL
+        start = {} if not search else last_valid if isinstance(last_valid, dict) else {}
+        values = {**check_values(start, {})[0], **parsed}
         maps = [parsed.get(name, no_update) for name in MAP_CONTROLS]
         message = " · ".join(messages)
         return *props_from_values(values), *maps, view, message, {"view": view, "token": new_token()}

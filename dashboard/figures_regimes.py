@@ -19,7 +19,13 @@ from core.labels import REGIME_TEXT, REGIMES
 from dashboard.figures import _base_layout
 from dashboard.figures_maps import log_edges
 
-REGIME_COLORS = {"stable": "#0072B2", "edge": "#E69F00", "chaotic": "#D55E00", "diverged": "#000000"}
+REGIME_COLORS = {
+    "stable": "#0072B2",
+    "slow": "#009E73",  # bluish green: apart from stable's blue in a light band
+    "edge": "#E69F00",
+    "chaotic": "#D55E00",
+    "diverged": "#000000",
+}
 BAND_OPACITY = 0.16  # the bands tint the panels; the data stay readable over every colour
 ACCURACY_COLORS = {"train_accuracy": "#009E73", "test_accuracy": "#56B4E9"}
 STRIP_PANELS = (

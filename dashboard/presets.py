@@ -86,11 +86,14 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def matching_preset(values: dict[str, Any], maps: dict[str, Any], view: str, shown: Any = None) -> Preset | None:
+def matching_preset(
+    values: dict[str, Any], maps: dict[str, Any], view: str, shown: Any = None, keep_shown: bool = False
+) -> Preset | None:
     """The preset whose settings the page shows now (its own values over the defaults, and its
     map settings); None once any setting differs, so that a preset's sentence is never left
-    beside another run. Of presets with the same settings (Low and Orbital) the one whose
-    sentence is ``shown`` stays, else the one that opens ``view``."""
+    beside another run. Of presets with the same settings (Low and Orbital), the one whose
+    sentence is ``shown`` stays if ``keep_shown`` (only the tab changed), else the one that
+    opens ``view`` is chosen."""
 
     def matches(preset: Preset) -> bool:
         wanted = {**default_values(), **preset.values}
@@ -99,5 +102,6 @@ def matching_preset(values: dict[str, Any], maps: dict[str, Any], view: str, sho
         )
 
     found = [p for p in PRESETS.values() if matches(p)]
-    preferred = [p for p in found if p.sentence == shown] + [p for p in found if p.view == view] + found
+    kept = [p for p in found if keep_shown and p.sentence == shown]
+    preferred = kept + [p for p in found if p.view == view] + found
     return preferred[0] if preferred else None

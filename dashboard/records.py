@@ -16,7 +16,8 @@ import numpy as np
 from core.config import RunConfig
 from core.diagnostics import Diagnostics
 
-RECORD_VERSION = 5  # 5: Diagnostics gained attractor and chance
+# 5: Diagnostics gained attractor and chance; 6: regime label 'slow', FTLE windows start by saturation
+RECORD_VERSION = 6
 
 
 @dataclass(frozen=True)

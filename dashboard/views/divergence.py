@@ -91,6 +91,10 @@ def layout() -> list:
 
 # ---- record -> figures ------------------------------------------------------------
 def progress_label(done: int, total: int, elapsed: float) -> str:
+    """What the run is doing: training, or (its last iteration reported) the analyses that
+    follow it (the weights' ablation, the sharpness at the saved steps, the FTLE fit)."""
+    if done >= total:
+        return f"trained {total:,} iterations · {elapsed:.1f} s · now the ablation, curvature and FTLE fit…"
     return f"iteration {done:,} of {total:,} · {elapsed:.1f} s"
 
 

@@ -399,3 +399,12 @@ def test_a_presets_sentence_leaves_with_its_settings_and_comes_back_with_them(da
     dash_duo.wait_for_text_to_equal("#preset-note", "", timeout=10)
     dash_duo.driver.back()
     dash_duo.wait_for_text_to_equal("#preset-note", PRESETS["edge"].sentence, timeout=20)
+
+
+def test_a_first_visit_draws_the_default_run(dash_duo, fresh_app):
+    """The page opened on empty plots; it now shows the default run (from the cache once one
+    visitor has run it)."""
+    _open(dash_duo, fresh_app)
+    shown = _settled_graph(dash_duo, state.RULES["steps"].default)
+    assert shown["run"]["eta"] == state.RULES["eta"].default and shown["run"]["seed"] == 0
+    assert "Start with a preset" in dash_duo.find_element(".presets").text

@@ -3,8 +3,11 @@
 import numpy as np
 import pytest
 
-from core.config import FTLEConfig
+from core.config import FTLEConfig, RunConfig
+from core.experiments import run_stability
 from core.lyapunov import ensemble_stats, fit_ftle, global_rate, normalized_distance
+
+RULE_OFF = FTLEConfig(saturation_margin=1e6)  # larger than any curve's rise: every window competes
 
 
 def test_recovers_the_slope_of_a_piecewise_curve():
@@ -18,6 +21,42 @@ def test_recovers_the_slope_of_a_piecewise_curve():
     assert 40 <= fit.start and fit.start + fit.length <= 141
     # ln d = intercept + slope t on the chosen window
     assert float(fit.intercept) + 0.3 * 60 == pytest.approx(log_d[60], rel=1e-9)
+
+
+def test_the_fit_is_on_the_rise_not_on_the_plateau_after_it():
+    """ln<d> rises at 0.3 per step for 60 steps (with a small wiggle, R^2 < 1, as real curves
+    have), then creeps up at 0.002 per step: on R^2 alone the straight plateau would win."""
+    t = np.arange(201)
+    rise = -18.0 + 0.3 * t + 0.3 * np.sin(t / 3)
+    log_d = np.where(t < 60, rise, rise[59] + 0.002 * (t - 59))
+    fit = fit_ftle(np.exp(log_d))
+    assert bool(fit.kept) and float(fit.slope) == pytest.approx(0.3, abs=0.01)
+    assert 50 <= fit.saturation < 60 and fit.start <= fit.saturation and fit.start + fit.length <= 60
+    off = fit_ftle(np.exp(log_d), RULE_OFF)
+    assert off.start >= 60 and float(off.slope) == pytest.approx(0.002) and not bool(off.kept)
+
+
+def test_a_curve_that_never_rises_a_factor_10_keeps_every_window():
+    t = np.arange(201)
+    wander = np.exp(-18.0 + 0.5 * np.sin(t / 7) + 0.001 * t)
+    fit, off = fit_ftle(wander), fit_ftle(wander, RULE_OFF)
+    assert fit.saturation == 201 and (fit.slope, fit.start, fit.length) == (off.slope, off.start, off.length)
+
+
+def test_a_run_that_separates_fast_then_saturates_is_fitted_on_its_rise():
+    """eta = 2.848 (the quick map's 10th eta), seed 0: ln<d> climbs ~17 in ~60 steps then
+    saturates; the best-R^2 window of all was [70, 100) on the plateau (slope 0.008, not kept).
+    (A chaotic run: another BLAS may give another trajectory.)"""
+    run = run_stability(RunConfig(learning_rate=2.848035868435799, seed=0, n_steps=300, n_perturbations=20))
+    fit = run.ftle
+    assert bool(fit.kept) and float(fit.slope) > 0.2 and fit.start <= fit.saturation < 70
+    assert not bool(fit_ftle(run.mean_distance, RULE_OFF).kept)
+
+
+def test_the_saturation_margin_is_checked():
+    for bad in (-1.0, float("nan"), float("inf"), "2"):
+        with pytest.raises(ValueError, match="saturation_margin"):
+            FTLEConfig(saturation_margin=bad)
 
 
 def test_logistic_map_at_r4_gives_ln2():

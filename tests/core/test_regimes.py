@@ -9,7 +9,7 @@ from core import training
 from core.config import RunConfig
 from core.data import load_iris
 from core.experiments import run_stability
-from core.labels import CHAOTIC, DIVERGED, EDGE, STABLE, majority, regime_labels
+from core.labels import CHAOTIC, DIVERGED, EDGE, SLOW, STABLE, majority, regime_labels
 from core.lyapunov import fit_ftle
 from core.regimes import geometric_grid, run_sweep, steps_to_accuracy
 
@@ -95,10 +95,11 @@ def test_regime_rules_on_hand_made_networks():
     accuracy = np.array([0.9, 0.9, 0.34, 0.5, 0.0])
     increases = np.array([0.0, 0.4, 0.5, 0.0, 0.5])
     kept = np.array([False, False, True, False, False])
-    labels = regime_labels(diverged, accuracy, 1 / 3, increases, kept)
-    assert list(labels) == [STABLE, EDGE, CHAOTIC, STABLE, DIVERGED]
+    separation = np.array([0.5, 16.0, 18.0, 0.2, np.nan])
+    labels = regime_labels(diverged, accuracy, 1 / 3, increases, kept, separation)
+    assert list(labels) == [STABLE, EDGE, CHAOTIC, SLOW, DIVERGED]
     # a kept FTLE alone makes a learning network "edge"
-    assert regime_labels(diverged[:1], accuracy[:1], 1 / 3, increases[:1], np.array([True]))[0] == EDGE
+    assert regime_labels(diverged[:1], accuracy[:1], 1 / 3, increases[:1], np.array([True]), separation[:1])[0] == EDGE
     assert majority(np.array([EDGE, CHAOTIC, EDGE])) == EDGE
     assert majority(np.array([EDGE, STABLE])) == STABLE  # a tie goes to the first regime
     assert majority(np.array([])) is None

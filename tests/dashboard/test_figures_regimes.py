@@ -110,7 +110,7 @@ def test_the_regime_legend_has_each_colour_and_its_sentence():
     assert [t.marker.color for t in entries] == [fr.REGIME_COLORS[r] for r in REGIMES]
     assert all(t.x == (None,) for t in entries)  # legend only: nothing drawn
     items = fr.regime_legend_items({r: f"{r} in a sentence" for r in REGIMES})
-    assert items[1] == ("edge", "#E69F00", "edge in a sentence") and len(items) == 4
+    assert items[2] == ("edge", "#E69F00", "edge in a sentence") and len(items) == 5
 
 
 def test_cells_not_yet_computed_are_gaps_and_unbanded(sweep):
@@ -120,7 +120,8 @@ def test_cells_not_yet_computed_are_gaps_and_unbanded(sweep):
     loss = np.asarray(by_name(fig, "final loss").y, dtype=float)
     assert np.isfinite(loss[0]) and np.isnan(loss[1:]).all()  # NaN, not 0: the line stops
     assert not by_name(fig, "final loss").connectgaps
-    assert [s.name for s in bands(fig)] == ["stable"]  # pandas gives NaN labels: no band
+    # after 150 steps at eta 0.01 the first network is calm but has not learned (accuracy 0.2)
+    assert [s.name for s in bands(fig)] == ["slow"]  # pandas gives NaN labels: no band
     assert fig.layout.uirevision == strip_of(sweep[0]).layout.uirevision  # zoom survives the live update
 
 
