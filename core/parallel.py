@@ -8,14 +8,21 @@ Celery worker on another host: ``cluster.executor``), the chunks run there; ``wi
 use_executor(executor):`` gives it to every ``map_chunks`` called inside the block (as
 joblib's ``parallel_backend`` does), so a caller several layers up can choose where a
 job's chunks run.
+
+A script that calls the API at its top level, without ``if __name__ == "__main__":``, gets
+its chunks run in its own process, with one warning (:func:`_script_line_workers_rerun`).
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import contextvars
+import inspect
 import multiprocessing
 import os
+import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from typing import TypeVar
@@ -87,6 +94,9 @@ def map_chunks(
         completed = _gather(pending, finished)
         return _leading(results), not completed
 
+    if workers > 1 and len(chunks) > 1 and (line := _script_line_workers_rerun()) is not None:
+        _warn_in_process(line, len(chunks), workers)
+        workers = 1
     if workers == 1 or len(chunks) <= 1:
         for i, chunk in enumerate(chunks):
             if not finished(i, fn(chunk)):
@@ -103,6 +113,80 @@ def map_chunks(
             return _leading(results), True
         cancelled = not _gather(pending, finished)
     return _leading(results), cancelled
+
+
+def _script_line_workers_rerun() -> tuple[str, int] | None:
+    """(file, line) of the top-level statement of the ``__main__`` script that led to this call,
+    if the worker processes would run that statement again; else None.
+
+    A "forkserver" (or "spawn") worker runs the parent's script again, as ``__mp_main__``, to
+    find what it may unpickle (``multiprocessing.spawn.prepare``): every top-level statement
+    runs except those under ``if __name__ == "__main__":``. A pool started from an unguarded
+    statement would be started again in each worker, after all the work above it, which
+    multiprocessing refuses (a RuntimeError in the worker, BrokenProcessPool here).
+
+    Why run the chunks here rather than fail: a scientific script without the guard is common,
+    and joblib's default backend (loky) runs it, because its workers never import the script.
+    Ours need not either (the chunks are functions of ``core``), but the standard library has
+    no switch for that, and "fork", which skips the import, is unsafe once BLAS or numba
+    threads run. So the script runs, on one core, with the same numbers (they do not depend
+    on the number of workers, tested), and a warning names the line to guard. Which scripts
+    the workers run again follows ``spawn.get_preparation_data`` and ``spawn._fixup_main_*``.
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    name = getattr(getattr(main, "__spec__", None), "name", None)  # set by python -m
+    if path is None or name == "__main__" or (name or "").endswith(".__main__"):
+        return None  # an interactive session, python -c, a package's __main__.py: not imported again
+    if name is None and os.path.splitext(os.path.basename(path))[0] == "ipython":
+        return None
+    frame = inspect.currentframe()
+    while frame is not None and not (frame.f_globals is vars(main) and frame.f_code.co_name == "<module>"):
+        frame = frame.f_back
+    if frame is None or os.path.abspath(frame.f_code.co_filename) != os.path.abspath(path):
+        return None  # called from elsewhere (a thread, a notebook cell): the script's import does not reach here
+    line = frame.f_lineno
+    return None if _under_main_guard(path, line) else (path, line)
+
+
+def _under_main_guard(path: str, line: int) -> bool:
+    """Whether ``line`` of the script ``path`` lies in the body of a top-level
+    ``if __name__ == "__main__":`` (True too if the script cannot be read: then the workers
+    cannot run it again either)."""
+    try:
+        with open(path, "rb") as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError, ValueError):
+        return True
+    for statement in tree.body:
+        if statement.lineno <= line <= (statement.end_lineno or statement.lineno):
+            if not (isinstance(statement, ast.If) and statement.body[0].lineno <= line):
+                return False
+            return line <= (statement.body[-1].end_lineno or line) and _is_main_test(statement.test)
+    return False
+
+
+def _is_main_test(test: ast.expr) -> bool:
+    """``__name__ == "__main__"``, either way round."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = (test.left, test.comparators[0])
+    return any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides) and any(
+        isinstance(s, ast.Constant) and s.value == "__main__" for s in sides
+    )
+
+
+def _warn_in_process(line: tuple[str, int], n_chunks: int, workers: int) -> None:
+    """One warning at the script's line (once per line, as ``warnings.warn`` would)."""
+    warnings.warn_explicit(
+        f"this line runs at the top level of the script, where worker processes would run it again: "
+        f"its {n_chunks} chunks run in this process instead (same numbers, one core); "
+        f'put it under `if __name__ == "__main__":` to use {workers} processes',
+        UserWarning,
+        *line,
+        module="__main__",
+        registry=vars(sys.modules["__main__"]).setdefault("__warningregistry__", {}),
+    )
 
 
 def _gather(pending: dict[Future, int], finished: Callable[[int, R], bool]) -> bool:

@@ -73,6 +73,7 @@ def controls() -> html.Div:
             html.Progress(id=ids.PROGRESS, max=100, value=0),
             html.Div(id=ids.PROGRESS_LABEL, className="progress-label"),
             html.Div(id=ids.RUN_MESSAGE, className="run-message", role="alert"),
+            html.Div(id=ids.STALE_NOTE, className="stale-note", role="status"),
             _field(
                 "Learning rate η",
                 ids.ETA,

@@ -14,7 +14,14 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import ids
 from dashboard.admission import CANCELLED, SETTINGS_CHANGED
-from dashboard.jobflow import CONTROL_INPUTS, CONTROL_OUTPUTS, checked, new_token, props_from_values
+from dashboard.jobflow import (
+    CONTROL_INPUTS,
+    CONTROL_OUTPUTS,
+    CONTROL_STATES,
+    checked,
+    new_token,
+    props_from_values,
+)
 from dashboard.presets import PRESETS, matching_preset
 from dashboard.query import parse_query, to_query
 from dashboard.runner import Jobs
@@ -43,6 +50,7 @@ def register(app: Dash, store: Jobs, jobs: tuple[tuple[str, str, str], ...]) -> 
 
 
 MAP_OUTPUTS = [Output(name, "value", allow_duplicate=True) for name in MAP_CONTROLS]
+BOXES = (ids.ETA, ids.EPS, ids.SEED, ids.PERTURBATIONS, ids.STEPS, ids.HIDDEN)  # typed: Enter applies
 
 
 def valid_map_values(raw: dict) -> dict:
@@ -170,7 +178,6 @@ def _register_state(app: Dash) -> None:
     @app.callback(
         [Output(f"{name}-error", "children") for name in CONTROLS],
         Output(ids.VALID, "data"),
-        Output(ids.WRITTEN_QUERY, "data"),
         Output(ids.PRESET_NOTE, "children"),
         *CONTROL_INPUTS,
         *[Input(name, "value") for name in MAP_CONTROLS],
@@ -187,9 +194,9 @@ def _register_state(app: Dash) -> None:
         tab_only = set(ctx.triggered_prop_ids) == {f"{ids.TABS}.value"}  # a tab changed, no setting
         preset = matching_preset(values, maps, view, note, keep_shown=tab_only)  # only while its settings stand
         note = preset.sentence if preset else ""
-        return *[errors.get(n, "") for n in CONTROLS], values, to_query(values, view, maps), note
+        return *[errors.get(n, "") for n in CONTROLS], values, note
 
-    app.clientside_callback(PUSH_QUERY, Input(ids.WRITTEN_QUERY, "data"), prevent_initial_call=True)
+    _register_applied(app)
 
     @app.callback(
         *CONTROL_OUTPUTS,
@@ -258,3 +265,79 @@ def _register_stops(app: Dash, store: Jobs, jobs: tuple[tuple[str, str, str], ..
                 if running and isinstance(request, dict) and request.get("values") != values:
                     with suppress(ValueError):
                         store.admission.request_stop(request.get("token"), SETTINGS_CHANGED)
+
+
+def shown_values(view: str, result: Any, pending: Any, finished_map: Any) -> list[dict]:
+    """The run settings of what the page shows or is computing: the finished map's on the
+    Regimes view, else the main run's result and its job under way."""
+    shown = [finished_map] if view == "regimes" else [result, pending]
+    return [r["values"] for r in shown if isinstance(r, dict) and isinstance(r.get("values"), dict)]
+
+
+def applied(values: dict[str, Any], shown: list[dict]) -> bool:
+    """Whether ``values`` (valid control values) are those of a run on screen or under way."""
+    try:
+        wanted = run_values(values)
+        return any(run_values(v) == wanted for v in shown)
+    except ValueError:
+        return False
+
+
+def stale_note(values: Any, shown: list[dict]) -> str:
+    """What the page says when the settings differ from the plots on screen."""
+    if not isinstance(values, dict) or not shown or applied(values, shown):
+        return ""
+    return "The plots show the last run, not these settings: press Run (or Enter in a box)."
+
+
+def _register_applied(app: Dash) -> None:
+    """The URL and the out-of-date note follow what is on screen: a setting typed or chosen but
+    not yet run changes neither the URL (a link would name a plot the page does not show) nor
+    the plots; the note says so. Enter in a box applies it (runs)."""
+
+    @app.callback(
+        Output(ids.WRITTEN_QUERY, "data"),
+        Input(ids.RESULT, "data"),
+        Input(ids.PENDING, "data"),
+        Input(ids.MAP_STORE, "data"),
+        Input(ids.TABS, "value"),
+        Input(ids.NORMALIZED, "value"),
+        *CONTROL_STATES,
+        *[State(name, "value") for name in MAP_CONTROLS],
+        State(ids.VALID, "data"),
+        prevent_initial_call=True,
+    )
+    def write_query(result, pending, finished_map, view, _normalized, *args):
+        props, map_props, last_valid = args[: len(CONTROLS)], args[len(CONTROLS) : -1], args[-1]
+        # the controls as the browser holds them now (a link's or a preset's values land
+        # together with its tab): a URL is written only once they are what the page shows
+        values, _ = checked(list(props), last_valid)
+        if not applied(values, shown_values(view, result, pending, finished_map)):
+            raise PreventUpdate
+        maps = valid_map_values(dict(zip(MAP_CONTROLS, map_props, strict=True)))
+        if view == "regimes" and isinstance(finished_map, dict):
+            maps = {**maps, **valid_map_values(finished_map.get("extra") or {})}
+        return to_query(values, view, maps)
+
+    app.clientside_callback(PUSH_QUERY, Input(ids.WRITTEN_QUERY, "data"), prevent_initial_call=True)
+
+    @app.callback(
+        Output(ids.STALE_NOTE, "children"),
+        Input(ids.VALID, "data"),
+        Input(ids.RESULT, "data"),
+        Input(ids.PENDING, "data"),
+        Input(ids.MAP_STORE, "data"),
+        State(ids.TABS, "value"),
+        prevent_initial_call=True,
+    )
+    def mark_out_of_date(valid, result, pending, finished_map, view):
+        return stale_note(valid, shown_values(view, result, pending, finished_map))
+
+    @app.callback(
+        Output(ids.AUTORUN, "data", allow_duplicate=True),
+        *[Input(name, "n_submit") for name in BOXES],
+        prevent_initial_call=True,
+    )
+    def apply_on_enter(*_submits):
+        """Enter in a box runs its settings (the box commits its value with the same key)."""
+        return {"view": "controls", "token": new_token()}

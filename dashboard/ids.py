@@ -31,6 +31,7 @@ CANCEL = "cancel"
 PROGRESS = "progress"
 PROGRESS_LABEL = "progress-label"
 RUN_MESSAGE = "run-message"
+STALE_NOTE = "stale-note"  # the settings differ from the plots on screen
 AUTORUN = "autorun"
 PENDING = "pending"  # the request of a run the cache could not answer: starts the background job
 RESULT = "result"  # the request of the finished run the views draw

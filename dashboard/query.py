@@ -35,7 +35,7 @@ def parse_query(search: str | None) -> tuple[dict[str, Any], str, list[str]]:
             try:
                 values[key] = parse_control(key, raw) if key in RULES else MAP_RULES[key].parse(raw)
             except ValueError as exc:
-                messages.append(f"link parameter {exc if key in RULES else f'{key} {exc}'}; ignored")
+                messages.append(f"link parameter {f'{key}: {exc}' if key in RULES else f'{key} {exc}'}; ignored")
         else:
             messages.append(f"unknown link parameter {quoted(key)} ignored")
     return values, view, messages

@@ -173,12 +173,29 @@ def map_values(raw: Any) -> dict[str, Any]:
     return values
 
 
+# what the page calls each control: messages name a control as its label does
+LABELS = {
+    "eta": "Learning rate η",
+    "eps": "Perturbation ε",
+    "seed": "Seed",
+    "dataset": "Data set",
+    "perturbations": "Copies",
+    "steps": "Iterations",
+    "hidden": "Hidden units",
+    "activation": "Activation",
+    "output": "Output / loss",
+    "init": "Initialisation",
+    "distance": "Distance",
+    "normalized": "Normalised view",
+}
+
+
 def parse_control(name: str, raw: Any) -> Any:
-    """One control's value, or ValueError('<name> must ...')."""
+    """One control's value, or ValueError('<its label> must ...')."""
     try:
         return RULES[name].parse(raw)
     except ValueError as exc:
-        raise ValueError(f"{name} {exc}") from None
+        raise ValueError(f"{LABELS[name]} {exc}") from None
 
 
 def check_values(raw: dict[str, Any], last_valid: Any) -> tuple[dict[str, Any], dict[str, str]]:

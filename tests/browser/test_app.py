@@ -103,8 +103,10 @@ def _type(dash_duo, control: str, text: str, key=Keys.TAB):
     box.send_keys(text + key)
 
 
-def _url_value(dash_duo, name: str) -> str:
-    return re.search(rf"[?&]{name}=([^&]*)", dash_duo.driver.current_url).group(1)
+def _url_value(dash_duo, name: str) -> str | None:
+    """A parameter of the page's address (None while it has none: before its first run)."""
+    found = re.search(rf"[?&]{name}=([^&]*)", dash_duo.driver.current_url)
+    return found.group(1) if found else None
 
 
 def test_a_link_starts_one_run_not_two(dash_duo, fresh_app, monkeypatch):
@@ -141,11 +143,12 @@ def test_typing_moves_the_slider_without_starting_a_run(dash_duo, fresh_app, mon
     _open(dash_duo, fresh_app, "?steps=300&perturbations=2")
     dash_duo.wait_for_contains_text("#progress-label", "300 iterations ·", timeout=30)
     _type(dash_duo, "eta", "0.05")
-    _wait_until(lambda: _url_value(dash_duo, "eta") == "0.05", 10, "the URL to follow the typed value")
+    dash_duo.wait_for_contains_text("#stale-note", "press Run", timeout=10)  # the plot is marked out of date
     slider = "return document.querySelector('#eta-slider [role=slider]').getAttribute('aria-valuenow');"
     _wait_until(lambda: abs(float(dash_duo.driver.execute_script(slider)) + 1.30103) < 0.01, 10, "the slider")
     time.sleep(1.0)
     assert len(started) == 1 and "300 iterations ·" in dash_duo.find_element("#progress-label").text
+    assert _url_value(dash_duo, "eta") == "0.01"  # the URL names the run on screen, not the typed value
 
 
 def test_typing_a_default_back_after_a_link_takes_effect(dash_duo, fresh_app):
@@ -153,19 +156,21 @@ def test_typing_a_default_back_after_a_link_takes_effect(dash_duo, fresh_app):
     _open(dash_duo, fresh_app, "?steps=3000&seed=555")
     dash_duo.wait_for_contains_text("#progress-label", "3,000 iterations ·", timeout=60)
     _type(dash_duo, "steps", "5000")
-    _wait_until(lambda: _url_value(dash_duo, "steps") == "5000", 10, "the URL to follow the typed value")
+    dash_duo.wait_for_contains_text("#stale-note", "press Run", timeout=10)
     dash_duo.find_element("#run").click()
     dash_duo.wait_for_contains_text("#progress-label", "5,000 iterations ·", timeout=60)
-    _type(dash_duo, "seed", "0", Keys.ENTER)
-    _wait_until(lambda: _url_value(dash_duo, "seed") == "0", 10, "the URL to follow the typed seed")
+    _type(dash_duo, "seed", "0", Keys.ENTER)  # Enter applies: the run, then the URL
+    _wait_until(lambda: _url_value(dash_duo, "seed") == "0", 30, "the URL to follow the typed seed")
+    assert _url_value(dash_duo, "steps") == "5000" and dash_duo.find_element("#stale-note").text == ""
 
 
 def test_typed_text_is_quoted_and_kept_in_the_box(dash_duo, fresh_app):
     _open(dash_duo, fresh_app)
+    _settled_graph(dash_duo, state.RULES["steps"].default)  # the default run, then the URL
     for text in ("abc", "1e6"):
         _type(dash_duo, "eta", text)
         dash_duo.wait_for_text_to_equal(
-            "#eta-error", f"eta must be a number in (0, 1000], got '{text}'; keeping 0.01", timeout=10
+            "#eta-error", f"Learning rate η must be a number in (0, 1000], got '{text}'; keeping 0.01", timeout=10
         )
         assert dash_duo.find_element("#eta").get_attribute("value") == text
     assert _url_value(dash_duo, "eta") == "0.01"
@@ -178,7 +183,8 @@ def test_changing_a_setting_during_a_run_stops_it(dash_duo, fresh_app):
     _type(dash_duo, "perturbations", "30")
     dash_duo.wait_for_contains_text("#progress-label", ": the settings changed", timeout=15)
     assert re.fullmatch(r"Stopped at iteration [\d,]+ of 50,000: the settings changed", _label(dash_duo))
-    assert dash_duo.find_element("#run").is_enabled() and _url_value(dash_duo, "perturbations") == "30"
+    assert dash_duo.find_element("#run").is_enabled() and _url_value(dash_duo, "perturbations") == "40"
+    dash_duo.wait_for_contains_text("#stale-note", "press Run", timeout=10)  # 30 copies: not yet run
 
 
 def _label(dash_duo) -> str:
@@ -202,8 +208,8 @@ def test_a_preset_during_a_run_replaces_it_at_once(dash_duo, fresh_app, plotly_d
 def test_back_restores_the_previous_settings(dash_duo, fresh_app):
     _open(dash_duo, fresh_app, "?seed=5&steps=400")
     _wait_until(lambda: "seed=5" in dash_duo.driver.current_url and "eta=" in dash_duo.driver.current_url, 10, "url")
-    _type(dash_duo, "seed", "9")
-    _wait_until(lambda: _url_value(dash_duo, "seed") == "9", 10, "the URL to follow the seed")
+    _type(dash_duo, "seed", "9", Keys.ENTER)
+    _wait_until(lambda: _url_value(dash_duo, "seed") == "9", 30, "the URL to follow the seed's run")
     dash_duo.driver.back()
     _wait_until(lambda: dash_duo.find_element("#seed").get_attribute("value") == "5", 10, "the seed box to go back")
 
@@ -221,9 +227,9 @@ def test_a_link_reproduces_its_run(dash_duo, fresh_app, plotly_data, line_count)
 
 def test_garbage_link_parameters_show_a_message_and_keep_defaults(dash_duo, fresh_app):
     _open(dash_duo, fresh_app, "?eta=abc&steps=-5&zzz=" + "x" * 300)
-    dash_duo.wait_for_contains_text("#url-message", "eta must be a number", timeout=10)
+    dash_duo.wait_for_contains_text("#url-message", "Learning rate η must be a number", timeout=10)
     message = dash_duo.find_element("#url-message").text
-    assert "steps must be a whole number" in message and "unknown link parameter" in message
+    assert "Iterations must be a whole number" in message and "unknown link parameter" in message
     assert dash_duo.find_element("#eta").get_attribute("value") == "0.01"
     assert dash_duo.get_logs() == []
 
@@ -233,7 +239,7 @@ def test_a_bad_typed_value_is_flagged_beside_its_control(dash_duo, fresh_app):
     steps = dash_duo.find_element("#steps")
     steps.clear()
     steps.send_keys("-7\t")
-    dash_duo.wait_for_contains_text("#steps-error", "steps must be a whole number from 1 to 50000", timeout=10)
+    dash_duo.wait_for_contains_text("#steps-error", "Iterations must be a whole number from 1 to 50000", timeout=10)
     assert "got '-7'; keeping 5000" in dash_duo.find_element("#steps-error").text
 
 
@@ -395,8 +401,9 @@ def test_a_presets_sentence_leaves_with_its_settings_and_comes_back_with_them(da
     _click_preset(dash_duo, "edge")
     dash_duo.wait_for_text_to_equal("#preset-note", PRESETS["edge"].sentence, timeout=20)
     _wait_until(lambda: _url_value(dash_duo, "seed") == str(PRESETS["edge"].values["seed"]), 10, "the preset's URL")
-    _type(dash_duo, "seed", "7")
+    _type(dash_duo, "seed", "7", Keys.ENTER)  # runs seed 7: a new entry in the history
     dash_duo.wait_for_text_to_equal("#preset-note", "", timeout=10)
+    _wait_until(lambda: _url_value(dash_duo, "seed") == "7", 30, "seed 7's run in the URL")
     dash_duo.driver.back()
     dash_duo.wait_for_text_to_equal("#preset-note", PRESETS["edge"].sentence, timeout=20)
 
@@ -408,3 +415,17 @@ def test_a_first_visit_draws_the_default_run(dash_duo, fresh_app):
     shown = _settled_graph(dash_duo, state.RULES["steps"].default)
     assert shown["run"]["eta"] == state.RULES["eta"].default and shown["run"]["seed"] == 0
     assert "Start with a preset" in dash_duo.find_element(".presets").text
+
+
+def test_the_url_names_the_run_on_screen_and_enter_applies_a_box(dash_duo, fresh_app, monkeypatch):
+    """The defect: a typed or chosen setting changed the URL at once while the plots still
+    showed the old run, so a copied link named a plot that was not on screen."""
+    _open(dash_duo, fresh_app, "?steps=300&perturbations=2&seed=3")
+    _settled_graph(dash_duo, 300)
+    _type(dash_duo, "steps", "200")
+    dash_duo.wait_for_contains_text("#stale-note", "press Run", timeout=10)
+    assert _url_value(dash_duo, "steps") == "300"
+    _type(dash_duo, "steps", "250", Keys.ENTER)
+    shown = _settled_graph(dash_duo, 250)
+    assert shown["run"]["steps"] == 250 and _url_value(dash_duo, "steps") == "250"
+    assert dash_duo.find_element("#stale-note").text == ""

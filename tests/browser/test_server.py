@@ -47,7 +47,7 @@ def _run_to_the_end(browser, seed: int, steps: int = 5000) -> str:
     box = browser.find_element("#seed")
     box.clear()
     box.send_keys(f"{seed}\t")
-    _wait_until(lambda: f"seed={seed}&" in browser.driver.current_url, 10, "the seed to register", browser)
+    _wait_until(lambda: "press Run" in browser.find_element("#stale-note").text, 10, "the seed to register", browser)
     browser.find_element("#run").click()
     _finished(browser, seed, steps)
     return browser.find_element("#progress-label").text

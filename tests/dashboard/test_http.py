@@ -67,7 +67,8 @@ def test_a_forged_background_request_is_refused_and_trains_nothing(client, setti
     body = client.body(client.callback_key("pending"), {"pending.data": _request(forged, _token(1))})
     handles = client.start_job(body)
     response, _ = client.finish_job(body, handles, timeout=20)
-    assert response["run-message"]["children"] == "Refused: eta must be a number in (0, 1000], got 1000000.0"
+    refused = "Refused: Learning rate η must be a number in (0, 1000], got 1000000.0"
+    assert response["run-message"]["children"] == refused
     assert _gone(int(handles["job"].split("~")[0]), timeout=5)
     assert _admission(settings).running() == 0
     assert len(cache.results(settings.results_dir, settings.cache_mb)) == 0

@@ -19,12 +19,12 @@ def test_query_round_trip_restores_every_control():
 @pytest.mark.parametrize(
     "query, message",
     [
-        ("?eta=abc", "eta must be a number"),
-        ("?eta=nan", "eta must be a number"),
-        ("?eps=-1", "eps must be a number"),
-        ("?steps=1e12", "steps must be a whole number"),
-        ("?perturbations=2.5", "perturbations must be a whole number"),
-        ("?activation=%3Cscript%3E", "activation must be one of"),
+        ("?eta=abc", "Learning rate η must be a number"),
+        ("?eta=nan", "Learning rate η must be a number"),
+        ("?eps=-1", "Perturbation ε must be a number"),
+        ("?steps=1e12", "Iterations must be a whole number"),
+        ("?perturbations=2.5", "Copies must be a whole number"),
+        ("?activation=%3Cscript%3E", "Activation must be one of"),
         ("?view=secret", "view="),
         ("?frobnicate=1", "unknown link parameter"),
         ("?eta=" + "9" * 5000, "characters; the limit is"),
@@ -46,13 +46,13 @@ def test_bad_typed_values_keep_the_last_valid_one():
     last = {**state.default_values(), "eta": 0.5}
     values, errors = state.check_values({**last, "eta": None, "steps": -3}, last)
     assert values["eta"] == 0.5 and values["steps"] == 5000
-    assert "keeping 0.5" in errors["eta"] and "steps must be a whole number" in errors["steps"]
+    assert "keeping 0.5" in errors["eta"] and "Iterations must be a whole number" in errors["steps"]
 
 
 def test_typed_text_is_quoted_in_the_message():
     values, errors = state.check_values({**state.default_values(), "eta": "abc", "steps": "1e6"}, {})
-    assert errors["eta"] == "eta must be a number in (0, 1000], got 'abc'; keeping 0.01"
-    assert errors["steps"].startswith("steps must be a whole number from 1 to 50000, got '1e6'")
+    assert errors["eta"] == "Learning rate η must be a number in (0, 1000], got 'abc'; keeping 0.01"
+    assert errors["steps"].startswith("Iterations must be a whole number from 1 to 50000, got '1e6'")
     assert state.parse_control("eta", " 0.5 ") == 0.5 and state.parse_control("steps", "3000") == 3000
 
 
@@ -85,10 +85,10 @@ def test_a_slower_server_refuses_sooner():
 @pytest.mark.parametrize(
     "raw, message",
     [
-        ({**state.default_values(), "eta": 1e6}, "eta must be a number in (0, 1000], got 1000000.0"),
-        ({**state.default_values(), "steps": 1_000_000}, "steps must be a whole number from 1 to 50000"),
-        ({**state.default_values(), "hidden": 256}, "hidden must be a whole number from 1 to 64, got 256"),
-        ({**state.default_values(), "seed": True}, "seed must be a whole number"),
+        ({**state.default_values(), "eta": 1e6}, "Learning rate η must be a number in (0, 1000], got 1000000.0"),
+        ({**state.default_values(), "steps": 1_000_000}, "Iterations must be a whole number from 1 to 50000"),
+        ({**state.default_values(), "hidden": 256}, "Hidden units must be a whole number from 1 to 64, got 256"),
+        ({**state.default_values(), "seed": True}, "Seed must be a whole number"),
         ({**state.default_values(), "save_every": 1}, "unknown settings ['save_every']"),
         ({"eta": 0.1}, "the run request has no ['eps', 'seed'"),
         ("eta=5", "must be a mapping of settings"),
@@ -130,7 +130,7 @@ def test_map_settings_have_rules_and_round_trip_through_the_url():
     assert messages == [
         "link parameter map must be one of eta, orbit, eta-eps, eta-seed, got 'spiral'; ignored",
         "link parameter eta_points must be a whole number from 2 to 60, got '1'; ignored",
-        "link parameter dataset must be one of iris, digits, got 'mnist'; ignored",
+        "link parameter dataset: Data set must be one of iris, digits, got 'mnist'; ignored",
     ]
     with pytest.raises(ValueError, match="eta_min must be below eta_max, got 5 and 1"):
         state.map_values({**state.default_map_values(), "eta_min": 5, "eta_max": 1})

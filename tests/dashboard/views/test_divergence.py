@@ -90,7 +90,10 @@ def test_a_result_this_server_did_not_finish_is_not_drawn(store, monkeypatch, si
     "pending, message",
     [
         # a hand-made request: eta 1e6, a million steps, 256 hidden units (~8 GB of records)
-        (_pending({**SMALL, "eta": 1e6, "steps": 1_000_000, "hidden": 256}), "eta must be a number in (0, 1000]"),
+        (
+            _pending({**SMALL, "eta": 1e6, "steps": 1_000_000, "hidden": 256}),
+            "Learning rate η must be a number in (0, 1000]",
+        ),
         (_pending({**SMALL, "steps": 50_000, "perturbations": 200, "hidden": 64}), "the limit is 60 s"),
         (_pending(token="../../etc/passwd"), "the job token must be 32 hexadecimal digits"),
         ({"values": "everything"}, "the job token must be"),
