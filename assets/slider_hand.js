@@ -30,3 +30,15 @@
     document.addEventListener("pointerup", note, true);
     document.addEventListener("keydown", note, true);
 })();
+
+/* The log sliders' tooltip while dragging: the round value a release will pick, as
+ * dashboard.controls_callbacks.round_125 does (1, 2 or 5 x 10^k nearest on the log scale). */
+window.dccFunctions = window.dccFunctions || {};
+window.dccFunctions.wsdRound125 = function (position) {
+    var decade = Math.floor(position), best = null;
+    [1, 2, 5, 10].forEach(function (m) {
+        var p = decade + Math.log10(m);
+        if (best === null || Math.abs(p - position) < Math.abs(best - position)) { best = p; }
+    });
+    return String(Number(Math.pow(10, best).toPrecision(3)));
+};

@@ -15,8 +15,6 @@ from dashboard.components import text_input
 from dashboard.presets import PRESETS
 from dashboard.state import RULES
 
-SLIDER_STEP = 0.01  # of the log sliders (log10 units)
-
 
 def _error(name: str) -> html.Div:
     return html.Div(id=f"{name}-error", className="control-error", role="alert")
@@ -33,7 +31,10 @@ def _number(name: str, mode: str = "decimal") -> dcc.Input:
     return text_input(name, RULES[name].default, mode)
 
 
-def _log_slider(id_: str, low: float, high: float, value: float, marks: list[int]) -> dcc.Slider:
+SLIDER_STEP = 0.01  # of the log sliders (log10 units); a release snaps to 1-2-5 (slider_values)
+
+
+def _log_slider(id_: str, low: int, high: int, value: float, marks: list[int]) -> dcc.Slider:
     return dcc.Slider(
         id=id_,
         min=low,
@@ -42,7 +43,8 @@ def _log_slider(id_: str, low: float, high: float, value: float, marks: list[int
         value=math.log10(value),
         marks={m: {"label": f"1e{m}"} for m in marks},
         updatemode="mouseup",
-        tooltip=None,
+        # the value while dragging, as the box will show it (assets/slider_hand.js: 1-2-5 x 10^k)
+        tooltip={"placement": "top", "always_visible": False, "transform": "wsdRound125"},
     )
 
 

@@ -105,14 +105,22 @@ def _register_sync(app: Dash) -> None:
 
 
 def slider_values(trigger: str, position: Any) -> dict[str, Any]:
-    """The control a released slider sets: eta or eps from a log position (3 significant
-    digits, as the box shows it), the seed from its position. ValueError if not a position."""
+    """The control a released slider sets: eta or eps from a log position (the round value
+    nearest it), the seed from its position. ValueError if not a position."""
     if isinstance(position, bool) or not isinstance(position, (int, float)):
         raise ValueError(f"not a slider position: {position!r}")
     if trigger == ids.SEED_SLIDER:
         return {"seed": RULES["seed"].parse(position)}
     name = {ids.ETA_SLIDER: "eta", ids.EPS_SLIDER: "eps"}[trigger]
-    return {name: RULES[name].parse(float(f"{10.0**position:.3g}"))}
+    return {name: RULES[name].parse(round_125(position))}
+
+
+def round_125(position: float) -> float:
+    """The value 1, 2 or 5 x 10^k nearest to 10^position on the log scale: where a hand on a
+    log slider lands (0.02 or 5, not 0.0187; a typed value may be anything)."""
+    decade = math.floor(position)
+    best = min((decade + math.log10(m) for m in (1, 2, 5, 10)), key=lambda p: abs(p - position))
+    return float(f"{10.0**best:.3g}")
 
 
 # A new slider value counts as a release only if a pointer or a key has just let go of that

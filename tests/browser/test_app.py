@@ -429,3 +429,38 @@ def test_the_url_names_the_run_on_screen_and_enter_applies_a_box(dash_duo, fresh
     shown = _settled_graph(dash_duo, 250)
     assert shown["run"]["steps"] == 250 and _url_value(dash_duo, "steps") == "250"
     assert dash_duo.find_element("#stale-note").text == ""
+
+
+def test_the_controls_panel_scrolls_on_its_own_on_a_projector(dash_duo, fresh_app):
+    """At 1024 x 768 the sticky controls (~1,400 px) had their lower half out of reach while a
+    plot was read; now the panel fits the window and scrolls by itself to its last control."""
+    dash_duo.driver.set_window_size(1024, 768)
+    _open(dash_duo, fresh_app, "?steps=300&perturbations=2")
+    panel = """
+    const el = document.querySelector('.controls');
+    return {height: el.clientHeight, content: el.scrollHeight, bottom: el.getBoundingClientRect().bottom,
+            window: window.innerHeight, overflow: getComputedStyle(el).overflowY};
+    """
+    dash_duo.driver.execute_script("window.scrollTo(0, document.body.scrollHeight);")  # reading a plot
+    _wait_until(lambda: dash_duo.driver.execute_script(panel)["bottom"] <= 768, 5, "the page to scroll")
+    box = dash_duo.driver.execute_script(panel)
+    assert box["content"] > box["height"] and box["overflow"] == "auto", box
+    assert box["bottom"] <= box["window"] + 1, box
+    dash_duo.driver.execute_script("document.querySelector('.controls').scrollTop = 1e6;")
+    last = "return document.querySelector('#cli-command').getBoundingClientRect().bottom;"
+    assert dash_duo.driver.execute_script(last) <= box["window"] + 1  # the last control is reachable
+
+
+def test_a_hand_on_the_eta_slider_picks_a_round_value_and_runs_it(dash_duo, fresh_app, plotly_data):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    _open(dash_duo, fresh_app, "?steps=300&perturbations=2")
+    _wait_done(dash_duo, 300)
+    slider = dash_duo.find_element("#eta-slider")
+    offset = slider.size["width"] // 7  # about a third of a decade above 1e-4 .. 1e3's middle
+    ActionChains(dash_duo.driver).move_to_element_with_offset(slider, offset, 0).click().perform()
+    _wait_until(lambda: dash_duo.find_element("#eta").get_attribute("value") != "0.01", 10, "a new eta")
+    eta = float(dash_duo.find_element("#eta").get_attribute("value"))
+    assert float(f"{eta:e}".split("e")[0]) in (1.0, 2.0, 5.0), eta
+    shown = _settled_graph(dash_duo, 300)
+    assert shown["run"]["eta"] == eta

@@ -8,7 +8,7 @@ from dashboard.controls_callbacks import slider_values
 
 def test_a_released_slider_sets_its_control_as_the_box_shows_it():
     assert slider_values(ids.ETA_SLIDER, 0.0) == {"eta": 1.0}
-    assert slider_values(ids.ETA_SLIDER, -1.2345) == {"eta": 0.0583}  # 3 significant digits
+    assert slider_values(ids.ETA_SLIDER, -1.2345) == {"eta": 0.05}  # 0.0583: the round value nearest
     assert slider_values(ids.EPS_SLIDER, -8) == {"eps": 1e-8}
     assert slider_values(ids.SEED_SLIDER, 42) == {"seed": 42}
 
@@ -19,3 +19,13 @@ def test_a_released_slider_sets_its_control_as_the_box_shows_it():
 def test_a_position_outside_a_controls_rule_is_refused(trigger, position):
     with pytest.raises(ValueError):
         slider_values(trigger, position)
+
+
+def test_the_log_sliders_stop_at_round_values():
+    """A hand on the eta or eps slider picks 1, 2 or 5 x 10^k (it gave 0.0187 and the like)."""
+    import numpy as np
+
+    positions = np.linspace(-4, 3, 701)
+    values = {slider_values(ids.ETA_SLIDER, float(p))["eta"] for p in positions}
+    assert values == {m * 10.0**k if k >= 0 else float(f"{m}e{k}") for k in range(-4, 3) for m in (1, 2, 5)} | {1000.0}
+    assert slider_values(ids.EPS_SLIDER, -8.2)["eps"] == 5e-9 and slider_values(ids.EPS_SLIDER, -7.9)["eps"] == 1e-8
