@@ -6,6 +6,7 @@ from __future__ import annotations
 from dash import dcc, html
 
 from dashboard import figures
+from dashboard.glossary import with_terms
 
 
 def graph_config(fmt: str = "png") -> dict:
@@ -28,7 +29,8 @@ def graph(id_: str, height: int = 460, message: str = "Press Run to train.", pla
 
 
 def explain(*sentences: str) -> html.P:
-    return html.P(" ".join(sentences), className="explain")
+    """A view's explanation, its glossary words with their meaning on hover."""
+    return html.P(with_terms(" ".join(sentences)), className="explain")
 
 
 def text_input(id_: str, value, mode: str = "numeric", **kwargs) -> dcc.Input:

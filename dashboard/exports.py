@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import numpy as np
 import pandas as pd
 from dash import Dash, Input, Output, State, ctx, dcc, no_update
 from dash.exceptions import PreventUpdate
 
+from core.config import RunConfig
 from dashboard import ids
 from dashboard.components import graph_config
 from dashboard.jobflow import record_for
@@ -42,12 +44,13 @@ def cli_command(values: dict) -> str:
 
 
 def export_csv(record: RunRecord) -> str:
-    """Per iteration: reference loss and accuracy, <d>, d_1..d_M, ||theta||_1."""
+    """Per iteration: the reference's training loss and accuracy (on the training rows: the test
+    accuracy is the final network's, in the NPZ and the summary), <d>, d_1..d_M, ||theta||_1."""
     frame = pd.DataFrame(
         {
             "iteration": record.iterations,
-            "loss_reference": record.loss[:, 0],
-            "accuracy_reference": record.accuracy,
+            "train_loss_reference": record.loss[:, 0],
+            "train_accuracy_reference": record.accuracy,
             "mean_distance": record.mean_distance,
             "normalized_mean_distance": record.normalized_distance,
             "theta_norm_l1": record.theta_norm,
@@ -55,6 +58,14 @@ def export_csv(record: RunRecord) -> str:
     )
     copies = pd.DataFrame(record.distance, columns=[f"d_{m + 1}" for m in range(record.distance.shape[1])])
     return pd.concat([frame, copies], axis=1).to_csv(index=False)
+
+
+def export_name(config: RunConfig) -> str:
+    """A file name that says which run it holds, in ASCII: weightspace-iris-eta0.01-eps1e-08-
+    seed0-5000it (a hash of the whole config keeps two runs that differ elsewhere apart)."""
+    name = f"weightspace-{config.dataset}-eta{config.learning_rate:g}-eps{config.eps:g}-seed{config.seed}"
+    name += f"-{config.n_steps}it-{config.key()[:6]}"
+    return re.sub(r"[^A-Za-z0-9.+-]", "_", name)
 
 
 def export_npz(record: RunRecord) -> bytes:
@@ -77,7 +88,7 @@ def register(app: Dash, store: Jobs, graphs: tuple[str, ...]) -> None:
         if request is None:
             return no_update, "Nothing to export yet: run to the end first."
         record = record_for(store, "run", request)
-        name = f"weightspace-{record.config.key()[:10]}"
+        name = export_name(record.config)
         if ctx.triggered_id == ids.EXPORT_CSV:
             return {"content": export_csv(record), "filename": f"{name}.csv"}, ""
         if ctx.triggered_id == ids.EXPORT_NPZ:

@@ -199,7 +199,7 @@ def draw_sweep(record: EpsSweepRecord, request: dict) -> tuple:
 
 def eps_sweep_csv(record: EpsSweepRecord) -> str:
     """Per iteration: the reference loss, <d>/(eps N_w) at each eps, and every copy's d_m(t)."""
-    columns = {"iteration": record.iterations, "loss_reference": record.loss}
+    columns = {"iteration": record.iterations, "train_loss_reference": record.loss}
     columns |= {f"normalized_mean_eps_{e:.0e}": record.normalized_distance[j] for j, e in enumerate(record.eps)}
     for j, e in enumerate(record.eps):
         columns |= {f"d_eps_{e:.0e}_{m + 1}": record.distance[j, :, m] for m in range(record.distance.shape[2])}

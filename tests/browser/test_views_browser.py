@@ -71,8 +71,10 @@ def test_the_runs_exports_are_downloaded_whole(dash_duo, fresh_app):
         assert time.time() < deadline, f"downloads: {list(folder.iterdir())}"
         time.sleep(0.2)
     time.sleep(0.5)  # the browser finishes writing
-    csv = pd.read_csv(next(folder.glob("*.csv")))
-    assert len(csv) == 201 and {"loss_reference", "d_1", "d_3"} <= set(csv)
+    csv_file = next(folder.glob("*.csv"))
+    assert csv_file.name.startswith("weightspace-iris-eta0.01-eps1e-08-seed2-200it-"), csv_file.name
+    csv = pd.read_csv(csv_file)
+    assert len(csv) == 201 and {"train_loss_reference", "train_accuracy_reference", "d_1", "d_3"} <= set(csv)
     with np.load(io.BytesIO(next(folder.glob("*.npz")).read_bytes())) as arrays:
         assert arrays["theta"].shape[1:] == (4, 83) and arrays["distance"].shape == (201, 3)
     config = json.loads(next(folder.glob("*-config.json")).read_text())

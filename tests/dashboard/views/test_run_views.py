@@ -53,7 +53,8 @@ def test_a_crafted_data_axis_gets_a_message(record, axis):
 
 def test_exports(record):
     frame = pd.read_csv(io.StringIO(exports.export_csv(record)))
-    assert len(frame) == 301 and {"iteration", "loss_reference", "mean_distance", "d_1", "d_4"} <= set(frame)
+    columns = {"iteration", "train_loss_reference", "train_accuracy_reference", "mean_distance", "d_1", "d_4"}
+    assert len(frame) == 301 and columns <= set(frame)
     with np.load(io.BytesIO(exports.export_npz(record))) as f:
         assert f["distance"].shape == (301, 4) and json.loads(str(f["config"]))["n_steps"] == 300
 
@@ -129,3 +130,10 @@ def test_the_data_view_explains_the_runs_own_data_set():
     assert "1,438 train the network, 359 test it" in digits_text and digits_axes == {"display": "none"}
     iris_text, iris_axes = data.intro(IRIS)
     assert iris_text.startswith("Iris: 150 flowers") and iris_axes == {}
+
+
+def test_an_exported_files_name_says_which_run_it_holds():
+    name = exports.export_name(RunConfig(learning_rate=0.5, seed=3, n_steps=300, dataset="digits"))
+    assert name.startswith("weightspace-digits-eta0.5-eps1e-08-seed3-300it-") and name.isascii()
+    other = exports.export_name(RunConfig(learning_rate=0.5, seed=3, n_steps=300, dataset="digits", hidden=64))
+    assert other != name  # the config's hash tells runs apart that differ elsewhere
