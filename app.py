@@ -74,7 +74,8 @@ def create_app(settings: Settings | None = None) -> Dash:
     key = secret_key(settings)
     store = Jobs(settings.results_dir, settings.cache_mb, admission, limits, key.encode())
     _job_processes_from_a_forkserver()
-    local = JobManager(cache.jobs_store(settings.jobs_dir), admission)  # jobs in processes of this server
+    jobs_store = cache.jobs_store(settings.jobs_dir)
+    local = JobManager(jobs_store, admission)  # jobs in processes of this server
     celery, manager = None, local
     if settings.redis_url:  # jobs on Celery workers, here or on other hosts
         celery = make_celery(settings.redis_url, key)
@@ -85,7 +86,6 @@ def create_app(settings: Settings | None = None) -> Dash:
         title="Weight-space dynamics",
         background_callback_manager=manager,
         on_error=on_error,
-        health_endpoint="health",  # GET /health answers "OK" (container and load-balancer checks)
     )
     app.server.secret_key = key
     visitors.install(app.server)
@@ -95,8 +95,29 @@ def create_app(settings: Settings | None = None) -> Dash:
     app.coordinator_manager = local
     app.layout = layout.build_layout()
     layout.register(app, store)
+    _register_health(app, store, jobs_store)
     _register_page_scripts(app)
     return app
+
+
+def _register_health(app: Dash, store: Jobs, jobs_store: cache.Store) -> None:
+    """GET /health (under the URL prefix): "OK" while this worker can use its stores, else
+    HTTP 503 naming the store and its error (container and load-balancer checks). A store
+    that was deleted or corrupted heals on this check too (dashboard.cache.Store)."""
+
+    def health():
+        problems = []
+        for name, stored in (("results", cache.results(store.results_dir, store.cache_mb)), ("jobs", jobs_store)):
+            try:
+                stored.check()
+            except Exception as exc:  # what a broken disk raises varies: each is reported
+                log.error("GET /health: the %s store in %s cannot be used: %s", name, stored.directory, exc)
+                problems.append(f"the {name} store cannot be used ({type(exc).__name__})")
+        if problems:
+            return "; ".join(problems), 503, {"Content-Type": "text/plain"}
+        return "OK", 200, {"Content-Type": "text/plain"}
+
+    app.server.add_url_rule(app.config.routes_pathname_prefix + "health", "health", health)
 
 
 def _register_page_scripts(app: Dash) -> None:

@@ -10,11 +10,14 @@ read as missing, so the result is computed again).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import pickle
+import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import diskcache
@@ -45,7 +48,12 @@ class Store(diskcache.Cache):
         self._init_settings = settings
         self._healing.active = True  # the database is being made: no checks from _con
         try:
-            super().__init__(str(directory), disk=_Disk, **settings)
+            try:
+                super().__init__(str(directory), disk=_Disk, **settings)
+            except sqlite3.DatabaseError as exc:  # a corrupted file: aside, and a new one
+                self._local = threading.local()
+                self.heal(exc)
+                super().__init__(str(directory), disk=_Disk, **settings)
         finally:
             self._healing.active = False
 
@@ -98,6 +106,60 @@ class Store(diskcache.Cache):
             log.warning("dropping the unreadable cache entry %r in %s (%s)", key, self.directory, exc)
             self.delete(key)
             return default
+
+    def heal(self, exc: BaseException) -> None:
+        """After an SQLite error: drop this thread's connection and, if the database file no
+        longer reads as one (corrupted, or replaced under an open connection), move it aside
+        and make a new one, so the next operation works (what it held is computed again)."""
+        log.warning("the cache in %s failed (%s: %s); opening it again", self.directory, type(exc).__name__, exc)
+        self.close()
+        self._local.inode = None
+        if not _readable_database(self._database):
+            aside = f"{self._database}.unreadable-{time.time_ns()}"
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(self._database, aside)
+                log.warning("moved the unreadable cache database to %s", aside)
+            for suffix in ("-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(self._database + suffix)
+
+    def check(self) -> None:
+        """A write and a read of a small entry; raises if the store cannot be used (/health)."""
+        self.set("wsd:health", time.time(), expire=60)
+        if self.get("wsd:health") is None:
+            raise OSError(f"the cache in {self.directory} lost an entry it had just written")
+
+
+def _readable_database(path: str) -> bool:
+    """Whether ``path`` is missing (it will be made) or opens as an SQLite database."""
+    if not os.path.exists(path):
+        return True
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=5)) as con:
+            con.execute("PRAGMA schema_version").fetchone()
+        return True
+    except sqlite3.DatabaseError:
+        return False
+
+
+def _healing(method):
+    """``method`` of Store, tried once more after :meth:`Store.heal` if SQLite fails (a
+    deleted or replaced directory under open connections: "disk I/O error", "file is not a
+    database", "no such table"). A second failure is raised: /health reports it."""
+
+    @functools.wraps(method)
+    def healed(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:  # OperationalError too; diskcache's Timeout is not one
+            self.heal(exc)
+            return method(self, *args, **kwargs)
+
+    return healed
+
+
+for _name in ("get", "set", "add", "delete", "touch", "incr", "pop", "__contains__", "__len__", "expire", "cull"):
+    setattr(Store, _name, _healing(getattr(Store, _name)))
 
 
 def results(directory: Path, size_mb: int) -> Store:

@@ -107,3 +107,58 @@ def test_a_store_crosses_into_another_process_with_its_settings(tmp_path):
 def test_pickled_size_counts_arrays_and_the_rest(record, low, high):
     assert low <= cache.pickled_size(record) <= high
     assert cache.pickled_size(record) >= len(pickle.dumps(record)) * 0.8
+
+
+def _garble(path: Path) -> None:
+    path.write_bytes(b"this is not an SQLite database " * 200)
+
+
+def test_a_corrupted_database_is_moved_aside_and_the_store_works_again(tmp_path, caplog):
+    """The defect: a corrupted cache.db made every Run fail until an operator deleted it."""
+    store = cache.Store(tmp_path)
+    store.set("a", 1)
+    assert _in_thread(lambda: store.get("a")) == 1  # another thread holds a connection too
+    store.close()
+    _garble(tmp_path / "cache.db")
+    with caplog.at_level(logging.WARNING):
+        assert store.get("a") is None  # lost with the file, and no "file is not a database"
+        store.set("b", 2)
+    assert store.get("b") == 2 and _in_thread(lambda: store.get("b")) == 2
+    assert list(tmp_path.glob("cache.db.unreadable-*")) and "moved the unreadable cache database" in caplog.text
+    store.check()
+
+
+def test_a_store_opened_on_a_corrupted_database_starts_afresh(tmp_path):
+    cache.Store(tmp_path).set("a", 1)
+    _garble(tmp_path / "cache.db")
+    store = cache.Store(tmp_path)  # a worker started after the damage
+    assert store.get("a") is None
+    store.set("a", 2)
+    assert store.get("a") == 2
+
+
+def test_a_directory_replaced_under_open_connections_heals_in_every_thread(tmp_path):
+    """rm -rf of the cache directory while jobs ran: threads with a connection kept reading the
+    deleted files (disk I/O error) or a new file through an old inode."""
+    directory = tmp_path / "store"
+    store = cache.Store(directory)
+    store.set("a", 1)
+    readers = [threading.Thread(target=store.get, args=("a",)) for _ in range(4)]
+    for reader in readers:
+        reader.start()
+        reader.join()
+    shutil.rmtree(directory)
+    directory.mkdir()
+    _garble(directory / "cache.db")  # something else wrote there meanwhile
+    for _ in range(4):
+        assert _in_thread(lambda: (store.set("c", 3), store.get("c"))[1]) == 3
+    assert store.get("c") == 3
+
+
+def test_a_store_it_cannot_use_is_reported(tmp_path):
+    store = cache.Store(tmp_path / "store")
+    store.check()
+    shutil.rmtree(tmp_path / "store")
+    (tmp_path / "store").write_text("a file where the directory was")
+    with pytest.raises((OSError, sqlite3.Error)):
+        store.check()

@@ -241,3 +241,22 @@ def test_a_worker_serves_the_page_scripts_before_it_has_served_the_page(tmp_path
     statuses = queue.get(timeout=120)
     worker.join(30)
     assert statuses == [200] * len(scripts), dict(zip(scripts, statuses, strict=True))
+
+
+def test_health_reports_a_store_it_cannot_use_and_heals_a_deleted_one(client, settings):
+    """The defect: with the cache directory deleted or corrupted /health said OK while runs
+    failed at their first poll."""
+    import shutil
+
+    http = client.http
+    assert http.get("/health").get_data(as_text=True) == "OK"
+    shutil.rmtree(settings.results_dir)  # deleted: made again by the check itself
+    assert http.get("/health").status_code == 200 and (settings.results_dir / "cache.db").exists()
+    (settings.results_dir / "cache.db").write_bytes(b"garbage " * 500)  # corrupted: moved aside
+    assert http.get("/health").status_code == 200
+    shutil.rmtree(settings.results_dir)
+    settings.results_dir.write_text("a file where the directory was")  # nothing it can heal
+    answer = http.get("/health")
+    assert answer.status_code == 503 and "the results store cannot be used" in answer.get_data(as_text=True)
+    settings.results_dir.unlink()
+    assert http.get("/health").status_code == 200  # and back once the operator cleared it
