@@ -20,7 +20,7 @@ from dash import Dash
 from cluster import make_celery
 from cluster.celery_app import check_reachable
 from core.speed import measure_rate
-from dashboard import cache, layout, visitors
+from dashboard import cache, hardening, layout, visitors
 from dashboard.admission import Admission
 from dashboard.jobflow import on_error
 from dashboard.manager import CeleryJobManager, JobManager
@@ -47,6 +47,14 @@ def _job_processes_from_a_forkserver() -> None:
     multiprocess.set_start_method("forkserver", force=True)
     multiprocess.set_forkserver_preload(["dashboard.worker"])
     multiprocess.forkserver.ensure_running()  # now, not on the first click (it takes 1-6 s)
+
+
+class LabDash(Dash):
+    """Dash, with a page config that does not name the server's Python build
+    (dashboard.hardening.page_config; Dash offers no option for it)."""
+
+    def _config(self):
+        return hardening.page_config(super()._config())
 
 
 @functools.cache
@@ -81,7 +89,7 @@ def create_app(settings: Settings | None = None) -> Dash:
         celery = make_celery(settings.redis_url, key)
         check_reachable(celery)  # a server that cannot reach Redis would take runs it cannot start
         manager = CeleryJobManager(celery, admission)
-    app = Dash(
+    app = LabDash(
         __name__,
         title="Weight-space dynamics",
         background_callback_manager=manager,
@@ -89,6 +97,7 @@ def create_app(settings: Settings | None = None) -> Dash:
     )
     app.server.secret_key = key
     visitors.install(app.server)
+    hardening.install(app.server)
     app.celery = celery  # the workers' application (``celery -A app:celery_app worker``), or None
     # A regime map waits for its cells, which run as Celery tasks; waiting inside a worker
     # could take every worker process and wait for ever, so maps wait on this server.

@@ -33,3 +33,17 @@ def on_starting(server):
     if _settings.engine_rate is None:
         os.environ["WSD_ENGINE_RATE"] = f"{measure_rate():.0f}"
         server.log.info("the engine trains %s trajectory-steps/s per job here", os.environ["WSD_ENGINE_RATE"])
+
+
+def post_worker_init(worker):
+    """In each worker: the app's log records go to gunicorn's error log (not bare stderr), and
+    the access log names no job handle (a poll's cacheKey and job are bearer credentials)."""
+    import logging
+
+    from dashboard.hardening import RedactHandles
+
+    root = logging.getLogger()
+    for handler in worker.log.error_log.handlers:
+        root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    worker.log.access_log.addFilter(RedactHandles())

@@ -31,6 +31,12 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 MAX_SEED = 2**63 - 1
 
 
+# The largest learning rate and perturbation anywhere (page, CLI, API): beyond eta = 1000 every
+# network diverges at once; a nudge of eps = 1 is already as large as the weights (N(0, 1)).
+MAX_LEARNING_RATE = 1000.0
+MAX_EPS = 1.0
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunConfig:
     """One reference network plus ``n_perturbations`` perturbed copies, trained by GD.
@@ -72,11 +78,12 @@ class RunConfig:
             raise ValueError(f"standardize must be true or false, got {self.standardize!r}")
         check_int("split_seed", self.split_seed, low=0, high=MAX_SEED)
         # float() so that an int typed by a user (eta=1) is stored as float64
-        object.__setattr__(self, "learning_rate", check_float("learning_rate", self.learning_rate, low=0.0, high=1e6))
+        rate = check_float("learning_rate", self.learning_rate, low=0.0, high=MAX_LEARNING_RATE)
+        object.__setattr__(self, "learning_rate", rate)
         check_int("n_steps", self.n_steps, low=1, high=10_000_000)
         object.__setattr__(self, "l2", check_float("l2", self.l2, low=0.0, high=1e3, low_inclusive=True))
         check_int("save_every", self.save_every, low=1, high=10_000_000)
-        object.__setattr__(self, "eps", check_float("eps", self.eps, low=0.0, high=10.0))
+        object.__setattr__(self, "eps", check_float("eps", self.eps, low=0.0, high=MAX_EPS))
         check_int("n_perturbations", self.n_perturbations, low=1, high=10_000)
         check_choice("perturbation", self.perturbation, PERTURBATIONS)
         check_choice("distance", self.distance, NORMS)

@@ -29,7 +29,15 @@ def install(server) -> None:
     @server.after_request
     def _visitor_cookie(response):
         if not VISITOR.fullmatch(request.cookies.get(COOKIE, "")):
-            response.set_cookie(COOKIE, secrets.token_hex(16), max_age=YEAR_SECONDS, httponly=True, samesite="Lax")
+            # Secure behind TLS (a proxy's X-Forwarded-Proto counts where gunicorn trusts it)
+            response.set_cookie(
+                COOKIE,
+                secrets.token_hex(16),
+                max_age=YEAR_SECONDS,
+                httponly=True,
+                samesite="Lax",
+                secure=request.is_secure,
+            )
         return response
 
 
