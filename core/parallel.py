@@ -7,7 +7,8 @@ Workers start with the "forkserver" method, safe inside a threaded web server. G
 Celery worker on another host: ``cluster.executor``), the chunks run there; ``with
 use_executor(executor):`` gives it to every ``map_chunks`` called inside the block (as
 joblib's ``parallel_backend`` does), so a caller several layers up can choose where a
-job's chunks run.
+job's chunks run. In the same way ``with stop_when(check):`` lets such a caller stop the
+job while it waits for chunks (a dashboard job's Cancel, or its page gone).
 
 A script that calls the API at its top level, without ``if __name__ == "__main__":``, gets
 its chunks run in its own process, with one warning (:func:`_script_line_workers_rerun`).
@@ -32,8 +33,14 @@ from core.validate import check_int
 T = TypeVar("T")
 R = TypeVar("R")
 
+# While no chunk finishes, the check of stop_when is asked this often, so a job waiting on
+# slow or lost chunks stops within it (its page polls every 0.2 s); a dashboard job's check
+# is two look-ups (dashboard.runner.Control: ~15 us on files; with Celery one Redis MGET).
+STOP_CHECK_SECONDS = 0.5
+
 
 _EXECUTOR: contextvars.ContextVar[Executor | None] = contextvars.ContextVar("chunk_executor", default=None)
+_STOP_CHECK: contextvars.ContextVar[Callable[[], object] | None] = contextvars.ContextVar("stop_check", default=None)
 
 
 @contextlib.contextmanager
@@ -44,6 +51,22 @@ def use_executor(executor: Executor | None) -> Iterator[None]:
         yield
     finally:
         _EXECUTOR.reset(token)
+
+
+@contextlib.contextmanager
+def stop_when(check: Callable[[], object]) -> Iterator[None]:
+    """Inside the block, :func:`map_chunks` asks ``check()`` every ``STOP_CHECK_SECONDS``
+    while it waits and no chunk finishes; a true answer (e.g. why the job must stop) stops
+    it as a False from ``on_progress`` does, and an exception is raised there.
+
+    Why not call ``on_progress`` meanwhile: a caller's may build a whole partial result
+    (run_map's does: 0.6 s a call for the dashboard's default eta x eps map, measured), too
+    dear to repeat while nothing has changed."""
+    token = _STOP_CHECK.set(check)
+    try:
+        yield
+    finally:
+        _STOP_CHECK.reset(token)
 
 
 def chosen_executor(executor: Executor | None = None) -> Executor | None:
@@ -73,8 +96,9 @@ def map_chunks(
 
     ``on_result(i, result)`` is called in this process as chunk i finishes (in any order),
     before ``on_progress(done, total, None)``, which counts ``sizes`` (default 1 per chunk);
-    returning False from it cancels the rest. Returns the results of the leading chunks
-    that finished, in order, and whether the job was cancelled.
+    returning False from it cancels the rest, as does the check of an enclosing
+    :func:`stop_when`, asked while no chunk finishes. Returns the results of the leading
+    chunks that finished, in order, and whether the job was cancelled.
     """
     workers = default_workers() if workers is None else check_int("workers", workers, low=1, high=1024)
     sizes = [1] * len(chunks) if sizes is None else list(sizes)
@@ -88,10 +112,15 @@ def map_chunks(
         done = sum(sizes[i] for i in results)
         return on_progress is None or on_progress(done, total, None) is not False
 
+    check = _STOP_CHECK.get()
+
+    def still_wanted() -> bool:
+        return check is None or not check()
+
     executor = chosen_executor(executor)
     if executor is not None:
         pending = {executor.submit(fn, c): i for i, c in enumerate(chunks)}
-        completed = _gather(pending, finished)
+        completed = _gather(pending, finished, still_wanted)
         return _leading(results), not completed
 
     if workers > 1 and len(chunks) > 1 and (line := _script_line_workers_rerun()) is not None:
@@ -111,7 +140,7 @@ def map_chunks(
         if not finished(0, fn(chunks[0])):
             _cancel(pending)
             return _leading(results), True
-        cancelled = not _gather(pending, finished)
+        cancelled = not _gather(pending, finished, still_wanted)
     return _leading(results), cancelled
 
 
@@ -189,15 +218,26 @@ def _warn_in_process(line: tuple[str, int], n_chunks: int, workers: int) -> None
     )
 
 
-def _gather(pending: dict[Future, int], finished: Callable[[int, R], bool]) -> bool:
+def _gather(
+    pending: dict[Future, int],
+    finished: Callable[[int, R], bool],
+    still_wanted: Callable[[], bool] = lambda: True,
+    check_seconds: float = STOP_CHECK_SECONDS,
+) -> bool:
     """Hand each future's result to ``finished(i, result)`` as it comes; False (and the rest
-    cancelled) as soon as one of those calls returns False. If a chunk fails or the wait is
-    interrupted (Ctrl-C), the rest are cancelled too (on an executor's workers they would
-    otherwise go on computing for nobody)."""
+    cancelled) as soon as one of those calls returns False, or ``still_wanted()``, asked
+    every ``check_seconds`` while none finishes. If a chunk fails or the wait is interrupted
+    (Ctrl-C), the rest are cancelled too (on an executor's workers they would otherwise go
+    on computing for nobody). The wait is never unbounded: a future that never finishes
+    (its worker or its Redis lost) cannot keep the caller from stopping."""
     try:
         while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            if not all([finished(pending.pop(future), future.result()) for future in done]):
+            done, _ = wait(pending, timeout=check_seconds, return_when=FIRST_COMPLETED)
+            if done:
+                wanted = all([finished(pending.pop(future), future.result()) for future in done])
+            else:
+                wanted = still_wanted()
+            if not wanted:
                 _cancel(pending)
                 return False
     except BaseException:

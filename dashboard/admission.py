@@ -40,6 +40,14 @@ TOKEN = re.compile(r"[0-9a-f]{32}")
 JOB = re.compile(r"[0-9]{1,10}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 WAIT_SECONDS = 0.1  # how often a queued job looks for a free slot
 SERVER_QUEUE, VISITOR_QUEUE = "queue", "visitor-queue"  # jobs waiting for a slot / for their visitor's turn
+# A map's coordinator with Celery only waits for its cells, which run on the workers: it takes
+# no compute slot (the workers' jobs take those, in the same directory when the cache is
+# shared, as compose.yaml sets it up). Holding them made the workers that run the cells' queue
+# neighbours wait for slots held by work that waited for those workers: a deadlock. The
+# coordinators have their own pool and queue, twice the compute slots, so a class's maps
+# wait in order without taking the workers' turn.
+COORDINATOR_QUEUE = "coordinator-queue"
+QUEUES = (SERVER_QUEUE, VISITOR_QUEUE, COORDINATOR_QUEUE)
 STALE_STOP_SECONDS = 3600  # a stop request older than this found no job (it had ended)
 
 # why a job stops early, as the job's label says it
@@ -127,14 +135,29 @@ class Admission:
         on_wait: Callable[[int, float], None],
         *,
         visitor: str | None = None,
+        coordinator: bool = False,
     ):
         """Hold ``n_slots`` slots (at most all of them) for the ``with`` block, waiting in the
         queue for them; ``on_wait(jobs_ahead, seconds_waited)`` reports the wait (once a
         second, or when the queue moves). A job of a ``visitor`` who already computes
-        ``per_visitor`` jobs first waits for one of them to end. Raises :class:`Busy` if
-        the queue is full and :class:`Stopped` if ``should_stop()`` says why while waiting."""
-        with self._visitor_slot(visitor, should_stop, on_wait), self._server_slot(n_slots, should_stop, on_wait) as n:
-            yield n
+        ``per_visitor`` jobs first waits for one of them to end. A ``coordinator`` (a job
+        whose work runs elsewhere, on Celery workers) holds one coordinator slot instead and
+        is handed ``n_slots`` for its chunking. Raises :class:`Busy` if the queue is full and
+        :class:`Stopped` if ``should_stop()`` says why while waiting."""
+        pool = self._coordinators if coordinator else self._compute
+        with (
+            self._visitor_slot(visitor, should_stop, on_wait),
+            self._server_slot(n_slots, should_stop, on_wait, pool) as n,
+        ):
+            yield n_slots if coordinator else n
+
+    @property
+    def _compute(self) -> _Pool:
+        return _Pool("slots", self.slots, SERVER_QUEUE)
+
+    @property
+    def _coordinators(self) -> _Pool:
+        return _Pool("coordinators", 2 * self.slots, COORDINATOR_QUEUE)
 
     @contextmanager
     def _visitor_slot(self, visitor: str | None, should_stop, on_wait):
@@ -178,17 +201,17 @@ class Admission:
         return None
 
     @contextmanager
-    def _server_slot(self, n_slots: int, should_stop, on_wait):
-        n_slots = max(1, min(n_slots, self.slots))
-        ticket, ticket_fd = self._enqueue()
+    def _server_slot(self, n_slots: int, should_stop, on_wait, pool: _Pool):
+        n_slots = 1 if pool.queue == COORDINATOR_QUEUE else max(1, min(n_slots, pool.size))
+        ticket, ticket_fd = self._enqueue(pool.queue, pool=pool)
         started, told = time.monotonic(), None
         try:
             while True:
                 reason = should_stop()  # first: a job stopped while queued does not start
                 if reason:
                     raise Stopped(reason)
-                ahead = self._ahead(ticket)
-                held = self._take(n_slots) if ahead == 0 else []
+                ahead = self._ahead(ticket, pool.queue)
+                held = self._take(n_slots, pool) if ahead == 0 else []
                 if held:
                     break
                 waited = time.monotonic() - started
@@ -213,8 +236,8 @@ class Admission:
         (self.directory / "polls" / current_job()).unlink(missing_ok=True)
 
     def running(self) -> int:
-        """Slots held right now."""
-        free = self._lock_free(self.slots)
+        """Compute slots held right now."""
+        free = self._lock_free(self.slots, self._compute)
         _release(free)
         return self.slots - len(free)
 
@@ -236,12 +259,14 @@ class Admission:
                 os.close(fd)
         return waiting
 
-    def _enqueue(self, queue: str = SERVER_QUEUE, *, free_slots_help: bool = True) -> tuple[Path, int]:
-        """A ticket in ``queue``; Busy if max_queued jobs wait already, in this queue and the
-        other together (unless a slot is free and ``free_slots_help``: then this one starts)."""
+    def _enqueue(
+        self, queue: str = SERVER_QUEUE, *, free_slots_help: bool = True, pool: _Pool | None = None
+    ) -> tuple[Path, int]:
+        """A ticket in ``queue``; Busy if max_queued jobs wait already, in every queue together
+        (unless a slot of ``pool`` is free and ``free_slots_help``: then this one starts)."""
         self._forget_the_dead()
-        waiting = len(self._waiting(SERVER_QUEUE)) + len(self._waiting(VISITOR_QUEUE))
-        if waiting >= self.max_queued and not (free_slots_help and self._free_slots()):
+        waiting = sum(len(self._waiting(q)) for q in QUEUES)
+        if waiting >= self.max_queued and not (free_slots_help and self._free_slots(pool or self._compute)):
             raise Busy(f"the server is busy: {waiting} jobs are waiting already; try again in a minute")
         name = f"{time.time_ns():020d}-{os.getpid()}"
         draft = self._dir(queue) / f".{name}"  # locked before it shows: nobody takes it for stale
@@ -262,33 +287,42 @@ class Admission:
                 if path.stat().st_mtime < old:
                     path.unlink()
 
-    def _ahead(self, ticket: Path) -> int:
-        waiting = self._waiting()
+    def _ahead(self, ticket: Path, queue: str = SERVER_QUEUE) -> int:
+        waiting = self._waiting(queue)
         return waiting.index(ticket) if ticket in waiting else 0
 
-    def _lock_free(self, limit: int) -> list[int]:
-        """Locks on up to ``limit`` free slots (open file descriptors)."""
+    def _lock_free(self, limit: int, pool: _Pool) -> list[int]:
+        """Locks on up to ``limit`` free slots of ``pool`` (open file descriptors)."""
         held = []
-        for i in range(self.slots):
+        for i in range(pool.size):
             if len(held) == limit:
                 break
-            fd = _lock(self._dir("slots") / f"{i}.lock")
+            fd = _lock(self._dir(pool.directory) / f"{i}.lock")
             if fd is not None:
                 held.append(fd)
         return held
 
-    def _take(self, n_slots: int) -> list[int]:
-        """Locks on ``n_slots`` free slots, or none."""
-        held = self._lock_free(n_slots)
+    def _take(self, n_slots: int, pool: _Pool) -> list[int]:
+        """Locks on ``n_slots`` free slots of ``pool``, or none."""
+        held = self._lock_free(n_slots, pool)
         if len(held) < n_slots:
             _release(held)
             return []
         return held
 
-    def _free_slots(self) -> int:
-        free = self._lock_free(1)
+    def _free_slots(self, pool: _Pool) -> int:
+        free = self._lock_free(1, pool)
         _release(free)
         return len(free)
+
+
+@dataclass(frozen=True)
+class _Pool:
+    """Slots of one kind: their lock files' directory, how many, and the queue that waits for them."""
+
+    directory: str
+    size: int
+    queue: str
 
 
 def _lock(path: Path) -> int | None:

@@ -24,7 +24,8 @@ import psutil
 from dash import CeleryManager, DiskcacheManager, no_update
 
 from dashboard.admission import Admission
-from dashboard.runner import queued_label
+from dashboard.runner import REDIS_LOST as REDIS_LOST  # the page's words, read here by jobflow
+from dashboard.runner import queued_label, redis_lost_message
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,6 @@ QUEUED_SECONDS = 24 * 3600
 PROGRESS_WIDTH = 3  # the most progress outputs of any job (the Divergence view's)
 NO_WORKER_SECONDS = 30  # a job first in the queue this long: say that no worker is free
 ENDED_WITHOUT_RESULT = "The job ended without a result (its process exited): press Run again."
-REDIS_LOST = "The server lost its connection to Redis"  # the start of the page's message (jobflow.on_error)
 
 
 def _redis_errors():
@@ -52,7 +52,7 @@ def page_error(message: str) -> dict:
 def lost_result(exc: Exception) -> dict:
     """What a poll answers when Redis is gone: the job's result is lost, and the page says so."""
     log.error("a poll could not reach Redis: %s", exc)
-    return page_error(f"{REDIS_LOST} ({exc}): this job's result is lost. Press Run again once Redis is back.")
+    return page_error(redis_lost_message(exc))
 
 
 def celery_queued_label(ahead: int, waited: float) -> str:
@@ -91,8 +91,7 @@ class JobManager(_ReadsAgain, DiskcacheManager):
 
     def call_job_fn(self, key, job_fn, args, context):
         job = super().call_job_fn(key, job_fn, args, context)
-        if self.admission is not None:
-            self.admission.heartbeat(job, new=True)  # the page is there: it has just asked for the job
+        self._heartbeat(job, new=True)  # the page is there: it has just asked for the job
         return job
 
     def terminate_job(self, job) -> None:
@@ -102,9 +101,23 @@ class JobManager(_ReadsAgain, DiskcacheManager):
             pass  # the job has exited: nothing is left to stop
 
     def job_running(self, job) -> bool:
-        if self.admission is not None and job is not None:
-            self.admission.heartbeat(job)
+        if job is not None:
+            self._heartbeat(job)
         return self._still_running(job)
+
+    def _heartbeat(self, job, *, new: bool = False) -> None:
+        """Note that the page of ``job`` polled. With Celery the note goes to Redis; if Redis is
+        gone the note is lost, but the poll goes on (an exception here made Dash answer it with
+        nothing, HTTP 204, and the page stopped listening for good). The job runs in a process
+        here and its progress and result are this server's: the job finds Redis gone at its
+        next stop check (within core.parallel.STOP_CHECK_SECONDS) and ends with REDIS_LOST's
+        message, which the page's next poll receives."""
+        if self.admission is None:
+            return
+        try:
+            self.admission.heartbeat(job, new=new)
+        except _redis_errors() as exc:
+            log.warning("the heartbeat of job %s could not reach Redis: %s", job, exc)
 
     def _still_running(self, job) -> bool:
         try:

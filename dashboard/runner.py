@@ -17,6 +17,7 @@ import hmac
 import logging
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,13 +25,15 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
-from core.parallel import use_executor
+from core.parallel import stop_when, use_executor
 from dashboard import cache
 from dashboard.admission import CANCELLED, Admission, Busy, Stopped, in_celery_task
 from dashboard.records import Record
 from dashboard.state import Limits
 
 log = logging.getLogger(__name__)
+
+REDIS_LOST = "The server lost its connection to Redis"  # the start of the page's message (jobflow.on_error)
 
 
 class Control:
@@ -86,6 +89,7 @@ class Plan:
     key: str
     work: Callable[[Control, int], Record]
     slots: int = 1
+    chunked: bool = False  # its work is core.parallel.map_chunks: with Celery the chunks go to the workers
 
 
 @dataclass(frozen=True)
@@ -138,8 +142,11 @@ class Jobs:
         record = self.load(plan.key)
         if record is not None:
             return record
-        slot = self.admission.slot(plan.slots, control.should_stop, on_wait, visitor=visitor)
-        with slot as held, self._chunks_on_workers():
+        coordinator = plan.chunked and self._sends_chunks()  # it waits; the workers compute
+        slot = self.admission.slot(plan.slots, control.should_stop, on_wait, visitor=visitor, coordinator=coordinator)
+        # stop_when: a job waiting on its chunks (a map's, on Celery workers) hears Cancel and
+        # its page's absence, and finds a lost Redis, even while no chunk comes back
+        with slot as held, self._chunks_on_workers(), stop_when(control.should_stop):
             record = plan.work(control, held)
         if not record.cancelled:
             self.store(plan.key, record)
@@ -148,12 +155,17 @@ class Jobs:
     def finished(self, token: str) -> None:
         self.admission.finished(token)
 
+    def _sends_chunks(self) -> bool:
+        """Whether a chunked job here sends its chunks to Celery workers (a job that is itself
+        a Celery task computes them where it is)."""
+        return self.admission.redis_url is not None and not in_celery_task()
+
     @contextlib.contextmanager
     def _chunks_on_workers(self) -> Iterator[None]:
         """With Celery, the chunks of a job that runs on this server (a map) go to the
         workers; a job that is itself a Celery task computes its chunks where it is (waiting
         there for other tasks could take every worker process and wait for ever)."""
-        if self.admission.redis_url is None or in_celery_task():
+        if not self._sends_chunks():
             yield
             return
         from cluster import CeleryExecutor, make_celery  # Celery is imported only where it is used
@@ -200,7 +212,18 @@ def execute(
     except Exception as exc:
         return Outcome(control, message=failure_message(exc))
     finally:
+        _forget_signals(store, token)
+
+
+def _forget_signals(store: Jobs, token: str) -> None:
+    """Forget the job's stop request and heartbeat; without Redis they expire on their own, and
+    the job's outcome (a lost Redis, most likely) is what the page must hear."""
+    try:
         store.finished(token)
+    except Exception as exc:
+        if not _lost_redis(exc):
+            raise
+        log.warning("could not forget the signals of job %s: %s", token, exc)
 
 
 def queued_label(ahead: int, waited: float) -> str:
@@ -209,6 +232,26 @@ def queued_label(ahead: int, waited: float) -> str:
 
 
 def failure_message(exc: BaseException) -> str:
-    """What the page shows for an unexpected error (the traceback goes to the log)."""
+    """What the page shows for an unexpected error (the traceback goes to the log); a lost
+    connection to Redis (a map's coordinator, whose stop requests and cells go through it)
+    in the words of :func:`redis_lost_message`."""
     log.error("a job failed in process %d", os.getpid(), exc_info=exc)
+    if _lost_redis(exc):
+        return redis_lost_message(exc)
     return f"The job failed ({type(exc).__name__}: {str(exc)[:200]}). The server log has the details; Run again."
+
+
+def redis_lost_message(exc: BaseException) -> str:
+    return f"{REDIS_LOST} ({exc}): this job's result is lost. Press Run again once Redis is back."
+
+
+def _lost_redis(exc: BaseException) -> bool:
+    """Whether ``exc`` is a lost connection to Redis: redis-py's, or kombu's as Celery raises
+    it (neither can be raised before it is imported, and neither is imported without Celery)."""
+    redis, kombu = sys.modules.get("redis.exceptions"), sys.modules.get("kombu.exceptions")
+    kinds = (
+        getattr(redis, "ConnectionError", None),
+        getattr(redis, "TimeoutError", None),
+        getattr(kombu, "OperationalError", None),
+    )
+    return isinstance(exc, tuple(kind for kind in kinds if kind is not None))

@@ -1,12 +1,14 @@
 """map_chunks on an executor: results in order, the executor of use_executor, and the chunks
-not started cancelled when the caller stops (a False from on_progress, or Ctrl-C)."""
+not started cancelled when the caller stops (a False from on_progress, Ctrl-C, or the check
+of stop_when, asked while no chunk finishes)."""
 
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 import pytest
 
-from core.parallel import map_chunks, use_executor
+from core.parallel import STOP_CHECK_SECONDS, map_chunks, stop_when, use_executor
 
 
 def _slow_square(x: int) -> int:
@@ -56,3 +58,61 @@ def test_stopping_cancels_the_chunks_not_started(stop):
             results, cancelled = map_chunks(square, list(range(20)), executor=pool, on_progress=on_progress)
             assert cancelled and results == [0]
     assert len(started) <= 2  # the first, and perhaps the one already running
+
+
+class _Never(Executor):
+    """An executor whose chunks never finish (their worker, or their Redis, was lost)."""
+
+    def __init__(self) -> None:
+        self.futures: list[Future] = []
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        self.futures.append(Future())
+        return self.futures[-1]
+
+
+@pytest.mark.parametrize("stop", ["the check says why", "Ctrl-C"])
+def test_a_stop_is_seen_while_no_chunk_finishes(stop):
+    """Cancel pressed (or Ctrl-C) while every chunk hangs: the check of stop_when is asked
+    meanwhile and the wait ends within STOP_CHECK_SECONDS, the chunks cancelled (it waited
+    for the first chunk to finish, for ever if none did). on_progress is not called for
+    nothing: a caller's may build a whole partial result."""
+    executor, pressed, asked, asked_twice = _Never(), threading.Event(), [], threading.Event()
+
+    def check():
+        asked.append(time.monotonic())
+        if len(asked) >= 2:
+            asked_twice.set()
+        if pressed.is_set():
+            if stop == "Ctrl-C":
+                raise KeyboardInterrupt
+            return "cancelled"
+        return None
+
+    answer, progress = [], []
+
+    def run():
+        with stop_when(check):
+            try:
+                answer.append(map_chunks(_slow_square, [1, 2, 3], executor=executor, on_progress=progress.append))
+            except KeyboardInterrupt as exc:
+                answer.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert asked_twice.wait(10 * STOP_CHECK_SECONDS), "the stop check was not asked while no chunk finished"
+    assert thread.is_alive()
+    pressed.set()
+    pressed_at = time.monotonic()
+    assert _joined(thread, 10.0), "map_chunks did not return after the stop"
+    assert time.monotonic() - pressed_at < STOP_CHECK_SECONDS + 1.0  # 1 s of slack on a busy machine
+    if stop == "Ctrl-C":
+        assert isinstance(answer[0], KeyboardInterrupt)
+    else:
+        assert answer == [([], True)]
+    assert all(future.cancelled() for future in executor.futures) and progress == []
+
+
+def _joined(thread: threading.Thread, timeout: float) -> bool:
+    thread.join(timeout)
+    return not thread.is_alive()

@@ -43,8 +43,8 @@ def _until(condition, timeout=20.0):
 
 def test_jobs_beyond_the_slots_wait_in_arrival_order(admission):
     first, second = _job(admission), _job(admission)
-    first[1].wait(20)
-    second[1].wait(20)
+    assert first[1].wait(20)
+    assert second[1].wait(20)
     assert admission.running() == 2
     third = _job(admission)
     _until(lambda: _queued(admission) == 1)
@@ -52,13 +52,13 @@ def test_jobs_beyond_the_slots_wait_in_arrival_order(admission):
     _until(lambda: _queued(admission) == 2)
     assert not third[1].is_set() and not fourth[1].is_set()
     first[2].set()  # one slot frees: the job that came first takes it
-    third[1].wait(20)
+    assert third[1].wait(20)
     time.sleep(0.3)
     assert not fourth[1].is_set()
     _, seen = third[3].get(timeout=20)
     assert seen[0] == 0  # it was first in the queue all along
     second[2].set()
-    fourth[1].wait(20)
+    assert fourth[1].wait(20)
     _, seen = fourth[3].get(timeout=20)
     assert seen[0] == 1 and seen[-1] == 0  # "1 job ahead of you", then its turn
     for process, _, release, _ in (first, second, third, fourth):
@@ -69,19 +69,19 @@ def test_jobs_beyond_the_slots_wait_in_arrival_order(admission):
 
 def test_a_killed_job_frees_its_slot_and_its_place(admission):
     holder = _job(admission, n_slots=2)
-    holder[1].wait(20)
+    assert holder[1].wait(20)
     waiter = _job(admission)
     _until(lambda: _queued(admission) == 1)
     os.kill(holder[0].pid, signal.SIGKILL)  # what Cancel used to do, and Dash still does to a replaced job
     holder[0].join(20)
-    waiter[1].wait(20)
+    assert waiter[1].wait(20)
     waiter[2].set()
     waiter[0].join(20)
 
 
 def test_a_full_queue_refuses_at_once(admission):
     holders = [_job(admission, n_slots=2)]
-    holders[0][1].wait(20)
+    assert holders[0][1].wait(20)
     for n in range(1, admission.max_queued + 1):
         holders.append(_job(admission))
         _until(lambda n=n: _queued(admission) == n)
@@ -96,7 +96,7 @@ def test_a_full_queue_refuses_at_once(admission):
 
 def test_a_stop_request_ends_the_wait(admission):
     holder = _job(admission, n_slots=2)
-    holder[1].wait(20)
+    assert holder[1].wait(20)
     started = time.monotonic()
     admission.request_stop(TOKEN, SETTINGS_CHANGED)
     with pytest.raises(Stopped) as info:
@@ -243,3 +243,85 @@ def test_jobs_waiting_for_their_visitors_turn_count_toward_the_queue_bound(tmp_p
         done.set()
         thread.join(10)
     assert not thread.is_alive() and errors == []
+
+
+def _coordinate(admission, holding, release):
+    """A map's coordinator with Celery: holds its place while its cells run elsewhere."""
+    with admission.slot(2, lambda: None, lambda *_: None, coordinator=True) as handed:
+        assert handed == 2  # the chunking it asked for
+        holding.set()
+        release.wait(30)
+
+
+def test_a_coordinator_that_only_waits_leaves_the_compute_slots_to_the_workers(admission):
+    """The deadlock of the compose layout: a map's coordinator took every compute slot, then
+    waited for its cells, whose workers waited for those slots. Now coordinators hold a slot of
+    their own pool; the workers' jobs still get both compute slots."""
+    holding, release = fork.Event(), fork.Event()
+    coordinator = fork.Process(target=_coordinate, args=(admission, holding, release))
+    coordinator.start()
+    try:
+        assert holding.wait(20)
+        assert admission.running() == 0
+        first, second = _job(admission), _job(admission)  # a worker's runs: both start at once
+        assert first[1].wait(20) and second[1].wait(20)
+        assert admission.running() == 2
+        for job in (first, second):
+            job[2].set()
+            job[0].join(20)
+    finally:
+        release.set()
+        coordinator.join(20)
+
+
+def test_coordinators_wait_in_their_own_queue(admission):
+    """Twice the compute slots of coordinators at once; the next waits in its own queue, not
+    ahead of (or behind) the computing jobs."""
+    started = []
+    for _ in range(2 * admission.slots):
+        holding, release = fork.Event(), fork.Event()
+        process = fork.Process(target=_coordinate, args=(admission, holding, release))
+        process.start()
+        started.append((process, holding, release))
+    extra_holding, extra_release = fork.Event(), fork.Event()
+    extra = fork.Process(target=_coordinate, args=(admission, extra_holding, extra_release))
+    try:
+        assert all(h.wait(20) for _, h, _ in started)
+        extra.start()
+        _until(lambda: len(list((admission.directory / "coordinator-queue").glob("[!.]*"))) == 1)
+        assert not extra_holding.is_set() and _queued(admission) == 0
+        job = _job(admission)  # a computing job passes the waiting coordinator
+        assert job[1].wait(20)
+        job[2].set()
+        job[0].join(20)
+        started[0][2].set()
+        assert extra_holding.wait(20)  # a coordinator's end lets the next one in
+    finally:
+        for process, _, release in [*started, (extra, None, extra_release)]:
+            release.set()
+            if process.pid is not None:
+                process.join(20)
+
+
+def test_a_chunked_job_sending_its_chunks_to_celery_is_a_coordinator(store, monkeypatch):
+    import contextlib
+    import dataclasses
+
+    from dashboard.runner import Control, Plan
+
+    asked = []
+
+    @contextlib.contextmanager
+    def slot(n_slots, should_stop, on_wait, *, visitor=None, coordinator=False):
+        asked.append(coordinator)
+        yield n_slots
+
+    celery = dataclasses.replace(store, admission=dataclasses.replace(store.admission, redis_url="redis://127.0.0.1:9"))
+    for jobs in (store, celery):
+        monkeypatch.setattr(type(jobs.admission), "slot", lambda self, *a, **k: slot(*a, **k))
+    monkeypatch.setattr(type(celery), "_chunks_on_workers", lambda self: contextlib.nullcontext())
+    record = type("Record", (), {"cancelled": True})()
+    for jobs, chunked in ((celery, True), (celery, False), (store, True)):
+        plan = Plan(f"test:{chunked}:{jobs is celery}", lambda control, held: record, 2, chunked=chunked)
+        jobs.compute(plan, Control(jobs.admission, None, lambda *_: None), lambda *_: None)
+    assert asked == [True, False, False]  # only a map sending its cells to the workers waits aside
