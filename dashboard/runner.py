@@ -45,19 +45,39 @@ class Control:
     at the end.
     """
 
-    def __init__(self, admission: Admission, token: str | None, report: Callable[..., None], seconds: float = 0.25):
+    def __init__(
+        self,
+        admission: Admission,
+        token: str | None,
+        report: Callable[..., None],
+        seconds: float = 0.25,
+        time_limit: float | None = None,
+    ):
         self.admission, self.token, self.report, self.seconds = admission, token, report, seconds
+        self.time_limit = time_limit  # seconds of computing (not of waiting for a slot)
         self.started = time.monotonic()
+        self.computing_since: float | None = None
         self.last = -math.inf
         self.stopped: str | None = None
         self.done = self.total = 0
 
+    def start_computing(self) -> None:
+        """The job has its slot: its time limit counts from now."""
+        self.computing_since = time.monotonic()
+
     def should_stop(self) -> str | None:
-        """Why the job must stop (kept once known), or None. A job without a token (a view
-        recomputing an evicted record for its request) has no page to stop it."""
+        """Why the job must stop (kept once known), or None: a stop request, its page gone
+        quiet, or its time limit reached. A job without a token (a view recomputing an evicted
+        record for its request) has no page to stop it."""
         if self.stopped is None and self.token is not None:
             self.stopped = self.admission.stop_reason(self.token, self.started)
+        if self.stopped is None and self._over_time():
+            self.stopped = f"it reached the server's time limit of {self.time_limit:g} s (it keeps what it computed)"
         return self.stopped
+
+    def _over_time(self) -> bool:
+        since = self.computing_since
+        return self.time_limit is not None and since is not None and time.monotonic() - since > self.time_limit
 
     def __call__(self, done: int, total: int, *args) -> bool:
         self.done, self.total = done, total
@@ -147,6 +167,7 @@ class Jobs:
         # stop_when: a job waiting on its chunks (a map's, on Celery workers) hears Cancel and
         # its page's absence, and finds a lost Redis, even while no chunk comes back
         with slot as held, self._chunks_on_workers(), stop_when(control.should_stop):
+            control.start_computing()
             record = plan.work(control, held)
         if not record.cancelled:
             self.store(plan.key, record)
@@ -201,7 +222,8 @@ def execute(
     """Run a checked ``plan`` as the job ``token`` of ``visitor``: ``report(done, total,
     elapsed, *partial)`` at most every ``seconds``, ``on_wait(jobs_ahead, seconds_waited)``
     while queued. Never raises: whatever goes wrong becomes the outcome's message."""
-    control = Control(store.admission, token, report, seconds)
+    # the estimate admitted it; the limit is enforced on the clock too (estimates can be off)
+    control = Control(store.admission, token, report, seconds, time_limit=store.limits.max_seconds)
     try:
         return Outcome(control, record=store.compute(plan, control, on_wait, visitor))
     except (Busy, ValueError) as exc:  # the server is busy; bad input found late (e.g. memory)
