@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 
 import psutil
@@ -72,13 +73,29 @@ class _ReadsAgain:
     no result and the job has ended, the result is read once more."""
 
     def get_result(self, key, job):
+        _seen_running.jobs = set()  # what an earlier poll in this thread saw does not count
         result = super().get_result(key, job)
-        if result is self.UNDEFINED and job is not None and not self._still_running(job):
-            result = super().get_result(key, job)
-            if result is self.UNDEFINED:  # it ended without one: say so, not a silent page
-                log.error("job %s ended without a result", job)
-                return page_error(ENDED_WITHOUT_RESULT)
+        if result is not self.UNDEFINED or job is None:
+            return result
+        if self._still_running(job):
+            _seen_running.jobs = {job}  # this poll's answer (job_running reads it, not the job again)
+            return result
+        result = super().get_result(key, job)
+        if result is self.UNDEFINED:  # it ended without one: say so, not a silent page
+            log.error("job %s ended without a result", job)
+            return page_error(ENDED_WITHOUT_RESULT)
         return result
+
+    def _running_in_this_poll(self, job) -> bool:
+        """Whether ``job`` runs, as this poll's ``get_result`` saw it. Dash asks after reading
+        the result; a job that stored its result and ended between the two looked cancelled
+        (no result, not running) and the page got nothing (HTTP 204; 2 of 30 Celery runs under
+        load). The next poll reads the result."""
+        seen, _seen_running.jobs = getattr(_seen_running, "jobs", set()), set()
+        return job in seen or self._still_running(job)
+
+
+_seen_running = threading.local()  # per request thread: the job get_result saw running
 
 
 class JobManager(_ReadsAgain, DiskcacheManager):
@@ -103,7 +120,7 @@ class JobManager(_ReadsAgain, DiskcacheManager):
     def job_running(self, job) -> bool:
         if job is not None:
             self._heartbeat(job)
-        return self._still_running(job)
+        return self._running_in_this_poll(job)
 
     def _heartbeat(self, job, *, new: bool = False) -> None:
         """Note that the page of ``job`` polled. With Celery the note goes to Redis; if Redis is
@@ -153,7 +170,7 @@ class CeleryJobManager(_ReadsAgain, CeleryManager):
         try:
             if job is not None:
                 self.admission.heartbeat(job)
-            return self._still_running(job)
+            return self._running_in_this_poll(job)
         except _redis_errors():
             return False  # Redis is gone: the poll's result says so (get_result)
 

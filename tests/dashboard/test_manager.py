@@ -104,3 +104,50 @@ def test_a_job_that_ended_without_a_result_says_so():
     wrapped = BackgroundCallbackError(f"An error occurred inside a background callback: {message}\n")
     assert error_message(wrapped) == ENDED_WITHOUT_RESULT
     assert Manager().get_result("key", None) is Store.UNDEFINED  # no job yet: nothing to say
+
+
+def _scripted_manager(results: list, running: list):
+    """A manager whose successive result reads and running checks answer from the lists, as
+    the job's process or task would at those moments."""
+    from dashboard.manager import _ReadsAgain
+
+    class Store:
+        UNDEFINED = object()
+
+        def get_result(self, key, job):
+            value = results.pop(0)
+            return self.UNDEFINED if value is None else value
+
+    class Manager(_ReadsAgain, Store):
+        def _still_running(self, job):
+            return running.pop(0)
+
+        def job_running(self, job):
+            return self._running_in_this_poll(job)
+
+    return Manager()
+
+
+@pytest.mark.parametrize(
+    ("results", "running", "answer", "still_running"),
+    [
+        ([{"a": 1}], [False], {"a": 1}, False),  # stored before the poll: read
+        ([None, {"a": 1}], [False, False], {"a": 1}, False),  # stored between the first read and the check
+        # the defect: no result yet, running at get_result's look, finished before Dash's
+        # job_running: the poll said "not running, no result", a cancelled job (HTTP 204)
+        ([None], [True, False], None, True),
+        ([None], [True, True], None, True),  # still computing: the page polls on
+    ],
+)
+def test_every_order_of_a_polls_reads_keeps_a_finished_result(results, running, answer, still_running):
+    manager = _scripted_manager(results, running)
+    got = manager.get_result("key", 7)
+    assert (got if got is not manager.UNDEFINED else None) == answer
+    assert manager.job_running(7) is still_running  # Dash asks after get_result
+    assert not (got is manager.UNDEFINED and not still_running)  # never "cancelled": never a silent 204
+
+
+def test_the_next_poll_after_the_race_reads_the_result():
+    manager = _scripted_manager([None, {"a": 1}], [True, False])
+    assert manager.get_result("key", 7) is manager.UNDEFINED and manager.job_running(7)
+    assert manager.get_result("key", 7) == {"a": 1}  # the next poll
