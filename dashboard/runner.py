@@ -17,6 +17,7 @@ import hmac
 import logging
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -260,7 +261,23 @@ def failure_message(exc: BaseException) -> str:
     log.error("a job failed in process %d", os.getpid(), exc_info=exc)
     if _lost_redis(exc):
         return redis_lost_message(exc)
-    return f"The job failed ({type(exc).__name__}: {str(exc)[:200]}). The server log has the details; Run again."
+    return f"The job failed ({plain_summary(exc)}). The server log has the details; Run again."
+
+
+# what must not reach a page: a traceback, or a path of the server's files
+_NOT_FOR_A_PAGE = re.compile(r"Traceback|\n|/[\w.~-]+/|[A-Za-z]:\\")
+
+
+def plain_summary(exc: BaseException) -> str:
+    """The error's type and, if it is one plain line without a path of the server, its text.
+    An error Dash caught outside the job body (its message holds the job's traceback) is
+    named as such."""
+    from dash.exceptions import BackgroundCallbackError
+
+    if isinstance(exc, BackgroundCallbackError):
+        return "an error in the server's job system"
+    name, text = type(exc).__name__, str(exc)
+    return name if _NOT_FOR_A_PAGE.search(text) or len(text) > 200 else f"{name}: {text}"
 
 
 def redis_lost_message(exc: BaseException) -> str:

@@ -151,3 +151,31 @@ def test_the_next_poll_after_the_race_reads_the_result():
     manager = _scripted_manager([None, {"a": 1}], [True, False])
     assert manager.get_result("key", 7) is manager.UNDEFINED and manager.job_running(7)
     assert manager.get_result("key", 7) == {"a": 1}  # the next poll
+
+
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        (ZeroDivisionError("division by zero"), "The job failed (ZeroDivisionError: division by zero)."),
+        (
+            NotADirectoryError(20, "Not a directory", "/srv/cache/results/cache.db"),
+            "The job failed (NotADirectoryError).",
+        ),
+        (OSError("disk I/O error\nTraceback (most recent call last):"), "The job failed (OSError)."),
+    ],
+)
+def test_a_failure_reaches_the_page_as_one_plain_sentence(error, shown):
+    """The defect: a failure outside the job body put a traceback and the server's paths in the
+    page (BackgroundCallbackError ... site-packages/...; '<cache dir>/results/cache.db')."""
+    from dash.exceptions import BackgroundCallbackError
+
+    from dashboard.jobflow import error_message
+
+    assert error_message(error).startswith(shown)
+    outside = BackgroundCallbackError(
+        "An error occurred inside a background callback: [Errno 20] Not a directory: '/srv/cache/results/cache.db'\n"
+        'Traceback (most recent call last):\n  File "/usr/lib/python3/site-packages/dash/x.py", line 1'
+    )
+    page = error_message(outside)
+    assert "/" not in page.replace("w/", "") and "Traceback" not in page and "\n" not in page
+    assert page.startswith("The job failed (an error in the server's job system).")
