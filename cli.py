@@ -9,13 +9,14 @@
     python cli.py orbit --eta-range 0.3 30 40 --steps 2000 --last 200 --out orbit/
     python cli.py diagnostics --eta 5 --steps 10000 --out diagnostics/
     python cli.py figures --out figures/ [--quick] [--only fig12-ftle]
-    python cli.py bench [--large] [--sweep] [--digits] [--json]
+    python cli.py bench --json   (and --large, --sweep, --digits)
 
 Bad input gets one line on stderr and exit status 2; nothing is half-written.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from commands import analysis, bench, figures, regimes, runs
@@ -32,17 +33,31 @@ def build_parser() -> Parser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, taken the way of Ctrl-C: worker processes stopped, nothing half-written."""
+
+
+def _terminate(signum, _frame) -> None:
+    raise Terminated(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
     except ValueError as exc:
         print(f"cli.py {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Terminated:
+        print(f"cli.py {args.command}: terminated; nothing was written", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"cli.py {args.command}: interrupted; nothing was written", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -134,14 +134,31 @@ def map_chunks(
 
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=min(workers, len(chunks) - 1), mp_context=context) as pool:
-        pending = {pool.submit(fn, c): i for i, c in enumerate(chunks) if i > 0}
-        # chunk 0 here while the workers start (~0.75 s to import the engine): the first result
-        # comes that much sooner (a live map draws its first cells), and no core stays idle
-        if not finished(0, fn(chunks[0])):
-            _cancel(pending)
-            return _leading(results), True
-        cancelled = not _gather(pending, finished, still_wanted)
+        try:
+            pending = {pool.submit(fn, c): i for i, c in enumerate(chunks) if i > 0}
+            # chunk 0 here while the workers start (~0.75 s to import the engine): the first result
+            # comes that much sooner (a live map draws its first cells), and no core stays idle
+            if not finished(0, fn(chunks[0])):
+                _cancel(pending)
+                return _leading(results), True
+            cancelled = not _gather(pending, finished, still_wanted)
+        except BaseException:  # Ctrl-C, SIGTERM (cli.py), a failed chunk: no worker computes on
+            _stop_workers(pool)
+            raise
     return _leading(results), cancelled
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End ``pool``'s worker processes now, not after the chunks they are computing (which
+    shutting down the pool would wait for). Python 3.14 has ``terminate_workers``; before it,
+    the pool's process table is the only handle on them."""
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    for process in list(getattr(pool, "_processes", {}).values()):
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _script_line_workers_rerun() -> tuple[str, int] | None:
