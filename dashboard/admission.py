@@ -167,9 +167,15 @@ class Admission:
             return
         held = self._visitor_lock(visitor)
         if held is None:  # waits among the server's queued jobs: bounded by max_queued with them
-            ticket, ticket_fd = self._enqueue(VISITOR_QUEUE, free_slots_help=False)
+            waiting = len(self._visitor_waiting(visitor))
+            if waiting >= self.per_visitor:  # one visitor cannot fill the shared queue
+                raise Busy(
+                    f"you have {waiting} job{'s' * (waiting != 1)} waiting already (at most {self.per_visitor} "
+                    f"besides the {self.per_visitor} computing): wait for one to finish, or cancel one"
+                )
+            ticket, ticket_fd = self._enqueue(VISITOR_QUEUE, free_slots_help=False, tag=visitor)
             try:
-                held = self._wait_for_visitor_lock(visitor, should_stop, on_wait)
+                held = self._wait_for_visitor_lock(visitor, ticket, should_stop, on_wait)
             finally:
                 ticket.unlink(missing_ok=True)
                 os.close(ticket_fd)
@@ -178,20 +184,28 @@ class Admission:
         finally:
             _release([held])
 
-    def _wait_for_visitor_lock(self, visitor: str, should_stop, on_wait) -> int:
+    def _wait_for_visitor_lock(self, visitor: str, ticket: Path, should_stop, on_wait) -> int:
+        """The visitor's next lock, in the order the visitor's jobs arrived."""
         started, told = time.monotonic(), None
         while True:
             reason = should_stop()
             if reason:
                 raise Stopped(reason)
-            held = self._visitor_lock(visitor)
+            mine = self._visitor_waiting(visitor)
+            position = mine.index(ticket) if ticket in mine else 0
+            held = self._visitor_lock(visitor) if position == 0 else None
             if held is not None:
                 return held
             waited = time.monotonic() - started
-            if int(waited) != told:
-                told = int(waited)
-                on_wait(self.per_visitor, waited)  # the visitor's own jobs are ahead
+            ahead = self.per_visitor + position  # the visitor's computing jobs, then its earlier ones
+            if (ahead, int(waited)) != told:
+                told = (ahead, int(waited))
+                on_wait(ahead, waited)
             time.sleep(WAIT_SECONDS)
+
+    def _visitor_waiting(self, visitor: str) -> list[Path]:
+        """The visitor's tickets in the visitor queue, oldest first."""
+        return [path for path in self._waiting(VISITOR_QUEUE) if path.name.endswith(f"-{visitor}")]
 
     def _visitor_lock(self, visitor: str) -> int | None:
         for i in range(self.per_visitor):
@@ -260,7 +274,7 @@ class Admission:
         return waiting
 
     def _enqueue(
-        self, queue: str = SERVER_QUEUE, *, free_slots_help: bool = True, pool: _Pool | None = None
+        self, queue: str = SERVER_QUEUE, *, free_slots_help: bool = True, pool: _Pool | None = None, tag: str = ""
     ) -> tuple[Path, int]:
         """A ticket in ``queue``; Busy if max_queued jobs wait already, in every queue together
         (unless a slot of ``pool`` is free and ``free_slots_help``: then this one starts)."""
@@ -268,7 +282,7 @@ class Admission:
         waiting = sum(len(self._waiting(q)) for q in QUEUES)
         if waiting >= self.max_queued and not (free_slots_help and self._free_slots(pool or self._compute)):
             raise Busy(f"the server is busy: {waiting} jobs are waiting already; try again in a minute")
-        name = f"{time.time_ns():020d}-{os.getpid()}"
+        name = f"{time.time_ns():020d}-{os.getpid()}" + (f"-{tag}" if tag else "")
         draft = self._dir(queue) / f".{name}"  # locked before it shows: nobody takes it for stale
         fd = _lock(draft)
         ticket = draft.with_name(name)

@@ -325,3 +325,47 @@ def test_a_chunked_job_sending_its_chunks_to_celery_is_a_coordinator(store, monk
         plan = Plan(f"test:{chunked}:{jobs is celery}", lambda control, held: record, 2, chunked=chunked)
         jobs.compute(plan, Control(jobs.admission, None, lambda *_: None), lambda *_: None)
     assert asked == [True, False, False]  # only a map sending its cells to the workers waits aside
+
+
+def test_one_visitors_waiting_jobs_are_bounded_and_told_their_place(tmp_path):
+    """The defect: one cookie with 14 jobs took 2 slots and all 8 queue places (everyone else
+    saw "busy"), and "n jobs ahead of you" printed the cap, not the place."""
+    import threading
+
+    admission = Admission(tmp_path, slots=4, max_queued=8, abandon_seconds=30, per_visitor=2)
+    places, waiting, release = {}, {}, threading.Event()
+
+    def wait_in_line(name):
+        waiting[name] = threading.Event()
+        stop = lambda: CANCELLED if release.is_set() else None  # noqa: E731
+
+        def told(ahead, _):
+            places[name] = ahead
+            waiting[name].set()
+
+        with pytest.raises(Stopped), admission.slot(1, stop, told, visitor=VISITOR):
+            pass
+
+    with (
+        admission.slot(1, lambda: None, lambda *_: None, visitor=VISITOR),
+        admission.slot(1, lambda: None, lambda *_: None, visitor=VISITOR),
+    ):
+        threads = []
+        for name in ("third", "fourth"):
+            threads.append(threading.Thread(target=wait_in_line, args=(name,)))
+            threads[-1].start()
+            assert _wait_event(waiting, name)  # in line before the next one comes
+        assert places == {"third": 2, "fourth": 3}  # behind the two computing, then in order
+        with pytest.raises(Busy, match="you have 2 jobs waiting already"):
+            with admission.slot(1, lambda: None, lambda *_: None, visitor=VISITOR):
+                pass
+        with admission.slot(1, lambda: None, lambda *_: None, visitor=OTHER):  # others still start
+            pass
+        release.set()
+        for thread in threads:
+            thread.join(20)
+
+
+def _wait_event(events: dict, name: str, timeout: float = 20.0) -> bool:
+    _until(lambda: name in events)
+    return events[name].wait(timeout)
