@@ -23,9 +23,11 @@ def graph_config(fmt: str = "png") -> dict:
 GRAPH_CONFIG = graph_config()
 
 
-def graph(id_: str, height: int = 460, message: str = "Press Run to train.", placeholder=figures.empty_figure):
-    """A graph showing ``placeholder(message)`` until its first figure arrives."""
-    return dcc.Graph(id=id_, figure=placeholder(message), config=GRAPH_CONFIG, style={"height": f"{height}px"})
+def graph(id_: str, height: int | None = 460, message: str = "Press Run to train.", placeholder=figures.empty_figure):
+    """A graph showing ``placeholder(message)`` until its first figure arrives; ``height`` in px,
+    or None: as tall as each figure it shows (its layout.height)."""
+    style = {"height": f"{height}px"} if height is not None else {}
+    return dcc.Graph(id=id_, figure=placeholder(message), config=GRAPH_CONFIG, style=style)
 
 
 def explain(*sentences: str) -> html.P:

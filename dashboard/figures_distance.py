@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboard.figures import GREY, LOSS_COLOR, MAX_POINTS, _base_layout, _f32, thin
+from dashboard.figures import GREY, LOSS_COLOR, MAX_POINTS, _base_layout, _f32, log_axis, thin
 
 LOSS_LIGHT = "rgba(214, 39, 40, 0.55)"  # the loss over other curves
 
@@ -99,13 +99,7 @@ def distance_figure(
         title=title,
         uirevision="distance",
         xaxis={"title": "iteration t"},
-        yaxis={
-            "title": y_title,
-            "type": "log",
-            "exponentformat": "power",
-            "minor": {"showgrid": False},
-            "dtick": _log_dtick(mean),
-        },
+        yaxis=log_axis(_drawn(distances[keep_copies], mean[keep]), title=y_title, minor={"showgrid": False}),
         yaxis2={"title": "loss", "overlaying": "y", "side": "right", "showgrid": False, "tickmode": "auto"},
     )
 
@@ -147,19 +141,13 @@ def update_distance_figure(
         grey.update(x=xs, y=_f32(ys), name=_copies_name(distances.shape[1]))
         black.update(x=_f32(x), y=_f32(mean[keep]))
         dashed.update(x=_f32(x), y=_f32(loss[keep]))
-        fig.layout.yaxis.dtick = _log_dtick(mean)
+        fig.layout.yaxis.update(log_axis(_drawn(distances[keep_copies], mean[keep])))
     return fig
 
 
-def _log_dtick(mean: np.ndarray) -> str | None:
-    """Minor decades labelled (2, 5) when the curve spans under three decades."""
-    return "D2" if _decades(mean) < 3 else None
-
-
-def _decades(values: np.ndarray) -> float:
-    """How many powers of ten the finite positive values span."""
-    ok = values[np.isfinite(values) & (values > 0)]
-    return float(np.log10(ok.max() / ok.min())) if ok.size else 0.0
+def _drawn(copies: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Every distance the log axis shows (its ticks follow their span): (S', M) and (S,)."""
+    return np.concatenate([np.ravel(copies), np.ravel(mean)])
 
 
 def orbital_figure(iterations: np.ndarray, normalized: np.ndarray, loss: np.ndarray, t0: int) -> go.Figure:
@@ -191,7 +179,8 @@ def orbital_figure(iterations: np.ndarray, normalized: np.ndarray, loss: np.ndar
         fig,
         title=f"Perturbed at iteration {t0}",
         uirevision="orbital",
-        xaxis={"title": "iteration t"},
+        # the x axis starts at t0, its first label right under the y axis's "0": set them apart
+        xaxis={"title": "iteration t", "ticklabelstandoff": 6},
         yaxis={"title": "<d>/(ε N_w)", "rangemode": "tozero"},
         yaxis2={"title": "loss", "overlaying": "y", "side": "right", "showgrid": False, "tickmode": "auto"},
     )

@@ -18,7 +18,17 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.figures import CLASS_COLORS, GREY, LOSS_COLOR, _base_layout, _f32, empty_figure, thin
+from dashboard.figures import (
+    CLASS_COLORS,
+    GREY,
+    HALF_CHARS,
+    LOSS_COLOR,
+    _base_layout,
+    _f32,
+    empty_figure,
+    log_axis,
+    thin,
+)
 
 MAX_DOTS = 10_001  # a long run of docs/method.md §7 (T = 10,000) is drawn whole, as WebGL dots
 MAX_WEIGHT_POINTS = 2_000  # per weight line: n lines of them, ~110 KB for 5 weights
@@ -27,6 +37,8 @@ SIGNIFICANT_COLOR = "#e45756"
 SHADE = {"fillcolor": "rgba(120, 120, 120, 0.12)", "line_width": 0, "layer": "below"}
 MAX_DIGITS = 40  # 5 rows of 8: enough to see the kinds of mistakes; captions stay legible
 CELL, GAP_X, GAP_Y = 8, 1, 3  # pixels of a digit; blank pixels between columns / above each digit
+# 5 rows of digits fill the Data view's 480 px graph exactly (at 95 px a row the fifth was cut off)
+DIGITS_ROW_PX, DIGITS_MARGIN_PX = 74, 110
 WRONG_COLOR = "#d62728"
 SEPARATOR_COLOR = "#dfe5ef"  # the NaN pixels between digits show the plot background
 
@@ -96,7 +108,7 @@ def curvature_figure(
     fig.add_hline(edge, row=1, col=1, line={"dash": "dash", "color": LOSS_COLOR}, annotation_text=f"2/η = {edge:.4g}")
     fig.update_yaxes(title_text="sharpness λ_max", row=1, col=1)
     fig.update_yaxes(title_text="loss (nats)", row=2, col=1)
-    fig.update_yaxes(title_text="<d(t)> (log)", type="log", exponentformat="power", row=3, col=1)
+    fig.update_yaxes(log_axis(mean_distance[keep], title_text="<d(t)> (log)"), row=3, col=1)
     fig.update_xaxes(title_text="iteration t", row=3, col=1)
     return _base_layout(fig, title=_curvature_title(sharpness, eta), uirevision="curvature", showlegend=False)
 
@@ -154,7 +166,7 @@ def acf_figure(acf: np.ndarray, null_low: np.ndarray, null_high: np.ndarray) -> 
     n = acf.size - 1
     title = f"{outside} of {n} lags ({outside / n:.0%}) leave the shuffle-null band"
     axes = {"xaxis": {"title": "lag (iterations)"}, "yaxis": {"title": "autocorrelation"}}
-    return _base_layout(fig, title=title, uirevision="chaos-acf", **axes)
+    return _base_layout(fig, title=title, uirevision="chaos-acf", chars=HALF_CHARS, **axes)
 
 
 def expansion_histogram(rates: np.ndarray, significant: np.ndarray, *, bins: int = 30) -> go.Figure:
@@ -190,7 +202,8 @@ def expansion_histogram(rates: np.ndarray, significant: np.ndarray, *, bins: int
     n, k = int(finite.sum()), int((finite & significant).sum())
     title = f"{n} local expansion rates, {k} significant ({k / n:.0%})"
     axes = {"xaxis": {"title": "local expansion rate (per iteration)"}, "yaxis": {"title": "reference times"}}
-    return _base_layout(fig, title=title, uirevision="chaos-rates", barmode="stack", bargap=0.05, **axes)
+    bars = {"barmode": "stack", "bargap": 0.05}
+    return _base_layout(fig, title=title, uirevision="chaos-rates", chars=HALF_CHARS, **bars, **axes)
 
 
 def top_weights_figure(steps: np.ndarray, series: np.ndarray, labels: tuple[str, ...] | list[str]) -> go.Figure:
@@ -261,7 +274,9 @@ def digits_grid_figure(
     fig = _base_layout(fig, title=title, uirevision="digits", showlegend=False, shapes=shapes)
     fig.update_xaxes(hidden, constrain="domain")
     fig.update_yaxes(hidden, autorange="reversed", scaleanchor="x", constrain="domain")  # row 0 on top
-    return fig.update_layout(plot_bgcolor=SEPARATOR_COLOR, height=110 + 95 * len(np.unique(top)))
+    return fig.update_layout(
+        plot_bgcolor=SEPARATOR_COLOR, height=DIGITS_MARGIN_PX + DIGITS_ROW_PX * len(np.unique(top))
+    )
 
 
 _GREYS = {"colorscale": "Greys", "zmin": 0.0, "zmax": 1.0, "showscale": False, "hoverinfo": "skip"}

@@ -9,28 +9,38 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.figures import LOSS_COLOR, _base_layout, _f32, thin
+from dashboard.figures import LOSS_COLOR, _base_layout, _f32, colorbar_margin, log_axis, thin
 from dashboard.figures_distance import grey_black
+
+PANELS_PER_ROW = 2
 
 
 def eps_panels_figure(iterations: np.ndarray, eps: np.ndarray, distances: np.ndarray, loss: np.ndarray) -> go.Figure:
     """The paper's Fig. 4: one panel per eps, same initial network; shapes agree up to the scale eps.
 
-    eps (E,), distances (E, S, M), loss (S,).
+    eps (E,), distances (E, S, M), loss (S,). Two panels a row: four in a row leave ~110 px
+    each in a graph 720 px wide (a 1024 px screen), and their tick labels run into each other.
+    The loss (one curve, the same network's) is dashed on every panel, its axis labelled on
+    the right-hand column only.
     """
     keep = thin(len(iterations))
     x = iterations[keep]
+    cols = min(len(eps), PANELS_PER_ROW)
+    rows = -(-len(eps) // cols)
     fig = make_subplots(
-        rows=1,
-        cols=len(eps),
+        rows=rows,
+        cols=cols,
         shared_xaxes=True,
-        horizontal_spacing=0.06,
+        horizontal_spacing=0.16,
+        vertical_spacing=0.2 if rows > 1 else 0.0,
         subplot_titles=[f"ε = {e:.0e}" for e in eps],
-        specs=[[{"secondary_y": True}] * len(eps)],
+        specs=[[{"secondary_y": True}] * cols] * rows,
     )
     for j in range(len(eps)):
+        row, col = divmod(j, cols)
+        place = {"row": row + 1, "col": col + 1}
         d = distances[j][keep]
-        grey_black(fig, x, d, x, d.mean(axis=1), row=1, col=j + 1, show_legend=j == 0)
+        grey_black(fig, x, d, x, d.mean(axis=1), **place, show_legend=j == 0)
         fig.add_trace(
             go.Scatter(
                 x=x,
@@ -41,16 +51,24 @@ def eps_panels_figure(iterations: np.ndarray, eps: np.ndarray, distances: np.nda
                 showlegend=j == 0,
                 hoverinfo="skip",
             ),
-            row=1,
-            col=j + 1,
+            **place,
             secondary_y=True,
         )
-        fig.update_yaxes(type="log", exponentformat="power", row=1, col=j + 1, secondary_y=False)
-        fig.update_yaxes(showgrid=False, tickmode="auto", row=1, col=j + 1, secondary_y=True)
-    fig.update_xaxes(title_text="iteration t")
-    fig = _base_layout(fig, title="Same network, four perturbation sizes", uirevision="eps-panels")
-    # the legend below the axis titles, not over them
-    return fig.update_layout(legend={"orientation": "h", "y": -0.32, "yanchor": "top"}, margin={"b": 95})
+        last_col = col + 1 == cols
+        fig.update_yaxes(log_axis(d, nticks=5), **place, secondary_y=False)
+        fig.update_yaxes(
+            showgrid=False,
+            tickmode="auto",
+            showticklabels=last_col,
+            title_text="loss" if last_col else None,
+            **place,
+            secondary_y=True,
+        )
+        if col == 0:
+            fig.update_yaxes(title_text="distance d(t)", **place, secondary_y=False)
+    fig.update_xaxes(showticklabels=True)
+    fig.update_xaxes(title_text="iteration t", row=rows)
+    return _base_layout(fig, title="Same network, four perturbation sizes", uirevision="eps-panels", extra_top=20)
 
 
 def collapse_figure(iterations: np.ndarray, eps: np.ndarray, normalized: np.ndarray) -> go.Figure:
@@ -84,19 +102,20 @@ def collapse_figure(iterations: np.ndarray, eps: np.ndarray, normalized: np.ndar
                 "cmin": lo,
                 "cmax": hi,
                 "color": [lo],
-                "colorbar": {"title": "log10 ε"},
+                "colorbar": {"title": {"text": "log10 ε", "side": "right"}, "thickness": 16},
                 "showscale": True,
             },
         )
     )
-    return _base_layout(
+    fig = _base_layout(
         fig,
         title=collapse_title(normalized),
         uirevision="collapse",
         xaxis={"title": "iteration t"},
-        yaxis={"title": "<d>/(ε N_w)", "type": "log"},
+        yaxis=log_axis(normalized, title="<d>/(ε N_w)"),
         showlegend=False,
     )
+    return colorbar_margin(fig)
 
 
 COLLAPSE_DECADES = 0.5  # curves within a factor ~3 of each other at the end count as one

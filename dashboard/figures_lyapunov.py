@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboard.figures import _base_layout, _f32, thin
+from dashboard.figures import _base_layout, _f32, log_axis, thin
 
 
 def fit_figure(iterations: np.ndarray, mean: np.ndarray, fit: dict) -> go.Figure:
@@ -77,7 +77,7 @@ def ftle_eps_figure(eps: np.ndarray, mean: np.ndarray, std: np.ndarray, kept: np
         fig,
         title=f"Lyapunov exponent λ vs ε ({total} initial networks)",
         uirevision="ftle-eps",
-        xaxis={"title": "perturbation ε", "type": "log", "exponentformat": "power"},
+        xaxis=log_axis(eps, title="perturbation ε"),
         yaxis={"title": "FTLE per iteration"},
         yaxis2={
             "title": "fraction kept",

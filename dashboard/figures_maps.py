@@ -13,7 +13,7 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboard.figures import _base_layout, _f32
+from dashboard.figures import _base_layout, _f32, colorbar_margin, log_axis
 
 
 def log_edges(centres) -> np.ndarray:
@@ -106,28 +106,45 @@ def _computed_layer(x_edges, y_edges, done) -> go.Heatmap:
     )
 
 
+MAX_SEED_TICKS = 10
+
+
 def _map_layout(fig, kind, x_edges, y_edges, title, note) -> go.Figure:
     log_y = kind == "eta-eps"
     y_range = np.log10(y_edges[[0, -1]]) if log_y else y_edges[[0, -1]]
     y_axis = {"title": MAP_TEXT[kind][0], "range": y_range.tolist(), "showgrid": False}
-    y_axis.update({"type": "log", "exponentformat": "power"} if log_y else {"tickformat": "d"})
+    y_axis.update(log_axis(y_edges) if log_y else _seed_ticks(y_edges))
     x_range = np.log10(x_edges[[0, -1]]).tolist()  # a log axis's range is in log10 units
-    x_axis = {"title": "learning rate η", "type": "log", "range": x_range, "exponentformat": "power", "showgrid": False}
-    fig = _base_layout(fig, title=title, uirevision=f"map-{kind}", xaxis=x_axis, yaxis=y_axis)
+    x_axis = log_axis(x_edges, title="learning rate η", range=x_range, showgrid=False)
+    fig = _base_layout(fig, title=title, uirevision=f"map-{kind}", xaxis=x_axis, yaxis=y_axis, extra_top=18)
     fig.add_annotation(
         text=note, showarrow=False, x=0, y=1, xref="paper", yref="paper", xanchor="left", yanchor="bottom"
     )
     fig.update_layout(dragmode="select", selectdirection="any", plot_bgcolor=NOT_DONE_COLOR)
-    return fig
+    return colorbar_margin(fig)
+
+
+def _seed_ticks(y_edges: np.ndarray) -> dict:
+    """One tick per seed (integers), or every k-th when there are many: Plotly's own ticks on
+    a range like -0.5..3.5 fall on halves, which the integer format writes twice ("1, 1, 2, 2")."""
+    first, last = math.ceil(y_edges[0]), math.floor(y_edges[-1])
+    step = max(1, math.ceil((last - first + 1) / MAX_SEED_TICKS))
+    return {"tickmode": "linear", "tick0": first, "dtick": step, "tickformat": "d"}
 
 
 def _map_colour(kind: str, z: np.ndarray, title: str) -> tuple[np.ndarray, dict]:
     """(Y, E) values -> what the heatmap colours by and its colour bar."""
     if kind == "eta-eps":
-        return z, {"title": {"text": title}}
+        return z, _colorbar(title)
     with np.errstate(all="ignore"):
         logs = np.where(z > 0, np.log10(z), np.nan)
-    return logs, {"title": {"text": f"{title} (log scale)"}, **_log_ticks(logs)}
+    return logs, {**_colorbar(f"{title} (log scale)"), **_log_ticks(logs)}
+
+
+def _colorbar(title: str) -> dict:
+    """A slim colour bar with its title along it: narrower than a title on top, which ran
+    under the mode bar."""
+    return {"thickness": 16, "title": {"text": title, "side": "right"}}
 
 
 def _log_ticks(logs: np.ndarray) -> dict:
@@ -210,8 +227,8 @@ def orbit_figure(etas, losses, *, n_classes: int = 3, title: str = "Orbit diagra
         fig,
         title=title,
         uirevision="orbit",
-        xaxis={"title": "learning rate η", "type": "log", "exponentformat": "power"},
-        yaxis={"title": "training loss (last steps)", "type": "log"},
+        xaxis=log_axis(etas, title="learning rate η"),
+        yaxis=log_axis([*np.ravel(losses), math.log(n_classes)], title="training loss (last steps)"),
         dragmode="select",  # dragging marks a span of eta for "Zoom in"
         selectdirection="h",
     )

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.labels import REGIME_TEXT, REGIMES
-from dashboard.figures import _base_layout
+from dashboard.figures import LEGEND, _base_layout, log_axis, wrap
 from dashboard.figures_maps import log_edges
 
 REGIME_COLORS = {
@@ -28,6 +28,10 @@ REGIME_COLORS = {
 }
 BAND_OPACITY = 0.16  # the bands tint the panels; the data stay readable over every colour
 ACCURACY_COLORS = {"train_accuracy": "#009E73", "test_accuracy": "#56B4E9"}
+STRIP_HEIGHT = 1050  # px; the Regimes view's graph takes each figure's own height
+LINE_LEGEND_PX = 44  # the legend of the lines under the title: two rows in a graph ~720 px wide
+PANEL_TITLE_PX = 24  # the first panel's title
+REGIME_CHARS = 95  # a regime's sentence per line: ~6.5 px a character at 12 px, in ~720 px
 STRIP_PANELS = (
     "FTLE (per step), mean ± 95% CI",
     "final loss and accuracy",
@@ -71,7 +75,7 @@ def regime_strip_figure(
         rows=5,
         cols=1,
         shared_xaxes=True,
-        vertical_spacing=0.035,
+        vertical_spacing=0.07,  # each panel's eta tick labels, then the next panel's title
         row_heights=[0.24, 0.22, 0.18, 0.16, 0.2],
         subplot_titles=_panel_titles(target_accuracy),
         specs=[[{"secondary_y": True}], [{"secondary_y": True}], [{}], [{}], [{}]],
@@ -85,23 +89,38 @@ def regime_strip_figure(
     edges = log_edges(x) if x.size else x
     _regime_bands(fig, edges, labels)
     _regime_legend(fig, regime_text)
-    fig.update_xaxes(type="log", exponentformat="power", range=np.log10(edges[[0, -1]]).tolist() if x.size else None)
+    _strip_axes(fig, edges, col)
+    return _strip_layout(fig, title)
+
+
+def _strip_axes(fig, edges: np.ndarray, col: dict[str, np.ndarray]) -> None:
+    """The eta axis labelled on every panel (a projector shows one or two panels at a time),
+    decades only; the log y axes likewise."""
+    x_range = np.log10(edges[[0, -1]]).tolist() if edges.size else None
+    fig.update_xaxes(log_axis(edges, range=x_range), showticklabels=True)
     fig.update_xaxes(title_text="learning rate η", row=5, col=1)
     fig.update_yaxes(title_text="FTLE", row=1, col=1, secondary_y=False)
     fig.update_yaxes(title_text="kept", range=[0, 1.05], row=1, col=1, secondary_y=True)
-    fig.update_yaxes(title_text="loss", type="log", exponentformat="power", row=2, col=1, secondary_y=False)
+    fig.update_yaxes(log_axis(col["final_loss"], title_text="loss"), row=2, col=1, secondary_y=False)
     fig.update_yaxes(title_text="accuracy", range=[0, 1.05], row=2, col=1, secondary_y=True)
     fig.update_yaxes(title_text="iterations", rangemode="tozero", row=3, col=1)
     fig.update_yaxes(title_text="share", range=[0, 1.05], tickformat=".0%", row=4, col=1)
-    fig.update_yaxes(title_text="ratio", type="log", row=5, col=1)
+    ratios = [*col["sharpness_over_2_eta"], 1.0]  # the dashed line at 1 is on the axis too
+    fig.update_yaxes(log_axis(ratios, title_text="ratio"), row=5, col=1)
+
+
+def _strip_layout(fig, title: str) -> go.Figure:
+    """The strip's title, the legend of its lines under the title, the panels, and the regime
+    legend at the foot of the figure (the bands' colours, written once)."""
     fig = _base_layout(fig, title=title, uirevision="regime-strip")
     fig.update_yaxes(showgrid=False, tickmode="auto", secondary_y=True)  # secondaries: the left grid only
+    title_px = fig.layout.margin.t
     fig.update_layout(
-        height=1050,
+        height=STRIP_HEIGHT,
         plot_bgcolor="rgba(0,0,0,0)",  # the bands lie below the plot area: keep it see-through
-        margin={"b": 40},
-        legend={"orientation": "h", "x": 0, "y": -0.075, "yanchor": "top"},
-        legend2={"orientation": "v", "x": 0, "y": -0.11, "yanchor": "top", "title": {"text": "background: regime"}},
+        margin={"t": title_px + LINE_LEGEND_PX + PANEL_TITLE_PX, "b": 40},
+        legend={**LEGEND, "y": 1 - (title_px - 6) / STRIP_HEIGHT, "yanchor": "top"},
+        legend2={**LEGEND, "orientation": "v", "title": {"text": "background: regime"}},
         dragmode="select",  # dragging marks a span of eta for "Zoom in"
         selectdirection="h",
     )
@@ -144,17 +163,16 @@ def _ftle_panel(fig, x, col) -> None:
         "thickness": 1.2,
         "width": 4,
     }
-    _scatter(fig, x, mean, "FTLE mean (95% CI)", "#000000", 1, "%{y:.4f}", error_y=error)
-    _scatter(
-        fig, x, col["ftle_kept_fraction"], "FTLE fits kept", "#0072B2", 1, "%{y:.0%}", secondary_y=True, dash="dot"
-    )
+    _scatter(fig, x, mean, "FTLE mean (95% CI)", "#000000", 1, "%{y:.4f}", error_y=error, showlegend=True)
+    kept = col["ftle_kept_fraction"]
+    _scatter(fig, x, kept, "FTLE fits kept", "#0072B2", 1, "%{y:.0%}", secondary_y=True, dash="dot", showlegend=True)
 
 
 def _loss_panel(fig, x, col) -> None:
-    _scatter(fig, x, col["final_loss"], "final loss", "#D55E00", 2, "%{y:.4g}")
+    _scatter(fig, x, col["final_loss"], "final loss", "#D55E00", 2, "%{y:.4g}", showlegend=True)
     for key, color in ACCURACY_COLORS.items():
         name = key.replace("_", " ")
-        _scatter(fig, x, col[key], name, color, 2, "%{y:.1%}", secondary_y=True, dash="dash")
+        _scatter(fig, x, col[key], name, color, 2, "%{y:.1%}", secondary_y=True, dash="dash", showlegend=True)
 
 
 def _steps_panel(fig, x, col) -> None:
@@ -231,7 +249,7 @@ def _regime_legend(fig, regime_text: dict[str, str]) -> None:
                 x=[None],
                 y=[None],
                 mode="markers",
-                name=sentence,
+                name=wrap(sentence, REGIME_CHARS),
                 legend="legend2",
                 legendgroup=label,
                 marker={"symbol": "square", "size": 14, "color": color, "opacity": max(BAND_OPACITY * 3, 0.4)},

@@ -103,7 +103,6 @@ MAP_MESSAGE = "map-message"
 MAP_PENDING = "map-pending"
 MAP_STORE = "map-store"  # the request of the finished map (zoom and clicks read it)
 MAP_GRAPH = "map-graph"
-MAP_LEGEND = "map-legend"
 CURVATURE_GRAPH = "curvature-graph"
 
 # the Chaos view

@@ -84,7 +84,7 @@ def layout() -> list:
                 dcc.Store(id=ids.SWEEP_STORE),
             ],
         ),
-        graph(ids.EPS_PANELS_GRAPH, 360, "Press Compare ε."),
+        graph(ids.EPS_PANELS_GRAPH, 560, "Press Compare ε."),  # four panels, 2 x 2
         graph(ids.COLLAPSE_GRAPH, 420, "Press Compare ε."),
     ]
 

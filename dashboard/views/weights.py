@@ -24,9 +24,10 @@ def layout() -> list:
         explain(
             "Which weights matter? Each cell sets one weight of the trained network to zero and "
             "shows the new loss divided by the old: 1 (white) means the weight barely matters, red "
-            "means removing it hurts."
+            "means removing it hurts, blue that the network does better without it."
         ),
-        html.Div(className="row", children=[graph(ids.ABLATION_W1_GRAPH, 380), graph(ids.ABLATION_W2_GRAPH, 380)]),
+        # the colour bar and its two-line title sit under each map: taller than a plain graph
+        html.Div(className="row", children=[graph(ids.ABLATION_W1_GRAPH, 440), graph(ids.ABLATION_W2_GRAPH, 440)]),
         explain(
             "How far each weight travels (its path length, the sum of its steps) against how far it "
             "ends from where it started: a weight that wanders back and forth travels much more than "

@@ -67,9 +67,21 @@ def test_fit_figure_draws_the_window_or_says_why_not():
     assert len(nofit.data) == 1 and "No window" in nofit.layout.title.text
 
 
-def test_ablation_heatmap_is_centred_at_one():
-    fig = figures_weights.ablation_heatmap(np.array([[1.0, 3.0]]), ["x"], ["h0", "h1"], "t")
-    assert fig.data[0].zmid == 1.0 and fig.data[0].colorscale
+def test_ablation_colours_span_zero_to_two_centred_at_one_and_say_what_blue_means():
+    fig = figures_weights.ablation_heatmap(np.array([[0.4, 1.0, 13.2]]), ["x"], ["h0", "h1", "h2"], "t")
+    heat = fig.data[0]
+    assert (heat.zmin, heat.zmax) == (0.0, 2.0) and (heat.zmin + heat.zmax) / 2 == 1.0  # white at "no change"
+    assert heat.colorscale[0][1] != heat.colorscale[-1][1]  # diverging
+    bar = heat.colorbar
+    assert list(bar.tickvals) == [0.0, 0.5, 1.0, 1.5, 2.0] and bar.ticktext[-1] == "≥ 2"  # saturates beyond 2
+    assert "largest 13.2" in bar.title.text and "blue: removing it lowers the loss" in bar.title.text
+    assert list(heat.z[0]) == [0.4, 1.0, 13.2] and "%{z" in heat.hovertemplate  # the hover keeps the true ratio
+    assert bar.orientation == "h" and bar.yref == "container" and bar.title.side == "bottom"
+
+
+def test_an_ablation_within_range_names_no_largest_value():
+    bar = figures_weights.ablation_heatmap(np.array([[0.9, 1.7]]), ["x"], ["h0", "h1"], "t").data[0].colorbar
+    assert bar.ticktext[-1] == "2" and "largest" not in bar.title.text and "blue" in bar.title.text
 
 
 def test_displacement_is_log_log_and_drops_undefined_points():

@@ -106,7 +106,7 @@ def test_a_real_sweep_gets_a_band_per_regime_it_found(sweep):
 def test_the_regime_legend_has_each_colour_and_its_sentence():
     fig = fr.regime_strip_figure([1.0], {k: np.ones(1) for k in COLUMNS}, ["edge"])
     entries = [t for t in fig.data if t.legend == "legend2"]
-    assert [t.name for t in entries] == [REGIME_TEXT[r] for r in REGIMES]
+    assert [t.name.replace("<br>", " ") for t in entries] == [REGIME_TEXT[r] for r in REGIMES]  # wrapped
     assert [t.marker.color for t in entries] == [fr.REGIME_COLORS[r] for r in REGIMES]
     assert all(t.x == (None,) for t in entries)  # legend only: nothing drawn
     items = fr.regime_legend_items({r: f"{r} in a sentence" for r in REGIMES})
