@@ -78,6 +78,10 @@ def bench_hessian(repeats: int) -> dict:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.estimates or args.costs:
+        from commands import bench_costs  # here, not at the top: cli.py's imports are shared work
+
+        return bench_costs.cmd_estimates(args) if args.estimates else bench_costs.cmd_costs(args)
     results, default_runs = [], []
     for k in (21, 1000):
         for threads in sorted({1, default_workers()}):
@@ -135,6 +139,14 @@ def register(sub) -> None:
     bench.add_argument("--workers", type=count_arg, default=None, help="processes for --large (default: all cores)")
     bench.add_argument(
         "--digits", action="store_true", help="also time digits beside its FLOP-limited rate (DGEMM GFLOP/s)"
+    )
+    bench.add_argument(
+        "--estimates",
+        action="store_true",
+        help="instead: one small job of each kind beside its estimated time (~2 min)",
+    )
+    bench.add_argument(
+        "--costs", action="store_true", help="instead: measure the cost model's terms here beside its constants"
     )
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=cmd_bench)

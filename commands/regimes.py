@@ -33,16 +33,13 @@ from commands.common import (
 from core.config import MAX_SEED, RunConfig
 from core.data import Dataset
 from core.experiments import check_theta0, dataset_for, network_for
-from core.hessian import EXACT_MAX_PARAMS
 from core.maps import MAP_KINDS, run_map, zoom_grids
 from core.orbit import run_orbit
 from core.regimes import run_sweep
-from core.speed import measure_job_rate
+from core.speed import Estimate, map_estimate, measure_rate, network_cost
 from core.validate import check_float, check_int, check_seed_range
 
 FTLE_MIN_STEPS = 30  # the shortest FTLE window (core.config.FTLEConfig)
-HESSIAN_LANCZOS_ROWS = 60  # gradient rows of one Lanczos sharpness (about 30 products)
-START_SECONDS = 1.0  # starting the worker processes, beside the estimate
 
 
 @dataclass(frozen=True)
@@ -59,10 +56,12 @@ class Job:
     backend: Backend  # where the cells are computed
 
 
-def prepare(args: argparse.Namespace, n_cells: int, rows_per_cell: int, *, n_networks: int, hessians: bool = False):
-    """The Job of a sweep, map or orbit: ``n_cells`` cells of ``rows_per_cell`` trajectories;
-    ``n_networks`` distinct initial networks per learning rate (more than one cannot start from
-    one --init-from file); ``hessians``: a sharpness per cell is part of the cost."""
+def prepare(args: argparse.Namespace, kind: str, n_etas: int, n_ys: int, *, n_inits: int, n_networks: int):
+    """The Job of a sweep (``kind`` "eta"), map ("eta-eps", "eta-seed") or orbit diagram
+    ("orbit") over ``n_etas`` learning rates x ``n_ys`` eps or seeds x ``n_inits`` networks;
+    ``n_networks`` distinct initial networks per learning rate (more than one cannot start
+    from one --init-from file). Its time is estimated (core.speed.map_estimate, the model the
+    server uses) and bounded by --max-minutes before any training."""
     config = config_from(args, eps=getattr(args, "eps", 1e-8))
     out = out_dir(args.out)
     data = dataset_for(config, user_data(args))
@@ -72,26 +71,29 @@ def prepare(args: argparse.Namespace, n_cells: int, rows_per_cell: int, *, n_net
         if n_networks > 1:
             raise ValueError(f"--init-from gives every network the same start: use one network, not {n_networks}")
         theta0 = check_theta0(theta0_from(args.init_from), mlp)
-    steps = n_cells * rows_per_cell * config.n_steps
-    if hessians:
-        steps += n_cells * (2 * mlp.n_params if mlp.n_params <= EXACT_MAX_PARAMS else HESSIAN_LANCZOS_ROWS)
     backend = backend_from(args)
-    seconds = _check_cost(steps, mlp, data, args, backend)
+    net = network_cost(mlp, len(data.y_train), len(data.y_test))
+    copies = getattr(args, "perturbations", None) or 0
+    estimate = map_estimate(
+        kind, net, n_etas, n_ys, n_inits, copies, config.n_steps, measure_rate(), backend.cores,
+        local=backend.executor is None,
+    )  # fmt: skip
+    seconds = _check_cost(estimate, args, backend)
     settings = {k: v for k, v in config.to_dict().items() if k != "learning_rate"}  # the etas are the grid
     return Job(config, data, theta0, out, seconds, {"config": settings, **data_note(args)}, backend)
 
 
-def _check_cost(traj_steps: int, mlp, data, args: argparse.Namespace, backend: Backend) -> float:
-    """The job's estimated seconds (this network's measured rate on this data here, over the
-    processes that compute at once); refuse the job if that exceeds ``--max-minutes``."""
-    seconds = traj_steps / (measure_job_rate(mlp, data) * backend.cores)
-    if seconds > 60 * args.max_minutes:
+def _check_cost(estimate: Estimate, args: argparse.Namespace, backend: Backend) -> float:
+    """The job's estimated seconds; refuse the job if that exceeds ``--max-minutes``."""
+    if estimate.seconds > 60 * args.max_minutes:
         raise ValueError(
-            f"this job is {traj_steps:,} trajectory-steps, about {seconds / 60:,.1f} min on {backend.where} "
-            f"at this machine's speed; the limit is --max-minutes {args.max_minutes:g}: "
+            f"this job is {estimate.trajectory_steps:,} trajectory-steps, about {estimate.seconds / 60:,.1f} min "
+            f"on {backend.where} at this machine's speed ({estimate.training / 60:,.1f} min of training at "
+            f"~{estimate.rate:,.0f} trajectory-steps/s a process, the rest starting processes, per-step calls, "
+            f"sharpness and fits); the limit is --max-minutes {args.max_minutes:g}: "
             "use a coarser grid, fewer networks or steps"
         )
-    return seconds
+    return estimate.seconds
 
 
 def _notes(job: Job, *, ftle: bool) -> None:
@@ -106,13 +108,13 @@ def _notes(job: Job, *, ftle: bool) -> None:
 
 
 def _estimate(seconds: float) -> str:
-    return f"estimated {seconds:.1f} s plus ~{START_SECONDS:.0f} s to start the workers"
+    return f"estimated {seconds:.1f} s"
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     etas = grid_from(args.etas, args.eta_range, "eta", (1e-3, 20.0, 25))
     target = check_float("--target-accuracy", args.target_accuracy, low=0.0, high=1.0)
-    job = prepare(args, etas.size * args.inits, 1 + args.perturbations, n_networks=args.inits, hessians=True)
+    job = prepare(args, "eta", etas.size, 0, n_inits=args.inits, n_networks=args.inits)
     _notes(job, ftle=True)
     started = time.perf_counter()
     with ProgressBar("sweep") as bar:
@@ -120,8 +122,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             job.config, etas, args.inits, target_accuracy=target, data=job.data, theta0=job.theta0,
             workers=args.workers, executor=job.backend.executor, on_progress=bar,
         )  # fmt: skip
+    runs, summary = result.runs(), result.summary()  # the FTLE fits and the labels: part of the job's time
     seconds = time.perf_counter() - started
-    runs, summary = result.runs(), result.summary()
     arrays = {name: np.asarray(runs[name]) for name in runs.columns if name != "regime"}
     meta = {**job.meta, "etas": etas, "inits": args.inits, "target_accuracy": target, "seconds": seconds}
     write_outputs(
@@ -157,10 +159,8 @@ def cmd_map(args: argparse.Namespace) -> int:
         ys = args.seed + np.arange(args.seeds)
     if args.zoom is not None:  # the refined grids (refused before they are made if too large)
         etas, ys = zoom_grids(args.kind, etas, ys, args.zoom[:2], args.zoom[2:], args.factor)
-    if args.kind == "eta-eps":
-        job = prepare(args, etas.size * args.inits, 1 + ys.size * args.perturbations, n_networks=args.inits)
-    else:
-        job = prepare(args, etas.size * ys.size, 1, n_networks=ys.size)
+    n_networks = args.inits if args.kind == "eta-eps" else ys.size
+    job = prepare(args, args.kind, etas.size, ys.size, n_inits=args.inits, n_networks=n_networks)
     _notes(job, ftle=args.kind == "eta-eps")
     started = time.perf_counter()
     with ProgressBar(f"{args.kind} map") as bar:
@@ -199,7 +199,7 @@ def cmd_map(args: argparse.Namespace) -> int:
 def cmd_orbit(args: argparse.Namespace) -> int:
     etas = grid_from(args.etas, args.eta_range, "eta", (0.3, 30.0, 40))
     check_int("--last", args.last, low=1, high=args.steps + 1)
-    job = prepare(args, etas.size, 1, n_networks=1)
+    job = prepare(args, "orbit", etas.size, 0, n_inits=1, n_networks=1)
     _notes(job, ftle=False)
     started = time.perf_counter()
     with ProgressBar("orbit diagram") as bar:
@@ -223,7 +223,10 @@ def cmd_orbit(args: argparse.Namespace) -> int:
     for eta, row, k in zip(etas, result.losses, result.n_distinct, strict=True):
         low, high = (np.nanmin(row), np.nanmax(row)) if np.isfinite(row).any() else (math.nan, math.nan)
         lines.append(f"{eta:9.4g} {k:8d} {low:10.4g} {high:10.4g}")
-    lines.append(f"{etas.size} learning rates x {args.steps} steps in {seconds:.1f} s; wrote {job.out}")
+    lines.append(
+        f"{etas.size} learning rates x {args.steps} steps in {seconds:.1f} s "
+        f"({_estimate(job.seconds)}); wrote {job.out}"
+    )
     emit({"etas": etas, "n_distinct": result.n_distinct, "seconds": seconds, "out": str(job.out)}, args.json, lines)
     return 0
 

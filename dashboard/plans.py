@@ -17,17 +17,25 @@ from typing import Any
 import numpy as np
 
 from core.config import RunConfig
-from core.data import dataset_shape
 from core.diagnostics import run_diagnostics
-from core.hessian import EXACT_MAX_PARAMS
 from core.maps import refine, zoom_grids
-from core.model import MLP
 from core.parallel import default_workers
 from core.regimes import geometric_grid
+from core.speed import FTLE_FIT, REFERENCE_RATE, Estimate, lyapunov_estimate, map_estimate, window_share
 from dashboard import jobs
 from dashboard.records import RECORD_VERSION
 from dashboard.runner import Plan
-from dashboard.state import Limits, admit, map_values, number, quoted, run_values, to_config, whole_number
+from dashboard.state import (
+    Limits,
+    admit,
+    map_values,
+    network_of,
+    number,
+    quoted,
+    run_values,
+    to_config,
+    whole_number,
+)
 
 FTLE_INITS = (2, 500)
 FTLE_STEPS = (30, 2000)  # 30: the shortest FTLE fit window
@@ -67,9 +75,9 @@ def _ftle_plan(values, extra, limits: Limits, max_slots: int) -> Plan:
     n_inits = whole_number("initial networks", extra.get("inits"), *FTLE_INITS)
     n_steps = whole_number("FTLE iterations", extra.get("steps"), *FTLE_STEPS)
     slots = max(1, min(default_workers(), max_slots))
-    short = dataclasses.replace(config, n_steps=n_steps, n_perturbations=1)
-    rows = n_inits * (1 + len(jobs.FTLE_EPS) * jobs.FTLE_COPIES)
-    limits.check(short, rows, workers=slots, one_batch=False, advice="use fewer initial networks or FTLE iterations")
+    net = network_of(config)
+    estimate = lyapunov_estimate(net, n_inits, len(jobs.FTLE_EPS), jobs.FTLE_COPIES, n_steps, limits.rate, slots)
+    limits.allow(estimate, "use fewer initial networks or FTLE iterations", "this FTLE sweep")
     return Plan(
         record_key("ftle", config, f"{n_inits}x{n_steps}"),
         lambda control, held: jobs.ftle_sweep(config, n_inits, n_steps, control, workers=held),
@@ -98,7 +106,6 @@ def _orbital_plan(values, extra, limits: Limits, _slots) -> Plan:
 MAP_COPIES = 5  # perturbed copies per network in a map (the sidebar's count is for single runs)
 MAP_EPS = np.geomspace(1e-12, 1e-2, 6)  # the eps axis of an eta x eps map
 ZOOM_FACTOR = 4
-LANCZOS_PRODUCTS = 30  # gradient pairs of one Lanczos sharpness, for the cost estimate
 
 
 def map_config(values: Any, maps: dict) -> RunConfig:
@@ -111,28 +118,60 @@ def map_config(values: Any, maps: dict) -> RunConfig:
 def map_grids(maps: dict, zoom: list | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The eta grid and the eps or seed grid (seeds ``seed`` .. ``seed + inits - 1``) of a
     map's settings, refined into ``zoom`` ([eta_lo, eta_hi, y_lo, y_hi]) if given."""
-    etas = geometric_grid(maps["eta_min"], maps["eta_max"], maps["eta_points"])
+    etas = readable(geometric_grid(maps["eta_min"], maps["eta_max"], maps["eta_points"]))
     kind = maps["map"]
     ys = {"eta-eps": MAP_EPS, "eta-seed": seed + np.arange(maps["inits"])}.get(kind, np.zeros(0))
     if zoom is None:
         return etas, ys
     if kind in ("eta-eps", "eta-seed"):
-        return zoom_grids(kind, etas, ys, zoom[:2], zoom[2:], ZOOM_FACTOR)
-    return refine(etas, zoom[0], zoom[1], ZOOM_FACTOR), ys
+        etas, ys = zoom_grids(kind, etas, ys, zoom[:2], zoom[2:], ZOOM_FACTOR)
+        return readable(etas), ys
+    return readable(refine(etas, zoom[0], zoom[1], ZOOM_FACTOR)), ys
 
 
-def map_cost(kind: str, config: RunConfig, n_etas: int, n_ys: int, n_inits: int) -> tuple[int, int]:
-    """(trajectory-steps, extra default-network steps for the sharpness) of a map."""
-    cells, rows = {
-        "eta": (n_etas * n_inits, 1 + MAP_COPIES),
-        "eta-eps": (n_etas * n_inits, 1 + n_ys * MAP_COPIES),
-        "eta-seed": (n_etas * n_ys, 1),
-        "orbit": (n_etas, 1),
-    }[kind]
-    n_samples, n_inputs, n_classes = dataset_shape(config.dataset)
-    p = MLP(n_inputs, config.hidden, n_classes).n_params
-    hessian_rows = 2 * p if p <= EXACT_MAX_PARAMS else 2 * LANCZOS_PRODUCTS
-    return cells * rows * config.n_steps, (cells * hessian_rows if kind == "eta" else 0)
+def readable(grid: np.ndarray) -> np.ndarray:
+    """A learning-rate grid written with as few significant digits as keep its points apart
+    (3 at least): a clicked point then puts 0.285 in the box, and runs exactly that network.
+    Rounding is idempotent, so a zoom keeps its coarse points bit for bit."""
+    for digits in range(3, 18):
+        rounded = np.array([float(f"{x:.{digits}g}") for x in grid])
+        if np.all(np.diff(rounded) > 0):
+            return rounded
+    return np.asarray(grid, dtype=np.float64)
+
+
+# A map in the app also draws its page a live figure at most every LIVE_SECONDS, in the job's
+# own process beside the workers: a strip's record fits the FTLE of every cell again and an
+# eta x eps map's partial result every (cell, eps) (FTLE_FIT each), then the figure is built.
+# Measured per update (one core, at 200k/s): the strip's five panels 0.15 s, a heatmap or the
+# orbit diagram 0.02-0.03 s; the default strip's 21 updates took 15 s of CPU on a loaded
+# machine (record 9.0 s, figure 6.3 s) and the job 18 s against 6-8 s without them.
+LIVE_SECONDS = 0.5  # dashboard.views.regimes.LIVE_SECONDS
+LIVE_FIGURE_SECONDS = {"eta": 0.15, "orbit": 0.025, "eta-eps": 0.03, "eta-seed": 0.025}
+
+
+def map_cost(kind: str, config: RunConfig, n_etas: int, n_ys: int, n_inits: int, rate: float, workers: int) -> Estimate:
+    """The estimated time of a map here: core.speed.map_estimate (the model the CLI uses too),
+    and the live figures its page is sent. Their process is busy ``busy`` (at most 1) of a core
+    beside ``workers`` that compute, so on fewer cores than ``workers + busy`` the job takes
+    (workers + busy) / cores as long."""
+    estimate = map_estimate(kind, network_of(config), n_etas, n_ys, n_inits, MAP_COPIES, config.n_steps, rate, workers)
+    series = {"eta": n_etas * n_inits, "eta-eps": n_etas * n_inits * n_ys}.get(kind, 0)
+    per_update = (
+        series * FTLE_FIT * window_share(config.n_steps) / rate + LIVE_FIGURE_SECONDS[kind] * REFERENCE_RATE / rate
+    )
+    busy = min(1.0, per_update / LIVE_SECONDS)
+    factor = max(1.0, (estimate.workers + busy) / default_workers())
+    return dataclasses.replace(estimate, seconds=estimate.seconds * factor)
+
+
+def map_seconds(values: Any, extra: Any, limits: Limits, max_slots: int) -> float:
+    """The estimated seconds of the map a page asks for (for its progress label)."""
+    maps = map_values(extra)
+    config = map_config(values, maps)
+    etas, ys = map_grids(maps, _zoom_box(extra.get("zoom")), config.seed)
+    slots = max(1, min(default_workers(), max_slots))
+    return map_cost(maps["map"], config, etas.size, ys.size, maps["inits"], limits.rate, slots).seconds
 
 
 def _map_plan(values, extra, limits: Limits, max_slots: int) -> Plan:
@@ -143,17 +182,34 @@ def _map_plan(values, extra, limits: Limits, max_slots: int) -> Plan:
     zoom = _zoom_box(extra.get("zoom"))
     etas, ys = map_grids(maps, zoom, config.seed)
     slots = max(1, min(default_workers(), max_slots))
-    steps, extra_steps = map_cost(maps["map"], config, etas.size, ys.size, maps["inits"])
-    rows = -(-(steps + extra_steps) // config.n_steps)  # the same cost as so many rows of this config
-    limits.check(
-        config, rows, workers=slots, one_batch=False, advice="use fewer learning rates, networks or iterations"
-    )
-    grid = f"{maps['map']}:{maps['eta_min']!r}:{maps['eta_max']!r}:{maps['eta_points']}:{maps['inits']}:{zoom}"
+    kind, n_inits = maps["map"], maps["inits"]
+    estimate = map_cost(kind, config, etas.size, ys.size, n_inits, limits.rate, slots)
+    limits.allow(estimate, _map_advice(kind, config, etas.size, ys.size, n_inits, limits, slots), "this map")
+    grid = f"{kind}:{maps['eta_min']!r}:{maps['eta_max']!r}:{maps['eta_points']}:{n_inits}:{zoom}"
     return Plan(
         record_key("map", config, grid),
-        lambda control, held: jobs.regime_map(config, maps["map"], etas, ys, maps["inits"], control, held),
+        lambda control, held: jobs.regime_map(config, kind, etas, ys, n_inits, control, held),
         slots,
+        chunked=True,
     )
+
+
+def _map_advice(kind: str, config: RunConfig, n_etas: int, n_ys: int, n_inits: int, limits: Limits, slots: int) -> str:
+    """What would fit: the most networks per learning rate within the limit (strip and eta x eps
+    maps), else fewer learning rates or iterations."""
+    if kind in ("eta", "eta-eps"):
+        fits = next(
+            (n for n in range(n_inits - 1, 0, -1) if _map_fits(kind, config, n_etas, n_ys, n, limits, slots)), 0
+        )
+        if fits:
+            return (
+                f"use at most {'1 network' if fits == 1 else f'{fits} networks'}, or fewer learning rates or iterations"
+            )
+    return "use fewer learning rates, networks or iterations"
+
+
+def _map_fits(kind: str, config: RunConfig, n_etas: int, n_ys: int, n_inits: int, limits: Limits, slots: int) -> bool:
+    return map_cost(kind, config, n_etas, n_ys, n_inits, limits.rate, slots).seconds <= limits.max_seconds
 
 
 def _zoom_box(raw: Any) -> list[float] | None:

@@ -10,16 +10,19 @@ then its estimated time and memory against :class:`Limits`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core.config import ACTIVATIONS, DATASETS, INITS, NORMS, OUTPUTS, RunConfig
-from core.data import IRIS_FEATURES, dataset_shape
+from core.config import ACTIVATIONS, DATASETS, INITS, MAX_EPS, MAX_LEARNING_RATE, NORMS, OUTPUTS, RunConfig
+from core.data import IRIS_FEATURES, dataset_shape, load_dataset
+from core.hessian import EXACT_MAX_PARAMS
 from core.model import MLP
-from core.speed import estimate_seconds, relative_cost
+from core.speed import Estimate, NetworkCost, network_cost, run_estimate
 from core.training import descend_bytes
+from dashboard.jobs import SHARPNESS_POINTS
 
 
 @dataclass(frozen=True)
@@ -98,8 +101,8 @@ def _rule(field: str, check: tuple[Callable[[Any], Any], str], default: Any) -> 
 
 # control name (= id = URL parameter) -> rule
 RULES: dict[str, Rule] = {
-    "eta": _rule("learning_rate", _number(0.0, 1000.0), DEFAULTS.learning_rate),
-    "eps": _rule("eps", _number(0.0, 1.0), DEFAULTS.eps),
+    "eta": _rule("learning_rate", _number(0.0, MAX_LEARNING_RATE), DEFAULTS.learning_rate),
+    "eps": _rule("eps", _number(0.0, MAX_EPS), DEFAULTS.eps),
     "seed": _rule("seed", _integer(0, 2**31 - 1), DEFAULTS.seed),
     "dataset": _rule("dataset", _choice(DATASETS), DEFAULTS.dataset),
     "perturbations": _rule("n_perturbations", _integer(1, 200), DEFAULTS.n_perturbations),
@@ -246,47 +249,64 @@ def run_values(raw: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Limits:
-    """What this server accepts: jobs whose estimated time (from the engine's speed measured
-    here, :mod:`core.speed`) and record memory are within bounds."""
+    """What this server accepts: jobs whose estimated time (core.speed's cost model, in units of
+    the engine's speed measured here) and record memory are within bounds."""
 
-    rate: float  # trajectory-steps per second of one job on the default network, measured
+    rate: float  # trajectory-steps per second of the default network (21 rows, one thread), measured
     max_seconds: float = 60.0
     max_record_bytes: float = 400e6
 
     def check(
-        self,
-        config: RunConfig,
-        n_rows: int | None = None,
-        workers: int = 1,
-        one_batch: bool = True,
-        advice: str = "use fewer iterations or copies",
+        self, config: RunConfig, n_rows: int | None = None, advice: str = "use fewer iterations or copies"
     ) -> float:
-        """The estimated seconds of ``config`` over ``n_rows`` trajectories (default: reference
-        + copies), or ValueError with the estimate, the limit and ``advice``. ``one_batch``: the
-        rows train together, so their records are held at once (not so for the FTLE sweep's
-        chunks, whose memory the core checks)."""
-        rows = 1 + config.n_perturbations if n_rows is None else n_rows
-        steps = rows * config.n_steps
-        n_samples, n_inputs, n_classes = dataset_shape(config.dataset)
-        mlp = MLP(n_inputs, config.hidden, n_classes, config.activation, config.output)
-        n_params = mlp.n_params
-        seconds = estimate_seconds(steps, relative_cost(mlp, n_samples), self.rate, workers)
-        if seconds > self.max_seconds:
-            cost = relative_cost(mlp, n_samples)
-            speed = f"~{self.rate / cost:,.0f} trajectory-steps/s" + (
-                f" on each of {workers} processes" if workers > 1 else ""
-            )
-            raise ValueError(
-                f"this run is ~{steps:,} trajectory-steps of a {n_params}-parameter network, ~{_seconds(seconds)} s on "
-                f"this server ({speed}); the limit is {self.max_seconds:g} s: {advice}"
-            )
-        size = descend_bytes(config.n_steps, rows, n_params, config.save_every) if one_batch else 0
+        """The estimated seconds of one batch of ``n_rows`` trajectories of ``config`` trained
+        together in the job's process (default: the Divergence view's run, reference + copies,
+        with its sharpness points and ablation), or ValueError with the estimate, the limit and
+        ``advice``; then the memory of its records."""
+        net = network_of(config)
+        if n_rows is None:
+            saved = config.n_steps // config.save_every + 1 + int(config.n_steps % config.save_every > 0)
+            points = saved if net.n_params <= EXACT_MAX_PARAMS else min(saved, SHARPNESS_POINTS)
+            rows = 1 + config.n_perturbations
+            estimate = run_estimate(net, rows, config.n_steps, self.rate, sharpness_points=points, ablation=True)
+        else:
+            rows = n_rows
+            estimate = run_estimate(net, rows, config.n_steps, self.rate)
+        seconds = self.allow(estimate, advice, "this run")
+        size = descend_bytes(config.n_steps, rows, net.n_params, config.save_every)
         if size > self.max_record_bytes:
             raise ValueError(
                 f"this run needs ~{size / 1e6:,.0f} MB of memory for its records; "
                 f"the limit is {self.max_record_bytes / 1e6:,.0f} MB"
             )
         return seconds
+
+    def allow(self, estimate: Estimate, advice: str, what: str = "this job") -> float:
+        """``estimate.seconds``, or ValueError if over the limit, with the numbers the estimate
+        is made of (they add up: steps / (rate x processes) + the rest)."""
+        if estimate.seconds <= self.max_seconds:
+            return estimate.seconds
+        w = estimate.workers
+        speed = f"~{estimate.rate:,.0f} trajectory-steps/s" + (f" on each of {w} processes" if w > 1 else "")
+        raise ValueError(
+            f"{what} is ~{estimate.trajectory_steps:,} trajectory-steps of a {estimate.n_params}-parameter network, "
+            f"~{_seconds(estimate.seconds)} s on this server ({speed}: ~{_seconds(estimate.training)} s, and "
+            f"~{_seconds(estimate.besides)} s besides: starting processes, per-step calls, sharpness, fits, "
+            "processes sharing the cores); "
+            f"the limit is {self.max_seconds:g} s: {advice}"
+        )
+
+
+def network_of(config: RunConfig) -> NetworkCost:
+    """The cost of ``config``'s network on its data set (core.speed.network_cost)."""
+    n_samples, n_inputs, n_classes = dataset_shape(config.dataset)
+    mlp = MLP(n_inputs, config.hidden, n_classes, config.activation, config.output)
+    return network_cost(mlp, n_samples, _test_rows(config.dataset))
+
+
+@functools.cache
+def _test_rows(dataset: str) -> int:
+    return len(load_dataset(dataset).y_test)
 
 
 def _seconds(value: float) -> str:

@@ -164,15 +164,3 @@ def test_dgemm_speed_and_the_flop_limited_rate():
     speed = DigitsSpeed("blas", 6, 2, rate=500.0, median_rate=450.0, step_flops=10**7, dgemm_gflops=20.0)
     assert speed.flop_limited_rate == 4000.0  # 2 threads x 2e10 / 1e7
     assert speed.ratio == 8.0 and speed.to_dict()["ratio"] == 8.0
-
-
-def test_relative_cost_follows_the_engine_and_the_shape():
-    """Cost of a step in default-network steps: 1 for it, P/83 x N/120 x the activation's factor
-    on the kernel, FLOPs / 150k + 17 on BLAS (digits measured ~190-210 here)."""
-    from core.speed import relative_cost
-
-    assert relative_cost(MLP(), 120) == 1.0
-    assert relative_cost(MLP(hidden=64), 120) == pytest.approx(515 / 83)
-    assert relative_cost(MLP(activation="tanh"), 120) == pytest.approx(3.6)
-    digits = relative_cost(MLP(64, 64, 10, "tanh"), 1438)
-    assert 150 < digits < 300 and digits == pytest.approx(29_082_112 / 150_000 + 17)

@@ -1,10 +1,13 @@
 """Control rules, the URL query and the presets."""
 
+import dataclasses
 import math
 
 import pytest
 
 from core.config import RunConfig
+from core.model import MLP
+from core.speed import DESCEND_STEP, KERNEL_ROW
 from dashboard import state
 from dashboard.presets import PRESETS
 from dashboard.query import DEFAULT_VIEW, VIEWS, parse_query, to_query
@@ -66,15 +69,21 @@ LIMITS = state.Limits(rate=120_000.0)
 
 
 def test_cost_is_estimated_in_seconds_from_the_measured_rate():
-    assert LIMITS.check(RunConfig()) == pytest.approx(21 * 5000 / 120_000)
-    # the paper's FTLE sweep: 500 networks x (1 + 14 x 5) x 200 steps over 2 processes: ~30 s
-    ftle = LIMITS.check(RunConfig(n_steps=200), n_rows=500 * 71, workers=2, one_batch=False)
-    assert ftle == pytest.approx(29.6, abs=0.1)
+    """A run is priced by core.speed's model at the measured rate: its rows and steps, the
+    calls' own time, and what the Divergence view computes after (51 sharpness points of the
+    default run, the ablation)."""
+    from core.speed import network_cost, run_estimate
+
+    net = network_cost(MLP(), 120, 30)
+    run = run_estimate(net, 21, 5000, 120_000.0, sharpness_points=51, ablation=True)
+    assert LIMITS.check(RunConfig()) == pytest.approx(run.seconds)
+    assert 21 * 5000 * KERNEL_ROW / 120_000 < run.seconds < 2 * 21 * 5000 / 120_000
+    assert state.Limits(rate=240_000.0).check(RunConfig()) == pytest.approx(run.seconds / 2)  # twice as fast
     with pytest.raises(ValueError) as info:
         LIMITS.check(RunConfig(n_steps=50_000, n_perturbations=200, hidden=64))
     message = str(info.value)
-    assert "~10,050,000 trajectory-steps of a 515-parameter network, ~520 s on this server" in message
-    assert "(~19,340 trajectory-steps/s); the limit is 60 s" in message  # its cost: 10,050,000 / 520 s
+    assert "this run is ~10,050,000 trajectory-steps of a 515-parameter network, ~" in message
+    assert "s on this server (~" in message and "the limit is 60 s: use fewer iterations or copies" in message
 
 
 def test_a_slower_server_refuses_sooner():
@@ -138,10 +147,23 @@ def test_map_settings_have_rules_and_round_trip_through_the_url():
         state.map_values({**state.default_map_values(), "inits": 0})
 
 
-def test_digits_runs_are_costed_by_their_own_engine():
-    digits = RunConfig.for_dataset("digits", n_steps=300, n_perturbations=5)
-    seconds = LIMITS.check(digits)
-    assert seconds == pytest.approx(6 * 300 * (29_082_112 / 150_000 + 17) / 120_000, rel=1e-6)
+def test_digits_runs_are_costed_by_their_own_engine_and_their_sharpness_points():
+    """The view's digits run: its rows on the BLAS engine, and as many Lanczos sharpnesses as
+    the record holds (counted: the saved steps, at most dashboard.jobs.SHARPNESS_POINTS)."""
+    from core.speed import ABLATION_ROWS, network_cost, run_estimate
+    from dashboard import jobs
+
+    config = RunConfig.for_dataset("digits", n_steps=40, n_perturbations=1, save_every=20)
+    record = jobs.stability(config)
+    net = network_cost(MLP(64, 64, 10, "tanh"), 1438, 359)
+    points = len(record.sharpness_steps)  # 0, 20, 40
+    bare = run_estimate(net, 2, 40, 120_000.0).seconds
+    extra = (points * net.sharpness + ABLATION_ROWS * net.row) / 120_000
+    assert points == 3 and LIMITS.check(config) == pytest.approx(bare + extra)
+    long = RunConfig.for_dataset("digits", n_steps=3000, n_perturbations=1)  # 31 saved steps, 11 sharpnesses
+    longer = dataclasses.replace(long, n_steps=3100)
+    per_step = (LIMITS.check(longer) - LIMITS.check(long)) / 100
+    assert per_step == pytest.approx((2 * net.row + DESCEND_STEP) / 120_000)  # no more sharpness points
 
 
 def test_a_presets_sentence_stands_only_while_its_settings_do():
@@ -186,18 +208,24 @@ def test_an_empty_t0_perturbs_at_four_fifths_of_any_run():
 )
 def test_a_refusals_numbers_add_up(dataset, workers):
     """The defect: "~156 s" for 15,085,000 steps at 48,389 per s (312 s: the two processes were
-    not said), and 146 s for 67,200 digits steps at "48,389 per s" (the Iris rate)."""
+    not said), and 146 s for 67,200 digits steps at "48,389 per s" (the Iris rate). Now also the
+    seconds besides the training (processes, calls, sharpness, fits) are said."""
     import re
 
+    from core.speed import map_estimate
+
     limits = state.Limits(rate=48_389.0, max_seconds=1.0)
-    config = RunConfig.for_dataset(dataset, n_steps=20_000, n_perturbations=20)
+    config = RunConfig.for_dataset(dataset, n_steps=2_000, n_perturbations=5)
     with pytest.raises(ValueError) as info:
-        limits.check(config, workers=workers)
+        limits.allow(map_estimate("eta", state.network_of(config), 12, 0, 4, 5, 2000, limits.rate, workers), "less")
     text = str(info.value)
     number = r"([\d,.]+)"
     steps, seconds = re.search(rf"~{number} trajectory-steps of .* ~{number} s on this server", text).groups()
-    rate = re.search(rf"\(~{number} trajectory-steps/s", text).group(1)
+    rate, training, besides = re.search(
+        rf"\(~{number} trajectory-steps/s.*: ~{number} s, and ~{number} s besides", text
+    ).groups()
     processes = int(re.search(r"on each of (\d+) processes", text).group(1)) if workers > 1 else 1
     assert processes == workers
     as_number = lambda s: float(s.replace(",", ""))  # noqa: E731
-    assert as_number(steps) / (as_number(rate) * processes) == pytest.approx(as_number(seconds), rel=0.02)
+    assert as_number(steps) / (as_number(rate) * processes) == pytest.approx(as_number(training), rel=0.02)
+    assert as_number(training) + as_number(besides) == pytest.approx(as_number(seconds), rel=0.02)

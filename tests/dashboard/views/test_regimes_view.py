@@ -157,3 +157,69 @@ def test_every_map_kind_runs_at_its_defaults_within_the_limit(store, kind):
     request = {"kind": "map", "values": state.run_values(state.default_values())}
     plan = plans.plan("map", request["values"], {**state.default_map_values(), "map": kind}, store.limits, 2)
     assert plan.key.startswith("map:")
+
+
+def test_a_map_click_puts_a_readable_eta_in_the_box_and_runs_that_point():
+    """The defect: a click put 0.2848035868435799 in the η box. The map's own grid is now
+    written with 3 significant digits (more only where points would merge), so the box shows
+    the exact point the map computed."""
+    maps = {**MAPS, "eta_min": 0.01, "eta_max": 10.0, "eta_points": 12}
+    etas = plans.map_grids(maps, None, 0)[0]
+    assert [float(f"{e:.3g}") for e in etas] == etas.tolist()  # 3 digits say each exactly
+    strip = {"kind": "map", "values": VALUES, "extra": maps}
+    values = map_zoom.clicked_run({"points": [{"x": float(np.float32(etas[7]))}]}, strip)
+    assert values["eta"] == etas[7] and len(repr(float(values["eta"]))) <= 5
+    dense = plans.readable(np.geomspace(1.0, 1.01, 30))  # points 3 digits would merge
+    assert np.all(np.diff(dense) > 0) and dense[0] == 1.0
+    zoomed = plans.map_grids(maps, [0.3, 3.0, 0, 1], 0)[0]
+    assert set(etas[(etas >= 0.3) & (etas <= 3.0)]) <= set(zoomed)  # the coarse points, bit for bit
+
+
+def test_the_time_left_starts_from_the_models_estimate_and_ends_on_the_jobs_own_pace():
+    """The defect: "~261 s left" after the first cells of a map that was done in 77 s: the
+    first cells also carry the start of the worker processes, and a naive extrapolation from
+    them starts 2-3x high."""
+
+    def left(label):
+        return float(label.split("~")[1].split(" s left")[0])
+
+    model_left = 77.0 * 11 / 12
+    early = regimes.progress_label(1, 12, 20.0, 77.0)  # a slow first cell: naive 220 s
+    assert early.startswith("1 of 12 cells · 20.0 s") and model_left < left(early) < 1.25 * model_left
+    assert left(regimes.progress_label(1, 12, 20.0)) == 220.0  # without an estimate: the naive one
+    assert left(regimes.progress_label(11, 12, 140.0, 77.0)) == pytest.approx(140 / 11, rel=0.1)  # 2x slower
+    assert left(regimes.progress_label(6, 12, 38.5, 77.0)) == pytest.approx(38.5, abs=1)  # on schedule
+    assert "left" not in regimes.progress_label(12, 12, 70.0, 77.0) + regimes.progress_label(0, 12, 1.0, 77.0)
+
+
+def test_a_map_over_the_limit_says_how_many_networks_fit(store):
+    """A digits strip at the view's defaults is refused with the number of networks that fits
+    (priced by the same model the CLI uses), and that many are accepted."""
+    import re
+
+    values = {**VALUES, "dataset": "digits", "hidden": 64, "activation": "tanh"}
+    maps = {**MAPS, "eta_points": 12, "inits": 20, "map_steps": 300}
+    with pytest.raises(ValueError) as info:
+        plans.plan("map", values, maps, store.limits, 2)
+    fits = int(re.search(r"use at most (\d+) networks", str(info.value)).group(1))
+    assert 1 <= fits < 20
+    assert plans.plan("map", values, {**maps, "inits": fits}, store.limits, 2).key.startswith("map:")
+    with pytest.raises(ValueError, match="the limit is 60 s"):
+        plans.plan("map", values, {**maps, "inits": fits + 1}, store.limits, 2)
+
+
+def test_a_map_in_the_app_pays_for_its_live_figures(monkeypatch):
+    """The live figures are drawn in the job's own process: a strip's record fits every cell's
+    FTLE again each time (the default strip's 21 updates took 15 s of CPU). On two cores with
+    two workers that process slows them; the CLI, with no page, pays nothing of it."""
+    from core.speed import map_estimate
+
+    assert plans.LIVE_SECONDS == regimes.LIVE_SECONDS
+    monkeypatch.setattr(plans, "default_workers", lambda: 2)
+    config = plans.map_config(VALUES, {**MAPS, "map_steps": 500})
+    bare = map_estimate("eta", state.network_of(config), 25, 0, 20, plans.MAP_COPIES, 500, 200_000.0, 2)
+    strip = plans.map_cost("eta", config, 25, 0, 20, 200_000.0, 2)
+    assert 1.3 * bare.seconds < strip.seconds <= 1.5 * bare.seconds  # busy 0.75 of a core: x 2.75 / 2
+    assert strip.training == bare.training and strip.trajectory_steps == bare.trajectory_steps
+    one = plans.map_cost("eta", config, 25, 0, 20, 200_000.0, 1)  # one worker: the other core is free
+    assert one.seconds == map_estimate("eta", state.network_of(config), 25, 0, 20, 5, 500, 200_000.0, 1).seconds
