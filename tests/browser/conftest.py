@@ -15,7 +15,7 @@ const plain = (a) => (a && a.length !== undefined && typeof a !== 'string')
 return {
   layout: JSON.parse(JSON.stringify(el.layout)),
   data: el._fullData.map((t) => ({
-    type: t.type, name: t.name, yaxis: t.yaxis, zmid: t.zmid,
+    type: t.type, name: t.name, yaxis: t.yaxis, zmid: t.zmid, zmin: t.zmin, zmax: t.zmax,
     line: t.line ? {color: t.line.color, dash: t.line.dash} : null,
     x: plain(t.x), y: plain(t.y), z: plain(t.z),
     gaps: t.x ? Array.from(t.x).filter((v) => v === null || Number.isNaN(v)).length : 0,
