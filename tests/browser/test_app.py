@@ -452,6 +452,7 @@ def test_the_controls_panel_scrolls_on_its_own_on_a_projector(dash_duo, fresh_ap
     assert dash_duo.driver.execute_script(last) <= box["window"] + 1  # the last control is reachable
 
 
+@pytest.mark.filterwarnings("ignore:move_to_element_with_offset:DeprecationWarning")
 def test_a_hand_on_the_eta_slider_picks_a_round_value_and_runs_it(dash_duo, fresh_app, plotly_data):
     from selenium.webdriver.common.action_chains import ActionChains
 
