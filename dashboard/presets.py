@@ -101,7 +101,8 @@ def matching_preset(
             maps.get(n) == v for n, v in (preset.maps or {}).items()
         )
 
-    found = [p for p in PRESETS.values() if matches(p)]
+    # on the Regimes view the page shows a map: only a map preset's sentence describes it
+    found = [p for p in PRESETS.values() if matches(p) and (view != "regimes" or p.maps is not None)]
     kept = [p for p in found if keep_shown and p.sentence == shown]
     preferred = kept + [p for p in found if p.view == view] + found
     return preferred[0] if preferred else None

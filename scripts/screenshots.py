@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -80,7 +81,8 @@ def main() -> int:
         server = subprocess.Popen(
             [sys.executable, "app.py"],
             cwd=ROOT,
-            env={**os.environ, "WSD_PORT": str(port)},
+            # a cache of its own: every view computes (a replay would say "from the cache")
+            env={**os.environ, "WSD_PORT": str(port), "WSD_CACHE_DIR": tempfile.mkdtemp(prefix="wsd-shots-")},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -186,6 +186,7 @@ def test_a_presets_sentence_stands_only_while_its_settings_do():
     low = {**state.default_values(), **PRESETS["low"].values}
     assert matching_preset(low, state.default_map_values(), "orbital") is PRESETS["orbital"]
     assert matching_preset(low, state.default_map_values(), "weights") is PRESETS["low"]
+    assert matching_preset(low, state.default_map_values(), "regimes") is None  # a map is on screen there
     shown = PRESETS["orbital"].sentence  # the one clicked stays while only the tab changes
     assert matching_preset(low, state.default_map_values(), "divergence", shown, keep_shown=True) is PRESETS["orbital"]
     shown = PRESETS["low"].sentence  # a click on Orbital (its view opens) replaces Low's sentence
