@@ -162,12 +162,18 @@ def _register_auto_run(app: Dash) -> None:
         Output(ids.SEED, "value", allow_duplicate=True),
         Output(ids.AUTORUN, "data", allow_duplicate=True),
         Input(ids.RELEASED, "data"),
+        *[Input(name, "n_submit") for name in BOXES],
         State(ids.AUTO_RUN_SWITCH, "value"),
         State(ids.PENDING, "data"),
         State(ids.RESULT, "data"),
         prevent_initial_call=True,
     )
-    def auto_run(released, switch, pending, result):
+    def auto_run(released, *args):
+        """A hand applies a setting: Enter in a box runs it (whatever the switch: Enter is asked
+        for; the box commits its value with the same key), a released slider runs its value."""
+        switch, pending, result = args[len(BOXES) :]
+        if ctx.triggered_id in BOXES:
+            return no_update, no_update, no_update, {"view": "controls", "token": new_token()}
         if "on" not in (switch or []) or not isinstance(released, dict):
             raise PreventUpdate
         try:
@@ -241,7 +247,7 @@ def _register_state(app: Dash) -> None:
         chosen = PRESETS.get((ctx.triggered_id or {}).get("name"))
         if chosen is None or not any(clicks):
             raise PreventUpdate
-        values = {**{n: RULES[n].default for n in CONTROLS}, **chosen.values}
+        values = chosen.settings()
         maps = [(chosen.maps or {}).get(name, no_update) for name in MAP_CONTROLS]
         autorun = {"view": chosen.view, "token": new_token()}
         return *props_from_values(values), *maps, chosen.view, autorun
@@ -301,7 +307,7 @@ def stale_note(values: Any, shown: list[dict]) -> str:
 def _register_applied(app: Dash) -> None:
     """The URL and the out-of-date note follow what is on screen: a setting typed or chosen but
     not yet run changes neither the URL (a link would name a plot the page does not show) nor
-    the plots; the note says so. Enter in a box applies it (runs)."""
+    the plots; the note says so (Enter in a box applies it: ``auto_run``)."""
 
     @app.callback(
         Output(ids.WRITTEN_QUERY, "data"),
@@ -340,12 +346,3 @@ def _register_applied(app: Dash) -> None:
     )
     def mark_out_of_date(valid, result, pending, finished_map, view):
         return stale_note(valid, shown_values(view, result, pending, finished_map))
-
-    @app.callback(
-        Output(ids.AUTORUN, "data", allow_duplicate=True),
-        *[Input(name, "n_submit") for name in BOXES],
-        prevent_initial_call=True,
-    )
-    def apply_on_enter(*_submits):
-        """Enter in a box runs its settings (the box commits its value with the same key)."""
-        return {"view": "controls", "token": new_token()}

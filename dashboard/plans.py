@@ -165,15 +165,6 @@ def map_cost(kind: str, config: RunConfig, n_etas: int, n_ys: int, n_inits: int,
     return dataclasses.replace(estimate, seconds=estimate.seconds * factor)
 
 
-def map_seconds(values: Any, extra: Any, limits: Limits, max_slots: int) -> float:
-    """The estimated seconds of the map a page asks for (for its progress label)."""
-    maps = map_values(extra)
-    config = map_config(values, maps)
-    etas, ys = map_grids(maps, _zoom_box(extra.get("zoom")), config.seed)
-    slots = max(1, min(default_workers(), max_slots))
-    return map_cost(maps["map"], config, etas.size, ys.size, maps["inits"], limits.rate, slots).seconds
-
-
 def _map_plan(values, extra, limits: Limits, max_slots: int) -> Plan:
     """A map of the Regimes view: the controls' network, data set, seed, eps and iterations
     (with MAP_COPIES copies), the view's settings (state.MAP_RULES) and an optional zoom box."""
@@ -191,6 +182,7 @@ def _map_plan(values, extra, limits: Limits, max_slots: int) -> Plan:
         lambda control, held: jobs.regime_map(config, kind, etas, ys, n_inits, control, held),
         slots,
         chunked=True,
+        seconds=estimate.seconds,  # the live progress label's time left starts from it
     )
 
 

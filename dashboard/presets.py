@@ -18,6 +18,10 @@ class Preset:
     view: str
     maps: dict[str, Any] | None = None  # the Regimes view's settings
 
+    def settings(self) -> dict[str, Any]:
+        """Every control's value after the preset: its own values over the defaults."""
+        return {**default_values(), **self.values}
+
 
 PRESETS: dict[str, Preset] = {
     "low": Preset(
@@ -96,8 +100,7 @@ def matching_preset(
     opens ``view`` is chosen."""
 
     def matches(preset: Preset) -> bool:
-        wanted = {**default_values(), **preset.values}
-        return all(values.get(n) == v for n, v in wanted.items()) and all(
+        return all(values.get(n) == v for n, v in preset.settings().items()) and all(
             maps.get(n) == v for n, v in (preset.maps or {}).items()
         )
 

@@ -111,6 +111,7 @@ class Plan:
     work: Callable[[Control, int], Record]
     slots: int = 1
     chunked: bool = False  # its work is core.parallel.map_chunks: with Celery the chunks go to the workers
+    seconds: float | None = None  # the cost model's estimate, where the page shows a time left
 
 
 @dataclass(frozen=True)

@@ -297,11 +297,15 @@ class Limits:
         )
 
 
+def mlp_of(config: RunConfig) -> MLP:
+    """``config``'s network, sized to its named data set's features and classes."""
+    _, n_inputs, n_classes = dataset_shape(config.dataset)
+    return MLP(n_inputs, config.hidden, n_classes, config.activation, config.output)
+
+
 def network_of(config: RunConfig) -> NetworkCost:
     """The cost of ``config``'s network on its data set (core.speed.network_cost)."""
-    n_samples, n_inputs, n_classes = dataset_shape(config.dataset)
-    mlp = MLP(n_inputs, config.hidden, n_classes, config.activation, config.output)
-    return network_cost(mlp, n_samples, _test_rows(config.dataset))
+    return network_cost(mlp_of(config), dataset_shape(config.dataset)[0], _test_rows(config.dataset))
 
 
 @functools.cache

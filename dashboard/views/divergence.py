@@ -12,8 +12,6 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from core.config import RunConfig
-from core.data import dataset_shape
-from core.model import MLP
 from dashboard import figures, figures_distance, figures_dynamics, figures_eps, ids, jobs
 from dashboard.components import explain, graph, job_bar
 from dashboard.jobflow import (
@@ -31,7 +29,7 @@ from dashboard.jobflow import (
 )
 from dashboard.records import EpsSweepRecord, RunRecord
 from dashboard.runner import Jobs, execute, queued_label
-from dashboard.state import run_values, to_config
+from dashboard.state import mlp_of, run_values, to_config
 from dashboard.views import View
 
 VIEW = View("divergence", "Divergence")
@@ -116,8 +114,7 @@ def summary_text(record: RunRecord) -> str:
 
 def weight_count(config: RunConfig) -> int:
     """N_w of the run's own network: its data set's features and classes, not Iris's."""
-    _, n_features, n_classes = dataset_shape(config.dataset)
-    return MLP(n_features, config.hidden, n_classes).n_weights
+    return mlp_of(config).n_weights
 
 
 def _distance_series(config: RunConfig, distance: np.ndarray, normalized: bool, n_weights: int):

@@ -152,7 +152,7 @@ def map_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
     config = plans.map_config(pending["values"], map_values(pending["extra"]))
     kind, n_inits = pending["extra"]["map"], int(pending["extra"]["inits"])
     coarse = _coarse_record(store, pending)  # a zoom: the coarse map shows until replaced
-    estimate = plans.map_seconds(pending["values"], pending["extra"], store.limits, plan.slots)
+    estimate = plan.seconds
 
     def live(done, total, elapsed, partial):
         record = jobs.map_record(kind, config, n_inits, partial)
