@@ -286,4 +286,9 @@ def test_the_compose_worker_runs_the_web_servers_jobs(dash_br, image):
                 dash_br.find_element("#run").click()
                 dash_br.wait_for_contains_text("#progress-label", "iterations ·", timeout=60)
                 assert dash_br.get_logs() == []
-                assert re.search(r"Task background_callback_\w+\[[-\w]+\] succeeded", _logs(celery_worker))
+                # the page may read the stored result before the worker logs its "succeeded" line
+                succeeded = re.compile(r"Task background_callback_\w+\[[-\w]+\] succeeded")
+                deadline = time.time() + 30
+                while not succeeded.search(logs := _logs(celery_worker)):
+                    assert time.time() < deadline, f"the worker never logged a finished job:\n{logs}"
+                    time.sleep(0.5)
