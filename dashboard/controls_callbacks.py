@@ -54,10 +54,11 @@ BOXES = (ids.ETA, ids.EPS, ids.SEED, ids.PERTURBATIONS, ids.STEPS, ids.HIDDEN)  
 
 
 def valid_map_values(raw: dict) -> dict:
-    """The map settings that pass their rules (a link writes only those)."""
+    """The map settings that pass their rules (a link writes only those; a request's other
+    entries, such as its zoom box, are not settings)."""
     values = {}
     for name, value in raw.items():
-        with suppress(ValueError):
+        with suppress(ValueError, KeyError):
             values[name] = MAP_RULES[name].parse(value)
     return values
 
@@ -227,13 +228,15 @@ def _register_state(app: Dash) -> None:
         if search == written or not isinstance(search, str):  # the app mirrored its own state
             raise PreventUpdate
         parsed, view, messages = parse_query(search)
+        zoom = parsed.pop("zoom", None)  # the map's request takes it (dashboard.views.regimes)
         # an address without settings (a first visit, or Back to it) shows the default run, so
         # that the page never opens on empty plots nor keeps a later run under the bare URL
         start = {} if not search else last_valid if isinstance(last_valid, dict) else {}
         values = {**check_values(start, {})[0], **parsed}
         maps = [parsed.get(name, no_update) for name in MAP_CONTROLS]
         message = " · ".join(messages)
-        return *props_from_values(values), *maps, view, message, {"view": view, "token": new_token()}
+        autorun = {"view": view, "token": new_token(), **({"zoom": zoom} if zoom else {})}
+        return *props_from_values(values), *maps, view, message, autorun
 
     @app.callback(
         *CONTROL_OUTPUTS,
@@ -330,7 +333,8 @@ def _register_applied(app: Dash) -> None:
             raise PreventUpdate
         maps = valid_map_values(dict(zip(MAP_CONTROLS, map_props, strict=True)))
         if view == "regimes" and isinstance(finished_map, dict):
-            maps = {**maps, **valid_map_values(finished_map.get("extra") or {})}
+            extra = finished_map.get("extra") or {}
+            maps = {**maps, **valid_map_values(extra), "zoom": extra.get("zoom")}
         return to_query(values, view, maps)
 
     app.clientside_callback(PUSH_QUERY, Input(ids.WRITTEN_QUERY, "data"), prevent_initial_call=True)

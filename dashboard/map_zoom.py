@@ -2,14 +2,18 @@
 what the page sends (no Dash).
 
 A box drawn on a map and "Zoom in" give the settings of a zoom into that box
-(``zoom_request``); while the zoom computes, its cells not computed yet are drawn from the
-coarse map (``with_coarse``); a clicked point gives the settings of its run
-(``clicked_run``), on the map's own grid (``dashboard.plans.map_grids``).
+(``zoom_request``: the map's own settings and the box, 4 significant digits, whole seeds on a
+seed axis); "Zoom out" gives the map it refines (``zoom_out_request``); the title, the line
+under the map's settings and the URL (``zoom=``) say what a zoom shows (``zoom_text``). While
+a zoom computes, its cells not computed yet are drawn from the coarse map
+(``with_coarse``); a clicked point gives the settings of its run (``clicked_run``), on the
+map's own grid (``dashboard.plans.map_grids``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from typing import Any
 
@@ -17,7 +21,7 @@ import numpy as np
 
 from dashboard import plans
 from dashboard.records import MapRecord
-from dashboard.state import map_values, run_values
+from dashboard.state import map_values, run_values, zoom_box
 
 # ---- a zoom: the box drawn on a map, and the picture while it computes ---------------
 X_AXIS = re.compile(r"x\d*")  # a box on panel k of the strip reports its span as "x<k>"
@@ -31,11 +35,53 @@ def zoom_request(selected: Any, finished: Any) -> tuple[dict, dict]:
     x_key = next((k for k in box if X_AXIS.fullmatch(str(k))), None) if isinstance(box, dict) else None
     if x_key is None:
         raise ValueError("Draw a box on the map first (drag across it), then press Zoom in.")
-    x = sorted(float(v) for v in box[x_key])
-    y = sorted(float(v) for v in box.get("y", [0.0, 0.0]))  # a strip's panels: only the eta span counts
+    x = sorted(_short(v) for v in box[x_key])
+    y = sorted(_short(v) for v in box.get("y", [0.0, 0.0]))  # a strip's panels: only the eta span counts
     extra = dict(finished.get("extra") or {})
+    if extra.get("map") == "eta-seed":  # whole seeds: those inside the box, else the nearest
+        low, high = math.ceil(y[0]), math.floor(y[1])
+        y = [float(low), float(high)] if low <= high else [float(round(sum(y) / 2))] * 2
     extra["zoom"] = [x[0], x[1], y[0], y[1]]
     return run_values(finished.get("values")), extra
+
+
+def zoom_out_request(finished: Any) -> tuple[dict, dict]:
+    """The settings of the map a finished zoom refines (the same map without its box)."""
+    if not isinstance(finished, dict) or (finished.get("extra") or {}).get("zoom") is None:
+        raise ValueError("There is no zoom to leave: the map on screen is not a zoom.")
+    extra = {k: v for k, v in finished["extra"].items() if k != "zoom"}
+    return run_values(finished.get("values")), extra
+
+
+def zoom_text(kind: str, etas: np.ndarray, ys: np.ndarray) -> str:
+    """What a zoom's grid covers: 'η 0.501–2.01 (17 points)', with its ε or seed span."""
+    text = f"η {etas[0]:.3g}–{etas[-1]:.3g} ({etas.size} points)"
+    if kind == "eta-eps":
+        return f"{text} × ε {ys[0]:.2g}–{ys[-1]:.2g} ({ys.size} values)"
+    if kind == "eta-seed":
+        return f"{text} × seeds {int(ys[0])}–{int(ys[-1])}"
+    return text
+
+
+def zoom_note(finished: Any) -> str:
+    """The line under the map's settings while a zoom is on screen ('' otherwise)."""
+    try:
+        zoom = zoom_box((finished.get("extra") or {}).get("zoom"))
+        if zoom is None:
+            return ""
+        maps = map_values(finished.get("extra"))
+        etas, ys = plans.map_grids(maps, zoom, run_values(finished.get("values"))["seed"])
+    except (AttributeError, ValueError):
+        return ""
+    return (
+        f"Zoomed in ×{plans.ZOOM_FACTOR} finer: {zoom_text(maps['map'], etas, ys)}, inside the map "
+        f"of η {maps['eta_min']:g}–{maps['eta_max']:g} set above."
+    )
+
+
+def _short(value: Any) -> float:
+    """A box edge as the page reports it, to 4 significant digits (a readable link)."""
+    return float(f"{float(value):.4g}")
 
 
 def with_coarse(fine: MapRecord, coarse: MapRecord) -> MapRecord:

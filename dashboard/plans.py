@@ -35,6 +35,7 @@ from dashboard.state import (
     run_values,
     to_config,
     whole_number,
+    zoom_box,
 )
 
 FTLE_INITS = (2, 500)
@@ -170,7 +171,7 @@ def _map_plan(values, extra, limits: Limits, max_slots: int) -> Plan:
     (with MAP_COPIES copies), the view's settings (state.MAP_RULES) and an optional zoom box."""
     maps = map_values(extra)
     config = map_config(values, maps)
-    zoom = _zoom_box(extra.get("zoom"))
+    zoom = zoom_box(extra.get("zoom"))
     etas, ys = map_grids(maps, zoom, config.seed)
     slots = max(1, min(default_workers(), max_slots))
     kind, n_inits = maps["map"], maps["inits"]
@@ -202,21 +203,6 @@ def _map_advice(kind: str, config: RunConfig, n_etas: int, n_ys: int, n_inits: i
 
 def _map_fits(kind: str, config: RunConfig, n_etas: int, n_ys: int, n_inits: int, limits: Limits, slots: int) -> bool:
     return map_cost(kind, config, n_etas, n_ys, n_inits, limits.rate, slots).seconds <= limits.max_seconds
-
-
-def _zoom_box(raw: Any) -> list[float] | None:
-    """A zoom box [eta_lo, eta_hi, y_lo, y_hi] from the page, or None; ValueError if malformed."""
-    if raw is None:
-        return None
-    if not isinstance(raw, (list, tuple)) or len(raw) != 4:
-        raise ValueError(f"a zoom box must be [eta_lo, eta_hi, y_lo, y_hi], got {quoted(raw)}")
-    box = [
-        number(f"zoom box {name}", v, -1e300, 1e300)
-        for name, v in zip(("eta_lo", "eta_hi", "y_lo", "y_hi"), raw, strict=True)
-    ]
-    if not (0 < box[0] < box[1]):
-        raise ValueError(f"the zoom box must span learning rates from low to high, got {box[0]:g} to {box[1]:g}")
-    return box
 
 
 CHAOS_SAVE_EVERY = 10  # saved weights of a long run (the weight series)

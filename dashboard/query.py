@@ -1,6 +1,7 @@
 """The URL query: a link that reproduces a run, ``?eta=1&...&view=lyapunov``, with every control
-and the view (and with view=regimes the map's settings). Each parameter is checked by its
-control's rule (:mod:`dashboard.state`); a bad or unknown one is named and skipped.
+and the view (and with view=regimes the map's settings and its zoom box,
+``zoom=eta_lo,eta_hi,y_lo,y_hi``). Each parameter is checked by its control's rule
+(:mod:`dashboard.state`); a bad or unknown one is named and skipped.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from dashboard.state import CONTROLS, MAP_CONTROLS, MAP_RULES, RULES, parse_control, quoted
+from dashboard.state import CONTROLS, MAP_CONTROLS, MAP_RULES, RULES, parse_control, quoted, zoom_box
 
 VIEWS = ("divergence", "lyapunov", "orbital", "weights", "data", "regimes", "chaos")
 DEFAULT_VIEW = "divergence"
@@ -31,6 +32,11 @@ def parse_query(search: str | None) -> tuple[dict[str, Any], str, list[str]]:
                 view = raw
             else:
                 messages.append(f"link parameter view={quoted(raw)} ignored: must be one of {', '.join(VIEWS)}")
+        elif key == "zoom":
+            try:
+                values["zoom"] = zoom_box(raw)
+            except ValueError as exc:
+                messages.append(f"link parameter zoom: {exc}; ignored")
         elif key in RULES or key in MAP_RULES:
             try:
                 values[key] = parse_control(key, raw) if key in RULES else MAP_RULES[key].parse(raw)
@@ -43,10 +49,12 @@ def parse_query(search: str | None) -> tuple[dict[str, Any], str, list[str]]:
 
 def to_query(values: dict[str, Any], view: str, maps: dict[str, Any] | None = None) -> str:
     """Control values and view -> ``?eta=...`` with every control (a link reproduces the run);
-    with view=regimes also the map's settings ``maps``."""
+    with view=regimes also the map's settings ``maps`` (and its ``zoom`` box, if any)."""
     items = [(name, _format(values[name])) for name in CONTROLS] + [("view", view)]
     if view == "regimes" and maps:
         items += [(name, _format(maps[name])) for name in MAP_CONTROLS if name in maps]
+        if maps.get("zoom"):
+            items.append(("zoom", ",".join(_format(float(v)) for v in maps["zoom"])))
     return "?" + urlencode(items)
 
 

@@ -176,6 +176,24 @@ def map_values(raw: Any) -> dict[str, Any]:
     return values
 
 
+def zoom_box(raw: Any) -> list[float] | None:
+    """A map's zoom box [eta_lo, eta_hi, y_lo, y_hi] (from a request, or a link's
+    ``zoom=lo,hi,y_lo,y_hi``), or None; ValueError names what is wrong. The y span is the
+    eps span of an eta x eps map, the seeds of an eta x seed map and 0, 0 otherwise."""
+    if raw is None:
+        return None
+    parts = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(parts, (list, tuple)) or len(parts) != 4:
+        raise ValueError(f"a zoom box must be [eta_lo, eta_hi, y_lo, y_hi], got {quoted(raw)}")
+    box = [
+        number(f"zoom box {name}", v, -1e300, 1e300)
+        for name, v in zip(("eta_lo", "eta_hi", "y_lo", "y_hi"), parts, strict=True)
+    ]
+    if not (0 < box[0] < box[1]):
+        raise ValueError(f"the zoom box must span learning rates from low to high, got {box[0]:g} to {box[1]:g}")
+    return box
+
+
 # what the page calls each control: messages name a control as its label does
 LABELS = {
     "eta": "Learning rate η",

@@ -2,7 +2,8 @@
 fills in live as its chunks finish: the 1-D strip (FTLE, loss and accuracy, iterations to the
 target accuracy, loss-increasing steps, sharpness over 2/eta, with regime bands), the orbit
 diagram, and the eta x eps and eta x seed maps. A box drawn on a map and "Zoom in" recompute
-that rectangle at a finer grid; a click opens that point's run in the Divergence view (what a
+that rectangle at a finer grid (its title, a line under the settings and the URL say what it
+covers; "Zoom out" goes back to the map it refines); a click opens that point's run in the Divergence view (what a
 box or a click asks for: dashboard.map_zoom)."""
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from dashboard.jobflow import (
     props_from_values,
     visitor_of,
 )
-from dashboard.map_zoom import clicked_run, with_coarse, zoom_request
+from dashboard.map_zoom import clicked_run, with_coarse, zoom_note, zoom_out_request, zoom_request, zoom_text
 from dashboard.records import MapRecord
 from dashboard.runner import Jobs, execute, queued_label
 from dashboard.state import MAP_CONTROLS, MAP_KINDS, MAP_RULES, check_values, map_values, run_values
@@ -59,7 +60,7 @@ def layout() -> list:
             "it still learns (the edge of stability), where does it stop learning (chaos)? The "
             "network, data set, seed and ε are the controls on the left; the map has its own iterations. Drag across a "
             "map (on the strip or the orbit diagram: across a span of η) and press Zoom in to "
-            "recompute it finer; click a point to open that run."
+            "recompute it finer (Zoom out goes back); click a point to open that run."
         ),
         html.Div(
             className="row-controls",
@@ -92,6 +93,15 @@ def layout() -> list:
             "Run map",
             extra=[html.Button("Zoom in", id=ids.MAP_ZOOM, n_clicks=0, title="recompute the box drawn on the map")],
         ),
+        html.Div(
+            id=ids.MAP_ZOOM_NOTE,
+            className="zoom-note",
+            hidden=True,
+            children=[
+                html.Span(id=f"{ids.MAP_ZOOM_NOTE}-text"),
+                html.Button("Zoom out", id=ids.MAP_ZOOM_OUT, n_clicks=0, title="back to the map this zoom refines"),
+            ],
+        ),
         dcc.Store(id=ids.MAP_STORE),
         # as tall as its figure (the strip 1,050 px, the orbit diagram and maps 600-650): a
         # fixed height left ~450 px empty under the maps; the strip draws its regime legend
@@ -100,9 +110,11 @@ def layout() -> list:
 
 
 # ---- record -> figure ---------------------------------------------------------------
-def map_figure(record: MapRecord, *, live: bool = False):
-    """The figure of a (partial) map record."""
+def map_figure(record: MapRecord, *, live: bool = False, zoomed: bool = False):
+    """The figure of a (partial) map record; a zoom's title says what its grid covers."""
     head = f"{KIND_LABELS[record.kind]} · {record.config.dataset}, {record.config.n_steps:,} iterations"
+    if zoomed:
+        head = f"{head} · zoomed into {zoom_text(record.kind, record.etas, record.ys)}"
     title = f"{head}: computing…" if live else head
     if record.kind == "eta":
         return figures_regimes.regime_strip_figure(
@@ -152,13 +164,14 @@ def map_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
     config = plans.map_config(pending["values"], map_values(pending["extra"]))
     kind, n_inits = pending["extra"]["map"], int(pending["extra"]["inits"])
     coarse = _coarse_record(store, pending)  # a zoom: the coarse map shows until replaced
+    zoomed = pending["extra"].get("zoom") is not None
     estimate = plan.seconds
 
     def live(done, total, elapsed, partial):
         record = jobs.map_record(kind, config, n_inits, partial)
         record = record if coarse is None else with_coarse(record, coarse)
         label = progress_label(done, total, elapsed, estimate)
-        set_progress((label, map_figure(record, live=True).to_plotly_json()))
+        set_progress((label, map_figure(record, live=True, zoomed=zoomed).to_plotly_json()))
 
     def wait(ahead, waited):
         set_progress((queued_label(ahead, waited), no_update))
@@ -168,9 +181,9 @@ def map_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
     if outcome.message or record is None:
         return no_update, no_update, control.stopped_label("cell") if control.stopped else "", outcome.message
     if record.cancelled:
-        return map_figure(record), None, control.stopped_label("cell"), ""
+        return map_figure(record, zoomed=zoomed), None, control.stopped_label("cell"), ""
     label = f"{record.etas.size} learning rates · done in {control.elapsed:.1f} s"
-    figure = map_figure(record).to_plotly_json()
+    figure = map_figure(record, zoomed=zoomed).to_plotly_json()
     store.store(view_key(plan.key), figure)  # a replay sends it as it is
     return figure, finished_result(store, plan, pending), label, ""
 
@@ -203,6 +216,7 @@ def register(app: Dash, store: Jobs) -> None:
         Output(ids.MAP_STORE, "data", allow_duplicate=True),
         Input(ids.MAP_RUN, "n_clicks"),
         Input(ids.MAP_ZOOM, "n_clicks"),
+        Input(ids.MAP_ZOOM_OUT, "n_clicks"),
         Input(ids.AUTORUN, "data"),
         State(ids.MAP_RUN, "disabled"),
         *CONTROL_STATES,
@@ -212,8 +226,10 @@ def register(app: Dash, store: Jobs) -> None:
         State(ids.MAP_STORE, "data"),
         prevent_initial_call=True,
     )
-    def request(_run, _zoom_clicks, autorun, running, *args):
-        """Refusals and cached maps answer at once; the others start the background job."""
+    def request(_run, _zoom_in, _zoom_out, autorun, running, *args):
+        """Refusals and cached maps answer at once; the others start the background job. Run
+        map runs the settings above; Zoom in the box drawn on the map on screen, Zoom out the
+        map that one refines; a link's zoom comes with its request to run (AUTORUN)."""
         n = len(CONTROL_STATES)
         props, last_valid, map_props = args[:n], args[n], args[n + 1 : n + 1 + len(MAP_STATES)]
         selected, finished = args[-2], args[-1]
@@ -221,9 +237,14 @@ def register(app: Dash, store: Jobs) -> None:
             raise PreventUpdate
         values = run_values(checked(list(props), last_valid)[0])
         extra = dict(zip(MAP_CONTROLS, map_props, strict=True))
-        if ctx.triggered_id == ids.MAP_ZOOM:
+        if ctx.triggered_id == ids.AUTORUN and autorun.get("zoom") is not None:
+            extra["zoom"] = autorun["zoom"]
+        if ctx.triggered_id in (ids.MAP_ZOOM, ids.MAP_ZOOM_OUT):
             try:
-                values, extra = zoom_request(selected, finished)
+                if ctx.triggered_id == ids.MAP_ZOOM:
+                    values, extra = zoom_request(selected, finished)
+                else:
+                    values, extra = zoom_out_request(finished)
             except ValueError as exc:
                 return no_update, str(exc), "", no_update, no_update
         request = {"kind": "map", "values": values, "extra": extra}
@@ -246,6 +267,7 @@ def register(app: Dash, store: Jobs) -> None:
         running=[
             (Output(ids.MAP_RUN, "disabled"), True, False),
             (Output(ids.MAP_ZOOM, "disabled"), True, False),
+            (Output(ids.MAP_ZOOM_OUT, "disabled"), True, False),
             (Output(ids.MAP_CANCEL, "disabled"), False, True),
         ],
         progress=[Output(ids.MAP_PROGRESS, "children"), Output(ids.MAP_GRAPH, "figure")],  # the label first
@@ -255,6 +277,15 @@ def register(app: Dash, store: Jobs) -> None:
     )
     def work(set_progress, pending):
         return map_job(store, pending, set_progress)
+
+    @app.callback(
+        Output(f"{ids.MAP_ZOOM_NOTE}-text", "children"),
+        Output(ids.MAP_ZOOM_NOTE, "hidden"),
+        Input(ids.MAP_STORE, "data"),
+    )
+    def show_zoom(finished):
+        note = zoom_note(finished)
+        return note, not note
 
     @app.callback(
         *CONTROL_OUTPUTS,

@@ -62,8 +62,13 @@ def test_a_regimes_link_draws_the_strip_with_three_regimes(dash_duo, fresh_app, 
     dash_duo.find_element("#map-zoom").click()
     dash_duo.wait_for_contains_text("#map-progress", "starting", timeout=10)
     dash_duo.wait_for_contains_text("#map-progress", "done in", timeout=60)
-    fine = plotly_data("map-graph")["data"][0]["x"]
+    zoomed = plotly_data("map-graph")
+    fine = zoomed["data"][0]["x"]
     assert len(fine) > 10 and 0.04 < min(fine) and max(fine) < 2.5, fine
+    assert f"zoomed into η {min(fine):.3g}–{max(fine):.3g} ({len(fine)} points)" in zoomed["layout"]["title"][
+        "text"
+    ].replace("<br>", " ")
+    _wait_until(lambda: "zoom=" in dash_duo.driver.current_url, 10, "the zoom in the URL")
     assert dash_duo.get_logs() == []
 
 
@@ -123,6 +128,21 @@ def test_a_2d_map_zooms_and_a_click_opens_the_run(dash_duo, fresh_app, plotly_da
     fine = plotly_data("map-graph")
     assert len(fine["data"][1]["z"]) == 2  # seeds 3 and 4
     assert len(fine["data"][1]["x"]) > len(coarse["data"][1]["x"])  # a finer eta grid (cell edges)
+    # the zoom says what it covers, the URL carries it, Zoom out goes back, and the link (Back
+    # to it) restores it from the cache
+    dash_duo.wait_for_contains_text("#map-zoom-note", "× seeds 3–4", timeout=10)
+    _wait_until(lambda: "zoom=" in dash_duo.driver.current_url, 10, "the zoom in the URL")
+    zoomed_url = dash_duo.driver.current_url
+    dash_duo.find_element("#map-zoom-out").click()
+    dash_duo.wait_for_text_to_equal("#map-progress", "from the cache", timeout=10)
+    _wait_until(lambda: len(plotly_data("map-graph")["data"][1]["z"]) == 3, 10, "the coarse map back")
+    _wait_until(lambda: "zoom=" not in dash_duo.driver.current_url, 10, "a URL without the zoom")
+    assert not dash_duo.find_element("#map-zoom-note").is_displayed()
+    assert plotly_data("map-graph")["layout"]["title"]["text"] == coarse["layout"]["title"]["text"]
+    dash_duo.driver.back()
+    _wait_until(lambda: len(plotly_data("map-graph")["data"][1]["z"]) == 2, 20, "the zoom restored by its link")
+    assert dash_duo.driver.current_url == zoomed_url
+    dash_duo.wait_for_contains_text("#map-zoom-note", "× seeds 3–4", timeout=10)
     # a click on a cell (eta 1, seed 4) opens that run in the Divergence view: mouse events at
     # the cell's pixel, as a user's click (Plotly finds the point under the mouse)
     dash_duo.driver.execute_script(CLICK_CELL, 1.0, 4)

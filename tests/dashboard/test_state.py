@@ -19,9 +19,21 @@ def test_query_round_trip_restores_every_control():
     assert parsed == values and view == "weights" and messages == []
 
 
+def test_a_zoomed_maps_link_carries_its_box():
+    maps = {**state.default_map_values(), "map": "eta-seed", "zoom": [0.0794, 5.0, 1.0, 2.0]}
+    query = to_query(state.default_values(), "regimes", maps)
+    assert "&zoom=0.0794%2C5.0%2C1.0%2C2.0" in query
+    parsed, view, messages = parse_query(query)
+    assert view == "regimes" and messages == [] and parsed["zoom"] == maps["zoom"]
+    assert "zoom" not in to_query(state.default_values(), "regimes", {**maps, "zoom": None})
+
+
 @pytest.mark.parametrize(
     "query, message",
     [
+        ("?zoom=1,0.5,0,0", "zoom: the zoom box must span learning rates from low to high"),
+        ("?zoom=0.5,2", "zoom: a zoom box must be [eta_lo, eta_hi, y_lo, y_hi]"),
+        ("?zoom=0.5,2,x,0", "zoom: zoom box y_lo must be a number"),
         ("?eta=abc", "Learning rate η must be a number"),
         ("?eta=nan", "Learning rate η must be a number"),
         ("?eps=-1", "Perturbation ε must be a number"),

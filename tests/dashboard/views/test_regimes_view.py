@@ -51,14 +51,39 @@ def test_a_2d_map_and_a_zoom_into_its_box(store):
     assert message == "" and figure["data"][1]["type"] == "heatmap"
     coarse = jobflow.record_for(store, "map", finished)
     values, extra = map_zoom.zoom_request({"range": {"x": [0.05, 5.0], "y": [0.5, 2.5]}}, finished)
-    assert extra["zoom"] == [0.05, 5.0, 0.5, 2.5]
-    _, zoomed, _, message = regimes.map_job(store, _request(extra, values), Progress())
+    assert extra["zoom"] == [0.05, 5.0, 1.0, 2.0]  # the seed axis zooms by whole seeds
+    figure, zoomed, _, message = regimes.map_job(store, _request(extra, values), Progress())
     fine = jobflow.record_for(store, "map", zoomed)
     assert message == "" and list(fine.ys) == [1, 2] and fine.etas.size > 3
+    # what the zoom covers (coarse grid 0.01, 0.0794, 0.63, 5 refined x4 from 0.0794): its
+    # title and the line under the map's settings say it; Zoom out asks for the coarse map
+    covers = "η 0.0794–5 (9 points) × seeds 1–2"
+    assert map_zoom.zoom_text("eta-seed", fine.etas, fine.ys) == covers
+    assert figure["layout"]["title"]["text"].replace("<br>", " ").endswith(f"zoomed into {covers}")  # wrapped
+    assert covers in map_zoom.zoom_note(zoomed) and "map of η 0.01–5 set above" in map_zoom.zoom_note(zoomed)
+    assert map_zoom.zoom_note(finished) == ""
+    assert map_zoom.zoom_out_request(zoomed) == (values, maps)
+    with pytest.raises(ValueError, match="not a zoom"):
+        map_zoom.zoom_out_request(finished)
     for i, eta in enumerate(fine.etas):  # the coarse grid's points keep their values, bit for bit
         match = np.flatnonzero(coarse.etas == eta)
         if match.size:
             np.testing.assert_array_equal(fine.value[i], coarse.value[match[0], 1:3])
+
+
+@pytest.mark.parametrize(
+    ("y_span", "seeds"),
+    [([0.6, 2.4], [1.0, 2.0]), ([1.2, 1.4], [1.0, 1.0]), ([1.6, 1.9], [2.0, 2.0]), ([-3.0, 9.0], [-3.0, 9.0])],
+)
+def test_a_box_on_a_seed_axis_zooms_to_whole_seeds(y_span, seeds):
+    finished = {"kind": "map", "values": VALUES, "extra": {**MAPS, "map": "eta-seed"}}
+    assert map_zoom.zoom_request({"range": {"x": [0.1, 1.0], "y": y_span}}, finished)[1]["zoom"][2:] == seeds
+
+
+def test_a_zoom_box_is_kept_to_four_significant_digits():
+    finished = {"kind": "map", "values": VALUES, "extra": MAPS}
+    box = {"range": {"x2": [0.123456789, 2.00000000001], "y2": [0.3, 0.7]}}  # panel 2 of the strip
+    assert map_zoom.zoom_request(box, finished)[1]["zoom"] == [0.1235, 2.0, 0.0, 0.0]
 
 
 @pytest.mark.parametrize(
