@@ -175,7 +175,12 @@ def results(directory: Path, size_mb: int) -> Store:
 
 @functools.cache
 def _opened(directory: str, size_mb: int, pid: int) -> Store:
-    return Store(directory, size_limit=size_mb * 1024**2, eviction_policy="least-recently-used")
+    # cull_limit: each write evicts at most two least-recently-used entries while the cache is
+    # over its size. diskcache's default (10) evicts up to ten at once however little room is
+    # needed, so in a cache of fewer than ten entries a record was evicted by its own write
+    # (WSD_CACHE_MB=5: the fifth run's record was gone before its views read it). Two keep the
+    # newest entry and still shrink an over-full cache by one entry per write.
+    return Store(directory, size_limit=size_mb * 1024**2, eviction_policy="least-recently-used", cull_limit=2)
 
 
 def jobs_store(directory: Path) -> Store:

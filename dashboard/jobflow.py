@@ -5,7 +5,10 @@ result) at once; otherwise it writes a *request* (the run settings, the job's ow
 and a random token) to the job's pending store, which starts the background job. Cancel and
 a change of settings ask the job, by its token, to stop; it ends with what it has
 ("Cancelled at iteration N"). A finished job leaves its request, signed, in a result store,
-from which the views load (or, if the cache lost it, recompute) its record.
+from which the views load its record. A record the cache no longer has is not computed again
+in a web request (every view of a page would compute it at once, and anyone holding a signed
+result could make the server do so at will): the page says so, and Run computes it again as a
+job (``RecordGone``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dashboard import ids, plans, visitors
 from dashboard.admission import REPLACED, Busy, check_token
 from dashboard.manager import ENDED_WITHOUT_RESULT, REDIS_LOST
 from dashboard.records import Record
-from dashboard.runner import Control, Jobs, Plan, execute, failure_message, queued_label
+from dashboard.runner import Jobs, Plan, execute, failure_message, queued_label
 from dashboard.state import CONTROLS, check_values, quoted, run_values
 
 log = logging.getLogger(__name__)
@@ -94,19 +97,32 @@ def finished_result(store: Jobs, plan: Plan, request: dict) -> dict:
     }
 
 
+class RecordGone(Exception):
+    """A finished job's record is not in the results cache (evicted, unreadable, or too large
+    to keep); its message is the page's."""
+
+
 def record_for(store: Jobs, kind: str, request: Any) -> Record:
     """The record a view draws from: the finished job's ``request`` (its result store),
-    checked again with its signature, then its record from the cache, or computed again if
-    the cache lost it. No update while there is no finished job."""
+    checked again with its signature, then its record from the cache (RecordGone if the cache
+    does not have it). No update while there is no finished job."""
     if not isinstance(request, dict):
         raise PreventUpdate
     plan = plan_of(store, kind, request)
     store.check_signature(plan.key, request.get("signature"))
     record = store.load(plan.key)
-    if record is None:
-        log.warning("the record %s is not in the cache (evicted or unreadable): computing it again", plan.key)
-        record = store.compute(plan, Control(store.admission, None, lambda *_: None), lambda *_: None)
-    return record
+    if record is not None:
+        return record
+    size = store.too_large(plan.key)
+    if size is not None:
+        log.warning("the record %s (~%.0f MB) is larger than the cache keeps", plan.key, size / 1e6)
+        raise RecordGone(
+            f"These results (~{size / 1e6:.0f} MB) are larger than the server's cache keeps "
+            f"({store.cache_mb:,} MB): the views that need them cannot draw them. Use fewer "
+            "iterations or copies, or ask the operator for a larger cache (WSD_CACHE_MB)."
+        )
+    log.warning("the record %s is not in the cache (evicted or unreadable); the page is asked to run again", plan.key)
+    raise RecordGone("These results are no longer kept on the server (its cache let them go): press Run again.")
 
 
 def checked_request(store: Jobs, kind: str, request: Any) -> tuple[Plan, str]:
@@ -123,10 +139,13 @@ def on_error(exc: Exception) -> None:
 
 
 def error_message(exc: Exception) -> str:
-    """A refusal (bad input found on the server, a busy server) as such; a lost connection to
-    Redis as dashboard.manager words it; anything else with its traceback in the log."""
+    """A refusal (bad input found on the server, a busy server) as such; a record the cache
+    no longer has and a lost connection to Redis as they are worded; anything else with its
+    traceback in the log."""
     if isinstance(exc, (ValueError, Busy)):
         return f"Refused: {exc}"
+    if isinstance(exc, RecordGone):
+        return str(exc)
     text = str(exc)
     for known in (REDIS_LOST, ENDED_WITHOUT_RESULT):  # dashboard.manager's words, as they are
         if known in text:

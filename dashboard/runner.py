@@ -114,6 +114,11 @@ class Plan:
     seconds: float | None = None  # the cost model's estimate, where the page shows a time left
 
 
+def too_large_key(key: str) -> str:
+    """Where the cache notes that the record ``key`` was too large to keep (its size)."""
+    return f"{key}:too-large"
+
+
 @dataclass(frozen=True)
 class Jobs:
     """The server's side of every job: results cache, admission and limits. Picklable, so a
@@ -151,9 +156,14 @@ class Jobs:
         size = cache.pickled_size(value)
         if size > self.cache_mb * 1024**2 / 2:
             log.info("not caching %s: ~%.0f MB, the cache holds %d MB", key, size / 1e6, self.cache_mb)
+            cache.results(self.results_dir, self.cache_mb).set(too_large_key(key), size)  # what views say
             return False
         cache.results(self.results_dir, self.cache_mb).set(key, value)
         return True
+
+    def too_large(self, key: str) -> int | None:
+        """The size in bytes of the record ``key`` if it was too large to keep, else None."""
+        return self.load(too_large_key(key))
 
     def compute(
         self, plan: Plan, control: Control, on_wait: Callable[[int, float], None], visitor: str | None = None

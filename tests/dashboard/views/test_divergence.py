@@ -137,8 +137,26 @@ def test_a_run_whose_record_the_cache_cannot_keep_still_answers(tmp_path, admiss
         figure = divergence.finished_figure(tiny, result, False)
         assert figure["layout"]["title"]["text"].endswith(f"seed {seed}")
         assert not tiny.has(plans.plan("run", result["values"], None, tiny.limits, 2).key)
-        # the other views recompute the record the cache did not keep
-        assert jobflow.record_for(tiny, "run", result).config.seed == seed
+        # the views that need the record say why they cannot draw it (no computation in a web request)
+        with pytest.raises(jobflow.RecordGone, match=r"larger than the server's cache keeps \(1 MB\)") as gone:
+            jobflow.record_for(tiny, "run", result)
+        assert jobflow.error_message(gone.value) == str(gone.value)
+
+
+def test_an_evicted_record_is_not_computed_again_in_a_web_request(store, monkeypatch):
+    """The defect: each view of a page recomputed an evicted record in its request thread (4
+    computations per finished run with a small cache; 16 replays of one signed result blocked
+    the server for 32 s). Now the page is told, and Run computes it again as a job."""
+    result, *_ = divergence.run_job(store, _pending({**state.default_values(), "steps": 300}), Progress())
+    key = plans.plan("run", result["values"], None, store.limits, 2).key
+    cache.results(store.results_dir, store.cache_mb).delete(key)  # evicted
+    monkeypatch.setattr(jobs, "stability", lambda *_: pytest.fail("computed in a web request"))
+    with pytest.raises(jobflow.RecordGone, match="no longer kept on the server") as gone:
+        jobflow.record_for(store, "run", result)
+    assert (
+        jobflow.error_message(gone.value)
+        == "These results are no longer kept on the server (its cache let them go): press Run again."
+    )
 
 
 def test_many_runs_through_a_small_cache_all_answer(tmp_path, admission):
