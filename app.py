@@ -96,8 +96,8 @@ def create_app(settings: Settings | None = None) -> Dash:
         on_error=on_error,
     )
     app.server.secret_key = key
-    visitors.install(app.server)
-    hardening.install(app.server)
+    visitors.install(app.server, visitors.NewIdBudget(settings.visitors_dir, settings.new_visitors_per_hour))
+    hardening.install(app.server, settings.proxies)
     app.celery = celery  # the workers' application (``celery -A app:celery_app worker``), or None
     # A regime map waits for its cells, which run as Celery tasks; waiting inside a worker
     # could take every worker process and wait for ever, so maps wait on this server.

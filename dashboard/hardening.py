@@ -38,9 +38,16 @@ HEADERS = {
 HANDLES = re.compile(r"((?:cacheKey|job)=)[^&\s\"]+")
 
 
-def install(server) -> None:
-    """Bound the request size and add the security headers to every response of ``server``."""
+def install(server, proxies: int = 0) -> None:
+    """Bound the request size and add the security headers to every response of ``server``.
+    Behind ``proxies`` trusted reverse proxies (WSD_PROXIES), the client's address is the one
+    they forward in X-Forwarded-For (werkzeug's ProxyFix); otherwise that header is ignored, so
+    a client cannot choose its own address (dashboard.visitors counts new ids per address)."""
     server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    if proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=proxies)
 
     @server.after_request
     def _security_headers(response):

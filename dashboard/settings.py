@@ -16,6 +16,10 @@ in the process, so nothing below reads the environment later: the app factory re
   WSD_MAX_JOBS         jobs computing at once on this server (default: the number of cores)
   WSD_MAX_QUEUED       jobs allowed to wait for a free slot (default: 4 x WSD_MAX_JOBS)
   WSD_MAX_JOBS_PER_VISITOR  jobs one visitor (browser) may compute at once (2); the others wait
+  WSD_NEW_VISITORS_PER_HOUR new visitor ids one client address gets an hour (60); its other
+                       new browsers count as one anonymous visitor (dashboard.visitors)
+  WSD_PROXIES          reverse proxies in front of the server whose X-Forwarded-For names
+                       the client (0: the client is the connection's peer)
   WSD_MAX_RUN_SECONDS  the longest job accepted, by the estimate (60)
   WSD_ABANDON_SECONDS  a job whose page has not asked for news this long is stopped (30)
   WSD_ENGINE_RATE      trajectory-steps/s one job trains here (default: measured at start-up;
@@ -48,6 +52,8 @@ class Settings:
     max_jobs: int = 1
     max_queued: int = 4
     max_jobs_per_visitor: int = 2
+    new_visitors_per_hour: int = 60
+    proxies: int = 0
     max_run_seconds: float = 60.0
     abandon_seconds: float = 30.0
     engine_rate: float | None = None  # trajectory-steps/s of one job; None: measured at start-up
@@ -66,6 +72,11 @@ class Settings:
     def admission_dir(self) -> Path:
         return self.cache_dir / "admission"
 
+    @property
+    def visitors_dir(self) -> Path:
+        """New visitor ids counted per client address (dashboard.visitors.NewIdBudget)."""
+        return self.cache_dir / "visitors"
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """The settings in ``environ`` (default ``os.environ``); ValueError names a bad one."""
@@ -78,6 +89,8 @@ class Settings:
             max_jobs=max_jobs,
             max_queued=whole_setting(env, "WSD_MAX_QUEUED", 4 * max_jobs, 0, 100_000),
             max_jobs_per_visitor=whole_setting(env, "WSD_MAX_JOBS_PER_VISITOR", cls.max_jobs_per_visitor, 1, 1024),
+            new_visitors_per_hour=whole_setting(env, "WSD_NEW_VISITORS_PER_HOUR", cls.new_visitors_per_hour, 1, 10**6),
+            proxies=whole_setting(env, "WSD_PROXIES", cls.proxies, 0, 10),
             max_run_seconds=_positive(env, "WSD_MAX_RUN_SECONDS", cls.max_run_seconds, 86_400),
             abandon_seconds=_positive(env, "WSD_ABANDON_SECONDS", cls.abandon_seconds, 86_400),
             engine_rate=_positive(env, "WSD_ENGINE_RATE", None, 1e12),

@@ -62,3 +62,28 @@ def test_the_cli_and_api_take_the_pages_limits(field, value):
     with pytest.raises(ValueError, match=field):
         RunConfig(**{field: value})
     RunConfig(learning_rate=1000.0, eps=1.0)
+
+
+def _new_browser_cookie(server, address: str, forwarded: str | None = None) -> list[str]:
+    headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+    answer = server.test_client().get("/", environ_base={"REMOTE_ADDR": address}, headers=headers)
+    assert answer.status_code == 200
+    return [c for c in answer.headers.get_all("Set-Cookie") if c.startswith("wsd_visitor=")]
+
+
+def test_a_new_visitor_id_costs_something(tmp_path):
+    """The defect: dropping the cookie gave a new visitor each time, each with its own share of
+    the server (rotating cookies sidestepped WSD_MAX_JOBS_PER_VISITOR). Now an address gets a
+    few new ids an hour; its further new browsers get none and count as the one anonymous
+    visitor. Only the page sets the cookie, so a page load spends one id, not one per request."""
+    settings = Settings(cache_dir=tmp_path, engine_rate=100_000.0, new_visitors_per_hour=3)
+    server = create_app(settings).server
+    assert not [c for c in server.test_client().get("/_dash-layout").headers.get_all("Set-Cookie")]
+    assert [len(_new_browser_cookie(server, "10.0.0.7")) for _ in range(5)] == [1, 1, 1, 0, 0]
+    assert _new_browser_cookie(server, "10.0.0.8")  # another address has its own budget
+    # X-Forwarded-For is the client's own word unless a trusted proxy sets it (WSD_PROXIES)
+    assert not _new_browser_cookie(server, "10.0.0.7", forwarded="192.0.2.1")
+    proxied = create_app(Settings(cache_dir=tmp_path / "p", engine_rate=1e5, new_visitors_per_hour=1, proxies=1))
+    assert _new_browser_cookie(proxied.server, "10.0.0.1", forwarded="192.0.2.1")
+    assert _new_browser_cookie(proxied.server, "10.0.0.1", forwarded="192.0.2.2")
+    assert not _new_browser_cookie(proxied.server, "10.0.0.1", forwarded="192.0.2.2")
