@@ -6,7 +6,12 @@ acks), and a chunk whose worker process died is put back in the queue
 (``task_reject_on_worker_lost``); each worker process takes one task at a time (prefetch
 1), so queued chunks wait in Redis for whichever worker frees up first, on any host. A
 worker host that vanishes altogether leaves its chunk unacknowledged: Redis hands it out
-again after ``visibility_timeout`` seconds (WSD_CELERY_VISIBILITY_SECONDS, 300).
+again after ``visibility_timeout`` seconds (WSD_CELERY_VISIBILITY_SECONDS, 300). A map's
+chunks do not wait for that: ``cluster.executor`` sends an overdue chunk whose worker does
+not answer again itself. The timeout stays long because it must exceed the longest task:
+Redis hands out again a message unacknowledged that long even if its worker is alive and
+computing (a run, acknowledged only at its end, would then be computed twice), and a run's
+length is bounded only by its estimate (WSD_MAX_RUN_SECONDS) until a hard time limit stops it.
 
 Chunks travel as pickles (they hold the network, the data and NumPy arrays), so each is
 signed with the server's secret key (HMAC-SHA256) and a worker unpickles only what it can

@@ -24,10 +24,32 @@ acknowledged at its end). A task found nowhere, twice, can never finish and its 
 fails with :class:`RedisLost`; the others carry on. (A task a worker was computing across
 the restart may still write its answer; it is failed all the same: nothing in Redis says
 that it will, and the queued tasks beside it are gone anyway.)
+
+A worker lost. A worker process killed alone is Celery's business: its chunk goes back to the
+queue at once (``task_reject_on_worker_lost``). A whole worker gone (its host, or its main
+process killed) leaves its chunk unacknowledged, and Redis hands it out again only after the
+visibility timeout (``cluster.celery_app``, 300 s), while a map would read "112 of 120 cells
+· ~1 s left". So the thread also watches the clock: a task counts as taken by a worker when
+it is seen STARTED (its result names the worker), or when a task sent after it is (the queue
+is first in, first out); one taken more than ``OVERDUE_FACTOR`` times as long ago as the
+longest this executor has seen finish, plus ``OVERDUE_SLACK_SECONDS``, is overdue. Its worker
+is then pinged (one Celery control ping, ``PING_SECONDS``); if it does not answer, or no
+worker is named, the task is sent again and the future takes whichever copy answers first
+(a chunk computes the same numbers wherever it runs). The copy that lost is revoked: a
+message handed out again later is dropped by the worker that gets it. The future says so
+(``sent_again``: why), for ``core.parallel`` to tell the page.
+
+Why the clock and a ping rather than worker heartbeats: heartbeats need an event receiver (a
+consumer thread and a queue of its own in Redis) for every map, and say nothing of a worker
+that is alive but lost its chunk; the clock needs nothing the thread does not already read
+(one MGET), and the ping, sent only for an overdue task, keeps a slow but living worker's
+chunk from being computed twice. A map whose chunks all run on the lost worker, with none
+finished yet, has nothing to compare with and waits for the visibility timeout as before.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
@@ -36,7 +58,7 @@ from concurrent.futures import Executor, Future
 
 import redis.exceptions
 from celery import Celery
-from celery.states import READY_STATES
+from celery.states import PENDING, READY_STATES
 from kombu.exceptions import OperationalError
 
 from cluster.celery_app import CHUNK_TASK, seal, unseal
@@ -54,6 +76,13 @@ RESTART_CHECK_SECONDS = 1.0  # how often the server's run_id is asked for (one I
 # A task not found after a restart is looked for once more this much later: a worker takes a
 # message off the queue (BRPOP) and then files it as unacknowledged, two round trips apart.
 RECHECK_SECONDS = 1.0
+# A task taken by a worker this many times as long ago as the longest one seen to finish, plus
+# the slack, is overdue: its worker is pinged, and the task sent again if it does not answer.
+OVERDUE_FACTOR = 3.0
+OVERDUE_SLACK_SECONDS = 2.0
+PING_SECONDS = 1.0  # how long an overdue task's worker has to answer a ping
+WORKER_STOPPED = "a worker stopped"  # why a chunk was sent again (_TaskFuture.sent_again)
+WORKER_SILENT = "a worker went silent"  # it took the task and never started it
 LOST_CONNECTION = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OperationalError)
 
 
@@ -62,15 +91,19 @@ class RedisLost(redis.exceptions.ConnectionError):
 
 
 class _TaskFuture(Future):
-    """A future of one Celery task; cancelling it revokes the task."""
+    """A future of one Celery task, or of its copies once sent again (``task_ids``, the first
+    is ``task_id``; ``sent_again``: why, or None); cancelling it revokes them all."""
 
-    def __init__(self, executor: CeleryExecutor) -> None:
+    def __init__(self, executor: CeleryExecutor, call: tuple) -> None:
         super().__init__()
-        self.executor, self.task_id = executor, None
+        self.executor, self.call, self.task_id = executor, call, None
+        self.task_ids: list[str] = []
+        self.sent_again: str | None = None
 
     def cancel(self) -> bool:
-        if self.task_id is not None and not self.done():
-            self.executor._revoke(self.task_id)
+        if not self.done():
+            for task_id in list(self.task_ids):
+                self.executor._revoke(task_id)
         return super().cancel()
 
 
@@ -92,6 +125,14 @@ class CeleryExecutor(Executor):
         self._closed = False
         self._unreachable = False  # the last round trip to Redis failed: a revoke would too
         self._run_id: str | None | object = _UNASKED  # the Redis server process the tasks went to
+        # a worker lost (module docstring): by task id, when it was sent (a count) and when it
+        # was first seen taken by a worker (monotonic) and by which one; the longest finished task
+        self._order = itertools.count()
+        self._sent: dict[str, int] = {}
+        self._taken: dict[str, float] = {}
+        self._host: dict[str, str] = {}
+        self._latest_taken = -1  # the latest sent task seen taken or finished
+        self._longest: float | None = None
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         if kwargs:
@@ -100,17 +141,24 @@ class CeleryExecutor(Executor):
             raise RuntimeError("cannot submit to a CeleryExecutor after shutdown")
         if self._run_id is _UNASKED:
             self._run_id = self._server_run_id()
-        future = _TaskFuture(self)
-        # Only the id is kept. The AsyncResult subscribes to its task's channel in Redis and
-        # leaves it when dropped: now, Redis being there; dropped later without Redis, it
-        # would retry for ~6 s (measured), in whichever thread dropped it.
-        future.task_id = self.app.send_task(CHUNK_TASK, args=(seal((fn, args), self.app.wsd_secret),)).id
+        future = _TaskFuture(self, (fn, args))
+        future.task_id = self._send(future)
         with self._lock:
-            self._pending[future.task_id] = future
             if self._poller is None or not self._poller.is_alive():
                 self._poller = threading.Thread(target=self._poll, name="celery-results", daemon=True)
                 self._poller.start()
         return future
+
+    def _send(self, future: _TaskFuture) -> str:
+        """Send ``future``'s call as a task (again, for a copy) and wait for it; its id."""
+        # Only the id is kept. The AsyncResult subscribes to its task's channel in Redis and
+        # leaves it when dropped: now, Redis being there; dropped later without Redis, it
+        # would retry for ~6 s (measured), in whichever thread dropped it.
+        task_id = self.app.send_task(CHUNK_TASK, args=(seal(future.call, self.app.wsd_secret),)).id
+        with self._lock:
+            future.task_ids.append(task_id)
+            self._pending[task_id], self._sent[task_id] = future, next(self._order)
+        return task_id
 
     def _poll(self) -> None:
         """Until nothing is pending: hand each finished task's answer to its future, through
@@ -145,25 +193,85 @@ class CeleryExecutor(Executor):
         without Redis it would keep the poller trying); with none, the poller is marked gone
         (under the same lock as submit)."""
         with self._lock:
-            for task_id in [task_id for task_id, future in self._pending.items() if future.cancelled()]:
-                del self._pending[task_id]
+            for task_id in [task_id for task_id, future in self._pending.items() if future.done()]:
+                self._drop(task_id)
             pending = list(self._pending.items())
             if not pending:
                 self._poller = None
             return pending
 
     def _collect(self, pending) -> None:
-        """Settle the futures of the finished tasks: all looked up in one round trip (MGET)."""
+        """Settle the futures of the finished tasks: all looked up in one round trip (MGET);
+        note which are taken by a worker, and send again those overdue."""
         if not pending:
             return
-        backend = self.app.backend
+        backend, now = self.app.backend, time.monotonic()
         keys = [backend.get_key_for_task(task_id) for task_id, _ in pending]
+        waiting = []
         for (task_id, future), raw in zip(pending, backend.mget(keys), strict=True):
-            if future.cancelled():
-                self._forget(task_id)
-            elif raw is not None and (meta := backend.decode_result(raw))["status"] in READY_STATES:
-                self._forget(task_id)
-                self._settle(future, meta)
+            meta = None if raw is None else backend.decode_result(raw)
+            if future.done():  # cancelled, or answered by another copy
+                self._forget(future)
+            elif meta is not None and meta["status"] in READY_STATES:
+                self._finished(task_id, now)
+                self._forget(future)
+                self._settle(future, meta, task_id)
+            elif meta is not None and meta["status"] != PENDING:  # STARTED: {"hostname": ..., "pid": ...}
+                self._seen_taken(task_id, now, (meta.get("result") or {}).get("hostname"))
+                waiting.append((task_id, future))
+            else:
+                waiting.append((task_id, future))
+        for task_id, _ in waiting:  # sent before one that a worker took: taken too (first in, first out)
+            if self._sent.get(task_id, -1) < self._latest_taken:
+                self._taken.setdefault(task_id, now)
+        self._send_overdue_again(waiting, now)
+
+    def _seen_taken(self, task_id: str, now: float, host: object) -> None:
+        self._taken.setdefault(task_id, now)
+        if isinstance(host, str):
+            self._host[task_id] = host
+        self._latest_taken = max(self._latest_taken, self._sent.get(task_id, -1))
+
+    def _finished(self, task_id: str, now: float) -> None:
+        self._latest_taken = max(self._latest_taken, self._sent.get(task_id, -1))
+        took = now - self._taken.get(task_id, now)  # 0 for one that finished between two looks
+        self._longest = took if self._longest is None else max(self._longest, took)
+
+    def _send_overdue_again(self, waiting, now: float) -> None:
+        """Send again the overdue tasks (the latest copy of each future) whose worker does not
+        answer a ping, or that no worker is named for; a worker that answers gets another
+        overdue period."""
+        if self._longest is None:
+            return  # nothing finished yet: nothing to compare with
+        limit = OVERDUE_FACTOR * self._longest + OVERDUE_SLACK_SECONDS
+        overdue = [
+            (task_id, future)
+            for task_id, future in waiting
+            if task_id == future.task_ids[-1] and now - self._taken.get(task_id, now) > limit
+        ]
+        if not overdue:
+            return
+        hosts = sorted({self._host[task_id] for task_id, _ in overdue if task_id in self._host})
+        answered = set()
+        if hosts:
+            replies = self.app.control.ping(destination=hosts, timeout=PING_SECONDS) or []
+            answered = {name for reply in replies for name in reply}
+        for task_id, future in overdue:
+            host = self._host.get(task_id)
+            if host in answered:
+                log.info("task %s is overdue but its worker %s answers: it is given more time", task_id, host)
+                self._taken[task_id] = time.monotonic()
+                continue
+            if future.done():
+                continue
+            copy = self._send(future)
+            future.sent_again = WORKER_STOPPED if host is not None else WORKER_SILENT
+            log.warning(
+                "task %s was taken %.0f s ago by %s, which does not answer (the longest task took %.1f s): "
+                "sent again as %s",
+                task_id, now - self._taken[task_id], host or "a worker", self._longest, copy,
+            )  # fmt: skip
+            self._revoke(task_id, terminate=False)  # its message, handed out again later, is dropped
 
     def _check_restart(self, pending, *, after_outage: bool) -> None:
         """If another Redis server process answers now, fail the tasks it does not hold.
@@ -187,12 +295,14 @@ class CeleryExecutor(Executor):
         if missing:
             time.sleep(RECHECK_SECONDS)
             missing = self._missing(missing)
-        if missing:
-            lost = [(task_id, future) for task_id, future in pending if task_id in missing]
+        # a future sent again is lost only if every copy is
+        gone = {future for _, future in pending if set(future.task_ids) <= set(missing)}
+        if missing and gone:
+            lost = [(task_id, future) for task_id, future in pending if future in gone]
             words = (
-                f"Redis at {self._where()} came back without {len(lost)} of the pending tasks (no result, "
+                f"Redis at {self._where()} came back without {len(gone)} of the pending tasks (no result, "
                 "not queued, not taken by a worker: it restarted empty, or from an older snapshot): "
-                f"{'it' if len(lost) == 1 else 'they'} can never finish"
+                f"{'it' if len(gone) == 1 else 'they'} can never finish"
             )
             self._fail(lost, RedisLost(words))
 
@@ -212,7 +322,10 @@ class CeleryExecutor(Executor):
     def _fail(self, entries, exc: BaseException) -> None:
         """Fail the futures of ``entries`` still pending (one settled meanwhile keeps its result)."""
         with self._lock:
-            failing = [self._pending.pop(task_id) for task_id, _ in entries if task_id in self._pending]
+            failing = list(dict.fromkeys(self._pending[task_id] for task_id, _ in entries if task_id in self._pending))
+            for future in failing:
+                for task_id in future.task_ids:
+                    self._drop(task_id)
         for future in failing:
             if not future.done() and future.set_running_or_notify_cancel():
                 future.set_exception(exc)
@@ -228,11 +341,21 @@ class CeleryExecutor(Executor):
     def _where(self) -> str:
         return self.app.backend.as_uri()  # its password masked
 
-    def _forget(self, task_id: str) -> None:
+    def _forget(self, future: _TaskFuture) -> None:
+        """No longer wait for any copy of ``future``'s task."""
         with self._lock:
-            self._pending.pop(task_id, None)
+            for task_id in future.task_ids:
+                self._drop(task_id)
 
-    def _settle(self, future: _TaskFuture, meta: dict) -> None:
+    def _drop(self, task_id: str) -> None:
+        """Forget ``task_id`` here. Under ``_lock``."""
+        self._pending.pop(task_id, None)
+        self._sent.pop(task_id, None)
+        self._taken.pop(task_id, None)
+        self._host.pop(task_id, None)
+
+    def _settle(self, future: _TaskFuture, meta: dict, task_id: str) -> None:
+        """Settle ``future`` with the answer of its copy ``task_id``; revoke the other copies."""
         try:
             if meta["status"] != "SUCCESS":  # the task failed outside fn (worker error, bad signature)
                 raise self.app.backend.exception_to_python(meta["result"])
@@ -241,20 +364,24 @@ class CeleryExecutor(Executor):
             ok, value = False, exc
         if future.set_running_or_notify_cancel():
             (future.set_result if ok else future.set_exception)(value)
+        future.call = None  # the chunk need not be kept for a copy any more
+        for other in future.task_ids:
+            if other != task_id:
+                self._revoke(other)  # a copy that lost the race: it computes for nobody
         try:
-            self.app.backend.forget(future.task_id)  # its answer has been read: free it in Redis
+            self.app.backend.forget(task_id)  # its answer has been read: free it in Redis
         except LOST_CONNECTION as exc:  # it expires on its own (result_expires)
-            log.warning("could not forget the result of task %s: %s", future.task_id, exc)
+            log.warning("could not forget the result of task %s: %s", task_id, exc)
 
-    def _revoke(self, task_id: str) -> None:
-        """Ask the workers to drop or stop the task. Without Redis the request cannot go out
+    def _revoke(self, task_id: str, *, terminate: bool = True) -> None:
+        """Ask the workers to drop or (``terminate``) stop the task. Without Redis the request cannot go out
         (each try costs ~0.6 s of kombu's retries, measured): the task, if Redis kept it,
         then runs for nobody and its result expires."""
         if self._unreachable:
             log.debug("Redis is unreachable: task %s is not revoked", task_id)
             return
         try:
-            self.app.control.revoke(task_id, terminate=True)
+            self.app.control.revoke(task_id, terminate=terminate)
         except LOST_CONNECTION as exc:
             self._unreachable = True
             log.warning("could not revoke task %s (nor, while Redis is unreachable, the others): %s", task_id, exc)

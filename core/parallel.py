@@ -10,6 +10,12 @@ joblib's ``parallel_backend`` does), so a caller several layers up can choose wh
 job's chunks run. In the same way ``with stop_when(check):`` lets such a caller stop the
 job while it waits for chunks (a dashboard job's Cancel, or its page gone).
 
+An executor may send a chunk again (``cluster.executor``: its worker stopped answering) and
+say so on the chunk's future (a ``sent_again`` attribute: why). While :func:`map_chunks`
+waits, :func:`sent_again_news` (called from its ``on_progress``, e.g. to build a page's
+label) tells how much is being computed again and why; when that news changes,
+``on_progress`` is called although no chunk finished, so that it reaches the page.
+
 A script that calls the API at its top level, without ``if __name__ == "__main__":``, gets
 its chunks run in its own process, with one warning (:func:`_script_line_workers_rerun`).
 """
@@ -41,6 +47,7 @@ STOP_CHECK_SECONDS = 0.5
 
 _EXECUTOR: contextvars.ContextVar[Executor | None] = contextvars.ContextVar("chunk_executor", default=None)
 _STOP_CHECK: contextvars.ContextVar[Callable[[], object] | None] = contextvars.ContextVar("stop_check", default=None)
+_SENT_AGAIN: contextvars.ContextVar[_SentAgain | None] = contextvars.ContextVar("sent_again", default=None)
 
 
 @contextlib.contextmanager
@@ -67,6 +74,30 @@ def stop_when(check: Callable[[], object]) -> Iterator[None]:
         yield
     finally:
         _STOP_CHECK.reset(token)
+
+
+def sent_again_news(unit: str = "cell") -> str:
+    """Inside the ``on_progress`` of a :func:`map_chunks` on an executor: '8 cells sent again
+    (a worker stopped)', counted in ``sizes`` (plural by adding "s"); "" if none was."""
+    news = _SENT_AGAIN.get()
+    if news is None or not (counted := news.counted()):
+        return ""
+    n, why = counted
+    return f"{n:,} {unit if n == 1 else unit + 's'} sent again ({why})"
+
+
+class _SentAgain:
+    """The chunks of one map_chunks that its executor sent again: their size and why."""
+
+    def __init__(self, futures: dict[Future, int], sizes: Sequence[int]) -> None:
+        self.futures, self.sizes = futures, sizes
+
+    def counted(self) -> tuple[int, str] | None:
+        """(total size of the chunks sent again, why: the reasons, joined) or None."""
+        whys = {f: why for f in self.futures if (why := getattr(f, "sent_again", None))}
+        if not whys:
+            return None
+        return sum(self.sizes[self.futures[f]] for f in whys), "; ".join(sorted(set(whys.values())))
 
 
 def chosen_executor(executor: Executor | None = None) -> Executor | None:
@@ -120,7 +151,27 @@ def map_chunks(
     executor = chosen_executor(executor)
     if executor is not None:
         pending = {executor.submit(fn, c): i for i, c in enumerate(chunks)}
-        completed = _gather(pending, finished, still_wanted)
+        news, told = _SentAgain(dict(pending), sizes), None
+        repeats = 0
+
+        def still_wanted_and_told() -> bool:
+            """still_wanted(); first, news of chunks sent again goes to ``on_progress``,
+            twice, a check apart: a caller that reports at most that often (the dashboard's
+            Control) may drop the first, coming too soon after a chunk's."""
+            nonlocal told, repeats
+            if (counted := news.counted()) != told:
+                told, repeats = counted, 2
+            if repeats and on_progress is not None:
+                repeats -= 1
+                if on_progress(sum(sizes[i] for i in results), total, None) is False:
+                    return False
+            return still_wanted()
+
+        token = _SENT_AGAIN.set(news)
+        try:
+            completed = _gather(pending, finished, still_wanted_and_told)
+        finally:
+            _SENT_AGAIN.reset(token)
         return _leading(results), not completed
 
     if workers > 1 and len(chunks) > 1 and (line := _script_line_workers_rerun()) is not None:

@@ -15,6 +15,7 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from core.data import dataset_shape
+from core.parallel import sent_again_news
 from dashboard import figures_maps, figures_regimes, ids, jobs, plans
 from dashboard.components import explain, graph, job_bar, text_input
 from dashboard.jobflow import (
@@ -171,6 +172,8 @@ def map_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
         record = jobs.map_record(kind, config, n_inits, partial)
         record = record if coarse is None else with_coarse(record, coarse)
         label = progress_label(done, total, elapsed, estimate)
+        news = sent_again_news("cell")  # e.g. '8 cells sent again (a worker stopped)'
+        label = f"{label} · {news}" if news else label
         set_progress((label, map_figure(record, live=True, zoomed=zoomed).to_plotly_json()))
 
     def wait(ahead, waited):

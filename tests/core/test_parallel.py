@@ -8,7 +8,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 import pytest
 
-from core.parallel import STOP_CHECK_SECONDS, map_chunks, stop_when, use_executor
+from core.parallel import STOP_CHECK_SECONDS, map_chunks, sent_again_news, stop_when, use_executor
 
 
 def _slow_square(x: int) -> int:
@@ -116,3 +116,43 @@ def test_a_stop_is_seen_while_no_chunk_finishes(stop):
 def _joined(thread: threading.Thread, timeout: float) -> bool:
     thread.join(timeout)
     return not thread.is_alive()
+
+
+def test_chunks_sent_again_are_news_that_reaches_on_progress_though_none_finishes():
+    """An executor sends a chunk again (cluster.executor: its worker stopped) and marks its
+    future: on_progress hears it while no chunk finishes (twice, a check apart, for a caller
+    that drops a report too soon after the last), and sent_again_news() counts its cells."""
+    executor, heard, told_twice = _Never(), [], threading.Event()
+
+    def on_progress(done, total, _):
+        heard.append((done, total, sent_again_news("cell")))
+        if len(heard) >= 2:
+            told_twice.set()
+
+    answer = []
+
+    def run():
+        answer.append(map_chunks(_slow_square, [1, 2, 3], executor=executor, sizes=[2, 3, 1], on_progress=on_progress))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10.0
+    while len(executor.futures) < 3:
+        assert time.monotonic() < deadline, "map_chunks did not submit its chunks"
+        time.sleep(0.01)
+    executor.futures[1].sent_again = "a worker stopped"
+    assert told_twice.wait(10 * STOP_CHECK_SECONDS + 10.0), f"the news did not reach on_progress: {heard}"
+    assert heard == [(0, 6, "3 cells sent again (a worker stopped)")] * 2
+    for future, x in zip(executor.futures, [1, 2, 3], strict=True):
+        future.set_result(x * x)
+    assert _joined(thread, 10.0), "map_chunks did not return once its chunks finished"
+    assert answer == [([1, 4, 9], False)]
+    assert heard[-1] == (6, 6, "3 cells sent again (a worker stopped)")
+    assert sent_again_news() == ""  # outside a map_chunks
+
+
+def test_no_chunk_sent_again_is_no_news():
+    heard = []
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        map_chunks(_slow_square, [1, 2], executor=pool, on_progress=lambda *_: heard.append(sent_again_news()))
+    assert heard == ["", ""]
