@@ -5,7 +5,8 @@
   and :mod:`paper.regimes` (this project's own): each computes with the core through the
   dashboard's job functions (:mod:`paper.lab`) and draws with the dashboard's figure
   builders, so a figure here looks as it does in the app;
-- :mod:`paper.export`: PNG, SVG and CSV of each figure, and the index ``figures.md``.
+- :mod:`paper.export`: PNG, SVG and CSV of each figure, and the index ``figures.md``;
+- :mod:`paper.chromium`: the Chromium that kaleido drives for PNG and SVG, every wait bounded.
 """
 
 from paper.catalogue import FIGURES

@@ -1,21 +1,19 @@
 """Each figure as PNG and SVG (Plotly's static export through kaleido, which drives the
-machine's Chromium) and its plotted numbers as CSV, with an index: ``figures.md`` (what each
-figure is, the paper's figure, the settings, the numbers beside the paper's) and the same
-numbers in ``numbers.csv``."""
+machine's Chromium: :mod:`paper.chromium`) and its plotted numbers as CSV, with an index:
+``figures.md`` (what each figure is, the paper's figure, the settings, the numbers beside the
+paper's) and the same numbers in ``numbers.csv``."""
 
 from __future__ import annotations
 
-import os
 import time
-import warnings
 from collections.abc import Callable, Iterable
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from paper.chromium import Browser, ExportError
 from paper.lab import Lab
 from paper.sizes import Size
 from paper.story import Drawn, Figure
@@ -23,39 +21,7 @@ from paper.story import Drawn, Figure
 WIDTH, HEIGHT = 1000, 480  # pixels of a PNG (a figure's own height wins)
 FORMATS = ("png", "svg")
 
-
-class ExportError(RuntimeError):
-    """Static export is not possible here (no Chromium for kaleido)."""
-
-
-def chromium() -> str | None:
-    """The browser kaleido would drive (``BROWSER_PATH``, else the first Chromium or Chrome
-    found), or None. Looked for first: kaleido's server waits for ever on a missing one."""
-    from choreographer.browsers.chromium import Chromium
-
-    path = os.environ.get("BROWSER_PATH")
-    if path:
-        return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
-    return Chromium.find_browser(skip_local=False)
-
-
-@contextmanager
-def static_export():
-    """One Chromium for every image of a run (starting one per image costs ~3 s)."""
-    import kaleido
-
-    if chromium() is None:
-        where = f"BROWSER_PATH={os.environ['BROWSER_PATH']} is not a program" if os.environ.get("BROWSER_PATH") else (
-            "no chromium or chrome on the PATH")  # fmt: skip
-        raise ExportError(
-            f"PNG and SVG export needs Chromium ({where}): install Debian's chromium "
-            "(bash scripts/install-debian.sh browser), or set BROWSER_PATH to a Chromium or Chrome"
-        )
-    kaleido.start_sync_server(silence_warnings=True)
-    try:
-        yield
-    finally:
-        kaleido.stop_sync_server(silence_warnings=True)
+__all__ = ["ExportError", "figure_table", "write_all", "write_panel"]
 
 
 def trace_table(trace) -> pd.DataFrame:
@@ -105,16 +71,13 @@ def figure_table(fig: go.Figure) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def write_panel(fig: go.Figure, stem: Path) -> list[Path]:
+def write_panel(fig: go.Figure, stem: Path, browser: Browser) -> list[Path]:
     """``stem``.png, .svg and .csv."""
     height = fig.layout.height or HEIGHT
-    paths = []
-    for fmt in FORMATS:
-        path = stem.with_suffix(f".{fmt}")
-        with warnings.catch_warnings():  # plotly passes kaleido options that its running server ignores
-            warnings.filterwarnings("ignore", "The kopts argument is ignored", UserWarning)
-            fig.write_image(path, format=fmt, width=WIDTH, height=height)
-        paths.append(path)
+    spec = fig.to_dict()
+    paths = [stem.with_suffix(f".{fmt}") for fmt in FORMATS]
+    for fmt, path in zip(FORMATS, paths, strict=True):
+        path.write_bytes(browser.image(spec, fmt, WIDTH, height))
     figure_table(fig).to_csv(stem.with_suffix(".csv"), index=False)
     return [*paths, stem.with_suffix(".csv")]
 
@@ -127,11 +90,12 @@ def write_all(
     out.mkdir(parents=True, exist_ok=True)
     lab = lab or Lab()
     rows, numbers, started = [], [], time.monotonic()
-    with static_export():
+    with Browser.started() as browser:
         for figure in figures:
             began = time.monotonic()
             drawn: Drawn = figure.draw(lab, size)
-            files = [p for suffix, fig in drawn.panels.items() for p in write_panel(fig, out / _stem(figure, suffix))]
+            panels = drawn.panels.items()
+            files = [p for suffix, fig in panels for p in write_panel(fig, out / _stem(figure, suffix), browser)]
             rows.append((figure, files))
             numbers += [(figure.name, figure.paper, n.what, n.value, n.paper) for n in drawn.numbers]
             on_figure(figure, time.monotonic() - began)

@@ -5,6 +5,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import SimpleNamespace
@@ -125,3 +126,102 @@ def test_a_trace_table_holds_lines_cells_error_bars_and_steps():
     errors = table[table.trace == 2]
     assert errors.error_plus.tolist() == [0.5, 0.25] and errors.error_minus.tolist() == [0.1, 0.2]
     assert table[table.trace == 3].x.tolist() == [100, 110, 120]
+
+
+def _fake_browser(folder: Path, script: str) -> Path:
+    folder.mkdir()
+    path = folder / "chromium"
+    path.write_text(f"#!/bin/sh\n{script}\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_a_browser_that_exits_at_once_is_one_line_within_a_bound(tmp_path):
+    """The issue: kaleido's server thread died and the command waited for ever."""
+    fake = _fake_browser(tmp_path / "bin", "exit 1")
+    work = tmp_path / "work"
+    work.mkdir()
+    args = ("--out", str(work / "out"), "--quick", "--only", "fig02-data")
+    done = _figures(*args, env={"BROWSER_PATH": str(fake)}, timeout=120)  # for ever before
+    err = done.stderr
+    assert done.returncode == 2, err
+    assert err.count("\n") == 1 and err.startswith(f"cli.py figures: error: Chromium {fake} "), err
+    assert "start" in err and "set BROWSER_PATH to a working Chromium" in err
+    assert list(work.iterdir()) == []  # neither --out nor its staging directory
+
+
+def test_a_browser_that_dies_mid_run_is_one_line_within_a_bound(tmp_path):
+    """The machine's Chromium, killed once a PNG is in the staging directory."""
+    import psutil
+
+    from paper.chromium import chromium
+
+    assert chromium(), "this test needs the machine's Chromium (or BROWSER_PATH)"
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "cli.py", "figures", "--quick", "--only", "fig02-data", "fig03-divergence", "fig06-collapse"]
+        + ["--out", str(work / "out")],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    parent = psutil.Process(proc.pid)
+    try:
+        children, browsers = [], []
+
+        def drawing() -> bool:  # a PNG is written, and the browser is found
+            assert proc.poll() is None, f"the command ended first: {proc.stderr.read()}"
+            children[:] = _descendants(parent)
+            browsers[:] = [p for p in children if _is_chromium_main(p)]
+            return bool(browsers) and any(work.glob(".out.*/*.png"))
+
+        _until(drawing, 180, "a PNG in the staging directory")
+        for browser in browsers:
+            browser.kill()
+        _, err = proc.communicate(timeout=120)  # for ever before
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    _until(lambda: not any(_alive(p) for p in children), 15, "the browser's processes to end")
+    assert proc.returncode == 2, err
+    assert err.count("\n") == 1 and err.startswith("cli.py figures: error: Chromium "), err
+    assert "set BROWSER_PATH to a working Chromium" in err
+    assert list(work.iterdir()) == []
+
+
+def _until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def _descendants(parent) -> list:
+    import psutil
+
+    try:
+        return parent.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _alive(process) -> bool:
+    import psutil
+
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _is_chromium_main(process) -> bool:
+    """Chromium's browser process (not a renderer, GPU or other helper: those have --type=)."""
+    import psutil
+
+    try:
+        cmdline = process.cmdline()
+    except psutil.Error:
+        return False
+    return process.name() == "chromium" and not any(arg.startswith("--type=") for arg in cmdline)

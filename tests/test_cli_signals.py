@@ -2,6 +2,7 @@
 left, nothing half-written (issue: a terminated sweep left its fork server and two 217 MB
 workers running for ever, and Ctrl-C was ignored until the sweep ended)."""
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -63,3 +64,105 @@ def test_a_stopped_sweep_leaves_no_process_and_no_output(tmp_path, sent, code, w
         "the workers to end",
     )
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+# three short figures (~10 s here): the first one's PNG is written while the others are drawn
+SHORT_FIGURES = ["figures", "--quick", "--only", "fig02-data", "fig03-divergence", "fig06-collapse"]
+
+
+@pytest.fixture
+def scratch():
+    """A TMPDIR, to find kaleido's and Chromium's temporary files in; short, as Chromium makes
+    a Unix socket in it (108 bytes of path at most: under pytest's tmp_path it fails to start)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="cli-") as path:
+        yield Path(path)
+
+
+def _descendants(parent: psutil.Process) -> list[psutil.Process]:
+    try:
+        return parent.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _alive(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _named(processes: list[psutil.Process], name: str) -> bool:
+    for p in processes:
+        try:
+            if p.name() == name:
+                return True
+        except psutil.NoSuchProcess:
+            pass
+    return False
+
+
+@pytest.mark.parametrize(
+    ("browser", "sent", "code", "word"),
+    [
+        ("chromium", signal.SIGTERM, 143, "terminated"),
+        ("chromium", signal.SIGINT, 130, "interrupted"),
+        ("hung", signal.SIGTERM, 143, "terminated"),  # a browser that starts and never answers
+    ],
+)
+def test_figures_stopped_mid_run_leave_no_browser_and_no_output(tmp_path, scratch, browser, sent, code, word):
+    """Stopped while drawing (the machine's Chromium: once a PNG is in the staging directory)
+    or while a browser that never answers is being started: the browser (in a session of its
+    own, so Ctrl-C does not reach it) is closed or killed, with its temporary files, and
+    neither ``--out`` nor the staging is left."""
+    import os
+
+    work = tmp_path / "work"  # --out's parent
+    work.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    if browser == "hung":
+        fake = tmp_path / "hung-browser"
+        fake.write_text("#!/bin/sh\nexec sleep 600\n")
+        fake.chmod(0o755)
+        env["BROWSER_PATH"] = str(fake)
+    out = work / "figures"
+    proc = subprocess.Popen(
+        [sys.executable, "cli.py", *SHORT_FIGURES, "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,  # its own process group, as a terminal's job
+    )
+    parent = psutil.Process(proc.pid)
+    try:
+        children = []
+
+        def drawing() -> bool:
+            assert proc.poll() is None, f"the command ended before it was stopped: {proc.stderr.read()}"
+            children[:] = _descendants(parent)
+            if browser == "hung":
+                return _named(children, "sleep")
+            return _named(children, "chromium") and any(work.glob(".figures.*/*.png"))
+
+        _until(drawing, 180, "the browser (and the first PNG, with Chromium)")
+        if sent == signal.SIGINT:
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the terminal's foreground group
+        else:
+            proc.send_signal(sent)  # a supervisor's SIGTERM: the main process only
+        _, err = proc.communicate(timeout=60)
+    finally:
+        leftover = _descendants(parent)  # if the test failed: no browser left behind
+        if proc.poll() is None:
+            proc.kill()
+        for p in leftover:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
+    assert proc.returncode == code, err
+    assert err.strip() == f"cli.py figures: {word}; nothing was written", err
+    _until(lambda: not any(_alive(p) for p in children), 15, "the browser's processes to end")
+    assert not list(work.iterdir()), list(work.rglob("*"))
+    assert not list(scratch.iterdir()), list(scratch.rglob("*"))  # kaleido's and Chromium's temporary files
