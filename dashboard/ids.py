@@ -33,6 +33,9 @@ PROGRESS_LABEL = "progress-label"
 RUN_MESSAGE = "run-message"
 STALE_NOTE = "stale-note"  # the settings differ from the plots on screen
 AUTORUN = "autorun"
+# where the page says that the server is not answering, or to reload: written by
+# assets/server_watchdog.js only (a job's requests failed: the server went away mid-job)
+SERVER_NOTICE = "server-notice"
 PENDING = "pending"  # the request of a run the cache could not answer: starts the background job
 RESULT = "result"  # the request of the finished run the views draw
 

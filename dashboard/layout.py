@@ -31,6 +31,7 @@ def build_layout() -> html.Div:
             html.Header([html.H1("Training as a dynamical system"), html.P(INTRO, className="intro")]),
             controls.presets(),
             html.Div(id=ids.URL_MESSAGE, className="url-message", role="alert"),
+            html.Div(id=ids.SERVER_NOTICE, className="server-notice", role="alert"),
             html.Div(
                 className="main",
                 children=[

@@ -12,10 +12,17 @@ this traceback in the server log.
 The heartbeats: every poll of a page asks ``job_running``, so that is where the server
 notes that the job's page is still there (``dashboard.admission``); a job whose page has
 gone quiet stops itself.
+
+A job's handle is its process id, and Dash kills the process (with its children) whose id a
+page names as its old job. A page that outlived a restart of the server (it asks again by
+itself: assets/server_watchdog.js) names a process id that may since belong to anything. So
+each job's process is recorded with its start time, and only that very process is stopped
+or read as running (``_ours``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -36,6 +43,11 @@ QUEUED_SECONDS = 24 * 3600
 PROGRESS_WIDTH = 3  # the most progress outputs of any job (the Divergence view's)
 NO_WORKER_SECONDS = 30  # a job first in the queue this long: say that no worker is free
 ENDED_WITHOUT_RESULT = "The job ended without a result (its process exited): press Run again."
+JOB_RECORD_SECONDS = 7 * 24 * 3600  # how long a job process's start time is kept
+
+
+def _started_key(job: int) -> str:
+    return f"wsd:job-started:{job}"
 
 
 def _redis_errors():
@@ -108,14 +120,30 @@ class JobManager(_ReadsAgain, DiskcacheManager):
 
     def call_job_fn(self, key, job_fn, args, context):
         job = super().call_job_fn(key, job_fn, args, context)
+        self.adopt(job)
         self._heartbeat(job, new=True)  # the page is there: it has just asked for the job
         return job
 
     def terminate_job(self, job) -> None:
+        if not self._ours(job):
+            return  # not a job process of this server (it ended; its id may be another's now)
         try:
             super().terminate_job(job)
         except psutil.NoSuchProcess:
             pass  # the job has exited: nothing is left to stop
+
+    def adopt(self, job: int) -> None:
+        """Record the process ``job`` (its start time) as a job of this server."""
+        with contextlib.suppress(psutil.NoSuchProcess):  # a job that exited at once is no one's
+            self.handle.set(_started_key(job), psutil.Process(job).create_time(), expire=JOB_RECORD_SECONDS)
+
+    def _ours(self, job) -> bool:
+        """Whether ``job`` names a process this server started as a job, still running."""
+        try:
+            started = self.handle.get(_started_key(int(job)))
+            return started is not None and psutil.Process(int(job)).create_time() == started
+        except (TypeError, ValueError, psutil.NoSuchProcess):
+            return False
 
     def job_running(self, job) -> bool:
         if job is not None:
@@ -137,6 +165,8 @@ class JobManager(_ReadsAgain, DiskcacheManager):
             log.warning("the heartbeat of job %s could not reach Redis: %s", job, exc)
 
     def _still_running(self, job) -> bool:
+        if not self._ours(job):
+            return False
         try:
             return super().job_running(job)
         except psutil.NoSuchProcess:

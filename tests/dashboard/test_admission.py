@@ -162,8 +162,8 @@ def test_the_visitor_cookie_is_set_once_and_read_back(tmp_path):
     from dashboard import visitors
 
     server = Flask(__name__)
-    visitors.install(server)
-    server.add_url_rule("/", "page", lambda: visitors.current() or "none")
+    visitors.install(server, visitors.NewIdBudget(tmp_path / "visitors", 10))
+    server.add_url_rule("/", "page", lambda: visitors.current() or "none")  # text/html
     client = server.test_client()
     first = client.get("/")
     assert first.text == "none"  # the first page has no cookie yet; its answer sets one

@@ -19,6 +19,13 @@ def job():
     process.wait()
 
 
+def _manager(tmp_path, job) -> JobManager:
+    """A JobManager that started ``job`` (as its call_job_fn records a job's process)."""
+    manager = JobManager(diskcache.Cache(str(tmp_path)))
+    manager.adopt(job.pid)
+    return manager
+
+
 def _vanishing_children(monkeypatch, job):
     """psutil as it behaves when the job exits between Dash's pid check and its kill."""
 
@@ -36,13 +43,29 @@ def test_stock_manager_fails_when_the_job_exits_while_being_stopped(tmp_path, mo
 
 
 def test_job_manager_tolerates_a_job_that_exits_while_being_stopped(tmp_path, monkeypatch, job):
+    manager = _manager(tmp_path, job)
     _vanishing_children(monkeypatch, job)
-    JobManager(diskcache.Cache(str(tmp_path))).terminate_job(job.pid)
+    manager.terminate_job(job.pid)
 
 
 def test_job_manager_still_stops_a_running_job(tmp_path, job):
-    JobManager(diskcache.Cache(str(tmp_path))).terminate_job(job.pid)
+    _manager(tmp_path, job).terminate_job(job.pid)
     assert not psutil.pid_exists(job.pid)  # killed and reaped (by psutil, so Popen sees no code)
+
+
+def test_a_process_id_that_is_not_a_job_of_this_server_is_left_alone(tmp_path, job):
+    """A page that outlived a restart names its old job's process id, which may now be any
+    process's: Dash's manager killed whatever process had it (and its children)."""
+    DiskcacheManager(diskcache.Cache(str(tmp_path / "stock"))).terminate_job(job.pid)  # the stock manager
+    assert job.wait(10) is not None
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        manager = JobManager(diskcache.Cache(str(tmp_path)))
+        manager.terminate_job(bystander.pid)
+        assert manager.job_running(bystander.pid) is False and bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
 
 
 def test_job_manager_reports_a_job_that_exits_while_looked_at_as_not_running(tmp_path, monkeypatch, job):
@@ -52,11 +75,11 @@ def test_job_manager_reports_a_job_that_exits_while_looked_at_as_not_running(tmp
     monkeypatch.setattr(psutil.Process, "status", status)
     with pytest.raises(psutil.NoSuchProcess):
         DiskcacheManager(diskcache.Cache(str(tmp_path))).job_running(job.pid)
-    assert JobManager(diskcache.Cache(str(tmp_path))).job_running(job.pid) is False
+    assert _manager(tmp_path, job).job_running(job.pid) is False
 
 
 def test_job_manager_sees_a_running_job(tmp_path, job):
-    assert JobManager(diskcache.Cache(str(tmp_path))).job_running(job.pid) is True
+    assert _manager(tmp_path, job).job_running(job.pid) is True
 
 
 def test_a_result_stored_between_the_two_reads_of_a_poll_is_not_lost():
