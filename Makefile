@@ -22,6 +22,7 @@ screenshots: $(VENV)/.dev
 
 lint: $(VENV)/.dev
 	$(BIN)/python -m ruff check .
+	$(BIN)/python -m mypy
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

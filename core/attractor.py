@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.arrays import FloatArray
 from core.validate import check_float, check_int
 
 FIXED_POINT, PERIODIC, APERIODIC, DIVERGED = "fixed_point", "periodic", "aperiodic", "diverged"
@@ -56,13 +57,13 @@ class Attractor:
     window: int
     max_period: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, str | int | None]:
         """The JSON form: kind, period, since."""
         return {"kind": self.kind, "period": self.period, "since": self.since}
 
 
 def classify_attractor(
-    series: np.ndarray,
+    series: FloatArray,
     *,
     rtol: float = RTOL,
     tail_fraction: float = TAIL_FRACTION,
@@ -96,7 +97,7 @@ def classify_attractor(
     return Attractor(APERIODIC, None, None, window, longest)
 
 
-def _since(x: np.ndarray, period: int, tolerance: float) -> int:
+def _since(x: FloatArray, period: int, tolerance: float) -> int:
     """First t such that |x(s + period) - x(s)| <= tolerance for every s >= t."""
     off = np.flatnonzero(np.abs(x[period:] - x[:-period]) > tolerance)
     return int(off[-1]) + 1 if off.size else 0

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from core.arrays import BoolArray, FloatArray, IntArray
 from core.config import MAX_SEED, RunConfig
 from core.data import Dataset
 from core.experiments import check_theta0, network_for, start_and_directions
@@ -36,7 +37,7 @@ from core.hessian import sharpness
 from core.model import MLP
 from core.parallel import chosen_executor, default_workers, map_chunks
 from core.perturb import shared_reference_batch
-from core.training import NEVER, check_memory, descend, descend_bytes
+from core.training import NEVER, Objective, check_memory, descend, descend_bytes
 from core.validate import check_float, check_int
 
 ROWS_PER_CHUNK = 128  # rows of one descend call: the engine's rate is flat from ~20 rows up (bench)
@@ -61,14 +62,14 @@ class CellResults:
     done:           (n,) bool
     """
 
-    loss: np.ndarray
-    test_accuracy: np.ndarray
-    train_accuracy: np.ndarray
-    mean_distance: np.ndarray
-    diverged_at: np.ndarray
-    diverged: np.ndarray
-    sharpness: np.ndarray
-    done: np.ndarray
+    loss: FloatArray
+    test_accuracy: FloatArray
+    train_accuracy: FloatArray
+    mean_distance: FloatArray
+    diverged_at: IntArray
+    diverged: BoolArray
+    sharpness: FloatArray
+    done: BoolArray
     cancelled: bool = False
 
     @classmethod
@@ -99,24 +100,24 @@ class _Chunk:
     mlp: MLP
     data: Dataset
     config: RunConfig
-    eps: np.ndarray  # (E,)
+    eps: FloatArray  # (E,)
     n_copies: int  # M
-    etas: np.ndarray  # (c,)
-    seeds: np.ndarray  # (c,)
+    etas: FloatArray  # (c,)
+    seeds: IntArray  # (c,)
     with_sharpness: bool
-    theta0: np.ndarray | None = None  # (P,) replaces every cell's drawn initial network
+    theta0: FloatArray | None = None  # (P,) replaces every cell's drawn initial network
 
 
 class _WithTestAccuracy:
     """The training objective, also recording the test accuracy of the reference rows each
     time it is called: descend calls it once per step t = 0..T, in order."""
 
-    def __init__(self, objective, mlp: MLP, data: Dataset, rows: np.ndarray, n_steps: int) -> None:
+    def __init__(self, objective: Objective, mlp: MLP, data: Dataset, rows: IntArray, n_steps: int) -> None:
         self.objective, self.mlp, self.data, self.rows = objective, mlp, data, rows
         self.accuracy = np.full((n_steps + 1, rows.size), np.nan)  # (T + 1, c)
         self.t = 0
 
-    def __call__(self, theta: np.ndarray):
+    def __call__(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         if self.t < len(self.accuracy) and len(self.data.y_test):
             self.accuracy[self.t] = self.mlp.accuracy(theta[self.rows], self.data.x_test, self.data.y_test)
         self.t += 1
@@ -166,7 +167,7 @@ def _train_cells_of(chunk: _Chunk) -> CellResults:
         train_accuracy=traj.accuracy[-1, refs],
         mean_distance=copies.mean(axis=-1).transpose(1, 2, 0) if m else np.empty((c, 0, t + 1)),
         diverged_at=diverged_at,
-        diverged=traj.diverged.reshape(c, per_cell).any(axis=1),
+        diverged=np.any(traj.diverged.reshape(c, per_cell), axis=1),
         sharpness=sharpness(objective, final) if chunk.with_sharpness else np.full(c, np.nan),
         done=np.ones(c, dtype=bool),
     )
@@ -187,7 +188,7 @@ def chunk_spans(n_cells: int, rows_per_cell: int, *, local: bool) -> list[slice]
     return [slice(0, min(first, n_cells))] + [slice(lo, min(lo + size, n_cells)) for lo in range(first, n_cells, size)]
 
 
-def check_cells(config: RunConfig, etas: np.ndarray, seeds: np.ndarray, eps: np.ndarray, n_copies: int) -> None:
+def check_cells(config: RunConfig, etas: FloatArray, seeds: IntArray, eps: FloatArray, n_copies: int) -> None:
     """The cells' settings: positive finite learning rates, seeds in range, eps in (0, 10]."""
     if etas.shape != seeds.shape or etas.ndim != 1 or etas.size == 0:
         raise ValueError(f"need one seed per learning rate and at least one cell, got {etas.shape} and {seeds.shape}")
@@ -218,13 +219,13 @@ def cells_bytes(n_cells: int, n_eps: int, n_copies: int, n_steps: int, n_params:
 def train_cells(
     config: RunConfig,
     data: Dataset,
-    etas: np.ndarray,
-    seeds: np.ndarray,
+    etas: FloatArray,
+    seeds: IntArray,
     *,
-    eps: np.ndarray | None = None,
+    eps: FloatArray | None = None,
     n_copies: int = 0,
     with_sharpness: bool = False,
-    theta0: np.ndarray | None = None,
+    theta0: FloatArray | None = None,
     workers: int | None = None,
     executor: Executor | None = None,
     on_progress: CellProgress | None = None,
@@ -256,7 +257,7 @@ def train_cells(
     chunks = [_Chunk(mlp, data, cfg, eps, n_copies, etas[s], seeds[s], with_sharpness, theta0) for s in spans]
     results = CellResults.empty(etas.size, eps.size, cfg.n_steps)
 
-    def progress(done: int, total: int, _) -> object:
+    def progress(done: int, total: int, _: None) -> object:
         return None if on_progress is None else on_progress(done, total, results)
 
     _, cancelled = map_chunks(

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from core.arrays import BoolArray, FloatArray, IntArray
 from core.lyapunov import _line_fits
 from core.validate import check_float, check_int
 
@@ -44,7 +45,7 @@ SIGNIFICANT_GROWTH = np.log(10.0)
 
 
 # ---- autocorrelation ---------------------------------------------------------------------
-def _checked_series(series: np.ndarray, max_lag: int) -> np.ndarray:
+def _checked_series(series: FloatArray, max_lag: int) -> FloatArray:
     x = np.asarray(series, dtype=np.float64)
     if x.ndim != 1 or x.size < 2:
         raise ValueError(f"series must be a 1-D array of 2 or more values, got shape {x.shape}")
@@ -52,7 +53,7 @@ def _checked_series(series: np.ndarray, max_lag: int) -> np.ndarray:
     return x
 
 
-def _acf_rows(x: np.ndarray, max_lag: int) -> np.ndarray:
+def _acf_rows(x: FloatArray, max_lag: int) -> FloatArray:
     """(B, T) -> (B, max_lag + 1) normalised ACF by FFT (zero-padded: no wrap-around); NaN on
     a constant row (zero variance) or one with a non-finite value."""
     n_fft = 1 << (2 * x.shape[-1] - 1).bit_length()
@@ -66,22 +67,23 @@ def _acf_rows(x: np.ndarray, max_lag: int) -> np.ndarray:
     return acf
 
 
-def autocorrelation(series: np.ndarray, max_lag: int) -> np.ndarray:
+def autocorrelation(series: FloatArray, max_lag: int) -> FloatArray:
     """(T,) -> (max_lag + 1,) sum_t (x_t - m)(x_{t+k} - m) / sum_t (x_t - m)^2, lag 0 = 1
     (the biased estimator, as statsmodels' ``acf``). NaN if the series is constant or holds
     a non-finite value."""
     x = _checked_series(series, max_lag)
-    return _acf_rows(x[None, :], max_lag)[0]
+    acf: FloatArray = _acf_rows(x[None, :], max_lag)[0]
+    return acf
 
 
 def shuffle_null_band(
-    series: np.ndarray,
+    series: FloatArray,
     max_lag: int,
     rng: np.random.Generator,
     *,
     n_shuffles: int = N_SHUFFLES,
     percentiles: tuple[float, float] = PERCENTILES,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[FloatArray, FloatArray]:
     """(T,) -> low, high (max_lag + 1,): percentiles per lag of the ACF of ``n_shuffles``
     random permutations of the series (same values, no temporal order). NaN where the ACF is."""
     x = _checked_series(series, max_lag)
@@ -111,17 +113,17 @@ class ExpansionRates:
                  rate (n_points - 1) >= SIGNIFICANT_GROWTH
     """
 
-    t0: np.ndarray
-    level: np.ndarray
-    n_neighbours: np.ndarray
-    curves: np.ndarray
-    rate: np.ndarray
-    r2: np.ndarray
-    n_points: np.ndarray
-    significant: np.ndarray
+    t0: IntArray
+    level: FloatArray
+    n_neighbours: IntArray
+    curves: FloatArray
+    rate: FloatArray
+    r2: FloatArray
+    n_points: IntArray
+    significant: BoolArray
 
     @property
-    def rates(self) -> np.ndarray:
+    def rates(self) -> FloatArray:
         """(R',) the finite rates: the values of the histogram."""
         return self.rate[np.isfinite(self.rate)]
 
@@ -135,13 +137,13 @@ class ExpansionRates:
         n = self.rates.size
         return float(self.significant.sum() / n) if n else np.nan
 
-    def histogram(self, bins: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    def histogram(self, bins: int = 30) -> tuple[IntArray, FloatArray]:
         """counts (bins,), edges (bins + 1,) of the finite rates."""
         return np.histogram(self.rates, bins=check_int("bins", bins, low=1, high=10_000))
 
 
 def expansion_rates(
-    series: np.ndarray,
+    series: FloatArray,
     *,
     tolerance: float = TOLERANCE,
     horizon: int = HORIZON,
@@ -179,14 +181,22 @@ def expansion_rates(
     return ExpansionRates(t0, x[t0], counts, curves, rate, r2, n_points, significant)
 
 
-def _stretch_starts(x: np.ndarray, horizon: int) -> np.ndarray:
+def _stretch_starts(x: FloatArray, horizon: int) -> IntArray:
     """Times t whose values x[t .. t + horizon] are all finite."""
     if x.size <= horizon:
         return np.zeros(0, dtype=np.int64)
     return np.flatnonzero(sliding_window_view(np.isfinite(x), horizon + 1).all(axis=-1))
 
 
-def _separations(x, t0, times, tolerance, horizon, separation, max_neighbours):
+def _separations(
+    x: FloatArray,
+    t0: IntArray,
+    times: IntArray,
+    tolerance: float,
+    horizon: int,
+    separation: int,
+    max_neighbours: int,
+) -> tuple[FloatArray, IntArray]:
     """-> d_n (R, horizon + 1) (NaN rows where t0 has no neighbour), neighbour counts (R,)."""
     order = np.argsort(x[times], kind="stable")
     values, by_value = x[times][order], times[order]
@@ -207,7 +217,7 @@ def _separations(x, t0, times, tolerance, horizon, separation, max_neighbours):
     return curves, counts
 
 
-def _log_separation(curves: np.ndarray, x: np.ndarray) -> np.ndarray:
+def _log_separation(curves: FloatArray, x: FloatArray) -> FloatArray:
     """ln d_n, with d_n floored at the rounding of the series (machine epsilon times its
     largest magnitude): exact recurrences (d = 0) give a flat curve, not -inf."""
     finite = x[np.isfinite(x)]
@@ -216,7 +226,7 @@ def _log_separation(curves: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(curves, floor))  # NaN rows stay NaN
 
 
-def _best_prefix_fits(y: np.ndarray, min_points: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _best_prefix_fits(y: FloatArray, min_points: int) -> tuple[FloatArray, FloatArray, IntArray]:
     """(R, L) -> slope, R^2 and length of the best-R^2 prefix of each row (longest on ties)."""
     rows, length = y.shape
     slope, r2 = np.full(rows, np.nan), np.full(rows, np.nan)
@@ -231,7 +241,7 @@ def _best_prefix_fits(y: np.ndarray, min_points: int) -> tuple[np.ndarray, np.nd
 
 
 # ---- loss increases and moving weights ---------------------------------------------------
-def loss_increase_fraction(loss: np.ndarray) -> np.ndarray:
+def loss_increase_fraction(loss: FloatArray) -> FloatArray:
     """(T + 1, ...) -> (...) fraction of steps t with L(t + 1) > L(t). A step counts only while
     the loss has been finite from t = 0 through t + 1 (steps after a divergence do not count);
     NaN where no step counts."""

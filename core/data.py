@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
+from core.arrays import FloatArray, IntArray
 from core.config import DATASETS
 
 N_TRAIN_IRIS = 120
@@ -33,10 +35,10 @@ DIGITS_LEVELS = 16.0  # grey levels 0..16
 class Dataset:
     """Arrays are float64 features and int64 labels in ``[0, n_classes)``."""
 
-    x_train: np.ndarray  # (N, D)
-    y_train: np.ndarray  # (N,)
-    x_test: np.ndarray  # (N_test, D), may have 0 rows
-    y_test: np.ndarray  # (N_test,)
+    x_train: FloatArray  # (N, D)
+    y_train: IntArray  # (N,)
+    x_test: FloatArray  # (N_test, D), may have 0 rows
+    y_test: IntArray  # (N_test,)
     n_classes: int
     feature_names: tuple[str, ...] = field(default=())
     class_names: tuple[str, ...] = field(default=())
@@ -44,7 +46,7 @@ class Dataset:
 
     @property
     def n_features(self) -> int:
-        return self.x_train.shape[1]
+        return int(self.x_train.shape[1])
 
     def standardized(self) -> Dataset:
         """Features scaled by the training rows' mean and std (constant columns left as is)."""
@@ -78,7 +80,7 @@ def _sklearn_data_file(name: str) -> Path:
     return Path(spec.submodule_search_locations[0]) / "datasets" / "data" / name
 
 
-def iris_arrays() -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+def iris_arrays() -> tuple[FloatArray, IntArray, tuple[str, ...]]:
     """Iris as scikit-learn ships it (iris.csv), in its row order: x (150, 4), y (150,), class names."""
     with _sklearn_data_file("iris.csv").open() as f:
         header = f.readline().strip().split(",")
@@ -86,14 +88,16 @@ def iris_arrays() -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     return table[:, :4], table[:, 4].astype(np.int64), tuple(header[2:])
 
 
-def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+def digits_arrays() -> tuple[FloatArray, IntArray]:
     """The 8 x 8 digits as scikit-learn ships them (digits.csv.gz): x (1797, 64) grey levels
     0..16, row-major pixels; y (1797,) in 0..9."""
     table = np.loadtxt(_sklearn_data_file("digits.csv.gz"), delimiter=",", dtype=np.float64)
     return table[:, :-1], table[:, -1].astype(np.int64)
 
 
-def _split(x: np.ndarray, y: np.ndarray, n_train: int, split_seed: int) -> tuple[np.ndarray, ...]:
+def _split(
+    x: FloatArray, y: IntArray, n_train: int, split_seed: int
+) -> tuple[FloatArray, IntArray, FloatArray, IntArray]:
     """Rows permuted with ``default_rng(split_seed)``; the first ``n_train`` train, the rest test."""
     order = np.random.default_rng(split_seed).permutation(len(y))
     x, y = x[order], y[order]
@@ -184,10 +188,12 @@ def _load_csv(path: Path) -> Dataset:
         raise ValueError(f"{path.name}: feature columns must be numbers") from None
     labels = frame.iloc[:, -1]
     class_names: tuple[str, ...] = ()
-    if not pd.api.types.is_numeric_dtype(labels):
-        codes, uniques = pd.factorize(labels, sort=True)
-        labels, class_names = codes, tuple(str(u) for u in uniques)
-    return _checked(path.name, x, np.asarray(labels), np.empty((0, x.shape[1])), np.empty(0), class_names)
+    if pd.api.types.is_numeric_dtype(labels):
+        y = np.asarray(labels)
+    else:
+        y, uniques = pd.factorize(labels, sort=True)
+        class_names = tuple(str(u) for u in uniques)
+    return _checked(path.name, x, y, np.empty((0, x.shape[1])), np.empty(0), class_names)
 
 
 def _check_columns(path: Path) -> None:
@@ -214,7 +220,7 @@ def _check_columns(path: Path) -> None:
         )
 
 
-def _is_numeric_row(row) -> bool:
+def _is_numeric_row(row: object) -> bool:
     try:
         np.asarray(row, dtype=np.float64)
     except (TypeError, ValueError):
@@ -222,7 +228,14 @@ def _is_numeric_row(row) -> bool:
     return True
 
 
-def _checked(name, x_train, y_train, x_test, y_test, class_names) -> Dataset:
+def _checked(
+    name: str,
+    x_train: npt.ArrayLike,
+    y_train: npt.ArrayLike,
+    x_test: npt.ArrayLike,
+    y_test: npt.ArrayLike,
+    class_names: tuple[str, ...],
+) -> Dataset:
     x_train, x_test = (_features(name, key, a) for key, a in (("x_train", x_train), ("x_test", x_test)))
     y_train, y_test = (_labels(name, key, a) for key, a in (("y_train", y_train), ("y_test", y_test)))
     if x_train.shape[0] < 1 or x_train.shape[0] != y_train.shape[0]:
@@ -237,7 +250,7 @@ def _checked(name, x_train, y_train, x_test, y_test, class_names) -> Dataset:
     return Dataset(x_train, y_train, x_test, y_test, n_classes, (), class_names, name)
 
 
-def _features(name: str, key: str, a) -> np.ndarray:
+def _features(name: str, key: str, a: npt.ArrayLike) -> FloatArray:
     a = np.asarray(a)
     if a.ndim != 2 or not np.issubdtype(a.dtype, np.number):
         raise ValueError(f"{name}: {key} must be a 2-D numeric array, got shape {a.shape} dtype {a.dtype}")
@@ -247,7 +260,7 @@ def _features(name: str, key: str, a) -> np.ndarray:
     return a
 
 
-def _labels(name: str, key: str, a) -> np.ndarray:
+def _labels(name: str, key: str, a: npt.ArrayLike) -> IntArray:
     a = np.asarray(a)
     if a.ndim != 1 or not np.issubdtype(a.dtype, np.number):
         raise ValueError(f"{name}: {key} must be a 1-D array of integer labels, got shape {a.shape} dtype {a.dtype}")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.arrays import BoolArray, FloatArray, IntArray
 from core.attractor import Attractor, classify_attractor
 from core.chaos import (
     N_SHUFFLES,
@@ -36,14 +37,15 @@ N_TOP = 5  # weights whose series are returned
 SHUFFLE_KEY = (2**31 - 2,)
 
 
-def path_lengths(theta: np.ndarray) -> np.ndarray:
+def path_lengths(theta: FloatArray) -> FloatArray:
     """(S, P) saved parameters -> (P,) sum over saved steps of |w(s + 1) - w(s)|; steps with a
     non-finite value (after a divergence) add nothing."""
     step = np.abs(np.diff(np.asarray(theta, dtype=np.float64), axis=0))
-    return np.where(np.isfinite(step), step, 0.0).sum(axis=0)
+    lengths: FloatArray = np.where(np.isfinite(step), step, 0.0).sum(axis=0)
+    return lengths
 
 
-def top_moving_weights(theta: np.ndarray, n: int, *, eligible: np.ndarray | None = None) -> np.ndarray:
+def top_moving_weights(theta: FloatArray, n: int, *, eligible: BoolArray | None = None) -> IntArray:
     """(S, P) -> (n,) flat indices of the ``eligible`` parameters (P,) bool (default: all)
     with the longest path over the saved steps, longest first (lower index on ties).
 
@@ -61,7 +63,7 @@ def top_moving_weights(theta: np.ndarray, n: int, *, eligible: np.ndarray | None
     return candidates[order[:n]]
 
 
-def weight_series(theta: np.ndarray, indices: np.ndarray) -> np.ndarray:
+def weight_series(theta: FloatArray, indices: IntArray) -> FloatArray:
     """(S, P), (n,) -> (S, n) the saved values of those parameters."""
     return np.asarray(theta)[:, np.asarray(indices, dtype=np.int64)]
 
@@ -94,26 +96,26 @@ class Diagnostics:
     """
 
     config: RunConfig
-    loss: np.ndarray
-    accuracy: np.ndarray
-    weight_norm: np.ndarray
+    loss: FloatArray
+    accuracy: FloatArray
+    weight_norm: FloatArray
     transient: int
-    acf: np.ndarray
-    null_low: np.ndarray
-    null_high: np.ndarray
+    acf: FloatArray
+    null_low: FloatArray
+    null_high: FloatArray
     expansion: ExpansionRates
     loss_increase_fraction: float
-    steps: np.ndarray
-    top_indices: np.ndarray
+    steps: IntArray
+    top_indices: IntArray
     top_labels: tuple[str, ...]
-    top_series: np.ndarray
+    top_series: FloatArray
     diverged_at: int
     attractor: Attractor
     chance: float
     cancelled: bool = False
 
     @property
-    def rate_steps(self) -> np.ndarray:
+    def rate_steps(self) -> IntArray:
         """(R,) iterations of the reference times of ``expansion``."""
         return self.transient + self.expansion.t0
 
@@ -134,7 +136,7 @@ def run_diagnostics(
     n_shuffles: int = N_SHUFFLES,
     n_top: int = N_TOP,
     data: Dataset | None = None,
-    theta0: np.ndarray | None = None,
+    theta0: FloatArray | None = None,
     on_progress: Progress | None = None,
 ) -> Diagnostics:
     """Train the reference network of ``config`` (drawn from the seed as ``run_stability`` draws
@@ -165,7 +167,17 @@ def run_diagnostics(
     return _diagnose(config, mlp, trajectory, rng, transient, max_lag, n_shuffles, n_top, chance_accuracy(data))
 
 
-def _diagnose(config, mlp, trajectory: Trajectory, rng, transient, max_lag, n_shuffles, n_top, chance) -> Diagnostics:
+def _diagnose(
+    config: RunConfig,
+    mlp: MLP,
+    trajectory: Trajectory,
+    rng: np.random.Generator,
+    transient: int,
+    max_lag: int,
+    n_shuffles: int,
+    n_top: int,
+    chance: float,
+) -> Diagnostics:
     """Everything computed from the trained run; a run cancelled too early for the ACF gets NaN."""
     loss = trajectory.loss[:, 0]
     series = loss[transient:]

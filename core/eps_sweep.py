@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
+from core.arrays import FloatArray
 from core.config import RunConfig
 from core.data import Dataset
 from core.experiments import checked_eps, dataset_for, network_for, records, start_and_directions
@@ -26,29 +25,29 @@ class EpsSweepResult:
     """
 
     config: RunConfig
-    eps: np.ndarray
-    distance: np.ndarray
-    loss: np.ndarray
+    eps: FloatArray
+    distance: FloatArray
+    loss: FloatArray
     n_weights: int
     cancelled: bool = False
 
     @property
-    def mean_distance(self) -> np.ndarray:
+    def mean_distance(self) -> FloatArray:
         """(E, T + 1)."""
         return mean_distance(self.distance)
 
     @property
-    def normalized_distance(self) -> np.ndarray:
+    def normalized_distance(self) -> FloatArray:
         """(E, T + 1) <d>/(eps N_w): collapses onto one curve in the linear regime."""
         return self.mean_distance / (self.eps[:, None] * self.n_weights)
 
 
 def run_eps_sweep(
     config: RunConfig,
-    eps_values: list[float] | np.ndarray,
+    eps_values: list[float] | FloatArray,
     *,
     data: Dataset | None = None,
-    theta0: np.ndarray | None = None,
+    theta0: FloatArray | None = None,
     on_progress: Progress | None = None,
     threads: int | None = None,
 ) -> EpsSweepResult:

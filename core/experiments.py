@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+import numpy.typing as npt
 
+from core.arrays import FloatArray
 from core.config import FTLEConfig, RunConfig
 from core.data import Dataset, load_dataset
 from core.lyapunov import FTLEFit, fit_ftle, mean_distance, normalized_distance
@@ -45,7 +47,7 @@ def dataset_for(config: RunConfig, data: Dataset | None) -> Dataset:
     return data.standardized() if config.standardize else data
 
 
-def check_theta0(theta0: np.ndarray, mlp: MLP) -> np.ndarray:
+def check_theta0(theta0: npt.ArrayLike, mlp: MLP) -> FloatArray:
     """A user-given initial network: float, shape (P,), finite."""
     theta0 = np.asarray(theta0)
     if theta0.shape != (mlp.n_params,):
@@ -57,7 +59,7 @@ def check_theta0(theta0: np.ndarray, mlp: MLP) -> np.ndarray:
     return theta0.astype(np.float64)
 
 
-def start_and_directions(config: RunConfig, mlp: MLP, theta0: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def start_and_directions(config: RunConfig, mlp: MLP, theta0: FloatArray | None) -> tuple[FloatArray, FloatArray]:
     """The reference's start (P,) and the unit perturbation directions (M, P), from the seed.
 
     The initial network is drawn even when ``theta0`` is given, so the directions are the
@@ -75,7 +77,7 @@ def records(n_steps: int, n_rows: int, n_params: int, save_every: int | None) ->
     return f"({n_steps + 1:,} steps x {n_rows:,} trajectories; {n_params} parameters saved {saves:,} times)"
 
 
-def checked_eps(eps_values) -> np.ndarray:
+def checked_eps(eps_values: npt.ArrayLike) -> FloatArray:
     """The eps values of a sweep as a 1-D array, each checked by ``check_float``; at least one."""
     eps = np.array([check_float("eps", e, low=0.0, high=10.0) for e in np.ravel(eps_values)])
     if eps.size == 0:
@@ -94,17 +96,17 @@ class StabilityResult:
     ftle_config: FTLEConfig = FTLEConfig()
 
     @property
-    def distance(self) -> np.ndarray:
+    def distance(self) -> FloatArray:
         """(T + 1, M) d_m(t)."""
         return self.trajectory.distance[:, 1:]
 
     @cached_property
-    def mean_distance(self) -> np.ndarray:
+    def mean_distance(self) -> FloatArray:
         """(T + 1,) <d(t)>."""
         return mean_distance(self.distance)
 
     @property
-    def normalized_distance(self) -> np.ndarray:
+    def normalized_distance(self) -> FloatArray:
         """(T + 1,) <d(t)> / (eps N_w)."""
         return normalized_distance(self.mean_distance, self.config.eps, self.mlp.n_weights)
 
@@ -114,7 +116,7 @@ class StabilityResult:
         return fit_ftle(self.mean_distance, self.ftle_config)
 
     @cached_property
-    def test_accuracy(self) -> np.ndarray:
+    def test_accuracy(self) -> FloatArray:
         """(K,) test accuracy of the final networks (NaN without test rows)."""
         return self.mlp.accuracy(self.trajectory.final_theta, self.data.x_test, self.data.y_test)
 
@@ -123,7 +125,7 @@ def run_stability(
     config: RunConfig,
     *,
     data: Dataset | None = None,
-    theta0: np.ndarray | None = None,
+    theta0: FloatArray | None = None,
     on_progress: Progress | None = None,
     progress_every: int = 250,
     threads: int | None = None,

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
+from core.arrays import FloatArray, IntArray
 from core.config import RunConfig
 from core.data import Dataset
 from core.experiments import dataset_for, network_for, start_and_directions
@@ -44,15 +45,16 @@ class _NotFinite(Exception):
     """A Hessian-vector product met a non-finite gradient (inside ARPACK's loop)."""
 
 
-def _steps(theta: np.ndarray, step: float | None) -> np.ndarray:
+def _steps(theta: FloatArray, step: float | None) -> FloatArray:
     """(P,) difference steps: ``step`` for every coordinate, else eps^(1/3) max(1, |theta_i|)
     (relative to large parameters so theta_i +- h_i stays well resolved in float64)."""
     if step is not None:
         return np.full(theta.shape, check_float("step", step, low=0.0, high=math.inf))
-    return RELATIVE_STEP * np.maximum(1.0, np.abs(theta))
+    steps: FloatArray = RELATIVE_STEP * np.maximum(1.0, np.abs(theta))
+    return steps
 
 
-def hessian(objective: Objective, theta: np.ndarray, *, step: float | None = None) -> np.ndarray:
+def hessian(objective: Objective, theta: FloatArray, *, step: float | None = None) -> FloatArray:
     """Hessian (P, P) of the loss at ``theta: (P,)`` from one objective call on (2P, P) rows.
 
     ``step`` is an absolute difference step for every coordinate (default: see ``_steps``).
@@ -75,10 +77,11 @@ def hessian(objective: Objective, theta: np.ndarray, *, step: float | None = Non
     columns = (grad[0] - grad[1]) / width[:, None]  # row i: d grad / d theta_i = column i of H
     if not np.isfinite(columns).all():
         return np.full((p, p), np.nan)
-    return 0.5 * (columns + columns.T)
+    symmetric: FloatArray = 0.5 * (columns + columns.T)
+    return symmetric
 
 
-def hessian_vector_product(objective: Objective, theta: np.ndarray, v: np.ndarray) -> np.ndarray:
+def hessian_vector_product(objective: Objective, theta: FloatArray, v: FloatArray) -> FloatArray:
     """H v (P,) at ``theta: (P,)`` by a central difference of the gradient along ``v: (P,)``.
 
     The step along the unit vector v/|v| is eps^(1/3) max(1, rms(theta)), as in ``_steps``.
@@ -90,13 +93,13 @@ def hessian_vector_product(objective: Objective, theta: np.ndarray, v: np.ndarra
     h = RELATIVE_STEP * max(1.0, float(np.sqrt(np.mean(theta * theta))))
     delta = (h / norm) * v
     grad = objective(np.stack([theta + delta, theta - delta]))[1]
-    product = (grad[0] - grad[1]) * (norm / (2.0 * h))
+    product: FloatArray = (grad[0] - grad[1]) * (norm / (2.0 * h))
     if not np.isfinite(product).all():
         raise _NotFinite
     return product
 
 
-def _lanczos_top(objective: Objective, theta: np.ndarray) -> float:
+def _lanczos_top(objective: Objective, theta: FloatArray) -> float:
     """Largest algebraic eigenvalue at ``theta: (P,)`` by ARPACK on Hessian-vector products."""
     p = theta.size
     if not np.isfinite(theta).all() or not np.isfinite(objective(theta[None, :])[1]).all():
@@ -111,13 +114,13 @@ def _lanczos_top(objective: Objective, theta: np.ndarray) -> float:
         return float(exc.eigenvalues[0]) if len(exc.eigenvalues) else math.nan
 
 
-def _exact_top(objective: Objective, theta: np.ndarray) -> float:
+def _exact_top(objective: Objective, theta: FloatArray) -> float:
     """Largest eigenvalue of the dense Hessian at ``theta: (P,)``."""
     h = hessian(objective, theta)
     return float(np.linalg.eigvalsh(h)[-1]) if np.isfinite(h).all() else math.nan
 
 
-def sharpness(objective: Objective, theta: np.ndarray, *, method: str = "auto") -> np.ndarray:
+def sharpness(objective: Objective, theta: FloatArray, *, method: str = "auto") -> FloatArray:
     """Largest (algebraic) Hessian eigenvalue (K,) of each row of ``theta: (K, P)``.
 
     ``method``: "exact" (eigvalsh of :func:`hessian`), "lanczos" (ARPACK, fixed start
@@ -143,9 +146,9 @@ class SharpnessSeries:
     """
 
     config: RunConfig
-    steps: np.ndarray
-    sharpness: np.ndarray
-    loss: np.ndarray
+    steps: IntArray
+    sharpness: FloatArray
+    loss: FloatArray
     cancelled: bool = False
 
     @property
@@ -159,7 +162,7 @@ def sharpness_series(
     every: int,
     *,
     data: Dataset | None = None,
-    theta0: np.ndarray | None = None,
+    theta0: FloatArray | None = None,
     on_progress: Progress | None = None,
     method: str = "auto",
     threads: int | None = None,

@@ -31,7 +31,10 @@ output stays on the NumPy path.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeAlias
 
+from core.arrays import FloatArray, IntArray
 from core.numba_cache import ensure_writable_cache
 
 ensure_writable_cache()  # before numba reads NUMBA_CACHE_DIR
@@ -41,6 +44,12 @@ import numpy as np  # noqa: E402
 from llvmlite import ir  # noqa: E402
 from numba import types  # noqa: E402
 from numba.extending import intrinsic  # noqa: E402
+
+if TYPE_CHECKING:
+    from numba.core.typing.templates import Signature
+
+# the code generator an @intrinsic returns: (context, builder, signature, args) -> LLVM value
+Codegen: TypeAlias = Callable[[object, ir.IRBuilder, "Signature", list[ir.Value]], ir.Value]
 
 FASTMATH = {"reassoc", "contract"}  # vectorised sums and FMA; IEEE NaN and inf kept
 SIGMOID, TANH, RELU = 0, 1, 2
@@ -58,33 +67,35 @@ _LOG_CHUNK = 32
 
 
 @intrinsic
-def _bits_to_float(typingctx, i):
+def _bits_to_float(typingctx: object, i: types.Type) -> tuple[Signature, Codegen]:
     """Reinterpret an int64 as the float64 with those bits."""
 
-    def codegen(context, builder, signature, args):
+    def codegen(context: object, builder: ir.IRBuilder, signature: Signature, args: list[ir.Value]) -> ir.Value:
         return builder.bitcast(args[0], ir.DoubleType())
 
     return types.float64(types.int64), codegen
 
 
 @intrinsic
-def _float_to_bits(typingctx, f):
+def _float_to_bits(typingctx: object, f: types.Type) -> tuple[Signature, Codegen]:
     """Reinterpret a float64 as the int64 with its bits."""
 
-    def codegen(context, builder, signature, args):
+    def codegen(context: object, builder: ir.IRBuilder, signature: Signature, args: list[ir.Value]) -> ir.Value:
         return builder.bitcast(args[0], ir.IntType(64))
 
     return types.int64(types.float64), codegen
 
 
 @nb.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _pow2(k):
+def _pow2(k: float) -> float:
     """2.0 ** k for a whole float k in [-1022, 1023], from the exponent bits."""
-    return _bits_to_float((_float_to_bits(k + _SHIFTER) - _SHIFTER_BITS + 1023) << 52)
+    # numba's @intrinsic passes typingctx itself: compiled code calls these with the value only,
+    # which numba's stub (the Python signature, typingctx included) does not know
+    return _bits_to_float((_float_to_bits(k + _SHIFTER) - _SHIFTER_BITS + 1023) << 52)  # type: ignore[call-arg]
 
 
 @nb.njit(cache=True, fastmath=FASTMATH, inline="always")
-def exp(x):
+def exp(x: float) -> float:
     """exp(x) for float64 x; vectorises inside loops."""
     xc = x if x > _X_MIN else _X_MIN  # NaN -> _X_MIN here, restored at the end
     xc = xc if xc < _X_MAX else _X_MAX
@@ -102,14 +113,22 @@ def exp(x):
 
 
 @nb.njit(cache=True, fastmath=FASTMATH)
-def exp_array(x, out):
+def exp_array(x: FloatArray, out: FloatArray) -> None:
     """``out[i] = exp(x[i])`` for 1-d float64 arrays (for tests and benchmarks)."""
     for i in range(x.size):
         out[i] = exp(x[i])
 
 
 @nb.njit(cache=True, fastmath=FASTMATH, nogil=True, error_model="numpy")
-def softmax_loss_grad(theta, xs, onehots, activation, loss, grad, accuracy):
+def softmax_loss_grad(
+    theta: FloatArray,
+    xs: tuple[FloatArray, ...],
+    onehots: tuple[FloatArray, ...],
+    activation: int,
+    loss: FloatArray,
+    grad: FloatArray,
+    accuracy: FloatArray,
+) -> None:
     """Mean softmax cross-entropy, its gradient and the accuracy of every row of theta.
 
     theta (K, P) in the flat layout of :mod:`core.model`; ``xs`` the D input features and
@@ -226,7 +245,19 @@ def softmax_loss_grad(theta, xs, onehots, activation, loss, grad, accuracy):
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
-def record_and_step(t, theta, grad, loss, accuracy, reference, l1, rate, diverged_at, records, path_length):
+def record_and_step(
+    t: int,
+    theta: FloatArray,
+    grad: FloatArray,
+    loss: FloatArray,
+    accuracy: FloatArray,
+    reference: IntArray,
+    l1: bool,
+    rate: FloatArray,
+    diverged_at: IntArray,
+    records: FloatArray,
+    path_length: FloatArray,
+) -> None:
     """One step of :func:`core.training.descend` after the gradient, for every row k:
 
     records[:, t, k] = loss, accuracy, distance to row reference[k] (L1, or L2 if not

@@ -17,7 +17,9 @@ import math
 from collections import Counter
 
 import numpy as np
+import numpy.typing as npt
 
+from core.arrays import BoolArray, FloatArray
 from core.data import Dataset
 
 # Evidence for every threshold below: Iris, 4-10-3 sigmoid, eps 1e-8, 5 copies, sweeps of
@@ -58,13 +60,13 @@ REGIME_TEXT = {
 
 
 def regime_labels(
-    diverged: np.ndarray,
-    train_accuracy: np.ndarray,
+    diverged: BoolArray,
+    train_accuracy: FloatArray,
     chance: float,
-    increases: np.ndarray,
-    ftle_kept: np.ndarray,
-    separation: np.ndarray,
-) -> np.ndarray:
+    increases: FloatArray,
+    ftle_kept: BoolArray,
+    separation: FloatArray,
+) -> npt.NDArray[np.object_]:
     """Per network, the regime of the rule table above; arrays of one shape in (``separation``:
     max_t ln(<d(t)>/<d(0)>); NaN counts as calm), object array of labels out."""
     learned = train_accuracy >= chance + LEARNED_FRACTION * (1.0 - chance)
@@ -74,7 +76,7 @@ def regime_labels(
     return labels.astype(object)
 
 
-def majority(labels: np.ndarray) -> str | None:
+def majority(labels: npt.NDArray[np.object_]) -> str | None:
     """The most common label (ties: the first in REGIMES); None for no labels."""
     counts = Counter(str(label) for label in labels)
     if not counts:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.arrays import FloatArray, IntArray
+
 LEGACY_CLIP = 1e-7
 
 
-def _sigmoid_(z: np.ndarray) -> np.ndarray:
+def _sigmoid_(z: FloatArray) -> FloatArray:
     """Logistic sigmoid in place. exp(-z) may overflow to inf for z < -709: 1/inf = 0."""
     np.negative(z, out=z)
     np.exp(z, out=z)
@@ -19,25 +21,25 @@ def _sigmoid_(z: np.ndarray) -> np.ndarray:
     return np.reciprocal(z, out=z)
 
 
-def _tanh_(z: np.ndarray) -> np.ndarray:
+def _tanh_(z: FloatArray) -> FloatArray:
     return np.tanh(z, out=z)
 
 
-def _relu_(z: np.ndarray) -> np.ndarray:
+def _relu_(z: FloatArray) -> FloatArray:
     return np.maximum(z, 0.0, out=z)
 
 
-def _sigmoid_slope(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+def _sigmoid_slope(a: FloatArray, out: FloatArray) -> FloatArray:
     np.subtract(1.0, a, out=out)
     return np.multiply(out, a, out=out)
 
 
-def _tanh_slope(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+def _tanh_slope(a: FloatArray, out: FloatArray) -> FloatArray:
     np.multiply(a, a, out=out)
     return np.subtract(1.0, out, out=out)
 
 
-def _relu_slope(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+def _relu_slope(a: FloatArray, out: FloatArray) -> FloatArray:
     return np.greater(a, 0.0, out=out)
 
 
@@ -49,7 +51,7 @@ ACTIVATION = {
 }
 
 
-def softmax_ce_one(z: np.ndarray, true_index: np.ndarray) -> tuple[float, float, np.ndarray]:
+def softmax_ce_one(z: FloatArray, true_index: IntArray) -> tuple[float, float, FloatArray]:
     """Logits (C, N) of one network -> mean cross-entropy, accuracy, d loss / d z (C, N)
     written over z. ``true_index`` (N,) locates z[y_s, s] in z.ravel(). The mathematics of
     ``softmax_ce`` in five passes over (C, N) instead of eight, gathering and scattering at
@@ -68,7 +70,7 @@ def softmax_ce_one(z: np.ndarray, true_index: np.ndarray) -> tuple[float, float,
     return loss, accuracy, z
 
 
-def softmax_ce(z: np.ndarray, onehot_t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def softmax_ce(z: FloatArray, onehot_t: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Logits (k, C, N) -> mean cross-entropy (k,), accuracy (k,), d loss / d z (k, C, N).
 
     Overwrites z. Shifted by the max over classes, so exp never overflows for finite z.
@@ -86,7 +88,7 @@ def softmax_ce(z: np.ndarray, onehot_t: np.ndarray) -> tuple[np.ndarray, np.ndar
     return loss, accuracy, p
 
 
-def legacy_sigmoid_ce(z: np.ndarray, onehot_t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def legacy_sigmoid_ce(z: FloatArray, onehot_t: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Sigmoid outputs clipped to [1e-7, 1 - 1e-7], normalised to sum 1, cross-entropy.
 
     The clip has zero derivative outside its range, as in the original code's autodiff.

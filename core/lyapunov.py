@@ -16,23 +16,26 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from core.arrays import BoolArray, FloatArray, IntArray
 from core.config import FTLEConfig
 
 
-def mean_distance(distance: np.ndarray) -> np.ndarray:
+def mean_distance(distance: FloatArray) -> FloatArray:
     """(T + 1, M) distances of M copies -> (T + 1,) their mean <d(t)> (logs come after)."""
-    return distance.mean(axis=-1)
+    mean: FloatArray = distance.mean(axis=-1)
+    return mean
 
 
-def normalized_distance(distance: np.ndarray, eps: float, n_weights: int) -> np.ndarray:
+def normalized_distance(distance: FloatArray, eps: float, n_weights: int) -> FloatArray:
     """d / (eps * N_w): about 0.5 at t = 0 for the L1 distance of a U(-eps, eps) cube."""
     return distance / (eps * n_weights)
 
 
-def global_rate(mean_d: np.ndarray) -> np.ndarray:
+def global_rate(mean_d: FloatArray) -> FloatArray:
     """(..., T + 1) -> (...) ln(<d(T)> / <d(0)>) / T."""
     with np.errstate(all="ignore"):
-        return np.log(mean_d[..., -1] / mean_d[..., 0]) / (mean_d.shape[-1] - 1)
+        rate: FloatArray = np.log(mean_d[..., -1] / mean_d[..., 0]) / (mean_d.shape[-1] - 1)
+    return rate
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,33 +49,33 @@ class FTLEFit:
         length L where it never rises that much above ln<d(0)> (no window is excluded)
     """
 
-    slope: np.ndarray
-    intercept: np.ndarray
-    r2: np.ndarray
-    start: np.ndarray
-    length: np.ndarray
-    kept: np.ndarray
-    saturation: np.ndarray
+    slope: FloatArray
+    intercept: FloatArray
+    r2: FloatArray
+    start: FloatArray
+    length: FloatArray
+    kept: BoolArray
+    saturation: IntArray
 
 
-def _grid(spec: tuple[int, int, int]) -> np.ndarray:
+def _grid(spec: tuple[int, int, int]) -> IntArray:
     start, stop, step = spec
     return np.arange(start, stop + 1, step)
 
 
-def saturation_time(y: np.ndarray, margin: float) -> np.ndarray:
+def saturation_time(y: FloatArray, margin: float) -> IntArray:
     """(G, L) ln<d(t)> -> (G,) first t at which y comes within ``margin`` of its maximum over the
     curve; L for a curve whose maximum is less than ``margin`` above y(0) (nothing grew, so
     nothing saturated). Non-finite points are ignored."""
     finite = np.where(np.isfinite(y), y, -np.inf)  # (G, L)
     top = finite.max(axis=-1)  # (G,)
-    first = (finite >= (top - margin)[:, None]).argmax(axis=-1)  # (G,)
+    first: IntArray = (finite >= (top - margin)[:, None]).argmax(axis=-1)  # (G,)
     with np.errstate(invalid="ignore"):  # -inf - -inf on a curve with no finite point
         rose = top - finite[:, 0] >= margin
     return np.where(rose, first, y.shape[-1])
 
 
-def fit_ftle(mean_d: np.ndarray, config: FTLEConfig = FTLEConfig()) -> FTLEFit:
+def fit_ftle(mean_d: FloatArray, config: FTLEConfig = FTLEConfig()) -> FTLEFit:
     """(..., L) mean distance curves -> FTLEFit of shape (...).
 
     Only windows starting at or before the curve's saturation time are fitted (t = 0 always
@@ -93,7 +96,7 @@ def fit_ftle(mean_d: np.ndarray, config: FTLEConfig = FTLEConfig()) -> FTLEFit:
     return FTLEFit(kept=kept.reshape(lead), saturation=saturation.reshape(lead), **shaped)
 
 
-def _best_windows(y: np.ndarray, starts: np.ndarray, lengths: np.ndarray, saturation: np.ndarray) -> dict:
+def _best_windows(y: FloatArray, starts: IntArray, lengths: IntArray, saturation: IntArray) -> dict[str, FloatArray]:
     """(G, L) ln<d>, the window grids and (G,) saturation times -> per curve (G,) the slope,
     intercept (t = 0 at the window's start), r2, start and length of the best-R^2 window among
     those that fit in L points and start at or before the saturation time; NaN for none."""
@@ -117,7 +120,7 @@ def _best_windows(y: np.ndarray, starts: np.ndarray, lengths: np.ndarray, satura
     return best
 
 
-def _line_fits(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _line_fits(windows: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """(..., w) -> slope, intercept and R^2 of each window, with t = 0 at its first point."""
     w = windows.shape[-1]
     t = np.arange(w, dtype=np.float64)
@@ -149,7 +152,7 @@ class EnsembleStats:
 
 
 def ensemble_stats(
-    values: np.ndarray, kept: np.ndarray, rng: np.random.Generator, *, n_boot: int = N_BOOT, level: float = 0.95
+    values: FloatArray, kept: BoolArray, rng: np.random.Generator, *, n_boot: int = N_BOOT, level: float = 0.95
 ) -> EnsembleStats:
     """Mean, std (ddof 1), and a percentile-bootstrap CI of the mean of ``values[kept]``; the
     std and the CI need two kept values (one value has no spread: NaN, not a zero-width CI)."""

@@ -9,10 +9,12 @@ The job's peak memory is estimated and checked before anything is allocated.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from core.arrays import BoolArray, FloatArray, IntArray
 from core.config import FTLEConfig, RunConfig
 from core.data import Dataset
 from core.experiments import checked_eps, dataset_for, network_for
@@ -20,7 +22,7 @@ from core.lyapunov import N_BOOT, EnsembleStats, FTLEFit, ensemble_stats, fit_ft
 from core.model import MLP
 from core.parallel import default_workers, map_chunks
 from core.perturb import shared_reference_batch, unit_perturbations
-from core.training import Progress, check_memory, descend, descend_bytes
+from core.training import check_memory, descend, descend_bytes
 from core.validate import check_int
 
 
@@ -34,15 +36,15 @@ class LyapunovResult:
 
     config: RunConfig
     ftle_config: FTLEConfig
-    eps: np.ndarray
-    mean_distance: np.ndarray
+    eps: FloatArray
+    mean_distance: FloatArray
     fits: FTLEFit
-    diverged: np.ndarray
+    diverged: BoolArray
     stats: tuple[EnsembleStats, ...]
     cancelled: bool = False
 
     @property
-    def global_rate(self) -> np.ndarray:
+    def global_rate(self) -> FloatArray:
         """(G, E) ln(<d(T)>/<d(0)>)/T."""
         return global_rate(self.mean_distance)
 
@@ -52,14 +54,14 @@ class _Chunk:
     """What one worker needs: everything is plain arrays and frozen dataclasses."""
 
     mlp: MLP
-    x: np.ndarray
-    y: np.ndarray
+    x: FloatArray
+    y: IntArray
     config: RunConfig
-    eps: np.ndarray
+    eps: FloatArray
     seeds: tuple[np.random.SeedSequence, ...]
 
 
-def _lyapunov_chunk(chunk: _Chunk) -> tuple[np.ndarray, np.ndarray]:
+def _lyapunov_chunk(chunk: _Chunk) -> tuple[FloatArray, BoolArray]:
     """Train the initial conditions of one chunk; -> mean distance (g, E, T + 1), diverged (g, E).
 
     Rows per initial condition: one reference shared by every eps, then E blocks of M copies.
@@ -83,9 +85,9 @@ def _lyapunov_chunk(chunk: _Chunk) -> tuple[np.ndarray, np.ndarray]:
     )
     g = len(chunk.seeds)
     per_init = traj.distance.reshape(cfg.n_steps + 1, g, 1 + n_eps * m)[:, :, 1:]
-    mean_d = per_init.reshape(cfg.n_steps + 1, g, n_eps, m).mean(axis=-1).transpose(1, 2, 0)
+    mean_d: FloatArray = per_init.reshape(cfg.n_steps + 1, g, n_eps, m).mean(axis=-1).transpose(1, 2, 0)
     div = traj.diverged.reshape(g, 1 + n_eps * m)
-    diverged = div[:, 1:].reshape(g, n_eps, m).any(axis=-1) | div[:, :1]
+    diverged = np.any(div[:, 1:].reshape(g, n_eps, m), axis=-1) | div[:, :1]
     return mean_d, diverged
 
 
@@ -132,14 +134,14 @@ def _check_lyapunov_memory(chunks: list[_Chunk], workers: int, ftle_config: FTLE
 
 def run_lyapunov(
     config: RunConfig,
-    eps_values: list[float] | np.ndarray,
+    eps_values: list[float] | FloatArray,
     n_inits: int,
     *,
     ftle_config: FTLEConfig = FTLEConfig(),
     data: Dataset | None = None,
     workers: int | None = None,
     inits_per_chunk: int = 4,
-    on_progress: Progress | None = None,
+    on_progress: Callable[[int, int, None], object] | None = None,
 ) -> LyapunovResult:
     """FTLE over ``n_inits`` initial conditions for every eps (docs/method.md §3; the paper's Fig. 12).
 

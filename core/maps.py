@@ -15,11 +15,15 @@ bit for bit, with the same networks, so the shared points keep their values exac
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
+from core.arrays import BoolArray, FloatArray, IntArray
 from core.cells import CellResults, train_cells
 from core.config import MAX_SEED, FTLEConfig, RunConfig
 from core.data import Dataset
@@ -27,7 +31,12 @@ from core.experiments import dataset_for
 from core.lyapunov import fit_ftle
 from core.validate import check_choice, check_int, check_seed_range, check_values
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 MAP_KINDS = ("eta-eps", "eta-seed")
+# the arrays of a map, each (E, Y): value, share, diverged, done (the fields of MapResult)
+MapArrays: TypeAlias = tuple[FloatArray, FloatArray, BoolArray, BoolArray]
 ZOOM_FACTOR = 4  # new points per coarse interval
 MAX_ZOOM_POINTS = 100_000  # a zoom's grid, checked before it is made
 
@@ -48,12 +57,12 @@ class MapResult:
     config: RunConfig
     ftle_config: FTLEConfig
     n_inits: int
-    etas: np.ndarray
-    ys: np.ndarray
-    value: np.ndarray
-    share: np.ndarray
-    diverged: np.ndarray
-    done: np.ndarray
+    etas: FloatArray
+    ys: FloatArray | IntArray
+    value: FloatArray
+    share: FloatArray
+    diverged: BoolArray
+    done: BoolArray
     cancelled: bool = False
 
     @property
@@ -68,7 +77,7 @@ class MapResult:
     def y_name(self) -> str:
         return "eps" if self.kind == "eta-eps" else "seed"
 
-    def table(self):
+    def table(self) -> pd.DataFrame:
         """pandas DataFrame in long form, one row per point done: eta, eps or seed, value, share, diverged."""
         import pandas as pd
 
@@ -84,20 +93,20 @@ class MapResult:
         )
 
 
-def _eta_eps_map(cells: CellResults, n_etas: int, n_inits: int, ftle_config: FTLEConfig):
+def _eta_eps_map(cells: CellResults, n_etas: int, n_inits: int, ftle_config: FTLEConfig) -> MapArrays:
     """Cells (eta-major, then network) -> value, share, diverged, done, each (E, Y = n_eps)."""
     fits = fit_ftle(cells.mean_distance, ftle_config)  # (E G, Y)
     shape = (n_etas, n_inits, -1)
     kept, slope = fits.kept.reshape(shape), fits.slope.reshape(shape)
-    done = cells.done.reshape(n_etas, n_inits).all(axis=1)[:, None] & np.ones(kept.shape[-1], dtype=bool)
+    done = np.all(cells.done.reshape(n_etas, n_inits), axis=1)[:, None] & np.ones(kept.shape[-1], dtype=bool)
     n_kept = kept.sum(axis=1)
     with np.errstate(all="ignore"):
         value = np.where(n_kept > 0, np.where(kept, slope, 0.0).sum(axis=1) / n_kept, np.nan)
-    diverged = np.broadcast_to(cells.diverged.reshape(n_etas, n_inits).any(axis=1)[:, None], done.shape)
+    diverged = np.broadcast_to(np.any(cells.diverged.reshape(n_etas, n_inits), axis=1)[:, None], done.shape)
     return np.where(done, value, np.nan), np.where(done, n_kept / n_inits, np.nan), diverged & done, done
 
 
-def _eta_seed_map(cells: CellResults, n_etas: int, n_seeds: int):
+def _eta_seed_map(cells: CellResults, n_etas: int, n_seeds: int) -> MapArrays:
     """Cells (eta-major, then seed) -> final loss, final test accuracy, diverged, done, each (E, Y)."""
     grid = (n_etas, n_seeds)
     diverged = (cells.diverged & cells.done).reshape(grid)
@@ -108,43 +117,46 @@ def _eta_seed_map(cells: CellResults, n_etas: int, n_seeds: int):
 def run_map(
     kind: str,
     config: RunConfig,
-    etas,
-    ys,
+    etas: npt.ArrayLike,
+    ys: npt.ArrayLike,
     *,
     n_inits: int = 1,
     ftle_config: FTLEConfig = FTLEConfig(),
     data: Dataset | None = None,
-    theta0: np.ndarray | None = None,
+    theta0: FloatArray | None = None,
     workers: int | None = None,
     executor: Executor | None = None,
-    on_progress=None,
+    on_progress: Callable[[int, int, MapResult], object] | None = None,
 ) -> MapResult:
     """A map of ``kind`` over ``etas`` x ``ys``: eps values (``eta-eps``, with ``n_inits``
     networks and ``config.n_perturbations`` copies per eps) or seeds (``eta-seed``: each seed
     one network, no copies). ``theta0`` (P,) replaces every network's initial parameters.
     ``on_progress(done, total, partial MapResult)`` may return False."""
     check_choice("map kind", kind, MAP_KINDS)
-    etas = positive_values("eta", etas, high=1e6)
+    eta_grid = positive_values("eta", etas, high=1e6)
     data = dataset_for(config, data)
+    y_grid: FloatArray | IntArray
+    eps: FloatArray | None = None  # the eps and copies of each cell: none for eta-seed
+    n_copies = 0
+    build: Callable[[CellResults], MapArrays]
     if kind == "eta-eps":
-        ys = positive_values("eps", ys, high=10.0)
+        y_grid = positive_values("eps", ys, high=10.0)
         check_int("n_inits", n_inits, low=1, high=100_000)
         check_seed_range(config.seed, n_inits, MAX_SEED)
         seeds = config.seed + np.arange(n_inits)
-        cell_etas, cell_seeds = np.repeat(etas, n_inits), np.tile(seeds, etas.size)
-        extra = {"eps": ys, "n_copies": config.n_perturbations}
-        build = lambda cells: _eta_eps_map(cells, etas.size, n_inits, ftle_config)  # noqa: E731
+        cell_etas, cell_seeds = np.repeat(eta_grid, n_inits), np.tile(seeds, eta_grid.size)
+        eps, n_copies = y_grid, config.n_perturbations
+        build = lambda cells: _eta_eps_map(cells, eta_grid.size, n_inits, ftle_config)  # noqa: E731
     else:
-        ys = np.asarray([check_int("seed", int(s), low=0, high=2**63 - 1) for s in np.ravel(ys)], dtype=np.int64)
-        if ys.size == 0:
+        y_grid = np.asarray([check_int("seed", int(s), low=0, high=2**63 - 1) for s in np.ravel(ys)], dtype=np.int64)
+        if y_grid.size == 0:
             raise ValueError("the map needs at least one seed")
         n_inits = 1
-        cell_etas, cell_seeds = np.repeat(etas, ys.size), np.tile(ys, etas.size)
-        extra = {}
-        build = lambda cells: _eta_seed_map(cells, etas.size, ys.size)  # noqa: E731
+        cell_etas, cell_seeds = np.repeat(eta_grid, y_grid.size), np.tile(y_grid, eta_grid.size)
+        build = lambda cells: _eta_seed_map(cells, eta_grid.size, y_grid.size)  # noqa: E731
 
     def result(cells: CellResults) -> MapResult:
-        return MapResult(kind, config, ftle_config, n_inits, etas, ys, *build(cells), cancelled=cells.cancelled)
+        return MapResult(kind, config, ftle_config, n_inits, eta_grid, y_grid, *build(cells), cancelled=cells.cancelled)
 
     cells = train_cells(
         config,
@@ -154,18 +166,19 @@ def run_map(
         theta0=theta0,
         workers=workers,
         executor=executor,
+        eps=eps,
+        n_copies=n_copies,
         on_progress=None if on_progress is None else lambda d, t, c: on_progress(d, t, result(c)),
-        **extra,
     )
     return result(cells)
 
 
-def positive_values(name: str, values, *, high: float) -> np.ndarray:
+def positive_values(name: str, values: npt.ArrayLike, *, high: float) -> FloatArray:
     """A non-empty 1-D grid of positive finite numbers up to ``high``."""
     return np.asarray(check_values(name, values, low=0.0, high=high, what="the map"))
 
 
-def refine(grid: np.ndarray, low: float, high: float, factor: int = ZOOM_FACTOR, *, log: bool = True) -> np.ndarray:
+def refine(grid: FloatArray, low: float, high: float, factor: int = ZOOM_FACTOR, *, log: bool = True) -> FloatArray:
     """The points of ``grid`` (sorted ascending) in [low, high], widened to the neighbouring
     grid points if fewer than two lie inside, with ``factor - 1`` new points in every
     interval between them (log- or linearly spaced). The coarse points are kept as they are,
@@ -195,15 +208,25 @@ def refine(grid: np.ndarray, low: float, high: float, factor: int = ZOOM_FACTOR,
     return fine
 
 
-def zoom_grids(kind: str, etas, ys, eta_range, y_range, factor: int = ZOOM_FACTOR) -> tuple[np.ndarray, np.ndarray]:
+def zoom_grids(
+    kind: str,
+    etas: npt.ArrayLike,
+    ys: npt.ArrayLike,
+    eta_range: Sequence[float],
+    y_range: Sequence[float],
+    factor: int = ZOOM_FACTOR,
+) -> tuple[FloatArray, FloatArray | IntArray]:
     """The grids of a zoom into the rectangle ``eta_range`` x ``y_range`` of a map over
     ``etas`` x ``ys`` (see :func:`refine`). Seeds are whole numbers: for ``eta-seed`` the seeds
     in range are kept and only eta is refined."""
     check_choice("map kind", kind, MAP_KINDS)
-    etas = refine(np.sort(np.asarray(etas, dtype=np.float64)), *eta_range, factor)
+    for name, span in (("eta range", eta_range), ("y range", y_range)):
+        if len(span) != 2:
+            raise ValueError(f"the zoom's {name} must be two values (low, high), got {len(span)}")
+    etas = refine(np.sort(np.asarray(etas, dtype=np.float64)), eta_range[0], eta_range[1], factor)
     ys = np.asarray(ys)
     if kind == "eta-eps":
-        return etas, refine(np.sort(ys.astype(np.float64)), *y_range, factor)
+        return etas, refine(np.sort(ys.astype(np.float64)), y_range[0], y_range[1], factor)
     inside = ys[(ys >= y_range[0]) & (ys <= y_range[1])]
     if inside.size == 0:
         raise ValueError(f"no seed of the map lies in {y_range[0]:g}..{y_range[1]:g}")
@@ -219,7 +242,7 @@ def zoom(
     data: Dataset | None = None,
     workers: int | None = None,
     executor: Executor | None = None,
-    on_progress=None,
+    on_progress: Callable[[int, int, MapResult], object] | None = None,
 ) -> MapResult:
     """The rectangle ``eta_range`` x ``y_range`` of a map, recomputed at ``factor`` times its
     resolution (log grids, :func:`zoom_grids`) with the same networks."""

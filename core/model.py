@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+import numpy.typing as npt
 
+from core.arrays import BoolArray, FloatArray, IntArray, ScalarT
 from core.config import ACTIVATIONS, INITS, OUTPUTS
 from core.losses import ACTIVATION
 from core.objective import Objective
@@ -59,7 +61,7 @@ class MLP:
         return 2 * n_samples * self.hidden * (2 * self.n_inputs + 3 * self.n_classes)
 
     @cached_property
-    def weight_mask(self) -> np.ndarray:
+    def weight_mask(self) -> BoolArray:
         """(P,) bool: True on the entries of W1 and W2, False on biases."""
         o = self._offsets
         mask = np.zeros(self.n_params, dtype=bool)
@@ -67,7 +69,9 @@ class MLP:
         mask[o[2] : o[3]] = True
         return mask
 
-    def views(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def views(
+        self, theta: npt.NDArray[ScalarT]
+    ) -> tuple[npt.NDArray[ScalarT], npt.NDArray[ScalarT], npt.NDArray[ScalarT], npt.NDArray[ScalarT]]:
         """Layer views of ``theta: (..., P)``: W1 (..., D, H), b1 (..., H), W2 (..., H, C), b2 (..., C)."""
         o, lead = self._offsets, theta.shape[:-1]
         d, h, c = self.n_inputs, self.hidden, self.n_classes
@@ -78,7 +82,7 @@ class MLP:
             theta[..., o[3] : o[4]],
         )
 
-    def init(self, rng: np.random.Generator, n: int, scheme: str = "normal") -> np.ndarray:
+    def init(self, rng: np.random.Generator, n: int, scheme: str = "normal") -> FloatArray:
         """(n, P) initial networks: weights N(0, 1) ("normal") or Glorot-uniform; biases 0."""
         check_choice("init", scheme, INITS)
         theta = np.zeros((n, self.n_params))
@@ -94,34 +98,37 @@ class MLP:
         return theta
 
     # ---- forward ------------------------------------------------------------
-    def hidden_activity(self, theta: np.ndarray, x_t: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    def hidden_activity(self, theta: FloatArray, x_t: FloatArray, out: FloatArray | None = None) -> FloatArray:
         """(K, P), (D, N) -> hidden outputs (K, H, N), written into ``out`` if given."""
         w1, b1, _, _ = self.views(theta)
         a = np.matmul(w1.transpose(0, 2, 1), x_t, out=out)
         a += b1[:, :, None]
         return ACTIVATION[self.activation][0](a)
 
-    def logits(self, theta: np.ndarray, x: np.ndarray) -> np.ndarray:
+    def logits(self, theta: FloatArray, x: FloatArray) -> FloatArray:
         """(K, P), (N, D) -> output pre-activations (K, N, C)."""
         theta = np.atleast_2d(theta)
         _, _, w2, b2 = self.views(theta)
         with np.errstate(all="ignore"):
             a = self.hidden_activity(theta, np.ascontiguousarray(x.T))
             z = np.matmul(w2.transpose(0, 2, 1), a) + b2[:, :, None]
-        return z.transpose(0, 2, 1)
+        logits: FloatArray = z.transpose(0, 2, 1)
+        return logits
 
-    def predict(self, theta: np.ndarray, x: np.ndarray) -> np.ndarray:
+    def predict(self, theta: FloatArray, x: FloatArray) -> IntArray:
         """(K, P), (N, D) -> predicted labels (K, N)."""
-        return self.logits(theta, x).argmax(axis=-1)
+        labels: IntArray = self.logits(theta, x).argmax(axis=-1)
+        return labels
 
-    def accuracy(self, theta: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def accuracy(self, theta: FloatArray, x: FloatArray, y: IntArray) -> FloatArray:
         """(K, P) -> fraction of rows classified correctly, (K,); NaN when there are no rows."""
         if len(y) == 0:
             return np.full(np.atleast_2d(theta).shape[0], np.nan)
-        return (self.predict(theta, x) == y).mean(axis=-1)
+        accuracy: FloatArray = (self.predict(theta, x) == y).mean(axis=-1)
+        return accuracy
 
     def objective(
-        self, x: np.ndarray, y: np.ndarray, l2: float = 0.0, *, threads: int = 1, engine: str = "auto"
+        self, x: FloatArray, y: IntArray, l2: float = 0.0, *, threads: int = 1, engine: str = "auto"
     ) -> Objective:
         """The training loss on (x, y) as a callable for :func:`core.training.descend`."""
         return Objective(self, x, y, l2, threads=threads, engine=engine)

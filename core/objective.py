@@ -30,7 +30,8 @@ BLAS to one thread, because OpenBLAS on two threads rounds differently again.
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -38,11 +39,15 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from core import kernel
+from core.arrays import FloatArray, IntArray
 from core.losses import ACTIVATION, legacy_sigmoid_ce, softmax_ce, softmax_ce_one
 from core.validate import check_choice, check_int
 
 if TYPE_CHECKING:
     from core.model import MLP
+
+# rows_fn(group, theta, loss, grad, accuracy) of Objective._in_groups: fills its rows' results
+Rows = Callable[[int, FloatArray, FloatArray, FloatArray, FloatArray], None]
 
 BLOCK = 32  # networks per block: (BLOCK, H, N) float64 work arrays fit in L2
 ENGINES = ("compiled", "numpy", "blas", "auto")
@@ -87,7 +92,7 @@ class Objective:
     """
 
     def __init__(
-        self, mlp: MLP, x: np.ndarray, y: np.ndarray, l2: float = 0.0, *, threads: int = 1, engine: str = "auto"
+        self, mlp: MLP, x: FloatArray, y: IntArray, l2: float = 0.0, *, threads: int = 1, engine: str = "auto"
     ) -> None:
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.int64)
@@ -106,24 +111,26 @@ class Objective:
         if self.engine == "blas":
             self.x1_t = np.vstack([self.x_t, np.ones(len(y))])  # (D + 1, N): a row of ones for the bias
             self.true_index = y * len(y) + np.arange(len(y))  # (N,) flat index of z[y_s, s] in (C, N)
-        self._work: dict[object, tuple[np.ndarray, ...]] = {}
+        self._work: dict[object, tuple[FloatArray, FloatArray, FloatArray]] = {}
         self._pool: ThreadPoolExecutor | None = None
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, object]:
         return {**self.__dict__, "_work": {}, "_pool": None}
 
     def __del__(self) -> None:
-        if getattr(self, "_pool", None) is not None:
-            self._pool.shutdown(wait=False)
+        pool = getattr(self, "_pool", None)  # None also when __init__ failed before making it
+        if pool is not None:
+            pool.shutdown(wait=False)
 
-    def _buffers(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _buffers(self, k: int) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Three (k, H, N) work arrays (views of BLOCK-sized ones)."""
         if "numpy" not in self._work:
             shape = (BLOCK, self.mlp.hidden, self.x.shape[0])
-            self._work["numpy"] = tuple(np.empty(shape) for _ in range(3))
-        return tuple(w[:k] for w in self._work["numpy"])
+            self._work["numpy"] = (np.empty(shape), np.empty(shape), np.empty(shape))
+        a, da, slope = self._work["numpy"]
+        return a[:k], da[:k], slope[:k]
 
-    def __call__(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def __call__(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """(K, P) -> loss (K,), gradient (K, P), training accuracy (K,)."""
         theta = np.ascontiguousarray(theta, dtype=np.float64)
         if theta.ndim != 2 or theta.shape[1] != self.mlp.n_params:  # the kernel does not check bounds
@@ -146,33 +153,47 @@ class Objective:
                 grad += self.l2 * weights
         return loss, grad, accuracy
 
-    def loss(self, theta: np.ndarray) -> np.ndarray:
+    def loss(self, theta: FloatArray) -> FloatArray:
         """(K, P) -> loss (K,)."""
         return self(np.atleast_2d(theta))[0]
 
-    def _in_groups(self, rows_fn, min_rows: int, theta, loss, grad, accuracy) -> None:
+    def _in_groups(
+        self,
+        rows_fn: Rows,
+        min_rows: int,
+        theta: FloatArray,
+        loss: FloatArray,
+        grad: FloatArray,
+        accuracy: FloatArray,
+    ) -> None:
         """``rows_fn(group, theta, loss, grad, accuracy)`` on up to ``threads`` contiguous
         groups of rows (of at least ``min_rows`` each), group 0 in this thread."""
         k = theta.shape[0]
         n_groups = max(1, min(self.threads, k // min_rows))
         size = max(1, math.ceil(k / n_groups))
         groups = [slice(lo, min(lo + size, k)) for lo in range(0, k, size)] or [slice(0, 0)]
-        if len(groups) > 1 and self._pool is None:
-            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="objective")
-        futures = [
-            self._pool.submit(rows_fn, i, theta[g], loss[g], grad[g], accuracy[g])
-            for i, g in enumerate(groups[1:], start=1)
-        ]
+        futures: list[Future[None]] = []
+        if len(groups) > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="objective")
+            futures = [
+                self._pool.submit(rows_fn, i, theta[g], loss[g], grad[g], accuracy[g])
+                for i, g in enumerate(groups[1:], start=1)
+            ]
         g = groups[0]
         rows_fn(0, theta[g], loss[g], grad[g], accuracy[g])
         for future in futures:
             future.result()
 
-    def _compiled_rows(self, group, theta, loss, grad, accuracy) -> None:
+    def _compiled_rows(
+        self, group: int, theta: FloatArray, loss: FloatArray, grad: FloatArray, accuracy: FloatArray
+    ) -> None:
         args = (self._xs, self._onehots, kernel.ACTIVATION_CODE[self.mlp.activation])
         kernel.softmax_loss_grad(theta, *args, loss, grad, accuracy)
 
-    def _blas_rows(self, group, theta, loss, grad, accuracy) -> None:
+    def _blas_rows(
+        self, group: int, theta: FloatArray, loss: FloatArray, grad: FloatArray, accuracy: FloatArray
+    ) -> None:
         """The BLAS engine, one network (row) at a time; ``group`` names the work arrays."""
         mlp, x1_t = self.mlp, self.x1_t
         d, h, c, split = mlp.n_inputs, mlp.hidden, mlp.n_classes, mlp._offsets[2]
@@ -194,14 +215,14 @@ class Objective:
                 da *= slope
                 np.matmul(x1_t, da.T, out=g_w1b1)  # (D + 1, H): [x; 1] da^T
 
-    def _output(self, z: np.ndarray) -> tuple[float, float, np.ndarray]:
+    def _output(self, z: FloatArray) -> tuple[float, float, FloatArray]:
         """Logits (C, N) of one network -> loss, accuracy, d loss / d z (C, N), maybe over z."""
         if self.mlp.output == "softmax":
             return softmax_ce_one(z, self.true_index)
         loss, accuracy, dz = legacy_sigmoid_ce(z[None], self.onehot_t)
         return loss[0], accuracy[0], dz[0]
 
-    def _block(self, theta: np.ndarray, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _block(self, theta: FloatArray, grad: FloatArray) -> tuple[FloatArray, FloatArray]:
         mlp = self.mlp
         a, da, slope = self._buffers(theta.shape[0])  # (k, H, N) each
         _, _, w2, b2 = mlp.views(theta)
@@ -228,7 +249,7 @@ def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def _blas_work(h: int, c: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _blas_work(h: int, c: int, n: int) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Work arrays of the BLAS engine: [a; ones] (H + 1, N), the slope (H, N), z (C, N)."""
     a1 = np.empty((h + 1, n))
     a1[h] = 1.0

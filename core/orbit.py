@@ -6,17 +6,24 @@ as eta grows, as in the bifurcation diagram of the logistic map. Each eta is a c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
+from core.arrays import BoolArray, FloatArray, IntArray
 from core.cells import CellResults, train_cells
 from core.config import RunConfig
 from core.data import Dataset
 from core.experiments import dataset_for
 from core.maps import positive_values
 from core.validate import check_int
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ORBIT_DISTINCT_RTOL = 1e-6  # losses closer than this (relative) count as one point of an orbit
 
@@ -27,19 +34,19 @@ class OrbitResult:
     (E, N; NaN after a divergence), diverged (E,), done (E,)."""
 
     config: RunConfig
-    etas: np.ndarray
-    losses: np.ndarray
-    diverged: np.ndarray
-    done: np.ndarray
+    etas: FloatArray
+    losses: FloatArray
+    diverged: BoolArray
+    done: BoolArray
     cancelled: bool = False
 
     @property
-    def n_distinct(self) -> np.ndarray:
+    def n_distinct(self) -> IntArray:
         """(E,) distinct loss values among the last N (relative tolerance ORBIT_DISTINCT_RTOL):
         1 for a fixed point, p for a period-p orbit, about N for a chaotic band."""
         return np.array([distinct_values(row) for row in self.losses])
 
-    def table(self):
+    def table(self) -> pd.DataFrame:
         """pandas DataFrame in long form: eta, step, loss (the points of the diagram)."""
         import pandas as pd
 
@@ -55,7 +62,7 @@ class OrbitResult:
         )
 
 
-def distinct_values(values: np.ndarray, rtol: float = ORBIT_DISTINCT_RTOL) -> int:
+def distinct_values(values: FloatArray, rtol: float = ORBIT_DISTINCT_RTOL) -> int:
     """Number of clusters of the finite ``values`` whose neighbours (sorted) differ by less than
     ``rtol`` relative; 0 if none is finite."""
     v = np.sort(values[np.isfinite(values)])
@@ -67,14 +74,14 @@ def distinct_values(values: np.ndarray, rtol: float = ORBIT_DISTINCT_RTOL) -> in
 
 def run_orbit(
     config: RunConfig,
-    etas,
+    etas: npt.ArrayLike,
     *,
     n_last: int = 200,
     data: Dataset | None = None,
-    theta0: np.ndarray | None = None,
+    theta0: FloatArray | None = None,
     workers: int | None = None,
     executor: Executor | None = None,
-    on_progress=None,
+    on_progress: Callable[[int, int, OrbitResult], object] | None = None,
 ) -> OrbitResult:
     """The orbit diagram: the network of ``config.seed`` trained ``config.n_steps`` steps at
     each eta (or from ``theta0`` (P,)); keeps the last ``n_last`` losses (the steps

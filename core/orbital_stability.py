@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.arrays import FloatArray, IntArray
 from core.config import RunConfig
 from core.data import Dataset
 from core.experiments import dataset_for, network_for, records, start_and_directions
@@ -31,12 +32,12 @@ class OrbitalResult:
     n_weights: int
 
     @property
-    def iterations(self) -> np.ndarray:
+    def iterations(self) -> IntArray:
         """(T - t0 + 1,) iteration numbers of ``after``."""
         return self.t0 + np.arange(self.after.n_steps + 1)
 
     @property
-    def normalized_distance(self) -> np.ndarray:
+    def normalized_distance(self) -> FloatArray:
         """(T - t0 + 1,) <d>/(eps N_w) after the perturbation."""
         return normalized_distance(mean_distance(self.after.distance[:, 1:]), self.config.eps, self.n_weights)
 
@@ -46,7 +47,7 @@ def run_orbital(
     t0: int,
     *,
     data: Dataset | None = None,
-    theta0: np.ndarray | None = None,
+    theta0: FloatArray | None = None,
     on_progress: Progress | None = None,
     threads: int | None = None,
 ) -> OrbitalResult:

@@ -32,7 +32,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from core.validate import check_int
 
@@ -89,7 +89,7 @@ def sent_again_news(unit: str = "cell") -> str:
 class _SentAgain:
     """The chunks of one map_chunks that its executor sent again: their size and why."""
 
-    def __init__(self, futures: dict[Future, int], sizes: Sequence[int]) -> None:
+    def __init__(self, futures: dict[Future[Any], int], sizes: Sequence[int]) -> None:
         self.futures, self.sizes = futures, sizes
 
     def counted(self) -> tuple[int, str] | None:
@@ -287,7 +287,7 @@ def _warn_in_process(line: tuple[str, int], n_chunks: int, workers: int) -> None
 
 
 def _gather(
-    pending: dict[Future, int],
+    pending: dict[Future[R], int],
     finished: Callable[[int, R], bool],
     still_wanted: Callable[[], bool] = lambda: True,
     check_seconds: float = STOP_CHECK_SECONDS,
@@ -314,14 +314,14 @@ def _gather(
     return True
 
 
-def _cancel(pending: dict[Future, int]) -> None:
+def _cancel(pending: dict[Future[R], int]) -> None:
     for future in pending:
         future.cancel()
 
 
 def _leading(results: dict[int, R]) -> list[R]:
     """Results 0, 1, 2, ... up to the first chunk that did not finish."""
-    out = []
+    out: list[R] = []
     while len(out) in results:
         out.append(results[len(out)])
     return out

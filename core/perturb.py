@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.arrays import BoolArray, FloatArray
 from core.validate import check_choice
 
 
-def unit_perturbations(rng: np.random.Generator, n: int, weight_mask: np.ndarray, kind: str = "cube") -> np.ndarray:
+def unit_perturbations(rng: np.random.Generator, n: int, weight_mask: BoolArray, kind: str = "cube") -> FloatArray:
     """(n, P) directions: U(-1, 1) on weights ("cube") or unit L2 norm over weights ("sphere")."""
     check_choice("perturbation", kind, ("cube", "sphere"))
     delta = np.zeros((n, weight_mask.size))
@@ -26,12 +27,12 @@ def unit_perturbations(rng: np.random.Generator, n: int, weight_mask: np.ndarray
     return delta
 
 
-def with_copies(theta: np.ndarray, unit: np.ndarray, eps: float) -> np.ndarray:
+def with_copies(theta: FloatArray, unit: FloatArray, eps: float) -> FloatArray:
     """(P,), (M, P) -> (1 + M, P): row 0 is theta, rows 1.. are theta + eps * unit."""
     return np.vstack([theta[None, :], theta[None, :] + eps * unit])
 
 
-def shared_reference_batch(theta: np.ndarray, unit: np.ndarray, eps: np.ndarray) -> np.ndarray:
+def shared_reference_batch(theta: FloatArray, unit: FloatArray, eps: FloatArray) -> FloatArray:
     """(P,), (M, P), (E,) -> (1 + E M, P): theta once, then M copies at each eps in turn.
 
     One reference serves every eps, since the unperturbed trajectory does not depend on eps.

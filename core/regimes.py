@@ -13,35 +13,42 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
+from core.arrays import BoolArray, FloatArray, IntArray, ScalarT
 from core.cells import CellResults, train_cells
 from core.chaos import loss_increase_fraction
 from core.config import MAX_SEED, FTLEConfig, RunConfig
 from core.data import Dataset
 from core.experiments import dataset_for
 from core.labels import chance_accuracy, majority, regime_labels
-from core.lyapunov import EnsembleStats, ensemble_stats, fit_ftle
+from core.lyapunov import EnsembleStats, FTLEFit, ensemble_stats, fit_ftle
 from core.validate import check_float, check_int, check_seed_range, check_values
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TARGET_ACCURACY = 0.9  # docs/method.md §8: iterations to reach 90% test accuracy
 BOOTSTRAP_KEY = 2**31 - 1  # spawn key of the bootstrap generators: apart from any network's
 
 
-def steps_to_accuracy(test_accuracy: np.ndarray, target: float) -> np.ndarray:
+def steps_to_accuracy(test_accuracy: FloatArray, target: float) -> FloatArray:
     """(..., T + 1) test accuracy per step -> (...) first step at which it reaches ``target``; NaN if never."""
     reached = test_accuracy >= target  # NaN compares False
-    first = reached.argmax(axis=-1).astype(np.float64)
+    first: FloatArray = reached.argmax(axis=-1).astype(np.float64)
     first[~reached.any(axis=-1)] = np.nan
     return first
 
 
-def geometric_grid(low: float, high: float, n: int, name: str = "eta") -> np.ndarray:
+def geometric_grid(low: float, high: float, n: int, name: str = "eta") -> FloatArray:
     """(n,) log-spaced values from ``low`` to ``high`` inclusive; n >= 2 and low < high."""
     check_float(f"{name} low", low, low=0.0, high=1e6)
     check_float(f"{name} high", high, low=0.0, high=1e6)
@@ -58,17 +65,17 @@ class SweepResult:
 
     config: RunConfig
     ftle_config: FTLEConfig
-    etas: np.ndarray
-    seeds: np.ndarray
+    etas: FloatArray
+    seeds: IntArray
     target_accuracy: float
     chance: float
     cells: CellResults
 
-    def _grid(self, values: np.ndarray) -> np.ndarray:
+    def _grid(self, values: npt.NDArray[ScalarT]) -> npt.NDArray[ScalarT]:
         return values.reshape(self.etas.size, self.seeds.size, *values.shape[1:])
 
     @property
-    def done(self) -> np.ndarray:
+    def done(self) -> BoolArray:
         return self._grid(self.cells.done)
 
     @property
@@ -76,28 +83,28 @@ class SweepResult:
         return self.cells.cancelled
 
     @property
-    def diverged(self) -> np.ndarray:
+    def diverged(self) -> BoolArray:
         return self._grid(self.cells.diverged) & self.done
 
     @property
-    def final_loss(self) -> np.ndarray:
+    def final_loss(self) -> FloatArray:
         """(E, G); NaN for a diverged network."""
         return np.where(self.diverged, np.nan, self._grid(self.cells.loss[:, -1]))
 
     @property
-    def train_accuracy(self) -> np.ndarray:
+    def train_accuracy(self) -> FloatArray:
         return np.where(self.diverged, np.nan, self._grid(self.cells.train_accuracy))
 
     @property
-    def test_accuracy(self) -> np.ndarray:
+    def test_accuracy(self) -> FloatArray:
         return self._grid(self.cells.test_accuracy[:, -1])
 
     @cached_property
-    def steps_to_accuracy(self) -> np.ndarray:
+    def steps_to_accuracy(self) -> FloatArray:
         return self._grid(steps_to_accuracy(self.cells.test_accuracy, self.target_accuracy))
 
     @property
-    def reached_target(self) -> np.ndarray:
+    def reached_target(self) -> FloatArray:
         """(E,) share of the networks done that reach the target test accuracy; NaN without
         test rows (a user's file with training rows only has no test accuracy)."""
         if not np.isfinite(self.cells.test_accuracy[:, 0]).any():
@@ -105,29 +112,30 @@ class SweepResult:
         return _share(np.isfinite(self.steps_to_accuracy), self.done)
 
     @cached_property
-    def loss_increase_fraction(self) -> np.ndarray:
+    def loss_increase_fraction(self) -> FloatArray:
         return np.where(self.done, self._grid(loss_increase_fraction(self.cells.loss.T)), np.nan)
 
     @cached_property
-    def ftle(self):
+    def ftle(self) -> FTLEFit:
         """FTLEFit of shape (E, G): the best-window fit of ln<d(t)> of each network's copies."""
         return fit_ftle(self._grid(self.cells.mean_distance[:, 0]), self.ftle_config)
 
     @cached_property
-    def separation(self) -> np.ndarray:
+    def separation(self) -> FloatArray:
         """(E, G) max_t ln(<d(t)> / <d(0)>): how far each network's copies moved apart (NaN
         where not computed or not finite)."""
         mean_d = self._grid(self.cells.mean_distance[:, 0])  # (E, G, T + 1)
         with np.errstate(all="ignore"):
-            return np.log(mean_d.max(axis=-1) / mean_d[..., 0])
+            separation: FloatArray = np.log(mean_d.max(axis=-1) / mean_d[..., 0])
+        return separation
 
     @property
-    def sharpness_over_2_eta(self) -> np.ndarray:
+    def sharpness_over_2_eta(self) -> FloatArray:
         """(E, G) sharpness of the final network / (2 / eta): 1 at the edge of stability."""
         return self._grid(self.cells.sharpness) * self.etas[:, None] / 2.0
 
     @cached_property
-    def regime(self) -> np.ndarray:
+    def regime(self) -> npt.NDArray[np.object_]:
         """(E, G) labels; None where not computed."""
         labels = regime_labels(
             self.diverged,
@@ -150,7 +158,7 @@ class SweepResult:
             stats.append(ensemble_stats(self.ftle.slope[i, done], self.ftle.kept[i, done], rng))
         return tuple(stats)
 
-    def runs(self):
+    def runs(self) -> pd.DataFrame:
         """pandas DataFrame, one row per (eta, network) done: the columns of ``runs.csv``."""
         import pandas as pd
 
@@ -173,7 +181,7 @@ class SweepResult:
             }
         )
 
-    def summary(self):
+    def summary(self) -> pd.DataFrame:
         """pandas DataFrame, one row per eta: medians over the networks done, FTLE statistics,
         fractions diverged and reaching the target, the majority label."""
         import pandas as pd
@@ -198,7 +206,7 @@ class SweepResult:
             }
         return pd.DataFrame(rows)
 
-    def time_to_accuracy(self):
+    def time_to_accuracy(self) -> pd.DataFrame:
         """pandas DataFrame, one row per eta: the iterations to reach the target test accuracy
         (median and quartiles over the networks that reach it, and the share that does) beside
         the FTLE mean and the share of kept fits (docs/method.md §8: fastest near the onset of a
@@ -222,14 +230,14 @@ class SweepResult:
         )
 
 
-def _share(flags: np.ndarray, done: np.ndarray) -> np.ndarray:
+def _share(flags: BoolArray, done: BoolArray) -> FloatArray:
     """(E, G) flags -> (E,) share among the networks done (NaN for none)."""
     n = done.sum(axis=1)
     return np.where(n > 0, (flags & done).sum(axis=1) / np.maximum(n, 1), np.nan)
 
 
 @contextmanager
-def _quiet_nan_medians():
+def _quiet_nan_medians() -> Iterator[None]:
     """np.nanmedian warns on an all-NaN row (an eta where every network diverged): a NaN
     median is the honest answer there."""
     with warnings.catch_warnings():
@@ -239,16 +247,16 @@ def _quiet_nan_medians():
 
 def run_sweep(
     config: RunConfig,
-    etas,
+    etas: npt.ArrayLike,
     n_inits: int,
     *,
     target_accuracy: float = TARGET_ACCURACY,
     ftle_config: FTLEConfig = FTLEConfig(),
     data: Dataset | None = None,
-    theta0: np.ndarray | None = None,
+    theta0: FloatArray | None = None,
     workers: int | None = None,
     executor: Executor | None = None,
-    on_progress=None,
+    on_progress: Callable[[int, int, SweepResult], object] | None = None,
 ) -> SweepResult:
     """The 1-D regime sweep: every eta of ``etas`` x ``n_inits`` initial networks, each with
     ``config.n_perturbations`` copies at ``config.eps``, ``config.n_steps`` steps.

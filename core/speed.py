@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from core.arrays import FloatArray
 from core.cells import chunk_spans
 from core.config import FTLEConfig, RunConfig
 from core.data import load_iris
@@ -28,7 +29,7 @@ from core.experiments import dataset_for, network_for
 from core.hessian import EXACT_MAX_PARAMS
 from core.model import MLP
 from core.objective import resolve_engine
-from core.training import descend
+from core.training import Objective, descend
 
 REFERENCE_PARAMS = MLP().n_params  # 83
 REFERENCE_ROWS = 120  # Iris's training rows
@@ -44,7 +45,7 @@ def measure_throughput(n_rows: int, seconds: float, repeats: int, threads: int =
     return _time_descend(objective, mlp.init(np.random.default_rng(0), n_rows), seconds, repeats)
 
 
-def _time_descend(objective, theta0: np.ndarray, seconds: float, repeats: int) -> tuple[float, float]:
+def _time_descend(objective: Objective, theta0: FloatArray, seconds: float, repeats: int) -> tuple[float, float]:
     """(best, median) trajectory-steps per second of ``descend`` from ``theta0: (K, P)`` over
     ``repeats`` timed runs of about ``seconds`` each, after one step that compiles the kernel."""
     n_rows = theta0.shape[0]
@@ -302,7 +303,7 @@ class DigitsSpeed:
         """How many times slower than FLOP-limited the engine runs (1 = at the bound)."""
         return self.flop_limited_rate / self.rate
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, str | int | float]:
         return {**asdict(self), "flop_limited_rate": self.flop_limited_rate, "ratio": self.ratio}
 
 

@@ -24,9 +24,10 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from core import kernel
+from core.arrays import BoolArray, FloatArray, IntArray
 from core.validate import check_choice, check_int
 
-Objective = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+Objective = Callable[[FloatArray], tuple[FloatArray, FloatArray, FloatArray]]
 # on_progress(done_steps, total_steps, partial_trajectory) -> False to cancel
 Progress = Callable[[int, int, "Trajectory"], object]
 
@@ -53,32 +54,34 @@ class Trajectory:
     cancelled:    True if on_progress stopped the run before n_steps
     """
 
-    steps: np.ndarray
-    theta: np.ndarray
-    loss: np.ndarray
-    accuracy: np.ndarray
-    distance: np.ndarray
-    theta_norm: np.ndarray
-    path_length: np.ndarray
-    reference: np.ndarray
-    learning_rate: np.ndarray
-    diverged_at: np.ndarray
+    steps: IntArray
+    theta: FloatArray
+    loss: FloatArray
+    accuracy: FloatArray
+    distance: FloatArray
+    theta_norm: FloatArray
+    path_length: FloatArray
+    reference: IntArray
+    learning_rate: FloatArray
+    diverged_at: IntArray
     norm: str
     cancelled: bool = False
 
     @property
     def n_steps(self) -> int:
-        return self.loss.shape[0] - 1
+        return len(self.loss) - 1
 
     @property
-    def diverged(self) -> np.ndarray:
+    def diverged(self) -> BoolArray:
         """(K,) bool."""
-        return self.diverged_at != NEVER
+        diverged: BoolArray = self.diverged_at != NEVER
+        return diverged
 
     @property
-    def final_theta(self) -> np.ndarray:
+    def final_theta(self) -> FloatArray:
         """(K, P) parameters after the last step done."""
-        return self.theta[-1]
+        final: FloatArray = self.theta[-1]
+        return final
 
 
 def record_bytes(n_steps: int, n_rows: int, n_params: int, save_every: int) -> int:
@@ -132,11 +135,11 @@ def _gigabytes(n_bytes: int) -> str:
 
 def descend(
     objective: Objective,
-    theta0: np.ndarray,
-    learning_rate: float | np.ndarray,
+    theta0: FloatArray,
+    learning_rate: float | FloatArray,
     n_steps: int,
     *,
-    reference: np.ndarray | None = None,
+    reference: IntArray | None = None,
     norm: str = "l1",
     save_every: int | None = 100,
     on_progress: Progress | None = None,
@@ -183,18 +186,20 @@ def descend(
 class _Records:
     """Preallocated per-step arrays of one descend call."""
 
-    def __init__(self, theta, n_steps, every, reference, eta, norm):
+    def __init__(
+        self, theta: FloatArray, n_steps: int, every: int, reference: IntArray, eta: FloatArray, norm: str
+    ) -> None:
         k, _ = theta.shape
         self.every, self.reference, self.eta, self.norm = every, reference, eta, norm
         self.records = np.full((4, n_steps + 1, k), np.nan)
         self.loss, self.accuracy, self.distance, self.theta_norm = self.records
         self.path_length = np.zeros_like(theta)
-        self.saved_steps = [0]
+        self.saved_steps: list[int] = [0]
         self.saved = [theta.copy()]
         self.diverged_at = np.full(k, NEVER, dtype=np.int64)
         self.active_rate = eta.copy()
 
-    def advance(self, t, theta, loss, accuracy, grad):
+    def advance(self, t: int, theta: FloatArray, loss: FloatArray, accuracy: FloatArray, grad: FloatArray) -> None:
         """Record step t (loss, accuracy, distance, norm; freeze rows that are no longer
         finite), then theta -= rate * grad in place and add |rate * grad| to the path length."""
         kernel.record_and_step(
@@ -211,14 +216,16 @@ class _Records:
             self.path_length,
         )
 
-    def is_save_step(self, t):
+    def is_save_step(self, t: int) -> bool:
         return t % self.every == 0
 
-    def save(self, t, theta):
+    def save(self, t: int, theta: FloatArray) -> None:
         self.saved_steps.append(t)
         self.saved.append(theta.copy())
 
-    def finish(self, theta, done, objective, *, final=True, cancelled=False) -> Trajectory:
+    def finish(
+        self, theta: FloatArray, done: int, objective: Objective, *, final: bool = True, cancelled: bool = False
+    ) -> Trajectory:
         """The trajectory so far; on ``final`` also record theta_T (loss, distance, save)."""
         if final:
             loss, _, accuracy = objective(theta)

@@ -9,17 +9,20 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable
+from typing import cast
 
 import numpy as np
+import numpy.typing as npt
 
 
 def check_int(name: str, value: object, *, low: int, high: int) -> int:
     """An integer (not a bool, not a float) in ``[low, high]``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} must be an integer, got {value!r}")
-    if not low <= value <= high:
+    number = int(value)
+    if not low <= number <= high:
         raise ValueError(f"{name} must be between {low} and {high}, got {value!r}")
-    return int(value)
+    return number
 
 
 def check_float(name: str, value: object, *, low: float, high: float, low_inclusive: bool = False) -> float:
@@ -57,11 +60,11 @@ def check_seed_range(seed: int, count: int, high: int) -> None:
         raise ValueError(f"seeds {seed} .. {seed + count - 1} go past the largest seed {high}: use a smaller seed")
 
 
-def _flat(values: object) -> list:
+def _flat(values: object) -> list[object]:
     if isinstance(values, (str, bytes)):
         return [values]
-    try:
-        return [v.item() if hasattr(v, "item") else v for v in np.ravel(values)]
+    try:  # anything: np.ravel makes a 0-d object array of what it cannot read as numbers
+        return [v.item() if hasattr(v, "item") else v for v in np.ravel(cast("npt.ArrayLike", values))]
     except (TypeError, ValueError):
         return [values]
 

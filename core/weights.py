@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.arrays import FloatArray, IntArray
 from core.losses import ACTIVATION, LEGACY_CLIP
 from core.model import MLP
 from core.objective import Objective
@@ -39,7 +40,7 @@ LAYERS = ("W1", "W2")
 ABLATION_BLOCK_BYTES = 4 * 2**20
 
 
-def _layer_index(mlp: MLP, layer: str) -> np.ndarray:
+def _layer_index(mlp: MLP, layer: str) -> IntArray:
     """Flat positions of the layer's weights, shaped like the layer: (D, H) or (H, C)."""
     w1, _, w2, _ = mlp.views(np.arange(mlp.n_params))
     if layer not in LAYERS:
@@ -47,7 +48,7 @@ def _layer_index(mlp: MLP, layer: str) -> np.ndarray:
     return w1 if layer == "W1" else w2
 
 
-def ablated_copies(mlp: MLP, theta: np.ndarray, layer: str) -> np.ndarray:
+def ablated_copies(mlp: MLP, theta: FloatArray, layer: str) -> FloatArray:
     """(P,) -> (n_layer_weights, P): row i is theta with the layer's i-th weight set to 0."""
     index = _layer_index(mlp, layer).ravel()
     copies = np.repeat(theta[None, :], index.size, axis=0)
@@ -55,14 +56,14 @@ def ablated_copies(mlp: MLP, theta: np.ndarray, layer: str) -> np.ndarray:
     return copies
 
 
-def _ablation_by_copies(objective: Objective, theta: np.ndarray, layer: str) -> np.ndarray:
+def _ablation_by_copies(objective: Objective, theta: FloatArray, layer: str) -> FloatArray:
     """L_w by definition: the objective's loss of every ablated copy, shaped like the layer.
     The reference of :func:`ablated_loss` (memory: 8 P bytes per weight)."""
     shape = _layer_index(objective.mlp, layer).shape
     return objective.loss(ablated_copies(objective.mlp, theta, layer)).reshape(shape)
 
 
-def ablated_loss(objective: Objective, theta: np.ndarray, layer: str = "W1") -> np.ndarray:
+def ablated_loss(objective: Objective, theta: FloatArray, layer: str = "W1") -> FloatArray:
     """Training loss L_w with each weight w of ``layer`` set to 0, of the network ``theta: (P,)``.
 
     Returns (D, H) for W1 (rows = inputs, columns = hidden units) or (H, C) for W2; equal to
@@ -98,7 +99,7 @@ def ablated_loss(objective: Objective, theta: np.ndarray, layer: str = "W1") -> 
     return out.reshape(index.shape)
 
 
-def _forward(mlp: MLP, theta: np.ndarray, x_t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _forward(mlp: MLP, theta: FloatArray, x_t: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Pre-activations u (H, N), hidden outputs act(u) (H, N) and logits (C, N) of ``theta: (P,)``."""
     w1, b1, w2, b2 = mlp.views(theta)
     pre = w1.T @ x_t + b1[:, None]
@@ -106,7 +107,18 @@ def _forward(mlp: MLP, theta: np.ndarray, x_t: np.ndarray) -> tuple[np.ndarray, 
     return pre, hidden, w2.T @ hidden + b2[:, None]
 
 
-def _w1_logits(z, pre, hidden, logits, x_t, w, rows, cols, w2, activation) -> None:
+def _w1_logits(
+    z: FloatArray,
+    pre: FloatArray,
+    hidden: FloatArray,
+    logits: FloatArray,
+    x_t: FloatArray,
+    w: FloatArray,
+    rows: IntArray,
+    cols: IntArray,
+    w2: FloatArray,
+    activation: str,
+) -> None:
     """Logits (B, C, N) into ``z`` with W1[rows[b], cols[b]] (= w[b]) set to 0 in block row b."""
     moved = pre[cols] - x_t[rows] * w[:, None]  # (B, N): u'_j = u_j - x_i W1[i, j]
     ACTIVATION[activation][0](moved)
@@ -115,46 +127,51 @@ def _w1_logits(z, pre, hidden, logits, x_t, w, rows, cols, w2, activation) -> No
     z += logits
 
 
-def _w2_logits(z, hidden, logits, w, rows, cols) -> None:
+def _w2_logits(
+    z: FloatArray, hidden: FloatArray, logits: FloatArray, w: FloatArray, rows: IntArray, cols: IntArray
+) -> None:
     """Logits (B, C, N) into ``z`` with W2[rows[b], cols[b]] (= w[b]) set to 0 in block row b."""
     z[...] = logits
     z[np.arange(w.size), cols] -= hidden[rows] * w[:, None]  # z'_k = z_k - h_j W2[j, k]
 
 
-def _at_labels(z: np.ndarray, true_index: np.ndarray) -> np.ndarray:
+def _at_labels(z: FloatArray, true_index: IntArray) -> FloatArray:
     """(B, C, N) -> (B, N) z[b, y_s, s], C-ordered. (Fancy indexing ``z[:, y, arange(N)]``
     lays the result out N-major, and sums of its rows then depend on B in the last bit.)"""
     return np.take(z.reshape(z.shape[0], -1), true_index, axis=1)
 
 
-def _softmax_loss(z: np.ndarray, true_index: np.ndarray) -> np.ndarray:
+def _softmax_loss(z: FloatArray, true_index: IntArray) -> FloatArray:
     """Mean softmax cross-entropy (B,) of logits ``z: (B, C, N)`` (overwritten), as
     :func:`core.losses.softmax_ce_one` computes it, without the gradient."""
     n = z.shape[-1]
     z -= z.max(axis=1, keepdims=True)
     true_shifted = _at_labels(z, true_index)  # (B, N) z_y - max z
     total = np.exp(z, out=z).sum(axis=1)  # (B, N)
-    return (np.log(total).sum(axis=1) - true_shifted.sum(axis=1)) / n
+    loss: FloatArray = (np.log(total).sum(axis=1) - true_shifted.sum(axis=1)) / n
+    return loss
 
 
-def _legacy_loss(z: np.ndarray, true_index: np.ndarray) -> np.ndarray:
+def _legacy_loss(z: FloatArray, true_index: IntArray) -> FloatArray:
     """Mean loss (B,) of the legacy sigmoid output of ``z: (B, C, N)`` (overwritten), as
     :func:`core.losses.legacy_sigmoid_ce` computes it, without the gradient."""
     clipped = np.clip(ACTIVATION["sigmoid"][0](z), LEGACY_CLIP, 1.0 - LEGACY_CLIP, out=z)
     total = clipped.sum(axis=1)  # (B, N)
     true = _at_labels(clipped, true_index)  # (B, N)
-    return (np.log(total) - np.log(true)).mean(axis=-1)
+    loss: FloatArray = (np.log(total) - np.log(true)).mean(axis=-1)
+    return loss
 
 
-def ablation_ratio(objective: Objective, theta: np.ndarray, layer: str = "W1") -> np.ndarray:
+def ablation_ratio(objective: Objective, theta: FloatArray, layer: str = "W1") -> FloatArray:
     """L_w / L for every weight of ``layer`` of the network ``theta: (P,)``.
 
     Returns (D, H) for W1 (rows = inputs, columns = hidden units) or (H, C) for W2.
     """
-    return ablated_loss(objective, theta, layer) / objective.loss(theta[None, :])[0]
+    ratio: FloatArray = ablated_loss(objective, theta, layer) / objective.loss(theta[None, :])[0]
+    return ratio
 
 
-def relative_displacement(theta_start: np.ndarray, theta_end: np.ndarray) -> np.ndarray:
+def relative_displacement(theta_start: FloatArray, theta_end: FloatArray) -> FloatArray:
     """|w(T) - w(0)| / |w(0)| per parameter, (..., P); NaN where w(0) = 0 (the biases)."""
     start = np.asarray(theta_start, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -113,3 +113,10 @@ def test_distinct_values_counts_orbit_points():
 def test_bad_maps_are_refused(kind, etas, ys, message):
     with pytest.raises(ValueError, match=message):
         run_map(kind, SHORT, etas, ys)
+
+
+def test_a_zoom_span_must_be_two_values():
+    from core.maps import zoom_grids
+
+    with pytest.raises(ValueError, match="the zoom's eta range must be two values"):
+        zoom_grids("eta-eps", np.geomspace(0.1, 10, 5), np.geomspace(1e-10, 1e-2, 5), (0.3, 3.0, 9.0), (1e-9, 1e-3))
