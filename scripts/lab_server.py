@@ -38,15 +38,18 @@ class Servers:
     access_log: Path | None = None
     error_log: Path | None = None
     redis_url: str | None = None
+    cache_dir: Path | None = None  # WSD_CACHE_DIR of the web server (and of the workers)
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], workdir: Path, web_workers: int, timeout: float = 90.0) -> Iterator[Servers]:
-    """``gunicorn app:server`` (gunicorn.conf.py) on a free loopback port, its own process
-    group; yields once every one of its workers has answered a request."""
+def gunicorn(
+    env: dict[str, str], workdir: Path, web_workers: int, timeout: float = 90.0, port: int | None = None
+) -> Iterator[Servers]:
+    """``gunicorn app:server`` (gunicorn.conf.py) on loopback (``port``, or a free one), its
+    own process group; yields once every one of its workers has answered a request."""
     from cluster.local import free_port
 
-    port = free_port()
+    port = port or free_port()
     access, errors = workdir / "access.log", workdir / "gunicorn.log"
     env = {**env, "PORT": str(port), "WEB_CONCURRENCY": str(web_workers), "WSD_HOST": "127.0.0.1"}
     command = [str(Path(sys.executable).with_name("gunicorn")), "--access-logfile", str(access),
@@ -101,18 +104,34 @@ def _tail(path: Path | None, lines: int = 40) -> str:
 
 @contextlib.contextmanager
 def lab_server(
-    workers: int, web_workers: int, redis_url: str | None, env: dict[str, str], logs: Path | None = None
+    workers: int,
+    web_workers: int,
+    redis_url: str | None,
+    env: dict[str, str],
+    logs: Path | None = None,
+    backend: str = "celery",
 ) -> Iterator[Servers]:
     """Redis (unless given), ``workers`` Celery workers and gunicorn, on loopback, one cache
-    directory and key; everything stopped at the end (gunicorn's logs then copied to ``logs``)."""
+    directory and key (the compose layout); with ``backend="diskcache"``, gunicorn alone (no
+    REDIS_URL: jobs in processes of the web server, the default). Everything is stopped at
+    the end (gunicorn's logs then copied to ``logs``)."""
     from cluster.local import celery_workers, redis_server, worker_env
 
+    if backend not in ("celery", "diskcache"):
+        raise ValueError(f"backend must be 'celery' or 'diskcache', got {backend!r}")
     secret = secrets.token_hex(32)
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wsd-load-")))
         if logs is not None:
             stack.callback(_copy_logs, workdir, logs)
         cache_dir = workdir / "cache"
+        if backend == "diskcache":
+            say(f"starting gunicorn with {web_workers} workers (jobs in its own processes: no Redis)")
+            web_env = {k: v for k, v in worker_env("", secret, cache_dir, **env).items() if k != "REDIS_URL"}
+            servers = stack.enter_context(gunicorn(web_env, workdir, web_workers))
+            servers.cache_dir = cache_dir
+            yield servers
+            return
         if redis_url is None:
             redis_url = stack.enter_context(redis_server())
         if workers:
@@ -120,7 +139,7 @@ def lab_server(
             stack.enter_context(celery_workers(redis_url, secret, n=workers, cache_dir=cache_dir, **env))
         say(f"starting gunicorn with {web_workers} workers")
         servers = stack.enter_context(gunicorn(worker_env(redis_url, secret, cache_dir, **env), workdir, web_workers))
-        servers.workers, servers.redis_url = workers, redis_url
+        servers.workers, servers.redis_url, servers.cache_dir = workers, redis_url, cache_dir
         yield servers
 
 

@@ -1,12 +1,21 @@
-"""Load test of the lab server: simulated visitors, each loading the page and starting a run,
-against ``gunicorn -w 2 app:server`` with the Celery backend, all on loopback.
+"""Load test of the lab server: simulated visitors, each loading the page and starting a run
+(and, with --maps, a small regime map at the same moment), against ``gunicorn -w 2
+app:server`` with the Celery backend or the diskcache default, all on loopback.
 
-    .venv/bin/python scripts/load_test.py [--visitors 20] [--workers 2] [--steps 300] [--logs DIR] [--json]
+    .venv/bin/python scripts/load_test.py [--visitors 20] [--maps] [--backend celery|diskcache]
+        [--workers 2] [--steps 300] [--logs DIR] [--json]
+
+A class on one server (docs/performance.md), once per backend:
+
+    .venv/bin/python scripts/load_test.py --visitors 30 --maps
+    .venv/bin/python scripts/load_test.py --visitors 30 --maps --backend diskcache
 
 Starts a Redis server (or uses --redis-url), N one-process Celery workers (``celery -A
 app:celery_app worker``, cluster.local) and ``gunicorn app:server`` with WEB_CONCURRENCY=2
-(gunicorn.conf.py: gthread, 4 threads), sharing one fresh WSD_CACHE_DIR and WSD_SECRET_KEY;
-or, with --url, drives a server that is already running and starts nothing. Before the
+(gunicorn.conf.py: gthread, 4 threads), sharing one fresh WSD_CACHE_DIR and WSD_SECRET_KEY
+(the layout of compose.yaml: web and workers on one cache directory); with --backend
+diskcache, gunicorn alone without REDIS_URL (jobs in processes of the web server); or, with
+--url, drives a server that is already running and starts nothing. Before the
 measured visitors, one warm-up visitor per Celery worker runs once (not counted) so the
 numbers are those of a server that has served before (--no-warm-up: from cold).
 
@@ -26,8 +35,12 @@ own HTTP session (keep-alive and cookies, like a browser), and each:
                          has taken the task and it computes (the pick-up latency, from the page)
        "run latency"     the finished result
      and the most jobs ahead it was told of.
+  3. with --maps, presses Run map on the Regimes view as it presses Run (its own seed, so
+     from no cache: a 1-D strip of --map-points learning rates from 0.05 to 2, --map-inits
+     networks, --map-steps iterations), on a second connection, polling as the page does
+     until the finished map:                                  -> "map latency"
 Errors: any HTTP status but 200 (and 204 where Dash answers "no update"), a message beside
-Run (a refusal such as "the server is busy", a failed job), a poll answered with nothing
+Run or Run map (a refusal such as "the server is busy", a failed job), a poll answered with nothing
 (HTTP 204: the page stops polling and the run never shows; Celery's state of that task is
 added to the error), a finished label that is not the run's, a connection error (a request
 that meets a kept-alive connection gunicorn has just closed is sent again once on a new
@@ -98,11 +111,15 @@ class Report:
         found = [f"visitor {v.visitor} (seed {v.seed}): {e}" for v in self.warm_up + self.visits for e in v.errors]
         unfinished = [v for v in self.visits if not v.finished and not v.errors]
         found += [f"visitor {v.visitor} (seed {v.seed}): the run did not finish" for v in unfinished]
+        if self.settings.get("map"):
+            unmapped = [v for v in self.visits if not v.map_finished and not v.errors]
+            found += [f"visitor {v.visitor} (seed {v.seed}): the map did not finish" for v in unmapped]
         return found + self.server_errors + [f"still running after the end: {p}" for p in self.stray_processes]
 
     @property
     def ok(self) -> bool:
-        return not self.errors and all(v.finished for v in self.visits) and self.elapsed <= self.deadline
+        maps = not self.settings.get("map") or all(v.map_finished for v in self.visits)
+        return not self.errors and all(v.finished for v in self.visits) and maps and self.elapsed <= self.deadline
 
     def as_json(self) -> dict:
         data = asdict(self)
@@ -136,7 +153,7 @@ def summarize(visits: list[Visit]) -> dict[str, dict[str, float | int | None]]:
         name: _stat(
             [getattr(v, name) for v in visits if getattr(v, name) is not None and (name != "polls" or v.finished)]
         )
-        for name in ("page_load", "first_news", "first_progress", "run_latency", "polls", "most_ahead")
+        for name in ("page_load", "first_news", "first_progress", "run_latency", "polls", "most_ahead", "map_latency")
     }
 
 
@@ -154,19 +171,33 @@ def run_load_test(
     redis_url: str | None = None,
     env: dict[str, str] | None = None,
     logs: Path | None = None,
+    maps: bool = False,
+    map_points: int = 5,
+    map_inits: int = 2,
+    map_steps: int = 150,
+    backend: str = "celery",
 ) -> Report:
     """Start the lab server (unless ``url``), run the visitors, stop everything; the report.
     ``env``: extra WSD_* settings for the web server and the workers (e.g. WSD_MAX_QUEUED);
-    ``logs``: a directory to keep gunicorn's access and error logs in."""
+    ``logs``: a directory to keep gunicorn's access and error logs in; ``maps``: each visitor
+    also runs a 1-D map of ``map_points`` learning rates x ``map_inits`` networks x
+    ``map_steps`` iterations; ``backend``: "celery" (Redis and ``workers`` Celery workers on
+    the web server's cache directory) or "diskcache" (gunicorn alone)."""
     if not 1 <= visitors <= MAX_VISITORS:
         raise ValueError(f"visitors must be from 1 to {MAX_VISITORS}, got {visitors}")
-    if url is None and not (1 <= workers <= 16 and 1 <= web_workers <= 16):
+    if backend not in ("celery", "diskcache"):
+        raise ValueError(f"backend must be celery or diskcache, got {backend!r}")
+    workers = workers if backend == "celery" else 0
+    if url is None and not ((1 <= workers or backend == "diskcache") and workers <= 16 and 1 <= web_workers <= 16):
         raise ValueError(f"Celery and gunicorn workers must be from 1 to 16, got {workers} and {web_workers}")
     seed_base = secrets.randbelow(10**9) if seed_base is None else seed_base
     run = {"eta": eta, "steps": steps}
-    settings = {"visitors": visitors, "celery_workers": workers if url is None else None,
+    extra = {"map": "eta", "eta_min": "0.05", "eta_max": "2", "eta_points": str(map_points),
+             "inits": str(map_inits), "map_steps": str(map_steps)} if maps else None  # fmt: skip
+    settings = {"visitors": visitors, "backend": None if url else backend,
+                "celery_workers": workers if url is None else None,
                 "gunicorn_workers": web_workers if url is None else None, "url": url, "steps": steps, "eta": eta,
-                "seed_base": seed_base, "deadline": deadline, "env": env or {}}  # fmt: skip
+                "map": extra, "seed_base": seed_base, "deadline": deadline, "env": env or {}}  # fmt: skip
     before = {p.pid for p in psutil.Process().children()}
     phases, clock = {}, time.monotonic()
 
@@ -176,20 +207,25 @@ def run_load_test(
 
     with contextlib.ExitStack() as stack:
         servers = (
-            Servers(url) if url else stack.enter_context(lab_server(workers, web_workers, redis_url, env or {}, logs))
+            Servers(url)
+            if url
+            else stack.enter_context(lab_server(workers, web_workers, redis_url, env or {}, logs, backend))
         )
         started = descendants(before)
         lap("start")
         warm: list[Visit] = []
         if warm_up:
-            n = max(1, workers if url is None else 2)
+            n = max(1, workers if url is None and workers else 2)
             say(f"warm-up: {n} visitor(s)")
             seeds = [seed_base + visitors + i for i in range(n)]
-            warm = visit_all(servers.url, [{**run, "seed": s} for s in seeds], seeds, time.monotonic() + 60, first=-n)
+            runs = [{**run, "seed": s} for s in seeds]
+            warm = visit_all(servers.url, runs, seeds, time.monotonic() + 60, first=-n, map_extra=extra)
         lap("warm_up")
-        say(f"{visitors} visitors: page, then Run ({steps} iterations at eta {eta}), seeds {seed_base}+")
+        what = "" if extra is None else f" and Run map ({map_points} x {map_inits} networks x {map_steps} iterations)"
+        say(f"{visitors} visitors: page, then Run ({steps} iterations at eta {eta}){what}, seeds {seed_base}+")
         seeds = [seed_base + i for i in range(visitors)]
-        visits = visit_all(servers.url, [{**run, "seed": s} for s in seeds], seeds, time.monotonic() + deadline)
+        runs = [{**run, "seed": s} for s in seeds]
+        visits = visit_all(servers.url, runs, seeds, time.monotonic() + deadline, map_extra=extra)
         lap("visitors")
         _explain_lost_jobs(servers, warm + visits)
         started |= descendants(before)
@@ -235,14 +271,23 @@ def _server_times(servers: Servers) -> dict[str, dict[str, float | int | None]]:
 
 def table(report: Report) -> str:
     s = report.settings
-    where = s["url"] or f"gunicorn -w {s['gunicorn_workers']} + {s['celery_workers']} Celery workers (loopback)"
+    where = s["url"] or (
+        f"gunicorn -w {s['gunicorn_workers']} + {s['celery_workers']} Celery workers, one cache directory (loopback)"
+        if s.get("backend") != "diskcache"
+        else f"gunicorn -w {s['gunicorn_workers']}, jobs in its own processes (diskcache, loopback)"
+    )
+    m = s.get("map")
+    mapping = "" if not m else f", and a map of {m['eta_points']} eta x {m['inits']} networks x {m['map_steps']} it."
     lines = [
         f"{report.visitors} visitors on {where}; each loads the page, then runs {s['steps']} iterations "
-        f"at eta {s['eta']} (own seed)",
+        f"at eta {s['eta']} (own seed){mapping}",
         f"{'':22}{'n':>5}{'p50':>9}{'p95':>9}{'max':>9}",
     ]
     names = {"page_load": "page load (s)", "first_news": "first news (s)", "first_progress": "first progress (s)",
-             "run_latency": "run latency (s)", "polls": "polls per run", "most_ahead": "jobs ahead (told)"}  # fmt: skip
+             "run_latency": "run latency (s)", "polls": "polls per run", "most_ahead": "jobs ahead (told)",
+             "map_latency": "map latency (s)"}  # fmt: skip
+    if not m:
+        del names["map_latency"]
     names.update({kind: f"{kind} (s)" for kind in report.stats if kind.startswith("server: ")})
     for key, title in names.items():
         st = report.stats[key]
@@ -250,8 +295,9 @@ def table(report: Report) -> str:
         cells = ["-" if st[k] is None else form.format(st[k]) for k in ("p50", "p95", "max")]
         lines.append(f"{title:22}{st['n']:>5}" + "".join(f"{c:>9}" for c in cells))
     finished = sum(v.finished for v in report.visits)
+    maps = "" if not m else f" and {sum(v.map_finished for v in report.visits)}/{report.visitors} maps"
     lines.append(
-        f"finished {finished}/{report.visitors} runs in {report.elapsed:.1f} s (deadline {report.deadline:g} s); "
+        f"finished {finished}/{report.visitors} runs{maps} in {report.elapsed:.1f} s (deadline {report.deadline:g} s); "
         + ", ".join(f"{name.replace('_', '-')} {seconds:.1f} s" for name, seconds in report.phases.items())
     )
     retries = sum(v.retries for v in report.warm_up + report.visits)
@@ -281,6 +327,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deadline", type=float, default=180.0, help="seconds for all visitors (180)")
     parser.add_argument("--no-warm-up", action="store_true", help="measure from a cold server")
     parser.add_argument("--max-queued", type=int, default=None, help="WSD_MAX_QUEUED for the servers started")
+    parser.add_argument("--maps", action="store_true", help="each visitor also runs a small regime map")
+    parser.add_argument("--map-points", type=int, default=5, help="learning rates of each map, 2 to 60 (5)")
+    parser.add_argument("--map-inits", type=int, default=2, help="networks per learning rate of each map (2)")
+    parser.add_argument("--map-steps", type=int, default=150, help="iterations of each map, 50 or more (150)")
+    parser.add_argument("--backend", choices=("celery", "diskcache"), default="celery",
+                        help="celery: Redis and Celery workers sharing the web server's cache directory; "
+                             "diskcache: gunicorn alone (celery)")  # fmt: skip
     parser.add_argument("--url", help="drive this running server instead of starting one")
     parser.add_argument("--redis-url", help="use this Redis server instead of starting one (workers still start here)")
     parser.add_argument("--logs", type=Path, help="keep gunicorn's access and error logs in this directory")
@@ -292,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
         report = run_load_test(
             args.visitors, workers=args.workers, web_workers=args.web_workers, steps=args.steps, eta=args.eta,
             seed_base=args.seed_base, deadline=args.deadline, warm_up=not args.no_warm_up, url=args.url,
-            redis_url=args.redis_url, env=env, logs=args.logs,
+            redis_url=args.redis_url, env=env, logs=args.logs, maps=args.maps, map_points=args.map_points,
+            map_inits=args.map_inits, map_steps=args.map_steps, backend=args.backend,
         )  # fmt: skip
     except ValueError as exc:
         parser.error(str(exc))
