@@ -24,11 +24,11 @@ from dashboard.state import Limits
 from dashboard.views import regimes
 
 VISIBILITY = 300  # the default (cluster.celery_app.VISIBILITY_SECONDS), set explicitly
-# far less than the visibility timeout, and ~10x what the map takes here (~8 s after the kill)
+# far less than the visibility timeout, and several times what the map takes here after the kill
 BOUND_SECONDS = 120
 ABANDON_SECONDS = 3600.0
 VALUES = {**state.run_values(state.default_values())}
-MAP = {"map": "eta-seed", "eta_min": 0.1, "eta_max": 5.0, "eta_points": 6, "inits": 4, "map_steps": 1500}
+MAP = {"map": "eta-seed", "eta_min": 0.1, "eta_max": 5.0, "eta_points": 6, "inits": 4, "map_steps": 4000}
 SENT_AGAIN = re.compile(r"· \d+ cells? sent again \(a worker stopped\)$")
 
 
@@ -74,8 +74,10 @@ def _kill_a_busy_worker(app, processes) -> list[float]:
     """SIGKILL to the whole of a worker computing a chunk (main process and pool), as its host
     vanishing would; [when] or [] if none is busy. Its process group is the test's own (the
     workers are started without a session of their own), so its processes are killed by pid."""
-    for name, tasks in (app.control.inspect(timeout=1.0).active() or {}).items():
-        if tasks:
+    # limit: the answer as soon as every worker has replied (not after the whole timeout, in
+    # which the busy worker's cell could finish and nothing would be left to send again)
+    for name, tasks in (app.control.inspect(timeout=5.0, limit=len(processes)).active() or {}).items():
+        if tasks and any(app.AsyncResult(task["id"]).state != "SUCCESS" for task in tasks):
             main = processes[int(name.split("-")[0][1:])]  # w<i>-<pid>@host
             victims = [psutil.Process(main.pid), *psutil.Process(main.pid).children(recursive=True)]
             for victim in victims:

@@ -136,7 +136,18 @@ def _signed_result(client, values):
     return {"kind": "run", "values": values, "extra": None, "signature": signature}
 
 
-def test_a_crafted_data_axis_gets_a_message_not_an_error(client):
+def _stored_run(settings, values) -> None:
+    """The record of a finished run in the server's results cache (as its job leaves it)."""
+    from dashboard import plans
+    from dashboard.runner import Control
+
+    plan = plans.plan("run", values, None, state.Limits(rate=1e6), 1)
+    record = plan.work(Control(_admission(settings), None, lambda *_: None), 1)
+    cache.results(settings.results_dir, settings.cache_mb).set(plan.key, record)
+
+
+def test_a_crafted_data_axis_gets_a_message_not_an_error(client, settings):
+    _stored_run(settings, {**RUN, "steps": 50})
     result = _signed_result(client, {**RUN, "steps": 50})
     body = client.body(
         client.callback_key("result", "data-x", "data-y"),
@@ -156,9 +167,10 @@ def test_a_malformed_pending_store_is_refused(client, pending):
     assert response["run-message"]["children"].startswith("Refused: ")
 
 
-def test_an_unexpected_failure_shows_a_message(client, monkeypatch):
+def test_an_unexpected_failure_shows_a_message(client, settings, monkeypatch):
     from dashboard import exports
 
+    _stored_run(settings, {**RUN, "steps": 50})
     monkeypatch.setattr(exports, "export_csv", lambda record: 1 / 0)
     body = client.body(
         client.callback_key("export-csv", "export-npz", "export-json"),
