@@ -6,7 +6,7 @@
 # BASE_IMAGE may be any Debian bookworm image with python3 (3.11) and its venv module, used by
 # both stages (the venv links to the base's python): scripts/build-image.sh builds on a base
 # made from Debian packages with mmdebstrap, where no registry can be reached.
-# Configuration only from the environment: see the ENV below, dashboard/settings.py and
+# Configuration only from the environment: see the ENV below, dashboard/server/settings.py and
 # gunicorn.conf.py (SECRET_KEY or WSD_SECRET_KEY, REDIS_URL, WSD_CACHE_DIR, PORT,
 # WEB_CONCURRENCY, DASH_URL_BASE_PATHNAME for a path behind a reverse proxy, e.g. /wsd/).
 ARG BASE_IMAGE=python:3.11-slim-bookworm
@@ -49,13 +49,13 @@ COPY . .
 RUN python -m compileall -q /app
 
 USER 10001:10001
-# Compile the numba kernels (cache=True) now, into NUMBA_CACHE_DIR: importing dashboard.worker
+# Compile the numba kernels (cache=True) now, into NUMBA_CACHE_DIR: importing dashboard.server.worker
 # runs the engine as each job's fork server does, so no process of the container compiles
 # them again (gunicorn's master, each worker's fork server, each Celery worker: seconds each).
 # Numba keys the cache by CPU model, so a host with another CPU compiles once more, into the
 # same directory. Run as another user, or with a read-only root filesystem, the server loads
-# the kernels from a copy of it in /tmp (core/numba_cache.py): /tmp must then be writable.
-RUN python -c "import dashboard.worker" && test -n "$(ls -A /opt/numba-cache)"
+# the kernels from a copy of it in /tmp (core/engine/numba_cache.py): /tmp must then be writable.
+RUN python -c "import dashboard.server.worker" && test -n "$(ls -A /opt/numba-cache)"
 
 VOLUME ["/data"]
 EXPOSE 8050

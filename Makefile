@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test bench lint screenshots clean
+.PHONY: run test test-fast bench lint screenshots clean
 
 run: $(VENV)/.runtime
 	$(BIN)/python app.py
@@ -12,6 +12,11 @@ run: $(VENV)/.runtime
 test: $(VENV)/.dev
 	bash scripts/install-debian.sh browser redis containers
 	$(BIN)/python -m pytest
+
+# the edit-test loop: no root, no browser, no Redis, no container; the tiers are markers
+# (pyproject.toml) set by tests/conftest.py
+test-fast: $(VENV)/.dev
+	$(BIN)/python -m pytest -m "not browser and not cluster and not deploy and not slow"
 
 bench: $(VENV)/.runtime
 	$(BIN)/python cli.py bench --large
@@ -28,12 +33,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.runtime: requirements.txt | $(BIN)/python
+# the pinned requirements, then this project as an editable package (its own dependencies
+# are ranges that the pins satisfy: --no-deps keeps the pins)
+$(VENV)/.runtime: requirements.txt pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+$(VENV)/.dev: requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $(VENV)/.runtime $@
 
 clean:

@@ -4,7 +4,7 @@ REDIS_URL set).
 
 Environment: WSD_HOST, WSD_PORT (where ``python app.py`` listens: 127.0.0.1, 8050), WSD_DEBUG
 (1 for Dash's debug mode, off by default), and the server's settings in
-``dashboard/settings.py`` (cache directory, secret key, job slots and limits).
+``dashboard/server/settings.py`` (cache directory, secret key, job slots and limits).
 """
 
 from __future__ import annotations
@@ -19,14 +19,15 @@ from dash import Dash
 # imported here, not where it is used: `celery -A app` imports app, then drops its directory from sys.path
 from cluster import make_celery
 from cluster.celery_app import check_reachable
-from core.speed import measure_rate
-from dashboard import cache, hardening, layout, visitors
-from dashboard.admission import Admission
-from dashboard.jobflow import on_error
-from dashboard.manager import CeleryJobManager, JobManager
-from dashboard.runner import Jobs
-from dashboard.settings import Settings, secret_key, whole_setting
-from dashboard.state import Limits
+from core.engine.speed import measure_rate
+from dashboard.jobs.flow import on_error
+from dashboard.jobs.runner import Jobs
+from dashboard.page import layout
+from dashboard.server import cache, hardening, visitors
+from dashboard.server.admission import Admission
+from dashboard.server.manager import CeleryJobManager, JobManager
+from dashboard.server.settings import Settings, secret_key, whole_setting
+from dashboard.state.rules import Limits
 
 log = logging.getLogger("app")
 
@@ -38,20 +39,20 @@ def _job_processes_from_a_forkserver() -> None:
     taken while another server thread is inside SQLite (diskcache's job store, polled by
     every open page) copies a held lock, and the job then hangs for ever: seen here when two
     jobs started together. A fork server, itself started once in a fresh interpreter, has no
-    such threads; it preloads what the jobs need (dashboard.worker: modules, Plotly's
+    such threads; it preloads what the jobs need (dashboard.server.worker: modules, Plotly's
     validators, the compiled engine) so each job starts computing at once.
     """
     import multiprocess
     import multiprocess.forkserver
 
     multiprocess.set_start_method("forkserver", force=True)
-    multiprocess.set_forkserver_preload(["dashboard.worker"])
+    multiprocess.set_forkserver_preload(["dashboard.server.worker"])
     multiprocess.forkserver.ensure_running()  # now, not on the first click (it takes 1-6 s)
 
 
 class LabDash(Dash):
     """Dash, with a page config that does not name the server's Python build
-    (dashboard.hardening.page_config; Dash offers no option for it)."""
+    (dashboard.server.hardening.page_config; Dash offers no option for it)."""
 
     def _config(self):
         return hardening.page_config(super()._config())
@@ -60,7 +61,7 @@ class LabDash(Dash):
 @functools.cache
 def engine_rate() -> float:
     """Trajectory-steps per second of one job on this machine, measured once per process
-    (~0.5 s); run costs are estimated from it (dashboard.state.Limits)."""
+    (~0.5 s); run costs are estimated from it (dashboard.state.rules.Limits)."""
     rate = measure_rate()
     log.info("the engine trains %.0f trajectory-steps/s per job here", rate)
     return rate
@@ -112,7 +113,7 @@ def create_app(settings: Settings | None = None) -> Dash:
 def _register_health(app: Dash, store: Jobs, jobs_store: cache.Store) -> None:
     """GET /health (under the URL prefix): "OK" while this worker can use its stores, else
     HTTP 503 naming the store and its error (container and load-balancer checks). A store
-    that was deleted or corrupted heals on this check too (dashboard.cache.Store)."""
+    that was deleted or corrupted heals on this check too (dashboard.server.cache.Store)."""
 
     def health():
         problems = []

@@ -10,7 +10,7 @@ A worker restarted later inherits the same, even if the cache directory was rese
 
 import os
 
-from dashboard.settings import Settings, whole_setting
+from dashboard.server.settings import Settings, whole_setting
 
 _settings = Settings.from_env()  # a bad WSD_* value stops gunicorn here, with its message
 
@@ -26,8 +26,8 @@ preload_app = False  # each worker starts its own job fork server after it is fo
 
 def on_starting(server):
     """In the master: one signing key and one engine speed for every worker."""
-    from core.speed import measure_rate
-    from dashboard.settings import secret_key
+    from core.engine.speed import measure_rate
+    from dashboard.server.settings import secret_key
 
     os.environ["WSD_SECRET_KEY"] = secret_key(_settings)
     if _settings.engine_rate is None:
@@ -40,7 +40,7 @@ def post_worker_init(worker):
     the access log names no job handle (a poll's cacheKey and job are bearer credentials)."""
     import logging
 
-    from dashboard.hardening import RedactHandles
+    from dashboard.server.hardening import RedactHandles
 
     root = logging.getLogger()
     for handler in worker.log.error_log.handlers:

@@ -23,7 +23,7 @@
 (function () {
     "use strict";
 
-    var NOTICE = "server-notice";  // dashboard/ids.py SERVER_NOTICE
+    var NOTICE = "server-notice";  // dashboard/page/ids.py SERVER_NOTICE
     var AWAY = "The server is not answering (it may be restarting): this page carries on by itself when it is back.";
     var RELOAD = "The server restarted; reload the page — your run is kept.";
     var GATEWAY = [502, 503, 504];  // a proxy's answers while the server behind it restarts

@@ -3,7 +3,7 @@
  * (auto-run), but a slider's value is also set by callbacks: its box after typing, a link,
  * a preset. Dash's slider cannot tell the two apart (it copies every new value into its
  * drag_value), so the page notes when a pointer or a key lets go of a slider, and the
- * clientside callback HAND_RELEASE (dashboard/controls_callbacks.py) counts a new value as
+ * clientside callback HAND_RELEASE (dashboard/page/sync.py) counts a new value as
  * a release only right after that. A slider touched but not moved (a click at its value)
  * leaves a mark: any press elsewhere clears the marks, so a preset or a typed value pressed
  * next is not taken for a release.
@@ -32,7 +32,7 @@
 })();
 
 /* The log sliders' tooltip while dragging: the round value a release will pick, as
- * dashboard.controls_callbacks.round_125 does (1, 2 or 5 x 10^k nearest on the log scale). */
+ * dashboard.page.sync.round_125 does (1, 2 or 5 x 10^k nearest on the log scale). */
 window.dccFunctions = window.dccFunctions || {};
 window.dccFunctions.wsdRound125 = function (position) {
     var decade = Math.floor(position), best = null;

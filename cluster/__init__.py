@@ -2,7 +2,7 @@
 
 ``make_celery(redis_url, secret)`` is the one Celery application of the project: Dash's
 CeleryManager runs the dashboard's background jobs on it, and :class:`CeleryExecutor`
-sends the chunks of a regime map to it (``core.parallel.map_chunks(..., executor=...)``).
+sends the chunks of a regime map to it (``core.engine.parallel.map_chunks(..., executor=...)``).
 Workers are ``celery -A app:celery_app worker``. Nothing here imports dash.
 """
 

@@ -1,6 +1,6 @@
 """A ``concurrent.futures.Executor`` whose calls run as Celery tasks on any worker.
 
-``core.parallel.map_chunks(fn, chunks, executor=CeleryExecutor(app))`` sends every chunk at
+``core.engine.parallel.map_chunks(fn, chunks, executor=CeleryExecutor(app))`` sends every chunk at
 once; the workers take them as they free up, and the results are handed back in any order
 and assembled in order by ``map_chunks``. A chunk computes the same numbers wherever it
 runs, so a distributed map equals the local one (on hosts of one CPU type).
@@ -37,7 +37,7 @@ is then pinged (one Celery control ping, ``PING_SECONDS``); if it does not answe
 worker is named, the task is sent again and the future takes whichever copy answers first
 (a chunk computes the same numbers wherever it runs). The copy that lost is revoked: a
 message handed out again later is dropped by the worker that gets it. The future says so
-(``sent_again``: why), for ``core.parallel`` to tell the page.
+(``sent_again``: why), for ``core.engine.parallel`` to tell the page.
 
 Why the clock and a ping rather than worker heartbeats: heartbeats need an event receiver (a
 consumer thread and a queue of its own in Redis) for every map, and say nothing of a worker

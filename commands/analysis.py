@@ -20,10 +20,10 @@ from commands.common import (
     user_data,
     write_outputs,
 )
-from core.attractor import APERIODIC, DIVERGED, FIXED_POINT, Attractor
-from core.chaos import N_SHUFFLES, PERCENTILES
-from core.diagnostics import MAX_LAG, N_TOP, TRANSIENT, Diagnostics, run_diagnostics
-from core.hessian import sharpness_series
+from core.analysis.attractor import APERIODIC, DIVERGED, FIXED_POINT, Attractor
+from core.analysis.chaos import N_SHUFFLES, PERCENTILES
+from core.analysis.hessian import sharpness_series
+from core.experiments.diagnostics import MAX_LAG, N_TOP, TRANSIENT, Diagnostics, run_diagnostics
 
 
 def cmd_sharpness(args: argparse.Namespace) -> int:
@@ -111,7 +111,7 @@ def _diagnostics_summary(result: Diagnostics, args: argparse.Namespace, seconds:
 
 
 def attractor_line(attractor: Attractor, n_steps: int) -> str:
-    """One line: what the loss settles on (core.attractor), e.g. "the loss settles on a cycle of
+    """One line: what the loss settles on (core.analysis.attractor), e.g. "the loss settles on a cycle of
     period 10 from step 350 to the end (10000)"."""
     a = attractor
     if a.kind == DIVERGED:

@@ -14,7 +14,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from commands.common import count_arg
-from core.parallel import default_workers
+from core.engine.parallel import default_workers
 
 BACKENDS = ("local", "celery")
 

@@ -8,13 +8,13 @@ import time
 import numpy as np
 
 from commands.common import count_arg, emit, positive_float
+from core.analysis.hessian import hessian
 from core.config import RunConfig
-from core.experiments import run_stability
-from core.hessian import hessian
-from core.lyapunov_sweep import run_lyapunov
-from core.parallel import default_workers
-from core.regimes import geometric_grid, run_sweep
-from core.speed import measure_rate, measure_throughput
+from core.engine.parallel import default_workers
+from core.engine.speed import measure_rate, measure_throughput
+from core.experiments.lyapunov_sweep import run_lyapunov
+from core.experiments.regimes import geometric_grid, run_sweep
+from core.experiments.stability import run_stability
 
 
 def bench_large(workers: int | None) -> dict:
@@ -114,7 +114,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             f"(best of {args.repeats} x 100; median {1e3 * hess['median_seconds']:.2f} ms)",
         ]
     if args.digits:
-        from core.speed import measure_digits  # here, not at the top: cli.py's imports are shared work
+        from core.engine.speed import measure_digits  # here, not at the top: cli.py's imports are shared work
 
         digits = [measure_digits(6, args.seconds, args.repeats, t) for t in sorted({1, default_workers()})]
         payload["digits"] = [d.to_dict() for d in digits]

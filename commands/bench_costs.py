@@ -1,4 +1,4 @@
-"""bench --estimates and --costs: the cost model (core.speed) against this machine.
+"""bench --estimates and --costs: the cost model (core.engine.speed) against this machine.
 
 ``--estimates`` runs one small job of each kind the dashboard and the CLI price and prints its
 estimated and actual seconds; ``--costs`` measures each term of the model, in reference steps u
@@ -18,16 +18,17 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from commands.common import emit
-from core import hessian, speed
-from core.cells import _Chunk, _train_chunk
+from core.analysis import hessian
+from core.analysis.lyapunov import fit_ftle
 from core.config import RunConfig
-from core.experiments import dataset_for, network_for, run_stability
-from core.lyapunov import fit_ftle
-from core.maps import run_map, zoom_grids
-from core.orbit import run_orbit
-from core.parallel import default_workers, map_chunks
-from core.regimes import geometric_grid, run_sweep
-from core.training import descend
+from core.engine import speed
+from core.engine.parallel import default_workers, map_chunks
+from core.engine.training import descend
+from core.experiments.cells import _Chunk, _train_chunk
+from core.experiments.maps import run_map, zoom_grids
+from core.experiments.orbit import run_orbit
+from core.experiments.regimes import geometric_grid, run_sweep
+from core.experiments.stability import dataset_for, network_for, run_stability
 
 # (name, kind, dataset, eta grid, seeds or eps count, networks, steps): one job of each kind
 ESTIMATE_JOBS = (
@@ -171,7 +172,7 @@ def measure_costs(repeats: int) -> list[tuple[str, float, float]]:
     fit_ftle(curves)
     ftle = (time.perf_counter() - started) * r / 200
     objective = network_for(RunConfig(), iris_data).objective(iris_data.x_train, iris_data.y_train)
-    with threadpool_limits(limits=1, user_api="blas"):  # as a chunk of cells runs it (core.cells)
+    with threadpool_limits(limits=1, user_api="blas"):  # as a chunk of cells runs it (core.experiments.cells)
         r, started = rate(), time.perf_counter()
         hessian.sharpness(objective, np.full((5, 83), 0.1))
         exact = (time.perf_counter() - started) * r / 5

@@ -19,7 +19,7 @@ import numpy as np
 
 from core.config import ACTIVATIONS, DATASETS, INITS, NORMS, OUTPUTS, PERTURBATIONS, RunConfig
 from core.data import load_dataset_file
-from core.regimes import geometric_grid
+from core.experiments.regimes import geometric_grid
 
 EXIT_BAD_INPUT = 2
 

@@ -32,11 +32,11 @@ from commands.common import (
 )
 from core.config import MAX_SEED, RunConfig
 from core.data import Dataset
-from core.experiments import check_theta0, dataset_for, network_for
-from core.maps import MAP_KINDS, run_map, zoom_grids
-from core.orbit import run_orbit
-from core.regimes import run_sweep
-from core.speed import Estimate, map_estimate, measure_rate, network_cost
+from core.engine.speed import Estimate, map_estimate, measure_rate, network_cost
+from core.experiments.maps import MAP_KINDS, run_map, zoom_grids
+from core.experiments.orbit import run_orbit
+from core.experiments.regimes import run_sweep
+from core.experiments.stability import check_theta0, dataset_for, network_for
 from core.validate import check_float, check_int, check_seed_range
 
 FTLE_MIN_STEPS = 30  # the shortest FTLE window (core.config.FTLEConfig)
@@ -60,7 +60,7 @@ def prepare(args: argparse.Namespace, kind: str, n_etas: int, n_ys: int, *, n_in
     """The Job of a sweep (``kind`` "eta"), map ("eta-eps", "eta-seed") or orbit diagram
     ("orbit") over ``n_etas`` learning rates x ``n_ys`` eps or seeds x ``n_inits`` networks;
     ``n_networks`` distinct initial networks per learning rate (more than one cannot start
-    from one --init-from file). Its time is estimated (core.speed.map_estimate, the model the
+    from one --init-from file). Its time is estimated (core.engine.speed.map_estimate, the model the
     server uses) and bounded by --max-minutes before any training."""
     config = config_from(args, eps=getattr(args, "eps", 1e-8))
     out = out_dir(args.out)

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from commands.common import config_from, count_arg, emit, network_args, theta0_from, user_data
-from core.experiments import StabilityResult, run_stability
-from core.lyapunov import global_rate
-from core.lyapunov_sweep import run_lyapunov
-from core.orbital_stability import run_orbital
-from core.parallel import default_workers
+from core.analysis.lyapunov import global_rate
+from core.engine.parallel import default_workers
+from core.experiments.lyapunov_sweep import run_lyapunov
+from core.experiments.orbital_stability import run_orbital
+from core.experiments.stability import StabilityResult, run_stability
 
 
 def _ftle_summary(result: StabilityResult) -> dict:

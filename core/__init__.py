@@ -18,22 +18,28 @@ Shape legend, used in every docstring and comment of the package:
 A network is one flat float64 vector; a batch of networks is ``theta: (K, P)``.
 """
 
-from core.chaos import ExpansionRates, autocorrelation, expansion_rates, loss_increase_fraction, shuffle_null_band
+from core.analysis.chaos import (
+    ExpansionRates,
+    autocorrelation,
+    expansion_rates,
+    loss_increase_fraction,
+    shuffle_null_band,
+)
+from core.analysis.hessian import SharpnessSeries, sharpness, sharpness_series
+from core.analysis.labels import REGIME_TEXT
+from core.analysis.lyapunov import EnsembleStats, FTLEFit, ensemble_stats, fit_ftle, global_rate
 from core.config import FTLEConfig, RunConfig
 from core.data import Dataset, load_dataset, load_dataset_file, load_digits, load_iris
-from core.diagnostics import Diagnostics, run_diagnostics, top_moving_weights, weight_series
-from core.eps_sweep import EpsSweepResult, run_eps_sweep
-from core.experiments import StabilityResult, run_stability
-from core.hessian import SharpnessSeries, sharpness, sharpness_series
-from core.labels import REGIME_TEXT
-from core.lyapunov import EnsembleStats, FTLEFit, ensemble_stats, fit_ftle, global_rate
-from core.lyapunov_sweep import LyapunovResult, run_lyapunov
-from core.maps import MapResult, run_map, zoom
-from core.model import MLP
-from core.orbit import OrbitResult, run_orbit
-from core.orbital_stability import OrbitalResult, run_orbital
-from core.regimes import SweepResult, run_sweep
-from core.training import Trajectory, descend
+from core.engine.model import MLP
+from core.engine.training import Trajectory, descend
+from core.experiments.diagnostics import Diagnostics, run_diagnostics, top_moving_weights, weight_series
+from core.experiments.eps_sweep import EpsSweepResult, run_eps_sweep
+from core.experiments.lyapunov_sweep import LyapunovResult, run_lyapunov
+from core.experiments.maps import MapResult, run_map, zoom
+from core.experiments.orbit import OrbitResult, run_orbit
+from core.experiments.orbital_stability import OrbitalResult, run_orbital
+from core.experiments.regimes import SweepResult, run_sweep
+from core.experiments.stability import StabilityResult, run_stability
 
 __all__ = [
     "Dataset",

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboard.figures import _base_layout, thin
-from dashboard.figures_dynamics import spread
+from dashboard.figures.base import _base_layout, thin
+from dashboard.figures.dynamics import spread
 
 MAX_DOTS = 2000  # per series
 PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac")

@@ -8,10 +8,10 @@ from collections.abc import Callable
 import numpy as np
 
 from core.config import RunConfig
-from core.diagnostics import Diagnostics, run_diagnostics
-from core.parallel import default_workers
-from dashboard import jobs
-from dashboard.records import EpsSweepRecord, FTLERecord, MapRecord, OrbitalRecord, RunRecord
+from core.engine.parallel import default_workers
+from core.experiments.diagnostics import Diagnostics, run_diagnostics
+from dashboard.jobs import compute
+from dashboard.jobs.records import EpsSweepRecord, FTLERecord, MapRecord, OrbitalRecord, RunRecord
 
 
 def _config(settings: dict) -> RunConfig:
@@ -38,23 +38,23 @@ class Lab:
     def run(self, **settings) -> RunRecord:
         """Reference + copies with every read-out of the dashboard's main run."""
         config = _config(settings)
-        return self._once(("run", config), lambda: jobs.stability(config))
+        return self._once(("run", config), lambda: compute.stability(config))
 
     def eps_sweep(self, eps: tuple[float, ...], **settings) -> EpsSweepRecord:
         config = _config(settings)
-        return self._once(("eps", config, eps), lambda: jobs.eps_sweep(config, eps_values=np.array(eps)))
+        return self._once(("eps", config, eps), lambda: compute.eps_sweep(config, eps_values=np.array(eps)))
 
     def ftle(self, eps: tuple[float, ...], n_inits: int, **settings) -> FTLERecord:
         config = _config(settings)
         key = ("ftle", config, eps, n_inits)
         return self._once(
             key,
-            lambda: jobs.ftle_sweep(config, n_inits, config.n_steps, workers=self.workers, eps_values=np.array(eps)),
+            lambda: compute.ftle_sweep(config, n_inits, config.n_steps, workers=self.workers, eps_values=np.array(eps)),
         )
 
     def orbital(self, t0: int, **settings) -> OrbitalRecord:
         config = _config(settings)
-        return self._once(("orbital", config, t0), lambda: jobs.orbital(config, t0))
+        return self._once(("orbital", config, t0), lambda: compute.orbital(config, t0))
 
     def diagnostics(self, transient: int, shuffles: int, **settings) -> Diagnostics:
         config = _config(settings)
@@ -65,4 +65,4 @@ class Lab:
         """A map of the Regimes view ("eta", "orbit", "eta-eps", "eta-seed")."""
         config = _config(settings)
         key = ("map", kind, config, tuple(etas), tuple(ys), n_inits)
-        return self._once(key, lambda: jobs.regime_map(config, kind, etas, ys, n_inits, _go_on, self.workers))
+        return self._once(key, lambda: compute.regime_map(config, kind, etas, ys, n_inits, _go_on, self.workers))

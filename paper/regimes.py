@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.regimes import TARGET_ACCURACY, geometric_grid
-from dashboard.plans import MAP_COPIES, MAP_EPS
+from core.experiments.regimes import TARGET_ACCURACY, geometric_grid
+from dashboard.jobs.plans import MAP_COPIES, MAP_EPS
 from dashboard.views import divergence
 from dashboard.views.regimes import map_figure
 from paper.lab import Lab

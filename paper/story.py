@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import plotly.graph_objects as go
 
-from core.orbit import distinct_values
-from dashboard import figures_dynamics, jobs
+from core.experiments.orbit import distinct_values
+from dashboard import figures
+from dashboard.jobs import compute
 from dashboard.views import chaos, divergence, lyapunov, orbital, weights
 from dashboard.views.data import data_view
 from paper.drawings import displacement_histogram, series_figure
@@ -54,7 +55,7 @@ def _low(size: Size, seed: int = 0, **changes) -> dict:
 # ---- eta = 0.01: Figs. 2-10 ---------------------------------------------------------------
 def draw_data(lab: Lab, size: Size) -> Drawn:
     record = lab.run(**_low(size))
-    fig, _ = data_view(record, jobs.data_for(record.config), 2, 3)
+    fig, _ = data_view(record, compute.data_for(record.config), 2, 3)
     return Drawn({"": fig}, [Number("test accuracy", record.test_accuracy)])
 
 
@@ -73,7 +74,7 @@ def draw_eps_panels(lab: Lab, size: Size) -> Drawn:
 
 def draw_weights(lab: Lab, size: Size) -> Drawn:
     record = lab.run(**_low(size))
-    w1, _w2, displacement, _norm = weights.weights_views(record, jobs.data_for(record.config))
+    w1, _w2, displacement, _norm = weights.weights_views(record, compute.data_for(record.config))
     top = float(np.nanmax(record.ablation_w1)) if record.ablation_w1 is not None else math.nan
     return Drawn({"ablation": w1, "displacement": displacement}, [Number("largest L_w / L in W1", top)])
 
@@ -162,7 +163,7 @@ def draw_chaos_dots(lab: Lab, size: Size) -> Drawn:
 def draw_chaos_selected(lab: Lab, size: Size) -> Drawn:
     records = _chaotic_runs(lab, size, min(4, size.chaos_seeds))
     panels = {
-        f"seed{r.config.seed}": figures_dynamics.loss_norm_figure(r.iterations, r.loss[:, 0], r.theta_norm, 0)
+        f"seed{r.config.seed}": figures.dynamics.loss_norm_figure(r.iterations, r.loss[:, 0], r.theta_norm, 0)
         for r in records
     }
     return Drawn(panels, [])

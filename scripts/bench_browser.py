@@ -28,10 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+from screenshots import browser, free_port
 
-from screenshots import browser, free_port  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 WATCH_AND_CLICK = """
 const marks = window.__marks = {};

@@ -24,14 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from cluster import CeleryExecutor, make_celery
+from cluster.celery_app import CHUNK_TASK, seal
+from cluster.local import celery_workers, redis_server
+from core.config import RunConfig
+from core.experiments.maps import run_map
 
-from cluster import CeleryExecutor, make_celery  # noqa: E402
-from cluster.celery_app import CHUNK_TASK, seal  # noqa: E402
-from cluster.local import celery_workers, redis_server  # noqa: E402
-from core.config import RunConfig  # noqa: E402
-from core.maps import run_map  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SECRET = "bench-" + "0" * 26
 CONFIG = RunConfig(n_steps=2000)

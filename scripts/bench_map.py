@@ -23,11 +23,10 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+from bench_browser import _mark, run_benchmark
+from screenshots import browser
 
-from bench_browser import _mark, run_benchmark  # noqa: E402
-from screenshots import browser  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 MAP_LINK = "?view=regimes&map=eta&eta_min=0.001&eta_max=20&eta_points=25&inits=20&map_steps=500&seed={seed}"
 DIGITS_LINK = (

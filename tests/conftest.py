@@ -1,15 +1,10 @@
-"""Shared fixtures. Tests run from the repository root (pytest's rootdir)."""
+"""Shared fixtures. The project is installed in .venv (`pip install -e .`, as make does)."""
 
-import sys
-from pathlib import Path
+import os
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 @pytest.fixture(scope="session")
@@ -27,10 +22,37 @@ def rng():
 CLUSTER_SECRET = "0123456789abcdef" * 4
 
 
+# Every server a test starts (in this process or as a subprocess: the environment is
+# inherited) prices jobs with this engine rate instead of the one it would measure at
+# start-up, so that no test depends on the machine's speed or load: a loaded machine
+# measured ~80,000 and refused the 50,000 x 100 jobs two tests start. Tests of the
+# measurement itself pass their own environment.
+os.environ.setdefault("WSD_ENGINE_RATE", "150000")
+
+# the tiers (markers in pyproject.toml) by folder; `slow` by test file, measured with
+# `pytest -m "not browser and not cluster and not deploy" --durations=60`
+TIER_OF_FOLDER = {"tests/browser/": "browser", "tests/cluster/": "cluster", "tests/deploy/": "deploy"}
+SLOW_FILES = (
+    "tests/test_cli_figures.py",
+    "tests/test_docs_examples.py",
+    "tests/test_cli_regimes.py",
+    "tests/test_cli_signals.py",
+    "tests/test_cli_diagnostics.py",
+    "tests/test_cli_sharpness.py",
+)
+
+
 def pytest_collection_modifyitems(config, items):
-    """The tests of the Celery backend last. A Celery client that has talked to its broker
-    registers after-fork clean-ups that hold up every later fork of this process for ~10 s
-    (measured), and several tests fork on purpose (admission, caches): those run first."""
+    """Mark each test with its tier; then put the tests of the Celery backend last. A Celery
+    client that has talked to its broker registers after-fork clean-ups that hold up every
+    later fork of this process for ~10 s (measured), and several tests fork on purpose
+    (admission, caches): those run first."""
+    for item in items:
+        for folder, tier in TIER_OF_FOLDER.items():
+            if item.nodeid.startswith(folder):
+                item.add_marker(tier)
+        if item.nodeid.split("::")[0] in SLOW_FILES:
+            item.add_marker("slow")
 
     def uses_celery(item) -> bool:
         return "cluster" in getattr(item, "fixturenames", ()) or "tests/cluster/" in item.nodeid

@@ -66,7 +66,7 @@ def test_the_summary_says_what_the_loss_settles_on(written, tmp_path, capsys):
     """600 steps of seed 0 at eta 5: its period-10 cycle (from step 350) covers less than the last
     half, so nothing is seen to repeat; at 1000 steps it does, and the text says so."""
     import cli
-    from core.attractor import classify_attractor
+    from core.analysis.attractor import classify_attractor
 
     out, summary = written
     _, loss = read_csv(out / "loss.csv")
@@ -93,7 +93,7 @@ def test_an_existing_directory_gets_the_files_and_keeps_its_own(tmp_path):
 def untrained(monkeypatch):
     """The CLI module, whose training fails the test if it starts: checks must come first."""
     import cli
-    from core import diagnostics
+    from core.experiments import diagnostics
 
     def train(*args, **kwargs):
         raise AssertionError("training started before the input was checked")
@@ -178,8 +178,8 @@ def test_init_from_starts_from_the_given_network(tmp_path):
     """The network seed 3 draws, passed as a file to a seed-0 run, gives seed 3's loss series."""
     import cli
     from core.config import RunConfig
-    from core.diagnostics import run_diagnostics
-    from core.model import MLP
+    from core.engine.model import MLP
+    from core.experiments.diagnostics import run_diagnostics
 
     init = tmp_path / "init.npz"
     np.savez(init, theta0=MLP().init(np.random.default_rng(3), 1)[0])  # as run_stability draws seed 3

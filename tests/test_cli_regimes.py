@@ -171,8 +171,8 @@ def test_a_progress_bar_goes_to_stderr_on_a_terminal_only(tmp_path):
 def test_init_from_starts_every_orbit_from_the_given_network(tmp_path):
     """The network seed 5 draws, given as a file to a seed-0 orbit, gives seed 5's orbit."""
     from core.config import RunConfig
-    from core.model import MLP
-    from core.orbit import run_orbit
+    from core.engine.model import MLP
+    from core.experiments.orbit import run_orbit
 
     init = tmp_path / "init.npz"
     np.savez(init, theta0=MLP().init(np.random.default_rng(5), 1)[0])  # as run_stability draws seed 5

@@ -57,7 +57,7 @@ NOT_RUN = {
     ".venv/bin/python -m ruff": "lints the whole tree (make lint), not an example",
 }
 
-FALLBACK = "worker processes would run it again"  # core.parallel's warning for an unguarded script
+FALLBACK = "worker processes would run it again"  # core.engine.parallel's warning for an unguarded script
 
 
 @dataclass(frozen=True)
@@ -152,10 +152,10 @@ def test_a_synopsis_is_not_written_as_a_command():
             assert not re.search(r"\[--?\w", command), f"{block}: {command!r} is a usage synopsis: write it as prose"
 
 
-# The Python API from a script without the guard: core.parallel runs the chunks in this process
+# The Python API from a script without the guard: core.engine.parallel runs the chunks in this process
 # with one warning, instead of a pool whose workers would run the script again and break.
 CHUNK_PID = "import os\n\ndef pid(_):\n    return os.getpid()\n"
-JOB = "from core.parallel import map_chunks\nfrom chunk_pid import pid\n\n"
+JOB = "from core.engine.parallel import map_chunks\nfrom chunk_pid import pid\n\n"
 COUNT = "print(len(set(map_chunks(pid, list(range(6)), workers=2)[0])))"  # the processes that ran chunks
 SCRIPTS = {  # each makes its call twice from one line: one warning
     "top level": f"{JOB}for _ in range(2):\n    {COUNT}\n",

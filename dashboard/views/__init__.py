@@ -3,17 +3,21 @@
 Each view module defines ``VIEW`` (its id in the URL and its tab label), ``GRAPHS`` (its
 graphs, which the image-format control configures), ``SIDE_JOBS`` (its own jobs beside the
 main run, possibly none), ``layout()`` (the tab's content) and ``register(app, store)``.
-Adding a view is adding a module and one line in ``VIEWS``.
+The views and their order are ``dashboard.state.query.VIEWS``, the one list the URL, the
+tabs and this registry read: adding a view is adding a module of that name and its id there.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from types import ModuleType
 
 from dash import Dash, dcc
 
-from dashboard.jobflow import SideJob, register_side_job
-from dashboard.runner import Jobs
+from dashboard.jobs.flow import SideJob, register_side_job
+from dashboard.jobs.runner import Jobs
+from dashboard.state.query import VIEWS
 
 
 @dataclass(frozen=True)
@@ -22,11 +26,13 @@ class View:
     label: str
 
 
-def modules() -> tuple:
-    """The views, in the order of their tabs (imported here: they import this module's View)."""
-    from dashboard.views import chaos, data, divergence, lyapunov, orbital, regimes, weights
-
-    return (divergence, lyapunov, orbital, weights, data, regimes, chaos)
+def modules() -> tuple[ModuleType, ...]:
+    """The view modules in the order of VIEWS (imported here: they import this module's View)."""
+    found = tuple(importlib.import_module(f"dashboard.views.{view}") for view in VIEWS)
+    for view, module in zip(VIEWS, found, strict=True):
+        if module.VIEW.id != view:
+            raise RuntimeError(f"dashboard.views.{view} declares the view id {module.VIEW.id!r}, not {view!r}")
+    return found
 
 
 def tabs() -> list[dcc.Tab]:

@@ -8,12 +8,13 @@ from __future__ import annotations
 import numpy as np
 from dash import Dash, Output, html
 
-from core.attractor import DIVERGED, FIXED_POINT, PERIODIC, RTOL, TAIL_FRACTION
-from core.diagnostics import Diagnostics
-from dashboard import figures_dynamics, ids
-from dashboard.components import explain, graph, job_bar, text_input
-from dashboard.jobflow import SideJob
-from dashboard.runner import Jobs
+from core.analysis.attractor import DIVERGED, FIXED_POINT, PERIODIC, RTOL, TAIL_FRACTION
+from core.experiments.diagnostics import Diagnostics
+from dashboard import figures
+from dashboard.jobs.flow import SideJob
+from dashboard.jobs.runner import Jobs
+from dashboard.page import ids
+from dashboard.page.components import explain, graph, job_bar, text_input
 from dashboard.views import View
 
 VIEW = View("chaos", "Chaos")
@@ -22,7 +23,7 @@ TOLERANCE_TEXT = f"one part in {1 / RTOL:,.0f}"  # the classifier's relative tol
 
 
 def attractor_sentence(d: Diagnostics) -> str:
-    """What this run's loss settles on (core.attractor), with its period and since."""
+    """What this run's loss settles on (core.analysis.attractor), with its period and since."""
     a, n_steps = d.attractor, d.loss.size - 1
     if a.kind == DIVERGED:
         return f"The loss became non-finite at iteration {a.since:,}: this run diverged."
@@ -79,7 +80,7 @@ def summary_text(d: Diagnostics) -> str:
 
 
 def draw(record: Diagnostics, _request: dict) -> tuple:
-    figs = figures_dynamics.chaos_figures(record)
+    figs = figures.dynamics.chaos_figures(record)
     return figs["loss_norm"], figs["acf"], figs["rates"], figs["weights"], summary_text(record)
 
 

@@ -9,12 +9,14 @@ import numpy as np
 from dash import Dash, Input, Output, dcc, html, no_update
 
 from core.data import IRIS_FEATURES, Dataset
-from dashboard import figures, figures_data, figures_dynamics, ids, jobs
-from dashboard.components import graph
-from dashboard.jobflow import record_for
-from dashboard.records import RunRecord
-from dashboard.runner import Jobs
-from dashboard.state import FEATURE_AXIS
+from dashboard import figures
+from dashboard.jobs import compute
+from dashboard.jobs.flow import record_for
+from dashboard.jobs.records import RunRecord
+from dashboard.jobs.runner import Jobs
+from dashboard.page import ids
+from dashboard.page.components import graph
+from dashboard.state.rules import FEATURE_AXIS
 from dashboard.views import View
 
 VIEW = View("data", "Data")
@@ -77,11 +79,11 @@ def data_view(record: RunRecord, data: Dataset, fx: Any, fy: Any):
         fx, fy = FEATURE_AXIS(fx), FEATURE_AXIS(fy)
     except ValueError as exc:
         message = f"The feature on an axis {exc}."
-        return figures.empty_figure(message), message
+        return figures.base.empty_figure(message), message
     x = np.vstack([data.x_train, data.x_test])
     y = np.concatenate([data.y_train, data.y_test])
     is_train = np.arange(len(y)) < len(data.y_train)
-    fig = figures_data.data_figure(
+    fig = figures.data.data_figure(
         x, y, record.predictions, is_train, list(data.feature_names), list(data.class_names), fx, fy
     )
     text = (
@@ -96,8 +98,8 @@ def digits_view(record: RunRecord, data: Dataset):
     n_train = len(data.y_train)
     predicted = record.predictions[n_train:]
     wrong = np.flatnonzero(predicted != data.y_test)
-    order = np.concatenate([wrong, np.flatnonzero(predicted == data.y_test)])[: figures_dynamics.MAX_DIGITS]
-    fig = figures_dynamics.digits_grid_figure(data.x_test[order], data.y_test[order], predicted[order])
+    order = np.concatenate([wrong, np.flatnonzero(predicted == data.y_test)])[: figures.dynamics.MAX_DIGITS]
+    fig = figures.dynamics.digits_grid_figure(data.x_test[order], data.y_test[order], predicted[order])
     text = (
         f"Trained network: {record.train_accuracy:.1%} of the {n_train} training images and "
         f"{record.test_accuracy:.1%} of the {len(data.y_test)} test images right; "
@@ -120,7 +122,7 @@ def register(app: Dash, store: Jobs) -> None:
     def draw(request, fx, fy):
         if request is None:  # the last run was stopped before it finished
             stopped = "The last run was stopped before it finished: press Run."
-            return figures.empty_figure(stopped), "", no_update, no_update
+            return figures.base.empty_figure(stopped), "", no_update, no_update
         record = record_for(store, "run", request)
-        data = jobs.data_for(record.config)
+        data = compute.data_for(record.config)
         return *data_view(record, data, fx, fy), *intro(data)

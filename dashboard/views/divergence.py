@@ -12,9 +12,9 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from core.config import RunConfig
-from dashboard import figures, figures_distance, figures_dynamics, figures_eps, ids, jobs
-from dashboard.components import explain, graph, job_bar
-from dashboard.jobflow import (
+from dashboard import figures
+from dashboard.jobs import compute
+from dashboard.jobs.flow import (
     CONTROL_STATES,
     SideJob,
     checked,
@@ -27,9 +27,11 @@ from dashboard.jobflow import (
     stop_replaced,
     visitor_of,
 )
-from dashboard.records import EpsSweepRecord, RunRecord
-from dashboard.runner import Jobs, execute, queued_label
-from dashboard.state import mlp_of, run_values, to_config
+from dashboard.jobs.records import EpsSweepRecord, RunRecord
+from dashboard.jobs.runner import Jobs, execute, queued_label
+from dashboard.page import ids
+from dashboard.page.components import explain, graph, job_bar
+from dashboard.state.rules import mlp_of, run_values, to_config
 from dashboard.views import View
 
 VIEW = View("divergence", "Divergence")
@@ -51,7 +53,7 @@ def layout() -> list:
             "is the loss (right axis)."
         ),
         dcc.Loading(
-            graph(ids.DISTANCE_GRAPH, 500, placeholder=figures_distance.distance_placeholder),
+            graph(ids.DISTANCE_GRAPH, 500, placeholder=figures.distance.distance_placeholder),
             delay_show=1500,
             overlay_style={"visibility": "visible"},
         ),
@@ -133,12 +135,12 @@ def distance_plot(
     page and its tests can tell which run is on screen.
     """
     head = f"η = {config.learning_rate:g}, ε = {config.eps:g}"
-    figure = figures_distance.distance_figure(
+    figure = figures.distance.distance_figure(
         *_distance_series(config, distance, normalized, n_weights),
         loss,
         y_title="d(t) / (ε N_w)" if normalized else f"distance d(t) ({config.distance.upper()})",
         title=f"{head}: training…" if live else f"{head}, seed {config.seed}",
-        max_points=LIVE_POINTS if live else figures.MAX_POINTS,
+        max_points=LIVE_POINTS if live else figures.base.MAX_POINTS,
     )
     figure.update_layout(meta=shown_run(config, normalized, live))
     return figure
@@ -152,7 +154,7 @@ def shown_run(config: RunConfig, normalized: bool, live: bool) -> dict:
 
 class LivePlot:
     """The live distance figure of one run: drawn on the first update, then only its data
-    change (figures_distance.update_distance_figure)."""
+    change (figures.distance.update_distance_figure)."""
 
     def __init__(self, config: RunConfig, normalized: bool) -> None:
         self.config, self.normalized, self.figure = config, normalized, None
@@ -163,7 +165,7 @@ class LivePlot:
             self.figure = distance_plot(self.config, distance, loss, self.normalized, self.n_weights, live=True)
             return self.figure
         series = _distance_series(self.config, distance, self.normalized, self.n_weights)
-        return figures_distance.update_distance_figure(self.figure, *series, loss, max_points=LIVE_POINTS)
+        return figures.distance.update_distance_figure(self.figure, *series, loss, max_points=LIVE_POINTS)
 
 
 def distance_view(record: RunRecord, normalized: bool):
@@ -174,8 +176,8 @@ def distance_view(record: RunRecord, normalized: bool):
 def curvature_view(record: RunRecord):
     """Sharpness vs 2/eta, the loss and <d(t)> on one time axis."""
     if record.sharpness.size == 0:
-        return figures.empty_figure("The run was stopped before it finished: no curvature.")
-    return figures_dynamics.curvature_figure(
+        return figures.base.empty_figure("The run was stopped before it finished: no curvature.")
+    return figures.dynamics.curvature_figure(
         record.iterations,
         record.loss[:, 0],
         record.mean_distance,
@@ -186,10 +188,10 @@ def curvature_view(record: RunRecord):
 
 
 def draw_sweep(record: EpsSweepRecord, request: dict) -> tuple:
-    panel = [int(np.argmin(np.abs(record.eps - e))) for e in jobs.PANEL_EPS]
+    panel = [int(np.argmin(np.abs(record.eps - e))) for e in compute.PANEL_EPS]
     return (
-        figures_eps.eps_panels_figure(record.iterations, record.eps[panel], record.distance[panel], record.loss),
-        figures_eps.collapse_figure(record.iterations, record.eps, record.normalized_distance),
+        figures.eps.eps_panels_figure(record.iterations, record.eps[panel], record.distance[panel], record.loss),
+        figures.eps.collapse_figure(record.iterations, record.eps, record.normalized_distance),
         None if record.cancelled else request,  # what the export reads
     )
 
@@ -278,7 +280,7 @@ def run_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
         return no_update, no_update, f"Refused: {exc}", 0, "", no_update
     values = run_values(pending["values"])
     plot = LivePlot(to_config(values), pending.get("normalized") is True)
-    waiting = figures_distance.distance_placeholder("Waiting for a free slot on the server…").to_plotly_json()
+    waiting = figures.distance.distance_placeholder("Waiting for a free slot on the server…").to_plotly_json()
 
     def live(done, total, elapsed, partial):
         # as a plain dict: the server unpickles each update to answer a poll (5 ms less than a Figure)
@@ -356,7 +358,7 @@ def register(app: Dash, store: Jobs) -> None:
         Input(ids.PENDING, "data"),
         background=True,
         running=[(Output(ids.RUN, "disabled"), True, False), (Output(ids.CANCEL, "disabled"), False, True)],
-        progress=[  # the label first, as in every job (dashboard.manager: news of a queued job)
+        progress=[  # the label first, as in every job (dashboard.server.manager: news of a queued job)
             Output(ids.PROGRESS_LABEL, "children"),
             Output(ids.DISTANCE_GRAPH, "figure"),
             Output(ids.PROGRESS, "value"),
@@ -393,5 +395,5 @@ def register(app: Dash, store: Jobs) -> None:
     @app.callback(Output(ids.CURVATURE_GRAPH, "figure"), Input(ids.RESULT, "data"), prevent_initial_call=True)
     def draw_curvature(request):
         if request is None:  # the last run was stopped before it finished
-            return figures.empty_figure("The last run was stopped before it finished: press Run.")
+            return figures.base.empty_figure("The last run was stopped before it finished: press Run.")
         return curvature_view(record_for(store, "run", request))

@@ -9,12 +9,14 @@ from dash import Dash, Input, Output, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from core.config import FTLEConfig
-from dashboard import figures, figures_lyapunov, ids, jobs
-from dashboard.components import explain, graph, job_bar, text_input
-from dashboard.jobflow import SideJob, record_for, register_csv_export
-from dashboard.records import FTLERecord, RunRecord
-from dashboard.runner import Jobs
-from dashboard.state import FTLE_HIST_EXPONENT
+from dashboard import figures
+from dashboard.jobs import compute
+from dashboard.jobs.flow import SideJob, record_for, register_csv_export
+from dashboard.jobs.records import FTLERecord, RunRecord
+from dashboard.jobs.runner import Jobs
+from dashboard.page import ids
+from dashboard.page.components import explain, graph, job_bar, text_input
+from dashboard.state.rules import FTLE_HIST_EXPONENT
 from dashboard.views import View
 
 VIEW = View("lyapunov", "Lyapunov")
@@ -46,8 +48,8 @@ def layout() -> list:
         graph(ids.FIT_GRAPH, 420),
         html.H3("Over many initial networks"),
         explain(
-            f"Many initial networks, {jobs.FTLE_COPIES} copies each, for ε from {jobs.FTLE_EPS[0]:g} to "
-            f"{jobs.FTLE_EPS[-1]:g}, using the learning rate on the left. A fit counts when R² > "
+            f"Many initial networks, {compute.FTLE_COPIES} copies each, for ε from {compute.FTLE_EPS[0]:g} to "
+            f"{compute.FTLE_EPS[-1]:g}, using the learning rate on the left. A fit counts when R² > "
             f"{FTLE.min_r2:g} and the slope > {FTLE.min_slope:g}. At η = 1 the paper finds λ ≈ 0.285 per "
             "iteration at ε = 1e-8."
         ),
@@ -85,7 +87,7 @@ def layout() -> list:
 
 
 def fit_view(record: RunRecord):
-    return figures_lyapunov.fit_figure(record.iterations, record.mean_distance, vars(record.ftle))
+    return figures.lyapunov.fit_figure(record.iterations, record.mean_distance, vars(record.ftle))
 
 
 NOTHING_KEPT = (
@@ -98,13 +100,13 @@ def ftle_views(record: FTLERecord, exponent: float):
     """lambda vs eps, and the histogram of the kept FTLEs at the eps nearest 10**exponent; a
     sentence instead where no fit is kept."""
     if not record.n_kept.any():
-        empty = figures.empty_figure(NOTHING_KEPT.format(r2=FTLE.min_r2, slope=FTLE.min_slope))
+        empty = figures.base.empty_figure(NOTHING_KEPT.format(r2=FTLE.min_r2, slope=FTLE.min_slope))
         return empty, empty
     j = int(np.argmin(np.abs(np.log10(record.eps) - exponent)))
     slopes = record.slopes[:, j][record.kept[:, j]]
     return (
-        figures_lyapunov.ftle_eps_figure(record.eps, record.mean, record.std, record.n_kept, record.total),
-        figures_lyapunov.ftle_histogram(slopes, record.eps[j]),
+        figures.lyapunov.ftle_eps_figure(record.eps, record.mean, record.std, record.n_kept, record.total),
+        figures.lyapunov.ftle_histogram(slopes, record.eps[j]),
     )
 
 
@@ -143,7 +145,7 @@ def register(app: Dash, store: Jobs) -> None:
     @app.callback(Output(ids.FIT_GRAPH, "figure"), Input(ids.RESULT, "data"), prevent_initial_call=True)
     def draw_fit(request):
         if request is None:  # the last run was stopped before it finished
-            return figures.empty_figure("The last run was stopped before it finished: press Run.")
+            return figures.base.empty_figure("The last run was stopped before it finished: press Run.")
         return fit_view(record_for(store, "run", request))
 
     register_csv_export(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dash import Dash, Output, html
 
-from dashboard import figures_distance, ids
-from dashboard.components import explain, graph, job_bar, text_input
-from dashboard.jobflow import SideJob
-from dashboard.records import OrbitalRecord
-from dashboard.runner import Jobs
+from dashboard import figures
+from dashboard.jobs.flow import SideJob
+from dashboard.jobs.records import OrbitalRecord
+from dashboard.jobs.runner import Jobs
+from dashboard.page import ids
+from dashboard.page.components import explain, graph, job_bar, text_input
 from dashboard.views import View
 
 VIEW = View("orbital", "Orbital stability")
@@ -17,7 +18,7 @@ GRAPHS = (ids.ORBITAL_GRAPH,)
 
 
 def draw(record: OrbitalRecord, _request: dict) -> tuple:
-    return (figures_distance.orbital_figure(record.iterations, record.normalized_distance, record.loss, record.t0),)
+    return (figures.distance.orbital_figure(record.iterations, record.normalized_distance, record.loss, record.t0),)
 
 
 SIDE_JOBS = (

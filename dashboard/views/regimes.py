@@ -4,7 +4,7 @@ target accuracy, loss-increasing steps, sharpness over 2/eta, with regime bands)
 diagram, and the eta x eps and eta x seed maps. A box drawn on a map and "Zoom in" recompute
 that rectangle at a finer grid (its title, a line under the settings and the URL say what it
 covers; "Zoom out" goes back to the map it refines); a click opens that point's run in the Divergence view (what a
-box or a click asks for: dashboard.map_zoom)."""
+box or a click asks for: dashboard.views.map_zoom)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from core.data import dataset_shape
-from core.parallel import sent_again_news
-from dashboard import figures_maps, figures_regimes, ids, jobs, plans
-from dashboard.components import explain, graph, job_bar, text_input
-from dashboard.jobflow import (
+from core.engine.parallel import sent_again_news
+from dashboard import figures
+from dashboard.jobs import compute, plans
+from dashboard.jobs.flow import (
     CONTROL_OUTPUTS,
     CONTROL_STATES,
     checked,
@@ -30,11 +30,13 @@ from dashboard.jobflow import (
     props_from_values,
     visitor_of,
 )
-from dashboard.map_zoom import clicked_run, with_coarse, zoom_note, zoom_out_request, zoom_request, zoom_text
-from dashboard.records import MapRecord
-from dashboard.runner import Jobs, execute, queued_label
-from dashboard.state import MAP_CONTROLS, MAP_KINDS, MAP_RULES, check_values, map_values, run_values
+from dashboard.jobs.records import MapRecord
+from dashboard.jobs.runner import Jobs, execute, queued_label
+from dashboard.page import ids
+from dashboard.page.components import explain, graph, job_bar, text_input
+from dashboard.state.rules import MAP_CONTROLS, MAP_KINDS, MAP_RULES, check_values, map_values, run_values
 from dashboard.views import View
+from dashboard.views.map_zoom import clicked_run, with_coarse, zoom_note, zoom_out_request, zoom_request, zoom_text
 
 VIEW = View("regimes", "Regimes")
 GRAPHS = (ids.MAP_GRAPH,)
@@ -118,14 +120,14 @@ def map_figure(record: MapRecord, *, live: bool = False, zoomed: bool = False):
         head = f"{head} · zoomed into {zoom_text(record.kind, record.etas, record.ys)}"
     title = f"{head}: computing…" if live else head
     if record.kind == "eta":
-        return figures_regimes.regime_strip_figure(
+        return figures.regimes.regime_strip_figure(
             record.etas, record.table, list(record.regimes), target_accuracy=record.target_accuracy, title=title
         )
     if record.kind == "orbit":
         n_classes = dataset_shape(record.config.dataset)[2]
-        fig = figures_maps.orbit_figure(record.etas, record.losses, n_classes=n_classes, title=title)
+        fig = figures.maps.orbit_figure(record.etas, record.losses, n_classes=n_classes, title=title)
         return fig.update_layout(height=600)
-    fig = figures_maps.map_heatmap(
+    fig = figures.maps.map_heatmap(
         record.kind,
         record.etas,
         record.ys,
@@ -140,7 +142,7 @@ def map_figure(record: MapRecord, *, live: bool = False, zoomed: bool = False):
 
 def progress_label(done: int, total: int, elapsed: float, estimate: float | None = None) -> str:
     """'5 of 12 cells · 20.3 s · ~28 s left'. The time left is the model's (``estimate``, the
-    plan's seconds for the whole map, core.speed) for the cells not done, scaled by how much
+    plan's seconds for the whole map, core.engine.speed) for the cells not done, scaled by how much
     slower or faster than the model the job has run so far, trusted in proportion to the share
     of cells done: a naive extrapolation from the first cells starts 2-3x high, because they
     also carry the start of the worker processes (a map done in 77 s first read "~261 s left")."""
@@ -169,7 +171,7 @@ def map_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
     estimate = plan.seconds
 
     def live(done, total, elapsed, partial):
-        record = jobs.map_record(kind, config, n_inits, partial)
+        record = compute.map_record(kind, config, n_inits, partial)
         record = record if coarse is None else with_coarse(record, coarse)
         label = progress_label(done, total, elapsed, estimate)
         news = sent_again_news("cell")  # e.g. '8 cells sent again (a worker stopped)'

@@ -7,11 +7,13 @@ import numpy as np
 from dash import Dash, Input, Output, html
 
 from core.data import Dataset
-from dashboard import figures, figures_weights, ids, jobs
-from dashboard.components import explain, graph
-from dashboard.jobflow import record_for
-from dashboard.records import RunRecord
-from dashboard.runner import Jobs
+from dashboard import figures
+from dashboard.jobs import compute
+from dashboard.jobs.flow import record_for
+from dashboard.jobs.records import RunRecord
+from dashboard.jobs.runner import Jobs
+from dashboard.page import ids
+from dashboard.page.components import explain, graph
 from dashboard.views import View
 
 VIEW = View("weights", "Weights")
@@ -56,14 +58,14 @@ def weights_views(record: RunRecord, data: Dataset):
     labels = np.array(weight_labels(record.hidden, len(feature_names), len(class_names)))
     units = [f"h{j}" for j in range(record.hidden)]
     if record.ablation_w1 is not None:
-        w1 = figures_weights.ablation_heatmap(record.ablation_w1, feature_names, units, "Ablation of W1: L_w / L")
-        w2 = figures_weights.ablation_heatmap(record.ablation_w2, units, class_names, "Ablation of W2: L_w / L")
+        w1 = figures.weights.ablation_heatmap(record.ablation_w1, feature_names, units, "Ablation of W1: L_w / L")
+        w2 = figures.weights.ablation_heatmap(record.ablation_w2, units, class_names, "Ablation of W2: L_w / L")
     else:
-        w1 = w2 = figures.empty_figure("The reference network diverged: no ablation map.")
-    displacement = figures_weights.displacement_figure(
+        w1 = w2 = figures.base.empty_figure("The reference network diverged: no ablation map.")
+    displacement = figures.weights.displacement_figure(
         record.displacement[mask], record.path_length[mask], labels[mask]
     )
-    norm = figures_weights.norm_figure(record.iterations, record.theta_norm)
+    norm = figures.weights.norm_figure(record.iterations, record.theta_norm)
     return w1, w2, displacement, norm
 
 
@@ -93,7 +95,7 @@ def register(app: Dash, store: Jobs) -> None:
     )
     def draw(request):
         if request is None:  # the last run was stopped before it finished
-            blank = figures.empty_figure("The last run was stopped before it finished: press Run.")
+            blank = figures.base.empty_figure("The last run was stopped before it finished: press Run.")
             return *[blank] * len(GRAPHS), ""
         record = record_for(store, "run", request)
-        return *weights_views(record, jobs.data_for(record.config)), movement_text(record)
+        return *weights_views(record, compute.data_for(record.config)), movement_text(record)

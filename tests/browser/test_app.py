@@ -7,8 +7,8 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from dashboard import state
-from dashboard.presets import PRESETS
+from dashboard.state import rules
+from dashboard.state.presets import PRESETS
 
 TAB_LABELS = {
     "divergence": "Divergence",
@@ -114,7 +114,7 @@ def test_a_link_starts_one_run_not_two(dash_duo, fresh_app, monkeypatch):
     which looked like a hand's release and started a second run beside the link's own (4 of
     25 page loads before the fix). Two runs for one link could leave the page on the older
     run's last progress, without its result."""
-    from dashboard.manager import JobManager
+    from dashboard.server.manager import JobManager
 
     started = []
     call_job_fn = JobManager.call_job_fn
@@ -135,7 +135,7 @@ def test_a_link_starts_one_run_not_two(dash_duo, fresh_app, monkeypatch):
 
 def test_typing_moves_the_slider_without_starting_a_run(dash_duo, fresh_app, monkeypatch):
     """Auto-run follows a hand on a slider; a slider moved by its box (typing) starts nothing."""
-    from dashboard.manager import JobManager
+    from dashboard.server.manager import JobManager
 
     started = []
     call_job_fn = JobManager.call_job_fn
@@ -166,7 +166,7 @@ def test_typing_a_default_back_after_a_link_takes_effect(dash_duo, fresh_app):
 
 def test_typed_text_is_quoted_and_kept_in_the_box(dash_duo, fresh_app):
     _open(dash_duo, fresh_app)
-    _settled_graph(dash_duo, state.RULES["steps"].default)  # the default run, then the URL
+    _settled_graph(dash_duo, rules.RULES["steps"].default)  # the default run, then the URL
     for text in ("abc", "1e6"):
         _type(dash_duo, "eta", text)
         dash_duo.wait_for_text_to_equal(
@@ -260,7 +260,7 @@ def test_each_preset_sets_its_controls_and_runs(dash_duo, fresh_app, plotly_data
     _wait_done(dash_duo, preset.values["steps"])
     assert float(dash_duo.find_element("#eta").get_attribute("value")) == preset.values["eta"]
     assert dash_duo.find_element("#preset-note").text == preset.sentence
-    assert line_count("distance-graph") == preset.values.get("perturbations", state.RULES["perturbations"].default)
+    assert line_count("distance-graph") == preset.values.get("perturbations", rules.RULES["perturbations"].default)
 
 
 def test_the_ablation_heatmap_renders(dash_duo, fresh_app, plotly_data):
@@ -413,8 +413,8 @@ def test_a_first_visit_draws_the_default_run(dash_duo, fresh_app):
     """The page opened on empty plots; it now shows the default run (from the cache once one
     visitor has run it)."""
     _open(dash_duo, fresh_app)
-    shown = _settled_graph(dash_duo, state.RULES["steps"].default)
-    assert shown["run"]["eta"] == state.RULES["eta"].default and shown["run"]["seed"] == 0
+    shown = _settled_graph(dash_duo, rules.RULES["steps"].default)
+    assert shown["run"]["eta"] == rules.RULES["eta"].default and shown["run"]["seed"] == 0
     assert "Start with a preset" in dash_duo.find_element(".presets").text
 
 

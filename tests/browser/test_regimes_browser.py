@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from dashboard.presets import PRESETS
+from dashboard.state.presets import PRESETS
 
 STRIP_LINK = "?view=regimes&map=eta&dataset=iris&eta_min=0.01&eta_max=10&eta_points=10&inits=6&map_steps=300"
 
@@ -47,7 +47,7 @@ def test_a_regimes_link_draws_the_strip_with_three_regimes(dash_duo, fresh_app, 
     dash_duo.wait_for_contains_text("#map-progress", "done in", timeout=60)
     figure = plotly_data("map-graph")
     assert figure["layout"]["xaxis"]["type"] == "log" and "1-D strip" in figure["layout"]["title"]["text"]
-    from dashboard.figures_regimes import REGIME_COLORS
+    from dashboard.figures.regimes import REGIME_COLORS
 
     colours = _band_colours(figure)
     for regime in ("stable", "edge", "chaotic"):

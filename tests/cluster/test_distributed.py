@@ -12,8 +12,8 @@ import pytest
 from cluster import CeleryExecutor, make_celery
 from cluster.celery_app import seal, unseal
 from core.config import RunConfig
-from core.maps import run_map
-from core.regimes import run_sweep
+from core.experiments.maps import run_map
+from core.experiments.regimes import run_sweep
 
 
 def _executor(cluster) -> CeleryExecutor:

@@ -24,7 +24,7 @@ from cluster.celery_app import seal, unseal
 from cluster.executor import RedisLost
 from cluster.local import celery_workers, free_port
 from core.config import RunConfig
-from core.maps import run_map
+from core.experiments.maps import run_map
 
 REFUSED = "Error 111 connecting to 127.0.0.1:6379. Connection refused."
 

@@ -28,7 +28,6 @@ import contextlib
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -40,13 +39,10 @@ import redis
 import requests
 
 from cluster.local import celery_workers, free_port, worker_env
+from loadtest.servers import gunicorn
+from loadtest.visitor import Visit, Visitor
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT / "scripts") not in sys.path:
-    sys.path.insert(0, str(ROOT / "scripts"))
-
-from dash_visitor import Visit, Visitor  # noqa: E402
-from lab_server import gunicorn  # noqa: E402
 
 SECRET = "f" * 64
 RUN_STEPS = 25_000  # a few seconds of training: long enough to be hit mid-run
@@ -223,7 +219,7 @@ def _recovered(lab: Lab, seed: int) -> None:
 
 def _running(lab: Lab) -> list[str]:
     """What still computes: job processes under gunicorn's fork servers, held slots, queued tasks."""
-    from dashboard.admission import Admission
+    from dashboard.server.admission import Admission
 
     found = []
     for process in psutil.process_iter(["cmdline"]):

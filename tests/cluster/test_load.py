@@ -1,9 +1,9 @@
 """A class on one server (issue 21): 30 visitors at once, each loading the page, pressing Run
 and, at the same moment, Run map on the Regimes view (a small strip: 5 learning rates x 2
-networks x 150 iterations), on ``gunicorn -w 2`` on loopback (scripts/load_test.py):
+networks x 150 iterations), on ``gunicorn -w 2`` on loopback (loadtest.run, scripts/load_test.py):
 
 - with two Celery workers and Redis in the compose layout (web and workers share one
-  WSD_CACHE_DIR): the end-to-end check of the deadlock fixed in dashboard/admission.py (a map's
+  WSD_CACHE_DIR): the end-to-end check of the deadlock fixed in dashboard/server/admission.py (a map's
   coordinator held the compute slots while its cells waited behind runs whose workers waited
   for those slots: 3 of 30 runs and 0 of 30 maps finished);
 - with the diskcache default (jobs in processes of the web server).
@@ -14,35 +14,23 @@ answers, every run and map finishes with its own result (none lost, none answere
 204), within the deadline, and nothing is left running. The times are printed (p50/p95 in
 docs/performance.md), not asserted: this machine is shared."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from loadtest.run import run_load_test, table
+
 VISITORS = 30
 CLASS = {"WSD_MAX_QUEUED": "64"}
 DEADLINES = {"celery": 240.0, "diskcache": 360.0}  # measured: 92-95 s and 128-151 s on 2 shared cores
 
 
-def _load_test():
-    spec = importlib.util.spec_from_file_location("load_test", ROOT / "scripts" / "load_test.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("load_test", module)  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("backend", ["celery", "diskcache"])
 def test_a_class_of_thirty_each_with_a_run_and_a_map_all_finish(backend):
-    load_test = _load_test()
     deadline = DEADLINES[backend]
-    report = load_test.run_load_test(
+    report = run_load_test(
         VISITORS, workers=2, web_workers=2, steps=300, eta=0.37, deadline=deadline, env=CLASS, maps=True,
         map_points=5, map_inits=2, map_steps=150, backend=backend,
     )  # fmt: skip
-    print(load_test.table(report))
+    print(table(report))
     assert report.errors == [], "\n".join(report.errors)
     assert len(report.visits) == VISITORS and all(v.finished and v.map_finished for v in report.visits)
     assert len({v.seed for v in report.visits}) == VISITORS  # a run and a map each, none from the cache

@@ -1,5 +1,5 @@
 """With Celery, a job still waiting in Redis for a free worker tells its page how many jobs
-are ahead of it (dashboard.manager.CeleryJobManager), through its first progress output."""
+are ahead of it (dashboard.server.manager.CeleryJobManager), through its first progress output."""
 
 import time
 
@@ -7,8 +7,8 @@ from dash import no_update
 
 from cluster import make_celery
 from cluster.celery_app import CHUNK_TASK, seal
-from dashboard.admission import Admission
-from dashboard.manager import PROGRESS_WIDTH, QUEUED, CeleryJobManager
+from dashboard.server.admission import Admission
+from dashboard.server.manager import PROGRESS_WIDTH, QUEUED, CeleryJobManager
 
 
 def test_a_queued_job_says_how_many_are_ahead(cluster, tmp_path):
@@ -36,7 +36,7 @@ def test_every_job_reports_its_label_first(tmp_path):
     """The convention the queued news relies on: in every background callback the first
     progress output is a label, and none has more than PROGRESS_WIDTH."""
     from app import create_app
-    from dashboard.settings import Settings
+    from dashboard.server.settings import Settings
 
     dash_app = create_app(Settings(cache_dir=tmp_path, engine_rate=1e5))
     progress = [cb["background"]["progress"] for cb in dash_app.callback_map.values() if cb.get("background")]
@@ -51,7 +51,7 @@ def test_every_job_reports_its_label_first(tmp_path):
 
 
 def test_a_job_first_in_line_for_long_says_no_worker_has_taken_it():
-    from dashboard.manager import NO_WORKER_SECONDS, celery_queued_label
+    from dashboard.server.manager import NO_WORKER_SECONDS, celery_queued_label
 
     assert celery_queued_label(0, 5.0) == "queued · waiting 5 s"
     assert celery_queued_label(3, NO_WORKER_SECONDS + 10) == "queued: 3 jobs ahead of you · waiting 40 s"

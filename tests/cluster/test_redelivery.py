@@ -17,17 +17,18 @@ from cluster import CeleryExecutor, make_celery
 from cluster import executor as executor_module
 from cluster.celery_app import seal, unseal
 from cluster.local import celery_workers, redis_server
-from dashboard import jobflow, state
-from dashboard.admission import Admission
-from dashboard.runner import Jobs
-from dashboard.state import Limits
+from dashboard.jobs import flow
+from dashboard.jobs.runner import Jobs
+from dashboard.server.admission import Admission
+from dashboard.state import rules
+from dashboard.state.rules import Limits
 from dashboard.views import regimes
 
 VISIBILITY = 300  # the default (cluster.celery_app.VISIBILITY_SECONDS), set explicitly
 # far less than the visibility timeout, and several times what the map takes here after the kill
 BOUND_SECONDS = 120
 ABANDON_SECONDS = 3600.0
-VALUES = {**state.run_values(state.default_values())}
+VALUES = {**rules.run_values(rules.default_values())}
 MAP = {"map": "eta-seed", "eta_min": 0.1, "eta_max": 5.0, "eta_points": 6, "inits": 4, "map_steps": 4000}
 SENT_AGAIN = re.compile(r"· \d+ cells? sent again \(a worker stopped\)$")
 
@@ -63,7 +64,7 @@ def test_a_map_whose_worker_vanishes_completes_soon_says_so_and_equals_the_fault
     news = [text for text in labels if SENT_AGAIN.search(text)]
     assert news, f"no label said that cells were sent again: {labels}"
     # the same numbers, bit for bit, as the map without faults (computed on this machine)
-    got, want = jobflow.record_for(store, "map", finished), jobflow.record_for(local, "map", reference)
+    got, want = flow.record_for(store, "map", finished), flow.record_for(local, "map", reference)
     assert got.done.all() and not got.cancelled
     for name in ("value", "share", "diverged", "done"):
         assert getattr(got, name).tobytes() == getattr(want, name).tobytes(), name

@@ -15,13 +15,13 @@ from dash.exceptions import BackgroundCallbackError
 from cluster import make_celery
 from cluster.local import celery_workers, redis_server
 from core.config import RunConfig
-from core.maps import run_map
-from dashboard import cache
-from dashboard.admission import Admission
-from dashboard.jobflow import error_message
-from dashboard.manager import REDIS_LOST, CeleryJobManager, JobManager
-from dashboard.runner import Jobs, Plan, execute
-from dashboard.state import Limits
+from core.experiments.maps import run_map
+from dashboard.jobs.flow import error_message
+from dashboard.jobs.runner import Jobs, Plan, execute
+from dashboard.server import cache
+from dashboard.server.admission import Admission
+from dashboard.server.manager import REDIS_LOST, CeleryJobManager, JobManager
+from dashboard.state.rules import Limits
 
 TASK = "0123abcd-0123-4567-89ab-0123456789ab"
 

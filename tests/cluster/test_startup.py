@@ -14,7 +14,7 @@ NOWHERE = "redis://127.0.0.1:9/0"  # nothing listens on port 9
 
 def test_a_server_that_cannot_reach_redis_refuses_to_start(tmp_path):
     from app import create_app
-    from dashboard.settings import Settings
+    from dashboard.server.settings import Settings
 
     with pytest.raises(ValueError, match=r"cannot reach the Redis server of REDIS_URL"):
         create_app(Settings(cache_dir=tmp_path, engine_rate=1e5, redis_url=NOWHERE))

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from core.attractor import APERIODIC, DIVERGED, FIXED_POINT, PERIODIC, RTOL, classify_attractor
+from core.analysis.attractor import APERIODIC, DIVERGED, FIXED_POINT, PERIODIC, RTOL, classify_attractor
 from core.config import RunConfig
-from core.experiments import run_stability
+from core.experiments.stability import run_stability
 
 
 def logistic_orbit(r: float, n: int, x0: float = 0.3) -> np.ndarray:

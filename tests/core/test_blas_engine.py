@@ -1,4 +1,4 @@
-"""The BLAS engine (core.objective, engine="blas") against the NumPy reference and the kernel;
+"""The BLAS engine (core.engine.objective, engine="blas") against the NumPy reference and the kernel;
 its rows independent of their batch; the automatic choice; digits trains."""
 
 import numpy as np
@@ -7,10 +7,10 @@ from threadpoolctl import threadpool_limits
 
 from core.config import RunConfig
 from core.data import load_digits
-from core.experiments import run_stability
-from core.model import MLP
-from core.objective import BLAS_MIN_FLOPS, resolve_engine
-from core.speed import DigitsSpeed, dgemm_gflops
+from core.engine.model import MLP
+from core.engine.objective import BLAS_MIN_FLOPS, resolve_engine
+from core.engine.speed import DigitsSpeed, dgemm_gflops
+from core.experiments.stability import run_stability
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,20 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from core import chaos, diagnostics
-from core.attractor import classify_attractor
-from core.chaos import autocorrelation, expansion_rates, loss_increase_fraction, shuffle_null_band
+from core.analysis import chaos
+from core.analysis.attractor import classify_attractor
+from core.analysis.chaos import autocorrelation, expansion_rates, loss_increase_fraction, shuffle_null_band
 from core.config import RunConfig
-from core.diagnostics import parameter_label, path_lengths, run_diagnostics, top_moving_weights, weight_series
-from core.experiments import run_stability
-from core.model import MLP
+from core.engine.model import MLP
+from core.experiments import diagnostics
+from core.experiments.diagnostics import (
+    parameter_label,
+    path_lengths,
+    run_diagnostics,
+    top_moving_weights,
+    weight_series,
+)
+from core.experiments.stability import run_stability
 
 LN2 = np.log(2.0)
 

@@ -5,12 +5,12 @@ import dataclasses
 import numpy as np
 import pytest
 
+from core.analysis.lyapunov import fit_ftle
 from core.config import FTLEConfig, RunConfig
-from core.eps_sweep import run_eps_sweep
-from core.experiments import run_stability
-from core.lyapunov import fit_ftle
-from core.lyapunov_sweep import run_lyapunov
-from core.orbital_stability import run_orbital
+from core.experiments.eps_sweep import run_eps_sweep
+from core.experiments.lyapunov_sweep import run_lyapunov
+from core.experiments.orbital_stability import run_orbital
+from core.experiments.stability import run_stability
 
 SHORT = RunConfig(n_steps=300, n_perturbations=4)
 
@@ -137,7 +137,7 @@ def test_eps_sweep_rows_equal_single_runs_and_collapse_in_the_linear_regime():
 @pytest.fixture
 def one_gigabyte(monkeypatch):
     """The machine as if 1 GB were available."""
-    monkeypatch.setattr("core.training.available_memory", lambda: 10**9)
+    monkeypatch.setattr("core.engine.training.available_memory", lambda: 10**9)
 
 
 def test_jobs_larger_than_the_memory_are_refused_before_anything_is_allocated(one_gigabyte):
@@ -157,19 +157,19 @@ def test_jobs_larger_than_the_memory_are_refused_before_anything_is_allocated(on
 def test_lyapunov_memory_counts_the_chunks_running_at_once_and_the_bootstrap(monkeypatch):
     """A chunk of 4 inits x (1 + 1000) rows x 2,001 steps is ~0.4 GB: one fits in 1 GB, four workers'
     do not. The bootstrap of 100,000 initial conditions (2,000 x 1e5 indices and values) needs 3.2 GB."""
-    monkeypatch.setattr("core.training.available_memory", lambda: 10**9)
+    monkeypatch.setattr("core.engine.training.available_memory", lambda: 10**9)
     config = RunConfig(n_steps=2000, n_perturbations=1000)
     with pytest.raises(ValueError, match=r"4 chunk\(s\) at once"):
         run_lyapunov(config, [1e-8], 16, workers=4)
-    monkeypatch.setattr("core.training.available_memory", lambda: 2 * 10**9)
+    monkeypatch.setattr("core.engine.training.available_memory", lambda: 2 * 10**9)
     with pytest.raises(ValueError, match=r"needs ~3\.2 GB .*100,000 initial conditions"):
         run_lyapunov(RunConfig(n_steps=10, n_perturbations=1), [1e-8], 100_000, workers=1)
 
 
 def test_jobs_that_fit_run_and_unknown_memory_refuses_nothing(monkeypatch):
-    monkeypatch.setattr("core.training.available_memory", lambda: None)
+    monkeypatch.setattr("core.engine.training.available_memory", lambda: None)
     assert run_stability(RunConfig(n_steps=2, n_perturbations=1)).trajectory.n_steps == 2
-    monkeypatch.setattr("core.training.available_memory", lambda: 10**8)  # 100 MB: enough for a short run
+    monkeypatch.setattr("core.engine.training.available_memory", lambda: 10**8)  # 100 MB: enough for a short run
     result = run_lyapunov(RunConfig(n_steps=20, n_perturbations=1), [1e-8], 2, workers=1)
     assert result.mean_distance.shape == (2, 1, 21)
 

@@ -5,11 +5,11 @@ import dataclasses
 import numpy as np
 import pytest
 
+from core.analysis.hessian import hessian, sharpness, sharpness_series
 from core.config import RunConfig
 from core.data import load_iris
-from core.experiments import dataset_for, network_for, run_stability, start_and_directions
-from core.hessian import hessian, sharpness, sharpness_series
-from core.training import descend
+from core.engine.training import descend
+from core.experiments.stability import dataset_for, network_for, run_stability, start_and_directions
 
 LOSS_STEP = np.finfo(np.float64).eps ** 0.25  # ~1.2e-4, best step for second differences of a loss
 

@@ -1,11 +1,11 @@
-"""The compiled engine (core.kernel) against NumPy: exp, loss, gradient, accuracy, steps."""
+"""The compiled engine (core.engine.kernel) against NumPy: exp, loss, gradient, accuracy, steps."""
 
 import numpy as np
 import pytest
 
-from core import kernel
-from core.model import MLP
-from core.training import descend
+from core.engine import kernel
+from core.engine.model import MLP
+from core.engine.training import descend
 
 
 def test_exp_is_within_two_ulp_of_numpy_and_keeps_special_values():

@@ -6,8 +6,7 @@ import itertools
 import numpy as np
 import pytest
 
-from core.config import RunConfig
-from core.labels import (
+from core.analysis.labels import (
     CHAOTIC,
     DIVERGED,
     EDGE,
@@ -21,7 +20,8 @@ from core.labels import (
     majority,
     regime_labels,
 )
-from core.regimes import geometric_grid, run_sweep
+from core.config import RunConfig
+from core.experiments.regimes import geometric_grid, run_sweep
 
 CHANCE = 0.35  # Iris's most common training class
 LEARNED = CHANCE + LEARNED_FRACTION * (1 - CHANCE)

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from core.analysis.lyapunov import ensemble_stats, fit_ftle, global_rate, normalized_distance
 from core.config import FTLEConfig, RunConfig
-from core.experiments import run_stability
-from core.lyapunov import ensemble_stats, fit_ftle, global_rate, normalized_distance
+from core.experiments.stability import run_stability
 
 RULE_OFF = FTLEConfig(saturation_margin=1e6)  # larger than any curve's rise: every window competes
 

@@ -6,12 +6,12 @@ import math
 import numpy as np
 import pytest
 
+from core.analysis.lyapunov import fit_ftle
 from core.config import RunConfig
-from core.eps_sweep import run_eps_sweep
-from core.experiments import run_stability
-from core.lyapunov import fit_ftle
-from core.maps import refine, run_map, zoom, zoom_grids
-from core.orbit import distinct_values, run_orbit
+from core.experiments.eps_sweep import run_eps_sweep
+from core.experiments.maps import refine, run_map, zoom, zoom_grids
+from core.experiments.orbit import distinct_values, run_orbit
+from core.experiments.stability import run_stability
 
 SHORT = RunConfig(n_steps=200, n_perturbations=3, seed=3)
 
@@ -116,7 +116,7 @@ def test_bad_maps_are_refused(kind, etas, ys, message):
 
 
 def test_a_zoom_span_must_be_two_values():
-    from core.maps import zoom_grids
+    from core.experiments.maps import zoom_grids
 
     with pytest.raises(ValueError, match="the zoom's eta range must be two values"):
         zoom_grids("eta-eps", np.geomspace(0.1, 10, 5), np.geomspace(1e-10, 1e-2, 5), (0.3, 3.0, 9.0), (1e-9, 1e-3))

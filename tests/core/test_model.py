@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from core.model import MLP
-from core.objective import BLOCK
+from core.engine.model import MLP
+from core.engine.objective import BLOCK
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])

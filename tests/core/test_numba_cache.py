@@ -1,12 +1,12 @@
 """A numba cache directory this process cannot write is replaced by a writable copy
-(core.numba_cache): numba would refuse to load the engine at all."""
+(core.engine.numba_cache): numba would refuse to load the engine at all."""
 
 import os
 
 import pytest
 
-from core import numba_cache
-from core.numba_cache import writable_cache_dir
+from core.engine import numba_cache
+from core.engine.numba_cache import writable_cache_dir
 
 
 def test_a_writable_or_missing_cache_directory_is_used_as_it_is(tmp_path):

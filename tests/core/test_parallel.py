@@ -8,7 +8,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 import pytest
 
-from core.parallel import STOP_CHECK_SECONDS, map_chunks, sent_again_news, stop_when, use_executor
+from core.engine.parallel import STOP_CHECK_SECONDS, map_chunks, sent_again_news, stop_when, use_executor
 
 
 def _slow_square(x: int) -> int:

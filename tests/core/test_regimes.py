@@ -5,13 +5,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from core import training
+from core.analysis.labels import CHAOTIC, DIVERGED, EDGE, SLOW, STABLE, majority, regime_labels
+from core.analysis.lyapunov import fit_ftle
 from core.config import RunConfig
 from core.data import load_iris
-from core.experiments import run_stability
-from core.labels import CHAOTIC, DIVERGED, EDGE, SLOW, STABLE, majority, regime_labels
-from core.lyapunov import fit_ftle
-from core.regimes import geometric_grid, run_sweep, steps_to_accuracy
+from core.engine import training
+from core.experiments.regimes import geometric_grid, run_sweep, steps_to_accuracy
+from core.experiments.stability import run_stability
 
 SMALL = RunConfig(n_steps=200, n_perturbations=3, seed=7)
 
@@ -174,7 +174,8 @@ def test_a_chunk_keeps_blas_on_one_thread_beyond_the_objective(monkeypatch):
     measured 3-6 ms against 0.34 ms; the default sweep 12.7 s of CPU against 8.6 s)."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from core import cells, model
+    from core.engine import model
+    from core.experiments import cells
 
     seen = []
 

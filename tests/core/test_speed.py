@@ -1,15 +1,16 @@
-"""The cost model (core.speed): its terms follow what the jobs count (chunks, rows, steps,
+"""The cost model (core.engine.speed): its terms follow what the jobs count (chunks, rows, steps,
 sharpness products, fits), never a clock. How close its seconds come to a job's is measured by
 `cli.py bench --estimates` (docs/performance.md), not here: a timing on a shared machine flakes."""
 
 import numpy as np
 import pytest
 
-from core import hessian, speed
-from core.cells import chunk_spans, train_cells
+from core.analysis import hessian
 from core.config import RunConfig
 from core.data import load_digits, load_iris
-from core.model import MLP
+from core.engine import speed
+from core.engine.model import MLP
+from core.experiments.cells import chunk_spans, train_cells
 
 RATE = 200_000.0
 IRIS = speed.network_cost(MLP(), 120, 30)

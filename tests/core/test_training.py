@@ -5,10 +5,10 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from core.analysis.lyapunov import fit_ftle, global_rate
 from core.data import load_iris
-from core.lyapunov import fit_ftle, global_rate
-from core.model import MLP
-from core.training import NEVER, available_memory, check_memory, descend, descend_bytes, record_bytes
+from core.engine.model import MLP
+from core.engine.training import NEVER, available_memory, check_memory, descend, descend_bytes, record_bytes
 
 
 def quadratic(curvature: np.ndarray):
@@ -132,10 +132,10 @@ def test_descend_bytes_is_the_measured_peak(rows, steps, save_every):
 def test_check_memory_refuses_more_than_is_available(monkeypatch):
     available = available_memory()
     assert available is None or available > 0
-    monkeypatch.setattr("core.training.available_memory", lambda: 3_000_000_000)
+    monkeypatch.setattr("core.engine.training.available_memory", lambda: 3_000_000_000)
     check_memory(2_900_000_000, "its records", "use less")
     message = r"needs ~3\.1 GB of memory for its records; about 3 GB are available: use less$"
     with pytest.raises(ValueError, match=message):
         check_memory(3_100_000_000, "its records", "use less")
-    monkeypatch.setattr("core.training.available_memory", lambda: None)  # unknown: no refusal
+    monkeypatch.setattr("core.engine.training.available_memory", lambda: None)  # unknown: no refusal
     check_memory(10**15, "its records", "use less")

@@ -3,12 +3,18 @@
 import numpy as np
 import pytest
 
-import core.weights as weights
+import core.analysis.weights as weights
+from core.analysis.weights import (
+    _ablation_by_copies,
+    ablated_copies,
+    ablated_loss,
+    ablation_ratio,
+    relative_displacement,
+)
 from core.config import RunConfig
 from core.data import load_digits
-from core.experiments import run_stability
-from core.model import MLP
-from core.weights import _ablation_by_copies, ablated_copies, ablated_loss, ablation_ratio, relative_displacement
+from core.engine.model import MLP
+from core.experiments.stability import run_stability
 
 
 @pytest.fixture(scope="module")

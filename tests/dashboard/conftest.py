@@ -2,9 +2,9 @@
 
 import pytest
 
-from dashboard.admission import Admission
-from dashboard.runner import Jobs
-from dashboard.state import Limits
+from dashboard.jobs.runner import Jobs
+from dashboard.server.admission import Admission
+from dashboard.state.rules import Limits
 
 RATE = 200_000.0  # trajectory-steps/s assumed by the tests' limits (the app measures its own)
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from dashboard.admission import ABANDONED, CANCELLED, SETTINGS_CHANGED, Admission, Busy, Stopped, check_token
+from dashboard.server.admission import ABANDONED, CANCELLED, SETTINGS_CHANGED, Admission, Busy, Stopped, check_token
 
 fork = multiprocessing.get_context("fork")
 TOKEN = "0123456789abcdef" * 2
@@ -159,7 +159,7 @@ def test_a_visitor_waits_for_their_own_jobs_and_others_do_not(tmp_path):
 def test_the_visitor_cookie_is_set_once_and_read_back(tmp_path):
     from flask import Flask
 
-    from dashboard import visitors
+    from dashboard.server import visitors
 
     server = Flask(__name__)
     visitors.install(server, visitors.NewIdBudget(tmp_path / "visitors", 10))
@@ -178,8 +178,8 @@ def test_a_job_counts_for_its_signed_visitor_and_a_forged_one_for_anonymous(stor
     name another visitor, or none, to escape the per-visitor bound."""
     from flask import Flask
 
-    from dashboard import visitors
-    from dashboard.jobflow import new_job, visitor_of
+    from dashboard.jobs.flow import new_job, visitor_of
+    from dashboard.server import visitors
 
     server = Flask(__name__)
     cookie = "ab" * 16
@@ -202,8 +202,8 @@ def test_a_job_counts_for_its_signed_visitor_and_a_forged_one_for_anonymous(stor
 
 
 def test_a_new_request_stops_the_running_job_it_replaces(store):
-    from dashboard.admission import REPLACED
-    from dashboard.jobflow import stop_replaced
+    from dashboard.jobs.flow import stop_replaced
+    from dashboard.server.admission import REPLACED
 
     started = time.monotonic()
     stop_replaced(store, False, {"token": TOKEN})  # its Run button is enabled: it has ended
@@ -307,7 +307,7 @@ def test_a_chunked_job_sending_its_chunks_to_celery_is_a_coordinator(store, monk
     import contextlib
     import dataclasses
 
-    from dashboard.runner import Control, Plan
+    from dashboard.jobs.runner import Control, Plan
 
     asked = []
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dashboard import cache
+from dashboard.server import cache
 
 MB = 64
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from dashboard import ids
-from dashboard.controls_callbacks import slider_values
+from dashboard.page import ids
+from dashboard.page.sync import slider_values
 
 
 def test_a_released_slider_sets_its_control_as_the_box_shows_it():

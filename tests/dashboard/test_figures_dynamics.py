@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from core import RunConfig, load_digits, run_diagnostics, run_stability, sharpness_series
-from dashboard import figures_dynamics as fd
-from dashboard.figures import MAX_POINTS, thin
+from dashboard.figures import dynamics as fd
+from dashboard.figures.base import MAX_POINTS, thin
 
 
 @pytest.fixture(scope="module")

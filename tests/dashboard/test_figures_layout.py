@@ -7,18 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from core.labels import REGIMES
-from dashboard import (
-    figures,
-    figures_distance,
-    figures_dynamics,
-    figures_eps,
-    figures_lyapunov,
-    figures_maps,
-    figures_regimes,
-    figures_weights,
-)
-from dashboard.figures import FULL_CHARS, HALF_CHARS, MODEBAR_CLEARANCE, RIGHT_AXIS_MARGIN, log_axis, whole_number
+from core.analysis.labels import REGIMES
+from dashboard import figures
+from dashboard.figures.base import FULL_CHARS, HALF_CHARS, MODEBAR_CLEARANCE, RIGHT_AXIS_MARGIN, log_axis, whole_number
 
 STRIP_COLUMNS = (
     "final_loss",
@@ -43,11 +34,11 @@ def strip(n: int = 6):
     table["final_loss"] = np.geomspace(0.05, 20, n)
     table["sharpness_over_2_eta"] = np.geomspace(0.01, 2, n)
     labels = ["stable", "stable", "edge", "edge", "chaotic", "diverged"][:n]
-    return figures_regimes.regime_strip_figure(etas, table, labels, target_accuracy=0.9)
+    return figures.regimes.regime_strip_figure(etas, table, labels, target_accuracy=0.9)
 
 
 def every_figure() -> dict:
-    """One of each builder's figures, on data spanning what the views show."""
+    """One of each builder's figures.base, on data spanning what the views show."""
     t = np.arange(301)
     eps = np.array([1e-14, 1e-10, 1e-6, 1e-2])
     d = eps[:, None, None] * np.exp(0.02 * t)[None, :, None] * RNG.uniform(1, 2, (1, 1, 4))
@@ -57,21 +48,21 @@ def every_figure() -> dict:
     eps14 = np.logspace(-14, -1, 14)
     moved, travelled = np.geomspace(1e-4, 2, 40), np.geomspace(1e-3, 5, 40)
     return {
-        "distance": figures_distance.distance_figure(t, d[2], d[2].mean(axis=1), loss),
-        "eps_panels": figures_eps.eps_panels_figure(t, eps, d, loss),
-        "collapse": figures_eps.collapse_figure(t, eps, d.mean(axis=2) / eps[:, None]),
-        "curvature": figures_dynamics.curvature_figure(t, loss, d[2].mean(axis=1), t[::50], np.full(7, 3.0), 1.0),
-        "ftle_eps": figures_lyapunov.ftle_eps_figure(eps14, np.full(14, 0.3), np.full(14, 0.05), np.full(14, 9), 10),
-        "displacement": figures_weights.displacement_figure(moved, travelled, list("a" * 40)),
-        "ablation": figures_weights.ablation_heatmap(
+        "distance": figures.distance.distance_figure(t, d[2], d[2].mean(axis=1), loss),
+        "eps_panels": figures.eps.eps_panels_figure(t, eps, d, loss),
+        "collapse": figures.eps.collapse_figure(t, eps, d.mean(axis=2) / eps[:, None]),
+        "curvature": figures.dynamics.curvature_figure(t, loss, d[2].mean(axis=1), t[::50], np.full(7, 3.0), 1.0),
+        "ftle_eps": figures.lyapunov.ftle_eps_figure(eps14, np.full(14, 0.3), np.full(14, 0.05), np.full(14, 9), 10),
+        "displacement": figures.weights.displacement_figure(moved, travelled, list("a" * 40)),
+        "ablation": figures.weights.ablation_heatmap(
             RNG.uniform(0.5, 1.5, (4, 10)), list("abcd"), list("0123456789"), "W"
         ),
-        "acf": figures_dynamics.acf_figure(np.cos(np.arange(201) / 3), np.full(201, -0.1), np.full(201, 0.1)),
-        "rates": figures_dynamics.expansion_histogram(RNG.normal(0, 1e-3, 500), RNG.random(500) < 0.2),
+        "acf": figures.dynamics.acf_figure(np.cos(np.arange(201) / 3), np.full(201, -0.1), np.full(201, 0.1)),
+        "rates": figures.dynamics.expansion_histogram(RNG.normal(0, 1e-3, 500), RNG.random(500) < 0.2),
         "strip": strip(),
-        "orbit": figures_maps.orbit_figure(etas, RNG.uniform(0.05, 20, (4, 30))),
-        "eta_eps": figures_maps.map_heatmap("eta-eps", etas, eps, grid, grid / 5, np.ones((4, 4), bool)),
-        "eta_seed": figures_maps.map_heatmap("eta-seed", etas, seeds, grid, grid / 5, np.ones((4, 4), bool)),
+        "orbit": figures.maps.orbit_figure(etas, RNG.uniform(0.05, 20, (4, 30))),
+        "eta_eps": figures.maps.map_heatmap("eta-eps", etas, eps, grid, grid / 5, np.ones((4, 4), bool)),
+        "eta_seed": figures.maps.map_heatmap("eta-seed", etas, seeds, grid, grid / 5, np.ones((4, 4), bool)),
     }
 
 
@@ -138,10 +129,10 @@ def test_the_views_log_axes_are_all_there():
 def test_a_live_update_that_widens_the_span_leaves_no_stale_ticks():
     t = np.arange(200)
     narrow = np.exp(np.linspace(-18, -16, 200))[:, None] * np.ones((1, 3))  # 0.9 decades: ticks written out
-    fig = figures_distance.distance_figure(t, narrow, narrow.mean(axis=1), np.ones(200))
+    fig = figures.distance.distance_figure(t, narrow, narrow.mean(axis=1), np.ones(200))
     assert fig.layout.yaxis.tickmode == "array"
     wide = np.exp(np.linspace(-18, -2, 200))[:, None] * np.ones((1, 3))
-    figures_distance.update_distance_figure(fig, t, wide, wide.mean(axis=1), np.ones(200))
+    figures.distance.update_distance_figure(fig, t, wide, wide.mean(axis=1), np.ones(200))
     assert fig.layout.yaxis.tickmode == "auto" and fig.layout.yaxis.tickvals is None
 
 
@@ -154,18 +145,18 @@ def test_titles_fit_their_graph_and_the_top_margin_holds_every_line(name):
     fig = FIGURES[name]
     lines = fig.layout.title.text.split("<br>")
     assert max(map(len, lines)) <= (HALF_CHARS if name in HALF_WIDTH else FULL_CHARS)
-    assert fig.layout.margin.t >= figures.TITLE_TOP_PX + figures.TITLE_LINE_PX * len(lines)
+    assert fig.layout.margin.t >= figures.base.TITLE_TOP_PX + figures.base.TITLE_LINE_PX * len(lines)
     assert fig.layout.title.yref == "container" and fig.layout.title.yanchor == "top"
-    shift = figures.MULTILINE_TITLE_SHIFT_PX if len(lines) > 1 else 0  # Plotly lifts a title of 2+ lines
-    assert fig.layout.title.pad.t == figures.TITLE_TOP_PX + shift
+    shift = figures.base.MULTILINE_TITLE_SHIFT_PX if len(lines) > 1 else 0  # Plotly lifts a title of 2+ lines
+    assert fig.layout.title.pad.t == figures.base.TITLE_TOP_PX + shift
 
 
 def test_a_long_title_in_a_half_width_graph_is_wrapped_and_nothing_is_lost():
     fig = FIGURES["displacement"]
     text = fig.layout.title.text
     assert "<br>" in text and text.replace("<br>", " ") == "How far each weight travelled vs where it ended"
-    one_line = figures_weights.norm_figure(np.arange(3), np.ones(3))
-    assert fig.layout.margin.t == one_line.layout.margin.t + figures.TITLE_LINE_PX
+    one_line = figures.weights.norm_figure(np.arange(3), np.ones(3))
+    assert fig.layout.margin.t == one_line.layout.margin.t + figures.base.TITLE_LINE_PX
 
 
 @pytest.mark.parametrize("name", ["distance", "eps_panels", "acf", "rates", "ftle_eps"])
@@ -190,7 +181,7 @@ def test_a_colour_bar_is_slim_titled_along_its_length_and_clear_of_the_mode_bar(
 
 
 def test_figures_without_anything_on_the_right_keep_the_narrow_margin():
-    assert FIGURES["displacement"].layout.margin.r == figures.MARGIN["r"]
+    assert FIGURES["displacement"].layout.margin.r == figures.base.MARGIN["r"]
 
 
 # ---- the regime strip ---------------------------------------------------------------------------
@@ -212,12 +203,14 @@ def test_the_regime_legend_is_drawn_once_at_the_foot_of_the_strip_and_apart_from
     fig = strip()
     regimes = [t for t in fig.data if t.legend == "legend2"]
     assert len(regimes) == len(REGIMES) and all(t.x == (None,) for t in regimes)
-    assert all(max(map(len, t.name.split("<br>"))) <= figures_regimes.REGIME_CHARS for t in regimes)
+    assert all(max(map(len, t.name.split("<br>"))) <= figures.regimes.REGIME_CHARS for t in regimes)
     lines, key = fig.layout.legend, fig.layout.legend2
     assert (key.yref, key.y, key.yanchor, key.orientation) == ("container", 0, "bottom", "v")
     assert lines.yref == "container" and lines.yanchor == "top" and lines.y > 0.9  # under the title
-    assert fig.layout.margin.t >= figures.TITLE_TOP_PX + figures.TITLE_LINE_PX + figures_regimes.LINE_LEGEND_PX
-    assert fig.layout.height == figures_regimes.STRIP_HEIGHT
+    assert (
+        fig.layout.margin.t >= figures.base.TITLE_TOP_PX + figures.base.TITLE_LINE_PX + figures.regimes.LINE_LEGEND_PX
+    )
+    assert fig.layout.height == figures.regimes.STRIP_HEIGHT
 
 
 @pytest.mark.parametrize("name", ["orbit", "eta_eps", "eta_seed"])
@@ -244,12 +237,12 @@ def test_a_seed_map_ticks_each_seed_once():
     y = FIGURES["eta_seed"].layout.yaxis
     assert (y.tickmode, y.tick0, y.dtick, y.tickformat) == ("linear", 0, 1, "d")  # halves wrote "1, 1, 2, 2"
     ones = np.ones((2, 40))
-    many = figures_maps.map_heatmap("eta-seed", [0.1, 1.0], np.arange(40), ones, ones, ones.astype(bool))
+    many = figures.maps.map_heatmap("eta-seed", [0.1, 1.0], np.arange(40), ones, ones, ones.astype(bool))
     assert many.layout.yaxis.dtick == 4  # at most 10 labels
 
 
 def test_ablation_maps_label_every_row_and_column_as_a_name():
-    fig = figures_weights.ablation_heatmap(np.ones((2, 10)), ["h0", "h1"], [str(c) for c in range(10)], "W2")
+    fig = figures.weights.ablation_heatmap(np.ones((2, 10)), ["h0", "h1"], [str(c) for c in range(10)], "W2")
     assert fig.layout.xaxis.type == "category" and fig.layout.yaxis.type == "category"  # "0".."9" are classes
     assert fig.layout.yaxis.autorange == "reversed" and fig.layout.xaxis.tickangle == -45
 
@@ -276,17 +269,17 @@ def graph_height(layout, graph_id: str) -> int:
 def test_the_regimes_graph_takes_each_figures_own_height():
     """A fixed 1,050 px graph left ~450 px empty under the 600-650 px orbit diagram and maps:
     the graph has no height of its own, and each figure sets one (checked in Chromium too)."""
-    from dashboard import ids
+    from dashboard.page import ids
     from dashboard.views import regimes
 
     assert graph_height(regimes.layout(), ids.MAP_GRAPH) is None
-    assert figures_regimes.STRIP_HEIGHT == 1050
+    assert figures.regimes.STRIP_HEIGHT == 1050
 
 
 def test_forty_digits_fit_the_data_views_graph():
-    from dashboard import ids
+    from dashboard.page import ids
     from dashboard.views import data
 
     images = RNG.random((40, 64))
-    fig = figures_dynamics.digits_grid_figure(images, np.zeros(40, int), np.zeros(40, int))
+    fig = figures.dynamics.digits_grid_figure(images, np.zeros(40, int), np.zeros(40, int))
     assert fig.layout.height <= graph_height(data.layout(), ids.DATA_GRAPH)  # 95 px a row cut the fifth off

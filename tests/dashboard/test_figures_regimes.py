@@ -6,13 +6,13 @@ import math
 import numpy as np
 import pytest
 
+from core.analysis.labels import REGIME_TEXT, REGIMES
 from core.config import RunConfig
-from core.labels import REGIME_TEXT, REGIMES
-from core.maps import run_map
-from core.orbit import run_orbit
-from core.regimes import run_sweep
-from dashboard import figures_maps as fm
-from dashboard import figures_regimes as fr
+from core.experiments.maps import run_map
+from core.experiments.orbit import run_orbit
+from core.experiments.regimes import run_sweep
+from dashboard.figures import maps as fm
+from dashboard.figures import regimes as fr
 
 COLUMNS = (
     "final_loss",

@@ -2,7 +2,7 @@
 
 from dash import html
 
-from dashboard.glossary import GLOSSARY, with_terms
+from dashboard.page.glossary import GLOSSARY, with_terms
 
 
 def test_glossary_words_carry_their_meaning_and_the_rest_stays_text():

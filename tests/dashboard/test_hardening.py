@@ -1,4 +1,4 @@
-"""What every response carries and what no request may do (dashboard.hardening)."""
+"""What every response carries and what no request may do (dashboard.server.hardening)."""
 
 import json
 import logging
@@ -8,8 +8,8 @@ import pytest
 
 from app import create_app
 from core.config import RunConfig
-from dashboard import hardening
-from dashboard.settings import Settings
+from dashboard.server import hardening
+from dashboard.server.settings import Settings
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,11 @@ import psutil
 import pytest
 
 from app import create_app
-from dashboard import cache, state
-from dashboard.settings import Settings
+from dashboard.server import cache
+from dashboard.server.settings import Settings
+from dashboard.state import rules
 
-RUN = {**{k: v for k, v in state.default_values().items() if k != "normalized"}}
+RUN = {**{k: v for k, v in rules.default_values().items() if k != "normalized"}}
 
 
 def _request(values, token):
@@ -36,7 +37,8 @@ def _of_visitor(client, request: dict, n: int) -> dict:
 
 @pytest.fixture
 def settings(tmp_path):
-    return Settings(cache_dir=tmp_path, max_jobs=1, max_queued=2, abandon_seconds=2.0)
+    # a fixed engine rate: the 50,000 x 100 job below must not be refused on a loaded machine
+    return Settings(cache_dir=tmp_path, max_jobs=1, max_queued=2, abandon_seconds=2.0, engine_rate=150_000.0)
 
 
 @pytest.fixture
@@ -45,7 +47,7 @@ def client(settings, make_client):
 
 
 def _admission(settings):
-    from dashboard.admission import Admission
+    from dashboard.server.admission import Admission
 
     return Admission(settings.admission_dir, settings.max_jobs, settings.max_queued, settings.abandon_seconds)
 
@@ -129,19 +131,19 @@ def _signed_result(client, values):
     import hmac
     from hashlib import sha256
 
-    from dashboard import plans
+    from dashboard.jobs import plans
 
-    key = plans.plan("run", values, None, state.Limits(rate=1e6), 1).key
+    key = plans.plan("run", values, None, rules.Limits(rate=1e6), 1).key
     signature = hmac.new(client.app.server.secret_key.encode(), key.encode(), sha256).hexdigest()
     return {"kind": "run", "values": values, "extra": None, "signature": signature}
 
 
 def _stored_run(settings, values) -> None:
     """The record of a finished run in the server's results cache (as its job leaves it)."""
-    from dashboard import plans
-    from dashboard.runner import Control
+    from dashboard.jobs import plans
+    from dashboard.jobs.runner import Control
 
-    plan = plans.plan("run", values, None, state.Limits(rate=1e6), 1)
+    plan = plans.plan("run", values, None, rules.Limits(rate=1e6), 1)
     record = plan.work(Control(_admission(settings), None, lambda *_: None), 1)
     cache.results(settings.results_dir, settings.cache_mb).set(plan.key, record)
 
@@ -168,7 +170,7 @@ def test_a_malformed_pending_store_is_refused(client, pending):
 
 
 def test_an_unexpected_failure_shows_a_message(client, settings, monkeypatch):
-    from dashboard import exports
+    from dashboard.page import exports
 
     _stored_run(settings, {**RUN, "steps": 50})
     monkeypatch.setattr(exports, "export_csv", lambda record: 1 / 0)
@@ -231,7 +233,7 @@ def _statuses_in_a_fresh_worker(cache_dir, scripts, queue):
     """A new worker's first requests: the page's scripts, at once from several threads."""
     from concurrent.futures import ThreadPoolExecutor
 
-    server = create_app(Settings(cache_dir=cache_dir)).server
+    server = create_app(Settings(cache_dir=cache_dir, engine_rate=150_000.0)).server
     with ThreadPoolExecutor(len(scripts)) as pool:
         queue.put(list(pool.map(lambda script: server.test_client().get(script).status_code, scripts)))
 
@@ -243,7 +245,8 @@ def test_a_worker_serves_the_page_scripts_before_it_has_served_the_page(tmp_path
     import multiprocessing
     import re
 
-    page = create_app(Settings(cache_dir=tmp_path)).server.test_client().get("/").get_data(as_text=True)
+    app = create_app(Settings(cache_dir=tmp_path, engine_rate=150_000.0))
+    page = app.server.test_client().get("/").get_data(as_text=True)
     scripts = re.findall(r'<script src="(/_dash-component-suites/[^"]+)"', page)
     assert len(scripts) > 3
     spawn = multiprocessing.get_context("spawn")

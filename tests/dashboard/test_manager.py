@@ -8,7 +8,7 @@ import psutil
 import pytest
 from dash import DiskcacheManager
 
-from dashboard.manager import JobManager
+from dashboard.server.manager import JobManager
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def test_job_manager_sees_a_running_job(tmp_path, job):
 
 def test_a_result_stored_between_the_two_reads_of_a_poll_is_not_lost():
     """The job stores its result and ends just after the poll's first read: it reads again."""
-    from dashboard.manager import _ReadsAgain
+    from dashboard.server.manager import _ReadsAgain
 
     class Store:
         UNDEFINED = object()
@@ -108,8 +108,8 @@ def test_a_job_that_ended_without_a_result_says_so():
     which it would wait in silence."""
     from dash.exceptions import BackgroundCallbackError
 
-    from dashboard.jobflow import error_message
-    from dashboard.manager import ENDED_WITHOUT_RESULT, _ReadsAgain
+    from dashboard.jobs.flow import error_message
+    from dashboard.server.manager import ENDED_WITHOUT_RESULT, _ReadsAgain
 
     class Store:
         UNDEFINED = object()
@@ -132,7 +132,7 @@ def test_a_job_that_ended_without_a_result_says_so():
 def _scripted_manager(results: list, running: list):
     """A manager whose successive result reads and running checks answer from the lists, as
     the job's process or task would at those moments."""
-    from dashboard.manager import _ReadsAgain
+    from dashboard.server.manager import _ReadsAgain
 
     class Store:
         UNDEFINED = object()
@@ -192,7 +192,7 @@ def test_a_failure_reaches_the_page_as_one_plain_sentence(error, shown):
     page (BackgroundCallbackError ... site-packages/...; '<cache dir>/results/cache.db')."""
     from dash.exceptions import BackgroundCallbackError
 
-    from dashboard.jobflow import error_message
+    from dashboard.jobs.flow import error_message
 
     assert error_message(error).startswith(shown)
     outside = BackgroundCallbackError(

@@ -5,11 +5,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from core.attractor import APERIODIC, classify_attractor
-from core.experiments import run_stability
-from core.labels import chance_accuracy
-from dashboard import state
-from dashboard.presets import PRESETS
+from core.analysis.attractor import APERIODIC, classify_attractor
+from core.analysis.labels import chance_accuracy
+from core.experiments.stability import run_stability
+from dashboard.state import rules
+from dashboard.state.presets import PRESETS
 
 CHAOTIC = PRESETS["chaotic"]
 
@@ -17,7 +17,7 @@ CHAOTIC = PRESETS["chaotic"]
 @pytest.fixture(scope="module")
 def chaotic_run():
     """The run the preset's button starts: its controls over the defaults (10 copies, 3,000 steps)."""
-    return run_stability(state.to_config({**state.default_values(), **CHAOTIC.values}))
+    return run_stability(rules.to_config({**rules.default_values(), **CHAOTIC.values}))
 
 
 def test_the_chaotic_preset_never_settles(chaotic_run):

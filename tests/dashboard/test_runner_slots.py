@@ -1,9 +1,9 @@
-"""The slots a job computing on this server waits for (dashboard.runner.Jobs.slots_worth)."""
+"""The slots a job computing on this server waits for (dashboard.jobs.runner.Jobs.slots_worth)."""
 
 import contextlib
 
-from core.speed import POOL_START, REFERENCE_RATE
-from dashboard.runner import Control, Plan
+from core.engine.speed import POOL_START, REFERENCE_RATE
+from dashboard.jobs.runner import Control, Plan
 
 
 def test_a_chunked_job_smaller_than_a_pool_start_computes_in_one_slot(store, monkeypatch):

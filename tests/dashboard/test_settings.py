@@ -5,8 +5,8 @@ import stat
 
 import pytest
 
-from core.parallel import default_workers
-from dashboard.settings import Settings, secret_key
+from core.engine.parallel import default_workers
+from dashboard.server.settings import Settings, secret_key
 
 
 def test_defaults_and_derived_paths(tmp_path):

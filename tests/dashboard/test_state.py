@@ -6,26 +6,26 @@ import math
 import pytest
 
 from core.config import RunConfig
-from core.model import MLP
-from core.speed import DESCEND_STEP, KERNEL_ROW
-from dashboard import state
-from dashboard.presets import PRESETS
-from dashboard.query import DEFAULT_VIEW, VIEWS, parse_query, to_query
+from core.engine.model import MLP
+from core.engine.speed import DESCEND_STEP, KERNEL_ROW
+from dashboard.state import rules
+from dashboard.state.presets import PRESETS
+from dashboard.state.query import DEFAULT_VIEW, VIEWS, parse_query, to_query
 
 
 def test_query_round_trip_restores_every_control():
-    values = {**state.default_values(), "eta": 0.1000000000000001, "eps": 3e-12, "seed": 7, "normalized": True}
+    values = {**rules.default_values(), "eta": 0.1000000000000001, "eps": 3e-12, "seed": 7, "normalized": True}
     parsed, view, messages = parse_query(to_query(values, "weights"))
     assert parsed == values and view == "weights" and messages == []
 
 
 def test_a_zoomed_maps_link_carries_its_box():
-    maps = {**state.default_map_values(), "map": "eta-seed", "zoom": [0.0794, 5.0, 1.0, 2.0]}
-    query = to_query(state.default_values(), "regimes", maps)
+    maps = {**rules.default_map_values(), "map": "eta-seed", "zoom": [0.0794, 5.0, 1.0, 2.0]}
+    query = to_query(rules.default_values(), "regimes", maps)
     assert "&zoom=0.0794%2C5.0%2C1.0%2C2.0" in query
     parsed, view, messages = parse_query(query)
     assert view == "regimes" and messages == [] and parsed["zoom"] == maps["zoom"]
-    assert "zoom" not in to_query(state.default_values(), "regimes", {**maps, "zoom": None})
+    assert "zoom" not in to_query(rules.default_values(), "regimes", {**maps, "zoom": None})
 
 
 @pytest.mark.parametrize(
@@ -58,39 +58,39 @@ def test_good_parameters_survive_next_to_bad_ones():
 
 
 def test_bad_typed_values_keep_the_last_valid_one():
-    last = {**state.default_values(), "eta": 0.5}
-    values, errors = state.check_values({**last, "eta": None, "steps": -3}, last)
+    last = {**rules.default_values(), "eta": 0.5}
+    values, errors = rules.check_values({**last, "eta": None, "steps": -3}, last)
     assert values["eta"] == 0.5 and values["steps"] == 5000
     assert "keeping 0.5" in errors["eta"] and "Iterations must be a whole number" in errors["steps"]
 
 
 def test_typed_text_is_quoted_in_the_message():
-    values, errors = state.check_values({**state.default_values(), "eta": "abc", "steps": "1e6"}, {})
+    values, errors = rules.check_values({**rules.default_values(), "eta": "abc", "steps": "1e6"}, {})
     assert errors["eta"] == "Learning rate η must be a number in (0, 1000], got 'abc'; keeping 0.01"
     assert errors["steps"].startswith("Iterations must be a whole number from 1 to 50000, got '1e6'")
-    assert state.parse_control("eta", " 0.5 ") == 0.5 and state.parse_control("steps", "3000") == 3000
+    assert rules.parse_control("eta", " 0.5 ") == 0.5 and rules.parse_control("steps", "3000") == 3000
 
 
 def test_a_forged_last_valid_value_is_not_kept():
-    values, errors = state.check_values({"hidden": "x"}, {"hidden": 4096, "steps": 10**9})
+    values, errors = rules.check_values({"hidden": "x"}, {"hidden": 4096, "steps": 10**9})
     assert values["hidden"] == 10 and values["steps"] == 5000  # the defaults, not the page's claims
     assert "keeping 10" in errors["hidden"]
 
 
-LIMITS = state.Limits(rate=120_000.0)
+LIMITS = rules.Limits(rate=120_000.0)
 
 
 def test_cost_is_estimated_in_seconds_from_the_measured_rate():
-    """A run is priced by core.speed's model at the measured rate: its rows and steps, the
+    """A run is priced by core.engine.speed's model at the measured rate: its rows and steps, the
     calls' own time, and what the Divergence view computes after (51 sharpness points of the
     default run, the ablation)."""
-    from core.speed import network_cost, run_estimate
+    from core.engine.speed import network_cost, run_estimate
 
     net = network_cost(MLP(), 120, 30)
     run = run_estimate(net, 21, 5000, 120_000.0, sharpness_points=51, ablation=True)
     assert LIMITS.check(RunConfig()) == pytest.approx(run.seconds)
     assert 21 * 5000 * KERNEL_ROW / 120_000 < run.seconds < 2 * 21 * 5000 / 120_000
-    assert state.Limits(rate=240_000.0).check(RunConfig()) == pytest.approx(run.seconds / 2)  # twice as fast
+    assert rules.Limits(rate=240_000.0).check(RunConfig()) == pytest.approx(run.seconds / 2)  # twice as fast
     with pytest.raises(ValueError) as info:
         LIMITS.check(RunConfig(n_steps=50_000, n_perturbations=200, hidden=64))
     message = str(info.value)
@@ -100,51 +100,51 @@ def test_cost_is_estimated_in_seconds_from_the_measured_rate():
 
 def test_a_slower_server_refuses_sooner():
     with pytest.raises(ValueError, match="the limit is 60 s"):
-        state.Limits(rate=1_000.0).check(RunConfig())
+        rules.Limits(rate=1_000.0).check(RunConfig())
 
 
 @pytest.mark.parametrize(
     "raw, message",
     [
-        ({**state.default_values(), "eta": 1e6}, "Learning rate η must be a number in (0, 1000], got 1000000.0"),
-        ({**state.default_values(), "steps": 1_000_000}, "Iterations must be a whole number from 1 to 50000"),
-        ({**state.default_values(), "hidden": 256}, "Hidden units must be a whole number from 1 to 64, got 256"),
-        ({**state.default_values(), "seed": True}, "Seed must be a whole number"),
-        ({**state.default_values(), "save_every": 1}, "unknown settings ['save_every']"),
+        ({**rules.default_values(), "eta": 1e6}, "Learning rate η must be a number in (0, 1000], got 1000000.0"),
+        ({**rules.default_values(), "steps": 1_000_000}, "Iterations must be a whole number from 1 to 50000"),
+        ({**rules.default_values(), "hidden": 256}, "Hidden units must be a whole number from 1 to 64, got 256"),
+        ({**rules.default_values(), "seed": True}, "Seed must be a whole number"),
+        ({**rules.default_values(), "save_every": 1}, "unknown settings ['save_every']"),
         ({"eta": 0.1}, "the run request has no ['eps', 'seed'"),
         ("eta=5", "must be a mapping of settings"),
-        ({**state.default_values(), "steps": 50_000, "perturbations": 200, "hidden": 64}, "the limit is 60 s"),
+        ({**rules.default_values(), "steps": 50_000, "perturbations": 200, "hidden": 64}, "the limit is 60 s"),
     ],
 )
 def test_admit_checks_every_value_a_page_sends(raw, message):
     with pytest.raises(ValueError) as info:
-        state.admit(raw, LIMITS)
+        rules.admit(raw, LIMITS)
     assert message in str(info.value)
 
 
 def test_admit_accepts_what_the_controls_send():
-    config = state.admit({**state.default_values(), "eta": "0.5", "steps": "300"}, LIMITS)
+    config = rules.admit({**rules.default_values(), "eta": "0.5", "steps": "300"}, LIMITS)
     assert config.learning_rate == 0.5 and config.n_steps == 300
 
 
 def test_presets_are_valid_runs():
     assert set(PRESETS) == {"low", "edge", "chaotic", "regimes", "digits", "orbital"}
-    assert state.map_values(PRESETS["regimes"].maps)["eta_points"] == 12
+    assert rules.map_values(PRESETS["regimes"].maps)["eta_points"] == 12
     for preset in PRESETS.values():
-        values = {**state.default_values(), **preset.values}
+        values = {**rules.default_values(), **preset.values}
         for name, value in preset.values.items():
-            assert state.parse_control(name, value) == value
-        config = state.to_config(values)
+            assert rules.parse_control(name, value) == value
+        config = rules.to_config(values)
         LIMITS.check(config)
         assert preset.view in VIEWS and preset.sentence
-    assert math.isclose(state.to_config({**state.default_values(), **PRESETS["chaotic"].values}).learning_rate, 5)
+    assert math.isclose(rules.to_config({**rules.default_values(), **PRESETS["chaotic"].values}).learning_rate, 5)
 
 
 def test_map_settings_have_rules_and_round_trip_through_the_url():
     maps = {"map": "eta-eps", "eta_min": 0.05, "eta_max": 5.0, "eta_points": 8, "inits": 4}
-    query = to_query(state.default_values(), "regimes", maps)
+    query = to_query(rules.default_values(), "regimes", maps)
     assert "map=eta-eps" in query and "eta_points=8" in query and "dataset=iris" in query
-    assert "map=" not in to_query(state.default_values(), "divergence", maps)
+    assert "map=" not in to_query(rules.default_values(), "divergence", maps)
     parsed, view, messages = parse_query(query)
     assert view == "regimes" and not messages and {k: parsed[k] for k in maps} == maps
     _, _, messages = parse_query("?view=regimes&map=spiral&eta_points=1&dataset=mnist")
@@ -154,19 +154,19 @@ def test_map_settings_have_rules_and_round_trip_through_the_url():
         "link parameter dataset: Data set must be one of iris, digits, got 'mnist'; ignored",
     ]
     with pytest.raises(ValueError, match="eta_min must be below eta_max, got 5 and 1"):
-        state.map_values({**state.default_map_values(), "eta_min": 5, "eta_max": 1})
+        rules.map_values({**rules.default_map_values(), "eta_min": 5, "eta_max": 1})
     with pytest.raises(ValueError, match="inits must be a whole number from 1 to 50, got 0"):
-        state.map_values({**state.default_map_values(), "inits": 0})
+        rules.map_values({**rules.default_map_values(), "inits": 0})
 
 
 def test_digits_runs_are_costed_by_their_own_engine_and_their_sharpness_points():
     """The view's digits run: its rows on the BLAS engine, and as many Lanczos sharpnesses as
-    the record holds (counted: the saved steps, at most dashboard.jobs.SHARPNESS_POINTS)."""
-    from core.speed import ABLATION_ROWS, network_cost, run_estimate
-    from dashboard import jobs
+    the record holds (counted: the saved steps, at most dashboard.jobs.compute.SHARPNESS_POINTS)."""
+    from core.engine.speed import ABLATION_ROWS, network_cost, run_estimate
+    from dashboard.jobs import compute
 
     config = RunConfig.for_dataset("digits", n_steps=40, n_perturbations=1, save_every=20)
-    record = jobs.stability(config)
+    record = compute.stability(config)
     net = network_cost(MLP(64, 64, 10, "tanh"), 1438, 359)
     points = len(record.sharpness_steps)  # 0, 20, 40
     bare = run_estimate(net, 2, 40, 120_000.0).seconds
@@ -180,11 +180,11 @@ def test_digits_runs_are_costed_by_their_own_engine_and_their_sharpness_points()
 
 def test_a_presets_sentence_stands_only_while_its_settings_do():
     """The defect: the sentence stayed after the seed changed and after Back to another run."""
-    from dashboard.presets import matching_preset
+    from dashboard.state.presets import matching_preset
 
     def shown(preset, **changed):
-        values = {**state.default_values(), **preset.values, **changed}
-        maps = {**state.default_map_values(), **(preset.maps or {})}
+        values = {**rules.default_values(), **preset.values, **changed}
+        maps = {**rules.default_map_values(), **(preset.maps or {})}
         return matching_preset(values, maps, preset.view)
 
     for preset in PRESETS.values():
@@ -192,22 +192,22 @@ def test_a_presets_sentence_stands_only_while_its_settings_do():
         assert shown(preset, seed=preset.values.get("seed", 0) + 1) is None
         assert shown(preset, steps=preset.values["steps"] + 1) is None
     regimes = PRESETS["regimes"]
-    values = {**state.default_values(), **regimes.values}
-    assert matching_preset(values, {**state.default_map_values(), **regimes.maps, "eta_points": 13}, "regimes") is None
+    values = {**rules.default_values(), **regimes.values}
+    assert matching_preset(values, {**rules.default_map_values(), **regimes.maps, "eta_points": 13}, "regimes") is None
     # Low and Orbital share their settings: the open view picks the sentence
-    low = {**state.default_values(), **PRESETS["low"].values}
-    assert matching_preset(low, state.default_map_values(), "orbital") is PRESETS["orbital"]
-    assert matching_preset(low, state.default_map_values(), "weights") is PRESETS["low"]
-    assert matching_preset(low, state.default_map_values(), "regimes") is None  # a map is on screen there
+    low = {**rules.default_values(), **PRESETS["low"].values}
+    assert matching_preset(low, rules.default_map_values(), "orbital") is PRESETS["orbital"]
+    assert matching_preset(low, rules.default_map_values(), "weights") is PRESETS["low"]
+    assert matching_preset(low, rules.default_map_values(), "regimes") is None  # a map is on screen there
     shown = PRESETS["orbital"].sentence  # the one clicked stays while only the tab changes
-    assert matching_preset(low, state.default_map_values(), "divergence", shown, keep_shown=True) is PRESETS["orbital"]
+    assert matching_preset(low, rules.default_map_values(), "divergence", shown, keep_shown=True) is PRESETS["orbital"]
     shown = PRESETS["low"].sentence  # a click on Orbital (its view opens) replaces Low's sentence
-    assert matching_preset(low, state.default_map_values(), "orbital", shown) is PRESETS["orbital"]
+    assert matching_preset(low, rules.default_map_values(), "orbital", shown) is PRESETS["orbital"]
 
 
 def test_an_empty_t0_perturbs_at_four_fifths_of_any_run():
     """The defect: t0 stayed 4000 after presets of 1,000 iterations, a red error on a link."""
-    from dashboard.plans import orbital_t0
+    from dashboard.jobs.plans import orbital_t0
 
     assert orbital_t0("", 5000) == 4000 and orbital_t0(None, 1000) == 800 and orbital_t0(" ", 300) == 240
     assert orbital_t0("12", 300) == 12
@@ -225,12 +225,12 @@ def test_a_refusals_numbers_add_up(dataset, workers):
     seconds besides the training (processes, calls, sharpness, fits) are said."""
     import re
 
-    from core.speed import map_estimate
+    from core.engine.speed import map_estimate
 
-    limits = state.Limits(rate=48_389.0, max_seconds=1.0)
+    limits = rules.Limits(rate=48_389.0, max_seconds=1.0)
     config = RunConfig.for_dataset(dataset, n_steps=2_000, n_perturbations=5)
     with pytest.raises(ValueError) as info:
-        limits.allow(map_estimate("eta", state.network_of(config), 12, 0, 4, 5, 2000, limits.rate, workers), "less")
+        limits.allow(map_estimate("eta", rules.network_of(config), 12, 0, 4, 5, 2000, limits.rate, workers), "less")
     text = str(info.value)
     number = r"([\d,.]+)"
     steps, seconds = re.search(rf"~{number} trajectory-steps of .* ~{number} s on this server", text).groups()

@@ -205,10 +205,10 @@ def test_the_server_runs_as_its_user_on_a_writable_volume(server):
 
 
 def _assert_kernels_cached(name: str) -> str:
-    """Loading the engine as a job's fork server does (dashboard.worker) in the container
+    """Loading the engine as a job's fork server does (dashboard.server.worker) in the container
     compiles nothing; returns the NUMBA_CACHE_DIR it used."""
     probe = (
-        "import json, os, dashboard.worker; from core import kernel; "
+        "import json, os, dashboard.server.worker; from core.engine import kernel; "
         "print(json.dumps({f.__name__: [sum(f.stats.cache_hits.values()), sum(f.stats.cache_misses.values())] "
         "for f in (kernel.softmax_loss_grad, kernel.record_and_step)})); print(os.environ['NUMBA_CACHE_DIR'])"
     )
@@ -226,7 +226,7 @@ def test_the_numba_kernels_come_from_the_cache_built_into_the_image(server):
 def test_another_user_on_a_read_only_root_filesystem_serves_with_the_cached_kernels(image):
     """A platform that runs images as an arbitrary user, read-only: numba cannot write the
     image's cache, which made it refuse to load at all; the server copies the cache to /tmp
-    (core.numba_cache) and its kernels still come from it."""
+    (core.engine.numba_cache) and its kernels still come from it."""
     port, env = _free_port(), {"SECRET_KEY": secrets.token_hex(32), "WSD_CACHE_DIR": "/tmp/wsd"}
     options = ("--user=12345:12345", "--read-only")  # podman mounts a writable tmpfs at /tmp
     with _container(image, PORT=port, WEB_CONCURRENCY=1, options=options, **env) as name:

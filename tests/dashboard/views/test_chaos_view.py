@@ -5,14 +5,14 @@ import dataclasses
 import pytest
 from dash import no_update
 
-from core.attractor import APERIODIC, DIVERGED, FIXED_POINT, Attractor
+from core.analysis.attractor import APERIODIC, DIVERGED, FIXED_POINT, Attractor
 from core.config import RunConfig
-from core.diagnostics import run_diagnostics
-from dashboard import state
-from dashboard.jobflow import side_job
+from core.experiments.diagnostics import run_diagnostics
+from dashboard.jobs.flow import side_job
+from dashboard.state import rules
 from dashboard.views import chaos
 
-VALUES = state.run_values(state.default_values())
+VALUES = rules.run_values(rules.default_values())
 JOB = chaos.SIDE_JOBS[0]
 
 

@@ -9,19 +9,21 @@ import pytest
 from dash import no_update
 
 from core.config import RunConfig
-from core.model import MLP
-from dashboard import cache, jobflow, jobs, plans, state
-from dashboard.admission import SETTINGS_CHANGED
-from dashboard.records import FTLEWindow
-from dashboard.runner import Jobs
+from core.engine.model import MLP
+from dashboard.jobs import compute, flow, plans
+from dashboard.jobs.records import FTLEWindow
+from dashboard.jobs.runner import Jobs
+from dashboard.server import cache
+from dashboard.server.admission import SETTINGS_CHANGED
+from dashboard.state import rules
 from dashboard.views import divergence
 
-SMALL = {**state.default_values(), "steps": 300, "perturbations": 4}
+SMALL = {**rules.default_values(), "steps": 300, "perturbations": 4}
 
 
 @pytest.fixture(scope="module")
 def record():
-    return jobs.stability(RunConfig(n_steps=300, n_perturbations=4))
+    return compute.stability(RunConfig(n_steps=300, n_perturbations=4))
 
 
 def test_record_has_what_the_views_need(record):
@@ -71,7 +73,7 @@ def test_a_run_job_answers_and_stores_its_record(store):
     assert figure is no_update  # a finished run's figure is drawn from its result (draw_distance)
     figure = divergence.finished_figure(store, result, False)
     key = plans.plan("run", result["values"], None, store.limits, 2).key
-    assert result == {"kind": "run", "values": state.run_values(SMALL), "extra": None, "signature": store.sign(key)}
+    assert result == {"kind": "run", "values": rules.run_values(SMALL), "extra": None, "signature": store.sign(key)}
     assert summary.startswith("final loss") and figure["layout"]["title"]["text"] == "η = 0.01, ε = 1e-08, seed 0"
     assert store.has(key)
     assert store.admission.running() == 0  # its slot is free again
@@ -80,10 +82,10 @@ def test_a_run_job_answers_and_stores_its_record(store):
 @pytest.mark.parametrize("signature", [None, "0" * 64, 12])
 def test_a_result_this_server_did_not_finish_is_not_drawn(store, monkeypatch, signature):
     """Views may compute a lost record again: only for results the server signed."""
-    monkeypatch.setattr(jobs, "stability", lambda *_: pytest.fail("an unsigned result must not train"))
-    forged = {"kind": "run", "values": state.run_values(SMALL), "signature": signature}
+    monkeypatch.setattr(compute, "stability", lambda *_: pytest.fail("an unsigned result must not train"))
+    forged = {"kind": "run", "values": rules.run_values(SMALL), "signature": signature}
     with pytest.raises(ValueError, match="this result was not finished by this server"):
-        jobflow.record_for(store, "run", forged)
+        flow.record_for(store, "run", forged)
 
 
 @pytest.mark.parametrize(
@@ -102,7 +104,7 @@ def test_a_result_this_server_did_not_finish_is_not_drawn(store, monkeypatch, si
     ],
 )
 def test_a_forged_run_request_starts_nothing(store, monkeypatch, pending, message):
-    monkeypatch.setattr(jobs, "stability", lambda *_: pytest.fail("a refused request must not train"))
+    monkeypatch.setattr(compute, "stability", lambda *_: pytest.fail("a refused request must not train"))
     started = time.monotonic()
     outputs = divergence.run_job(store, pending, Progress())
     assert outputs[0] is no_update and message in outputs[2] and outputs[2].startswith("Refused: ")
@@ -129,48 +131,48 @@ def test_a_stopped_run_says_where_it_stopped(store):
 
 def test_a_run_whose_record_the_cache_cannot_keep_still_answers(tmp_path, admission):
     """WSD_CACHE_MB far below a record: every run answers, none is stored (it would evict itself)."""
-    tiny = Jobs(tmp_path / "tiny", 1, admission, state.Limits(rate=200_000.0), b"k")
+    tiny = Jobs(tmp_path / "tiny", 1, admission, rules.Limits(rate=200_000.0), b"k")
     for seed in range(3):
-        values = {**state.default_values(), "seed": seed, "steps": 3000, "perturbations": 20}
+        values = {**rules.default_values(), "seed": seed, "steps": 3000, "perturbations": 20}
         result, summary, message, _, label, _ = divergence.run_job(tiny, _pending(values), Progress())
         assert message == "" and summary.startswith("final loss") and label.startswith("3,000 iterations")
         figure = divergence.finished_figure(tiny, result, False)
         assert figure["layout"]["title"]["text"].endswith(f"seed {seed}")
         assert not tiny.has(plans.plan("run", result["values"], None, tiny.limits, 2).key)
         # the views that need the record say why they cannot draw it (no computation in a web request)
-        with pytest.raises(jobflow.RecordGone, match=r"larger than the server's cache keeps \(1 MB\)") as gone:
-            jobflow.record_for(tiny, "run", result)
-        assert jobflow.error_message(gone.value) == str(gone.value)
+        with pytest.raises(flow.RecordGone, match=r"larger than the server's cache keeps \(1 MB\)") as gone:
+            flow.record_for(tiny, "run", result)
+        assert flow.error_message(gone.value) == str(gone.value)
 
 
 def test_an_evicted_record_is_not_computed_again_in_a_web_request(store, monkeypatch):
     """The defect: each view of a page recomputed an evicted record in its request thread (4
     computations per finished run with a small cache; 16 replays of one signed result blocked
     the server for 32 s). Now the page is told, and Run computes it again as a job."""
-    result, *_ = divergence.run_job(store, _pending({**state.default_values(), "steps": 300}), Progress())
+    result, *_ = divergence.run_job(store, _pending({**rules.default_values(), "steps": 300}), Progress())
     key = plans.plan("run", result["values"], None, store.limits, 2).key
     cache.results(store.results_dir, store.cache_mb).delete(key)  # evicted
-    monkeypatch.setattr(jobs, "stability", lambda *_: pytest.fail("computed in a web request"))
-    with pytest.raises(jobflow.RecordGone, match="no longer kept on the server") as gone:
-        jobflow.record_for(store, "run", result)
+    monkeypatch.setattr(compute, "stability", lambda *_: pytest.fail("computed in a web request"))
+    with pytest.raises(flow.RecordGone, match="no longer kept on the server") as gone:
+        flow.record_for(store, "run", result)
     assert (
-        jobflow.error_message(gone.value)
+        flow.error_message(gone.value)
         == "These results are no longer kept on the server (its cache let them go): press Run again."
     )
 
 
 def test_many_runs_through_a_small_cache_all_answer(tmp_path, admission):
     """The defect: with WSD_CACHE_MB=5 diskcache culled records just written and runs failed."""
-    small = Jobs(tmp_path / "small", 5, admission, state.Limits(rate=200_000.0), b"k")
+    small = Jobs(tmp_path / "small", 5, admission, rules.Limits(rate=200_000.0), b"k")
     for seed in range(14):
-        values = {**state.default_values(), "seed": seed, "steps": 2000}
+        values = {**rules.default_values(), "seed": seed, "steps": 2000}
         result, summary, message, *_ = divergence.run_job(small, _pending(values), Progress())
         assert message == "" and summary.startswith("final loss") and result["values"]["seed"] == seed
-        assert jobflow.record_for(small, "run", result).config.seed == seed
+        assert flow.record_for(small, "run", result).config.seed == seed
 
 
 def test_a_failing_job_reports_and_frees_its_slot(store, monkeypatch):
-    monkeypatch.setattr(jobs, "stability", lambda *_: 1 / 0)
+    monkeypatch.setattr(compute, "stability", lambda *_: 1 / 0)
     outputs = divergence.run_job(store, _pending(), Progress())
     assert outputs[2].startswith("The job failed (ZeroDivisionError: division by zero)")
     assert store.admission.running() == 0
@@ -179,11 +181,11 @@ def test_a_failing_job_reports_and_frees_its_slot(store, monkeypatch):
 def test_the_curvature_panel_puts_the_sharpness_beside_two_over_eta(record):
     """The run's record carries the reference's sharpness at its saved steps (exact Hessian:
     83 parameters); at eta 0.01 it stays far below 2/eta = 200."""
-    from core.hessian import sharpness
+    from core.analysis.hessian import sharpness
 
     np.testing.assert_array_equal(record.sharpness_steps, [0, 100, 200, 300])
     assert np.all(record.sharpness < 20) and np.all(record.sharpness > 0)
-    data = jobs.data_for(record.config)
+    data = compute.data_for(record.config)
     objective = MLP().objective(data.x_train, data.y_train)
     assert record.sharpness[-1] == sharpness(objective, record.theta_final[None, :])[0]
     fig = divergence.curvature_view(record)
@@ -196,7 +198,7 @@ def test_a_run_that_overruns_its_estimate_stops_at_the_time_limit_and_keeps_its_
     """The defect: the limit was only an estimate; accepted jobs ran 98 s, 89 s and 290 s under
     a 60 s limit. Here the estimate (a rate far above this machine's) lets a long run in; the
     clock stops it at the limit, it shows what it computed and says why."""
-    fast_guess = Jobs(tmp_path / "limited", 64, admission, state.Limits(rate=1e12, max_seconds=0.5), b"k")
+    fast_guess = Jobs(tmp_path / "limited", 64, admission, rules.Limits(rate=1e12, max_seconds=0.5), b"k")
     pending = _pending({**SMALL, "steps": 50_000, "perturbations": 20})
     result, summary, message, _, label, figure = divergence.run_job(fast_guess, pending, Progress())
     assert result is None and message == "" and summary.startswith("final loss")

@@ -7,11 +7,12 @@ import pytest
 from dash import no_update
 
 from core.config import RunConfig
-from core.regimes import run_sweep
-from dashboard import jobflow, jobs, map_zoom, plans, state
-from dashboard.views import data, regimes
+from core.experiments.regimes import run_sweep
+from dashboard.jobs import compute, flow, plans
+from dashboard.state import rules
+from dashboard.views import data, map_zoom, regimes
 
-VALUES = {**state.run_values(state.default_values()), "steps": 150}
+VALUES = {**rules.run_values(rules.default_values()), "steps": 150}
 MAPS = {"map": "eta", "eta_min": 0.01, "eta_max": 5.0, "eta_points": 4, "inits": 2, "map_steps": 150}
 
 
@@ -39,7 +40,7 @@ def test_a_strip_map_fills_in_live_and_finishes_with_its_regimes(store):
     live = [fig for text, fig in progress.updates if fig is not no_update]
     assert live and all("cells" in text for text, _ in progress.updates)
     # the record behind it equals the core's sweep of the same settings
-    record = jobflow.record_for(store, "map", finished)
+    record = flow.record_for(store, "map", finished)
     sweep = run_sweep(plans.map_config(VALUES, MAPS), record.etas, 2, workers=1)
     np.testing.assert_array_equal(record.table["final_loss"], sweep.summary()["final_loss"].to_numpy())
     assert record.regimes == tuple(sweep.summary()["regime"])
@@ -49,11 +50,11 @@ def test_a_2d_map_and_a_zoom_into_its_box(store):
     maps = {**MAPS, "map": "eta-seed", "inits": 3}
     figure, finished, _, message = regimes.map_job(store, _request(maps), Progress())
     assert message == "" and figure["data"][1]["type"] == "heatmap"
-    coarse = jobflow.record_for(store, "map", finished)
+    coarse = flow.record_for(store, "map", finished)
     values, extra = map_zoom.zoom_request({"range": {"x": [0.05, 5.0], "y": [0.5, 2.5]}}, finished)
     assert extra["zoom"] == [0.05, 5.0, 1.0, 2.0]  # the seed axis zooms by whole seeds
     figure, zoomed, _, message = regimes.map_job(store, _request(extra, values), Progress())
-    fine = jobflow.record_for(store, "map", zoomed)
+    fine = flow.record_for(store, "map", zoomed)
     assert message == "" and list(fine.ys) == [1, 2] and fine.etas.size > 3
     # what the zoom covers (coarse grid 0.01, 0.0794, 0.63, 5 refined x4 from 0.0794): its
     # title and the line under the map's settings say it; Zoom out asks for the coarse map
@@ -98,7 +99,7 @@ def test_a_zoom_box_is_kept_to_four_significant_digits():
     ],
 )
 def test_bad_or_too_large_maps_are_refused_before_any_training(store, monkeypatch, extra, message):
-    monkeypatch.setattr(jobs, "regime_map", lambda *_: pytest.fail("a refused map must not train"))
+    monkeypatch.setattr(compute, "regime_map", lambda *_: pytest.fail("a refused map must not train"))
     figure, finished, label, text = regimes.map_job(store, _request(extra), Progress())
     assert figure is no_update and text.startswith("Refused: ") and message in text, text
 
@@ -121,8 +122,8 @@ def test_a_click_opens_the_run_of_that_point():
 
 
 def test_digits_show_as_images_with_the_mistakes_first():
-    record = jobs.stability(RunConfig.for_dataset("digits", n_steps=40, n_perturbations=1, learning_rate=1.0))
-    digits = jobs.data_for(record.config)
+    record = compute.stability(RunConfig.for_dataset("digits", n_steps=40, n_perturbations=1, learning_rate=1.0))
+    digits = compute.data_for(record.config)
     fig, text = data.data_view(record, digits, "2", "3")
     wrong = int((record.predictions[len(digits.y_train) :] != digits.y_test).sum())
     assert f"{wrong} test images wrong, shown first" in text
@@ -132,7 +133,7 @@ def test_digits_show_as_images_with_the_mistakes_first():
 
 def test_a_finished_map_keeps_its_figure_for_a_replay(store):
     figure, finished, _, _ = regimes.map_job(store, _request(MAPS), Progress())
-    plan = jobflow.plan_of(store, "map", finished)
+    plan = flow.plan_of(store, "map", finished)
     assert regimes.replay(store, plan.key) == figure  # stored as the page received it
     assert regimes.replay(store, "map:v0:nothing") is None
 
@@ -142,11 +143,11 @@ def test_a_zoom_shows_the_coarse_map_until_its_cells_are_replaced(store):
 
     maps = {**MAPS, "map": "eta-seed", "inits": 3}
     _, finished, _, _ = regimes.map_job(store, _request(maps), Progress())
-    coarse = jobflow.record_for(store, "map", finished)
+    coarse = flow.record_for(store, "map", finished)
     values, extra = map_zoom.zoom_request({"range": {"x": [0.05, 5.0], "y": [0.5, 2.5]}}, finished)
     assert regimes._coarse_record(store, _request(extra, values)).etas.tolist() == coarse.etas.tolist()
     _, zoomed, _, _ = regimes.map_job(store, _request(extra, values), Progress())
-    fine = jobflow.record_for(store, "map", zoomed)
+    fine = flow.record_for(store, "map", zoomed)
     pending = dataclasses.replace(fine, done=np.zeros_like(fine.done), value=np.full_like(fine.value, np.nan))
     shown = map_zoom.with_coarse(pending, coarse)
     assert shown.done.all()  # every cell has a coarse value to show
@@ -161,12 +162,12 @@ def test_a_strip_zoom_shows_the_coarse_strip_until_replaced(store):
     import dataclasses
 
     _, finished, _, _ = regimes.map_job(store, _request(MAPS), Progress())
-    coarse = jobflow.record_for(store, "map", finished)
+    coarse = flow.record_for(store, "map", finished)
     # a span drawn on the strip's third panel arrives as "x3"/"y5" (each panel has its own axes)
     values, extra = map_zoom.zoom_request({"range": {"x3": [2.0, 0.05], "y5": [0, 1]}}, finished)
     assert extra["zoom"][:2] == [0.05, 2.0]
     _, zoomed, _, message = regimes.map_job(store, _request(extra, values), Progress())
-    fine = jobflow.record_for(store, "map", zoomed)
+    fine = flow.record_for(store, "map", zoomed)
     assert message == "" and fine.etas.size > 4
     blank = {k: np.full_like(v, np.nan) for k, v in fine.table.items()}
     shown = map_zoom.with_coarse(dataclasses.replace(fine, table=blank, regimes=(None,) * fine.etas.size), coarse)
@@ -179,8 +180,8 @@ def test_a_strip_zoom_shows_the_coarse_strip_until_replaced(store):
 def test_every_map_kind_runs_at_its_defaults_within_the_limit(store, kind):
     """The defect: Run map with the defaults (or /?view=regimes) was refused, "~156 s": the map
     took the sidebar's 5,000 iterations. Priced at the rate the tests assume (200k/s)."""
-    request = {"kind": "map", "values": state.run_values(state.default_values())}
-    plan = plans.plan("map", request["values"], {**state.default_map_values(), "map": kind}, store.limits, 2)
+    request = {"kind": "map", "values": rules.run_values(rules.default_values())}
+    plan = plans.plan("map", request["values"], {**rules.default_map_values(), "map": kind}, store.limits, 2)
     assert plan.key.startswith("map:")
 
 
@@ -237,14 +238,14 @@ def test_a_map_in_the_app_pays_for_its_live_figures(monkeypatch):
     """The live figures are drawn in the job's own process: a strip's record fits every cell's
     FTLE again each time (the default strip's 21 updates took 15 s of CPU). On two cores with
     two workers that process slows them; the CLI, with no page, pays nothing of it."""
-    from core.speed import map_estimate
+    from core.engine.speed import map_estimate
 
     assert plans.LIVE_SECONDS == regimes.LIVE_SECONDS
     monkeypatch.setattr(plans, "default_workers", lambda: 2)
     config = plans.map_config(VALUES, {**MAPS, "map_steps": 500})
-    bare = map_estimate("eta", state.network_of(config), 25, 0, 20, plans.MAP_COPIES, 500, 200_000.0, 2)
+    bare = map_estimate("eta", rules.network_of(config), 25, 0, 20, plans.MAP_COPIES, 500, 200_000.0, 2)
     strip = plans.map_cost("eta", config, 25, 0, 20, 200_000.0, 2)
     assert 1.3 * bare.seconds < strip.seconds <= 1.5 * bare.seconds  # busy 0.75 of a core: x 2.75 / 2
     assert strip.training == bare.training and strip.trajectory_steps == bare.trajectory_steps
     one = plans.map_cost("eta", config, 25, 0, 20, 200_000.0, 1)  # one worker: the other core is free
-    assert one.seconds == map_estimate("eta", state.network_of(config), 25, 0, 20, 5, 500, 200_000.0, 1).seconds
+    assert one.seconds == map_estimate("eta", rules.network_of(config), 25, 0, 20, 5, 500, 200_000.0, 1).seconds

@@ -9,23 +9,25 @@ import pandas as pd
 import pytest
 
 from core.config import RunConfig
-from dashboard import exports, jobflow, jobs, state
+from dashboard.jobs import compute, flow
+from dashboard.page import exports
+from dashboard.state import rules
 from dashboard.views import data, divergence, weights
 
-IRIS = jobs.data_for(RunConfig())
-SMALL = {**state.default_values(), "steps": 300, "perturbations": 4}
+IRIS = compute.data_for(RunConfig())
+SMALL = {**rules.default_values(), "steps": 300, "perturbations": 4}
 
 
 @pytest.fixture(scope="module")
 def record():
-    return jobs.stability(RunConfig(n_steps=300, n_perturbations=4))
+    return compute.stability(RunConfig(n_steps=300, n_perturbations=4))
 
 
 def test_props_round_trip():
-    values = {**state.default_values(), "normalized": True}
-    props = jobflow.props_from_values(values)
-    assert props[state.CONTROLS.index("normalized")] == ["on"]
-    assert jobflow.raw_from_props(props) == values
+    values = {**rules.default_values(), "normalized": True}
+    props = flow.props_from_values(values)
+    assert props[rules.CONTROLS.index("normalized")] == ["on"]
+    assert flow.raw_from_props(props) == values
 
 
 def test_views_draw_from_a_record(record):
@@ -61,9 +63,9 @@ def test_exports(record):
 
 def test_the_app_factory_builds_a_wired_app(tmp_path):
     from app import create_app
-    from dashboard.settings import Settings
+    from dashboard.server.settings import Settings
 
-    app = create_app(Settings(cache_dir=tmp_path))
+    app = create_app(Settings(cache_dir=tmp_path, engine_rate=150_000.0))
     assert app.server is not None and app.layout is not None and app.server.secret_key
     outputs = " ".join(app.callback_map)
     for needed in ("result.data", "orbital-graph.figure", "download.data", "written-query.data"):
@@ -78,13 +80,13 @@ def test_the_cli_command_trains_the_same_run(tmp_path):
     import sys
     from pathlib import Path
 
-    values = {**state.run_values(state.default_values()), "eta": 0.3, "steps": 200, "perturbations": 3, "seed": 4}
+    values = {**rules.run_values(rules.default_values()), "eta": 0.3, "steps": 200, "perturbations": 3, "seed": 4}
     command = exports.cli_command(values)
     assert command.startswith("python cli.py run --eta 0.3 --eps 1e-08 --seed 4 --dataset iris")
     root = Path(__file__).resolve().parents[3]
     out = subprocess.run([sys.executable, *shlex.split(command)[1:]], cwd=root, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    record = jobs.stability(state.to_config(values))
+    record = compute.stability(rules.to_config(values))
     assert json.loads(out.stdout)["final_loss"] == record.loss[-1, 0]
 
 
@@ -99,7 +101,7 @@ def test_the_weights_sentence_states_what_the_weights_did(record):
 def test_the_normalised_distance_divides_by_the_runs_own_weight_count():
     """On digits (64-12-10: 888 weights) <d(0)>/(eps N_w) starts near 0.5 as on Iris; it showed
     5.3 when the view divided by an Iris-shaped network's 120 weights."""
-    digits = jobs.stability(RunConfig(dataset="digits", hidden=12, n_steps=2, n_perturbations=3))
+    digits = compute.stability(RunConfig(dataset="digits", hidden=12, n_steps=2, n_perturbations=3))
     assert digits.n_weights == 12 * (64 + 10)
     fig = divergence.distance_view(digits, normalized=True)
     assert float(fig.data[1].y[0]) == pytest.approx(digits.normalized_distance[0], rel=1e-6)  # float32 on the wire
@@ -125,7 +127,7 @@ def test_a_distance_figure_names_the_run_it_shows(record):
 
 def test_the_data_view_explains_the_runs_own_data_set():
     """The defect: on digits the Data view kept the Iris text and the Iris feature dropdowns."""
-    digits_text, digits_axes = data.intro(jobs.data_for(RunConfig(dataset="digits")))
+    digits_text, digits_axes = data.intro(compute.data_for(RunConfig(dataset="digits")))
     assert digits_text.startswith("Digits: 1,797 handwritten digits of 8x8 pixels (64 inputs, 10 classes)")
     assert "1,438 train the network, 359 test it" in digits_text and digits_axes == {"display": "none"}
     iris_text, iris_axes = data.intro(IRIS)

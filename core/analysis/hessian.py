@@ -1,0 +1,195 @@
+"""Sharpness: the largest eigenvalue of the Hessian of the training loss (docs/method.md §6).
+
+At the edge of stability (Cohen et al. 2021, "Gradient descent on neural networks typically
+occurs at the edge of stability", ICLR) full-batch GD with learning rate eta drives the
+sharpness lambda_max(Hessian of L) up to about 2 / eta, the threshold beyond which GD on
+the local quadratic model would diverge, and it then hovers there.
+
+The Hessian is taken by central differences of the ANALYTIC gradient,
+H[:, i] = (g(theta + h_i e_i) - g(theta - h_i e_i)) / (2 h_i), all 2P gradients in one
+batched call of the objective, then symmetrised. With 83 parameters the exact Hessian is
+cheap; for large P (digits: 4,810) Lanczos (ARPACK) needs only Hessian-vector products,
+each a central difference of the gradient along the vector (one objective call on 2 rows).
+
+Failure of the dynamics is data: a network whose parameters, loss or gradients are not
+finite has sharpness NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
+
+from core.arrays import FloatArray, IntArray
+from core.config import RunConfig
+from core.data import Dataset
+from core.engine.parallel import default_workers
+from core.engine.training import Objective, Progress, check_memory, descend, descend_bytes
+from core.experiments.stability import dataset_for, network_for, start_and_directions
+from core.validate import check_choice, check_float, check_int
+
+METHODS = ("auto", "exact", "lanczos")
+EXACT_MAX_PARAMS = 500  # "auto" takes the dense Hessian up to here: 2P gradients, a P x P eigvalsh
+# Central differences of the gradient err by h^2 g''' / 6 (truncation) plus eps |g| / h
+# (rounding); with derivatives of unit scale the sum is least at h ~ eps^(1/3) ~ 6e-6.
+RELATIVE_STEP = float(np.finfo(np.float64).eps) ** (1 / 3)
+LANCZOS_TOL = 1e-10  # relative accuracy asked of ARPACK; the products themselves err by ~1e-10
+LANCZOS_SEED = 20210226  # fixes the start vector v0, so Lanczos results are reproducible
+HESSIAN_ARRAYS = 5  # (P, P)-sized arrays of the exact Hessian: 2P rows in, 2P gradients out, H
+
+
+class _NotFinite(Exception):
+    """A Hessian-vector product met a non-finite gradient (inside ARPACK's loop)."""
+
+
+def _steps(theta: FloatArray, step: float | None) -> FloatArray:
+    """(P,) difference steps: ``step`` for every coordinate, else eps^(1/3) max(1, |theta_i|)
+    (relative to large parameters so theta_i +- h_i stays well resolved in float64)."""
+    if step is not None:
+        return np.full(theta.shape, check_float("step", step, low=0.0, high=math.inf))
+    steps: FloatArray = RELATIVE_STEP * np.maximum(1.0, np.abs(theta))
+    return steps
+
+
+def hessian(objective: Objective, theta: FloatArray, *, step: float | None = None) -> FloatArray:
+    """Hessian (P, P) of the loss at ``theta: (P,)`` from one objective call on (2P, P) rows.
+
+    ``step`` is an absolute difference step for every coordinate (default: see ``_steps``).
+    A non-finite theta or gradient gives a matrix of NaN.
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    if theta.ndim != 1:
+        raise ValueError(f"theta must have shape (P,), got {theta.shape}")
+    p = theta.size
+    check_memory(8 * HESSIAN_ARRAYS * p * p, f"the exact Hessian of {p:,} parameters", "use method='lanczos'")
+    if not np.isfinite(theta).all():
+        return np.full((p, p), np.nan)
+    h = _steps(theta, step)
+    diagonal = np.arange(p)
+    rows = np.tile(theta, (2, p, 1))  # (2, P, P): theta + h_i e_i, then theta - h_i e_i
+    rows[0, diagonal, diagonal] += h
+    rows[1, diagonal, diagonal] -= h
+    width = rows[0, diagonal, diagonal] - rows[1, diagonal, diagonal]  # the 2h actually represented
+    grad = objective(rows.reshape(2 * p, p))[1].reshape(2, p, p)
+    columns = (grad[0] - grad[1]) / width[:, None]  # row i: d grad / d theta_i = column i of H
+    if not np.isfinite(columns).all():
+        return np.full((p, p), np.nan)
+    symmetric: FloatArray = 0.5 * (columns + columns.T)
+    return symmetric
+
+
+def hessian_vector_product(objective: Objective, theta: FloatArray, v: FloatArray) -> FloatArray:
+    """H v (P,) at ``theta: (P,)`` by a central difference of the gradient along ``v: (P,)``.
+
+    The step along the unit vector v/|v| is eps^(1/3) max(1, rms(theta)), as in ``_steps``.
+    Raises ``_NotFinite`` if a gradient is not finite.
+    """
+    norm = float(np.linalg.norm(v))
+    if norm == 0.0:
+        return np.zeros_like(theta)
+    h = RELATIVE_STEP * max(1.0, float(np.sqrt(np.mean(theta * theta))))
+    delta = (h / norm) * v
+    grad = objective(np.stack([theta + delta, theta - delta]))[1]
+    product: FloatArray = (grad[0] - grad[1]) * (norm / (2.0 * h))
+    if not np.isfinite(product).all():
+        raise _NotFinite
+    return product
+
+
+def _lanczos_top(objective: Objective, theta: FloatArray) -> float:
+    """Largest algebraic eigenvalue at ``theta: (P,)`` by ARPACK on Hessian-vector products."""
+    p = theta.size
+    if not np.isfinite(theta).all() or not np.isfinite(objective(theta[None, :])[1]).all():
+        return math.nan
+    operator = LinearOperator((p, p), matvec=lambda v: hessian_vector_product(objective, theta, v.ravel()))
+    v0 = np.random.default_rng(LANCZOS_SEED).standard_normal(p)
+    try:
+        return float(eigsh(operator, k=1, which="LA", v0=v0, tol=LANCZOS_TOL, return_eigenvectors=False)[0])
+    except _NotFinite:
+        return math.nan
+    except ArpackNoConvergence as exc:
+        return float(exc.eigenvalues[0]) if len(exc.eigenvalues) else math.nan
+
+
+def _exact_top(objective: Objective, theta: FloatArray) -> float:
+    """Largest eigenvalue of the dense Hessian at ``theta: (P,)``."""
+    h = hessian(objective, theta)
+    return float(np.linalg.eigvalsh(h)[-1]) if np.isfinite(h).all() else math.nan
+
+
+def sharpness(objective: Objective, theta: FloatArray, *, method: str = "auto") -> FloatArray:
+    """Largest (algebraic) Hessian eigenvalue (K,) of each row of ``theta: (K, P)``.
+
+    ``method``: "exact" (eigvalsh of :func:`hessian`), "lanczos" (ARPACK, fixed start
+    vector), or "auto" = exact for P <= ``EXACT_MAX_PARAMS``. Non-finite rows give NaN.
+    """
+    check_choice("method", method, METHODS)
+    theta = np.asarray(theta, dtype=np.float64)
+    if theta.ndim != 2:
+        raise ValueError(f"theta must have shape (K, P), got {theta.shape}")
+    if method == "auto":
+        method = "exact" if theta.shape[1] <= EXACT_MAX_PARAMS else "lanczos"
+    top = _exact_top if method == "exact" else _lanczos_top
+    return np.array([top(objective, row) for row in theta], dtype=np.float64)
+
+
+@dataclass(frozen=True, eq=False)
+class SharpnessSeries:
+    """Sharpness along the reference trajectory of ``config``.
+
+    steps: (S,) iterations at which the sharpness was measured (0 and T always included);
+    sharpness: (S,), NaN where the network is not finite (from the step the trajectory
+    diverged); loss: (T + 1,) training loss.
+    """
+
+    config: RunConfig
+    steps: IntArray
+    sharpness: FloatArray
+    loss: FloatArray
+    cancelled: bool = False
+
+    @property
+    def two_over_eta(self) -> float:
+        """2 / eta: the edge of stability of GD on a quadratic."""
+        return 2.0 / self.config.learning_rate
+
+
+def sharpness_series(
+    config: RunConfig,
+    every: int,
+    *,
+    data: Dataset | None = None,
+    theta0: FloatArray | None = None,
+    on_progress: Progress | None = None,
+    method: str = "auto",
+    threads: int | None = None,
+) -> SharpnessSeries:
+    """Train the reference network of ``config`` (as :func:`core.experiments.stability.run_stability`
+    draws it from the seed, no copies) and measure the sharpness every ``every`` steps.
+
+    ``every`` replaces ``config.save_every``; ``on_progress(done, total, partial)`` follows
+    the training; ``threads`` share the 2P rows of each Hessian (default: one per core).
+    """
+    check_int("every", every, low=1, high=10_000_000)
+    check_choice("method", method, METHODS)
+    data = dataset_for(config, data)
+    mlp = network_for(config, data)
+    p = mlp.n_params
+    exact = method == "exact" or (method == "auto" and p <= EXACT_MAX_PARAMS)
+    check_memory(
+        descend_bytes(config.n_steps, 1, p, every) + (8 * HESSIAN_ARRAYS * p * p if exact else 0),
+        f"the records of {config.n_steps + 1:,} steps ({p} parameters saved every {every})"
+        + (" and the exact Hessian" if exact else ""),
+        "use fewer steps or a larger every",
+    )
+    start, _ = start_and_directions(config, mlp, theta0)
+    objective = mlp.objective(data.x_train, data.y_train, config.l2, threads=threads or default_workers())
+    traj = descend(
+        objective, start[None, :], config.learning_rate, config.n_steps, save_every=every, on_progress=on_progress
+    )
+    # a diverged row is frozen at non-finite parameters or gradients: NaN from then on
+    values = sharpness(objective, traj.theta[:, 0, :], method=method)  # (S,)
+    return SharpnessSeries(config, traj.steps, values, traj.loss[:, 0], traj.cancelled)

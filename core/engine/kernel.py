@@ -1,0 +1,290 @@
+"""Compiled loss and gradient of the shallow network (numba): the engine's hot path.
+
+The same mathematics as the NumPy reference in :class:`core.engine.objective.Objective`, which the
+tests hold this kernel to, computed one network (row of theta) at a time:
+
+- every loop over the N data rows is innermost and contiguous, so LLVM emits AVX2 vector
+  code for it, sums over N included. The input and class counts D and C are compiled in
+  (the data come as tuples of rows), so the short loops over them unroll and one pass over
+  N does all their work. ``fastmath`` is limited to reassociation and FMA contraction and
+  errors follow NumPy (no ZeroDivisionError checks, which kept divisions scalar): no
+  ``nnan``/``ninf``, so a network that overflows still produces inf or NaN and the engine
+  still sees it diverge;
+- exp is computed here (Cody-Waite reduction, a degree-13 polynomial evaluated in a
+  shallow tree, scaling by 2^k built from exponent bits), because libm's scalar exp took
+  half the run time on the AVX2 machine it was written on (AMD EPYC without AVX-512, where
+  NumPy's SIMD exp does not apply; later machines of this project have AVX-512, and the
+  polynomial still vectorises inside the kernel's fused loops). It is within 2 ulp of
+  NumPy's, inf above 709.78, 0 (through subnormals) below -745.13, NaN for NaN (tested).
+  Rounding uses ``np.floor`` (a float, one vroundpd), never
+  ``math.floor``: in numba that returns an int64, and the scalar float-int-float
+  conversions kept every loop calling exp scalar (5.1 ns an element, now 1.9). Loops that
+  call it hold no log or branch, which LLVM leaves scalar.
+
+Each row is computed alone, in the same order whatever else is in the batch, so results
+do not depend on batching or on how rows are split over threads or processes. The kernel
+releases the GIL, so :class:`core.engine.objective.Objective` can split the rows over threads.
+Hidden layers: sigmoid, tanh, ReLU. Output: softmax (the default); the legacy sigmoid
+output stays on the NumPy path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeAlias
+
+from core.arrays import FloatArray, IntArray
+from core.engine.numba_cache import ensure_writable_cache
+
+ensure_writable_cache()  # before numba reads NUMBA_CACHE_DIR
+
+import numba as nb  # noqa: E402
+import numpy as np  # noqa: E402
+from llvmlite import ir  # noqa: E402
+from numba import types  # noqa: E402
+from numba.extending import intrinsic  # noqa: E402
+
+if TYPE_CHECKING:
+    from numba.core.typing.templates import Signature
+
+# the code generator an @intrinsic returns: (context, builder, signature, args) -> LLVM value
+Codegen: TypeAlias = Callable[[object, ir.IRBuilder, "Signature", list[ir.Value]], ir.Value]
+
+FASTMATH = {"reassoc", "contract"}  # vectorised sums and FMA; IEEE NaN and inf kept
+SIGMOID, TANH, RELU = 0, 1, 2
+ACTIVATION_CODE = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU}
+
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01  # fdlibm's split of ln 2: k * _LN2_HI is exact for |k| < 2^11
+_LN2_LO = 1.90821492927058770002e-10
+_X_MAX = 710.0  # exp(710) overflows to inf
+_X_MIN = -746.0  # exp(-746) underflows to 0
+_TAYLOR = tuple(1.0 / math.factorial(n) for n in range(14))  # |r| <= ln2/2: truncation < 1e-17
+_SHIFTER = 6755399441055744.0  # 1.5 * 2^52: x + _SHIFTER holds the integer x in its low bits
+_SHIFTER_BITS = int(np.float64(_SHIFTER).view(np.int64))
+_LOG_CHUNK = 32
+
+
+@intrinsic
+def _bits_to_float(typingctx: object, i: types.Type) -> tuple[Signature, Codegen]:
+    """Reinterpret an int64 as the float64 with those bits."""
+
+    def codegen(context: object, builder: ir.IRBuilder, signature: Signature, args: list[ir.Value]) -> ir.Value:
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _float_to_bits(typingctx: object, f: types.Type) -> tuple[Signature, Codegen]:
+    """Reinterpret a float64 as the int64 with its bits."""
+
+    def codegen(context: object, builder: ir.IRBuilder, signature: Signature, args: list[ir.Value]) -> ir.Value:
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@nb.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _pow2(k: float) -> float:
+    """2.0 ** k for a whole float k in [-1022, 1023], from the exponent bits."""
+    # numba's @intrinsic passes typingctx itself: compiled code calls these with the value only,
+    # which numba's stub (the Python signature, typingctx included) does not know
+    return _bits_to_float((_float_to_bits(k + _SHIFTER) - _SHIFTER_BITS + 1023) << 52)  # type: ignore[call-arg]
+
+
+@nb.njit(cache=True, fastmath=FASTMATH, inline="always")
+def exp(x: float) -> float:
+    """exp(x) for float64 x; vectorises inside loops."""
+    xc = x if x > _X_MIN else _X_MIN  # NaN -> _X_MIN here, restored at the end
+    xc = xc if xc < _X_MAX else _X_MAX
+    k = np.floor(xc * _LOG2E + 0.5)
+    r = (xc - k * _LN2_HI) - k * _LN2_LO
+    c = _TAYLOR
+    r2 = r * r
+    r4 = r2 * r2
+    low = (c[0] + c[1] * r + (c[2] + c[3] * r) * r2) + (c[4] + c[5] * r + (c[6] + c[7] * r) * r2) * r4
+    high = (c[8] + c[9] * r + (c[10] + c[11] * r) * r2) + (c[12] + c[13] * r) * r4
+    p = low + high * (r4 * r4)
+    half = np.floor(k * 0.5)  # 2^k = 2^half * 2^(k - half): both normal for k in [-1076, 1024]
+    y = p * _pow2(half) * _pow2(k - half)
+    return y if x == x else x
+
+
+@nb.njit(cache=True, fastmath=FASTMATH)
+def exp_array(x: FloatArray, out: FloatArray) -> None:
+    """``out[i] = exp(x[i])`` for 1-d float64 arrays (for tests and benchmarks)."""
+    for i in range(x.size):
+        out[i] = exp(x[i])
+
+
+@nb.njit(cache=True, fastmath=FASTMATH, nogil=True, error_model="numpy")
+def softmax_loss_grad(
+    theta: FloatArray,
+    xs: tuple[FloatArray, ...],
+    onehots: tuple[FloatArray, ...],
+    activation: int,
+    loss: FloatArray,
+    grad: FloatArray,
+    accuracy: FloatArray,
+) -> None:
+    """Mean softmax cross-entropy, its gradient and the accuracy of every row of theta.
+
+    theta (K, P) in the flat layout of :mod:`core.engine.model`; ``xs`` the D input features and
+    ``onehots`` the C one-hot label indicators, each a tuple of (N,) arrays: as tuples,
+    D and C are known when the kernel is compiled (one compilation per data shape), so
+    the short loops over them unroll and each pass over the N rows does all their work.
+    ``activation`` is a code of ACTIVATION_CODE. Writes loss (K,), grad (K, P), accuracy (K,).
+    """
+    n_rows, n_params = theta.shape
+    d, c, n = len(xs), len(onehots), xs[0].size
+    h = (n_params - c) // (d + 1 + c)  # P = D H + H + H C + C
+    o_b1, o_w2, o_b2 = d * h, d * h + h, d * h + h + h * c
+    a = np.empty((h, n))  # hidden outputs
+    z = np.empty((c, n))  # logits, then exp(z - max), then d loss / d z
+    top = np.empty(n)  # max over classes, then sum_m exp(z_m - max), then 1 / (N times that)
+    true_shift = np.empty(n)  # z_y - max z: 0 iff the true class wins
+    da = np.empty(n)  # d loss / d (pre-activation of one hidden unit)
+    inv_n = 1.0 / n
+    is_sigmoid = 1.0 if activation == SIGMOID else 0.0
+    is_tanh = 1.0 if activation == TANH else 0.0
+    is_relu = 1.0 if activation == RELU else 0.0
+    for k in range(n_rows):
+        th, g = theta[k], grad[k]
+        # hidden layer: a_j = act(b1_j + sum_i W1_ij x_i)
+        for j in range(h):
+            aj, b = a[j], th[o_b1 + j]
+            for s in range(n):
+                v = b
+                for i in range(d):
+                    v += th[i * h + j] * xs[i][s]
+                aj[s] = v
+            if activation == SIGMOID:
+                for s in range(n):
+                    aj[s] = 1.0 / (1.0 + exp(-aj[s]))
+            elif activation == TANH:
+                for s in range(n):
+                    aj[s] = math.tanh(aj[s])
+            else:
+                for s in range(n):
+                    v = aj[s]
+                    aj[s] = 0.0 if v <= 0.0 else v  # NaN stays NaN
+        # logits z_m = b2_m + sum_j W2_jm a_j
+        for m in range(c):
+            b = th[o_b2 + m]
+            for s in range(n):
+                z[m, s] = b
+        for j in range(h):
+            aj, wj = a[j], o_w2 + j * c
+            for s in range(n):
+                v = aj[s]
+                for m in range(c):
+                    z[m, s] += th[wj + m] * v
+        # softmax cross-entropy, shifted by the max over classes
+        for s in range(n):
+            best, true = z[0, s], onehots[0][s] * z[0, s]
+            for m in range(1, c):
+                v = z[m, s]
+                best = v if v > best else best
+                true += onehots[m][s] * v
+            top[s], true_shift[s] = best, true - best
+        for m in range(c):
+            for s in range(n):
+                z[m, s] = exp(z[m, s] - top[s])
+        for s in range(n):
+            total = 0.0
+            for m in range(c):
+                total += z[m, s]
+            top[s] = total  # in [1, C] for a finite row
+        # sum_s log(total_s) as logs of products of 32: 4 scalar logs instead of N (they
+        # were ~15% of the kernel); each product <= C^32, so no overflow for C <= 10^9
+        sum_log = 0.0
+        for lo in range(0, n, _LOG_CHUNK):
+            product = 1.0
+            for s in range(lo, min(lo + _LOG_CHUNK, n)):
+                product *= top[s]
+            sum_log += math.log(product)
+        sum_true, right = 0.0, 0.0
+        for s in range(n):
+            sum_true += true_shift[s]
+            right += 1.0 if true_shift[s] >= 0.0 else 0.0
+            top[s] = inv_n / top[s]
+        loss[k], accuracy[k] = (sum_log - sum_true) * inv_n, right * inv_n
+        # d loss / d z = (softmax - onehot) / N
+        for m in range(c):
+            acc, om = 0.0, onehots[m]
+            for s in range(n):
+                v = z[m, s] * top[s] - om[s] * inv_n
+                z[m, s] = v
+                acc += v
+            g[o_b2 + m] = acc
+        # back through the hidden layer, one unit at a time
+        for j in range(h):
+            aj, wj = a[j], o_w2 + j * c
+            acc_b = 0.0
+            for s in range(n):
+                v = 0.0
+                for m in range(c):
+                    v += th[wj + m] * z[m, s]
+                av = aj[s]  # the slope act'(pre-activation) from a, without branches
+                v *= is_sigmoid * (av * (1.0 - av)) + is_tanh * (1.0 - av * av) + is_relu * (1.0 if av > 0.0 else 0.0)
+                da[s] = v
+                acc_b += v
+            g[o_b1 + j] = acc_b
+            for i in range(d):
+                acc, xi = 0.0, xs[i]
+                for s in range(n):
+                    acc += xi[s] * da[s]
+                g[i * h + j] = acc
+            for m in range(c):
+                acc = 0.0
+                for s in range(n):
+                    acc += aj[s] * z[m, s]
+                g[wj + m] = acc
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def record_and_step(
+    t: int,
+    theta: FloatArray,
+    grad: FloatArray,
+    loss: FloatArray,
+    accuracy: FloatArray,
+    reference: IntArray,
+    l1: bool,
+    rate: FloatArray,
+    diverged_at: IntArray,
+    records: FloatArray,
+    path_length: FloatArray,
+) -> None:
+    """One step of :func:`core.engine.training.descend` after the gradient, for every row k:
+
+    records[:, t, k] = loss, accuracy, distance to row reference[k] (L1, or L2 if not
+    ``l1``), ||theta_k||_1; a row whose loss or parameters are not finite gets
+    diverged_at[k] = t and rate[k] = 0 (frozen); then theta_k -= rate[k] grad_k and
+    path_length_k += |rate[k] grad_k|. ``records`` is (4, T + 1, K).
+    """
+    n_rows, n_params = theta.shape
+    for k in range(n_rows):
+        th, ref = theta[k], theta[reference[k]]
+        dist, norm, finite = 0.0, 0.0, math.isfinite(loss[k])
+        for p in range(n_params):
+            v = th[p]
+            diff = v - ref[p]
+            dist += abs(diff) if l1 else diff * diff
+            norm += abs(v)
+            finite = finite and math.isfinite(v)
+        records[0, t, k] = loss[k]
+        records[1, t, k] = accuracy[k]
+        records[2, t, k] = dist if l1 else math.sqrt(dist)
+        records[3, t, k] = norm
+        if not finite and diverged_at[k] == -1:
+            diverged_at[k] = t
+            rate[k] = 0.0
+    for k in range(n_rows):
+        th, g, path, eta = theta[k], grad[k], path_length[k], rate[k]
+        for p in range(n_params):
+            step = eta * g[p]
+            th[p] -= step
+            path[p] += abs(step)

@@ -1,0 +1,256 @@
+"""The training loss and its gradient over fixed data, batched over K networks
+(:class:`Objective`, which :meth:`core.engine.model.MLP.objective` makes for a network).
+
+The loss is the mean over the N training rows of the cross-entropy of softmax(z)
+(``output="softmax"``), or of sigmoid outputs clipped to [1e-7, 1 - 1e-7] and normalised
+to sum 1 (``output="legacy_sigmoid"``). Gradients are analytic and batched over K.
+
+Three implementations of the loss and gradient, held to each other by the tests:
+
+- ``engine="numpy"``: the reference. The hidden layer is laid out (K, H, N) and the output
+  layer (K, C, N), so the reductions over N run along contiguous memory, and rows are
+  processed in blocks of ``BLOCK`` networks so the work arrays stay in cache.
+- ``engine="compiled"``: the numba kernel of :mod:`core.engine.kernel` (softmax output), fastest
+  for small data (Iris: 2-3x the reference per network, measured).
+- ``engine="blas"``: one network at a time, every product a DGEMM on the network's own
+  (D + 1, H) and (H + 1, C) blocks of theta, biases included through a row of ones
+  (``_blas_work``): for digits ~8x the compiled kernel, measured.
+- ``engine="auto"`` (default): "blas" for inputs of ``BLAS_MIN_INPUTS`` features or more, or
+  with tanh from ``BLAS_MIN_FLOPS`` FLOPs per network-step on, else "compiled"; a choice by
+  the network and the shape of the data only.
+
+"compiled" falls back to the reference for the legacy sigmoid output, and every engine for
+no rows. In every engine a row's arithmetic does not depend on which other rows share its
+batch or thread: the BLAS engine never stacks networks into one GEMM, because OpenBLAS
+rounds a row of a stacked product differently with the number of rows stacked (measured:
+(k H, D) @ (D, N) for digits differs in the last bit between k = 1, 2 and 3), and it pins
+BLAS to one thread, because OpenBLAS on two threads rounds differently again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+from core.arrays import FloatArray, IntArray
+from core.engine import kernel
+from core.engine.losses import ACTIVATION, legacy_sigmoid_ce, softmax_ce, softmax_ce_one
+from core.validate import check_choice, check_int
+
+if TYPE_CHECKING:
+    from core.engine.model import MLP
+
+# rows_fn(group, theta, loss, grad, accuracy) of Objective._in_groups: fills its rows' results
+Rows = Callable[[int, FloatArray, FloatArray, FloatArray, FloatArray], None]
+
+BLOCK = 32  # networks per block: (BLOCK, H, N) float64 work arrays fit in L2
+ENGINES = ("compiled", "numpy", "blas", "auto")
+MIN_ROWS_PER_THREAD = 4  # below this a thread hand-off costs more than it saves (compiled engine)
+# When "auto" takes the BLAS engine rather than the compiled kernel. Measured (one thread,
+# K = 8, random data; trajectory-steps/s BLAS / compiled): with D = 4 inputs the kernel wins
+# for sigmoid and ReLU at every size tried (N 120-1438, H 10-64: 0.30-0.53); from D = 16 on BLAS
+# wins (N 120-1438, H 10-64: 1.7-14, digits 64-64-10: 8-14). tanh is scalar in the kernel (no
+# vectorised tanh), 3.6x slower than sigmoid there, so with tanh BLAS wins from ~100k FLOPs
+# (N = 480, D = 4, H = 10, 163k FLOPs: 1.6) and loses below (Iris, 41k: 0.61).
+BLAS_MIN_INPUTS = 16
+BLAS_MIN_FLOPS = 100_000  # with tanh
+
+
+def resolve_engine(engine: str, mlp: MLP, n_samples: int) -> str:
+    """The engine that runs for ``engine`` on ``n_samples`` rows: "auto" takes "blas" from
+    ``BLAS_MIN_INPUTS`` inputs on (or, with tanh, from ``BLAS_MIN_FLOPS`` FLOPs per network-step
+    on), else "compiled"; "compiled" (softmax only) takes "numpy" for the legacy sigmoid output,
+    and every engine takes it for no rows."""
+    if n_samples == 0:
+        return "numpy"
+    if engine == "auto":
+        wide = mlp.n_inputs >= BLAS_MIN_INPUTS
+        tanh_heavy = mlp.activation == "tanh" and mlp.step_flops(n_samples) >= BLAS_MIN_FLOPS
+        engine = "blas" if wide or tanh_heavy else "compiled"
+    if engine == "compiled" and mlp.output != "softmax":
+        return "numpy"
+    return engine
+
+
+class Objective:
+    """Mean loss over fixed data; ``objective(theta)`` -> (loss (K,), grad (K, P), accuracy (K,)).
+
+    ``engine`` as in the module docstring; ``self.engine`` is the one that runs.
+    ``threads`` > 1 splits the rows of the compiled and BLAS engines over that many threads
+    (both release the GIL in their heavy parts; BLAS itself stays on one thread, so a row's
+    bits do not depend on the threads either). The NumPy and BLAS engines keep their work
+    arrays between calls: fresh ones of that size (> 128 KiB) would come from mmap on every
+    step, and the page faults measured up to 3x slower. So one objective serves one run at
+    a time (it is not to be called from several threads at once); it pickles without its
+    work arrays and threads.
+    """
+
+    def __init__(
+        self, mlp: MLP, x: FloatArray, y: IntArray, l2: float = 0.0, *, threads: int = 1, engine: str = "auto"
+    ) -> None:
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.int64)
+        if x.ndim != 2 or x.shape != (len(y), mlp.n_inputs):
+            raise ValueError(f"x must have shape (N, {mlp.n_inputs}) matching y, got {x.shape} and {y.shape}")
+        if len(y) and (y.min() < 0 or y.max() >= mlp.n_classes):
+            raise ValueError(f"labels must lie in [0, {mlp.n_classes}), got {y.min()}..{y.max()}")
+        self.mlp, self.l2 = mlp, float(l2)
+        self.threads = check_int("threads", threads, low=1, high=256)
+        self.engine = resolve_engine(check_choice("engine", engine, ENGINES), mlp, len(y))
+        self.x = np.ascontiguousarray(x)  # (N, D)
+        self.x_t = np.ascontiguousarray(x.T)  # (D, N)
+        self.onehot_t = np.zeros((mlp.n_classes, len(y)))  # (C, N)
+        self.onehot_t[y, np.arange(len(y))] = 1.0
+        self._xs, self._onehots = tuple(self.x_t), tuple(self.onehot_t)  # the kernel's layout
+        if self.engine == "blas":
+            self.x1_t = np.vstack([self.x_t, np.ones(len(y))])  # (D + 1, N): a row of ones for the bias
+            self.true_index = y * len(y) + np.arange(len(y))  # (N,) flat index of z[y_s, s] in (C, N)
+        self._work: dict[object, tuple[FloatArray, FloatArray, FloatArray]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __getstate__(self) -> dict[str, object]:
+        return {**self.__dict__, "_work": {}, "_pool": None}
+
+    def __del__(self) -> None:
+        pool = getattr(self, "_pool", None)  # None also when __init__ failed before making it
+        if pool is not None:
+            pool.shutdown(wait=False)
+
+    def _buffers(self, k: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Three (k, H, N) work arrays (views of BLOCK-sized ones)."""
+        if "numpy" not in self._work:
+            shape = (BLOCK, self.mlp.hidden, self.x.shape[0])
+            self._work["numpy"] = (np.empty(shape), np.empty(shape), np.empty(shape))
+        a, da, slope = self._work["numpy"]
+        return a[:k], da[:k], slope[:k]
+
+    def __call__(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """(K, P) -> loss (K,), gradient (K, P), training accuracy (K,)."""
+        theta = np.ascontiguousarray(theta, dtype=np.float64)
+        if theta.ndim != 2 or theta.shape[1] != self.mlp.n_params:  # the kernel does not check bounds
+            raise ValueError(f"theta must have shape (K, {self.mlp.n_params}), got {theta.shape}")
+        k = theta.shape[0]
+        loss, accuracy, grad = np.empty(k), np.empty(k), np.empty_like(theta)
+        with np.errstate(all="ignore"):  # overflow of a diverging row stays in that row
+            if self.engine == "compiled":
+                self._in_groups(self._compiled_rows, MIN_ROWS_PER_THREAD, theta, loss, grad, accuracy)
+            elif self.engine == "blas":
+                with _blas_controller().limit(limits=1, user_api="blas"):  # ~10 us; as in descend
+                    self._in_groups(self._blas_rows, 1, theta, loss, grad, accuracy)  # ~1 ms a row: worth a thread
+            else:
+                for lo in range(0, k, BLOCK):
+                    rows = slice(lo, min(lo + BLOCK, k))
+                    loss[rows], accuracy[rows] = self._block(theta[rows], grad[rows])
+            if self.l2:
+                weights = theta * self.mlp.weight_mask
+                loss += 0.5 * self.l2 * np.einsum("kp,kp->k", weights, weights)
+                grad += self.l2 * weights
+        return loss, grad, accuracy
+
+    def loss(self, theta: FloatArray) -> FloatArray:
+        """(K, P) -> loss (K,)."""
+        return self(np.atleast_2d(theta))[0]
+
+    def _in_groups(
+        self,
+        rows_fn: Rows,
+        min_rows: int,
+        theta: FloatArray,
+        loss: FloatArray,
+        grad: FloatArray,
+        accuracy: FloatArray,
+    ) -> None:
+        """``rows_fn(group, theta, loss, grad, accuracy)`` on up to ``threads`` contiguous
+        groups of rows (of at least ``min_rows`` each), group 0 in this thread."""
+        k = theta.shape[0]
+        n_groups = max(1, min(self.threads, k // min_rows))
+        size = max(1, math.ceil(k / n_groups))
+        groups = [slice(lo, min(lo + size, k)) for lo in range(0, k, size)] or [slice(0, 0)]
+        futures: list[Future[None]] = []
+        if len(groups) > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="objective")
+            futures = [
+                self._pool.submit(rows_fn, i, theta[g], loss[g], grad[g], accuracy[g])
+                for i, g in enumerate(groups[1:], start=1)
+            ]
+        g = groups[0]
+        rows_fn(0, theta[g], loss[g], grad[g], accuracy[g])
+        for future in futures:
+            future.result()
+
+    def _compiled_rows(
+        self, group: int, theta: FloatArray, loss: FloatArray, grad: FloatArray, accuracy: FloatArray
+    ) -> None:
+        args = (self._xs, self._onehots, kernel.ACTIVATION_CODE[self.mlp.activation])
+        kernel.softmax_loss_grad(theta, *args, loss, grad, accuracy)
+
+    def _blas_rows(
+        self, group: int, theta: FloatArray, loss: FloatArray, grad: FloatArray, accuracy: FloatArray
+    ) -> None:
+        """The BLAS engine, one network (row) at a time; ``group`` names the work arrays."""
+        mlp, x1_t = self.mlp, self.x1_t
+        d, h, c, split = mlp.n_inputs, mlp.hidden, mlp.n_classes, mlp._offsets[2]
+        if group not in self._work:
+            self._work[group] = _blas_work(h, c, x1_t.shape[1])
+        a1, slope, z = self._work[group]
+        a = a1[:h]  # (H, N) hidden outputs; a1 = [a; ones] (H + 1, N)
+        forward, derivative = ACTIVATION[mlp.activation]
+        with np.errstate(all="ignore"):  # numpy's error state is per thread: set it in the pool's too
+            for k in range(theta.shape[0]):
+                w1b1, w2b2 = theta[k, :split].reshape(d + 1, h), theta[k, split:].reshape(h + 1, c)
+                g_w1b1, g_w2b2 = grad[k, :split].reshape(d + 1, h), grad[k, split:].reshape(h + 1, c)
+                forward(np.matmul(w1b1.T, x1_t, out=a))  # (H, N) = act(W1^T x + b1)
+                np.matmul(w2b2.T, a1, out=z)  # (C, N) logits W2^T a + b2
+                loss[k], accuracy[k], dz = self._output(z)  # d loss / d z, (C, N)
+                np.matmul(a1, dz.T, out=g_w2b2)  # (H + 1, C): [a; 1] dz^T
+                derivative(a, out=slope)
+                da = np.matmul(w2b2[:h], dz, out=a)  # (H, N), over a: it is no longer needed
+                da *= slope
+                np.matmul(x1_t, da.T, out=g_w1b1)  # (D + 1, H): [x; 1] da^T
+
+    def _output(self, z: FloatArray) -> tuple[float, float, FloatArray]:
+        """Logits (C, N) of one network -> loss, accuracy, d loss / d z (C, N), maybe over z."""
+        if self.mlp.output == "softmax":
+            return softmax_ce_one(z, self.true_index)
+        loss, accuracy, dz = legacy_sigmoid_ce(z[None], self.onehot_t)
+        return loss[0], accuracy[0], dz[0]
+
+    def _block(self, theta: FloatArray, grad: FloatArray) -> tuple[FloatArray, FloatArray]:
+        mlp = self.mlp
+        a, da, slope = self._buffers(theta.shape[0])  # (k, H, N) each
+        _, _, w2, b2 = mlp.views(theta)
+        mlp.hidden_activity(theta, self.x_t, out=a)
+        z = np.matmul(w2.transpose(0, 2, 1), a)  # (k, C, N)
+        z += b2[:, :, None]
+        output = softmax_ce if mlp.output == "softmax" else legacy_sigmoid_ce
+        loss, accuracy, dz = output(z, self.onehot_t)  # dz: d loss / d z, (k, C, N)
+        g_w1, g_b1, g_w2, g_b2 = mlp.views(grad)
+        np.matmul(a, dz.transpose(0, 2, 1), out=g_w2)  # (k, H, C)
+        np.sum(dz, axis=-1, out=g_b2)
+        np.matmul(w2, dz, out=da)
+        da *= ACTIVATION[mlp.activation][1](a, out=slope)
+        np.matmul(self.x_t, da.transpose(0, 2, 1), out=g_w1)  # (k, D, H)
+        np.sum(da, axis=-1, out=g_b1)
+        return loss, accuracy
+
+
+@cache
+def _blas_controller() -> ThreadpoolController:
+    """The BLAS libraries loaded, found once (threadpool_limits looks for them on every
+    call: ~0.4 ms). The BLAS engine pins BLAS to one thread on every call, also outside
+    :func:`core.engine.training.descend`: OpenBLAS on two threads rounds its products differently."""
+    return ThreadpoolController()
+
+
+def _blas_work(h: int, c: int, n: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Work arrays of the BLAS engine: [a; ones] (H + 1, N), the slope (H, N), z (C, N)."""
+    a1 = np.empty((h + 1, n))
+    a1[h] = 1.0
+    return a1, np.empty((h, n)), np.empty((c, n))

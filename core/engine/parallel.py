@@ -1,0 +1,327 @@
+"""Large jobs over worker processes.
+
+BLAS is pinned to one thread inside the engine (two threads measured 4-70x slower on
+these small matrices), so parallelism comes from processes: one per core by default.
+Workers start with the "forkserver" method, safe inside a threaded web server. Given an
+``executor`` instead (``concurrent.futures.Executor``, e.g. one that sends each chunk to a
+Celery worker on another host: ``cluster.executor``), the chunks run there; ``with
+use_executor(executor):`` gives it to every ``map_chunks`` called inside the block (as
+joblib's ``parallel_backend`` does), so a caller several layers up can choose where a
+job's chunks run. In the same way ``with stop_when(check):`` lets such a caller stop the
+job while it waits for chunks (a dashboard job's Cancel, or its page gone).
+
+An executor may send a chunk again (``cluster.executor``: its worker stopped answering) and
+say so on the chunk's future (a ``sent_again`` attribute: why). While :func:`map_chunks`
+waits, :func:`sent_again_news` (called from its ``on_progress``, e.g. to build a page's
+label) tells how much is being computed again and why; when that news changes,
+``on_progress`` is called although no chunk finished, so that it reaches the page.
+
+A script that calls the API at its top level, without ``if __name__ == "__main__":``, gets
+its chunks run in its own process, with one warning (:func:`_script_line_workers_rerun`).
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import contextvars
+import inspect
+import multiprocessing
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from typing import Any, TypeVar
+
+from core.validate import check_int
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# While no chunk finishes, the check of stop_when is asked this often, so a job waiting on
+# slow or lost chunks stops within it (its page polls every 0.2 s); a dashboard job's check
+# is two look-ups (dashboard.jobs.runner.Control: ~15 us on files; with Celery one Redis MGET).
+STOP_CHECK_SECONDS = 0.5
+
+
+_EXECUTOR: contextvars.ContextVar[Executor | None] = contextvars.ContextVar("chunk_executor", default=None)
+_STOP_CHECK: contextvars.ContextVar[Callable[[], object] | None] = contextvars.ContextVar("stop_check", default=None)
+_SENT_AGAIN: contextvars.ContextVar[_SentAgain | None] = contextvars.ContextVar("sent_again", default=None)
+
+
+@contextlib.contextmanager
+def use_executor(executor: Executor | None) -> Iterator[None]:
+    """Inside the block, :func:`map_chunks` runs its chunks on ``executor`` unless told otherwise."""
+    token = _EXECUTOR.set(executor)
+    try:
+        yield
+    finally:
+        _EXECUTOR.reset(token)
+
+
+@contextlib.contextmanager
+def stop_when(check: Callable[[], object]) -> Iterator[None]:
+    """Inside the block, :func:`map_chunks` asks ``check()`` every ``STOP_CHECK_SECONDS``
+    while it waits and no chunk finishes; a true answer (e.g. why the job must stop) stops
+    it as a False from ``on_progress`` does, and an exception is raised there.
+
+    Why not call ``on_progress`` meanwhile: a caller's may build a whole partial result
+    (run_map's does: 0.6 s a call for the dashboard's default eta x eps map, measured), too
+    dear to repeat while nothing has changed."""
+    token = _STOP_CHECK.set(check)
+    try:
+        yield
+    finally:
+        _STOP_CHECK.reset(token)
+
+
+def sent_again_news(unit: str = "cell") -> str:
+    """Inside the ``on_progress`` of a :func:`map_chunks` on an executor: '8 cells sent again
+    (a worker stopped)', counted in ``sizes`` (plural by adding "s"); "" if none was."""
+    news = _SENT_AGAIN.get()
+    if news is None or not (counted := news.counted()):
+        return ""
+    n, why = counted
+    return f"{n:,} {unit if n == 1 else unit + 's'} sent again ({why})"
+
+
+class _SentAgain:
+    """The chunks of one map_chunks that its executor sent again: their size and why."""
+
+    def __init__(self, futures: dict[Future[Any], int], sizes: Sequence[int]) -> None:
+        self.futures, self.sizes = futures, sizes
+
+    def counted(self) -> tuple[int, str] | None:
+        """(total size of the chunks sent again, why: the reasons, joined) or None."""
+        whys = {f: why for f in self.futures if (why := getattr(f, "sent_again", None))}
+        if not whys:
+            return None
+        return sum(self.sizes[self.futures[f]] for f in whys), "; ".join(sorted(set(whys.values())))
+
+
+def chosen_executor(executor: Executor | None = None) -> Executor | None:
+    """``executor`` if given, else the one of the enclosing :func:`use_executor` (or None)."""
+    return executor if executor is not None else _EXECUTOR.get()
+
+
+def default_workers() -> int:
+    """The number of cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def map_chunks(
+    fn: Callable[[T], R],
+    chunks: Sequence[T],
+    *,
+    workers: int | None = None,
+    executor: Executor | None = None,
+    sizes: Sequence[int] | None = None,
+    on_progress: Callable[[int, int, None], object] | None = None,
+    on_result: Callable[[int, R], object] | None = None,
+) -> tuple[list[R], bool]:
+    """``[fn(c) for c in chunks]`` over ``workers`` processes (in-process for 1; with more,
+    chunk 0 runs in this process while the worker processes start on the others), or all of
+    them on ``executor`` if given, or on the one of :func:`use_executor` (``workers`` is
+    then ignored).
+
+    ``on_result(i, result)`` is called in this process as chunk i finishes (in any order),
+    before ``on_progress(done, total, None)``, which counts ``sizes`` (default 1 per chunk);
+    returning False from it cancels the rest, as does the check of an enclosing
+    :func:`stop_when`, asked while no chunk finishes. Returns the results of the leading
+    chunks that finished, in order, and whether the job was cancelled.
+    """
+    workers = default_workers() if workers is None else check_int("workers", workers, low=1, high=1024)
+    sizes = [1] * len(chunks) if sizes is None else list(sizes)
+    total = sum(sizes)
+    results: dict[int, R] = {}
+
+    def finished(i: int, result: R) -> bool:
+        results[i] = result
+        if on_result is not None:
+            on_result(i, result)
+        done = sum(sizes[i] for i in results)
+        return on_progress is None or on_progress(done, total, None) is not False
+
+    check = _STOP_CHECK.get()
+
+    def still_wanted() -> bool:
+        return check is None or not check()
+
+    executor = chosen_executor(executor)
+    if executor is not None:
+        pending = {executor.submit(fn, c): i for i, c in enumerate(chunks)}
+        news, told = _SentAgain(dict(pending), sizes), None
+        repeats = 0
+
+        def still_wanted_and_told() -> bool:
+            """still_wanted(); first, news of chunks sent again goes to ``on_progress``,
+            twice, a check apart: a caller that reports at most that often (the dashboard's
+            Control) may drop the first, coming too soon after a chunk's."""
+            nonlocal told, repeats
+            if (counted := news.counted()) != told:
+                told, repeats = counted, 2
+            if repeats and on_progress is not None:
+                repeats -= 1
+                if on_progress(sum(sizes[i] for i in results), total, None) is False:
+                    return False
+            return still_wanted()
+
+        token = _SENT_AGAIN.set(news)
+        try:
+            completed = _gather(pending, finished, still_wanted_and_told)
+        finally:
+            _SENT_AGAIN.reset(token)
+        return _leading(results), not completed
+
+    if workers > 1 and len(chunks) > 1 and (line := _script_line_workers_rerun()) is not None:
+        _warn_in_process(line, len(chunks), workers)
+        workers = 1
+    if workers == 1 or len(chunks) <= 1:
+        for i, chunk in enumerate(chunks):
+            if not finished(i, fn(chunk)):
+                return _leading(results), True
+        return _leading(results), False
+
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=min(workers, len(chunks) - 1), mp_context=context) as pool:
+        try:
+            pending = {pool.submit(fn, c): i for i, c in enumerate(chunks) if i > 0}
+            # chunk 0 here while the workers start (~0.75 s to import the engine): the first result
+            # comes that much sooner (a live map draws its first cells), and no core stays idle
+            if not finished(0, fn(chunks[0])):
+                _cancel(pending)
+                return _leading(results), True
+            cancelled = not _gather(pending, finished, still_wanted)
+        except BaseException:  # Ctrl-C, SIGTERM (cli.py), a failed chunk: no worker computes on
+            _stop_workers(pool)
+            raise
+    return _leading(results), cancelled
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End ``pool``'s worker processes now, not after the chunks they are computing (which
+    shutting down the pool would wait for). Python 3.14 has ``terminate_workers``; before it,
+    the pool's process table is the only handle on them."""
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    for process in list(getattr(pool, "_processes", {}).values()):
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _script_line_workers_rerun() -> tuple[str, int] | None:
+    """(file, line) of the top-level statement of the ``__main__`` script that led to this call,
+    if the worker processes would run that statement again; else None.
+
+    A "forkserver" (or "spawn") worker runs the parent's script again, as ``__mp_main__``, to
+    find what it may unpickle (``multiprocessing.spawn.prepare``): every top-level statement
+    runs except those under ``if __name__ == "__main__":``. A pool started from an unguarded
+    statement would be started again in each worker, after all the work above it, which
+    multiprocessing refuses (a RuntimeError in the worker, BrokenProcessPool here).
+
+    Why run the chunks here rather than fail: a scientific script without the guard is common,
+    and joblib's default backend (loky) runs it, because its workers never import the script.
+    Ours need not either (the chunks are functions of ``core``), but the standard library has
+    no switch for that, and "fork", which skips the import, is unsafe once BLAS or numba
+    threads run. So the script runs, on one core, with the same numbers (they do not depend
+    on the number of workers, tested), and a warning names the line to guard. Which scripts
+    the workers run again follows ``spawn.get_preparation_data`` and ``spawn._fixup_main_*``.
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    name = getattr(getattr(main, "__spec__", None), "name", None)  # set by python -m
+    if path is None or name == "__main__" or (name or "").endswith(".__main__"):
+        return None  # an interactive session, python -c, a package's __main__.py: not imported again
+    if name is None and os.path.splitext(os.path.basename(path))[0] == "ipython":
+        return None
+    frame = inspect.currentframe()
+    while frame is not None and not (frame.f_globals is vars(main) and frame.f_code.co_name == "<module>"):
+        frame = frame.f_back
+    if frame is None or os.path.abspath(frame.f_code.co_filename) != os.path.abspath(path):
+        return None  # called from elsewhere (a thread, a notebook cell): the script's import does not reach here
+    line = frame.f_lineno
+    return None if _under_main_guard(path, line) else (path, line)
+
+
+def _under_main_guard(path: str, line: int) -> bool:
+    """Whether ``line`` of the script ``path`` lies in the body of a top-level
+    ``if __name__ == "__main__":`` (True too if the script cannot be read: then the workers
+    cannot run it again either)."""
+    try:
+        with open(path, "rb") as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError, ValueError):
+        return True
+    for statement in tree.body:
+        if statement.lineno <= line <= (statement.end_lineno or statement.lineno):
+            if not (isinstance(statement, ast.If) and statement.body[0].lineno <= line):
+                return False
+            return line <= (statement.body[-1].end_lineno or line) and _is_main_test(statement.test)
+    return False
+
+
+def _is_main_test(test: ast.expr) -> bool:
+    """``__name__ == "__main__"``, either way round."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = (test.left, test.comparators[0])
+    return any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides) and any(
+        isinstance(s, ast.Constant) and s.value == "__main__" for s in sides
+    )
+
+
+def _warn_in_process(line: tuple[str, int], n_chunks: int, workers: int) -> None:
+    """One warning at the script's line (once per line, as ``warnings.warn`` would)."""
+    warnings.warn_explicit(
+        f"this line runs at the top level of the script, where worker processes would run it again: "
+        f"its {n_chunks} chunks run in this process instead (same numbers, one core); "
+        f'put it under `if __name__ == "__main__":` to use {workers} processes',
+        UserWarning,
+        *line,
+        module="__main__",
+        registry=vars(sys.modules["__main__"]).setdefault("__warningregistry__", {}),
+    )
+
+
+def _gather(
+    pending: dict[Future[R], int],
+    finished: Callable[[int, R], bool],
+    still_wanted: Callable[[], bool] = lambda: True,
+    check_seconds: float = STOP_CHECK_SECONDS,
+) -> bool:
+    """Hand each future's result to ``finished(i, result)`` as it comes; False (and the rest
+    cancelled) as soon as one of those calls returns False, or ``still_wanted()``, asked
+    every ``check_seconds`` while none finishes. If a chunk fails or the wait is interrupted
+    (Ctrl-C), the rest are cancelled too (on an executor's workers they would otherwise go
+    on computing for nobody). The wait is never unbounded: a future that never finishes
+    (its worker or its Redis lost) cannot keep the caller from stopping."""
+    try:
+        while pending:
+            done, _ = wait(pending, timeout=check_seconds, return_when=FIRST_COMPLETED)
+            if done:
+                wanted = all([finished(pending.pop(future), future.result()) for future in done])
+            else:
+                wanted = still_wanted()
+            if not wanted:
+                _cancel(pending)
+                return False
+    except BaseException:
+        _cancel(pending)
+        raise
+    return True
+
+
+def _cancel(pending: dict[Future[R], int]) -> None:
+    for future in pending:
+        future.cancel()
+
+
+def _leading(results: dict[int, R]) -> list[R]:
+    """Results 0, 1, 2, ... up to the first chunk that did not finish."""
+    out: list[R] = []
+    while len(out) in results:
+        out.append(results[len(out)])
+    return out

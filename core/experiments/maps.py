@@ -1,0 +1,261 @@
+"""Maps over the learning rate (docs/method.md §6): eta x eps and eta x initial network, and
+zooming into a map.
+
+- ``eta-eps``: per (eta, eps), the mean FTLE over the initial networks whose fit is kept, and
+  the fraction kept. Each (eta, network) trains one reference shared by all eps, with M
+  copies at each eps (the directions are the same, scaled by eps), as the Lyapunov sweep does.
+- ``eta-seed``: per (eta, initial network), the final training loss: a trainability map
+  (Sohl-Dickstein 2024 draws such maps as fractals at the edge of trainability).
+(The orbit diagram, one network's last losses over eta, is :mod:`core.experiments.orbit`.)
+
+Initial network j is the one ``run_stability`` draws for seed ``config.seed + j``; a zoom
+(:func:`zoom`) recomputes a rectangle on a finer grid that contains the coarse grid's points
+bit for bit, with the same networks, so the shared points keep their values exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+from core.analysis.lyapunov import fit_ftle
+from core.arrays import BoolArray, FloatArray, IntArray
+from core.config import MAX_SEED, FTLEConfig, RunConfig
+from core.data import Dataset
+from core.experiments.cells import CellResults, train_cells
+from core.experiments.stability import dataset_for
+from core.validate import check_choice, check_int, check_seed_range, check_values
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MAP_KINDS = ("eta-eps", "eta-seed")
+# the arrays of a map, each (E, Y): value, share, diverged, done (the fields of MapResult)
+MapArrays: TypeAlias = tuple[FloatArray, FloatArray, BoolArray, BoolArray]
+ZOOM_FACTOR = 4  # new points per coarse interval
+MAX_ZOOM_POINTS = 100_000  # a zoom's grid, checked before it is made
+
+
+@dataclass(frozen=True, eq=False)
+class MapResult:
+    """A 2-D map: learning rates (E,) x ``ys`` (Y,) (eps values or seeds); arrays are (E, Y).
+
+    value:   ``eta-eps``: mean FTLE of the kept fits (NaN if none); ``eta-seed``: final loss
+             (NaN where the network diverged)
+    share:   ``eta-eps``: fraction of networks whose FTLE fit is kept; ``eta-seed``: final
+             test accuracy
+    diverged: any trajectory of the point diverged
+    done:    computed (False after a cancel)
+    """
+
+    kind: str
+    config: RunConfig
+    ftle_config: FTLEConfig
+    n_inits: int
+    etas: FloatArray
+    ys: FloatArray | IntArray
+    value: FloatArray
+    share: FloatArray
+    diverged: BoolArray
+    done: BoolArray
+    cancelled: bool = False
+
+    @property
+    def value_name(self) -> str:
+        return "ftle_mean" if self.kind == "eta-eps" else "final_loss"
+
+    @property
+    def share_name(self) -> str:
+        return "ftle_kept_fraction" if self.kind == "eta-eps" else "test_accuracy"
+
+    @property
+    def y_name(self) -> str:
+        return "eps" if self.kind == "eta-eps" else "seed"
+
+    def table(self) -> pd.DataFrame:
+        """pandas DataFrame in long form, one row per point done: eta, eps or seed, value, share, diverged."""
+        import pandas as pd
+
+        e, y = np.nonzero(self.done)
+        return pd.DataFrame(
+            {
+                "eta": self.etas[e],
+                self.y_name: self.ys[y],
+                self.value_name: self.value[e, y],
+                self.share_name: self.share[e, y],
+                "diverged": self.diverged[e, y],
+            }
+        )
+
+
+def _eta_eps_map(cells: CellResults, n_etas: int, n_inits: int, ftle_config: FTLEConfig) -> MapArrays:
+    """Cells (eta-major, then network) -> value, share, diverged, done, each (E, Y = n_eps)."""
+    fits = fit_ftle(cells.mean_distance, ftle_config)  # (E G, Y)
+    shape = (n_etas, n_inits, -1)
+    kept, slope = fits.kept.reshape(shape), fits.slope.reshape(shape)
+    done = np.all(cells.done.reshape(n_etas, n_inits), axis=1)[:, None] & np.ones(kept.shape[-1], dtype=bool)
+    n_kept = kept.sum(axis=1)
+    with np.errstate(all="ignore"):
+        value = np.where(n_kept > 0, np.where(kept, slope, 0.0).sum(axis=1) / n_kept, np.nan)
+    diverged = np.broadcast_to(np.any(cells.diverged.reshape(n_etas, n_inits), axis=1)[:, None], done.shape)
+    return np.where(done, value, np.nan), np.where(done, n_kept / n_inits, np.nan), diverged & done, done
+
+
+def _eta_seed_map(cells: CellResults, n_etas: int, n_seeds: int) -> MapArrays:
+    """Cells (eta-major, then seed) -> final loss, final test accuracy, diverged, done, each (E, Y)."""
+    grid = (n_etas, n_seeds)
+    diverged = (cells.diverged & cells.done).reshape(grid)
+    loss = np.where(diverged, np.nan, cells.loss[:, -1].reshape(grid))
+    return loss, cells.test_accuracy[:, -1].reshape(grid), diverged, cells.done.reshape(grid)
+
+
+def run_map(
+    kind: str,
+    config: RunConfig,
+    etas: npt.ArrayLike,
+    ys: npt.ArrayLike,
+    *,
+    n_inits: int = 1,
+    ftle_config: FTLEConfig = FTLEConfig(),
+    data: Dataset | None = None,
+    theta0: FloatArray | None = None,
+    workers: int | None = None,
+    executor: Executor | None = None,
+    on_progress: Callable[[int, int, MapResult], object] | None = None,
+) -> MapResult:
+    """A map of ``kind`` over ``etas`` x ``ys``: eps values (``eta-eps``, with ``n_inits``
+    networks and ``config.n_perturbations`` copies per eps) or seeds (``eta-seed``: each seed
+    one network, no copies). ``theta0`` (P,) replaces every network's initial parameters.
+    ``on_progress(done, total, partial MapResult)`` may return False."""
+    check_choice("map kind", kind, MAP_KINDS)
+    eta_grid = positive_values("eta", etas, high=1e6)
+    data = dataset_for(config, data)
+    y_grid: FloatArray | IntArray
+    eps: FloatArray | None = None  # the eps and copies of each cell: none for eta-seed
+    n_copies = 0
+    build: Callable[[CellResults], MapArrays]
+    if kind == "eta-eps":
+        y_grid = positive_values("eps", ys, high=10.0)
+        check_int("n_inits", n_inits, low=1, high=100_000)
+        check_seed_range(config.seed, n_inits, MAX_SEED)
+        seeds = config.seed + np.arange(n_inits)
+        cell_etas, cell_seeds = np.repeat(eta_grid, n_inits), np.tile(seeds, eta_grid.size)
+        eps, n_copies = y_grid, config.n_perturbations
+        build = lambda cells: _eta_eps_map(cells, eta_grid.size, n_inits, ftle_config)  # noqa: E731
+    else:
+        y_grid = np.asarray([check_int("seed", int(s), low=0, high=2**63 - 1) for s in np.ravel(ys)], dtype=np.int64)
+        if y_grid.size == 0:
+            raise ValueError("the map needs at least one seed")
+        n_inits = 1
+        cell_etas, cell_seeds = np.repeat(eta_grid, y_grid.size), np.tile(y_grid, eta_grid.size)
+        build = lambda cells: _eta_seed_map(cells, eta_grid.size, y_grid.size)  # noqa: E731
+
+    def result(cells: CellResults) -> MapResult:
+        return MapResult(kind, config, ftle_config, n_inits, eta_grid, y_grid, *build(cells), cancelled=cells.cancelled)
+
+    cells = train_cells(
+        config,
+        data,
+        cell_etas,
+        cell_seeds,
+        theta0=theta0,
+        workers=workers,
+        executor=executor,
+        eps=eps,
+        n_copies=n_copies,
+        on_progress=None if on_progress is None else lambda d, t, c: on_progress(d, t, result(c)),
+    )
+    return result(cells)
+
+
+def positive_values(name: str, values: npt.ArrayLike, *, high: float) -> FloatArray:
+    """A non-empty 1-D grid of positive finite numbers up to ``high``."""
+    return np.asarray(check_values(name, values, low=0.0, high=high, what="the map"))
+
+
+def refine(grid: FloatArray, low: float, high: float, factor: int = ZOOM_FACTOR, *, log: bool = True) -> FloatArray:
+    """The points of ``grid`` (sorted ascending) in [low, high], widened to the neighbouring
+    grid points if fewer than two lie inside, with ``factor - 1`` new points in every
+    interval between them (log- or linearly spaced). The coarse points are kept as they are,
+    bit for bit, so values there can be compared exactly."""
+    grid = np.asarray(grid, dtype=np.float64)
+    check_int("zoom factor", factor, low=1, high=1000)
+    if not low < high:
+        raise ValueError(f"a zoom needs low < high, got {low:g} to {high:g}")
+    if grid.size < 2 or np.any(np.diff(grid) <= 0):
+        raise ValueError("a zoom needs an ascending grid of at least two points")
+    if high < grid[0] or low > grid[-1]:
+        raise ValueError(f"the zoom box {low:g}..{high:g} lies outside the map's grid {grid[0]:g}..{grid[-1]:g}")
+    a, b = int(np.searchsorted(grid, low, side="left")), int(np.searchsorted(grid, high, side="right")) - 1
+    if b - a < 1:  # fewer than two points inside: add the neighbours outside the box
+        a, b = (b, a) if b < a else (a - 1, b + 1)
+        a, b = max(a, 0), min(b, grid.size - 1)
+        a, b = (b - 1, b) if a == b == grid.size - 1 else (a, max(b, a + 1))
+    if (b - a) * factor + 1 > MAX_ZOOM_POINTS:
+        raise ValueError(
+            f"the zoom would make {(b - a) * factor + 1:,} grid points; the limit is {MAX_ZOOM_POINTS:,}: "
+            "use a smaller box or factor"
+        )
+    space = np.geomspace if log else np.linspace
+    pieces = [space(grid[k], grid[k + 1], factor + 1)[:-1] for k in range(a, b)]
+    fine = np.concatenate([*pieces, grid[b : b + 1]])
+    fine[::factor] = grid[a : b + 1]  # exactly the coarse floats
+    return fine
+
+
+def zoom_grids(
+    kind: str,
+    etas: npt.ArrayLike,
+    ys: npt.ArrayLike,
+    eta_range: Sequence[float],
+    y_range: Sequence[float],
+    factor: int = ZOOM_FACTOR,
+) -> tuple[FloatArray, FloatArray | IntArray]:
+    """The grids of a zoom into the rectangle ``eta_range`` x ``y_range`` of a map over
+    ``etas`` x ``ys`` (see :func:`refine`). Seeds are whole numbers: for ``eta-seed`` the seeds
+    in range are kept and only eta is refined."""
+    check_choice("map kind", kind, MAP_KINDS)
+    for name, span in (("eta range", eta_range), ("y range", y_range)):
+        if len(span) != 2:
+            raise ValueError(f"the zoom's {name} must be two values (low, high), got {len(span)}")
+    etas = refine(np.sort(np.asarray(etas, dtype=np.float64)), eta_range[0], eta_range[1], factor)
+    ys = np.asarray(ys)
+    if kind == "eta-eps":
+        return etas, refine(np.sort(ys.astype(np.float64)), y_range[0], y_range[1], factor)
+    inside = ys[(ys >= y_range[0]) & (ys <= y_range[1])]
+    if inside.size == 0:
+        raise ValueError(f"no seed of the map lies in {y_range[0]:g}..{y_range[1]:g}")
+    return etas, inside
+
+
+def zoom(
+    result: MapResult,
+    eta_range: tuple[float, float],
+    y_range: tuple[float, float],
+    *,
+    factor: int = ZOOM_FACTOR,
+    data: Dataset | None = None,
+    workers: int | None = None,
+    executor: Executor | None = None,
+    on_progress: Callable[[int, int, MapResult], object] | None = None,
+) -> MapResult:
+    """The rectangle ``eta_range`` x ``y_range`` of a map, recomputed at ``factor`` times its
+    resolution (log grids, :func:`zoom_grids`) with the same networks."""
+    etas, ys = zoom_grids(result.kind, result.etas, result.ys, eta_range, y_range, factor)
+    return run_map(
+        result.kind,
+        result.config,
+        etas,
+        ys,
+        n_inits=result.n_inits,
+        ftle_config=result.ftle_config,
+        data=data,
+        workers=workers,
+        executor=executor,
+        on_progress=on_progress,
+    )

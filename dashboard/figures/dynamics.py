@@ -1,0 +1,303 @@
+"""Figure builders of the dynamics views: arrays in, ``go.Figure`` out. No Dash, no core calls.
+
+- Edge of stability (docs/method.md §6; Cohen et al. 2021, ICLR): the sharpness lambda_max of
+  the loss Hessian rises to about 2/eta while the distance <d(t)> of perturbed copies grows.
+- Chaos diagnostics of one long run (docs/method.md §7; Danovski, Soriano, Lacasa 2024,
+  arXiv 2404.05782, Figs. 13-17): loss dots and weight norm, the ACF against its shuffle-null
+  band, the histogram of local expansion rates, the weights that move the most.
+- A grid of 8 x 8 digits with the network's predictions.
+
+The look and the helpers come from :mod:`dashboard.figures.base` (no Plotly template lookups).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from dashboard.figures.base import (
+    CLASS_COLORS,
+    GREY,
+    HALF_CHARS,
+    LOSS_COLOR,
+    _base_layout,
+    _f32,
+    empty_figure,
+    log_axis,
+    thin,
+)
+
+MAX_DOTS = 10_001  # a long run of docs/method.md §7 (T = 10,000) is drawn whole, as WebGL dots
+MAX_WEIGHT_POINTS = 2_000  # per weight line: n lines of them, ~110 KB for 5 weights
+BAND_COLOR = "rgba(76, 120, 168, 0.25)"
+SIGNIFICANT_COLOR = "#e45756"
+SHADE = {"fillcolor": "rgba(120, 120, 120, 0.12)", "line_width": 0, "layer": "below"}
+MAX_DIGITS = 40  # 5 rows of 8: enough to see the kinds of mistakes; captions stay legible
+CELL, GAP_X, GAP_Y = 8, 1, 3  # pixels of a digit; blank pixels between columns / above each digit
+# 5 rows of digits fill the Data view's 480 px graph exactly (at 95 px a row the fifth was cut off)
+DIGITS_ROW_PX, DIGITS_MARGIN_PX = 74, 110
+WRONG_COLOR = "#d62728"
+SEPARATOR_COLOR = "#dfe5ef"  # the NaN pixels between digits show the plot background
+
+
+def spread(n: int, max_points: int = MAX_DOTS) -> np.ndarray:
+    """Indices of at most ``max_points`` of n samples: one at a random place in each of
+    ``max_points`` equal stretches, both ends kept.
+
+    Evenly spaced thinning (:func:`dashboard.figures.base.thin`) of a cycling series aliases: with
+    a stride near the period it shows one phase only (a period-10 plateau drawn as a constant).
+    A random place per stretch shows each value about as often as the series visits it. The
+    generator is fixed (seed 0), so a figure is the same on every redraw.
+    """
+    if n <= max_points:
+        return np.arange(n)
+    edges = np.linspace(0, n, max_points + 1)
+    keep = np.floor(edges[:-1] + np.random.default_rng(0).random(max_points) * np.diff(edges)).astype(int)
+    keep[0], keep[-1] = 0, n - 1
+    return np.unique(keep)
+
+
+def _x(x: np.ndarray) -> dict:
+    """The x of a trace: ``x0``/``dx`` for evenly spaced values (half the payload), else float32."""
+    x = np.asarray(x)
+    if x.size > 1 and x[1] > x[0] and np.array_equal(x, x[0] + (x[1] - x[0]) * np.arange(x.size)):
+        return {"x0": x[0].item(), "dx": (x[1] - x[0]).item()}
+    return {"x": _f32(x)}
+
+
+def _check_same_length(**arrays: np.ndarray) -> None:
+    lengths = {name: len(a) for name, a in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"arrays must have the same length, got {lengths}")
+
+
+# ---- edge of stability (docs/method.md §6) -----------------------------------------------
+def curvature_figure(
+    iterations: np.ndarray,
+    loss: np.ndarray,
+    mean_distance: np.ndarray,
+    sharpness_steps: np.ndarray,
+    sharpness: np.ndarray,
+    eta: float,
+) -> go.Figure:
+    """Sharpness against the dashed line 2/eta, the training loss, and <d(t)> on log y: three
+    panels on one shared iteration axis.
+
+    iterations, loss, mean_distance (T+1,); sharpness_steps, sharpness (S,), NaN where the
+    network diverged (drawn as a gap). Each line is thinned to ``MAX_POINTS``.
+    """
+    if not (eta > 0 and math.isfinite(eta)):
+        raise ValueError(f"eta must be a positive finite number, got {eta!r}")
+    _check_same_length(iterations=iterations, loss=loss, mean_distance=mean_distance)
+    _check_same_length(sharpness_steps=sharpness_steps, sharpness=sharpness)
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=[0.4, 0.3, 0.3])
+    k, keep = thin(len(sharpness_steps)), thin(len(iterations))
+    panels = (
+        (sharpness_steps[k], sharpness[k], "sharpness λ_max", "black", "lines+markers"),
+        (iterations[keep], loss[keep], "training loss", LOSS_COLOR, "lines"),
+        (iterations[keep], mean_distance[keep], "<d(t)>", "#4c78a8", "lines"),
+    )
+    for row, (x, y, name, color, mode) in enumerate(panels, start=1):
+        hover = f"t = %{{x}}<br>{name} = %{{y:.4g}}<extra></extra>"
+        trace = go.Scatter(x=_f32(x), y=_f32(y), mode=mode, name=name, line={"color": color}, hovertemplate=hover)
+        fig.add_trace(trace, row=row, col=1)
+    edge = 2.0 / eta
+    fig.add_hline(edge, row=1, col=1, line={"dash": "dash", "color": LOSS_COLOR}, annotation_text=f"2/η = {edge:.4g}")
+    fig.update_yaxes(title_text="sharpness λ_max", row=1, col=1)
+    fig.update_yaxes(title_text="loss (nats)", row=2, col=1)
+    fig.update_yaxes(log_axis(mean_distance[keep], title_text="<d(t)> (log)"), row=3, col=1)
+    fig.update_xaxes(title_text="iteration t", row=3, col=1)
+    return _base_layout(fig, title=_curvature_title(sharpness, eta), uirevision="curvature", showlegend=False)
+
+
+def _curvature_title(sharpness: np.ndarray, eta: float) -> str:
+    finite = np.asarray(sharpness, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    head = f"Edge of stability at η = {eta:g}"
+    if not finite.size:
+        return f"{head}: no finite sharpness (the run diverged)"
+    return f"{head}: last sharpness {finite[-1]:.4g} = {finite[-1] * eta / 2:.2f} × 2/η"
+
+
+# ---- chaos diagnostics (docs/method.md §7) -----------------------------------------------
+def loss_norm_figure(iterations: np.ndarray, loss: np.ndarray, weight_norm: np.ndarray, transient: int) -> go.Figure:
+    """Fig. 13: the loss as dots (plateaus, bands, switches) over the weight norm ||θ||₁, one
+    shared x; the first ``transient`` iterations shaded. (T+1,) each, sampled by :func:`spread`."""
+    _check_same_length(iterations=iterations, loss=loss, weight_norm=weight_norm)
+    keep = spread(len(iterations))
+    x = _x(iterations[keep])
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.05, row_heights=[0.6, 0.4])
+    dots = {"size": 2.5, "color": LOSS_COLOR}
+    fig.add_trace(go.Scattergl(**x, y=_f32(loss[keep]), mode="markers", marker=dots, name="training loss"), 1, 1)
+    fig.add_trace(
+        go.Scattergl(**x, y=_f32(weight_norm[keep]), mode="lines", line={"color": "black"}, name="||θ||₁"), 2, 1
+    )
+    if transient > 0 and len(iterations):
+        fig.add_vrect(x0=float(iterations[0]), x1=transient, row="all", col=1, **SHADE)
+    fig.update_yaxes(title_text="loss (nats)", row=1, col=1)
+    fig.update_yaxes(title_text="||θ||₁", row=2, col=1)
+    fig.update_xaxes(title_text="iteration t", row=2, col=1)
+    title = (
+        f"Loss and weight norm over {max(len(iterations) - 1, 0):,} iterations (first {transient:,} shaded: transient)"
+    )
+    return _base_layout(fig, title=title, uirevision="chaos-loss", showlegend=False)
+
+
+def acf_figure(acf: np.ndarray, null_low: np.ndarray, null_high: np.ndarray) -> go.Figure:
+    """Fig. 15: ACF of the loss after the transient vs lag, over the shuffle-null band filled
+    between ``null_low`` and ``null_high`` (3rd-97th percentiles). (L+1,) each, lag 0 first."""
+    _check_same_length(acf=acf, null_low=null_low, null_high=null_high)
+    acf, low, high = (np.asarray(a, dtype=np.float64) for a in (acf, null_low, null_high))
+    if acf.size < 2 or not np.isfinite(acf).all():
+        return empty_figure("No autocorrelation: the loss after the transient is too short or constant")
+    lags = np.arange(acf.size)
+    outside = int(((acf[1:] < low[1:]) | (acf[1:] > high[1:])).sum())
+    edge = {"width": 0, "color": BAND_COLOR}
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=lags, y=low, mode="lines", line=edge, hoverinfo="skip", showlegend=False))
+    band = "shuffle null, 3rd-97th percentile"
+    fig.add_trace(go.Scatter(x=lags, y=high, mode="lines", line=edge, fill="tonexty", fillcolor=BAND_COLOR, name=band))
+    hover = "lag %{x}<br>ACF = %{y:.3f}<extra></extra>"
+    line = {"color": "black", "width": 1.5}
+    fig.add_trace(go.Scatter(x=lags, y=acf, mode="lines", line=line, name="ACF of the loss", hovertemplate=hover))
+    n = acf.size - 1
+    title = f"{outside} of {n} lags ({outside / n:.0%}) leave the shuffle-null band"
+    axes = {"xaxis": {"title": "lag (iterations)"}, "yaxis": {"title": "autocorrelation"}}
+    return _base_layout(fig, title=title, uirevision="chaos-acf", chars=HALF_CHARS, **axes)
+
+
+def expansion_histogram(rates: np.ndarray, significant: np.ndarray, *, bins: int = 30) -> go.Figure:
+    """Fig. 16: histogram of the finite local expansion rates (R,), stacked by ``significant``
+    (R,) bool, on shared bins; the median dashed. An empty state when no rate is finite."""
+    _check_same_length(rates=rates, significant=significant)
+    rates, significant = np.asarray(rates, dtype=np.float64), np.asarray(significant, dtype=bool)
+    finite = np.isfinite(rates)
+    if not finite.any():
+        return empty_figure("No local expansion rate: no reference time had a neighbour within the tolerance")
+    edges = np.histogram_bin_edges(rates[finite], bins=bins)
+    centres, widths = (edges[1:] + edges[:-1]) / 2, np.diff(edges)
+    fig = go.Figure()
+    groups = (
+        (finite & ~significant, "not significant", GREY),
+        (finite & significant, "significant", SIGNIFICANT_COLOR),
+    )
+    for mask, name, color in groups:
+        counts = np.histogram(rates[mask], bins=edges)[0]
+        hover = "rate %{x:.3g}<br>%{y} reference times<extra></extra>"
+        fig.add_trace(
+            go.Bar(
+                x=centres,
+                y=counts,
+                width=widths,
+                name=f"{name} ({mask.sum()})",
+                marker_color=color,
+                hovertemplate=hover,
+            )
+        )
+    median = float(np.median(rates[finite]))
+    fig.add_vline(median, line={"dash": "dash", "color": "black"}, annotation_text=f"median {median:.3g}")
+    n, k = int(finite.sum()), int((finite & significant).sum())
+    title = f"{n} local expansion rates, {k} significant ({k / n:.0%})"
+    axes = {"xaxis": {"title": "local expansion rate (per iteration)"}, "yaxis": {"title": "reference times"}}
+    bars = {"barmode": "stack", "bargap": 0.05}
+    return _base_layout(fig, title=title, uirevision="chaos-rates", chars=HALF_CHARS, **bars, **axes)
+
+
+def top_weights_figure(steps: np.ndarray, series: np.ndarray, labels: tuple[str, ...] | list[str]) -> go.Figure:
+    """Fig. 17: the saved values of the weights that move the most: steps (S,), series (S, n),
+    one line per weight named by ``labels`` (n,). Sampled by :func:`spread`, at most
+    ``MAX_WEIGHT_POINTS`` per line."""
+    series = np.asarray(series, dtype=np.float64)
+    if series.ndim != 2 or series.shape != (len(steps), len(labels)):
+        raise ValueError(f"series must be (S, n) = ({len(steps)}, {len(labels)}), got shape {series.shape}")
+    if not len(labels):
+        return empty_figure("No weights to show")
+    keep = spread(len(steps), MAX_WEIGHT_POINTS)
+    x = _x(steps[keep])
+    fig = go.Figure()
+    for j, label in enumerate(labels):
+        line = {"color": CLASS_COLORS[j % len(CLASS_COLORS)], "width": 1}
+        fig.add_trace(go.Scattergl(**x, y=_f32(series[keep, j]), mode="lines", line=line, name=label))
+    axes = {"xaxis": {"title": "iteration t"}, "yaxis": {"title": "weight value"}}
+    title = f"The {len(labels)} weights that move the most (longest paths)"
+    return _base_layout(fig, title=title, uirevision="chaos-weights", **axes)
+
+
+def chaos_figures(diagnostics) -> dict[str, go.Figure]:
+    """The four figures of a :class:`core.Diagnostics` (read by attribute; no core import):
+    keys "loss_norm", "acf", "rates", "weights"."""
+    d, rates = diagnostics, diagnostics.expansion
+    return {
+        "loss_norm": loss_norm_figure(np.arange(len(d.loss)), d.loss, d.weight_norm, d.transient),
+        "acf": acf_figure(d.acf, d.null_low, d.null_high),
+        "rates": expansion_histogram(rates.rate, rates.significant),
+        "weights": top_weights_figure(d.steps, d.top_series, d.top_labels),
+    }
+
+
+# ---- digits -------------------------------------------------------------------------------
+def digits_grid_figure(
+    images: np.ndarray, labels: np.ndarray, predictions: np.ndarray, *, columns: int = 8, max_images: int = MAX_DIGITS
+) -> go.Figure:
+    """The first ``max_images`` digits (n, 64) in [0, 1] (row-major 8 x 8, ink = 1), each
+    captioned "label → prediction", misclassified ones framed and captioned in red.
+
+    One heatmap of the whole grid, NaN between digits: one trace and one canvas image in the
+    browser, ~4 KB of float32, where a go.Image needs 3 channels (and a PNG source needs an
+    encoder) and one subplot per digit costs 40 axes. Captions: one text trace; frames: shapes.
+    """
+    images = np.asarray(images, dtype=np.float64)
+    if images.ndim != 2 or images.shape[1] != CELL * CELL:
+        raise ValueError(f"images must be (n, 64) rows of 8 x 8 pixels, got shape {images.shape}")
+    _check_same_length(images=images, labels=labels, predictions=predictions)
+    if not (isinstance(columns, int) and columns >= 1):
+        raise ValueError(f"columns must be a positive integer, got {columns!r}")
+    n = min(len(images), max_images)
+    if n == 0:
+        return empty_figure("No digits to show")
+    top, left = _cell_origins(n, columns)
+    fig = go.Figure(go.Heatmap(z=_digit_grid(images[:n], top, left, columns), **_GREYS))
+    wrong = np.asarray(labels[:n]) != np.asarray(predictions[:n])
+    captions = [f"{y} → {p}" for y, p in zip(labels[:n], predictions[:n], strict=True)]
+    fig.add_trace(_captions(left + (CELL - 1) / 2, top - (GAP_Y + 1) / 2, captions, wrong))
+    frame = {"type": "rect", "line": {"color": WRONG_COLOR, "width": 2}, "layer": "above"}
+    shapes = [
+        {**frame, "x0": x - 0.5, "x1": x + CELL - 0.5, "y0": y - 0.5, "y1": y + CELL - 0.5}
+        for x, y in zip(left[wrong], top[wrong], strict=True)
+    ]
+    shown = f"{n} digits" if n == len(images) else f"first {n} of {len(images)} digits"
+    title = f"{shown}: label → prediction, {int(wrong.sum())} wrong (red)"
+    hidden = {"visible": False, "showgrid": False, "zeroline": False}
+    fig = _base_layout(fig, title=title, uirevision="digits", showlegend=False, shapes=shapes)
+    fig.update_xaxes(hidden, constrain="domain")
+    fig.update_yaxes(hidden, autorange="reversed", scaleanchor="x", constrain="domain")  # row 0 on top
+    return fig.update_layout(
+        plot_bgcolor=SEPARATOR_COLOR, height=DIGITS_MARGIN_PX + DIGITS_ROW_PX * len(np.unique(top))
+    )
+
+
+_GREYS = {"colorscale": "Greys", "zmin": 0.0, "zmax": 1.0, "showscale": False, "hoverinfo": "skip"}
+
+
+def _cell_origins(n: int, columns: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) top row and left column, in grid pixels, of each digit's 8 x 8 block."""
+    row, col = np.divmod(np.arange(n), columns)
+    return GAP_Y + row * (CELL + GAP_Y), col * (CELL + GAP_X)
+
+
+def _digit_grid(images: np.ndarray, top: np.ndarray, left: np.ndarray, columns: int) -> np.ndarray:
+    """(n, 64) -> one float32 image: each digit at (top, left), NaN elsewhere."""
+    width = min(columns, len(images)) * (CELL + GAP_X) - GAP_X
+    grid = np.full((int(top.max()) + CELL, width), np.nan, dtype=np.float32)
+    for image, y, x in zip(images, top, left, strict=True):
+        grid[y : y + CELL, x : x + CELL] = image.reshape(CELL, CELL)
+    return grid
+
+
+def _captions(x: np.ndarray, y: np.ndarray, text: list[str], wrong: np.ndarray) -> go.Scatter:
+    colors = np.where(wrong, WRONG_COLOR, "#2a3f5f").tolist()
+    font = {"color": colors, "size": 12}
+    return go.Scatter(x=x, y=y, mode="text", text=text, textfont=font, hoverinfo="text", name="label → prediction")

@@ -1,0 +1,102 @@
+"""Figures of the reference network's weights: the ablation ratio L_w / L of every weight,
+how far each weight travelled against where it ended, and the weight norm over the iterations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from dashboard.figures.base import HALF_CHARS, _base_layout, log_axis, thin
+
+# L_w / L >= 0, and 1 means removing the weight changes nothing: the colours span 0..2, centred
+# at 1, so equal steps either side of "no change" look alike. Ratios beyond 2 (a weight the
+# network cannot do without: up to ~1e14 seen) all take the darkest red; their true value is
+# in the hover and the largest is written in the colour bar's title.
+ABLATION_RANGE = (0.0, 2.0)
+ABLATION_MEANING = ("blue: removing it lowers the loss", "red: removing it raises the loss")  # a line each: ~220 px
+
+
+def ablation_heatmap(ratio: np.ndarray, rows: list[str], cols: list[str], title: str) -> go.Figure:
+    """L_w / L per weight (rows, cols), diverging colours over :data:`ABLATION_RANGE` centred at
+    1 (no change), the colour bar below the map (a half-width graph has no room beside it)."""
+    lo, hi = ABLATION_RANGE
+    fig = go.Figure(
+        go.Heatmap(
+            z=ratio,
+            x=cols,
+            y=rows,
+            colorscale="RdBu_r",
+            zmin=lo,
+            zmax=hi,
+            colorbar=ablation_colorbar(ratio),
+            hovertemplate="%{y} → %{x}<br>L_w / L = %{z:.4g}<extra></extra>",
+        )
+    )
+    # categories, also for class names that read as numbers (digits "0".."9": a number axis wrote 0 and 5 only)
+    axes = {"xaxis": {"type": "category"}, "yaxis": {"type": "category", "autorange": "reversed"}}
+    fig = _base_layout(fig, title=title, uirevision=title, chars=HALF_CHARS, **axes)
+    return fig.update_xaxes(tickangle=-45 if len(cols) > 8 else 0)
+
+
+def ablation_colorbar(ratio: np.ndarray) -> dict:
+    """A horizontal colour bar at the foot of the figure: its ticks over :data:`ABLATION_RANGE`
+    ("≥ 2" when some ratio saturates), its title the largest ratio and what the colours mean."""
+    lo, hi = ABLATION_RANGE
+    finite = np.asarray(ratio, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    top = float(finite.max()) if finite.size else float("nan")
+    saturated = top > hi
+    head = f"L_w / L (1: no change; largest {top:.3g})" if saturated else "L_w / L (1: no change)"
+    ticks = np.linspace(lo, hi, 5)
+    text = [f"{t:g}" for t in ticks]
+    if saturated:
+        text[-1] = f"≥ {hi:g}"
+    return {
+        "orientation": "h",
+        "yref": "container",
+        "y": 0,
+        "yanchor": "bottom",
+        "thickness": 12,
+        "tickvals": ticks.tolist(),
+        "ticktext": text,
+        # below the bar: Plotly stacks the lines of a title there, while above it they ran onto the bar
+        "title": {"text": "<br>".join((head, *ABLATION_MEANING)), "side": "bottom"},
+    }
+
+
+def displacement_figure(displacement: np.ndarray, path_length: np.ndarray, labels: list[str]) -> go.Figure:
+    """Path length D_w against relative displacement Delta_w, log-log, one point per weight."""
+    ok = np.isfinite(displacement) & (displacement > 0) & (path_length > 0)
+    fig = go.Figure(
+        go.Scatter(
+            x=displacement[ok],
+            y=path_length[ok],
+            mode="markers",
+            text=np.asarray(labels)[ok],
+            marker={"color": "#4c78a8", "size": 7, "opacity": 0.7},
+            hovertemplate="%{text}<br>Δw = %{x:.3g}<br>D_w = %{y:.3g}<extra></extra>",
+        )
+    )
+    return _base_layout(
+        fig,
+        title="How far each weight travelled vs where it ended",
+        uirevision="displacement",
+        chars=HALF_CHARS,
+        xaxis=log_axis(displacement[ok], title="relative displacement |w(T) − w(0)| / |w(0)|"),
+        yaxis=log_axis(path_length[ok], title="path length Σ|w(t+1) − w(t)|"),
+    )
+
+
+def norm_figure(iterations: np.ndarray, norm: np.ndarray) -> go.Figure:
+    """||theta(t)||_1 of the reference network."""
+    keep = thin(len(iterations))
+    fig = go.Figure(go.Scatter(x=iterations[keep], y=norm[keep], mode="lines", line={"color": "black"}, name="||θ||₁"))
+    return _base_layout(
+        fig,
+        title="Weight norm ||θ(t)||₁",
+        uirevision="norm",
+        chars=HALF_CHARS,
+        xaxis={"title": "iteration t"},
+        yaxis={"title": "||θ||₁"},
+    )

@@ -1,0 +1,202 @@
+"""The computations behind the views, as plain functions of a config (no Dash).
+
+Each computation returns a typed *record* (dashboard.jobs.records) that figures are drawn from
+and exports are written from. Progress goes through a plain callable
+(``dashboard.jobs.runner.Control``), which may stop the computation. What a page may ask of
+them, checked, with each record's cache key, is the job's plan (dashboard.jobs.plans).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+
+from core.analysis.hessian import EXACT_MAX_PARAMS, sharpness
+from core.analysis.weights import ablation_ratio, relative_displacement
+from core.config import RunConfig
+from core.experiments.eps_sweep import run_eps_sweep
+from core.experiments.lyapunov_sweep import run_lyapunov
+from core.experiments.maps import run_map
+from core.experiments.orbit import run_orbit
+from core.experiments.orbital_stability import run_orbital
+from core.experiments.regimes import TARGET_ACCURACY, run_sweep
+from core.experiments.stability import dataset_for, run_stability
+from dashboard.jobs.records import (
+    EpsSweepRecord,
+    FTLERecord,
+    FTLEWindow,
+    MapRecord,
+    OrbitalRecord,
+    RunRecord,
+)
+
+SWEEP_EPS = np.logspace(-15, -2, 14)  # Fig. 6; Fig. 4's panels use 1e-14, 1e-10, 1e-6, 1e-2
+PANEL_EPS = (1e-14, 1e-10, 1e-6, 1e-2)
+SWEEP_COPIES = 5
+FTLE_EPS = np.logspace(-14, -1, 14)
+FTLE_COPIES = 5
+# One engine thread per job: the browser drawing live updates and the server answering
+# polls need the other core. Measured on 2 cores with the earlier engine
+# (scripts/bench_browser.py): the default run took 2.5 s in the app with 1 thread, 3.2 s
+# with 2; with the current one a second thread no longer helps even alone (`cli.py bench`:
+# 0.79 s with 1, 0.95 s with 2). One thread per job also suits a server running several
+# users' jobs.
+# (The FTLE sweep uses worker processes instead, one engine thread each.)
+JOB_THREADS = 1
+SHARPNESS_POINTS = 11  # sharpness points of a run whose Hessian needs Lanczos (digits)
+
+
+def stability(config: RunConfig, on_progress: Callable | None = None) -> RunRecord:
+    """The main run: reference + M copies, with everything the views draw."""
+    # frequent calls, so the first live curve comes early and a stop request is seen at once;
+    # the Control limits what is sent
+    result = run_stability(config, on_progress=on_progress, progress_every=50, threads=JOB_THREADS)
+    traj, mlp, data = result.trajectory, result.mlp, result.data
+    start, final = traj.theta[0, 0], traj.final_theta[0]
+    fit = result.ftle
+    objective = mlp.objective(data.x_train, data.y_train, config.l2)
+    ablation, curvature = {}, {}
+    if np.isfinite(final).all() and np.isfinite(traj.loss[-1, 0]):
+        ablation = {f"ablation_{layer.lower()}": ablation_ratio(objective, final, layer) for layer in ("W1", "W2")}
+    if not traj.cancelled:  # the reference's curvature at the saved steps (NaN once not finite)
+        saved = np.arange(traj.steps.size)
+        if mlp.n_params > EXACT_MAX_PARAMS:  # Lanczos, ~0.05-0.5 s each: at most SHARPNESS_POINTS
+            saved = np.unique(np.linspace(0, saved.size - 1, SHARPNESS_POINTS).round().astype(int))
+        curvature = {"sharpness_steps": traj.steps[saved], "sharpness": sharpness(objective, traj.theta[saved, 0])}
+    return RunRecord(
+        config=config,
+        iterations=np.arange(traj.n_steps + 1),
+        distance=result.distance,
+        mean_distance=result.mean_distance,
+        normalized_distance=result.normalized_distance,
+        loss=traj.loss,
+        accuracy=traj.accuracy[:, 0],
+        theta_norm=traj.theta_norm[:, 0],
+        theta_start=start,
+        theta_final=final,
+        path_length=traj.path_length[0],
+        displacement=relative_displacement(start, final),
+        weight_mask=mlp.weight_mask,
+        hidden=mlp.hidden,
+        n_weights=mlp.n_weights,
+        train_accuracy=float(traj.accuracy[-1, 0]),
+        test_accuracy=float(result.test_accuracy[0]),
+        predictions=mlp.predict(final[None, :], np.vstack([data.x_train, data.x_test]))[0],
+        ftle=FTLEWindow(
+            float(fit.slope), float(fit.r2), float(fit.start), float(fit.length), float(fit.intercept), bool(fit.kept)
+        ),
+        diverged_rows=tuple(int(r) for r in np.flatnonzero(traj.diverged)),
+        cancelled=traj.cancelled,
+        saved_steps=traj.steps,
+        theta=traj.theta,
+        **curvature,
+        **ablation,
+    )
+
+
+def eps_sweep(config: RunConfig, on_progress: Callable | None = None, eps_values=SWEEP_EPS) -> EpsSweepRecord:
+    """The run repeated at 14 eps (1e-15 .. 1e-2, or ``eps_values``), 5 copies each, one
+    initial network."""
+    small = dataclasses.replace(config, n_perturbations=min(config.n_perturbations, SWEEP_COPIES))
+    result = run_eps_sweep(small, eps_values, on_progress=on_progress, threads=JOB_THREADS)
+    return EpsSweepRecord(
+        iterations=np.arange(result.loss.shape[0]),
+        eps=result.eps,
+        distance=result.distance,
+        normalized_distance=result.normalized_distance,
+        loss=result.loss,
+        cancelled=result.cancelled,
+    )
+
+
+def ftle_sweep(
+    config: RunConfig,
+    n_inits: int,
+    n_steps: int,
+    on_progress: Callable | None = None,
+    workers: int = 1,
+    eps_values=FTLE_EPS,
+) -> FTLERecord:
+    """FTLE statistics over ``n_inits`` initial networks for 14 eps (the paper's Fig. 12, docs/method.md §3; or
+    ``eps_values``), over ``workers`` processes."""
+    short = dataclasses.replace(config, n_steps=n_steps, n_perturbations=FTLE_COPIES)
+    result = run_lyapunov(short, eps_values, n_inits, on_progress=on_progress, workers=workers)
+    return FTLERecord(
+        eps=result.eps,
+        slopes=result.fits.slope,
+        kept=result.fits.kept,
+        mean=np.array([s.mean for s in result.stats]),
+        std=np.array([s.std for s in result.stats]),
+        n_kept=np.array([s.kept for s in result.stats]),
+        total=int(result.mean_distance.shape[0]),
+        cancelled=result.cancelled,
+        ci_low=np.array([s.ci_low for s in result.stats]),
+        ci_high=np.array([s.ci_high for s in result.stats]),
+        global_rate=_nanmean_rows(result.global_rate),
+    )
+
+
+def _nanmean_rows(values: np.ndarray) -> np.ndarray:
+    """(G, E) -> (E,) mean over the finite values of each column (NaN for none)."""
+    finite = np.isfinite(values)
+    return np.where(
+        finite.any(axis=0), np.where(finite, values, 0.0).sum(axis=0) / np.maximum(finite.sum(axis=0), 1), np.nan
+    )
+
+
+def orbital(config: RunConfig, t0: int, on_progress: Callable | None = None) -> OrbitalRecord:
+    result = run_orbital(config, t0, on_progress=on_progress, threads=JOB_THREADS)
+    return OrbitalRecord(
+        t0=t0,
+        iterations=result.iterations,
+        normalized_distance=result.normalized_distance,
+        loss=result.after.loss[:, 0],
+        cancelled=result.after.cancelled,
+    )
+
+
+# ---- maps over the learning rate (the Regimes view) --------------------------------
+ORBIT_LAST = 200  # losses per eta in the orbit diagram
+
+
+def regime_map(config: RunConfig, kind: str, etas, ys, n_inits: int, control, workers: int) -> MapRecord:
+    """The map of ``kind`` (core.experiments.regimes / core.experiments.maps) as a MapRecord; ``control`` gets the
+    partial results (``map_record`` draws them)."""
+    if kind == "eta":
+        result = run_sweep(config, etas, n_inits, workers=workers, on_progress=control)
+    elif kind == "orbit":
+        result = run_orbit(
+            config, etas, n_last=min(ORBIT_LAST, config.n_steps + 1), workers=workers, on_progress=control
+        )
+    else:
+        result = run_map(kind, config, etas, ys, n_inits=n_inits, workers=workers, on_progress=control)
+    return map_record(kind, config, n_inits, result)
+
+
+def map_record(kind: str, config: RunConfig, n_inits: int, result) -> MapRecord:
+    """A (partial) SweepResult, MapResult or OrbitResult as a MapRecord."""
+    empty = np.zeros(0)
+    parts = {"table": {}, "regimes": (), "value": empty, "share": empty, "diverged": empty, "losses": empty}
+    ys, target = empty, TARGET_ACCURACY
+    if kind == "eta":
+        summary = result.summary()
+        parts["table"] = {
+            c: summary[c].to_numpy(dtype=np.float64) for c in summary.columns if c not in ("eta", "regime")
+        }
+        parts["regimes"] = tuple(r if isinstance(r, str) else None for r in summary["regime"])
+        done, target = result.done.any(axis=1), result.target_accuracy
+    elif kind == "orbit":
+        parts["losses"], done = result.losses, result.done
+    else:
+        ys = result.ys
+        parts.update(value=result.value, share=result.share, diverged=result.diverged)
+        done = result.done
+    return MapRecord(kind, config, np.asarray(result.etas), np.asarray(ys), n_inits, done=done,
+                     target_accuracy=target, cancelled=result.cancelled, **parts)  # fmt: skip
+
+
+def data_for(config: RunConfig):
+    """The data of a run (for the Weights and Data views)."""
+    return dataset_for(config, None)

@@ -1,0 +1,261 @@
+"""The life of every job, shared by the views (the callbacks stay thin).
+
+A plain callback checks the request and answers refusals (and, for the main run, a cached
+result) at once; otherwise it writes a *request* (the run settings, the job's own settings
+and a random token) to the job's pending store, which starts the background job. Cancel and
+a change of settings ask the job, by its token, to stop; it ends with what it has
+("Cancelled at iteration N"). A finished job leaves its request, signed, in a result store,
+from which the views load its record. A record the cache no longer has is not computed again
+in a web request (every view of a page would compute it at once, and anyone holding a signed
+result could make the server do so at will): the page says so, and Run computes it again as a
+job (``RecordGone``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dash import Dash, Input, Output, State, ctx, no_update, set_props
+from dash.exceptions import PreventUpdate
+
+from dashboard.jobs import plans
+from dashboard.jobs.records import Record
+from dashboard.jobs.runner import Jobs, Plan, execute, failure_message, queued_label
+from dashboard.page import ids
+from dashboard.server import visitors
+from dashboard.server.admission import REPLACED, Busy, check_token
+from dashboard.server.manager import ENDED_WITHOUT_RESULT, REDIS_LOST
+from dashboard.state.rules import CONTROLS, check_values, quoted, run_values
+
+log = logging.getLogger(__name__)
+
+# ---- control values <-> component properties ---------------------------------------
+CONTROL_INPUTS = [Input(name, "value") for name in CONTROLS]
+CONTROL_STATES = [State(name, "value") for name in CONTROLS]
+CONTROL_OUTPUTS = [Output(name, "value", allow_duplicate=True) for name in CONTROLS]
+
+
+def raw_from_props(props: list[Any]) -> dict[str, Any]:
+    """Component values in CONTROLS order -> raw control values (the checklist -> bool)."""
+    raw = dict(zip(CONTROLS, props, strict=True))
+    raw["normalized"] = isinstance(raw["normalized"], list) and "on" in raw["normalized"]
+    return raw
+
+
+def props_from_values(values: dict[str, Any]) -> list[Any]:
+    return [(["on"] if values[n] else []) if n == "normalized" else values[n] for n in CONTROLS]
+
+
+def checked(props: list[Any], last_valid: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """Component values -> (valid values, errors); a bad value falls back to its last valid one."""
+    return check_values(raw_from_props(props), last_valid)
+
+
+def new_token() -> str:
+    """The random name a page gives a job, to ask it to stop (dashboard.server.admission)."""
+    return secrets.token_hex(16)
+
+
+def stop_replaced(store: Jobs, running: Any, pending: Any) -> None:
+    """Ask the job a new request replaces to stop, if it still runs (``running``: its Run
+    button is disabled). Dash stops it too, but may not know of it yet if its first answer
+    is still on the way, and with Celery it only revokes: a started task runs on, and its
+    page would then get the news of two jobs."""
+    if running and isinstance(pending, dict):
+        with contextlib.suppress(ValueError):  # no token: nothing to stop
+            store.admission.request_stop(pending.get("token"), REPLACED)
+
+
+def new_job(store: Jobs) -> dict[str, str]:
+    """What a new job's pending request carries for admission: its token, and the visitor
+    whose page asks (from the visitor cookie, signed; dashboard.server.visitors)."""
+    token = new_token()
+    return {"token": token, **visitors.signed(store.sign, token)}
+
+
+def visitor_of(store: Jobs, pending: Any) -> str:
+    """The visitor a job counts for (dashboard.server.visitors.of)."""
+    return visitors.of(pending, store.sign)
+
+
+# ---- requests, results, records ------------------------------------------------------
+def plan_of(store: Jobs, kind: str, request: dict) -> Plan:
+    """The checked job of a request's settings (ValueError names what is refused)."""
+    return plans.plan(kind, request.get("values"), request.get("extra"), store.limits, store.admission.slots)
+
+
+def finished_result(store: Jobs, plan: Plan, request: dict) -> dict:
+    """What a finished job leaves in its result store for the views: its settings, signed."""
+    return {
+        "kind": request.get("kind"),
+        "values": request.get("values"),
+        "extra": request.get("extra"),
+        "signature": store.sign(plan.key),
+    }
+
+
+class RecordGone(Exception):
+    """A finished job's record is not in the results cache (evicted, unreadable, or too large
+    to keep); its message is the page's."""
+
+
+def record_for(store: Jobs, kind: str, request: Any) -> Record:
+    """The record a view draws from: the finished job's ``request`` (its result store),
+    checked again with its signature, then its record from the cache (RecordGone if the cache
+    does not have it). No update while there is no finished job."""
+    if not isinstance(request, dict):
+        raise PreventUpdate
+    plan = plan_of(store, kind, request)
+    store.check_signature(plan.key, request.get("signature"))
+    record = store.load(plan.key)
+    if record is not None:
+        return record
+    size = store.too_large(plan.key)
+    if size is not None:
+        log.warning("the record %s (~%.0f MB) is larger than the cache keeps", plan.key, size / 1e6)
+        raise RecordGone(
+            f"These results (~{size / 1e6:.0f} MB) are larger than the server's cache keeps "
+            f"({store.cache_mb:,} MB): the views that need them cannot draw them. Use fewer "
+            "iterations or copies, or ask the operator for a larger cache (WSD_CACHE_MB)."
+        )
+    log.warning("the record %s is not in the cache (evicted or unreadable); the page is asked to run again", plan.key)
+    raise RecordGone("These results are no longer kept on the server (its cache let them go): press Run again.")
+
+
+def checked_request(store: Jobs, kind: str, request: Any) -> tuple[Plan, str]:
+    """A job's request from its page -> (plan, token), every part checked on the server."""
+    if not isinstance(request, dict):
+        raise ValueError(f"the job request must be a mapping, got {quoted(request)}")
+    token = check_token(request.get("token"))
+    return plan_of(store, kind, request), token
+
+
+def on_error(exc: Exception) -> None:
+    """Any callback's failure as a red message beside Run (``error_message``)."""
+    set_props(ids.RUN_MESSAGE, {"children": error_message(exc)})
+
+
+def error_message(exc: Exception) -> str:
+    """A refusal (bad input found on the server, a busy server) as such; a record the cache
+    no longer has and a lost connection to Redis as they are worded; anything else with its
+    traceback in the log."""
+    if isinstance(exc, (ValueError, Busy)):
+        return f"Refused: {exc}"
+    if isinstance(exc, RecordGone):
+        return str(exc)
+    text = str(exc)
+    for known in (REDIS_LOST, ENDED_WITHOUT_RESULT):  # dashboard.server.manager's words, as they are
+        if known in text:
+            return text[text.index(known) :].strip()
+    return failure_message(exc)
+
+
+# ---- side jobs: a view's own job beside the main run ----------------------------------
+@dataclass(frozen=True)
+class SideJob:
+    """The page parts of one on-demand job and how its record is drawn."""
+
+    kind: str
+    run: str
+    cancel: str
+    label: str
+    message: str
+    pending: str
+    outputs: tuple[Output, ...]
+    draw: Callable[[Record, dict], tuple]  # (record, request) -> values of ``outputs``
+    unit: str  # what its progress counts
+    extras: tuple[tuple[str, str], ...] = ()  # (name in the request, component id)
+    autorun_view: str | None = None  # also starts when a link or preset opens this view
+
+
+def register_side_job(app: Dash, store: Jobs, job: SideJob) -> None:
+    inputs = [Input(job.run, "n_clicks")] + ([Input(ids.AUTORUN, "data")] if job.autorun_view else [])
+
+    @app.callback(
+        Output(job.pending, "data"),
+        Output(job.message, "children", allow_duplicate=True),
+        Output(job.label, "children", allow_duplicate=True),
+        *inputs,
+        State(job.run, "disabled"),
+        State(job.pending, "data"),
+        *CONTROL_STATES,
+        State(ids.VALID, "data"),
+        *[State(component, "value") for _, component in job.extras],
+        prevent_initial_call=True,
+    )
+    def request(*args):
+        triggers, args = args[: len(inputs)], args[len(inputs) :]
+        (running, previous), args = args[:2], args[2:]
+        props, last_valid, extra = args[: len(CONTROLS)], args[len(CONTROLS)], args[len(CONTROLS) + 1 :]
+        if ctx.triggered_id == ids.AUTORUN and (triggers[-1] or {}).get("view") != job.autorun_view:
+            raise PreventUpdate
+        values = run_values(checked(list(props), last_valid)[0])
+        names = [name for name, _ in job.extras]
+        request = {"kind": job.kind, "values": values, "extra": dict(zip(names, extra, strict=True))}
+        try:  # refuse at once, not from a background job
+            plan_of(store, job.kind, request)
+        except ValueError as exc:
+            return no_update, str(exc), ""
+        stop_replaced(store, running, previous)
+        return {**request, **new_job(store)}, "", "starting…"
+
+    @app.callback(
+        *job.outputs,
+        Output(job.label, "children"),
+        Output(job.message, "children"),
+        Input(job.pending, "data"),
+        background=True,
+        running=[(Output(job.run, "disabled"), True, False), (Output(job.cancel, "disabled"), False, True)],
+        progress=[Output(job.label, "children")],
+        interval=400,
+        prevent_initial_call=True,
+    )
+    def work(set_progress, pending):
+        return side_job(store, job, pending, set_progress)
+
+
+def register_csv_export(
+    app: Dash, store: Jobs, job: SideJob, ids_: tuple[str, str, str], to_csv: Callable, filename: str, not_yet: str
+) -> None:
+    """A CSV download of a side job's finished record: ``ids_`` = (button, dcc.Download, the
+    store holding the finished request); ``not_yet`` goes to the job's message before one."""
+    button, download, result = ids_
+
+    @app.callback(
+        Output(download, "data"),
+        Output(job.message, "children", allow_duplicate=True),
+        Input(button, "n_clicks"),
+        State(result, "data"),
+        prevent_initial_call=True,
+    )
+    def export(_clicks, request):
+        if request is None:
+            return no_update, not_yet
+        return {"content": to_csv(record_for(store, job.kind, request)), "filename": filename}, ""
+
+
+def side_job(store: Jobs, job: SideJob, pending: Any, set_progress: Callable) -> tuple:
+    """One side job in the background -> its outputs, label and message."""
+    nothing = [no_update] * len(job.outputs)
+    try:
+        plan, token = checked_request(store, job.kind, pending)
+    except ValueError as exc:
+        return *nothing, "", f"Refused: {exc}"
+
+    def report(done, total, elapsed, *_):
+        set_progress((f"{done:,} of {total:,} · {elapsed:.1f} s",))
+
+    def wait(ahead, waited):
+        set_progress((queued_label(ahead, waited),))
+
+    outcome = execute(store, plan, token, report, wait, 0.3, visitor=visitor_of(store, pending))
+    record, control = outcome.record, outcome.control
+    if outcome.message or record is None:
+        return *nothing, control.stopped_label(job.unit) if control.stopped else "", outcome.message
+    label = control.stopped_label(job.unit) if record.cancelled else f"done in {control.elapsed:.1f} s"
+    return *job.draw(record, finished_result(store, plan, pending)), label, ""

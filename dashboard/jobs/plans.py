@@ -1,0 +1,238 @@
+"""The plan of each kind of job: a page's request -> a checked job (``dashboard.jobs.runner.Plan``).
+
+A plan checks the request on the server (the run settings each by its rule, the kind's own
+settings, and the cost against the server's limits; ValueError names what is refused),
+names the record's cache key and holds the job's work, a computation of dashboard.jobs.compute.
+Records are cached by ``kind:version:config-hash:extra``, so a repeated or shared run is
+read back instead of recomputed. A map's settings give its grid of learning rates (and of
+eps or seeds, refined into a zoom box) and its cost here too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from core.config import RunConfig
+from core.engine.parallel import default_workers
+from core.engine.speed import FTLE_FIT, REFERENCE_RATE, Estimate, lyapunov_estimate, map_estimate, window_share
+from core.experiments.diagnostics import run_diagnostics
+from core.experiments.maps import refine, zoom_grids
+from core.experiments.regimes import geometric_grid
+from dashboard.jobs import compute
+from dashboard.jobs.records import RECORD_VERSION
+from dashboard.jobs.runner import Plan
+from dashboard.state.rules import (
+    Limits,
+    admit,
+    map_values,
+    network_of,
+    number,
+    quoted,
+    run_values,
+    to_config,
+    whole_number,
+    zoom_box,
+)
+
+FTLE_INITS = (2, 500)
+FTLE_STEPS = (30, 2000)  # 30: the shortest FTLE fit window
+
+
+def record_key(kind: str, config: RunConfig, extra: str = "") -> str:
+    return f"{kind}:v{RECORD_VERSION}:{config.key()}:{extra}"
+
+
+def plan(kind: str, values: Any, extra: Any, limits: Limits, max_slots: int) -> Plan:
+    """The job a page asks for, checked on the server: ``values`` are the run settings (each
+    by its rule), ``extra`` the kind's own settings, and the cost against ``limits``.
+    ValueError names what is refused."""
+    if kind not in PLANS:
+        raise ValueError(f"the job kind must be one of {', '.join(PLANS)}, got {quoted(kind)}")
+    extra = extra if isinstance(extra, dict) else {}
+    return PLANS[kind](values, extra, limits, max_slots)
+
+
+def _run_plan(values, _extra, limits: Limits, _slots) -> Plan:
+    config = admit(values, limits)
+    return Plan(record_key("run", config), lambda control, _held: compute.stability(config, control))
+
+
+def _sweep_plan(values, _extra, limits: Limits, _slots) -> Plan:
+    config = to_config(run_values(values))
+    copies, n_eps = compute.SWEEP_COPIES, len(compute.SWEEP_EPS)
+    limits.check(
+        config,
+        1 + n_eps * min(config.n_perturbations, copies),
+        advice=f"use fewer iterations (it trains {copies} copies at each of {n_eps} eps)",
+    )
+    return Plan(record_key("sweep", config), lambda control, _held: compute.eps_sweep(config, control))
+
+
+def _ftle_plan(values, extra, limits: Limits, max_slots: int) -> Plan:
+    config = to_config(run_values(values))
+    n_inits = whole_number("initial networks", extra.get("inits"), *FTLE_INITS)
+    n_steps = whole_number("FTLE iterations", extra.get("steps"), *FTLE_STEPS)
+    slots = max(1, min(default_workers(), max_slots))
+    net = network_of(config)
+    estimate = lyapunov_estimate(net, n_inits, len(compute.FTLE_EPS), compute.FTLE_COPIES, n_steps, limits.rate, slots)
+    limits.allow(estimate, "use fewer initial networks or FTLE iterations", "this FTLE sweep")
+    return Plan(
+        record_key("ftle", config, f"{n_inits}x{n_steps}"),
+        lambda control, held: compute.ftle_sweep(config, n_inits, n_steps, control, workers=held),
+        slots,
+    )
+
+
+ORBITAL_T0_SHARE = 0.8  # an empty t0 box: perturb at 4/5 of the run (the paper: 4000 of 5000)
+
+
+def orbital_t0(raw, n_steps: int) -> int:
+    """The orbital view's t0: a whole number below the iterations, or, left empty, 4/5 of them
+    (so that a preset or a link of any length has a valid t0 without a race to set the box)."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return int(ORBITAL_T0_SHARE * n_steps)
+    return whole_number("t0 (iteration to perturb at, below the iterations)", raw, 0, n_steps - 1)
+
+
+def _orbital_plan(values, extra, limits: Limits, _slots) -> Plan:
+    config = admit(values, limits)
+    t0 = orbital_t0(extra.get("t0"), config.n_steps)
+    return Plan(record_key("orbital", config, str(t0)), lambda control, _held: compute.orbital(config, t0, control))
+
+
+# ---- maps over the learning rate (the Regimes view) --------------------------------
+MAP_COPIES = 5  # perturbed copies per network in a map (the sidebar's count is for single runs)
+MAP_EPS = np.geomspace(1e-12, 1e-2, 6)  # the eps axis of an eta x eps map
+ZOOM_FACTOR = 4
+
+
+def map_config(values: Any, maps: dict) -> RunConfig:
+    """The config of a map: the controls' network, data, seed and eps, the map's own
+    iterations (``maps["map_steps"]``), and MAP_COPIES copies."""
+    config = to_config(run_values(values))
+    return dataclasses.replace(config, n_perturbations=MAP_COPIES, n_steps=maps["map_steps"])
+
+
+def map_grids(maps: dict, zoom: list | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The eta grid and the eps or seed grid (seeds ``seed`` .. ``seed + inits - 1``) of a
+    map's settings, refined into ``zoom`` ([eta_lo, eta_hi, y_lo, y_hi]) if given."""
+    etas = readable(geometric_grid(maps["eta_min"], maps["eta_max"], maps["eta_points"]))
+    kind = maps["map"]
+    ys = {"eta-eps": MAP_EPS, "eta-seed": seed + np.arange(maps["inits"])}.get(kind, np.zeros(0))
+    if zoom is None:
+        return etas, ys
+    if kind in ("eta-eps", "eta-seed"):
+        etas, ys = zoom_grids(kind, etas, ys, zoom[:2], zoom[2:], ZOOM_FACTOR)
+        return readable(etas), ys
+    return readable(refine(etas, zoom[0], zoom[1], ZOOM_FACTOR)), ys
+
+
+def readable(grid: np.ndarray) -> np.ndarray:
+    """A learning-rate grid written with as few significant digits as keep its points apart
+    (3 at least): a clicked point then puts 0.285 in the box, and runs exactly that network.
+    Rounding is idempotent, so a zoom keeps its coarse points bit for bit."""
+    for digits in range(3, 18):
+        rounded = np.array([float(f"{x:.{digits}g}") for x in grid])
+        if np.all(np.diff(rounded) > 0):
+            return rounded
+    return np.asarray(grid, dtype=np.float64)
+
+
+# A map in the app also draws its page a live figure at most every LIVE_SECONDS, in the job's
+# own process beside the workers: a strip's record fits the FTLE of every cell again and an
+# eta x eps map's partial result every (cell, eps) (FTLE_FIT each), then the figure is built.
+# Measured per update (one core, at 200k/s): the strip's five panels 0.15 s, a heatmap or the
+# orbit diagram 0.02-0.03 s; the default strip's 21 updates took 15 s of CPU on a loaded
+# machine (record 9.0 s, figure 6.3 s) and the job 18 s against 6-8 s without them.
+LIVE_SECONDS = 0.5  # dashboard.views.regimes.LIVE_SECONDS
+LIVE_FIGURE_SECONDS = {"eta": 0.15, "orbit": 0.025, "eta-eps": 0.03, "eta-seed": 0.025}
+
+
+def map_cost(kind: str, config: RunConfig, n_etas: int, n_ys: int, n_inits: int, rate: float, workers: int) -> Estimate:
+    """The estimated time of a map here: core.engine.speed.map_estimate (the model the CLI uses too),
+    and the live figures its page is sent. Their process is busy ``busy`` (at most 1) of a core
+    beside ``workers`` that compute, so on fewer cores than ``workers + busy`` the job takes
+    (workers + busy) / cores as long."""
+    estimate = map_estimate(kind, network_of(config), n_etas, n_ys, n_inits, MAP_COPIES, config.n_steps, rate, workers)
+    series = {"eta": n_etas * n_inits, "eta-eps": n_etas * n_inits * n_ys}.get(kind, 0)
+    per_update = (
+        series * FTLE_FIT * window_share(config.n_steps) / rate + LIVE_FIGURE_SECONDS[kind] * REFERENCE_RATE / rate
+    )
+    busy = min(1.0, per_update / LIVE_SECONDS)
+    factor = max(1.0, (estimate.workers + busy) / default_workers())
+    return dataclasses.replace(estimate, seconds=estimate.seconds * factor)
+
+
+def _map_plan(values, extra, limits: Limits, max_slots: int) -> Plan:
+    """A map of the Regimes view: the controls' network, data set, seed, eps and iterations
+    (with MAP_COPIES copies), the view's settings (state.MAP_RULES) and an optional zoom box."""
+    maps = map_values(extra)
+    config = map_config(values, maps)
+    zoom = zoom_box(extra.get("zoom"))
+    etas, ys = map_grids(maps, zoom, config.seed)
+    slots = max(1, min(default_workers(), max_slots))
+    kind, n_inits = maps["map"], maps["inits"]
+    estimate = map_cost(kind, config, etas.size, ys.size, n_inits, limits.rate, slots)
+    limits.allow(estimate, _map_advice(kind, config, etas.size, ys.size, n_inits, limits, slots), "this map")
+    grid = f"{kind}:{maps['eta_min']!r}:{maps['eta_max']!r}:{maps['eta_points']}:{n_inits}:{zoom}"
+    return Plan(
+        record_key("map", config, grid),
+        lambda control, held: compute.regime_map(config, kind, etas, ys, n_inits, control, held),
+        slots,
+        chunked=True,
+        seconds=estimate.seconds,  # the live progress label's time left starts from it
+    )
+
+
+def _map_advice(kind: str, config: RunConfig, n_etas: int, n_ys: int, n_inits: int, limits: Limits, slots: int) -> str:
+    """What would fit: the most networks per learning rate within the limit (strip and eta x eps
+    maps), else fewer learning rates or iterations."""
+    if kind in ("eta", "eta-eps"):
+        fits = next(
+            (n for n in range(n_inits - 1, 0, -1) if _map_fits(kind, config, n_etas, n_ys, n, limits, slots)), 0
+        )
+        if fits:
+            return (
+                f"use at most {'1 network' if fits == 1 else f'{fits} networks'}, or fewer learning rates or iterations"
+            )
+    return "use fewer learning rates, networks or iterations"
+
+
+def _map_fits(kind: str, config: RunConfig, n_etas: int, n_ys: int, n_inits: int, limits: Limits, slots: int) -> bool:
+    return map_cost(kind, config, n_etas, n_ys, n_inits, limits.rate, slots).seconds <= limits.max_seconds
+
+
+CHAOS_SAVE_EVERY = 10  # saved weights of a long run (the weight series)
+CHAOS_STEPS = (1000, 50_000)  # the transient is 1,000 steps
+
+
+def _chaos_plan(values, extra, limits: Limits, _slots) -> Plan:
+    """The Chaos view's long run: the controls' network, data and seed at its own eta and steps."""
+    eta = number("η of the long run", extra.get("eta"), 0.0, 1000.0)
+    n_steps = whole_number("iterations of the long run", extra.get("steps"), *CHAOS_STEPS)
+    config = dataclasses.replace(
+        to_config(run_values(values)),
+        learning_rate=eta,
+        n_steps=n_steps,
+        n_perturbations=1,
+        save_every=CHAOS_SAVE_EVERY,
+    )
+    limits.check(config, 1, advice="use fewer iterations")
+    return Plan(
+        record_key("chaos", config),
+        lambda control, _held: run_diagnostics(config, on_progress=control),
+    )
+
+
+PLANS: dict[str, Callable[[Any, dict, Limits, int], Plan]] = {
+    "run": _run_plan,
+    "sweep": _sweep_plan,
+    "ftle": _ftle_plan,
+    "orbital": _orbital_plan,
+    "map": _map_plan,
+    "chaos": _chaos_plan,
+}

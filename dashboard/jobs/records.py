@@ -1,0 +1,144 @@
+"""Typed records: what a job computes and the views draw and export from (no Dash).
+
+A record holds NumPy arrays and plain numbers; records are pickled into the results cache,
+so a change of their fields changes ``RECORD_VERSION``, which is part of every cache key
+(an entry of an older shape is then never read). Shapes: T steps, M copies, K = 1 + M
+trajectories, P parameters, E radii, G initial networks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from core.config import RunConfig
+from core.experiments.diagnostics import Diagnostics
+
+# 5: Diagnostics gained attractor and chance; 6: regime label 'slow', FTLE windows start by saturation
+RECORD_VERSION = 6
+
+
+@dataclass(frozen=True)
+class FTLEWindow:
+    """The best-R^2 window fit of ln<d(t)> (docs/method.md §3); NaN where no window fits."""
+
+    slope: float
+    r2: float
+    start: float
+    length: float
+    intercept: float
+    kept: bool
+
+    @property
+    def found(self) -> bool:
+        return math.isfinite(self.slope)
+
+
+@dataclass(frozen=True, eq=False)
+class RunRecord:
+    """The main run: a reference network and M perturbed copies (their saved parameters too)."""
+
+    config: RunConfig
+    iterations: np.ndarray  # (T + 1,)
+    distance: np.ndarray  # (T + 1, M) d_m(t)
+    mean_distance: np.ndarray  # (T + 1,)
+    normalized_distance: np.ndarray  # (T + 1,) <d> / (eps N_w)
+    loss: np.ndarray  # (T + 1, K) row 0 = reference
+    accuracy: np.ndarray  # (T + 1,) reference training accuracy
+    theta_norm: np.ndarray  # (T + 1,) ||theta||_1 of the reference
+    theta_start: np.ndarray  # (P,)
+    theta_final: np.ndarray  # (P,)
+    path_length: np.ndarray  # (P,)
+    displacement: np.ndarray  # (P,) |w(T) - w(0)| / |w(0)|
+    weight_mask: np.ndarray  # (P,) bool
+    hidden: int
+    n_weights: int
+    train_accuracy: float
+    test_accuracy: float
+    predictions: np.ndarray  # (N_train + N_test,) of the final reference
+    ftle: FTLEWindow
+    diverged_rows: tuple[int, ...]
+    cancelled: bool
+    saved_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (S,)
+    theta: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))  # (S, K, P) saved parameters
+    sharpness_steps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (S,) saved steps (some, for digits)
+    sharpness: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (S,) top Hessian eigenvalue there
+    ablation_w1: np.ndarray | None = None  # (D, H) L_w / L, None if the reference diverged
+    ablation_w2: np.ndarray | None = None  # (H, C)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every array field, by name (the NPZ export)."""
+        return {f.name: v for f in fields(self) if isinstance(v := getattr(self, f.name), np.ndarray)}
+
+
+@dataclass(frozen=True, eq=False)
+class EpsSweepRecord:
+    """One initial network at E radii (the paper's Figs. 4 and 6; docs/method.md §2)."""
+
+    iterations: np.ndarray  # (T + 1,)
+    eps: np.ndarray  # (E,)
+    distance: np.ndarray  # (E, T + 1, M)
+    normalized_distance: np.ndarray  # (E, T + 1)
+    loss: np.ndarray  # (T + 1,) reference loss
+    cancelled: bool
+
+
+@dataclass(frozen=True, eq=False)
+class FTLERecord:
+    """FTLE statistics over G initial networks at E radii (the paper's Fig. 12; docs/method.md §3)."""
+
+    eps: np.ndarray  # (E,)
+    slopes: np.ndarray  # (G, E)
+    kept: np.ndarray  # (G, E) bool
+    mean: np.ndarray  # (E,)
+    std: np.ndarray  # (E,)
+    n_kept: np.ndarray  # (E,)
+    total: int
+    cancelled: bool
+    ci_low: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (E,) 95% bootstrap CI of the mean
+    ci_high: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    global_rate: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (E,) mean ln(<d(T)>/<d(0)>)/T
+
+
+@dataclass(frozen=True, eq=False)
+class OrbitalRecord:
+    """The copies made at iteration t0 of the reference (docs/method.md §4)."""
+
+    t0: int
+    iterations: np.ndarray  # (T - t0 + 1,)
+    normalized_distance: np.ndarray  # (T - t0 + 1,)
+    loss: np.ndarray  # (T - t0 + 1,)
+    cancelled: bool
+
+
+@dataclass(frozen=True, eq=False)
+class MapRecord:
+    """A map over the learning rate (dashboard.views.regimes), possibly partial (a live or
+    cancelled job: cells not computed are NaN and not ``done``).
+
+    kind "eta": ``table`` holds the sweep's summary columns (E,) and ``regimes`` the majority
+    label per eta; "eta-eps" / "eta-seed": ``value``, ``share``, ``diverged``, ``done`` are
+    (E, Y) over ``ys`` (eps or seeds); "orbit": ``losses`` (E, N).
+    """
+
+    kind: str
+    config: RunConfig
+    etas: np.ndarray
+    ys: np.ndarray
+    n_inits: int
+    table: dict[str, np.ndarray]
+    regimes: tuple[str | None, ...]
+    value: np.ndarray
+    share: np.ndarray
+    diverged: np.ndarray
+    done: np.ndarray
+    losses: np.ndarray
+    target_accuracy: float
+    cancelled: bool
+
+
+Record = (
+    RunRecord | EpsSweepRecord | FTLERecord | OrbitalRecord | MapRecord | Diagnostics
+)  # (core.experiments.diagnostics)

@@ -1,0 +1,188 @@
+"""The controls beside every view: presets on top, then the run's settings (a typed box and a
+log slider for eta and eps, a box and a slider for the seed, the network and the distance),
+Run and Cancel with the job's progress, and the exports. Their callbacks are in
+:mod:`dashboard.page.sync`."""
+
+from __future__ import annotations
+
+import math
+
+from dash import dcc, html
+
+from core.config import ACTIVATIONS, DATASETS, INITS, NORMS, OUTPUTS
+from dashboard.page import ids
+from dashboard.page.components import text_input
+from dashboard.state.presets import PRESETS
+from dashboard.state.rules import RULES
+
+
+def _error(name: str) -> html.Div:
+    return html.Div(id=f"{name}-error", className="control-error", role="alert")
+
+
+def _field(label: str, name: str, control, hint: str = "") -> html.Div:
+    return html.Div(
+        className="field",
+        children=[html.Label(label, htmlFor=name), control, html.Small(hint, className="hint"), _error(name)],
+    )
+
+
+def _number(name: str, mode: str = "decimal") -> dcc.Input:
+    return text_input(name, RULES[name].default, mode)
+
+
+SLIDER_STEP = 0.01  # of the log sliders (log10 units); a release snaps to 1-2-5 (slider_values)
+
+
+def _log_slider(id_: str, low: int, high: int, value: float, marks: list[int]) -> dcc.Slider:
+    return dcc.Slider(
+        id=id_,
+        min=low,
+        max=high,
+        step=SLIDER_STEP,
+        value=math.log10(value),
+        marks={m: {"label": f"1e{m}"} for m in marks},
+        updatemode="mouseup",
+        # the value while dragging, as the box will show it (assets/slider_hand.js: 1-2-5 x 10^k)
+        tooltip={"placement": "top", "always_visible": False, "transform": "wsdRound125"},
+    )
+
+
+def _dropdown(name: str, options: tuple[str, ...]) -> dcc.Dropdown:
+    return dcc.Dropdown(id=name, options=list(options), value=RULES[name].default, clearable=False)
+
+
+def controls() -> html.Div:
+    return html.Div(
+        className="controls",
+        children=[
+            html.Div(
+                className="buttons",
+                children=[
+                    html.Button("Run", id=ids.RUN, n_clicks=0, className="primary"),
+                    html.Button("Cancel", id=ids.CANCEL, n_clicks=0, disabled=True),
+                    html.Span(
+                        dcc.Checklist(
+                            id=ids.AUTO_RUN_SWITCH,
+                            options=[{"label": " auto-run", "value": "on"}],
+                            value=["on"],
+                            inline=True,
+                        ),
+                        title="releasing the η or ε slider, or moving the seed slider, starts the run",
+                    ),
+                ],
+            ),
+            html.Progress(id=ids.PROGRESS, max=100, value=0),
+            html.Div(id=ids.PROGRESS_LABEL, className="progress-label"),
+            html.Div(id=ids.RUN_MESSAGE, className="run-message", role="alert"),
+            html.Div(id=ids.STALE_NOTE, className="stale-note", role="status"),
+            _field(
+                "Learning rate η",
+                ids.ETA,
+                html.Div(
+                    [
+                        _number(ids.ETA),
+                        _log_slider(ids.ETA_SLIDER, -4, 3, RULES["eta"].default, [-4, -2, 0, 2]),
+                    ]
+                ),
+                "step size of gradient descent",
+            ),
+            _field(
+                "Perturbation ε",
+                ids.EPS,
+                html.Div(
+                    [
+                        _number(ids.EPS),
+                        _log_slider(ids.EPS_SLIDER, -15, -1, RULES["eps"].default, [-15, -11, -7, -3]),
+                    ]
+                ),
+                "size of the initial nudge",
+            ),
+            _field(
+                "Seed",
+                ids.SEED,
+                html.Div(
+                    [
+                        _number(ids.SEED, "numeric"),
+                        dcc.Slider(
+                            id=ids.SEED_SLIDER,
+                            min=0,
+                            max=99,
+                            step=1,
+                            value=RULES["seed"].default,
+                            marks={m: str(m) for m in (0, 25, 50, 75, 99)},
+                            updatemode="mouseup",
+                        ),
+                    ]
+                ),
+                "which initial network",
+            ),
+            _field(
+                "Data set",
+                ids.DATASET,
+                _dropdown(ids.DATASET, DATASETS),
+                "iris (4 features, 3 species) or digits (8x8 images; the Digits preset sets 64 tanh units)",
+            ),
+            _field("Copies", ids.PERTURBATIONS, _number(ids.PERTURBATIONS, "numeric"), "perturbed copies M, 1 to 200"),
+            _field("Iterations", ids.STEPS, _number(ids.STEPS, "numeric"), "training steps T, 1 to 50,000"),
+            _field("Hidden units", ids.HIDDEN, _number(ids.HIDDEN, "numeric"), "1 to 64"),
+            _field("Activation", ids.ACTIVATION, _dropdown(ids.ACTIVATION, ACTIVATIONS)),
+            _field("Output / loss", ids.OUTPUT, _dropdown(ids.OUTPUT, OUTPUTS)),
+            _field("Initialisation", ids.INIT, _dropdown(ids.INIT, INITS)),
+            _field(
+                "Distance",
+                ids.DISTANCE,
+                dcc.RadioItems(
+                    id=ids.DISTANCE,
+                    options=[{"label": n.upper(), "value": n} for n in NORMS],
+                    value=RULES["distance"].default,
+                    inline=True,
+                ),
+            ),
+            _field(
+                "Normalised view",
+                ids.NORMALIZED,
+                dcc.Checklist(
+                    id=ids.NORMALIZED,
+                    options=[{"label": " show d / (ε N_w)", "value": "on"}],
+                    value=[],
+                ),
+            ),
+            html.Div(
+                className="exports",
+                children=[
+                    html.Span("Export: "),
+                    html.Button("CSV", id=ids.EXPORT_CSV, n_clicks=0),
+                    html.Button("NPZ", id=ids.EXPORT_NPZ, n_clicks=0),
+                    html.Button("config JSON", id=ids.EXPORT_JSON, n_clicks=0),
+                    dcc.Download(id=ids.DOWNLOAD),
+                    html.Div(
+                        [
+                            html.Small("figure image (camera button): "),
+                            dcc.RadioItems(id=ids.IMAGE_FORMAT, options=["png", "svg"], value="png", inline=True),
+                        ]
+                    ),
+                    html.Div(
+                        className="cli-command",
+                        children=[
+                            html.Small("the same run from the command line: "),
+                            dcc.Clipboard(target_id=ids.CLI_COMMAND, title="copy", style={"display": "inline-block"}),
+                            html.Code(id=ids.CLI_COMMAND),
+                        ],
+                    ),
+                ],
+            ),
+        ],
+    )
+
+
+def presets() -> html.Div:
+    return html.Div(
+        className="presets",
+        children=[html.Span("Start with a preset:", title="each sets the controls, opens its view and runs")]
+        + [
+            html.Button(p.label, id={"type": ids.PRESET, "name": name}, title=p.sentence, n_clicks=0)
+            for name, p in PRESETS.items()
+        ]
+        + [html.Div(id=ids.PRESET_NOTE, className="preset-note")],
+    )

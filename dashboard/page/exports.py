@@ -1,0 +1,113 @@
+"""Exports of the finished run (CSV, NPZ, config JSON) and the image format of every graph's
+camera button."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import numpy as np
+import pandas as pd
+from dash import Dash, Input, Output, State, ctx, dcc, no_update
+from dash.exceptions import PreventUpdate
+
+from core.config import RunConfig
+from dashboard.jobs.flow import record_for
+from dashboard.jobs.records import RunRecord
+from dashboard.jobs.runner import Jobs
+from dashboard.page import ids
+from dashboard.page.components import graph_config
+from dashboard.state.rules import run_values
+
+# control -> cli.py flag, in the order of cli.py run's help
+CLI_FLAGS = {
+    "eta": "--eta",
+    "eps": "--eps",
+    "seed": "--seed",
+    "dataset": "--dataset",
+    "perturbations": "--perturbations",
+    "steps": "--steps",
+    "hidden": "--hidden",
+    "activation": "--activation",
+    "output": "--output",
+    "init": "--init",
+    "distance": "--distance",
+}
+
+
+def cli_command(values: dict) -> str:
+    """The command line that trains the run of these control values (cli.py run)."""
+    flags = " ".join(f"{flag} {values[name]!r}" if isinstance(values[name], float) else f"{flag} {values[name]}"
+                     for name, flag in CLI_FLAGS.items())  # fmt: skip
+    return f"python cli.py run {flags} --json"
+
+
+def export_csv(record: RunRecord) -> str:
+    """Per iteration: the reference's training loss and accuracy (on the training rows: the test
+    accuracy is the final network's, in the NPZ and the summary), <d>, d_1..d_M, ||theta||_1."""
+    frame = pd.DataFrame(
+        {
+            "iteration": record.iterations,
+            "train_loss_reference": record.loss[:, 0],
+            "train_accuracy_reference": record.accuracy,
+            "mean_distance": record.mean_distance,
+            "normalized_mean_distance": record.normalized_distance,
+            "theta_norm_l1": record.theta_norm,
+        }
+    )
+    copies = pd.DataFrame(record.distance, columns=[f"d_{m + 1}" for m in range(record.distance.shape[1])])
+    return pd.concat([frame, copies], axis=1).to_csv(index=False)
+
+
+def export_name(config: RunConfig) -> str:
+    """A file name that says which run it holds, in ASCII: weightspace-iris-eta0.01-eps1e-08-
+    seed0-5000it (a hash of the whole config keeps two runs that differ elsewhere apart)."""
+    name = f"weightspace-{config.dataset}-eta{config.learning_rate:g}-eps{config.eps:g}-seed{config.seed}"
+    name += f"-{config.n_steps}it-{config.key()[:6]}"
+    return re.sub(r"[^A-Za-z0-9.+-]", "_", name)
+
+
+def export_npz(record: RunRecord) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, config=json.dumps(record.config.to_dict()), **record.arrays())
+    return buffer.getvalue()
+
+
+def register(app: Dash, store: Jobs, graphs: tuple[str, ...]) -> None:
+    @app.callback(
+        Output(ids.DOWNLOAD, "data"),
+        Output(ids.RUN_MESSAGE, "children", allow_duplicate=True),
+        Input(ids.EXPORT_CSV, "n_clicks"),
+        Input(ids.EXPORT_NPZ, "n_clicks"),
+        Input(ids.EXPORT_JSON, "n_clicks"),
+        State(ids.RESULT, "data"),
+        prevent_initial_call=True,
+    )
+    def export(_csv, _npz, _json, request):
+        if request is None:
+            return no_update, "Nothing to export yet: run to the end first."
+        record = record_for(store, "run", request)
+        name = export_name(record.config)
+        if ctx.triggered_id == ids.EXPORT_CSV:
+            return {"content": export_csv(record), "filename": f"{name}.csv"}, ""
+        if ctx.triggered_id == ids.EXPORT_NPZ:
+            return dcc.send_bytes(export_npz(record), f"{name}.npz"), ""
+        return {"content": json.dumps(record.config.to_dict(), indent=2), "filename": f"{name}-config.json"}, ""
+
+    @app.callback(Output(ids.CLI_COMMAND, "children"), Input(ids.VALID, "data"))
+    def command(values):
+        try:
+            return cli_command(run_values(values))
+        except ValueError:
+            raise PreventUpdate from None
+
+    @app.callback(
+        [Output(graph, "config") for graph in graphs],
+        Input(ids.IMAGE_FORMAT, "value"),
+        prevent_initial_call=True,
+    )
+    def image_format(fmt):
+        if fmt not in ("png", "svg"):
+            raise PreventUpdate
+        return [graph_config(fmt)] * len(graphs)

@@ -1,0 +1,199 @@
+"""On-disk stores: finished results keyed by a hash of their full config, and the store
+Dash's background-callback manager keeps job state in. Both live in the cache directory
+shared by every gunicorn worker (``dashboard.server.settings``).
+
+Both are :class:`Store`, a ``diskcache.Cache`` that survives what an operator or a full
+disk can do to it while the server runs: its directory or database deleted (it is made
+again, with a warning) and an entry that no longer unpickles (dropped, with a warning, and
+read as missing, so the result is computed again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import pickle
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import diskcache
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class UnreadableEntry(Exception):
+    """A stored value that cannot be read back (corrupted or written by other code)."""
+
+
+class _Disk(diskcache.Disk):
+    def fetch(self, mode, filename, value, read):
+        try:
+            return super().fetch(mode, filename, value, read)
+        except OSError:
+            raise  # diskcache reads a vanished file as a missing key
+        except Exception as exc:  # unpickling garbage raises many types
+            raise UnreadableEntry(f"{type(exc).__name__}: {exc}") from exc
+
+
+class Store(diskcache.Cache):
+    """diskcache.Cache that makes its database again if it disappears and drops unreadable entries."""
+
+    def __init__(self, directory, **settings) -> None:
+        self._healing = threading.local()
+        self._init_settings = settings
+        self._healing.active = True  # the database is being made: no checks from _con
+        try:
+            try:
+                super().__init__(str(directory), disk=_Disk, **settings)
+            except sqlite3.DatabaseError as exc:  # a corrupted file: aside, and a new one
+                self._local = threading.local()
+                self.heal(exc)
+                super().__init__(str(directory), disk=_Disk, **settings)
+        finally:
+            self._healing.active = False
+
+    def __getstate__(self):
+        return (self.directory, self._init_settings)
+
+    def __setstate__(self, state) -> None:
+        self.__init__(state[0], **state[1])
+
+    @property
+    def _database(self) -> str:
+        return os.path.join(self.directory, diskcache.core.DBNAME)
+
+    @property
+    def _con(self):
+        """This thread's connection, made again if the database file was deleted or replaced.
+
+        Without this, threads that had a connection keep using the deleted file and new
+        ones fail ("unable to open database file", then "no such table: Cache").
+        """
+        if getattr(self._healing, "active", False):
+            return super()._con
+        try:
+            inode = os.stat(self._database).st_ino
+        except FileNotFoundError:
+            inode = None
+        known = getattr(self._local, "inode", None)
+        if inode is None or inode != known:
+            if known is not None:
+                log.warning("the cache database %s was deleted or replaced; opening it again", self._database)
+            self.close()  # this thread's first check, or a stale connection
+            if inode is None:
+                self._make_again()
+                inode = os.stat(self._database).st_ino
+            self._local.inode = inode
+        return super()._con
+
+    def _make_again(self) -> None:
+        log.warning("the cache in %s is missing; making it again", self.directory)
+        self._healing.active = True
+        try:
+            diskcache.Cache.__init__(self, self.directory, disk=_Disk, **self._init_settings)
+        finally:
+            self._healing.active = False
+
+    def get(self, key, default=None, *args, **kwargs):
+        try:
+            return super().get(key, default, *args, **kwargs)
+        except UnreadableEntry as exc:
+            log.warning("dropping the unreadable cache entry %r in %s (%s)", key, self.directory, exc)
+            self.delete(key)
+            return default
+
+    def heal(self, exc: BaseException) -> None:
+        """After an SQLite error: drop this thread's connection and, if the database file no
+        longer reads as one (corrupted, or replaced under an open connection), move it aside
+        and make a new one, so the next operation works (what it held is computed again)."""
+        log.warning("the cache in %s failed (%s: %s); opening it again", self.directory, type(exc).__name__, exc)
+        self.close()
+        self._local.inode = None
+        if not _readable_database(self._database):
+            aside = f"{self._database}.unreadable-{time.time_ns()}"
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(self._database, aside)
+                log.warning("moved the unreadable cache database to %s", aside)
+            for suffix in ("-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(self._database + suffix)
+
+    def check(self) -> None:
+        """A write and a read of a small entry; raises if the store cannot be used (/health)."""
+        self.set("wsd:health", time.time(), expire=60)
+        if self.get("wsd:health") is None:
+            raise OSError(f"the cache in {self.directory} lost an entry it had just written")
+
+
+def _readable_database(path: str) -> bool:
+    """Whether ``path`` is missing (it will be made) or opens as an SQLite database."""
+    if not os.path.exists(path):
+        return True
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=5)) as con:
+            con.execute("PRAGMA schema_version").fetchone()
+        return True
+    except sqlite3.DatabaseError:
+        return False
+
+
+def _healing(method):
+    """``method`` of Store, tried once more after :meth:`Store.heal` if SQLite fails (a
+    deleted or replaced directory under open connections: "disk I/O error", "file is not a
+    database", "no such table"). A second failure is raised: /health reports it."""
+
+    @functools.wraps(method)
+    def healed(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:  # OperationalError too; diskcache's Timeout is not one
+            self.heal(exc)
+            return method(self, *args, **kwargs)
+
+    return healed
+
+
+for _name in ("get", "set", "add", "delete", "touch", "incr", "pop", "__contains__", "__len__", "expire", "cull"):
+    setattr(Store, _name, _healing(getattr(Store, _name)))
+
+
+def results(directory: Path, size_mb: int) -> Store:
+    """This process's handle on the results cache in ``directory``, opened on first use.
+
+    Kept open because opening costs ~7 ms (diskcache rewrites its settings table each
+    time; a whole cached replay takes ~0.16 s). One handle per process id: a handle is never
+    used across a fork (background jobs start from a fork server, not from this process,
+    but a process forked some other way still opens its own).
+    """
+    return _opened(str(directory), size_mb, os.getpid())
+
+
+@functools.cache
+def _opened(directory: str, size_mb: int, pid: int) -> Store:
+    # cull_limit: each write evicts at most two least-recently-used entries while the cache is
+    # over its size. diskcache's default (10) evicts up to ten at once however little room is
+    # needed, so in a cache of fewer than ten entries a record was evicted by its own write
+    # (WSD_CACHE_MB=5: the fifth run's record was gone before its views read it). Two keep the
+    # newest entry and still shrink an over-full cache by one entry per write.
+    return Store(directory, size_limit=size_mb * 1024**2, eviction_policy="least-recently-used", cull_limit=2)
+
+
+def jobs_store(directory: Path) -> Store:
+    """The store Dash's DiskcacheManager keeps job state and progress in."""
+    return Store(directory)
+
+
+def pickled_size(record) -> int:
+    """About how many bytes ``record`` takes pickled: its arrays plus the small rest."""
+    if isinstance(record, np.ndarray):
+        return record.nbytes
+    if isinstance(record, dict):
+        return sum(pickled_size(v) for v in record.values()) + 64 * len(record)
+    if isinstance(record, (list, tuple)):
+        return sum(pickled_size(v) for v in record) + 16 * len(record)
+    return len(pickle.dumps(record))

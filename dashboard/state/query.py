@@ -1,0 +1,65 @@
+"""The URL query: a link that reproduces a run, ``?eta=1&...&view=lyapunov``, with every control
+and the view (and with view=regimes the map's settings and its zoom box,
+``zoom=eta_lo,eta_hi,y_lo,y_hi``). Each parameter is checked by its control's rule
+(:mod:`dashboard.state.rules`); a bad or unknown one is named and skipped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from dashboard.state.rules import CONTROLS, MAP_CONTROLS, MAP_RULES, RULES, parse_control, quoted, zoom_box
+
+# the views in the order of their tabs: the one list (dashboard/views reads it; one module per id)
+VIEWS = ("divergence", "lyapunov", "orbital", "weights", "data", "regimes", "chaos")
+DEFAULT_VIEW = "divergence"
+MAX_QUERY_LENGTH = 2000
+
+
+def parse_query(search: str | None) -> tuple[dict[str, Any], str, list[str]]:
+    """``?eta=1&view=lyapunov`` -> (control values present in it, view, messages).
+
+    Bad or unknown parameters are named in a message and skipped; the rest still apply.
+    """
+    if not search:
+        return {}, DEFAULT_VIEW, []
+    if len(search) > MAX_QUERY_LENGTH:
+        return {}, DEFAULT_VIEW, [f"the link's query is {len(search):,} characters; the limit is {MAX_QUERY_LENGTH:,}"]
+    values, view, messages = {}, DEFAULT_VIEW, []
+    for key, raw in parse_qsl(search.lstrip("?"), keep_blank_values=True):
+        if key == "view":
+            if raw in VIEWS:
+                view = raw
+            else:
+                messages.append(f"link parameter view={quoted(raw)} ignored: must be one of {', '.join(VIEWS)}")
+        elif key == "zoom":
+            try:
+                values["zoom"] = zoom_box(raw)
+            except ValueError as exc:
+                messages.append(f"link parameter zoom: {exc}; ignored")
+        elif key in RULES or key in MAP_RULES:
+            try:
+                values[key] = parse_control(key, raw) if key in RULES else MAP_RULES[key].parse(raw)
+            except ValueError as exc:
+                messages.append(f"link parameter {f'{key}: {exc}' if key in RULES else f'{key} {exc}'}; ignored")
+        else:
+            messages.append(f"unknown link parameter {quoted(key)} ignored")
+    return values, view, messages
+
+
+def to_query(values: dict[str, Any], view: str, maps: dict[str, Any] | None = None) -> str:
+    """Control values and view -> ``?eta=...`` with every control (a link reproduces the run);
+    with view=regimes also the map's settings ``maps`` (and its ``zoom`` box, if any)."""
+    items = [(name, _format(values[name])) for name in CONTROLS] + [("view", view)]
+    if view == "regimes" and maps:
+        items += [(name, _format(maps[name])) for name in MAP_CONTROLS if name in maps]
+        if maps.get("zoom"):
+            items.append(("zoom", ",".join(_format(float(v)) for v in maps["zoom"])))
+    return "?" + urlencode(items)
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)

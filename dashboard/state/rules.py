@@ -1,0 +1,344 @@
+"""The rules of the dashboard's settings, and the server's limits on a job.
+
+Every control has one rule here; the same rule checks a typed value, a URL parameter
+(:mod:`dashboard.state.query`) and a preset (:mod:`dashboard.state.presets`), and its message names the
+value and the rule. The controls map onto one :class:`core.config.RunConfig` (plus the view
+setting ``normalized``). A job's settings are checked again on the server, each by its rule,
+then its estimated time and memory against :class:`Limits`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from core.analysis.hessian import EXACT_MAX_PARAMS
+from core.config import ACTIVATIONS, DATASETS, INITS, MAX_EPS, MAX_LEARNING_RATE, NORMS, OUTPUTS, RunConfig
+from core.data import IRIS_FEATURES, dataset_shape, load_dataset
+from core.engine.model import MLP
+from core.engine.speed import Estimate, NetworkCost, network_cost, run_estimate
+from core.engine.training import descend_bytes
+from dashboard.jobs.compute import SHARPNESS_POINTS
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one control's raw value (typed, from the URL, or a preset) becomes a setting."""
+
+    field: str  # RunConfig field, or a view setting
+    parse: Callable[[Any], Any]
+    default: Any
+    text: str = ""  # the rule in words, for hints and messages ("a whole number from 1 to 200")
+
+
+def _number(low: float, high: float) -> tuple[Callable[[Any], float], str]:
+    text = f"a number in ({low:g}, {high:g}]"
+
+    def parse(raw: Any) -> float:
+        try:
+            value = float(raw)
+        except (TypeError, ValueError, OverflowError):
+            value = math.nan
+        if isinstance(raw, bool) or not (math.isfinite(value) and low < value <= high):
+            raise ValueError(f"must be {text}, got {quoted(raw)}")
+        return value
+
+    return parse, text
+
+
+def _integer(low: int, high: int) -> tuple[Callable[[Any], int], str]:
+    text = f"a whole number from {low} to {high}"
+
+    def parse(raw: Any) -> int:
+        try:
+            value = float(raw)
+        except (TypeError, ValueError, OverflowError):
+            value = math.nan
+        if isinstance(raw, bool) or not (math.isfinite(value) and value == int(value) and low <= value <= high):
+            raise ValueError(f"must be {text}, got {quoted(raw)}")
+        return int(value)
+
+    return parse, text
+
+
+def _choice(options: tuple[str, ...]) -> tuple[Callable[[Any], str], str]:
+    text = f"one of {', '.join(options)}"
+
+    def parse(raw: Any) -> str:
+        if not isinstance(raw, str) or raw not in options:
+            raise ValueError(f"must be {text}, got {quoted(raw)}")
+        return raw
+
+    return parse, text
+
+
+def _flag(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if str(raw).lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(raw).lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"must be true or false, got {quoted(raw)}")
+
+
+def quoted(raw: Any) -> str:
+    """A value as a message quotes it: its repr, shortened."""
+    text = repr(raw)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+DEFAULTS = RunConfig()
+
+
+def _rule(field: str, check: tuple[Callable[[Any], Any], str], default: Any) -> Rule:
+    return Rule(field, check[0], default, check[1])
+
+
+# control name (= id = URL parameter) -> rule
+RULES: dict[str, Rule] = {
+    "eta": _rule("learning_rate", _number(0.0, MAX_LEARNING_RATE), DEFAULTS.learning_rate),
+    "eps": _rule("eps", _number(0.0, MAX_EPS), DEFAULTS.eps),
+    "seed": _rule("seed", _integer(0, 2**31 - 1), DEFAULTS.seed),
+    "dataset": _rule("dataset", _choice(DATASETS), DEFAULTS.dataset),
+    "perturbations": _rule("n_perturbations", _integer(1, 200), DEFAULTS.n_perturbations),
+    "steps": _rule("n_steps", _integer(1, 50_000), DEFAULTS.n_steps),
+    "hidden": _rule("hidden", _integer(1, 64), DEFAULTS.hidden),
+    "activation": _rule("activation", _choice(ACTIVATIONS), DEFAULTS.activation),
+    "output": _rule("output", _choice(OUTPUTS), DEFAULTS.output),
+    "init": _rule("init", _choice(INITS), DEFAULTS.init),
+    "distance": _rule("distance", _choice(NORMS), DEFAULTS.distance),
+    "normalized": Rule("normalized", _flag, False, "true or false"),
+}
+CONTROLS = tuple(RULES)
+RUN_CONTROLS = tuple(name for name in CONTROLS if name != "normalized")  # the ones a run depends on
+QUERY = CONTROLS + ("view",)
+FEATURE_AXIS = _integer(0, len(IRIS_FEATURES) - 1)[0]  # the Data view's axes
+
+# The Regimes view's own settings (URL parameters with view=regimes); its network, data set,
+# seed, eps and iterations are the controls' (so a point of a map opens as that run).
+MAP_KINDS = ("eta", "orbit", "eta-eps", "eta-seed")
+MAP_RULES: dict[str, Rule] = {
+    "map": _rule("map", _choice(MAP_KINDS), "eta"),
+    "eta_min": _rule("eta_min", _number(0.0, 1000.0), 0.001),
+    "eta_max": _rule("eta_max", _number(0.0, 1000.0), 20.0),
+    "eta_points": _rule("eta_points", _integer(2, 60), 25),
+    "inits": _rule("inits", _integer(1, 50), 20),
+    # a map's own iterations (not the sidebar's 5,000 of one run): the default strip is then
+    # 25 x 20 networks x 6 trajectories x 500 = 1.5 M trajectory-steps, well inside the limit
+    "map_steps": _rule("map_steps", _integer(50, 20_000), 500),
+}
+MAP_CONTROLS = tuple(MAP_RULES)
+FTLE_HIST_EXPONENT = _integer(-14, -1)[0]  # the FTLE histogram's eps = 10^exponent
+
+
+def whole_number(name: str, raw: Any, low: int, high: int) -> int:
+    """A whole number setting outside the run config (e.g. the number of initial networks)."""
+    try:
+        return _integer(low, high)[0](raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} {exc}") from None
+
+
+def number(name: str, raw: Any, low: float, high: float) -> float:
+    """A number in (low, high] outside the run config (e.g. a server setting)."""
+    try:
+        return _number(low, high)[0](raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} {exc}") from None
+
+
+def default_values() -> dict[str, Any]:
+    return {name: rule.default for name, rule in RULES.items()}
+
+
+def default_map_values() -> dict[str, Any]:
+    return {name: rule.default for name, rule in MAP_RULES.items()}
+
+
+def map_values(raw: Any) -> dict[str, Any]:
+    """The Regimes view's settings from its page, each checked by its rule (a bad or missing
+    one is refused, naming it)."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"the map settings must be a mapping, got {quoted(raw)}")
+    values = {}
+    for name, rule in MAP_RULES.items():
+        try:
+            values[name] = rule.parse(raw.get(name))
+        except ValueError as exc:
+            raise ValueError(f"{name} {exc}") from None
+    if not values["eta_min"] < values["eta_max"]:
+        raise ValueError(f"eta_min must be below eta_max, got {values['eta_min']:g} and {values['eta_max']:g}")
+    return values
+
+
+def zoom_box(raw: Any) -> list[float] | None:
+    """A map's zoom box [eta_lo, eta_hi, y_lo, y_hi] (from a request, or a link's
+    ``zoom=lo,hi,y_lo,y_hi``), or None; ValueError names what is wrong. The y span is the
+    eps span of an eta x eps map, the seeds of an eta x seed map and 0, 0 otherwise."""
+    if raw is None:
+        return None
+    parts = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(parts, (list, tuple)) or len(parts) != 4:
+        raise ValueError(f"a zoom box must be [eta_lo, eta_hi, y_lo, y_hi], got {quoted(raw)}")
+    box = [
+        number(f"zoom box {name}", v, -1e300, 1e300)
+        for name, v in zip(("eta_lo", "eta_hi", "y_lo", "y_hi"), parts, strict=True)
+    ]
+    if not (0 < box[0] < box[1]):
+        raise ValueError(f"the zoom box must span learning rates from low to high, got {box[0]:g} to {box[1]:g}")
+    return box
+
+
+# what the page calls each control: messages name a control as its label does
+LABELS = {
+    "eta": "Learning rate η",
+    "eps": "Perturbation ε",
+    "seed": "Seed",
+    "dataset": "Data set",
+    "perturbations": "Copies",
+    "steps": "Iterations",
+    "hidden": "Hidden units",
+    "activation": "Activation",
+    "output": "Output / loss",
+    "init": "Initialisation",
+    "distance": "Distance",
+    "normalized": "Normalised view",
+}
+
+
+def parse_control(name: str, raw: Any) -> Any:
+    """One control's value, or ValueError('<its label> must ...')."""
+    try:
+        return RULES[name].parse(raw)
+    except ValueError as exc:
+        raise ValueError(f"{LABELS[name]} {exc}") from None
+
+
+def check_values(raw: dict[str, Any], last_valid: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """Raw control values -> (values, errors): a bad value keeps its last valid one.
+
+    ``last_valid`` comes from the page, so each of its values is checked too (its default
+    stands in for one that fails its rule).
+    """
+    last_valid = last_valid if isinstance(last_valid, dict) else {}
+    values, errors = {}, {}
+    for name in CONTROLS:
+        try:
+            values[name] = parse_control(name, raw.get(name))
+        except ValueError as exc:
+            values[name] = _valid_or_default(name, last_valid.get(name))
+            errors[name] = f"{exc}; keeping {quoted(values[name])}"
+    return values, errors
+
+
+def _valid_or_default(name: str, value: Any) -> Any:
+    try:
+        return parse_control(name, value)
+    except ValueError:
+        return RULES[name].default
+
+
+def to_config(values: dict[str, Any]) -> RunConfig:
+    """Checked control values -> RunConfig (view settings are not part of it)."""
+    fields = {RULES[name].field: values[name] for name in RUN_CONTROLS}
+    return dataclasses.replace(DEFAULTS, **fields)
+
+
+def run_values(raw: Any) -> dict[str, Any]:
+    """The run settings a page sent with a job, each checked by its rule on the server.
+
+    The page's stores are not trusted: a hand-made request can put anything in them.
+    """
+    if not isinstance(raw, dict):
+        raise ValueError(f"the run request must be a mapping of settings, got {quoted(raw)}")
+    unknown = sorted(set(raw) - set(CONTROLS), key=str)
+    missing = [name for name in RUN_CONTROLS if name not in raw]
+    wrong = [f"unknown settings {quoted(unknown)}"] if unknown else []
+    wrong += [f"no {quoted(missing)}"] if missing else []
+    if wrong:
+        raise ValueError(f"the run request has {' and '.join(wrong)}; it must give {', '.join(RUN_CONTROLS)}")
+    return {name: parse_control(name, raw[name]) for name in RUN_CONTROLS}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What this server accepts: jobs whose estimated time (core.engine.speed's cost model, in units of
+    the engine's speed measured here) and record memory are within bounds."""
+
+    rate: float  # trajectory-steps per second of the default network (21 rows, one thread), measured
+    max_seconds: float = 60.0
+    max_record_bytes: float = 400e6
+
+    def check(
+        self, config: RunConfig, n_rows: int | None = None, advice: str = "use fewer iterations or copies"
+    ) -> float:
+        """The estimated seconds of one batch of ``n_rows`` trajectories of ``config`` trained
+        together in the job's process (default: the Divergence view's run, reference + copies,
+        with its sharpness points and ablation), or ValueError with the estimate, the limit and
+        ``advice``; then the memory of its records."""
+        net = network_of(config)
+        if n_rows is None:
+            saved = config.n_steps // config.save_every + 1 + int(config.n_steps % config.save_every > 0)
+            points = saved if net.n_params <= EXACT_MAX_PARAMS else min(saved, SHARPNESS_POINTS)
+            rows = 1 + config.n_perturbations
+            estimate = run_estimate(net, rows, config.n_steps, self.rate, sharpness_points=points, ablation=True)
+        else:
+            rows = n_rows
+            estimate = run_estimate(net, rows, config.n_steps, self.rate)
+        seconds = self.allow(estimate, advice, "this run")
+        size = descend_bytes(config.n_steps, rows, net.n_params, config.save_every)
+        if size > self.max_record_bytes:
+            raise ValueError(
+                f"this run needs ~{size / 1e6:,.0f} MB of memory for its records; "
+                f"the limit is {self.max_record_bytes / 1e6:,.0f} MB"
+            )
+        return seconds
+
+    def allow(self, estimate: Estimate, advice: str, what: str = "this job") -> float:
+        """``estimate.seconds``, or ValueError if over the limit, with the numbers the estimate
+        is made of (they add up: steps / (rate x processes) + the rest)."""
+        if estimate.seconds <= self.max_seconds:
+            return estimate.seconds
+        w = estimate.workers
+        speed = f"~{estimate.rate:,.0f} trajectory-steps/s" + (f" on each of {w} processes" if w > 1 else "")
+        raise ValueError(
+            f"{what} is ~{estimate.trajectory_steps:,} trajectory-steps of a {estimate.n_params}-parameter network, "
+            f"~{_seconds(estimate.seconds)} s on this server ({speed}: ~{_seconds(estimate.training)} s, and "
+            f"~{_seconds(estimate.besides)} s besides: starting processes, per-step calls, sharpness, fits, "
+            "processes sharing the cores); "
+            f"the limit is {self.max_seconds:g} s: {advice}"
+        )
+
+
+def mlp_of(config: RunConfig) -> MLP:
+    """``config``'s network, sized to its named data set's features and classes."""
+    _, n_inputs, n_classes = dataset_shape(config.dataset)
+    return MLP(n_inputs, config.hidden, n_classes, config.activation, config.output)
+
+
+def network_of(config: RunConfig) -> NetworkCost:
+    """The cost of ``config``'s network on its data set (core.engine.speed.network_cost)."""
+    return network_cost(mlp_of(config), dataset_shape(config.dataset)[0], _test_rows(config.dataset))
+
+
+@functools.cache
+def _test_rows(dataset: str) -> int:
+    return len(load_dataset(dataset).y_test)
+
+
+def _seconds(value: float) -> str:
+    """60.4 -> "60.4", 539.2 -> "539": enough digits that an estimate over a limit reads so."""
+    return f"{value:.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def admit(raw: Any, limits: Limits) -> RunConfig:
+    """The config of a job from the settings its page sent, checked on the server: every
+    value by its rule, then the estimated cost."""
+    config = to_config(run_values(raw))
+    limits.check(config)
+    return config
