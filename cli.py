@@ -4,6 +4,7 @@
     python cli.py orbital --t0 4000 --json
     python cli.py lyapunov --eta 1 --eps 1e-14 1e-8 1e-3 --inits 40 --perturbations 5 --steps 200 --json
     python cli.py sharpness --eta 1 --steps 400 --every 20 --json
+    python cli.py spectrum --eta 1 --steps 200 --k 10 --json
     python cli.py sweep --eta-range 0.001 20 25 --inits 20 --steps 500 --out sweep/
     python cli.py map --kind eta-eps --eta-range 0.1 10 8 --eps-range 1e-12 1e-2 6 --out map/
     python cli.py orbit --eta-range 0.3 30 40 --steps 2000 --last 200 --out orbit/

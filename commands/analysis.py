@@ -1,4 +1,5 @@
-"""sharpness and diagnostics: curvature along training, and the chaos diagnostics of one long run."""
+"""sharpness, spectrum and diagnostics: curvature along training, the tangent-space Lyapunov spectrum,
+and the chaos diagnostics of one long run."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ from commands.common import (
 from core.analysis.attractor import APERIODIC, DIVERGED, FIXED_POINT, Attractor
 from core.analysis.chaos import N_SHUFFLES, PERCENTILES
 from core.analysis.hessian import sharpness_series
+from core.analysis.tangent import METHODS as SPECTRUM_METHODS
 from core.experiments.diagnostics import MAX_LAG, N_TOP, TRANSIENT, Diagnostics, run_diagnostics
+from core.experiments.spectrum import run_spectrum
 
 
 def cmd_sharpness(args: argparse.Namespace) -> int:
@@ -43,6 +46,44 @@ def cmd_sharpness(args: argparse.Namespace) -> int:
     lines = [f"{'step':>8} {'sharpness':>12} {'/ (2/eta)':>10}"]
     lines += [f"{s:8d} {v:12.5g} {v / edge:10.3f}" for s, v in zip(result.steps, result.sharpness, strict=True)]
     lines.append(f"2/eta = {edge:.5g}; final loss {result.loss[-1]:.6g}")
+    emit(summary, args.json, lines)
+    return 0
+
+
+def cmd_spectrum(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    data, theta0 = user_data(args), theta0_from(args.init_from)
+    with ProgressBar("training", unit="step") as bar:
+        result = run_spectrum(
+            config, args.k, every=args.every, method=args.method, data=data, theta0=theta0, on_progress=bar
+        )
+    spectrum = result.spectrum
+    summary = {
+        "exponents": spectrum.sorted.tolist(),
+        "running": spectrum.running.tolist(),
+        "steps": spectrum.steps.tolist(),
+        "n_positive": spectrum.n_positive,
+        "sum": spectrum.total,
+        "kaplan_yorke": spectrum.kaplan_yorke,
+        "k": args.k,
+        "n_params": spectrum.n_params,
+        "every": spectrum.every,
+        "n_steps": spectrum.n_steps,
+        "diverged_at": spectrum.diverged_at,
+        "final_loss": result.loss[spectrum.n_steps],
+        "config": config.to_dict(),
+    }
+    if args.window is not None:
+        ends, spectra = spectrum.finite_time(args.window)
+        summary["finite_time"] = {"window": args.window, "ends": ends.tolist(), "spectra": spectra.tolist()}
+    lines = [f"{i + 1:4d} {value: .6f}" for i, value in enumerate(spectrum.sorted)]
+    lines.append(
+        f"{spectrum.n_positive} of {args.k} positive; sum {spectrum.total:.6g}; Kaplan-Yorke dimension "
+        f"{spectrum.kaplan_yorke:.4g}"
+        + ("" if args.k == spectrum.n_params else f" (from {args.k} of {spectrum.n_params} exponents)")
+        + f"; over {spectrum.n_steps:,} steps"
+        + ("" if spectrum.diverged_at is None else f" (the network diverged at step {spectrum.diverged_at:,})")
+    )
     emit(summary, args.json, lines)
     return 0
 
@@ -172,6 +213,16 @@ def register(sub) -> None:
     sharp.add_argument("--every", type=int, default=20, help="measure the sharpness every N steps (N >= 1)")
     sharp.add_argument("--init-from", type=Path, help=".npz with theta0 of shape (P,)")
     sharp.set_defaults(func=cmd_sharpness)
+
+    spec = sub.add_parser("spectrum", help="Lyapunov exponents from the tangent dynamics (QR), Kaplan-Yorke dimension")
+    network_args(spec, eta=1.0, steps=200, perturbations=None)
+    spec.add_argument("--k", type=int, default=10, help="exponents to compute, 1 to P (10)")
+    spec.add_argument("--every", type=int, default=1, help="re-orthonormalise every N steps (1)")
+    spec.add_argument("--method", choices=SPECTRUM_METHODS, default="auto",
+                      help="exact Hessian, Hessian-vector products, or auto: exact up to 500 parameters")  # fmt: skip
+    spec.add_argument("--window", type=int, help="also the finite-time spectra over windows of N steps")
+    spec.add_argument("--init-from", type=Path, help=".npz with theta0 of shape (P,)")
+    spec.set_defaults(func=cmd_spectrum)
 
     diag = sub.add_parser("diagnostics", help="chaos diagnostics of one long run (ACF, expansion rates, weights)")
     network_args(diag, eta=5.0, steps=10000, perturbations=None)  # no perturbed copies

@@ -28,6 +28,7 @@ from core.analysis.chaos import (
 from core.analysis.hessian import SharpnessSeries, sharpness, sharpness_series
 from core.analysis.labels import REGIME_TEXT
 from core.analysis.lyapunov import EnsembleStats, FTLEFit, ensemble_stats, fit_ftle, global_rate
+from core.analysis.tangent import TangentSpectrum, kaplan_yorke, tangent_spectrum
 from core.config import FTLEConfig, RunConfig
 from core.data import Dataset, load_dataset, load_dataset_file, load_digits, load_iris
 from core.engine.model import MLP
@@ -39,6 +40,7 @@ from core.experiments.maps import MapResult, run_map, zoom
 from core.experiments.orbit import OrbitResult, run_orbit
 from core.experiments.orbital_stability import OrbitalResult, run_orbital
 from core.experiments.regimes import SweepResult, run_sweep
+from core.experiments.spectrum import SpectrumResult, run_spectrum
 from core.experiments.stability import StabilityResult, run_stability
 
 __all__ = [
@@ -57,8 +59,10 @@ __all__ = [
     "REGIME_TEXT",
     "RunConfig",
     "SharpnessSeries",
+    "SpectrumResult",
     "StabilityResult",
     "SweepResult",
+    "TangentSpectrum",
     "Trajectory",
     "autocorrelation",
     "descend",
@@ -66,6 +70,7 @@ __all__ = [
     "expansion_rates",
     "fit_ftle",
     "global_rate",
+    "kaplan_yorke",
     "load_dataset",
     "load_dataset_file",
     "load_digits",
@@ -77,11 +82,13 @@ __all__ = [
     "run_map",
     "run_orbit",
     "run_orbital",
+    "run_spectrum",
     "run_stability",
     "run_sweep",
     "sharpness",
     "sharpness_series",
     "shuffle_null_band",
+    "tangent_spectrum",
     "top_moving_weights",
     "weight_series",
     "zoom",

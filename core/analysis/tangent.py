@@ -1,0 +1,175 @@
+"""The Lyapunov spectrum of gradient descent from its tangent dynamics (docs/method.md §10).
+
+One GD step theta -> theta - eta grad L(theta) (the gradient includes the L2 term) has the
+Jacobian J_t = I - eta H_t, with H_t the Hessian of the training loss at theta_t. Tangent
+vectors evolve as Q <- J_t Q. Starting from the first k unit vectors (deterministic and
+comparable between runs), the product is re-orthonormalised by QR every ``every`` steps
+(Benettin et al. 1980; Shimada and Nagashima 1979); the i-th exponent is the time average of
+log |R_ii| per iteration (natural logarithm, the unit of the FTLE of §3):
+
+    lambda_i = (1 / T) sum over the QR steps of log |R_ii|.
+
+With k = P the sum of the exponents is exactly (1 / T) sum_t log |det J_t|, the average
+volume contraction. The Kaplan-Yorke dimension is j + (lambda_1 + ... + lambda_j) /
+|lambda_{j+1}|, j the largest index with a non-negative partial sum (a lower bound of the
+full one when k < P and every computed partial sum is positive).
+
+H_t Q is the exact Hessian times Q (central differences of the analytic gradient, one
+objective call on 2P rows, ``core.analysis.hessian``) for small networks, or k
+Hessian-vector products (one objective call on 2k rows) for large ones (``method``).
+
+A trajectory that stops being finite ends the estimate: the exponents are averages over the
+steps before it (``n_steps``), and ``diverged_at`` says where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.analysis.hessian import EXACT_MAX_PARAMS, RELATIVE_STEP, hessian
+from core.arrays import FloatArray, IntArray
+from core.engine.objective import Objective
+from core.validate import check_choice, check_float, check_int
+
+METHODS = ("auto", "exact", "hvp")
+
+
+@dataclass(frozen=True, eq=False)
+class TangentSpectrum:
+    """The first k Lyapunov exponents of a GD trajectory.
+
+    exponents: (k,) per iteration, in the order of the QR columns (which converges to
+        descending order); ``sorted`` gives them largest first.
+    steps: (S,) the iteration after each QR (every ``every``, and the last);
+    local: (S, k) log |R_ii| / (steps between QRs): the expansion rates of each interval;
+    running: (S, k) the estimate so far (cumulative mean of ``local``, weighted by steps);
+    n_steps: the steps averaged over (T, or fewer if the trajectory diverged);
+    diverged_at: the first step whose network or Hessian is not finite, or None.
+    """
+
+    exponents: FloatArray
+    steps: IntArray
+    local: FloatArray
+    running: FloatArray
+    n_steps: int
+    n_params: int
+    every: int
+    diverged_at: int | None = None
+
+    @property
+    def sorted(self) -> FloatArray:
+        order: FloatArray = np.sort(self.exponents)[::-1]
+        return order
+
+    @property
+    def n_positive(self) -> int:
+        return int(np.sum(self.exponents > 0))
+
+    @property
+    def total(self) -> float:
+        """Sum of the k exponents: the mean log volume growth of a k-dimensional box."""
+        return float(np.sum(self.exponents))
+
+    @property
+    def kaplan_yorke(self) -> float:
+        return kaplan_yorke(self.exponents)
+
+    def finite_time(self, window: int) -> tuple[IntArray, FloatArray]:
+        """Spectra over consecutive windows of ``window`` iterations (a multiple of ``every``):
+        (ends (W,), spectra (W, k)), each the mean of ``local`` over its window."""
+        check_int("window", window, low=self.every, high=max(self.every, self.n_steps))
+        if window % self.every:
+            raise ValueError(f"window must be a multiple of every ({self.every}), got {window}")
+        per = window // self.every
+        whole = (len(self.local) // per) * per
+        if whole == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, self.local.shape[1]))
+        spectra: FloatArray = self.local[:whole].reshape(-1, per, self.local.shape[1]).mean(axis=1)
+        ends: IntArray = self.steps[per - 1 : whole : per]
+        return ends, spectra
+
+
+def kaplan_yorke(exponents: FloatArray) -> float:
+    """j + S_j / |lambda_{j+1}| for the exponents sorted largest first, S_j their partial sums
+    and j the largest index with S_j >= 0; 0 if lambda_1 < 0; k if every partial sum is >= 0."""
+    ordered = np.sort(np.asarray(exponents, dtype=np.float64))[::-1]
+    if not np.isfinite(ordered).all():
+        return math.nan
+    partial = np.cumsum(ordered)
+    j = int(np.sum(partial >= 0))  # partial sums decrease once the exponents are negative
+    if j == 0:
+        return 0.0
+    if j == len(ordered):
+        return float(j)
+    return j + float(partial[j - 1]) / abs(float(ordered[j]))
+
+
+def _hessian_times(objective: Objective, theta: FloatArray, q: FloatArray, exact: bool) -> FloatArray | None:
+    """H q (P, k) at ``theta``, or None if a gradient is not finite."""
+    if exact:
+        h = hessian(objective, theta)
+        return None if not np.isfinite(h).all() else h @ q
+    # k Hessian-vector products in one call: central differences of the gradient along each
+    # (unit) column of q, with the step of core.analysis.hessian.hessian_vector_product
+    step = RELATIVE_STEP * max(1.0, float(np.sqrt(np.mean(theta * theta))))
+    rows = np.concatenate([theta + step * q.T, theta - step * q.T])  # (2k, P)
+    grad = objective(rows)[1]
+    k = q.shape[1]
+    product: FloatArray = ((grad[:k] - grad[k:]) / (2.0 * step)).T
+    return product if np.isfinite(product).all() else None
+
+
+def tangent_spectrum(
+    objective: Objective,
+    thetas: FloatArray,
+    learning_rate: float,
+    k: int,
+    *,
+    every: int = 1,
+    method: str = "auto",
+) -> TangentSpectrum:
+    """The first ``k`` Lyapunov exponents of the GD trajectory ``thetas: (T + 1, P)`` (theta_0
+    ... theta_T, every step) of ``objective`` at ``learning_rate``.
+
+    ``every``: steps between re-orthonormalisations (1: every step); ``method``: "exact"
+    (the dense Hessian each step), "hvp" (k Hessian-vector products), or "auto" = exact up
+    to ``core.analysis.hessian.EXACT_MAX_PARAMS`` parameters.
+    """
+    thetas = np.asarray(thetas, dtype=np.float64)
+    if thetas.ndim != 2 or len(thetas) < 2:
+        raise ValueError(f"thetas must have shape (T + 1, P) with T >= 1, got {thetas.shape}")
+    n_steps, p = len(thetas) - 1, thetas.shape[1]
+    k = check_int("k", k, low=1, high=p)
+    every = check_int("every", every, low=1, high=n_steps)
+    eta = check_float("learning_rate", learning_rate, low=0.0, high=math.inf)
+    check_choice("method", method, METHODS)
+    exact = method == "exact" or (method == "auto" and p <= EXACT_MAX_PARAMS)
+
+    q = np.eye(p, k)  # (P, k): the first k unit vectors
+    steps, local = [], []
+    since, diverged_at = 0, None
+    for t in range(n_steps):
+        theta = thetas[t]
+        hq = _hessian_times(objective, theta, q, exact) if np.isfinite(theta).all() else None
+        if hq is None:
+            diverged_at = t
+            break
+        q = q - eta * hq  # J_t q
+        since += 1
+        if since == every or t == n_steps - 1:
+            q, r = np.linalg.qr(q)
+            with np.errstate(divide="ignore"):
+                local.append(np.log(np.abs(np.diag(r))) / since)
+            steps.append(t + 1)
+            since = 0
+    done = steps[-1] if steps else 0
+    local_rates = np.array(local, dtype=np.float64).reshape(-1, k)
+    step_array = np.array(steps, dtype=np.int64)
+    widths = np.diff(np.concatenate([[0], step_array]))[:, None]  # (S, 1) steps in each interval
+    with np.errstate(invalid="ignore"):
+        running = np.cumsum(local_rates * widths, axis=0) / step_array[:, None]
+    exponents = running[-1] if len(running) else np.full(k, np.nan)
+    return TangentSpectrum(exponents, step_array, local_rates, running, done, p, every, diverged_at)

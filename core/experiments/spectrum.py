@@ -1,0 +1,61 @@
+"""The tangent-space Lyapunov spectrum of one network's training (docs/method.md §10): train
+the reference network of a config (as ``run_stability`` draws it from the seed, no copies),
+then propagate k tangent vectors along its trajectory (``core.analysis.tangent``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.analysis.tangent import TangentSpectrum, tangent_spectrum
+from core.arrays import FloatArray
+from core.config import RunConfig
+from core.data import Dataset
+from core.engine.parallel import default_workers
+from core.engine.training import Progress, check_memory, descend, descend_bytes
+from core.experiments.stability import dataset_for, network_for, start_and_directions
+from core.validate import check_int
+
+
+@dataclass(frozen=True, eq=False)
+class SpectrumResult:
+    """The spectrum of the reference trajectory of ``config``; ``loss``: (T + 1,)."""
+
+    config: RunConfig
+    spectrum: TangentSpectrum
+    loss: FloatArray
+    cancelled: bool = False
+
+
+def run_spectrum(
+    config: RunConfig,
+    k: int,
+    *,
+    every: int = 1,
+    method: str = "auto",
+    data: Dataset | None = None,
+    theta0: FloatArray | None = None,
+    on_progress: Progress | None = None,
+) -> SpectrumResult:
+    """The first ``k`` exponents (k <= P) of the GD trajectory of ``config``'s reference
+    network, re-orthonormalised every ``every`` steps. ``on_progress`` follows the training."""
+    data = dataset_for(config, data)
+    mlp = network_for(config, data)
+    p = mlp.n_params
+    k = check_int("k", k, low=1, high=p)
+    every = check_int("every", every, low=1, high=config.n_steps)  # before any training
+    check_memory(
+        descend_bytes(config.n_steps, 1, p, 1) + 8 * p * (p + 4 * k),
+        f"the {config.n_steps + 1:,} networks of the trajectory ({p} parameters) and {k} tangent vectors",
+        "use fewer steps",
+    )
+    start, _ = start_and_directions(config, mlp, theta0)
+    objective = mlp.objective(data.x_train, data.y_train, config.l2, threads=default_workers())
+    traj = descend(
+        objective, start[None, :], config.learning_rate, config.n_steps, save_every=1, on_progress=on_progress
+    )
+    thetas = traj.theta[:, 0, :]  # (T + 1, P), T the steps done (fewer if cancelled)
+    if len(thetas) < 2:
+        raise ValueError("the training was stopped before its first step: there is no trajectory to measure")
+    done = len(thetas) - 1  # fewer than n_steps only if cancelled: QR at least at its end
+    spectrum = tangent_spectrum(objective, thetas, config.learning_rate, k, every=min(every, done), method=method)
+    return SpectrumResult(config, spectrum, traj.loss[:, 0], traj.cancelled)
