@@ -19,6 +19,7 @@ import numpy as np
 
 from core.config import ACTIVATIONS, DATASETS, INITS, NORMS, OUTPUTS, PERTURBATIONS, RunConfig
 from core.data import load_dataset_file
+from core.engine.optimizers import OPTIMIZERS
 from core.experiments.regimes import geometric_grid
 
 EXIT_BAD_INPUT = 2
@@ -91,6 +92,10 @@ def network_args(p: argparse.ArgumentParser, *, eta: float | None, steps: int, p
     p.add_argument("--perturbation", choices=PERTURBATIONS, default="cube")
     p.add_argument("--distance", choices=NORMS, default="l1")
     p.add_argument("--l2", type=float, default=0.0, help="L2 penalty on the weights")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="gd", help="update rule, in PyTorch's conventions (gd)")
+    p.add_argument("--momentum", type=float, default=None, help="momentum, nesterov: beta; adam: beta1 (0.9)")
+    p.add_argument("--beta2", type=float, default=None, help="adam: decay of the squared gradients (0.999)")
+    p.add_argument("--adam-eps", type=float, default=None, help="adam: added to the denominator (1e-8)")
     p.add_argument("--standardize", action="store_true", help="standardise the features")
     p.add_argument("--data", type=Path, help=".npz (x_train, y_train[, x_test, y_test]) or .csv (last column = label)")
     p.add_argument("--json", action="store_true", help="print a JSON object")
@@ -119,8 +124,25 @@ def config_from(args: argparse.Namespace, **extra) -> RunConfig:
         l2=args.l2,
         perturbation=args.perturbation,
         distance=args.distance,
+        **optimizer_settings(args),
         **extra,
     )
+
+
+def optimizer_settings(args: argparse.Namespace) -> dict[str, object]:
+    """--optimizer and the constants given for it; a constant the optimizer does not use is refused."""
+    name = getattr(args, "optimizer", "gd")
+    given = {
+        field: getattr(args, field, None)
+        for field in ("momentum", "beta2", "adam_eps")
+        if getattr(args, field, None) is not None
+    }
+    uses = {"gd": (), "momentum": ("momentum",), "nesterov": ("momentum",), "adam": ("momentum", "beta2", "adam_eps")}
+    unused = [field for field in given if field not in uses[name]]
+    if unused:
+        flags = ", ".join("--" + field.replace("_", "-") for field in unused)
+        raise ValueError(f"{flags} does not apply to --optimizer {name}")
+    return {"optimizer": name, **given}
 
 
 def data_note(args: argparse.Namespace) -> dict:

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from core.engine.optimizers import GD, Optimizer
 from core.validate import check_choice, check_float, check_grid, check_int
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
@@ -29,6 +30,7 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 MAX_SEED = 2**63 - 1
+OPTIMIZER_FIELDS = ("optimizer", "momentum", "beta2", "adam_eps")
 
 
 # The largest learning rate and perturbation anywhere (page, CLI, API): beyond eta = 1000 every
@@ -61,6 +63,11 @@ class RunConfig:
     n_steps: int = 5000
     l2: float = 0.0
     save_every: int = 100
+    # the update rule (core.engine.optimizers, PyTorch's conventions); beta is momentum's, Adam's beta1
+    optimizer: str = "gd"
+    momentum: float = 0.9
+    beta2: float = 0.999
+    adam_eps: float = 1e-8
     # perturbation
     eps: float = 1e-8
     n_perturbations: int = 20
@@ -87,6 +94,13 @@ class RunConfig:
         check_int("n_perturbations", self.n_perturbations, low=1, high=10_000)
         check_choice("perturbation", self.perturbation, PERTURBATIONS)
         check_choice("distance", self.distance, NORMS)
+        rule = self.update_rule()  # checks the optimizer's settings
+        for name in ("momentum", "beta2", "adam_eps"):  # as floats (a user's 0 is stored as 0.0)
+            object.__setattr__(self, name, getattr(rule, name))
+
+    def update_rule(self) -> Optimizer:
+        """The optimizer of this run (GD unless ``optimizer`` says otherwise)."""
+        return Optimizer(self.optimizer, self.momentum, self.beta2, self.adam_eps)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -107,8 +121,13 @@ class RunConfig:
         return cls(**values)
 
     def key(self) -> str:
-        """A stable hash of every setting, for caches."""
-        text = json.dumps(self.to_dict(), sort_keys=True)
+        """A stable hash of every setting that changes the run, for caches (plain GD ignores
+        the optimizer's constants, so its keys are those of configs before optimizers came)."""
+        values = self.to_dict()
+        if self.optimizer == GD.name:
+            for name in OPTIMIZER_FIELDS:
+                del values[name]
+        text = json.dumps(values, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

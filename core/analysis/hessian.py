@@ -188,7 +188,13 @@ def sharpness_series(
     start, _ = start_and_directions(config, mlp, theta0)
     objective = mlp.objective(data.x_train, data.y_train, config.l2, threads=threads or default_workers())
     traj = descend(
-        objective, start[None, :], config.learning_rate, config.n_steps, save_every=every, on_progress=on_progress
+        objective,
+        start[None, :],
+        config.learning_rate,
+        config.n_steps,
+        save_every=every,
+        on_progress=on_progress,
+        optimizer=config.update_rule(),
     )
     # a diverged row is frozen at non-finite parameters or gradients: NaN from then on
     values = sharpness(objective, traj.theta[:, 0, :], method=method)  # (S,)

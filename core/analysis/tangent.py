@@ -18,6 +18,18 @@ H_t Q is the exact Hessian times Q (central differences of the analytic gradient
 objective call on 2P rows, ``core.analysis.hessian``) for small networks, or k
 Hessian-vector products (one objective call on 2k rows) for large ones (``method``).
 
+Momentum carries a buffer b, so its tangent space is (theta, b), of dimension 2P, and the
+step's Jacobian acts on (dtheta, db) (PyTorch's conventions, core.engine.optimizers):
+
+    heavy ball  b' = beta b + g,            theta' = theta - eta b'
+                J = [[I - eta H, -eta beta I], [H, beta I]]
+    Nesterov    b' = beta b + g,            theta' = theta - eta (g + beta b')
+                J = [[I - eta (1 + beta) H, -eta beta^2 I], [H, beta I]]
+
+(on a quadratic each pair of multipliers is the roots of z^2 - (1 + beta - eta a) z + beta for
+heavy ball). Adam's Jacobian (its preconditioner depends on the gradient's history) is not
+implemented.
+
 A trajectory that stops being finite ends the estimate: the exponents are averages over the
 steps before it (``n_steps``), and ``diverged_at`` says where it stopped.
 """
@@ -32,6 +44,7 @@ import numpy as np
 from core.analysis.hessian import EXACT_MAX_PARAMS, RELATIVE_STEP, hessian
 from core.arrays import FloatArray, IntArray
 from core.engine.objective import Objective
+from core.engine.optimizers import GD, Optimizer
 from core.validate import check_choice, check_float, check_int
 
 METHODS = ("auto", "exact", "hvp")
@@ -122,6 +135,18 @@ def _hessian_times(objective: Objective, theta: FloatArray, q: FloatArray, exact
     return product if np.isfinite(product).all() else None
 
 
+def _step(q: FloatArray, hq: FloatArray, eta: float, optimizer: Optimizer) -> FloatArray:
+    """J_t q for the tangent vectors q = (dtheta; db): (2P, k) of a momentum method."""
+    p, beta = len(hq), optimizer.momentum
+    dtheta, dbuffer = q[:p], q[p:]
+    if optimizer.name == "momentum":
+        new_theta = dtheta - eta * (hq + beta * dbuffer)
+    else:  # nesterov
+        new_theta = dtheta - eta * ((1.0 + beta) * hq + beta * beta * dbuffer)
+    stacked: FloatArray = np.concatenate([new_theta, beta * dbuffer + hq])
+    return stacked
+
+
 def tangent_spectrum(
     objective: Objective,
     thetas: FloatArray,
@@ -130,34 +155,40 @@ def tangent_spectrum(
     *,
     every: int = 1,
     method: str = "auto",
+    optimizer: Optimizer = GD,
 ) -> TangentSpectrum:
     """The first ``k`` Lyapunov exponents of the GD trajectory ``thetas: (T + 1, P)`` (theta_0
     ... theta_T, every step) of ``objective`` at ``learning_rate``.
 
     ``every``: steps between re-orthonormalisations (1: every step); ``method``: "exact"
     (the dense Hessian each step), "hvp" (k Hessian-vector products), or "auto" = exact up
-    to ``core.analysis.hessian.EXACT_MAX_PARAMS`` parameters.
+    to ``core.analysis.hessian.EXACT_MAX_PARAMS`` parameters. With ``optimizer`` momentum or
+    nesterov the tangent space is (theta, buffer): k up to 2P.
     """
     thetas = np.asarray(thetas, dtype=np.float64)
     if thetas.ndim != 2 or len(thetas) < 2:
         raise ValueError(f"thetas must have shape (T + 1, P) with T >= 1, got {thetas.shape}")
     n_steps, p = len(thetas) - 1, thetas.shape[1]
-    k = check_int("k", k, low=1, high=p)
+    if optimizer.name not in ("gd", "momentum", "nesterov"):
+        raise ValueError(f"the tangent spectrum is computed for gd, momentum and nesterov, not {optimizer.name!r}")
+    buffered = optimizer.name != "gd"
+    dim = 2 * p if buffered else p  # the tangent space: theta, and the momentum buffer
+    k = check_int("k", k, low=1, high=dim)
     every = check_int("every", every, low=1, high=n_steps)
     eta = check_float("learning_rate", learning_rate, low=0.0, high=math.inf)
     check_choice("method", method, METHODS)
     exact = method == "exact" or (method == "auto" and p <= EXACT_MAX_PARAMS)
 
-    q = np.eye(p, k)  # (P, k): the first k unit vectors
+    q = np.eye(dim, k)  # (P, k) or (2P, k): the first k unit vectors
     steps, local = [], []
     since, diverged_at = 0, None
     for t in range(n_steps):
         theta = thetas[t]
-        hq = _hessian_times(objective, theta, q, exact) if np.isfinite(theta).all() else None
+        hq = _hessian_times(objective, theta, q[:p], exact) if np.isfinite(theta).all() else None
         if hq is None:
             diverged_at = t
             break
-        q = q - eta * hq  # J_t q
+        q = _step(q, hq, eta, optimizer) if buffered else q - eta * hq  # J_t q
         since += 1
         if since == every or t == n_steps - 1:
             q, r = np.linalg.qr(q)

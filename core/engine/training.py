@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from core.arrays import BoolArray, FloatArray, IntArray
 from core.engine import kernel
+from core.engine.optimizers import GD, Optimizer
 from core.validate import check_choice, check_int
 
 Objective = Callable[[FloatArray], tuple[FloatArray, FloatArray, FloatArray]]
@@ -144,8 +145,10 @@ def descend(
     save_every: int | None = 100,
     on_progress: Progress | None = None,
     progress_every: int = 250,
+    optimizer: Optimizer = GD,
 ) -> Trajectory:
-    """Run T = ``n_steps`` steps of gradient descent on the rows of ``theta0: (K, P)``.
+    """Run T = ``n_steps`` steps of gradient descent on the rows of ``theta0: (K, P)``
+    (or of another update rule: ``optimizer``, core.engine.optimizers).
 
     ``learning_rate`` is a scalar or (K,); ``reference`` (K,) names each row's reference
     row for the distance (default: row 0). ``save_every=None`` saves only the first and
@@ -170,10 +173,11 @@ def descend(
     every = n_steps if save_every is None else check_int("save_every", save_every, low=1, high=100_000_000)
 
     rec = _Records(theta, n_steps, every, reference, eta, norm)
+    state = optimizer.state(*theta.shape)
     with threadpool_limits(limits=1, user_api="blas"):
         for t in range(n_steps):
             loss, grad, accuracy = objective(theta)
-            rec.advance(t, theta, loss, accuracy, grad)
+            rec.advance(t, theta, loss, accuracy, state.direction(t, grad))
             if rec.is_save_step(t + 1):
                 rec.save(t + 1, theta)
             done = t + 1

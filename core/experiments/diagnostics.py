@@ -160,6 +160,7 @@ def run_diagnostics(
         start[None, :],
         config.learning_rate,
         config.n_steps,
+        optimizer=config.update_rule(),
         save_every=config.save_every,
         on_progress=on_progress,
     )

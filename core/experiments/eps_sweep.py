@@ -69,6 +69,7 @@ def run_eps_sweep(
         shared_reference_batch(start, unit, eps),
         config.learning_rate,
         config.n_steps,
+        optimizer=config.update_rule(),
         norm=config.distance,
         save_every=None,
         on_progress=on_progress,

@@ -79,6 +79,7 @@ def _lyapunov_chunk(chunk: _Chunk) -> tuple[FloatArray, BoolArray]:
         np.vstack(blocks),
         cfg.learning_rate,
         cfg.n_steps,
+        optimizer=cfg.update_rule(),
         reference=np.concatenate(references),
         norm=cfg.distance,
         save_every=None,

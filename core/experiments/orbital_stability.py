@@ -54,6 +54,10 @@ def run_orbital(
     """Orbital stability (docs/method.md §4): perturb the reference at iteration t0 < T.
     ``threads`` share the rows (default: one per core)."""
     check_int("t0", t0, low=0, high=config.n_steps - 1)
+    if config.optimizer != "gd":
+        # the copies start at t0 from the reference's parameters; an optimizer's buffers at t0
+        # would have to be copied too, which this experiment does not do yet
+        raise ValueError(f"orbital stability is measured for optimizer gd only, got {config.optimizer!r}")
     data = dataset_for(config, data)
     mlp = network_for(config, data)
     _check_orbital_memory(config, t0, mlp.n_params)

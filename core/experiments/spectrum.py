@@ -36,12 +36,15 @@ def run_spectrum(
     theta0: FloatArray | None = None,
     on_progress: Progress | None = None,
 ) -> SpectrumResult:
-    """The first ``k`` exponents (k <= P) of the GD trajectory of ``config``'s reference
+    """The first ``k`` exponents (k <= P; 2P with momentum) of the trajectory of ``config``'s reference
     network, re-orthonormalised every ``every`` steps. ``on_progress`` follows the training."""
     data = dataset_for(config, data)
     mlp = network_for(config, data)
     p = mlp.n_params
-    k = check_int("k", k, low=1, high=p)
+    rule = config.update_rule()
+    if rule.name not in ("gd", "momentum", "nesterov"):
+        raise ValueError(f"the tangent spectrum is computed for gd, momentum and nesterov, not {rule.name!r}")
+    k = check_int("k", k, low=1, high=p if rule.name == "gd" else 2 * p)
     every = check_int("every", every, low=1, high=config.n_steps)  # before any training
     check_memory(
         descend_bytes(config.n_steps, 1, p, 1) + 8 * p * (p + 4 * k),
@@ -51,11 +54,19 @@ def run_spectrum(
     start, _ = start_and_directions(config, mlp, theta0)
     objective = mlp.objective(data.x_train, data.y_train, config.l2, threads=default_workers())
     traj = descend(
-        objective, start[None, :], config.learning_rate, config.n_steps, save_every=1, on_progress=on_progress
+        objective,
+        start[None, :],
+        config.learning_rate,
+        config.n_steps,
+        save_every=1,
+        on_progress=on_progress,
+        optimizer=rule,
     )
     thetas = traj.theta[:, 0, :]  # (T + 1, P), T the steps done (fewer if cancelled)
     if len(thetas) < 2:
         raise ValueError("the training was stopped before its first step: there is no trajectory to measure")
     done = len(thetas) - 1  # fewer than n_steps only if cancelled: QR at least at its end
-    spectrum = tangent_spectrum(objective, thetas, config.learning_rate, k, every=min(every, done), method=method)
+    spectrum = tangent_spectrum(
+        objective, thetas, config.learning_rate, k, every=min(every, done), method=method, optimizer=rule
+    )
     return SpectrumResult(config, spectrum, traj.loss[:, 0], traj.cancelled)

@@ -151,6 +151,7 @@ def run_stability(
         with_copies(start, unit, config.eps),
         config.learning_rate,
         config.n_steps,
+        optimizer=config.update_rule(),
         norm=config.distance,
         save_every=config.save_every,
         on_progress=on_progress,

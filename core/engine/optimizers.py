@@ -1,0 +1,97 @@
+"""The update rules beside plain gradient descent, in PyTorch's conventions (docs/method.md §11).
+
+Each turns the gradient g_t of step t (the L2 term already in it, as PyTorch's
+``weight_decay``) into the direction d_t of the step theta_{t+1} = theta_t - eta d_t:
+
+- ``gd``:       d = g.
+- ``momentum``: torch.optim.SGD(momentum=beta): b_1 = g_0, b_{t+1} = beta b_t + g_t; d = b.
+- ``nesterov``: the same buffer, d = g + beta b (SGD(momentum=beta, nesterov=True)).
+- ``adam``:     torch.optim.Adam(betas=(beta, beta2), eps=adam_eps): m = beta m + (1 - beta) g,
+                v = beta2 v + (1 - beta2) g^2, d = m_hat / (sqrt(v_hat) + eps) with the
+                bias corrections m_hat = m / (1 - beta^(t+1)), v_hat = v / (1 - beta2^(t+1)).
+
+The state (buffers) is per row, so a reference and its copies each carry their own; every
+row starts from zero state, as a fresh PyTorch optimizer does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.arrays import FloatArray
+from core.validate import check_choice, check_float
+
+OPTIMIZERS = ("gd", "momentum", "nesterov", "adam")
+WITH_MOMENTUM = ("momentum", "nesterov", "adam")  # beta is theirs (Adam's beta1)
+
+
+def _beta(name: str, value: object) -> float:
+    """A decay rate in [0, 1)."""
+    number = check_float(name, value, low=0.0, high=float("inf"), low_inclusive=True)
+    if number >= 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return number
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """An update rule and its constants; ``state(K, P)`` makes the per-run buffers."""
+
+    name: str = "gd"
+    momentum: float = 0.9
+    beta2: float = 0.999
+    adam_eps: float = 1e-8
+
+    def __post_init__(self) -> None:
+        check_choice("optimizer", self.name, OPTIMIZERS)
+        object.__setattr__(self, "momentum", _beta("momentum", self.momentum))
+        object.__setattr__(self, "beta2", _beta("beta2", self.beta2))
+        object.__setattr__(self, "adam_eps", check_float("adam_eps", self.adam_eps, low=0.0, high=1.0))
+
+    def state(self, n_rows: int, n_params: int) -> OptimizerState:
+        return OptimizerState(self, n_rows, n_params)
+
+
+GD = Optimizer()
+
+
+class OptimizerState:
+    """The buffers of one run: ``direction(t, grad)`` is d_t (a (K, P) array owned by the state)."""
+
+    def __init__(self, optimizer: Optimizer, n_rows: int, n_params: int) -> None:
+        self.optimizer = optimizer
+        shape = (n_rows, n_params)
+        self.first = np.zeros(shape) if optimizer.name != "gd" else None  # b, or Adam's m
+        self.second = np.zeros(shape) if optimizer.name == "adam" else None  # Adam's v
+        self.out = np.zeros(shape) if optimizer.name in ("nesterov", "adam") else None
+
+    def direction(self, t: int, grad: FloatArray) -> FloatArray:
+        opt = self.optimizer
+        if opt.name == "gd":
+            return grad
+        beta, b = opt.momentum, self.first
+        assert b is not None
+        if opt.name in ("momentum", "nesterov"):
+            if t == 0:
+                b[...] = grad  # PyTorch's first step: the buffer is the gradient
+            else:
+                b *= beta
+                b += grad
+            if opt.name == "momentum":
+                return b
+            assert self.out is not None
+            np.multiply(b, beta, out=self.out)
+            self.out += grad
+            return self.out
+        v, out = self.second, self.out
+        assert v is not None and out is not None
+        b *= beta
+        b += (1.0 - beta) * grad
+        v *= opt.beta2
+        v += (1.0 - opt.beta2) * grad * grad
+        m_hat = b / (1.0 - beta ** (t + 1))
+        v_hat = v / (1.0 - opt.beta2 ** (t + 1))
+        np.divide(m_hat, np.sqrt(v_hat) + opt.adam_eps, out=out)
+        return out
