@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 import numpy as np
@@ -14,6 +15,7 @@ from core.engine.parallel import default_workers
 from core.engine.speed import measure_rate, measure_throughput
 from core.experiments.lyapunov_sweep import run_lyapunov
 from core.experiments.regimes import geometric_grid, run_sweep
+from core.experiments.spectrum import run_spectrum
 from core.experiments.stability import run_stability
 
 
@@ -77,6 +79,59 @@ def bench_hessian(repeats: int) -> dict:
     return {"n_params": theta.size, "seconds": min(times), "median_seconds": float(np.median(times))}
 
 
+def _best(call, repeats: int) -> tuple[float, float]:
+    """(best, median) seconds of ``repeats`` calls."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return min(times), float(np.median(times))
+
+
+def bench_spectrum(repeats: int) -> dict:
+    """The tangent spectrum: all 83 exponents of the default Iris network at eta = 1 over 1,000
+    steps (training included), and the leading 10 of a digits network over 300 steps against
+    the 300 GD steps alone (one thread each)."""
+    iris = RunConfig(learning_rate=1.0, n_steps=1000)
+    run_spectrum(RunConfig(learning_rate=1.0, n_steps=2), 2)  # compile (or load) the kernel
+    iris_best, iris_median = _best(lambda: run_spectrum(iris, 83), repeats)
+    digits = RunConfig.for_dataset("digits", learning_rate=0.1, n_steps=300, n_perturbations=1)
+    run_spectrum(RunConfig.for_dataset("digits", n_steps=2), 1)
+    spectrum_best, _ = _best(lambda: run_spectrum(digits, 10), max(1, repeats // 2))
+    steps_best, _ = _best(lambda: run_stability(digits, threads=1), max(1, repeats // 2))
+    return {
+        "iris_k83_1000_steps_seconds": iris_best,
+        "iris_median_seconds": iris_median,
+        "digits_k10_300_steps_seconds": spectrum_best,
+        "digits_300_gd_steps_seconds": steps_best,
+        "digits_ratio": spectrum_best / steps_best,
+    }
+
+
+def bench_optimizers(repeats: int) -> list[dict]:
+    """Trajectory-steps per second of each optimizer, K = 21, one thread, against GD's."""
+    from core.data import load_iris
+    from core.engine.model import MLP
+    from core.engine.optimizers import OPTIMIZERS, Optimizer
+    from core.engine.training import descend
+
+    data = load_iris()
+    mlp = MLP(data.n_features, 10, data.n_classes)
+    objective = mlp.objective(data.x_train, data.y_train, 0.0, threads=1)
+    theta0 = mlp.init(np.random.default_rng(0), 21)
+    n_steps, out = 2000, []
+    for optimizer in map(Optimizer, OPTIMIZERS):
+        train = functools.partial(descend, objective, theta0, 0.01, n_steps, save_every=None, optimizer=optimizer)
+        train()  # warm
+        best, _ = _best(train, repeats)
+        out.append({"optimizer": optimizer.name, "traj_steps_per_s": 21 * n_steps / best})
+    gd = out[0]["traj_steps_per_s"]
+    for row in out:
+        row["of_gd"] = row["traj_steps_per_s"] / gd
+    return out
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.estimates or args.costs:
         from commands import bench_costs  # here, not at the top: cli.py's imports are shared work
@@ -113,6 +168,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
             f"exact Hessian of the {hess['n_params']}-parameter network: {1e3 * hess['seconds']:.2f} ms "
             f"(best of {args.repeats} x 100; median {1e3 * hess['median_seconds']:.2f} ms)",
         ]
+    if args.spectrum:
+        spec = payload["spectrum"] = bench_spectrum(args.repeats)
+        lines += [
+            "tangent spectrum, Iris, all 83 exponents, eta 1, 1,000 steps: "
+            f"{spec['iris_k83_1000_steps_seconds']:.2f} s (best of {args.repeats}; median "
+            f"{spec['iris_median_seconds']:.2f})",
+            f"tangent spectrum, digits, 10 exponents, 300 steps: {spec['digits_k10_300_steps_seconds']:.2f} s, "
+            f"{spec['digits_ratio']:.2f}x the 300 GD steps alone ({spec['digits_300_gd_steps_seconds']:.2f} s)",
+        ]
+    if args.optimizers:
+        payload["optimizers"] = rows = bench_optimizers(args.repeats)
+        lines += [
+            f"{r['optimizer']:>9}: {r['traj_steps_per_s']:,.0f} trajectory-steps/s, {r['of_gd']:.2f}x GD "
+            "(K = 21, one thread)"
+            for r in rows
+        ]
     if args.digits:
         from core.engine.speed import measure_digits  # here, not at the top: cli.py's imports are shared work
 
@@ -148,5 +219,7 @@ def register(sub) -> None:
     bench.add_argument(
         "--costs", action="store_true", help="instead: measure the cost model's terms here beside its constants"
     )
+    bench.add_argument("--spectrum", action="store_true", help="also time the tangent spectrum (Iris and digits)")
+    bench.add_argument("--optimizers", action="store_true", help="also time each optimizer against GD")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=cmd_bench)
