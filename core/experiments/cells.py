@@ -155,6 +155,7 @@ def _train_cells_of(chunk: _Chunk) -> CellResults:
         reference=np.repeat(refs, per_cell),
         norm=cfg.distance,
         save_every=None,
+        optimizer=cfg.update_rule(),
     )
     diverged_at = traj.diverged_at[refs]
     test_accuracy = observed.accuracy.T.copy()  # (c, T + 1)
