@@ -120,16 +120,13 @@ def bench_optimizers(repeats: int) -> list[dict]:
     mlp = MLP(data.n_features, 10, data.n_classes)
     objective = mlp.objective(data.x_train, data.y_train, 0.0, threads=1)
     theta0 = mlp.init(np.random.default_rng(0), 21)
-    n_steps, out = 2000, []
+    n_steps, rates = 2000, {}
     for optimizer in map(Optimizer, OPTIMIZERS):
         train = functools.partial(descend, objective, theta0, 0.01, n_steps, save_every=None, optimizer=optimizer)
         train()  # warm
         best, _ = _best(train, repeats)
-        out.append({"optimizer": optimizer.name, "traj_steps_per_s": 21 * n_steps / best})
-    gd = out[0]["traj_steps_per_s"]
-    for row in out:
-        row["of_gd"] = row["traj_steps_per_s"] / gd
-    return out
+        rates[optimizer.name] = 21 * n_steps / best
+    return [{"optimizer": name, "traj_steps_per_s": rate, "of_gd": rate / rates["gd"]} for name, rate in rates.items()]
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

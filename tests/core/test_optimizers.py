@@ -127,3 +127,17 @@ def test_experiments_train_with_the_optimizer():
     assert heavy.trajectory.loss[-1, 0] < plain.trajectory.loss[-1, 0]  # momentum goes further in 100 steps
     with pytest.raises(ValueError, match="orbital stability is measured for optimizer gd only"):
         run_orbital(RunConfig(optimizer="adam", n_steps=20), 10)
+
+
+def test_a_cell_of_a_sweep_is_the_single_run_with_the_same_optimizer():
+    from core.data import load_iris
+    from core.experiments.cells import train_cells
+
+    config = RunConfig(optimizer="nesterov", momentum=0.7, n_steps=80, eps=1e-6, n_perturbations=3)
+    cells = train_cells(
+        config, load_iris(), np.array([0.05, 0.5]), np.array([2, 2]), eps=np.array([1e-6]), n_copies=3, workers=1
+    )
+    for i, eta in enumerate((0.05, 0.5)):
+        single = run_stability(RunConfig(**{**config.to_dict(), "learning_rate": eta, "seed": 2}), threads=1)
+        np.testing.assert_array_equal(cells.loss[i], single.trajectory.loss[:, 0])
+        np.testing.assert_array_equal(cells.mean_distance[i, 0], single.mean_distance)
