@@ -49,13 +49,13 @@ COPY . .
 RUN python -m compileall -q /app
 
 USER 10001:10001
-# Compile the numba kernels (cache=True) now, into NUMBA_CACHE_DIR: importing dashboard.server.worker
-# runs the engine as each job's fork server does, so no process of the container compiles
+# Compile the numba kernels (cache=True) now, into NUMBA_CACHE_DIR: dashboard.server.worker's
+# warm_up runs the engine as each job's fork server does, so no process of the container compiles
 # them again (gunicorn's master, each worker's fork server, each Celery worker: seconds each).
 # Numba keys the cache by CPU model, so a host with another CPU compiles once more, into the
 # same directory. Run as another user, or with a read-only root filesystem, the server loads
 # the kernels from a copy of it in /tmp (core/engine/numba_cache.py): /tmp must then be writable.
-RUN python -c "import dashboard.server.worker" && test -n "$(ls -A /opt/numba-cache)"
+RUN python -c "from dashboard.server.worker import warm_up; warm_up()" && test -n "$(ls -A /opt/numba-cache)"
 
 VOLUME ["/data"]
 EXPOSE 8050

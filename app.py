@@ -13,7 +13,9 @@ import functools
 import logging
 import os
 import sys
+from dataclasses import dataclass
 
+from celery import Celery
 from dash import Dash
 
 # imported here, not where it is used: `celery -A app` imports app, then drops its directory from sys.path
@@ -23,8 +25,9 @@ from core.engine.speed import measure_rate
 from dashboard.jobs.flow import on_error
 from dashboard.jobs.runner import Jobs
 from dashboard.page import layout
-from dashboard.server import cache, hardening, visitors
+from dashboard.server import cache, hardening, visitors, worker
 from dashboard.server.admission import Admission
+from dashboard.server.compat.dash_parts import PageConfigDash
 from dashboard.server.manager import CeleryJobManager, JobManager
 from dashboard.server.settings import Settings, secret_key, whole_setting
 from dashboard.state.rules import Limits
@@ -32,30 +35,31 @@ from dashboard.state.rules import Limits
 log = logging.getLogger("app")
 
 
-def _job_processes_from_a_forkserver() -> None:
-    """Start Dash's background jobs from a single-threaded fork server, not from the server.
+class LabDash(PageConfigDash):
+    """The lab's Dash app. Its page config does not name the server's Python build
+    (dashboard.server.hardening.page_config; Dash offers no option for it), and it carries
+    the manager that regime maps run on (``coordinator_manager``): with Celery a map waits
+    for its cells, which run as Celery tasks, and waiting inside a worker could take every
+    worker process and wait for ever, so maps wait on this server (dashboard.views.regimes)."""
 
-    DiskcacheManager starts each job with multiprocess's default start method, fork. A fork
-    taken while another server thread is inside SQLite (diskcache's job store, polled by
-    every open page) copies a held lock, and the job then hangs for ever: seen here when two
-    jobs started together. A fork server, itself started once in a fresh interpreter, has no
-    such threads; it preloads what the jobs need (dashboard.server.worker: modules, Plotly's
-    validators, the compiled engine) so each job starts computing at once.
-    """
-    import multiprocess
-    import multiprocess.forkserver
+    def __init__(self, *args, coordinator_manager: JobManager | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.coordinator_manager = coordinator_manager
 
-    multiprocess.set_start_method("forkserver", force=True)
-    multiprocess.set_forkserver_preload(["dashboard.server.worker"])
-    multiprocess.forkserver.ensure_running()  # now, not on the first click (it takes 1-6 s)
+    def filter_page_config(self, config: dict) -> dict:
+        return hardening.page_config(config)
 
 
-class LabDash(Dash):
-    """Dash, with a page config that does not name the server's Python build
-    (dashboard.server.hardening.page_config; Dash offers no option for it)."""
+@dataclass(frozen=True)
+class Lab:
+    """What :func:`build_lab` makes: the Dash app (``dash.server`` for gunicorn), the Celery
+    application its jobs run on (None without REDIS_URL; ``celery -A app:celery_app
+    worker``), the results store and the store of Dash's job state."""
 
-    def _config(self):
-        return hardening.page_config(super()._config())
+    dash: LabDash
+    celery: Celery | None
+    jobs: Jobs
+    jobs_store: cache.Store
 
 
 @functools.cache
@@ -69,6 +73,11 @@ def engine_rate() -> float:
 
 def create_app(settings: Settings | None = None) -> Dash:
     """A new, fully wired app (tests build one per test); ``settings`` default to the environment."""
+    return build_lab(settings).dash
+
+
+def build_lab(settings: Settings | None = None) -> Lab:
+    """A new, fully wired lab: the app, its stores, and its Celery application if any."""
     settings = settings or Settings.from_env()
     rate = settings.engine_rate or engine_rate()  # measured before the fork server's warm-up competes
     limits = Limits(rate=rate, max_seconds=settings.max_run_seconds)
@@ -82,9 +91,8 @@ def create_app(settings: Settings | None = None) -> Dash:
     )
     key = secret_key(settings)
     store = Jobs(settings.results_dir, settings.cache_mb, admission, limits, key.encode())
-    _job_processes_from_a_forkserver()
     jobs_store = cache.jobs_store(settings.jobs_dir)
-    local = JobManager(jobs_store, admission)  # jobs in processes of this server
+    local = JobManager(jobs_store, admission, worker.job_processes())  # jobs in processes of this server
     celery, manager = None, local
     if settings.redis_url:  # jobs on Celery workers, here or on other hosts
         celery = make_celery(settings.redis_url, key)
@@ -95,19 +103,16 @@ def create_app(settings: Settings | None = None) -> Dash:
         title="Weight-space dynamics",
         background_callback_manager=manager,
         on_error=on_error,
+        coordinator_manager=local,
     )
     app.server.secret_key = key
     visitors.install(app.server, visitors.NewIdBudget(settings.visitors_dir, settings.new_visitors_per_hour))
     hardening.install(app.server, settings.proxies)
-    app.celery = celery  # the workers' application (``celery -A app:celery_app worker``), or None
-    # A regime map waits for its cells, which run as Celery tasks; waiting inside a worker
-    # could take every worker process and wait for ever, so maps wait on this server.
-    app.coordinator_manager = local
     app.layout = layout.build_layout()
     layout.register(app, store)
     _register_health(app, store, jobs_store)
     _register_page_scripts(app)
-    return app
+    return Lab(dash=app, celery=celery, jobs=store, jobs_store=jobs_store)
 
 
 def _register_health(app: Dash, store: Jobs, jobs_store: cache.Store) -> None:
@@ -145,18 +150,28 @@ def _register_page_scripts(app: Dash) -> None:
         raise RuntimeError(f"the page did not render at start-up (HTTP {answer.status_code})")
 
 
-def __getattr__(name: str):
-    """``app`` and ``server`` (for gunicorn's ``app:server``), built on first use.
+@functools.cache
+def lab() -> Lab:
+    """This process's lab, built from the environment on first use: what gunicorn's
+    ``app:server`` and Celery's ``app:celery_app`` name."""
+    return build_lab(Settings.from_env())
 
-    Not at import: every background job process re-imports this main module (the fork
+
+def __getattr__(name: str):
+    """``app``, ``server`` (gunicorn's ``app:server``) and ``celery_app`` (``celery -A
+    app:celery_app worker``): the parts of :func:`lab`, looked up by name (PEP 562).
+
+    Not built at import: every background job process re-imports this main module (the fork
     server's children do), and building a whole app there cost ~1 s per job start.
     """
-    if name in ("app", "server", "celery_app"):
-        if name == "celery_app" and not os.environ.get("REDIS_URL"):
-            raise RuntimeError("app:celery_app needs REDIS_URL (redis://host:6379/0) in the environment")
-        dash_app = create_app()
-        globals().update(app=dash_app, server=dash_app.server, celery_app=dash_app.celery)
-        return globals()[name]
+    if name == "celery_app" and not os.environ.get("REDIS_URL"):
+        raise RuntimeError("app:celery_app needs REDIS_URL (redis://host:6379/0) in the environment")
+    if name == "app":
+        return lab().dash
+    if name == "server":
+        return lab().dash.server
+    if name == "celery_app":
+        return lab().celery
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

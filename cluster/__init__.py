@@ -6,7 +6,7 @@ sends the chunks of a regime map to it (``core.engine.parallel.map_chunks(..., e
 Workers are ``celery -A app:celery_app worker``. Nothing here imports dash.
 """
 
-from cluster.celery_app import make_celery
+from cluster.celery_app import LabCelery, make_celery
 from cluster.executor import CeleryExecutor
 
-__all__ = ["CeleryExecutor", "make_celery"]
+__all__ = ["CeleryExecutor", "LabCelery", "make_celery"]

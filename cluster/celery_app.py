@@ -49,9 +49,19 @@ def check_reachable(app: Celery) -> None:
         raise ValueError(f"cannot reach the Redis server of REDIS_URL ({exc})") from None
 
 
-def make_celery(redis_url: str, secret: str) -> Celery:
+class LabCelery(Celery):
+    """The project's Celery application, which knows the key its chunks are signed with
+    (``chunk_key``): :class:`cluster.CeleryExecutor` seals what it sends with it, and the
+    chunk task opens only what it can verify."""
+
+    def __init__(self, redis_url: str, secret: str) -> None:
+        super().__init__("wsd", broker=check_redis_url(redis_url), backend=redis_url)
+        self.chunk_key = secret.encode()
+
+
+def make_celery(redis_url: str, secret: str) -> LabCelery:
     """The project's Celery application on ``redis_url``, its chunks signed with ``secret``."""
-    app = Celery("wsd", broker=check_redis_url(redis_url), backend=redis_url)
+    app = LabCelery(redis_url, secret)
     visibility = int(os.environ.get("WSD_CELERY_VISIBILITY_SECONDS") or VISIBILITY_SECONDS)
     app.conf.update(
         task_acks_late=True,
@@ -70,7 +80,7 @@ def make_celery(redis_url: str, secret: str) -> Celery:
         result_backend_transport_options={"visibility_timeout": visibility},
         worker_hijack_root_logger=False,
     )
-    key = secret.encode()
+    key = app.chunk_key
 
     @app.task(name=CHUNK_TASK)
     def train_chunk(payload: str) -> str:
@@ -82,7 +92,6 @@ def make_celery(redis_url: str, secret: str) -> Celery:
             answer = (False, exc)
         return seal(answer, key)
 
-    app.wsd_secret = key
     return app
 
 

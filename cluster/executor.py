@@ -50,18 +50,17 @@ finished yet, has nothing to compare with and waits for the visibility timeout a
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import threading
 import time
 from concurrent.futures import Executor, Future
 
 import redis.exceptions
-from celery import Celery
 from celery.states import PENDING, READY_STATES
 from kombu.exceptions import OperationalError
 
-from cluster.celery_app import CHUNK_TASK, seal, unseal
+from cluster.celery_app import CHUNK_TASK, LabCelery, seal, unseal
+from cluster.compat import queued_and_held, result_metas
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +114,7 @@ class CeleryExecutor(Executor):
     the pending futures fail with :class:`RedisLost`.
     """
 
-    def __init__(self, app: Celery, *, outage_seconds: float = OUTAGE_SECONDS) -> None:
+    def __init__(self, app: LabCelery, *, outage_seconds: float = OUTAGE_SECONDS) -> None:
         if not outage_seconds >= 0:
             raise ValueError(f"outage_seconds must be a number >= 0, got {outage_seconds!r}")
         self.app, self.outage_seconds = app, outage_seconds
@@ -154,7 +153,7 @@ class CeleryExecutor(Executor):
         # Only the id is kept. The AsyncResult subscribes to its task's channel in Redis and
         # leaves it when dropped: now, Redis being there; dropped later without Redis, it
         # would retry for ~6 s (measured), in whichever thread dropped it.
-        task_id = self.app.send_task(CHUNK_TASK, args=(seal(future.call, self.app.wsd_secret),)).id
+        task_id = self.app.send_task(CHUNK_TASK, args=(seal(future.call, self.app.chunk_key),)).id
         with self._lock:
             future.task_ids.append(task_id)
             self._pending[task_id], self._sent[task_id] = future, next(self._order)
@@ -205,11 +204,10 @@ class CeleryExecutor(Executor):
         note which are taken by a worker, and send again those overdue."""
         if not pending:
             return
-        backend, now = self.app.backend, time.monotonic()
-        keys = [backend.get_key_for_task(task_id) for task_id, _ in pending]
+        now = time.monotonic()
         waiting = []
-        for (task_id, future), raw in zip(pending, backend.mget(keys), strict=True):
-            meta = None if raw is None else backend.decode_result(raw)
+        metas = result_metas(self.app, [task_id for task_id, _ in pending])
+        for (task_id, future), meta in zip(pending, metas, strict=True):
             if future.done():  # cancelled, or answered by another copy
                 self._forget(future)
             elif meta is not None and meta["status"] in READY_STATES:
@@ -311,12 +309,9 @@ class CeleryExecutor(Executor):
         taken by a worker (kombu's unacknowledged ones). Broker and results share one Redis."""
         if not task_ids:
             return []
-        backend, client = self.app.backend, self.app.backend.client
-        raws = backend.mget([backend.get_key_for_task(task_id) for task_id in task_ids])
-        known = {task_id for task_id, raw in zip(task_ids, raws, strict=True) if raw is not None}
-        unacked_key = (self.app.conf.broker_transport_options or {}).get("unacked_key", "unacked")
-        known |= {_task_id(raw) for raw in client.lrange(self.app.conf.task_default_queue, 0, -1)}
-        known |= {_task_id(raw, unacked=True) for raw in client.hvals(unacked_key)}
+        metas = result_metas(self.app, task_ids)
+        known = {task_id for task_id, meta in zip(task_ids, metas, strict=True) if meta is not None}
+        known |= queued_and_held(self.app)  # kombu's queue and unacked hash (cluster.compat)
         return [task_id for task_id in task_ids if task_id not in known]
 
     def _fail(self, entries, exc: BaseException) -> None:
@@ -359,7 +354,7 @@ class CeleryExecutor(Executor):
         try:
             if meta["status"] != "SUCCESS":  # the task failed outside fn (worker error, bad signature)
                 raise self.app.backend.exception_to_python(meta["result"])
-            ok, value = unseal(meta["result"], self.app.wsd_secret)
+            ok, value = unseal(meta["result"], self.app.chunk_key)
         except Exception as exc:
             ok, value = False, exc
         if future.set_running_or_notify_cancel():
@@ -398,14 +393,3 @@ class CeleryExecutor(Executor):
 
 
 _UNASKED = object()
-
-
-def _task_id(raw: bytes, *, unacked: bool = False) -> str | None:
-    """The task id of a Celery message as kombu keeps it in Redis: JSON with ``headers``, or
-    in the unacked hash ``[message, exchange, routing key]``; None for anything else."""
-    try:
-        message = json.loads(raw)
-        message = message[0] if unacked else message
-        return message["headers"]["id"]
-    except (ValueError, TypeError, LookupError):
-        return None

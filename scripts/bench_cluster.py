@@ -52,7 +52,7 @@ def pickup_latency(app, n: int = 20) -> float:
     seconds = []
     for _ in range(n):
         sent = time.perf_counter()
-        task = app.send_task(CHUNK_TASK, args=(seal((time.sleep, (0.3,)), app.wsd_secret),))
+        task = app.send_task(CHUNK_TASK, args=(seal((time.sleep, (0.3,)), app.chunk_key),))
         while task.state == "PENDING":
             time.sleep(0.002)
         seconds.append(time.perf_counter() - sent)

@@ -34,16 +34,18 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeAlias
 
+import numba as nb
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
 from core.arrays import FloatArray, IntArray
 from core.engine.numba_cache import ensure_writable_cache
 
-ensure_writable_cache()  # before numba reads NUMBA_CACHE_DIR
-
-import numba as nb  # noqa: E402
-import numpy as np  # noqa: E402
-from llvmlite import ir  # noqa: E402
-from numba import types  # noqa: E402
-from numba.extending import intrinsic  # noqa: E402
+# The kernels below are compiled with cache=True, and numba refuses to decorate one whose
+# cache directory it cannot write: point numba (not the environment) at a writable one first.
+ensure_writable_cache()
 
 if TYPE_CHECKING:
     from numba.core.typing.templates import Signature

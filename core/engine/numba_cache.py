@@ -4,8 +4,11 @@ The kernels are compiled with ``cache=True``: numba keeps them in ``NUMBA_CACHE_
 container image fills one at build time). numba refuses to load, or even to decorate, a
 kernel whose cache directory it cannot write ("no locator available"), so a server run as
 another user than the image's, or on a read-only root filesystem, crashed at import.
-Before numba is imported, a cache directory this process cannot write is replaced by a
-writable copy under the temporary directory: the kernels compiled into it still load.
+Before the kernels are decorated, a cache directory this process cannot write is replaced,
+in numba's own setting (``numba.config.CACHE_DIR``, which numba lets a program set), by a
+writable copy under the temporary directory: the kernels compiled into it still load. The
+process's environment is left as it is, so each process (the fork server, a pool's
+workers) finds the copy again (one check of its directory).
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import logging
 import os
 import shutil
 import stat
-import sys
 import tempfile
 from pathlib import Path
 
@@ -64,15 +66,16 @@ def writable_cache_dir(wanted: Path, temp: Path) -> Path:
     return shared if _private(shared) else staging
 
 
-def ensure_writable_cache() -> None:
-    """Point ``NUMBA_CACHE_DIR``, if set, at a directory this process can write."""
+def ensure_writable_cache() -> Path | None:
+    """Point numba's cache directory, if ``NUMBA_CACHE_DIR`` is set, at a directory this
+    process can write; returns the one numba now uses (None: NUMBA_CACHE_DIR unset)."""
     wanted = os.environ.get("NUMBA_CACHE_DIR")
     if not wanted:
-        return
+        return None
     usable = writable_cache_dir(Path(wanted), Path(tempfile.gettempdir()))
-    if usable == Path(wanted):
-        return
-    os.environ["NUMBA_CACHE_DIR"] = str(usable)
-    if "numba" in sys.modules:  # numba read its settings when it was imported: read them again
-        sys.modules["numba"].core.config.reload_config()
-    log.warning("NUMBA_CACHE_DIR=%s is not writable here: using a copy of it, %s", wanted, usable)
+    if usable != Path(wanted):
+        from numba.core import config
+
+        config.CACHE_DIR = str(usable)  # type: ignore[attr-defined]  # numba sets its settings dynamically
+        log.warning("NUMBA_CACHE_DIR=%s is not writable here: using a copy of it, %s", wanted, usable)
+    return usable

@@ -30,6 +30,7 @@ BLAS to one thread, because OpenBLAS on two threads rounds differently again.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
@@ -88,7 +89,8 @@ class Objective:
     arrays between calls: fresh ones of that size (> 128 KiB) would come from mmap on every
     step, and the page faults measured up to 3x slower. So one objective serves one run at
     a time (it is not to be called from several threads at once); it pickles without its
-    work arrays and threads.
+    work arrays and threads. Its threads stop at :meth:`close` (``with mlp.objective(...)
+    as objective:`` closes it), or else when it is collected.
     """
 
     def __init__(
@@ -113,14 +115,30 @@ class Objective:
             self.true_index = y * len(y) + np.arange(len(y))  # (N,) flat index of z[y_s, s] in (C, N)
         self._work: dict[object, tuple[FloatArray, FloatArray, FloatArray]] = {}
         self._pool: ThreadPoolExecutor | None = None
+        self._close_pool: weakref.finalize[..., Objective] | None = None
 
     def __getstate__(self) -> dict[str, object]:
-        return {**self.__dict__, "_work": {}, "_pool": None}
+        return {**self.__dict__, "_work": {}, "_pool": None, "_close_pool": None}
 
-    def __del__(self) -> None:
-        pool = getattr(self, "_pool", None)  # None also when __init__ failed before making it
-        if pool is not None:
-            pool.shutdown(wait=False)
+    def __enter__(self) -> Objective:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the threads of this objective (made again if it is called after)."""
+        if self._close_pool is not None:
+            self._close_pool()  # at most once per pool
+        self._pool, self._close_pool = None, None
+
+    def _threads(self) -> ThreadPoolExecutor:
+        """The pool of ``threads`` threads, made on first use. An objective not closed (with
+        ``with`` or :meth:`close`) has its pool shut down when it is collected, or at exit."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="objective")
+            self._close_pool = weakref.finalize(self, self._pool.shutdown, wait=False)
+        return self._pool
 
     def _buffers(self, k: int) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Three (k, H, N) work arrays (views of BLOCK-sized ones)."""
@@ -174,10 +192,9 @@ class Objective:
         groups = [slice(lo, min(lo + size, k)) for lo in range(0, k, size)] or [slice(0, 0)]
         futures: list[Future[None]] = []
         if len(groups) > 1:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="objective")
+            pool = self._threads()
             futures = [
-                self._pool.submit(rows_fn, i, theta[g], loss[g], grad[g], accuracy[g])
+                pool.submit(rows_fn, i, theta[g], loss[g], grad[g], accuracy[g])
                 for i, g in enumerate(groups[1:], start=1)
             ]
         g = groups[0]

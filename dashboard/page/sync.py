@@ -23,6 +23,7 @@ from dashboard.jobs.flow import (
 from dashboard.jobs.runner import Jobs
 from dashboard.page import ids
 from dashboard.server.admission import CANCELLED, SETTINGS_CHANGED
+from dashboard.server.compat.dash_parts import PUSHSTATE_EVENT
 from dashboard.state.presets import PRESETS, matching_preset
 from dashboard.state.query import parse_query, to_query
 from dashboard.state.rules import CONTROLS, MAP_CONTROLS, MAP_RULES, RULES, check_values, run_values
@@ -36,10 +37,10 @@ PUSH_QUERY = """
 function (query) {
     if (query && query !== window.location.search) {
         window.history.pushState({}, '', window.location.pathname + query);
-        window.dispatchEvent(new CustomEvent('_dashprivate_pushstate'));
+        window.dispatchEvent(new CustomEvent('PUSHSTATE_EVENT'));
     }
 }
-"""
+""".replace("PUSHSTATE_EVENT", PUSHSTATE_EVENT)  # a private event of dcc.Location (dashboard.server.compat)
 
 
 def register(app: Dash, store: Jobs, jobs: tuple[tuple[str, str, str], ...]) -> None:

@@ -16,12 +16,13 @@ import logging
 import os
 import pickle
 import sqlite3
-import threading
 import time
 from pathlib import Path
 
 import diskcache
 import numpy as np
+
+from dashboard.server.compat.diskcache_parts import FileFollowingCache
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +41,18 @@ class _Disk(diskcache.Disk):
             raise UnreadableEntry(f"{type(exc).__name__}: {exc}") from exc
 
 
-class Store(diskcache.Cache):
-    """diskcache.Cache that makes its database again if it disappears and drops unreadable entries."""
+class Store(FileFollowingCache):
+    """diskcache.Cache that makes its database again if it disappears and drops unreadable
+    entries (its connections follow the database file: dashboard.server.compat)."""
 
     def __init__(self, directory, **settings) -> None:
-        self._healing = threading.local()
         self._init_settings = settings
-        self._healing.active = True  # the database is being made: no checks from _con
         try:
-            try:
-                super().__init__(str(directory), disk=_Disk, **settings)
-            except sqlite3.DatabaseError as exc:  # a corrupted file: aside, and a new one
-                self._local = threading.local()
-                self.heal(exc)
-                super().__init__(str(directory), disk=_Disk, **settings)
-        finally:
-            self._healing.active = False
+            super().__init__(str(directory), disk=_Disk, **settings)
+        except sqlite3.DatabaseError as exc:  # a corrupted file: aside, and a new one
+            self.ensure_local()
+            self.heal(exc)
+            super().__init__(str(directory), disk=_Disk, **settings)
 
     def __getstate__(self):
         return (self.directory, self._init_settings)
@@ -63,41 +60,12 @@ class Store(diskcache.Cache):
     def __setstate__(self, state) -> None:
         self.__init__(state[0], **state[1])
 
-    @property
-    def _database(self) -> str:
-        return os.path.join(self.directory, diskcache.core.DBNAME)
+    def _connection_stale(self) -> None:
+        log.warning("the cache database %s was deleted or replaced; opening it again", self.database)
 
-    @property
-    def _con(self):
-        """This thread's connection, made again if the database file was deleted or replaced.
-
-        Without this, threads that had a connection keep using the deleted file and new
-        ones fail ("unable to open database file", then "no such table: Cache").
-        """
-        if getattr(self._healing, "active", False):
-            return super()._con
-        try:
-            inode = os.stat(self._database).st_ino
-        except FileNotFoundError:
-            inode = None
-        known = getattr(self._local, "inode", None)
-        if inode is None or inode != known:
-            if known is not None:
-                log.warning("the cache database %s was deleted or replaced; opening it again", self._database)
-            self.close()  # this thread's first check, or a stale connection
-            if inode is None:
-                self._make_again()
-                inode = os.stat(self._database).st_ino
-            self._local.inode = inode
-        return super()._con
-
-    def _make_again(self) -> None:
+    def _database_missing(self) -> None:
         log.warning("the cache in %s is missing; making it again", self.directory)
-        self._healing.active = True
-        try:
-            diskcache.Cache.__init__(self, self.directory, disk=_Disk, **self._init_settings)
-        finally:
-            self._healing.active = False
+        self.reinitialize(disk=_Disk, **self._init_settings)
 
     def get(self, key, default=None, *args, **kwargs):
         try:
@@ -112,16 +80,15 @@ class Store(diskcache.Cache):
         longer reads as one (corrupted, or replaced under an open connection), move it aside
         and make a new one, so the next operation works (what it held is computed again)."""
         log.warning("the cache in %s failed (%s: %s); opening it again", self.directory, type(exc).__name__, exc)
-        self.close()
-        self._local.inode = None
-        if not _readable_database(self._database):
-            aside = f"{self._database}.unreadable-{time.time_ns()}"
+        self.forget_connection()
+        if not _readable_database(self.database):
+            aside = f"{self.database}.unreadable-{time.time_ns()}"
             with contextlib.suppress(FileNotFoundError):
-                os.replace(self._database, aside)
+                os.replace(self.database, aside)
                 log.warning("moved the unreadable cache database to %s", aside)
             for suffix in ("-wal", "-shm"):
                 with contextlib.suppress(FileNotFoundError):
-                    os.remove(self._database + suffix)
+                    os.remove(self.database + suffix)
 
     def check(self) -> None:
         """A write and a read of a small entry; raises if the store cannot be used (/health)."""

@@ -1,13 +1,6 @@
-"""Dash's DiskcacheManager, with one race mended and the pages' heartbeats recorded.
-
-The race: when a background job has stored its result, the next poll reads it and stops
-the job (``DiskcacheManager.get_result`` -> ``terminate_job``), then asks whether it still
-runs (``job_running``). The job is exiting on its own at that moment, and in dash 4.4.1
-both let ``psutil.NoSuchProcess`` escape if the process disappears between their
-``pid_exists`` check and the next psutil call. The poll then fails with HTTP 500, the
-page stops polling, and the finished run never arrives: the page stays on its last live
-update. Seen in ~3 of ~200 browser runs here (more often as the engine got faster), with
-this traceback in the server log.
+"""The lab's job managers: Dash's, as mended in ``dashboard.server.compat.dash_parts``
+(a job that exits while it is stopped or looked at, a result stored between a poll's two
+reads, job processes from the fork server), with the pages' heartbeats recorded.
 
 The heartbeats: every poll of a page asks ``job_running``, so that is where the server
 notes that the job's page is still there (``dashboard.server.admission``); a job whose page has
@@ -23,17 +16,21 @@ or read as running (``_ours``).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import threading
 import time
 
 import psutil
-from dash import CeleryManager, DiskcacheManager, no_update
+from dash import no_update
 
 from dashboard.jobs.runner import REDIS_LOST as REDIS_LOST  # the page's words, read here by jobflow
 from dashboard.jobs.runner import queued_label, redis_lost_message
 from dashboard.server.admission import Admission
+from dashboard.server.compat.dash_parts import (
+    MendedCeleryManager,
+    MendedDiskcacheManager,
+    ReadsResultAgain,
+    background_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +39,7 @@ QUEUED = "wsd:queued:"  # + a job's cache key -> "<task id> <time sent>", until 
 QUEUED_SECONDS = 24 * 3600
 PROGRESS_WIDTH = 3  # the most progress outputs of any job (the Divergence view's)
 NO_WORKER_SECONDS = 30  # a job first in the queue this long: say that no worker is free
-ENDED_WITHOUT_RESULT = "The job ended without a result (its process exited): press Run again."
+ENDED_WITHOUT_RESULT = ReadsResultAgain.ended_without_result
 JOB_RECORD_SECONDS = 7 * 24 * 3600  # how long a job process's start time is kept
 
 
@@ -56,16 +53,10 @@ def _redis_errors():
     return RedisError
 
 
-def page_error(message: str) -> dict:
-    """A poll's answer that shows ``message`` on the page: Dash hands a background callback's
-    error to the app's ``on_error`` (jobflow.error_message keeps these words as they are)."""
-    return {"background_callback_error": {"msg": message, "tb": ""}}
-
-
 def lost_result(exc: Exception) -> dict:
     """What a poll answers when Redis is gone: the job's result is lost, and the page says so."""
     log.error("a poll could not reach Redis: %s", exc)
-    return page_error(redis_lost_message(exc))
+    return background_error(redis_lost_message(exc))
 
 
 def celery_queued_label(ahead: int, waited: float) -> str:
@@ -77,45 +68,14 @@ def celery_queued_label(ahead: int, waited: float) -> str:
     return label
 
 
-class _ReadsAgain:
-    """A poll reads the job's result, then asks whether the job still runs; a job that stores
-    its result and ends between the two looks cancelled, and Dash 4.4.1 answers the page with
-    nothing (HTTP 204): the page stops polling and the finished job never arrives (seen in
-    ~1 of 250 runs under load). A job stores its result before it ends, so when there is
-    no result and the job has ended, the result is read once more."""
+class JobManager(ReadsResultAgain, MendedDiskcacheManager):
+    """Dash's DiskcacheManager (jobs in processes of this server), mended, that stops or reads
+    as running only the processes it started, and records each poll as a heartbeat of the
+    job's page. ``processes``: the multiprocess context its jobs start from
+    (dashboard.server.worker.job_processes; None: Dash's default, fork)."""
 
-    def get_result(self, key, job):
-        _seen_running.jobs = set()  # what an earlier poll in this thread saw does not count
-        result = super().get_result(key, job)
-        if result is not self.UNDEFINED or job is None:
-            return result
-        if self._still_running(job):
-            _seen_running.jobs = {job}  # this poll's answer (job_running reads it, not the job again)
-            return result
-        result = super().get_result(key, job)
-        if result is self.UNDEFINED:  # it ended without one: say so, not a silent page
-            log.error("job %s ended without a result", job)
-            return page_error(ENDED_WITHOUT_RESULT)
-        return result
-
-    def _running_in_this_poll(self, job) -> bool:
-        """Whether ``job`` runs, as this poll's ``get_result`` saw it. Dash asks after reading
-        the result; a job that stored its result and ended between the two looked cancelled
-        (no result, not running) and the page got nothing (HTTP 204; 2 of 30 Celery runs under
-        load). The next poll reads the result."""
-        seen, _seen_running.jobs = getattr(_seen_running, "jobs", set()), set()
-        return job in seen or self._still_running(job)
-
-
-_seen_running = threading.local()  # per request thread: the job get_result saw running
-
-
-class JobManager(_ReadsAgain, DiskcacheManager):
-    """DiskcacheManager that tolerates a job exiting while it is stopped or looked at, and
-    records each poll as a heartbeat of the job's page."""
-
-    def __init__(self, cache, admission: Admission | None = None) -> None:
-        super().__init__(cache)
+    def __init__(self, cache, admission: Admission | None = None, processes=None) -> None:
+        super().__init__(cache, processes)
         self.admission = admission
 
     def call_job_fn(self, key, job_fn, args, context):
@@ -127,10 +87,7 @@ class JobManager(_ReadsAgain, DiskcacheManager):
     def terminate_job(self, job) -> None:
         if not self._ours(job):
             return  # not a job process of this server (it ended; its id may be another's now)
-        try:
-            super().terminate_job(job)
-        except psutil.NoSuchProcess:
-            pass  # the job has exited: nothing is left to stop
+        super().terminate_job(job)
 
     def adopt(self, job: int) -> None:
         """Record the process ``job`` (its start time) as a job of this server."""
@@ -165,15 +122,10 @@ class JobManager(_ReadsAgain, DiskcacheManager):
             log.warning("the heartbeat of job %s could not reach Redis: %s", job, exc)
 
     def _still_running(self, job) -> bool:
-        if not self._ours(job):
-            return False
-        try:
-            return super().job_running(job)
-        except psutil.NoSuchProcess:
-            return False  # it exited after the existence check
+        return self._ours(job) and super().job_running(job)
 
 
-class CeleryJobManager(_ReadsAgain, CeleryManager):
+class CeleryJobManager(ReadsResultAgain, MendedCeleryManager):
     """Dash's CeleryManager (jobs on Celery workers, anywhere), recording each poll as a
     heartbeat of the job's page in Redis, where the job looks for it, and telling the page
     of a job still waiting in Redis for a free worker how many jobs are ahead of it.
@@ -221,15 +173,6 @@ class CeleryJobManager(_ReadsAgain, CeleryManager):
         except _redis_errors():
             return {}
 
-    def terminate_job(self, job) -> None:
-        """Revoke the task, without killing its process. Dash also "terminates" a job whose
-        result it has just read, while the task may still be returning: a killed process
-        would put the finished task back in the queue (late acks) and run it again. A job
-        still waiting never starts; a running one stops at its page's stop request (Cancel,
-        changed settings) and ends with what it has, as on the local backend."""
-        if job is not None:
-            self.handle.control.revoke(job)
-
     def get_progress(self, key):
         try:
             return self._progress(key)
@@ -253,9 +196,7 @@ class CeleryJobManager(_ReadsAgain, CeleryManager):
 
     def jobs_ahead(self, job: str) -> int | None:
         """Jobs a worker will take before ``job``, or None if it is no longer waiting. The
-        queue is a Redis list: new messages are pushed on the left, workers take from the right."""
-        messages = self._redis.lrange(QUEUE, 0, -1)  # broker and results share one Redis database
-        for i, raw in enumerate(messages):
-            if json.loads(raw).get("headers", {}).get("id") == job:
-                return len(messages) - 1 - i
-        return None
+        queue is read as kombu keeps it in Redis (cluster.compat)."""
+        from cluster.compat import tasks_ahead  # Celery's side is imported only where it is used
+
+        return tasks_ahead(self._redis, QUEUE, job)  # broker and results share one Redis database

@@ -1,24 +1,48 @@
-"""What every background job needs, loaded once by the fork server that starts the jobs
-(see app.py), so that a job starts computing at once.
+"""The processes background jobs run in: started from a fork server that has loaded, once,
+what every job needs, so that a job starts computing at once.
 
-Importing this module imports the callbacks and the core, draws one small figure (Plotly
-loads its validators on first use: ~0.2 s) and runs a two-step training, which compiles
-the engine's numba kernels or loads them from numba's on-disk cache (~5 s to compile the
-first time on a machine). It stays single-threaded: the fork server must be safe to fork.
+:func:`job_processes` starts that fork server and returns the ``multiprocess`` context whose
+processes come from it (the app factory hands it to its job manager). Why a fork server:
+Dash starts each job with ``multiprocess``'s default start method, fork, and a fork taken
+while another server thread is inside SQLite (diskcache's job store, polled by every open
+page) copies a held lock, and the job then hangs for ever (seen here when two jobs started
+together). A fork server, started once in a fresh interpreter, has no such threads.
+
+:func:`warm_up` is what it loads: the callbacks and the core, one small figure (Plotly
+loads its validators on first use: ~0.2 s) and a two-step training, which compiles the
+engine's numba kernels or loads them from numba's on-disk cache (~5 s to compile the first
+time on a machine). The fork server runs it through its preload (dashboard.server.preload),
+and the container image's build runs it to fill NUMBA_CACHE_DIR. It stays single-threaded:
+the fork server must be safe to fork.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from core.config import RunConfig
 from core.experiments.stability import run_stability
 from dashboard.views import divergence
 
+PRELOAD = "dashboard.server.preload"  # imported by the fork server: it runs warm_up
+
 
 def warm_up() -> None:
+    """Compile (or load) the engine, and draw a figure as a job does."""
     config = RunConfig(n_steps=2, n_perturbations=1)
     result = run_stability(config, threads=1)
     loss = result.trajectory.loss[:, 0]
     divergence.distance_plot(config, result.distance, loss, False, result.mlp.n_weights, live=True)
 
 
-warm_up()
+def job_processes() -> Any:
+    """The ``multiprocess`` context of the job processes, its fork server started now (it
+    takes 1-6 s: now, not on the first click). The start method of the rest of the process
+    is left as it is."""
+    import multiprocess
+    import multiprocess.forkserver
+
+    context = multiprocess.get_context("forkserver")
+    context.set_forkserver_preload([PRELOAD])
+    multiprocess.forkserver.ensure_running()
+    return context

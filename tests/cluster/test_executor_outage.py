@@ -21,6 +21,8 @@ import redis
 from cluster import CeleryExecutor, make_celery
 from cluster import executor as executor_module
 from cluster.celery_app import seal, unseal
+from cluster.compat import task_id as queued_task_id
+from cluster.compat import unacked_task_id
 from cluster.executor import RedisLost
 from cluster.local import celery_workers, free_port
 from core.config import RunConfig
@@ -42,13 +44,13 @@ class _FakeRedis:
         self.backend = self.client = self
         self.conf = SimpleNamespace(task_default_queue="celery", broker_transport_options={})
         self.control = SimpleNamespace(revoke=lambda *args, **kwargs: None)
-        self.wsd_secret = b"a key"
+        self.chunk_key = b"a key"
 
     def send_task(self, name, args):
-        fn, fn_args = unseal(args[0], self.wsd_secret)
+        fn, fn_args = unseal(args[0], self.chunk_key)
         task_id = str(uuid.uuid4())
         with self.lock:
-            self.answers[task_id] = {"status": "SUCCESS", "result": seal((True, fn(*fn_args)), self.wsd_secret)}
+            self.answers[task_id] = {"status": "SUCCESS", "result": seal((True, fn(*fn_args)), self.chunk_key)}
             self.queue.append(_message(task_id))
         return SimpleNamespace(id=task_id)
 
@@ -176,10 +178,10 @@ def test_the_known_tasks_are_found_in_a_real_redis(cluster):
     client = executor.app.backend.client
 
     def held() -> set:
-        return {executor_module._task_id(raw, unacked=True) for raw in client.hvals("unacked")} & set(ids)
+        return {unacked_task_id(raw) for raw in client.hvals("unacked")} & set(ids)
 
     _wait_until(lambda: len(held()) == 2)  # each worker has taken one
-    queued = {executor_module._task_id(raw) for raw in client.lrange("celery", 0, -1)} & set(ids)
+    queued = {queued_task_id(raw) for raw in client.lrange("celery", 0, -1)} & set(ids)
     assert held() | queued == set(ids)
     stranger = str(uuid.uuid4())
     assert executor._missing([*ids, stranger]) == [stranger]

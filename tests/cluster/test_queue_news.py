@@ -14,7 +14,7 @@ from dashboard.server.manager import PROGRESS_WIDTH, QUEUED, CeleryJobManager
 def test_a_queued_job_says_how_many_are_ahead(cluster, tmp_path):
     app = make_celery(cluster.url, cluster.secret)
     manager = CeleryJobManager(app, Admission(tmp_path, 2, 8, 30.0, redis_url=cluster.url))
-    sleep = seal((time.sleep, (2.0,)), app.wsd_secret)
+    sleep = seal((time.sleep, (2.0,)), app.chunk_key)
     busy = [app.send_task(CHUNK_TASK, args=(sleep,)) for _ in range(2)]  # one per worker
     deadline = time.monotonic() + 20
     while any(t.state == "PENDING" for t in busy):  # both workers have started theirs

@@ -121,19 +121,19 @@ class _FakeCelery:
         self.alive = True
         self.backend = self.client = self
         self.control = SimpleNamespace(revoke=self._revoke, ping=self._ping)
-        self.wsd_secret = b"a key"
+        self.chunk_key = b"a key"
 
     def send_task(self, name, args):
         task_id = f"task-{len(self.sent)}"
         with self.lock:
-            self.sent.append((task_id, unseal(args[0], self.wsd_secret)))
+            self.sent.append((task_id, unseal(args[0], self.chunk_key)))
             self.results[task_id] = {"status": "STARTED", "result": {"hostname": "w0@host", "pid": 1}}
         return SimpleNamespace(id=task_id)
 
     def finish(self, task_id: str) -> None:
         with self.lock:
             fn, args = dict(self.sent)[task_id]
-            self.results[task_id] = {"status": "SUCCESS", "result": seal((True, fn(*args)), self.wsd_secret)}
+            self.results[task_id] = {"status": "SUCCESS", "result": seal((True, fn(*args)), self.chunk_key)}
 
     def _revoke(self, task_id, terminate=False):
         self.revoked.append((task_id, terminate))

@@ -47,3 +47,20 @@ def test_a_copy_another_user_could_have_planted_is_not_used(tmp_path, monkeypatc
     copy = writable_cache_dir(image, tmp_path)
     assert copy != planted and (copy / "kernel.nbi").read_bytes() == b"good"
     assert copy.stat().st_mode & 0o077 == 0  # private
+
+
+def test_numba_is_pointed_at_the_copy_and_the_environment_is_left_alone(tmp_path, monkeypatch):
+    import numba
+
+    image = tmp_path / "opt-numba-cache"
+    image.mkdir()
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(image))
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(image))  # restored after the test
+    monkeypatch.setattr(numba_cache.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr(numba_cache, "_writable", lambda path: path != image)
+    numba.core.config.reload_config()  # numba has read this environment (as at its import)
+    copy = numba_cache.ensure_writable_cache()
+    assert copy == tmp_path / f"wsd-numba-cache-{os.getuid()}"
+    assert numba.config.CACHE_DIR == str(copy) and os.environ["NUMBA_CACHE_DIR"] == str(image)
+    numba.core.config.reload_config()  # as numba's compiler does: the environment unchanged, the setting stays
+    assert numba.config.CACHE_DIR == str(copy)

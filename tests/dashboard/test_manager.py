@@ -84,7 +84,7 @@ def test_job_manager_sees_a_running_job(tmp_path, job):
 
 def test_a_result_stored_between_the_two_reads_of_a_poll_is_not_lost():
     """The job stores its result and ends just after the poll's first read: it reads again."""
-    from dashboard.server.manager import _ReadsAgain
+    from dashboard.server.compat.dash_parts import ReadsResultAgain
 
     class Store:
         UNDEFINED = object()
@@ -93,7 +93,7 @@ def test_a_result_stored_between_the_two_reads_of_a_poll_is_not_lost():
         def get_result(self, key, job):
             return {"answer": 42} if self.stored else self.UNDEFINED
 
-    class Manager(_ReadsAgain, Store):
+    class Manager(ReadsResultAgain, Store):
         def _still_running(self, job):
             self.stored = True  # it finished just now, its result stored first
             return False
@@ -109,7 +109,8 @@ def test_a_job_that_ended_without_a_result_says_so():
     from dash.exceptions import BackgroundCallbackError
 
     from dashboard.jobs.flow import error_message
-    from dashboard.server.manager import ENDED_WITHOUT_RESULT, _ReadsAgain
+    from dashboard.server.compat.dash_parts import ReadsResultAgain
+    from dashboard.server.manager import ENDED_WITHOUT_RESULT
 
     class Store:
         UNDEFINED = object()
@@ -117,7 +118,7 @@ def test_a_job_that_ended_without_a_result_says_so():
         def get_result(self, key, job):
             return self.UNDEFINED
 
-    class Manager(_ReadsAgain, Store):
+    class Manager(ReadsResultAgain, Store):
         def _still_running(self, job):
             return False
 
@@ -132,7 +133,7 @@ def test_a_job_that_ended_without_a_result_says_so():
 def _scripted_manager(results: list, running: list):
     """A manager whose successive result reads and running checks answer from the lists, as
     the job's process or task would at those moments."""
-    from dashboard.server.manager import _ReadsAgain
+    from dashboard.server.compat.dash_parts import ReadsResultAgain
 
     class Store:
         UNDEFINED = object()
@@ -141,7 +142,7 @@ def _scripted_manager(results: list, running: list):
             value = results.pop(0)
             return self.UNDEFINED if value is None else value
 
-    class Manager(_ReadsAgain, Store):
+    class Manager(ReadsResultAgain, Store):
         def _still_running(self, job):
             return running.pop(0)
 

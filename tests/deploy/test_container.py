@@ -205,12 +205,12 @@ def test_the_server_runs_as_its_user_on_a_writable_volume(server):
 
 
 def _assert_kernels_cached(name: str) -> str:
-    """Loading the engine as a job's fork server does (dashboard.server.worker) in the container
-    compiles nothing; returns the NUMBA_CACHE_DIR it used."""
+    """Loading the engine as a job's fork server does (dashboard.server.worker.warm_up) in the
+    container compiles nothing; returns the numba cache directory it used."""
     probe = (
-        "import json, os, dashboard.server.worker; from core.engine import kernel; "
+        "import json, numba; from dashboard.server.worker import warm_up; warm_up(); from core.engine import kernel; "
         "print(json.dumps({f.__name__: [sum(f.stats.cache_hits.values()), sum(f.stats.cache_misses.values())] "
-        "for f in (kernel.softmax_loss_grad, kernel.record_and_step)})); print(os.environ['NUMBA_CACHE_DIR'])"
+        "for f in (kernel.softmax_loss_grad, kernel.record_and_step)})); print(numba.config.CACHE_DIR)"
     )
     *_, stats, cache_dir = _podman("exec", name, "python", "-c", probe).stdout.strip().splitlines()
     for kernel, (hits, misses) in json.loads(stats).items():
