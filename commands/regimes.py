@@ -32,14 +32,13 @@ from commands.common import (
 )
 from core.config import MAX_SEED, RunConfig
 from core.data import Dataset
-from core.engine.speed import Estimate, map_estimate, measure_rate, network_cost
-from core.experiments.maps import MAP_KINDS, run_map, zoom_grids
-from core.experiments.orbit import run_orbit
-from core.experiments.regimes import run_sweep
+from core.engine.speed import Estimate, measure_rate, network_cost
+from core.experiments.map_kinds import MAP_KINDS, MapKind
 from core.experiments.stability import check_theta0, dataset_for, network_for
 from core.validate import check_float, check_int, check_seed_range
 
 FTLE_MIN_STEPS = 30  # the shortest FTLE window (core.config.FTLEConfig)
+MAP_COMMAND_KINDS = tuple(name for name, kind in MAP_KINDS.items() if kind.command == "map")  # map --kind
 
 
 @dataclass(frozen=True)
@@ -56,12 +55,13 @@ class Job:
     backend: Backend  # where the cells are computed
 
 
-def prepare(args: argparse.Namespace, kind: str, n_etas: int, n_ys: int, *, n_inits: int, n_networks: int):
-    """The Job of a sweep (``kind`` "eta"), map ("eta-eps", "eta-seed") or orbit diagram
-    ("orbit") over ``n_etas`` learning rates x ``n_ys`` eps or seeds x ``n_inits`` networks;
-    ``n_networks`` distinct initial networks per learning rate (more than one cannot start
-    from one --init-from file). Its time is estimated (core.engine.speed.map_estimate, the model the
+def prepare(args: argparse.Namespace, kind: MapKind, n_etas: int, n_ys: int, *, n_inits: int):
+    """The Job of a map of ``kind`` (core.experiments.map_kinds: a sweep, orbit diagram or 2-D
+    map) over ``n_etas`` learning rates x ``n_ys`` eps or seeds x ``n_inits`` networks; its
+    distinct initial networks per learning rate (more than one cannot start from one
+    --init-from file) are the kind's. Its time is estimated (the kind's estimate, the model the
     server uses) and bounded by --max-minutes before any training."""
+    n_networks = kind.n_networks(n_inits, n_ys)
     config = config_from(args, eps=getattr(args, "eps", 1e-8))
     out = out_dir(args.out)
     data = dataset_for(config, user_data(args))
@@ -74,8 +74,8 @@ def prepare(args: argparse.Namespace, kind: str, n_etas: int, n_ys: int, *, n_in
     backend = backend_from(args)
     net = network_cost(mlp, len(data.y_train), len(data.y_test))
     copies = getattr(args, "perturbations", None) or 0
-    estimate = map_estimate(
-        kind, net, n_etas, n_ys, n_inits, copies, config.n_steps, measure_rate(), backend.cores,
+    estimate = kind.estimate(
+        net, n_etas, n_ys, n_inits, copies, config.n_steps, measure_rate(), backend.cores,
         local=backend.executor is None,
     )  # fmt: skip
     seconds = _check_cost(estimate, args, backend)
@@ -96,11 +96,11 @@ def _check_cost(estimate: Estimate, args: argparse.Namespace, backend: Backend) 
     return estimate.seconds
 
 
-def _notes(job: Job, *, ftle: bool) -> None:
+def _notes(job: Job, kind: MapKind) -> None:
     """One line on stderr for what the results cannot hold (not an error)."""
     if not len(job.data.y_test):
         print("note: the data have no test rows: test accuracy and steps to accuracy are NaN", file=sys.stderr)
-    if ftle and job.config.n_steps < FTLE_MIN_STEPS:
+    if kind.ftle and job.config.n_steps < FTLE_MIN_STEPS:
         print(
             f"note: {job.config.n_steps} steps are fewer than the shortest FTLE window ({FTLE_MIN_STEPS})",
             file=sys.stderr,
@@ -111,37 +111,30 @@ def _estimate(seconds: float) -> str:
     return f"estimated {seconds:.1f} s"
 
 
+def _written(outputs: dict, meta: dict) -> dict:
+    """The writers of a kind's outputs (core.experiments.map_kinds: tables as .csv, arrays as
+    .npz) and of config.json."""
+    files = {name: npz_writer(**out) if name.endswith(".npz") else csv_writer(out) for name, out in outputs.items()}
+    return {**files, "config.json": json_writer(meta)}
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     etas = grid_from(args.etas, args.eta_range, "eta", (1e-3, 20.0, 25))
     target = check_float("--target-accuracy", args.target_accuracy, low=0.0, high=1.0)
-    job = prepare(args, "eta", etas.size, 0, n_inits=args.inits, n_networks=args.inits)
-    _notes(job, ftle=True)
+    kind = MAP_KINDS["eta"]
+    job = prepare(args, kind, etas.size, 0, n_inits=args.inits)
+    _notes(job, kind)
     started = time.perf_counter()
     with ProgressBar("sweep") as bar:
-        result = run_sweep(
-            job.config, etas, args.inits, target_accuracy=target, data=job.data, theta0=job.theta0,
+        result = kind.run(
+            job.config, etas, (), args.inits, target_accuracy=target, data=job.data, theta0=job.theta0,
             workers=args.workers, executor=job.backend.executor, on_progress=bar,
         )  # fmt: skip
-    runs, summary = result.runs(), result.summary()  # the FTLE fits and the labels: part of the job's time
+    outputs = kind.outputs(result)  # the FTLE fits and the labels: part of the job's time
     seconds = time.perf_counter() - started
-    arrays = {name: np.asarray(runs[name]) for name in runs.columns if name != "regime"}
+    summary = outputs["summary.csv"]
     meta = {**job.meta, "etas": etas, "inits": args.inits, "target_accuracy": target, "seconds": seconds}
-    write_outputs(
-        job.out,
-        {
-            "runs.csv": csv_writer(runs),
-            "summary.csv": csv_writer(summary),
-            "time_to_accuracy.csv": csv_writer(result.time_to_accuracy()),
-            "sweep.npz": npz_writer(
-                **arrays,
-                regime=np.asarray(runs["regime"], dtype=str),
-                loss=result.cells.loss,
-                test_accuracy_per_step=result.cells.test_accuracy,
-                mean_distance=result.cells.mean_distance[:, 0],
-            ),
-            "config.json": json_writer(meta),
-        },
-    )
+    write_outputs(job.out, _written(outputs, meta))
     lines = [summary.to_string(index=False, float_format=lambda v: f"{v:.4g}")]
     lines.append(
         f"{etas.size} eta x {args.inits} networks in {seconds:.1f} s ({_estimate(job.seconds)}); wrote {job.out}"
@@ -152,37 +145,25 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_map(args: argparse.Namespace) -> int:
     etas = grid_from(args.etas, args.eta_range, "eta", (0.01, 20.0, 12))
-    if args.kind == "eta-eps":
-        ys = grid_from(args.eps_values, args.eps_range, "eps", (1e-12, 1e-2, 6))
-    else:
-        check_seed_range(args.seed, check_int("--seeds", args.seeds, low=1, high=100_000), MAX_SEED)
-        ys = args.seed + np.arange(args.seeds)
+    kind = MAP_KINDS[args.kind]
+    ys = _Y_GRIDS[str(kind.y_name)](args)
     if args.zoom is not None:  # the refined grids (refused before they are made if too large)
-        etas, ys = zoom_grids(args.kind, etas, ys, args.zoom[:2], args.zoom[2:], args.factor)
-    n_networks = args.inits if args.kind == "eta-eps" else ys.size
-    job = prepare(args, args.kind, etas.size, ys.size, n_inits=args.inits, n_networks=n_networks)
-    _notes(job, ftle=args.kind == "eta-eps")
+        etas, ys = kind.zoom_grids(etas, ys, args.zoom[:2], args.zoom[2:], args.factor)
+    job = prepare(args, kind, etas.size, ys.size, n_inits=args.inits)
+    _notes(job, kind)
     started = time.perf_counter()
     with ProgressBar(f"{args.kind} map") as bar:
-        result = run_map(
-            args.kind, job.config, etas, ys, n_inits=args.inits, data=job.data, theta0=job.theta0,
+        result = kind.run(
+            job.config, etas, ys, args.inits, data=job.data, theta0=job.theta0,
             workers=args.workers, executor=job.backend.executor, on_progress=bar,
         )  # fmt: skip
     seconds = time.perf_counter() - started
     meta = {**job.meta, "kind": args.kind, "etas": etas, result.y_name: ys, "seconds": seconds}
-    if args.kind == "eta-eps":
+    if kind.n_networks(args.inits, ys.size) == args.inits:  # its networks per eta are --inits
         meta["inits"] = args.inits
     if args.zoom is not None:
         meta["zoom"] = {"box": args.zoom, "factor": args.factor}
-    arrays = {result.value_name: result.value, result.share_name: result.share, "diverged": result.diverged}
-    write_outputs(
-        job.out,
-        {
-            "map.csv": csv_writer(result.table()),
-            "map.npz": npz_writer(etas=etas, **{result.y_name: ys}, **arrays),
-            "config.json": json_writer(meta),
-        },
-    )
+    write_outputs(job.out, _written(kind.outputs(result), meta))
     finite = result.value[np.isfinite(result.value)]
     span = f"{finite.min():.4g}..{finite.max():.4g}" if finite.size else "none finite"
     lines = [
@@ -196,29 +177,33 @@ def cmd_map(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eps_grid(args: argparse.Namespace) -> np.ndarray:
+    return grid_from(args.eps_values, args.eps_range, "eps", (1e-12, 1e-2, 6))
+
+
+def _seed_grid(args: argparse.Namespace) -> np.ndarray:
+    check_seed_range(args.seed, check_int("--seeds", args.seeds, low=1, high=100_000), MAX_SEED)
+    return args.seed + np.arange(args.seeds)
+
+
+_Y_GRIDS = {"eps": _eps_grid, "seed": _seed_grid}  # a 2-D map's second axis from its options
+
+
 def cmd_orbit(args: argparse.Namespace) -> int:
     etas = grid_from(args.etas, args.eta_range, "eta", (0.3, 30.0, 40))
     check_int("--last", args.last, low=1, high=args.steps + 1)
-    job = prepare(args, "orbit", etas.size, 0, n_inits=1, n_networks=1)
-    _notes(job, ftle=False)
+    kind = MAP_KINDS["orbit"]
+    job = prepare(args, kind, etas.size, 0, n_inits=1)
+    _notes(job, kind)
     started = time.perf_counter()
     with ProgressBar("orbit diagram") as bar:
-        result = run_orbit(
-            job.config, etas, n_last=args.last, data=job.data, theta0=job.theta0, workers=args.workers,
+        result = kind.run(
+            job.config, etas, (), 1, n_last=args.last, data=job.data, theta0=job.theta0, workers=args.workers,
             executor=job.backend.executor, on_progress=bar,
         )  # fmt: skip
     seconds = time.perf_counter() - started
     meta = {**job.meta, "etas": etas, "last": args.last, "seconds": seconds}
-    write_outputs(
-        job.out,
-        {
-            "orbit.csv": csv_writer(result.table()),
-            "orbit.npz": npz_writer(
-                etas=etas, losses=result.losses, diverged=result.diverged, n_distinct=result.n_distinct
-            ),
-            "config.json": json_writer(meta),
-        },
-    )
+    write_outputs(job.out, _written(kind.outputs(result), meta))
     lines = [f"{'eta':>9} {'distinct':>8} {'min loss':>10} {'max loss':>10}"]
     for eta, row, k in zip(etas, result.losses, result.n_distinct, strict=True):
         low, high = (np.nanmin(row), np.nanmax(row)) if np.isfinite(row).any() else (math.nan, math.nan)
@@ -245,7 +230,7 @@ def register(sub) -> None:
 
     maps = sub.add_parser("map", help="2-D map: eta x eps (FTLE) or eta x seed (final loss)")
     network_args(maps, eta=None, steps=200, perturbations=5)
-    maps.add_argument("--kind", choices=MAP_KINDS, default="eta-eps")
+    maps.add_argument("--kind", choices=MAP_COMMAND_KINDS, default="eta-eps")
     grid_args(maps, "eta", "learning rates (default 12 from 0.01 to 20)")
     grid_args(maps, "eps", "eta-eps: perturbation radii (default 6 from 1e-12 to 1e-2)")
     maps.add_argument("--inits", type=count_arg, default=8, help="eta-eps: initial networks per point")

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from core.experiments.regimes import TARGET_ACCURACY, geometric_grid
+from dashboard.figures.dynamics import curvature_view
+from dashboard.figures.map_kinds import map_figure
 from dashboard.jobs.plans import MAP_COPIES, MAP_EPS
-from dashboard.views import divergence
-from dashboard.views.regimes import map_figure
 from paper.lab import Lab
 from paper.sizes import Size
 from paper.story import EDGE, FTLE_STEPS, Drawn, Number
@@ -59,7 +59,7 @@ def draw_sharpness(lab: Lab, size: Size) -> Drawn:
     ratio = float(np.nanmedian(late) * EDGE / 2)
     what = "sharpness / (2/η), median over the second half of training (≈ 1 at the edge of stability)"
     number = Number(what, ratio)  # the expectation is Cohen et al.'s (2021), not a number of the paper
-    return Drawn({"": divergence.curvature_view(record)}, [number])
+    return Drawn({"": curvature_view(record)}, [number])
 
 
 def draw_digits(lab: Lab, size: Size) -> Drawn:

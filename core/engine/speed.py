@@ -2,10 +2,11 @@
 
 ``measure_rate`` times the engine on the default network (Iris, 4-10-3, P = 83, 21 rows, one
 thread) and gives trajectory-steps per second, R. Every estimate is in units of that
-measurement: the cost model below (``network_cost``, ``run_estimate``, ``map_estimate``,
-``cells_estimate``, ``lyapunov_estimate``) prices a job from what it counts (rows per call,
-steps, cells per chunk and chunks per process, sharpnesses, FTLE fits) with constants measured
-here beside R, and the same model serves the server's limits and the CLI's ``--max-minutes``.
+measurement: the cost model below (``network_cost``, ``run_estimate``, ``cells_estimate``
+for a map kind's cells (core.experiments.map_kinds), ``lyapunov_estimate``) prices a job from
+what it counts (rows per call, steps, cells per chunk and chunks per process, sharpnesses,
+FTLE fits) with constants measured here beside R, and the same model serves the server's
+limits and the CLI's ``--max-minutes``.
 
 ``measure_digits`` sets the engine on digits (64-64-10 tanh, N = 1,438, the BLAS engine)
 beside the rate its FLOPs would allow at the DGEMM speed of this CPU with the same BLAS
@@ -175,9 +176,6 @@ def run_estimate(
     return Estimate((training + other) / rate, training / rate, n_rows * n_steps, net.n_params)
 
 
-MAP_KINDS = ("eta", "eta-eps", "eta-seed", "orbit")
-
-
 def map_estimate(
     kind: str,
     net: NetworkCost,
@@ -191,16 +189,12 @@ def map_estimate(
     *,
     local: bool = True,
 ) -> Estimate:
-    """A map of core.experiments.regimes (``eta``: the strip, with a sharpness and an FTLE fit per cell),
-    core.experiments.maps (``eta-eps`` over ``n_ys`` eps, ``eta-seed`` over ``n_ys`` seeds) or core.experiments.orbit
-    (``orbit``), its cells over ``workers`` local processes (or an executor's, ``local=False``)."""
-    cells, rows, sharp, series = {
-        "eta": (n_etas * n_inits, 1 + n_copies, True, 1),
-        "eta-eps": (n_etas * n_inits, 1 + n_ys * n_copies, False, n_ys),
-        "eta-seed": (n_etas * n_ys, 1, False, 0),
-        "orbit": (n_etas, 1, False, 0),
-    }[kind]
-    return cells_estimate(net, cells, rows, n_steps, rate, workers, sharpness=sharp, ftle_series=series, local=local)
+    """The estimate of a map of ``kind``: ``core.experiments.map_kinds.map_kind(kind).estimate``,
+    where each kind says what it trains. Kept by name for commands/bench_costs.py; new code asks
+    the kind."""
+    from core.experiments.map_kinds import map_kind  # the kinds sit above the engine
+
+    return map_kind(kind).estimate(net, n_etas, n_ys, n_inits, n_copies, n_steps, rate, workers, local=local)
 
 
 def cells_estimate(

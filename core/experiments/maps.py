@@ -15,10 +15,11 @@ bit for bit, with the same networks, so the shared points keep their values exac
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -34,7 +35,6 @@ from core.validate import check_choice, check_int, check_seed_range, check_value
 if TYPE_CHECKING:
     import pandas as pd
 
-MAP_KINDS = ("eta-eps", "eta-seed")
 # the arrays of a map, each (E, Y): value, share, diverged, done (the fields of MapResult)
 MapArrays: TypeAlias = tuple[FloatArray, FloatArray, BoolArray, BoolArray]
 ZOOM_FACTOR = 4  # new points per coarse interval
@@ -67,15 +67,15 @@ class MapResult:
 
     @property
     def value_name(self) -> str:
-        return "ftle_mean" if self.kind == "eta-eps" else "final_loss"
+        return PLANES[self.kind].value_name
 
     @property
     def share_name(self) -> str:
-        return "ftle_kept_fraction" if self.kind == "eta-eps" else "test_accuracy"
+        return PLANES[self.kind].share_name
 
     @property
     def y_name(self) -> str:
-        return "eps" if self.kind == "eta-eps" else "seed"
+        return PLANES[self.kind].y_name
 
     def table(self) -> pd.DataFrame:
         """pandas DataFrame in long form, one row per point done: eta, eps or seed, value, share, diverged."""
@@ -114,6 +114,92 @@ def _eta_seed_map(cells: CellResults, n_etas: int, n_seeds: int) -> MapArrays:
     return loss, cells.test_accuracy[:, -1].reshape(grid), diverged, cells.done.reshape(grid)
 
 
+@dataclass(frozen=True)
+class Plane(ABC):
+    """What sets one kind of 2-D map apart: its second axis and the names of its columns, how
+    its cells are laid out over eta x ys (:meth:`cells`), what each point's value is
+    (:meth:`arrays`) and how a zoom refines its second axis (:meth:`zoom_ys`)."""
+
+    kind: str
+    y_name: str
+    value_name: str
+    share_name: str
+
+    @abstractmethod
+    def cells(self, config: RunConfig, etas: FloatArray, ys: npt.ArrayLike, n_inits: int) -> Cells:
+        """The cells of a map over ``etas`` x ``ys`` with ``n_inits`` networks per eta, checked."""
+
+    @abstractmethod
+    def arrays(self, cells: CellResults, n_etas: int, layout: Cells, ftle_config: FTLEConfig) -> MapArrays:
+        """The (partial) cells -> value, share, diverged, done, each (E, Y)."""
+
+    @abstractmethod
+    def zoom_ys(self, ys: npt.NDArray[Any], low: float, high: float, factor: int) -> FloatArray | IntArray:
+        """The second axis of a zoom into ``low`` .. ``high``."""
+
+
+@dataclass(frozen=True)
+class Cells:
+    """The cells of a map, eta-major: their etas and seeds (C,), the second axis (Y,), the eps
+    and copies every cell trains (none: no copies) and the networks per eta."""
+
+    etas: FloatArray
+    seeds: IntArray
+    ys: FloatArray | IntArray
+    eps: FloatArray | None
+    n_copies: int
+    n_inits: int
+
+
+class _EtaEps(Plane):
+    """Per (eta, eps): the mean FTLE over ``n_inits`` networks, each with the config's copies at every eps."""
+
+    def cells(self, config: RunConfig, etas: FloatArray, ys: npt.ArrayLike, n_inits: int) -> Cells:
+        y_grid = positive_values("eps", ys, high=10.0)
+        check_int("n_inits", n_inits, low=1, high=100_000)
+        check_seed_range(config.seed, n_inits, MAX_SEED)
+        seeds = config.seed + np.arange(n_inits)
+        cell_etas, cell_seeds = np.repeat(etas, n_inits), np.tile(seeds, etas.size)
+        return Cells(cell_etas, cell_seeds, y_grid, y_grid, config.n_perturbations, n_inits)
+
+    def arrays(self, cells: CellResults, n_etas: int, layout: Cells, ftle_config: FTLEConfig) -> MapArrays:
+        return _eta_eps_map(cells, n_etas, layout.n_inits, ftle_config)
+
+    def zoom_ys(self, ys: npt.NDArray[Any], low: float, high: float, factor: int) -> FloatArray:
+        return refine(np.sort(ys.astype(np.float64)), low, high, factor)
+
+
+class _EtaSeed(Plane):
+    """Per (eta, seed): one network each, no copies."""
+
+    def cells(self, config: RunConfig, etas: FloatArray, ys: npt.ArrayLike, n_inits: int) -> Cells:
+        y_grid = np.asarray([check_int("seed", int(s), low=0, high=2**63 - 1) for s in np.ravel(ys)], dtype=np.int64)
+        if y_grid.size == 0:
+            raise ValueError("the map needs at least one seed")
+        cell_etas, cell_seeds = np.repeat(etas, y_grid.size), np.tile(y_grid, etas.size)
+        return Cells(cell_etas, cell_seeds, y_grid, None, 0, 1)
+
+    def arrays(self, cells: CellResults, n_etas: int, layout: Cells, ftle_config: FTLEConfig) -> MapArrays:
+        return _eta_seed_map(cells, n_etas, layout.ys.size)
+
+    def zoom_ys(self, ys: npt.NDArray[Any], low: float, high: float, factor: int) -> IntArray:
+        """Seeds are whole numbers: those in range are kept, none refined."""
+        inside = ys[(ys >= low) & (ys <= high)]
+        if inside.size == 0:
+            raise ValueError(f"no seed of the map lies in {low:g}..{high:g}")
+        return inside
+
+
+# the kinds of 2-D map, each a map kind of core.experiments.map_kinds
+PLANES: dict[str, Plane] = {
+    p.kind: p
+    for p in (
+        _EtaEps("eta-eps", "eps", "ftle_mean", "ftle_kept_fraction"),
+        _EtaSeed("eta-seed", "seed", "final_loss", "test_accuracy"),
+    )
+}
+
+
 def run_map(
     kind: str,
     config: RunConfig,
@@ -132,42 +218,28 @@ def run_map(
     networks and ``config.n_perturbations`` copies per eps) or seeds (``eta-seed``: each seed
     one network, no copies). ``theta0`` (P,) replaces every network's initial parameters.
     ``on_progress(done, total, partial MapResult)`` may return False."""
-    check_choice("map kind", kind, MAP_KINDS)
+    check_choice("map kind", kind, tuple(PLANES))
+    plane = PLANES[kind]
     eta_grid = positive_values("eta", etas, high=1e6)
     data = dataset_for(config, data)
-    y_grid: FloatArray | IntArray
-    eps: FloatArray | None = None  # the eps and copies of each cell: none for eta-seed
-    n_copies = 0
-    build: Callable[[CellResults], MapArrays]
-    if kind == "eta-eps":
-        y_grid = positive_values("eps", ys, high=10.0)
-        check_int("n_inits", n_inits, low=1, high=100_000)
-        check_seed_range(config.seed, n_inits, MAX_SEED)
-        seeds = config.seed + np.arange(n_inits)
-        cell_etas, cell_seeds = np.repeat(eta_grid, n_inits), np.tile(seeds, eta_grid.size)
-        eps, n_copies = y_grid, config.n_perturbations
-        build = lambda cells: _eta_eps_map(cells, eta_grid.size, n_inits, ftle_config)  # noqa: E731
-    else:
-        y_grid = np.asarray([check_int("seed", int(s), low=0, high=2**63 - 1) for s in np.ravel(ys)], dtype=np.int64)
-        if y_grid.size == 0:
-            raise ValueError("the map needs at least one seed")
-        n_inits = 1
-        cell_etas, cell_seeds = np.repeat(eta_grid, y_grid.size), np.tile(y_grid, eta_grid.size)
-        build = lambda cells: _eta_seed_map(cells, eta_grid.size, y_grid.size)  # noqa: E731
+    layout = plane.cells(config, eta_grid, ys, n_inits)
 
     def result(cells: CellResults) -> MapResult:
-        return MapResult(kind, config, ftle_config, n_inits, eta_grid, y_grid, *build(cells), cancelled=cells.cancelled)
+        arrays = plane.arrays(cells, eta_grid.size, layout, ftle_config)
+        return MapResult(
+            kind, config, ftle_config, layout.n_inits, eta_grid, layout.ys, *arrays, cancelled=cells.cancelled
+        )
 
     cells = train_cells(
         config,
         data,
-        cell_etas,
-        cell_seeds,
+        layout.etas,
+        layout.seeds,
         theta0=theta0,
         workers=workers,
         executor=executor,
-        eps=eps,
-        n_copies=n_copies,
+        eps=layout.eps,
+        n_copies=layout.n_copies,
         on_progress=None if on_progress is None else lambda d, t, c: on_progress(d, t, result(c)),
     )
     return result(cells)
@@ -219,18 +291,12 @@ def zoom_grids(
     """The grids of a zoom into the rectangle ``eta_range`` x ``y_range`` of a map over
     ``etas`` x ``ys`` (see :func:`refine`). Seeds are whole numbers: for ``eta-seed`` the seeds
     in range are kept and only eta is refined."""
-    check_choice("map kind", kind, MAP_KINDS)
+    check_choice("map kind", kind, tuple(PLANES))
     for name, span in (("eta range", eta_range), ("y range", y_range)):
         if len(span) != 2:
             raise ValueError(f"the zoom's {name} must be two values (low, high), got {len(span)}")
     etas = refine(np.sort(np.asarray(etas, dtype=np.float64)), eta_range[0], eta_range[1], factor)
-    ys = np.asarray(ys)
-    if kind == "eta-eps":
-        return etas, refine(np.sort(ys.astype(np.float64)), y_range[0], y_range[1], factor)
-    inside = ys[(ys >= y_range[0]) & (ys <= y_range[1])]
-    if inside.size == 0:
-        raise ValueError(f"no seed of the map lies in {y_range[0]:g}..{y_range[1]:g}")
-    return etas, inside
+    return etas, PLANES[kind].zoom_ys(np.asarray(ys), y_range[0], y_range[1], factor)
 
 
 def zoom(

@@ -9,6 +9,7 @@ each value sits in the middle of its cell on screen.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
@@ -38,9 +39,25 @@ def linear_edges(centres) -> np.ndarray:
 
 # ---- 2-D maps -----------------------------------------------------------------------------
 
-MAP_TEXT = {  # kind -> (y name, y format, value title, share title, what an empty computed cell means)
-    "eta-eps": ("ε", ".1e", "FTLE (per step)", "kept fraction", "no kept FTLE fit"),
-    "eta-seed": ("seed", ".0f", "final loss", "test accuracy", "diverged"),
+
+@dataclass(frozen=True)
+class Heatmap:
+    """How a kind of 2-D map is drawn: its y axis (name, hover format, log or linear with one
+    tick per seed), its value and share, what an empty computed cell means, and whether the
+    colour is the value's log10 (a loss over decades) or the value itself."""
+
+    y_name: str
+    y_format: str
+    value_title: str
+    share_title: str
+    empty: str
+    log_y: bool
+    log_colour: bool
+
+
+MAP_TEXT = {  # the 2-D map kinds of core.experiments.map_kinds
+    "eta-eps": Heatmap("ε", ".1e", "FTLE (per step)", "kept fraction", "no kept FTLE fit", True, False),
+    "eta-seed": Heatmap("seed", ".0f", "final loss", "test accuracy", "diverged", False, True),
 }
 NOT_DONE_COLOR = "#d9d9d9"  # the plot background, seen through cells not computed yet
 
@@ -62,7 +79,10 @@ def map_heatmap(kind, etas, ys, value, share, done, *, diverged=None, title: str
     ``customdata`` is [eta, y, value, share], so ``clickData["points"][0]["customdata"][:2]``
     is the clicked (eta, y), the float64 grid values.
     """
-    y_name, y_format, value_title, share_title, empty = MAP_TEXT[kind]
+    text = MAP_TEXT[kind]
+    y_name, y_format, value_title, share_title, empty = (
+        text.y_name, text.y_format, text.value_title, text.share_title, text.empty,
+    )  # fmt: skip
     e_order, y_order = np.argsort(etas), np.argsort(ys)
     etas, ys = np.asarray(etas, dtype=np.float64)[e_order], np.asarray(ys, dtype=np.float64)[y_order]
     grid = np.ix_(e_order, y_order)
@@ -70,9 +90,9 @@ def map_heatmap(kind, etas, ys, value, share, done, *, diverged=None, title: str
     value = np.where(done, np.asarray(value, dtype=np.float64)[grid].T, np.nan)
     share = np.where(done, np.asarray(share, dtype=np.float64)[grid].T, np.nan)
     x_edges = log_edges(etas)
-    y_edges = log_edges(ys) if kind == "eta-eps" else linear_edges(ys)
+    y_edges = log_edges(ys) if text.log_y else linear_edges(ys)
     eta_grid, y_grid = np.meshgrid(etas, ys)  # (Y, E)
-    colour, colorbar = _map_colour(kind, value, value_title)
+    colour, colorbar = _map_colour(text.log_colour, value, value_title)
     fig = go.Figure(_computed_layer(x_edges, y_edges, done))
     fig.add_trace(
         go.Heatmap(
@@ -110,9 +130,9 @@ MAX_SEED_TICKS = 10
 
 
 def _map_layout(fig, kind, x_edges, y_edges, title, note) -> go.Figure:
-    log_y = kind == "eta-eps"
+    log_y = MAP_TEXT[kind].log_y
     y_range = np.log10(y_edges[[0, -1]]) if log_y else y_edges[[0, -1]]
-    y_axis = {"title": MAP_TEXT[kind][0], "range": y_range.tolist(), "showgrid": False}
+    y_axis = {"title": MAP_TEXT[kind].y_name, "range": y_range.tolist(), "showgrid": False}
     y_axis.update(log_axis(y_edges) if log_y else _seed_ticks(y_edges))
     x_range = np.log10(x_edges[[0, -1]]).tolist()  # a log axis's range is in log10 units
     x_axis = log_axis(x_edges, title="learning rate η", range=x_range, showgrid=False)
@@ -132,9 +152,9 @@ def _seed_ticks(y_edges: np.ndarray) -> dict:
     return {"tickmode": "linear", "tick0": first, "dtick": step, "tickformat": "d"}
 
 
-def _map_colour(kind: str, z: np.ndarray, title: str) -> tuple[np.ndarray, dict]:
-    """(Y, E) values -> what the heatmap colours by and its colour bar."""
-    if kind == "eta-eps":
+def _map_colour(log_colour: bool, z: np.ndarray, title: str) -> tuple[np.ndarray, dict]:
+    """(Y, E) values -> what the heatmap colours by (the values or their log10) and its colour bar."""
+    if not log_colour:
         return z, _colorbar(title)
     with np.errstate(all="ignore"):
         logs = np.where(z > 0, np.log10(z), np.nan)

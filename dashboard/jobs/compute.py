@@ -18,10 +18,9 @@ from core.analysis.weights import ablation_ratio, relative_displacement
 from core.config import RunConfig
 from core.experiments.eps_sweep import run_eps_sweep
 from core.experiments.lyapunov_sweep import run_lyapunov
-from core.experiments.maps import run_map
-from core.experiments.orbit import run_orbit
+from core.experiments.map_kinds import map_kind
 from core.experiments.orbital_stability import run_orbital
-from core.experiments.regimes import TARGET_ACCURACY, run_sweep
+from core.experiments.regimes import TARGET_ACCURACY
 from core.experiments.stability import dataset_for, run_stability
 from dashboard.jobs.records import (
     EpsSweepRecord,
@@ -31,6 +30,7 @@ from dashboard.jobs.records import (
     OrbitalRecord,
     RunRecord,
 )
+from dashboard.state.map_kinds import MAP_VIEWS
 
 SWEEP_EPS = np.logspace(-15, -2, 14)  # Fig. 6; Fig. 4's panels use 1e-14, 1e-10, 1e-6, 1e-2
 PANEL_EPS = (1e-14, 1e-10, 1e-6, 1e-2)
@@ -158,43 +158,20 @@ def orbital(config: RunConfig, t0: int, on_progress: Callable | None = None) -> 
 
 
 # ---- maps over the learning rate (the Regimes view) --------------------------------
-ORBIT_LAST = 200  # losses per eta in the orbit diagram
-
-
 def regime_map(config: RunConfig, kind: str, etas, ys, n_inits: int, control, workers: int) -> MapRecord:
-    """The map of ``kind`` (core.experiments.regimes / core.experiments.maps) as a MapRecord; ``control`` gets the
+    """The map of ``kind`` (core.experiments.map_kinds) as a MapRecord; ``control`` gets the
     partial results (``map_record`` draws them)."""
-    if kind == "eta":
-        result = run_sweep(config, etas, n_inits, workers=workers, on_progress=control)
-    elif kind == "orbit":
-        result = run_orbit(
-            config, etas, n_last=min(ORBIT_LAST, config.n_steps + 1), workers=workers, on_progress=control
-        )
-    else:
-        result = run_map(kind, config, etas, ys, n_inits=n_inits, workers=workers, on_progress=control)
+    result = map_kind(kind).run(config, etas, ys, n_inits, workers=workers, on_progress=control)
     return map_record(kind, config, n_inits, result)
 
 
 def map_record(kind: str, config: RunConfig, n_inits: int, result) -> MapRecord:
-    """A (partial) SweepResult, MapResult or OrbitResult as a MapRecord."""
+    """A (partial) result of the core's map kind as a MapRecord (its fields: dashboard.state.map_kinds)."""
     empty = np.zeros(0)
-    parts = {"table": {}, "regimes": (), "value": empty, "share": empty, "diverged": empty, "losses": empty}
-    ys, target = empty, TARGET_ACCURACY
-    if kind == "eta":
-        summary = result.summary()
-        parts["table"] = {
-            c: summary[c].to_numpy(dtype=np.float64) for c in summary.columns if c not in ("eta", "regime")
-        }
-        parts["regimes"] = tuple(r if isinstance(r, str) else None for r in summary["regime"])
-        done, target = result.done.any(axis=1), result.target_accuracy
-    elif kind == "orbit":
-        parts["losses"], done = result.losses, result.done
-    else:
-        ys = result.ys
-        parts.update(value=result.value, share=result.share, diverged=result.diverged)
-        done = result.done
-    return MapRecord(kind, config, np.asarray(result.etas), np.asarray(ys), n_inits, done=done,
-                     target_accuracy=target, cancelled=result.cancelled, **parts)  # fmt: skip
+    parts = {"table": {}, "regimes": (), "ys": empty, "value": empty, "share": empty, "diverged": empty,
+             "losses": empty, "target_accuracy": TARGET_ACCURACY, **MAP_VIEWS[kind].record_parts(result)}  # fmt: skip
+    ys = np.asarray(parts.pop("ys"))
+    return MapRecord(kind, config, np.asarray(result.etas), ys, n_inits, cancelled=result.cancelled, **parts)
 
 
 def data_for(config: RunConfig):

@@ -18,13 +18,14 @@ import numpy as np
 
 from core.config import RunConfig
 from core.engine.parallel import default_workers
-from core.engine.speed import FTLE_FIT, REFERENCE_RATE, Estimate, lyapunov_estimate, map_estimate, window_share
+from core.engine.speed import FTLE_FIT, REFERENCE_RATE, Estimate, lyapunov_estimate, window_share
 from core.experiments.diagnostics import run_diagnostics
-from core.experiments.maps import refine, zoom_grids
+from core.experiments.map_kinds import map_kind
 from core.experiments.regimes import geometric_grid
 from dashboard.jobs import compute
 from dashboard.jobs.records import RECORD_VERSION
 from dashboard.jobs.runner import Plan
+from dashboard.state.map_kinds import MAP_VIEWS
 from dashboard.state.rules import (
     Limits,
     admit,
@@ -121,14 +122,12 @@ def map_grids(maps: dict, zoom: list | None, seed: int) -> tuple[np.ndarray, np.
     """The eta grid and the eps or seed grid (seeds ``seed`` .. ``seed + inits - 1``) of a
     map's settings, refined into ``zoom`` ([eta_lo, eta_hi, y_lo, y_hi]) if given."""
     etas = readable(geometric_grid(maps["eta_min"], maps["eta_max"], maps["eta_points"]))
-    kind = maps["map"]
-    ys = {"eta-eps": MAP_EPS, "eta-seed": seed + np.arange(maps["inits"])}.get(kind, np.zeros(0))
+    kind = map_kind(maps["map"])
+    ys = kind.y_grid(seed=seed, n_networks=maps["inits"], eps=MAP_EPS)
     if zoom is None:
         return etas, ys
-    if kind in ("eta-eps", "eta-seed"):
-        etas, ys = zoom_grids(kind, etas, ys, zoom[:2], zoom[2:], ZOOM_FACTOR)
-        return readable(etas), ys
-    return readable(refine(etas, zoom[0], zoom[1], ZOOM_FACTOR)), ys
+    etas, ys = kind.zoom_grids(etas, ys, zoom[:2], zoom[2:], ZOOM_FACTOR)
+    return readable(etas), ys
 
 
 def readable(grid: np.ndarray) -> np.ndarray:
@@ -149,18 +148,20 @@ def readable(grid: np.ndarray) -> np.ndarray:
 # orbit diagram 0.02-0.03 s; the default strip's 21 updates took 15 s of CPU on a loaded
 # machine (record 9.0 s, figure 6.3 s) and the job 18 s against 6-8 s without them.
 LIVE_SECONDS = 0.5  # dashboard.views.regimes.LIVE_SECONDS
-LIVE_FIGURE_SECONDS = {"eta": 0.15, "orbit": 0.025, "eta-eps": 0.03, "eta-seed": 0.025}
 
 
 def map_cost(kind: str, config: RunConfig, n_etas: int, n_ys: int, n_inits: int, rate: float, workers: int) -> Estimate:
-    """The estimated time of a map here: core.engine.speed.map_estimate (the model the CLI uses too),
-    and the live figures its page is sent. Their process is busy ``busy`` (at most 1) of a core
-    beside ``workers`` that compute, so on fewer cores than ``workers + busy`` the job takes
-    (workers + busy) / cores as long."""
-    estimate = map_estimate(kind, network_of(config), n_etas, n_ys, n_inits, MAP_COPIES, config.n_steps, rate, workers)
-    series = {"eta": n_etas * n_inits, "eta-eps": n_etas * n_inits * n_ys}.get(kind, 0)
+    """The estimated time of a map here: its kind's estimate (core.experiments.map_kinds, the
+    model the CLI uses too), and the live figures its page is sent (each fits every cell's
+    FTLE series again and draws the kind's figure, dashboard.state.map_kinds). Their process is
+    busy ``busy`` (at most 1) of a core beside ``workers`` that compute, so on fewer cores than
+    ``workers + busy`` the job takes (workers + busy) / cores as long."""
+    core_kind, net = map_kind(kind), network_of(config)
+    estimate = core_kind.estimate(net, n_etas, n_ys, n_inits, MAP_COPIES, config.n_steps, rate, workers)
+    shape = core_kind.shape(n_etas, n_ys, n_inits, MAP_COPIES)
+    series = shape.cells * shape.ftle_series
     per_update = (
-        series * FTLE_FIT * window_share(config.n_steps) / rate + LIVE_FIGURE_SECONDS[kind] * REFERENCE_RATE / rate
+        series * FTLE_FIT * window_share(config.n_steps) / rate + MAP_VIEWS[kind].live_seconds * REFERENCE_RATE / rate
     )
     busy = min(1.0, per_update / LIVE_SECONDS)
     factor = max(1.0, (estimate.workers + busy) / default_workers())
@@ -189,16 +190,11 @@ def _map_plan(values, extra, limits: Limits, max_slots: int) -> Plan:
 
 
 def _map_advice(kind: str, config: RunConfig, n_etas: int, n_ys: int, n_inits: int, limits: Limits, slots: int) -> str:
-    """What would fit: the most networks per learning rate within the limit (strip and eta x eps
-    maps), else fewer learning rates or iterations."""
-    if kind in ("eta", "eta-eps"):
-        fits = next(
-            (n for n in range(n_inits - 1, 0, -1) if _map_fits(kind, config, n_etas, n_ys, n, limits, slots)), 0
-        )
-        if fits:
-            return (
-                f"use at most {'1 network' if fits == 1 else f'{fits} networks'}, or fewer learning rates or iterations"
-            )
+    """What would fit: the most networks per learning rate within the limit (for a kind whose
+    cost grows with them: the strip and the eta x eps map), else fewer learning rates or iterations."""
+    fits = next((n for n in range(n_inits - 1, 0, -1) if _map_fits(kind, config, n_etas, n_ys, n, limits, slots)), 0)
+    if fits:
+        return f"use at most {'1 network' if fits == 1 else f'{fits} networks'}, or fewer learning rates or iterations"
     return "use fewer learning rates, networks or iterations"
 
 

@@ -22,6 +22,7 @@ from core.data import IRIS_FEATURES, dataset_shape, load_dataset
 from core.engine.model import MLP
 from core.engine.speed import Estimate, NetworkCost, network_cost, run_estimate
 from core.engine.training import descend_bytes
+from core.experiments.map_kinds import MAP_KINDS
 from dashboard.jobs.compute import SHARPNESS_POINTS
 
 
@@ -121,9 +122,8 @@ FEATURE_AXIS = _integer(0, len(IRIS_FEATURES) - 1)[0]  # the Data view's axes
 
 # The Regimes view's own settings (URL parameters with view=regimes); its network, data set,
 # seed, eps and iterations are the controls' (so a point of a map opens as that run).
-MAP_KINDS = ("eta", "orbit", "eta-eps", "eta-seed")
 MAP_RULES: dict[str, Rule] = {
-    "map": _rule("map", _choice(MAP_KINDS), "eta"),
+    "map": _rule("map", _choice(tuple(MAP_KINDS)), "eta"),  # the kinds, in the order of the page's menu
     "eta_min": _rule("eta_min", _number(0.0, 1000.0), 0.001),
     "eta_max": _rule("eta_max", _number(0.0, 1000.0), 20.0),
     "eta_points": _rule("eta_points", _integer(2, 60), 25),

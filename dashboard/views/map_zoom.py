@@ -12,8 +12,6 @@ map's own grid (``dashboard.jobs.plans.map_grids``).
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import re
 from typing import Any
 
@@ -21,6 +19,7 @@ import numpy as np
 
 from dashboard.jobs import plans
 from dashboard.jobs.records import MapRecord
+from dashboard.state.map_kinds import MAP_VIEWS
 from dashboard.state.rules import map_values, run_values, zoom_box
 
 # ---- a zoom: the box drawn on a map, and the picture while it computes ---------------
@@ -38,9 +37,8 @@ def zoom_request(selected: Any, finished: Any) -> tuple[dict, dict]:
     x = sorted(_short(v) for v in box[x_key])
     y = sorted(_short(v) for v in box.get("y", [0.0, 0.0]))  # a strip's panels: only the eta span counts
     extra = dict(finished.get("extra") or {})
-    if extra.get("map") == "eta-seed":  # whole seeds: those inside the box, else the nearest
-        low, high = math.ceil(y[0]), math.floor(y[1])
-        y = [float(low), float(high)] if low <= high else [float(round(sum(y) / 2))] * 2
+    view = MAP_VIEWS.get(str(extra.get("map")))
+    y = view.box_y(y) if view is not None else y  # e.g. whole seeds on a seed axis
     extra["zoom"] = [x[0], x[1], y[0], y[1]]
     return run_values(finished.get("values")), extra
 
@@ -55,12 +53,7 @@ def zoom_out_request(finished: Any) -> tuple[dict, dict]:
 
 def zoom_text(kind: str, etas: np.ndarray, ys: np.ndarray) -> str:
     """What a zoom's grid covers: 'η 0.501–2.01 (17 points)', with its ε or seed span."""
-    text = f"η {etas[0]:.3g}–{etas[-1]:.3g} ({etas.size} points)"
-    if kind == "eta-eps":
-        return f"{text} × ε {ys[0]:.2g}–{ys[-1]:.2g} ({ys.size} values)"
-    if kind == "eta-seed":
-        return f"{text} × seeds {int(ys[0])}–{int(ys[-1])}"
-    return text
+    return MAP_VIEWS[kind].zoom_text(etas, ys)
 
 
 def zoom_note(finished: Any) -> str:
@@ -88,25 +81,7 @@ def with_coarse(fine: MapRecord, coarse: MapRecord) -> MapRecord:
     """A zoom's partial map with its cells not computed yet taken from the coarse map (the
     nearest coarse eta and eps, the same seed), so the picture is replaced cell by cell."""
     near = np.abs(np.log(fine.etas)[:, None] - np.log(coarse.etas)[None, :]).argmin(axis=1)  # (E_fine,)
-    if fine.kind == "eta":
-        table = {k: np.where(np.isnan(v), coarse.table[k][near], v) for k, v in fine.table.items()}
-        regimes = tuple(r if r is not None else coarse.regimes[c] for r, c in zip(fine.regimes, near, strict=True))
-        return dataclasses.replace(fine, table=table, regimes=regimes)
-    if fine.kind == "orbit":
-        missing = ~fine.done
-        losses = fine.losses.copy()
-        losses[missing] = coarse.losses[near[missing]]
-        return dataclasses.replace(fine, losses=losses, done=fine.done | coarse.done[near])
-    if fine.kind == "eta-eps":
-        y_near = np.abs(np.log(fine.ys)[:, None] - np.log(coarse.ys)[None, :]).argmin(axis=1)
-        y_known = np.ones(fine.ys.size, dtype=bool)
-    else:  # seeds: the same seed or none
-        y_near = np.array([int(np.flatnonzero(coarse.ys == y)[0]) if (coarse.ys == y).any() else 0 for y in fine.ys])
-        y_known = np.isin(fine.ys, coarse.ys)
-    grid = np.ix_(near, y_near)
-    take = ~fine.done & coarse.done[grid] & y_known[None, :]
-    value, share = np.where(take, coarse.value[grid], fine.value), np.where(take, coarse.share[grid], fine.share)
-    return dataclasses.replace(fine, value=value, share=share, done=fine.done | take)
+    return MAP_VIEWS[fine.kind].with_coarse(fine, coarse, near)
 
 
 # ---- clicks: a point of a map opens its run -----------------------------------------
@@ -119,14 +94,12 @@ def clicked_run(click: Any, finished: Any) -> dict[str, Any]:
     values["steps"] = map_values(finished.get("extra"))["map_steps"]  # the cell's own run
     point = click["points"][0]
     data = _as_list(point.get("customdata"))
-    kind = (finished.get("extra") or {}).get("map")
+    maps = map_values(finished.get("extra"))
     eta = float(data[0]) if isinstance(data, list) and data else float(point.get("x"))
-    etas = plans.map_grids(map_values(finished.get("extra")), _zoom(finished), values["seed"])[0]
+    etas = plans.map_grids(maps, _zoom(finished), values["seed"])[0]
     values["eta"] = float(etas[np.argmin(np.abs(np.log(etas) - np.log(eta)))])  # the grid's own float
-    if kind == "eta-eps" and isinstance(data, list) and len(data) > 1:
-        values["eps"] = float(data[1])
-    if kind == "eta-seed" and isinstance(data, list) and len(data) > 1:
-        values["seed"] = int(round(float(data[1])))
+    if isinstance(data, list) and len(data) > 1:  # the point's eps or seed on a 2-D map
+        values.update(MAP_VIEWS[maps["map"]].clicked(data))
     return {**values, "normalized": False}
 
 

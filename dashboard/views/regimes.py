@@ -14,9 +14,8 @@ from typing import Any
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from core.data import dataset_shape
 from core.engine.parallel import sent_again_news
-from dashboard import figures
+from dashboard.figures.map_kinds import map_figure
 from dashboard.jobs import compute, plans
 from dashboard.jobs.flow import (
     CONTROL_OUTPUTS,
@@ -34,21 +33,16 @@ from dashboard.jobs.records import MapRecord
 from dashboard.jobs.runner import Jobs, execute, queued_label
 from dashboard.page import ids
 from dashboard.page.components import explain, graph, job_bar, text_input
-from dashboard.state.rules import MAP_CONTROLS, MAP_KINDS, MAP_RULES, check_values, map_values, run_values
+from dashboard.state.map_kinds import MAP_VIEWS
+from dashboard.state.rules import MAP_CONTROLS, MAP_RULES, check_values, map_values, run_values
 from dashboard.views import View
-from dashboard.views.map_zoom import clicked_run, with_coarse, zoom_note, zoom_out_request, zoom_request, zoom_text
+from dashboard.views.map_zoom import clicked_run, with_coarse, zoom_note, zoom_out_request, zoom_request
 
 VIEW = View("regimes", "Regimes")
 GRAPHS = (ids.MAP_GRAPH,)
 SIDE_JOBS = ()
 STOPPABLE = ((ids.MAP_RUN, ids.MAP_CANCEL, ids.MAP_PENDING),)  # (run, cancel, pending): stopped like side jobs
 LIVE_SECONDS = 0.5
-KIND_LABELS = {
-    "eta": "1-D strip over η",
-    "orbit": "orbit diagram",
-    "eta-eps": "η × ε map (FTLE)",
-    "eta-seed": "η × seed map (final loss)",
-}
 MAP_STATES = [State(name, "value") for name in MAP_CONTROLS]
 
 
@@ -73,7 +67,7 @@ def layout() -> list:
                         "map ",
                         dcc.Dropdown(
                             id=ids.MAP_KIND,
-                            options=[{"label": KIND_LABELS[k], "value": k} for k in MAP_KINDS],
+                            options=[{"label": view.label, "value": name} for name, view in MAP_VIEWS.items()],
                             value=MAP_RULES["map"].default,
                             clearable=False,
                             style={"width": "15rem"},
@@ -110,34 +104,6 @@ def layout() -> list:
         # fixed height left ~450 px empty under the maps; the strip draws its regime legend
         graph(ids.MAP_GRAPH, None, "Press Run map."),
     ]
-
-
-# ---- record -> figure ---------------------------------------------------------------
-def map_figure(record: MapRecord, *, live: bool = False, zoomed: bool = False):
-    """The figure of a (partial) map record; a zoom's title says what its grid covers."""
-    head = f"{KIND_LABELS[record.kind]} · {record.config.dataset}, {record.config.n_steps:,} iterations"
-    if zoomed:
-        head = f"{head} · zoomed into {zoom_text(record.kind, record.etas, record.ys)}"
-    title = f"{head}: computing…" if live else head
-    if record.kind == "eta":
-        return figures.regimes.regime_strip_figure(
-            record.etas, record.table, list(record.regimes), target_accuracy=record.target_accuracy, title=title
-        )
-    if record.kind == "orbit":
-        n_classes = dataset_shape(record.config.dataset)[2]
-        fig = figures.maps.orbit_figure(record.etas, record.losses, n_classes=n_classes, title=title)
-        return fig.update_layout(height=600)
-    fig = figures.maps.map_heatmap(
-        record.kind,
-        record.etas,
-        record.ys,
-        record.value,
-        record.share,
-        record.done,
-        diverged=record.diverged,
-        title=title,
-    )
-    return fig.update_layout(height=650)
 
 
 def progress_label(done: int, total: int, elapsed: float, estimate: float | None = None) -> str:

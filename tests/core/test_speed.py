@@ -11,6 +11,7 @@ from core.data import load_digits, load_iris
 from core.engine import speed
 from core.engine.model import MLP
 from core.experiments.cells import chunk_spans, train_cells
+from core.experiments.map_kinds import MAP_KINDS
 
 RATE = 200_000.0
 IRIS = speed.network_cost(MLP(), 120, 30)
@@ -49,24 +50,24 @@ def test_the_model_chunks_cells_as_train_cells_does(n_cells, copies):
 
 
 def test_an_estimate_counts_the_rows_and_steps_of_its_job_and_adds_up():
-    sweep = speed.map_estimate("eta", IRIS, 25, 0, 20, 5, 500, RATE, 2)
+    sweep = MAP_KINDS["eta"].estimate(IRIS, 25, 0, 20, 5, 500, RATE, 2)
     assert sweep.trajectory_steps == 25 * 20 * 6 * 500 and sweep.workers == 2
-    eps = speed.map_estimate("eta-eps", IRIS, 12, 6, 8, 5, 200, RATE, 2)
+    eps = MAP_KINDS["eta-eps"].estimate(IRIS, 12, 6, 8, 5, 200, RATE, 2)
     assert eps.trajectory_steps == 12 * 8 * (1 + 6 * 5) * 200
-    seeds = speed.map_estimate("eta-seed", IRIS, 12, 16, 8, 5, 200, RATE, 2)  # one row per cell, no copies
+    seeds = MAP_KINDS["eta-seed"].estimate(IRIS, 12, 16, 8, 5, 200, RATE, 2)  # one row per cell, no copies
     assert seeds.trajectory_steps == 12 * 16 * 200
     for estimate in (sweep, eps, seeds):  # what a refusal says adds up to its total
         assert estimate.trajectory_steps / (estimate.rate * estimate.workers) == pytest.approx(estimate.training)
         assert estimate.training + estimate.besides == pytest.approx(estimate.seconds)
         assert estimate.besides > 0  # starting processes, calls, fits: never free
-    assert speed.map_estimate("eta", IRIS, 25, 0, 20, 5, 500, RATE / 2, 2).seconds == pytest.approx(2 * sweep.seconds)
+    assert MAP_KINDS["eta"].estimate(IRIS, 25, 0, 20, 5, 500, RATE / 2, 2).seconds == pytest.approx(2 * sweep.seconds)
 
 
 def test_one_row_cells_cost_several_times_more_per_trajectory_step():
     """The defect: orbit maps (one row per cell) priced 3-14x too low at the rate of 21 rows.
     A step of a chunk of c one-row cells pays the call and the test accuracy for c rows."""
-    orbit = speed.map_estimate("orbit", IRIS, 40, 0, 1, 5, 2000, RATE, 2)
-    strip = speed.map_estimate("eta", IRIS, 25, 0, 20, 5, 500, RATE, 2)
+    orbit = MAP_KINDS["orbit"].estimate(IRIS, 40, 0, 1, 5, 2000, RATE, 2)
+    strip = MAP_KINDS["eta"].estimate(IRIS, 25, 0, 20, 5, 500, RATE, 2)
     per_step = lambda e: e.seconds / e.trajectory_steps  # noqa: E731
     assert per_step(orbit) > 3 * per_step(strip)
     assert orbit.seconds > speed.POOL_START  # and it pays the start of the worker processes
@@ -86,7 +87,7 @@ def test_the_ftle_fit_is_priced_by_the_windows_that_fit():
     assert speed.window_share(200) == 1.0 == speed.window_share(5000)
     assert 0 < speed.window_share(100) < speed.window_share(150) < 1
     assert speed.window_share(20) == 0.0  # shorter than the shortest window (30)
-    short = speed.map_estimate("eta-eps", IRIS, 12, 6, 8, 5, 20, RATE, 1)
+    short = MAP_KINDS["eta-eps"].estimate(IRIS, 12, 6, 8, 5, 20, RATE, 1)
     fits = 12 * 8 * 6 * speed.FTLE_FIT / RATE
     assert short.besides < fits  # no window to fit
 

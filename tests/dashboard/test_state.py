@@ -225,12 +225,14 @@ def test_a_refusals_numbers_add_up(dataset, workers):
     seconds besides the training (processes, calls, sharpness, fits) are said."""
     import re
 
-    from core.engine.speed import map_estimate
+    from core.experiments.map_kinds import MAP_KINDS
 
     limits = rules.Limits(rate=48_389.0, max_seconds=1.0)
     config = RunConfig.for_dataset(dataset, n_steps=2_000, n_perturbations=5)
     with pytest.raises(ValueError) as info:
-        limits.allow(map_estimate("eta", rules.network_of(config), 12, 0, 4, 5, 2000, limits.rate, workers), "less")
+        limits.allow(
+            MAP_KINDS["eta"].estimate(rules.network_of(config), 12, 0, 4, 5, 2000, limits.rate, workers), "less"
+        )
     text = str(info.value)
     number = r"([\d,.]+)"
     steps, seconds = re.search(rf"~{number} trajectory-steps of .* ~{number} s on this server", text).groups()

@@ -238,14 +238,14 @@ def test_a_map_in_the_app_pays_for_its_live_figures(monkeypatch):
     """The live figures are drawn in the job's own process: a strip's record fits every cell's
     FTLE again each time (the default strip's 21 updates took 15 s of CPU). On two cores with
     two workers that process slows them; the CLI, with no page, pays nothing of it."""
-    from core.engine.speed import map_estimate
+    from core.experiments.map_kinds import MAP_KINDS
 
     assert plans.LIVE_SECONDS == regimes.LIVE_SECONDS
     monkeypatch.setattr(plans, "default_workers", lambda: 2)
     config = plans.map_config(VALUES, {**MAPS, "map_steps": 500})
-    bare = map_estimate("eta", rules.network_of(config), 25, 0, 20, plans.MAP_COPIES, 500, 200_000.0, 2)
+    bare = MAP_KINDS["eta"].estimate(rules.network_of(config), 25, 0, 20, plans.MAP_COPIES, 500, 200_000.0, 2)
     strip = plans.map_cost("eta", config, 25, 0, 20, 200_000.0, 2)
     assert 1.3 * bare.seconds < strip.seconds <= 1.5 * bare.seconds  # busy 0.75 of a core: x 2.75 / 2
     assert strip.training == bare.training and strip.trajectory_steps == bare.trajectory_steps
     one = plans.map_cost("eta", config, 25, 0, 20, 200_000.0, 1)  # one worker: the other core is free
-    assert one.seconds == map_estimate("eta", rules.network_of(config), 25, 0, 20, 5, 500, 200_000.0, 1).seconds
+    assert one.seconds == MAP_KINDS["eta"].estimate(rules.network_of(config), 25, 0, 20, 5, 500, 200_000.0, 1).seconds
