@@ -25,6 +25,7 @@ from core.engine import speed
 from core.engine.parallel import default_workers, map_chunks
 from core.engine.training import descend
 from core.experiments.cells import _Chunk, _train_chunk
+from core.experiments.map_kinds import map_kind
 from core.experiments.maps import run_map, zoom_grids
 from core.experiments.orbit import run_orbit
 from core.experiments.regimes import geometric_grid, run_sweep
@@ -60,7 +61,7 @@ def bench_estimates(workers: int | None) -> list[dict]:
             estimate = speed.run_estimate(net, 1 + config.n_perturbations, steps, rate)
         else:
             model_kind, y_count = ("eta-eps" if kind == "zoom" else kind), (ys.size if n_ys else 0)
-            estimate = speed.map_estimate(model_kind, net, etas.size, y_count, inits, 5, steps, rate, workers)
+            estimate = map_kind(model_kind).estimate(net, etas.size, y_count, inits, 5, steps, rate, workers)
         load = os.getloadavg()[0]
         started = time.perf_counter()
         _estimated_job(kind, config, data, etas, ys, inits, workers)

@@ -176,27 +176,6 @@ def run_estimate(
     return Estimate((training + other) / rate, training / rate, n_rows * n_steps, net.n_params)
 
 
-def map_estimate(
-    kind: str,
-    net: NetworkCost,
-    n_etas: int,
-    n_ys: int,
-    n_inits: int,
-    n_copies: int,
-    n_steps: int,
-    rate: float,
-    workers: int,
-    *,
-    local: bool = True,
-) -> Estimate:
-    """The estimate of a map of ``kind``: ``core.experiments.map_kinds.map_kind(kind).estimate``,
-    where each kind says what it trains. Kept by name for commands/bench_costs.py; new code asks
-    the kind."""
-    from core.experiments.map_kinds import map_kind  # the kinds sit above the engine
-
-    return map_kind(kind).estimate(net, n_etas, n_ys, n_inits, n_copies, n_steps, rate, workers, local=local)
-
-
 def cells_estimate(
     net: NetworkCost,
     n_cells: int,

@@ -11,7 +11,6 @@ import pytest
 
 from cli import build_parser
 from core.config import RunConfig
-from core.engine import speed
 from core.engine.speed import Estimate
 from core.experiments.map_kinds import MAP_KINDS, CellShape, Map2D, map_kind
 from core.experiments.maps import PLANES
@@ -72,7 +71,6 @@ def test_every_kind_has_each_part(name):
     estimate = kind.estimate(net, 3, 2, 4, 5, 100, 2e5, 2)
     assert isinstance(estimate, Estimate) and estimate.seconds > 0
     assert estimate.trajectory_steps == shape.cells * shape.rows * 100
-    assert speed.map_estimate(name, net, 3, 2, 4, 5, 100, 2e5, 2) == estimate  # the by-name shim
     assert 1 <= kind.n_networks(4, 2) <= 4
     ys = kind.y_grid(seed=7, n_networks=3, eps=plans.MAP_EPS)
     assert ys.size in (0, 3, plans.MAP_EPS.size)
