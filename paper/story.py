@@ -13,8 +13,6 @@ import plotly.graph_objects as go
 from core.experiments.orbit import distinct_values
 from dashboard import figures
 from dashboard.jobs import compute
-from dashboard.views import chaos, divergence, lyapunov, orbital, weights
-from dashboard.views.data import data_view
 from paper.drawings import displacement_histogram, series_figure
 from paper.lab import Lab
 from paper.sizes import Size
@@ -55,33 +53,33 @@ def _low(size: Size, seed: int = 0, **changes) -> dict:
 # ---- eta = 0.01: Figs. 2-10 ---------------------------------------------------------------
 def draw_data(lab: Lab, size: Size) -> Drawn:
     record = lab.run(**_low(size))
-    fig, _ = data_view(record, compute.data_for(record.config), 2, 3)
+    fig = figures.data.data_view(record, compute.data_for(record.config), 2, 3)
     return Drawn({"": fig}, [Number("test accuracy", record.test_accuracy)])
 
 
 def draw_divergence(lab: Lab, size: Size) -> Drawn:
     records = [lab.run(**_low(size, seed)) for seed in range(size.seeds)]
-    panels = {f"seed{r.config.seed}": divergence.distance_view(r, False) for r in records}
+    panels = {f"seed{r.config.seed}": figures.distance.distance_view(r, False) for r in records}
     top = max(float(np.nanmax(r.normalized_distance)) for r in records)
     return Drawn(panels, [Number("largest <d>/(ε N_w) over the runs (bounded, O(1))", top)])
 
 
 def draw_eps_panels(lab: Lab, size: Size) -> Drawn:
     record = lab.eps_sweep(size.collapse_eps, **_low(size))
-    panels, _, _ = divergence.draw_sweep(record, {})
+    panels, _ = figures.eps.eps_views(record, compute.PANEL_EPS)
     return Drawn({"": panels}, [])
 
 
 def draw_weights(lab: Lab, size: Size) -> Drawn:
     record = lab.run(**_low(size))
-    w1, _w2, displacement, _norm = weights.weights_views(record, compute.data_for(record.config))
+    w1, _w2, displacement, _norm = figures.weights.weights_views(record, compute.data_for(record.config))
     top = float(np.nanmax(record.ablation_w1)) if record.ablation_w1 is not None else math.nan
     return Drawn({"ablation": w1, "displacement": displacement}, [Number("largest L_w / L in W1", top)])
 
 
 def draw_collapse(lab: Lab, size: Size) -> Drawn:
     record = lab.eps_sweep(size.collapse_eps, **_low(size))
-    _, collapse, _ = divergence.draw_sweep(record, {})
+    _, collapse = figures.eps.eps_views(record, compute.PANEL_EPS)
     start = float(np.mean(record.normalized_distance[:, 0]))
     return Drawn({"": collapse}, [Number("<d(0)>/(ε N_w), mean over ε", start, "0.5")])
 
@@ -89,12 +87,12 @@ def draw_collapse(lab: Lab, size: Size) -> Drawn:
 def draw_long_run(lab: Lab, size: Size) -> Drawn:
     record = lab.run(**_low(size, n_steps=size.long_steps))
     top = float(np.nanmax(record.normalized_distance))
-    return Drawn({"": divergence.distance_view(record, True)}, [Number("largest <d>/(ε N_w) (bounded)", top)])
+    return Drawn({"": figures.distance.distance_view(record, True)}, [Number("largest <d>/(ε N_w) (bounded)", top)])
 
 
 def draw_orbital(lab: Lab, size: Size) -> Drawn:
     record = lab.orbital(size.t0, **_low(size))
-    (fig,) = orbital.draw(record, {})
+    fig = figures.distance.orbital_view(record)
     ratio = float(record.normalized_distance[-1] / record.normalized_distance[0])
     return Drawn({"": fig}, [Number("d(T) / d(t0): neither decays nor grows", ratio, "≈ 1 (marginal)")])
 
@@ -119,8 +117,10 @@ def draw_edge(lab: Lab, size: Size) -> Drawn:
     records = [lab.run(**_low(size, seed, learning_rate=EDGE, n_perturbations=5)) for seed in range(size.seeds)]
     panels = {}
     for r in records:
-        panels[f"seed{r.config.seed}-distance"] = divergence.distance_view(r, False)
-        panels[f"seed{r.config.seed}-fit"] = lyapunov.fit_view(r).update_xaxes(range=[0, FTLE_STEPS])  # as the paper
+        panels[f"seed{r.config.seed}-distance"] = figures.distance.distance_view(r, False)
+        panels[f"seed{r.config.seed}-fit"] = figures.lyapunov.fit_view(r).update_xaxes(
+            range=[0, FTLE_STEPS]
+        )  # as the paper
     numbers = [
         Number(f"FTLE of seed {r.config.seed}, per iteration ({'kept' if r.ftle.kept else 'not kept'})", r.ftle.slope)
         for r in records
@@ -131,7 +131,7 @@ def draw_edge(lab: Lab, size: Size) -> Drawn:
 def draw_ftle_stats(lab: Lab, size: Size) -> Drawn:
     settings = {"learning_rate": EDGE, "n_steps": FTLE_STEPS}
     record = lab.ftle(size.ftle_eps, size.ftle_inits, **settings)
-    by_eps, histogram = lyapunov.ftle_views(record, -8)
+    by_eps, histogram = figures.lyapunov.ftle_views(record, -8)
     j = int(np.argmin(np.abs(np.log10(record.eps) + 8)))
     numbers = [
         Number("λ at ε = 1e-8: mean", float(record.mean[j]), "0.285"),
@@ -187,20 +187,20 @@ def _seed_number(d) -> Number:
 
 def draw_autocorrelation(lab: Lab, size: Size) -> Drawn:
     d = _diagnostics(lab, size)
-    _, acf, _, _, _ = chaos.draw(d, {})
+    acf = figures.dynamics.chaos_figures(d)["acf"]
     outside = Number("share of lags outside the shuffle band", d.fraction_outside_band)
     return Drawn({"": acf}, [_seed_number(d), outside])
 
 
 def draw_expansion(lab: Lab, size: Size) -> Drawn:
     d = _diagnostics(lab, size)
-    _, _, rates, _, _ = chaos.draw(d, {})
+    rates = figures.dynamics.chaos_figures(d)["rates"]
     numbers = [Number("share of significant expansion rates", d.expansion.fraction_significant)]
     return Drawn({"": rates}, numbers + [Number("median expansion rate, per step", d.expansion.median_rate)])
 
 
 def draw_weight_series(lab: Lab, size: Size) -> Drawn:
-    _, _, _, top, _ = chaos.draw(_diagnostics(lab, size), {})
+    top = figures.dynamics.chaos_figures(_diagnostics(lab, size))["weights"]
     return Drawn({"": top}, [])
 
 

@@ -1,5 +1,6 @@
 """The dependency rule: core <- cluster <- dashboard <- app, core <- cli. The core never loads Dash or
-Celery; inside the dashboard, state, figures, jobs and the server's stores load no Dash."""
+Celery; inside the dashboard, state, figures, jobs and the server's stores load no Dash, and nor
+does paper/ (the figures command)."""
 
 import subprocess
 import sys
@@ -49,3 +50,14 @@ def test_the_dashboard_layers_below_the_page_need_no_dash():
     ):
         loaded = {m.split(".")[0] for m in _modules_after(f"import {module}")}
         assert loaded & {"dash", "plotly", "flask"} == allowed, module
+
+
+def test_the_figures_command_loads_no_dash():
+    """paper/ computes with dashboard.jobs and draws with dashboard.figures, never a view: what
+    `cli.py figures` imports (cli, the command, the figures and their export, every figure's
+    module) loads Plotly but no Dash, Flask or dashboard.views."""
+    statement = "import cli, commands.figures, paper, paper.export; commands.figures._chosen(None)"
+    loaded = _modules_after(statement)
+    assert {"paper.story", "paper.regimes", "dashboard.figures", "plotly"} <= loaded  # it imports what it means to
+    ui = sorted(m for m in loaded if m.split(".")[0] in ("dash", "flask") or m.startswith("dashboard.views"))
+    assert not ui, ui

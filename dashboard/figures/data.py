@@ -1,13 +1,22 @@
 """The data set as the trained network sees it (the paper's Fig. 2; docs/method.md §1): two features, colour = class,
-a cross on every row it misclassifies.
+a cross on every row it misclassifies; digits as a grid of test images.
+
+A record in, a figure out (what the Data view and ``paper/`` draw): :func:`data_view`.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
 
 from dashboard.figures.base import CLASS_COLORS, _base_layout
+from dashboard.figures.dynamics import MAX_DIGITS, digits_grid_figure
+
+if TYPE_CHECKING:  # the records are read by attribute: figures import no jobs
+    from core.data import Dataset
+    from dashboard.jobs.records import RunRecord
 
 
 def data_figure(
@@ -58,3 +67,27 @@ def data_figure(
         xaxis={"title": feature_names[fx]},
         yaxis={"title": feature_names[fy]},
     )
+
+
+# ---- a record in ----------------------------------------------------------------------------
+def data_view(record: RunRecord, data: Dataset, fx: int, fy: int) -> go.Figure:
+    """The scatter of the run's ``data`` in features ``fx``, ``fy`` with the final reference
+    network's mistakes. Digits are drawn as images instead (:func:`digits_view`)."""
+    if data.name == "digits":
+        return digits_view(record, data)
+    x = np.vstack([data.x_train, data.x_test])
+    y = np.concatenate([data.y_train, data.y_test])
+    is_train = np.arange(len(y)) < len(data.y_train)
+    return data_figure(x, y, record.predictions, is_train, list(data.feature_names), list(data.class_names), fx, fy)
+
+
+def wrong_test_rows(record: RunRecord, data: Dataset) -> np.ndarray:
+    """Indices of the test rows the trained reference network gets wrong."""
+    return np.flatnonzero(record.predictions[len(data.y_train) :] != data.y_test)
+
+
+def digits_view(record: RunRecord, data: Dataset) -> go.Figure:
+    """A grid of test images with the trained network's answers, its mistakes first."""
+    predicted = record.predictions[len(data.y_train) :]
+    order = np.concatenate([wrong_test_rows(record, data), np.flatnonzero(predicted == data.y_test)])[:MAX_DIGITS]
+    return digits_grid_figure(data.x_test[order], data.y_test[order], predicted[order])

@@ -2,16 +2,31 @@
 every copy's d_m(t) grey and their mean <d(t)> black, from t = 0 (the paper's central figure,
 also updated in place during a run) and after perturbing at iteration t0 (orbital stability,
 the paper's Fig. 8; docs/method.md §4).
+
+A record in, a figure out (what the Divergence and Orbital views and ``paper/`` draw):
+:func:`distance_view` (a finished run), :func:`distance_plot` (a run's arrays, live or
+finished), :func:`orbital_view`.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
 
 from dashboard.figures.base import GREY, LOSS_COLOR, MAX_POINTS, _base_layout, _f32, log_axis, thin
 
+if TYPE_CHECKING:  # the records are read by attribute: figures import no jobs
+    from core.config import RunConfig
+    from dashboard.jobs.records import OrbitalRecord, RunRecord
+
 LOSS_LIGHT = "rgba(214, 39, 40, 0.55)"  # the loss over other curves
+
+# A live figure is redrawn by the browser at each update, and on a 2-core machine without a
+# GPU that competes with the training for CPU: 250 points per line keeps it light (one Plotly
+# redraw measured 37-62 ms at 200 points a line, 95-103 ms at 1,000).
+LIVE_POINTS = 250
 
 
 def _with_gaps(x: np.ndarray, curves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -184,3 +199,50 @@ def orbital_figure(iterations: np.ndarray, normalized: np.ndarray, loss: np.ndar
         yaxis={"title": "<d>/(ε N_w)", "rangemode": "tozero"},
         yaxis2={"title": "loss", "overlaying": "y", "side": "right", "showgrid": False, "tickmode": "auto"},
     )
+
+
+# ---- a record in ----------------------------------------------------------------------------
+def distance_series(
+    config: RunConfig, distance: np.ndarray, normalized: bool, n_weights: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Iterations (S,), the copies' distances (S, M) (divided by eps N_w when ``normalized``)
+    and their mean (S,)."""
+    d = distance / (config.eps * n_weights) if normalized else distance
+    return np.arange(len(d)), d, d.mean(axis=1)
+
+
+def distance_plot(
+    config: RunConfig, distance: np.ndarray, loss: np.ndarray, normalized: bool, n_weights: int, *, live: bool = False
+) -> go.Figure:
+    """The distance figure of a run (finished or, with ``live``, still training).
+
+    distance (S, M) of the copies and the reference loss (S,), from iteration 0. The figure's
+    ``layout.meta`` names the run it shows (η, ε, seed, iterations, normalised), so that the
+    page and its tests can tell which run is on screen.
+    """
+    head = f"η = {config.learning_rate:g}, ε = {config.eps:g}"
+    figure = distance_figure(
+        *distance_series(config, distance, normalized, n_weights),
+        loss,
+        y_title="d(t) / (ε N_w)" if normalized else f"distance d(t) ({config.distance.upper()})",
+        title=f"{head}: training…" if live else f"{head}, seed {config.seed}",
+        max_points=LIVE_POINTS if live else MAX_POINTS,
+    )
+    figure.update_layout(meta=shown_run(config, normalized, live))
+    return figure
+
+
+def shown_run(config: RunConfig, normalized: bool, live: bool) -> dict:
+    """What a distance figure shows, as the figure's ``layout.meta``."""
+    run = {"eta": config.learning_rate, "eps": config.eps, "seed": config.seed, "steps": config.n_steps}
+    return {"run": {**run, "dataset": config.dataset, "normalized": normalized, "live": live}}
+
+
+def distance_view(record: RunRecord, normalized: bool) -> go.Figure:
+    """The finished run's distance figure (the paper's Figs. 3 and 7)."""
+    return distance_plot(record.config, record.distance, record.loss[:, 0], normalized, record.n_weights)
+
+
+def orbital_view(record: OrbitalRecord) -> go.Figure:
+    """The orbital-stability figure of a run perturbed at its t0 (the paper's Fig. 8)."""
+    return orbital_figure(record.iterations, record.normalized_distance, record.loss, record.t0)

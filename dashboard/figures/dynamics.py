@@ -7,12 +7,16 @@
   band, the histogram of local expansion rates, the weights that move the most.
 - A grid of 8 x 8 digits with the network's predictions.
 
+A record in, figures out (what the Divergence and Chaos views and ``paper/`` draw):
+:func:`curvature_view` of a run, :func:`chaos_figures` of a long run's diagnostics.
+
 The look and the helpers come from :mod:`dashboard.figures.base` (no Plotly template lookups).
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
@@ -29,6 +33,9 @@ from dashboard.figures.base import (
     log_axis,
     thin,
 )
+
+if TYPE_CHECKING:  # the records are read by attribute: figures import no jobs
+    from dashboard.jobs.records import RunRecord
 
 MAX_DOTS = 10_001  # a long run of docs/method.md §7 (T = 10,000) is drawn whole, as WebGL dots
 MAX_WEIGHT_POINTS = 2_000  # per weight line: n lines of them, ~110 KB for 5 weights
@@ -120,6 +127,20 @@ def _curvature_title(sharpness: np.ndarray, eta: float) -> str:
     if not finite.size:
         return f"{head}: no finite sharpness (the run diverged)"
     return f"{head}: last sharpness {finite[-1]:.4g} = {finite[-1] * eta / 2:.2f} × 2/η"
+
+
+def curvature_view(record: RunRecord) -> go.Figure:
+    """Sharpness vs 2/eta, the loss and <d(t)> of a finished run on one time axis."""
+    if record.sharpness.size == 0:
+        return empty_figure("The run was stopped before it finished: no curvature.")
+    return curvature_figure(
+        record.iterations,
+        record.loss[:, 0],
+        record.mean_distance,
+        record.sharpness_steps,
+        record.sharpness,
+        record.config.learning_rate,
+    )
 
 
 # ---- chaos diagnostics (docs/method.md §7) -----------------------------------------------

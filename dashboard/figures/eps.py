@@ -1,9 +1,14 @@
 """The same network at several perturbation sizes eps (docs/method.md §2): one panel per eps
 (Fig. 4; the shapes agree up to the scale eps) and the normalised distance <d>/(eps N_w) of
 every eps on one axis (Fig. 6), which is one curve while the response is linear.
+
+A record in, figures out (what the Divergence view and ``paper/`` draw): :func:`eps_views`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
@@ -11,6 +16,9 @@ from plotly.subplots import make_subplots
 
 from dashboard.figures.base import LOSS_COLOR, _base_layout, _f32, colorbar_margin, log_axis, thin
 from dashboard.figures.distance import grey_black
+
+if TYPE_CHECKING:  # the records are read by attribute: figures import no jobs
+    from dashboard.jobs.records import EpsSweepRecord
 
 PANELS_PER_ROW = 2
 
@@ -138,3 +146,14 @@ def _viridis(share: float) -> str:
     from plotly.colors import sample_colorscale
 
     return sample_colorscale("Viridis", [min(max(share, 0.0), 1.0)])[0]
+
+
+# ---- a record in ----------------------------------------------------------------------------
+def eps_views(record: EpsSweepRecord, panel_eps: Sequence[float]) -> tuple[go.Figure, go.Figure]:
+    """An eps sweep's panels (one per eps of the sweep nearest each of ``panel_eps``: Fig. 4)
+    and the collapse of every eps (Fig. 6)."""
+    panel = [int(np.argmin(np.abs(record.eps - e))) for e in panel_eps]
+    return (
+        eps_panels_figure(record.iterations, record.eps[panel], record.distance[panel], record.loss),
+        collapse_figure(record.iterations, record.eps, record.normalized_distance),
+    )

@@ -1,14 +1,25 @@
 """Figures of the finite-time Lyapunov exponent (FTLE, docs/method.md §3): the best-R^2 window
 fit of ln<d(t)> for one run, and over many initial networks the FTLE against eps (Fig. 12)
 with its histogram at one eps.
+
+A record in, figures out (what the Lyapunov view and ``paper/`` draw): :func:`fit_view` of a
+run, :func:`ftle_views` of an FTLE sweep.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboard.figures.base import _base_layout, _f32, log_axis, thin
+from core.config import FTLEConfig
+from dashboard.figures.base import _base_layout, _f32, empty_figure, log_axis, thin
+
+if TYPE_CHECKING:  # the records are read by attribute: figures import no jobs
+    from dashboard.jobs.records import FTLERecord, RunRecord
+
+FTLE = FTLEConfig()  # the estimator's settings, as the core applies them
 
 
 def fit_figure(iterations: np.ndarray, mean: np.ndarray, fit: dict) -> go.Figure:
@@ -100,4 +111,30 @@ def ftle_histogram(slopes: np.ndarray, eps: float) -> go.Figure:
         uirevision="ftle-hist",
         xaxis={"title": "FTLE per iteration"},
         yaxis={"title": "initial networks"},
+    )
+
+
+# ---- a record in ----------------------------------------------------------------------------
+def fit_view(record: RunRecord) -> go.Figure:
+    """The run's FTLE window fit (the paper's Fig. 11, right)."""
+    return fit_figure(record.iterations, record.mean_distance, vars(record.ftle))
+
+
+NOTHING_KEPT = (
+    "No initial network shows an exponential phase at any ε (no fit has R² > {r2:g} and slope > "
+    "{slope:g}): at this learning rate nearby networks do not separate exponentially."
+)
+
+
+def ftle_views(record: FTLERecord, exponent: float) -> tuple[go.Figure, go.Figure]:
+    """lambda vs eps, and the histogram of the kept FTLEs at the eps nearest 10**exponent (the
+    paper's Fig. 12); a sentence instead where no fit is kept."""
+    if not record.n_kept.any():
+        empty = empty_figure(NOTHING_KEPT.format(r2=FTLE.min_r2, slope=FTLE.min_slope))
+        return empty, empty
+    j = int(np.argmin(np.abs(np.log10(record.eps) - exponent)))
+    slopes = record.slopes[:, j][record.kept[:, j]]
+    return (
+        ftle_eps_figure(record.eps, record.mean, record.std, record.n_kept, record.total),
+        ftle_histogram(slopes, record.eps[j]),
     )

@@ -1,13 +1,21 @@
 """Figures of the reference network's weights: the ablation ratio L_w / L of every weight,
 how far each weight travelled against where it ended, and the weight norm over the iterations.
+
+A record in, figures out (what the Weights view and ``paper/`` draw): :func:`weights_views`.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboard.figures.base import HALF_CHARS, _base_layout, log_axis, thin
+from dashboard.figures.base import HALF_CHARS, _base_layout, empty_figure, log_axis, thin
+
+if TYPE_CHECKING:  # the records are read by attribute: figures import no jobs
+    from core.data import Dataset
+    from dashboard.jobs.records import RunRecord
 
 # L_w / L >= 0, and 1 means removing the weight changes nothing: the colours span 0..2, centred
 # at 1, so equal steps either side of "no change" look alike. Ratios beyond 2 (a weight the
@@ -100,3 +108,31 @@ def norm_figure(iterations: np.ndarray, norm: np.ndarray) -> go.Figure:
         xaxis={"title": "iteration t"},
         yaxis={"title": "||θ||₁"},
     )
+
+
+# ---- a record in ----------------------------------------------------------------------------
+def weight_labels(hidden: int, n_inputs: int, n_classes: int) -> list[str]:
+    """One label per parameter in the flat order of docs/method.md §1."""
+    return (
+        [f"W1 in{i}→h{j}" for i in range(n_inputs) for j in range(hidden)]
+        + [f"b1 h{j}" for j in range(hidden)]
+        + [f"W2 h{j}→out{c}" for j in range(hidden) for c in range(n_classes)]
+        + [f"b2 out{c}" for c in range(n_classes)]
+    )
+
+
+def weights_views(record: RunRecord, data: Dataset) -> tuple[go.Figure, go.Figure, go.Figure, go.Figure]:
+    """The Weights view of a run on ``data`` (the paper's Figs. 5 and 9): ablation maps of W1
+    and W2, displacement vs path length, ||theta||_1."""
+    feature_names, class_names = list(data.feature_names), list(data.class_names)
+    mask = record.weight_mask
+    labels = np.array(weight_labels(record.hidden, len(feature_names), len(class_names)))
+    units = [f"h{j}" for j in range(record.hidden)]
+    if record.ablation_w1 is not None:
+        w1 = ablation_heatmap(record.ablation_w1, feature_names, units, "Ablation of W1: L_w / L")
+        w2 = ablation_heatmap(record.ablation_w2, units, class_names, "Ablation of W2: L_w / L")
+    else:
+        w1 = w2 = empty_figure("The reference network diverged: no ablation map.")
+    displacement = displacement_figure(record.displacement[mask], record.path_length[mask], labels[mask])
+    norm = norm_figure(record.iterations, record.theta_norm)
+    return w1, w2, displacement, norm

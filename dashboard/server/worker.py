@@ -22,7 +22,7 @@ from typing import Any
 
 from core.config import RunConfig
 from core.experiments.stability import run_stability
-from dashboard.views import divergence
+from dashboard.figures.distance import distance_plot
 
 PRELOAD = "dashboard.server.preload"  # imported by the fork server: it runs warm_up
 
@@ -32,7 +32,7 @@ def warm_up() -> None:
     config = RunConfig(n_steps=2, n_perturbations=1)
     result = run_stability(config, threads=1)
     loss = result.trajectory.loss[:, 0]
-    divergence.distance_plot(config, result.distance, loss, False, result.mlp.n_weights, live=True)
+    distance_plot(config, result.distance, loss, False, result.mlp.n_weights, live=True)
 
 
 def job_processes() -> Any:

@@ -1,4 +1,5 @@
-"""One module per view: its tab, its graphs, its callbacks and its record-to-figure code.
+"""One module per view: its tab, its graphs, its callbacks (the figures it draws are
+built in dashboard.figures, from each record and the view's settings).
 
 Each view module defines ``VIEW`` (its id in the URL and its tab label), ``GRAPHS`` (its
 graphs, which the image-format control configures), ``SIDE_JOBS`` (its own jobs beside the

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
+import plotly.graph_objects as go
 from dash import Dash, Input, Output, dcc, html, no_update
 
 from core.data import IRIS_FEATURES, Dataset
@@ -68,44 +68,33 @@ def intro(data: Dataset) -> tuple[str, dict]:
     return f"{data.name}: {data.n_features} features, {data.n_classes} classes; {sizes}.", {}
 
 
-def data_view(record: RunRecord, data: Dataset, fx: Any, fy: Any):
-    """The scatter of the run's ``data`` with the final reference network's mistakes, and its
-    caption. ``fx``, ``fy``: the features on the axes, as the dropdowns send them ("0" to "3").
-    Digits are drawn as images instead (``digits_view``).
+def data_view(record: RunRecord, data: Dataset, fx: Any, fy: Any) -> tuple[go.Figure, str]:
+    """The run's ``data`` with the final reference network's mistakes (dashboard.figures.data),
+    and its caption. ``fx``, ``fy``: the features on the axes, as the dropdowns send them ("0"
+    to "3"); digits are drawn as images instead, mistakes first.
     """
     if data.name == "digits":
-        return digits_view(record, data)
+        return figures.data.digits_view(record, data), digits_caption(record, data)
     try:
         fx, fy = FEATURE_AXIS(fx), FEATURE_AXIS(fy)
     except ValueError as exc:
         message = f"The feature on an axis {exc}."
         return figures.base.empty_figure(message), message
-    x = np.vstack([data.x_train, data.x_test])
-    y = np.concatenate([data.y_train, data.y_test])
-    is_train = np.arange(len(y)) < len(data.y_train)
-    fig = figures.data.data_figure(
-        x, y, record.predictions, is_train, list(data.feature_names), list(data.class_names), fx, fy
-    )
     text = (
         f"Trained network: {record.train_accuracy:.1%} of the {len(data.y_train)} training flowers and "
         f"{record.test_accuracy:.1%} of the {len(data.y_test)} test flowers right."
     )
-    return fig, text
+    return figures.data.data_view(record, data, fx, fy), text
 
 
-def digits_view(record: RunRecord, data: Dataset):
-    """A grid of test images with the trained network's answers, its mistakes first."""
-    n_train = len(data.y_train)
-    predicted = record.predictions[n_train:]
-    wrong = np.flatnonzero(predicted != data.y_test)
-    order = np.concatenate([wrong, np.flatnonzero(predicted == data.y_test)])[: figures.dynamics.MAX_DIGITS]
-    fig = figures.dynamics.digits_grid_figure(data.x_test[order], data.y_test[order], predicted[order])
-    text = (
-        f"Trained network: {record.train_accuracy:.1%} of the {n_train} training images and "
+def digits_caption(record: RunRecord, data: Dataset) -> str:
+    """The accuracies on digits, and how many test images are wrong (drawn first)."""
+    wrong = figures.data.wrong_test_rows(record, data)
+    return (
+        f"Trained network: {record.train_accuracy:.1%} of the {len(data.y_train)} training images and "
         f"{record.test_accuracy:.1%} of the {len(data.y_test)} test images right; "
         f"{wrong.size} test images wrong, shown first (framed in red)."
     )
-    return fig, text
 
 
 def register(app: Dash, store: Jobs) -> None:

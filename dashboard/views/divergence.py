@@ -13,6 +13,7 @@ from dash.exceptions import PreventUpdate
 
 from core.config import RunConfig
 from dashboard import figures
+from dashboard.figures.distance import distance_plot
 from dashboard.jobs import compute
 from dashboard.jobs.flow import (
     CONTROL_STATES,
@@ -38,10 +39,9 @@ VIEW = View("divergence", "Divergence")
 GRAPHS = (ids.DISTANCE_GRAPH, ids.CURVATURE_GRAPH, ids.EPS_PANELS_GRAPH, ids.COLLAPSE_GRAPH)
 
 # Live updates: the browser redraws each one, and on a 2-core machine without a GPU that
-# competes with the training for CPU; ~3 per second of 250 points per line keeps it light
-# (one Plotly redraw measured 37-62 ms at 200 points a line, 95-103 ms at 1,000).
+# competes with the training for CPU; ~3 per second (of figures.distance.LIVE_POINTS points
+# per line) keeps it light.
 LIVE_SECONDS = 0.35
-LIVE_POINTS = 250
 
 
 def layout() -> list:
@@ -89,7 +89,7 @@ def layout() -> list:
     ]
 
 
-# ---- record -> figures ------------------------------------------------------------
+# ---- record -> words (its figures: dashboard.figures.distance, dynamics, eps) ----------------
 def progress_label(done: int, total: int, elapsed: float) -> str:
     """What the run is doing: training, or (its last iteration reported) the analyses that
     follow it (the weights' ablation, the sharpness at the saved steps, the FTLE fit)."""
@@ -119,39 +119,6 @@ def weight_count(config: RunConfig) -> int:
     return mlp_of(config).n_weights
 
 
-def _distance_series(config: RunConfig, distance: np.ndarray, normalized: bool, n_weights: int):
-    """Iterations, the copies' distances (divided by eps N_w when ``normalized``) and their mean."""
-    d = distance / (config.eps * n_weights) if normalized else distance
-    return np.arange(len(d)), d, d.mean(axis=1)
-
-
-def distance_plot(
-    config: RunConfig, distance: np.ndarray, loss: np.ndarray, normalized: bool, n_weights: int, *, live: bool = False
-):
-    """The distance figure of a run (finished or, with ``live``, still training).
-
-    distance (S, M) of the copies and the reference loss (S,), from iteration 0. The figure's
-    ``layout.meta`` names the run it shows (η, ε, seed, iterations, normalised), so that the
-    page and its tests can tell which run is on screen.
-    """
-    head = f"η = {config.learning_rate:g}, ε = {config.eps:g}"
-    figure = figures.distance.distance_figure(
-        *_distance_series(config, distance, normalized, n_weights),
-        loss,
-        y_title="d(t) / (ε N_w)" if normalized else f"distance d(t) ({config.distance.upper()})",
-        title=f"{head}: training…" if live else f"{head}, seed {config.seed}",
-        max_points=LIVE_POINTS if live else figures.base.MAX_POINTS,
-    )
-    figure.update_layout(meta=shown_run(config, normalized, live))
-    return figure
-
-
-def shown_run(config: RunConfig, normalized: bool, live: bool) -> dict:
-    """What a distance figure shows, as the figure's ``layout.meta``."""
-    run = {"eta": config.learning_rate, "eps": config.eps, "seed": config.seed, "steps": config.n_steps}
-    return {"run": {**run, "dataset": config.dataset, "normalized": normalized, "live": live}}
-
-
 class LivePlot:
     """The live distance figure of one run: drawn on the first update, then only its data
     change (figures.distance.update_distance_figure)."""
@@ -164,36 +131,15 @@ class LivePlot:
         if self.figure is None:
             self.figure = distance_plot(self.config, distance, loss, self.normalized, self.n_weights, live=True)
             return self.figure
-        series = _distance_series(self.config, distance, self.normalized, self.n_weights)
-        return figures.distance.update_distance_figure(self.figure, *series, loss, max_points=LIVE_POINTS)
-
-
-def distance_view(record: RunRecord, normalized: bool):
-    """The finished run's distance figure."""
-    return distance_plot(record.config, record.distance, record.loss[:, 0], normalized, record.n_weights)
-
-
-def curvature_view(record: RunRecord):
-    """Sharpness vs 2/eta, the loss and <d(t)> on one time axis."""
-    if record.sharpness.size == 0:
-        return figures.base.empty_figure("The run was stopped before it finished: no curvature.")
-    return figures.dynamics.curvature_figure(
-        record.iterations,
-        record.loss[:, 0],
-        record.mean_distance,
-        record.sharpness_steps,
-        record.sharpness,
-        record.config.learning_rate,
-    )
+        series = figures.distance.distance_series(self.config, distance, self.normalized, self.n_weights)
+        return figures.distance.update_distance_figure(
+            self.figure, *series, loss, max_points=figures.distance.LIVE_POINTS
+        )
 
 
 def draw_sweep(record: EpsSweepRecord, request: dict) -> tuple:
-    panel = [int(np.argmin(np.abs(record.eps - e))) for e in compute.PANEL_EPS]
-    return (
-        figures.eps.eps_panels_figure(record.iterations, record.eps[panel], record.distance[panel], record.loss),
-        figures.eps.collapse_figure(record.iterations, record.eps, record.normalized_distance),
-        None if record.cancelled else request,  # what the export reads
-    )
+    """The eps sweep's two figures, and the request the export reads (none for a stopped sweep)."""
+    return (*figures.eps.eps_views(record, compute.PANEL_EPS), None if record.cancelled else request)
 
 
 def eps_sweep_csv(record: EpsSweepRecord) -> str:
@@ -235,7 +181,7 @@ def finished_view(store: Jobs, key: str, normalized: bool, record: RunRecord | N
         record = record if record is not None else store.load(key)
         if record is None:
             return None
-        view = (summary_text(record), distance_view(record, normalized).to_plotly_json())
+        view = (summary_text(record), figures.distance.distance_view(record, normalized).to_plotly_json())
         store.store(view_key, view)
     return view
 
@@ -297,7 +243,7 @@ def run_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
     if record is None:  # stopped while queued
         return None, "", "", 0, control.stopped_label(), no_update
     if record.cancelled:
-        summary, figure = summary_text(record), distance_view(record, plot.normalized)
+        summary, figure = summary_text(record), figures.distance.distance_view(record, plot.normalized)
         return None, summary, "", 100 * control.done / max(control.total, 1), control.stopped_label(), figure
     summary, _ = finished_view(store, plan.key, plot.normalized, record)
     label = f"{values['steps']:,} iterations · {control.elapsed:.1f} s"
@@ -396,4 +342,4 @@ def register(app: Dash, store: Jobs) -> None:
     def draw_curvature(request):
         if request is None:  # the last run was stopped before it finished
             return figures.base.empty_figure("The last run was stopped before it finished: press Run.")
-        return curvature_view(record_for(store, "run", request))
+        return figures.dynamics.curvature_view(record_for(store, "run", request))

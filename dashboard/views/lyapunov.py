@@ -8,11 +8,10 @@ import pandas as pd
 from dash import Dash, Input, Output, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from core.config import FTLEConfig
 from dashboard import figures
 from dashboard.jobs import compute
 from dashboard.jobs.flow import SideJob, record_for, register_csv_export
-from dashboard.jobs.records import FTLERecord, RunRecord
+from dashboard.jobs.records import FTLERecord
 from dashboard.jobs.runner import Jobs
 from dashboard.page import ids
 from dashboard.page.components import explain, graph, job_bar, text_input
@@ -20,7 +19,7 @@ from dashboard.state.rules import FTLE_HIST_EXPONENT
 from dashboard.views import View
 
 VIEW = View("lyapunov", "Lyapunov")
-FTLE = FTLEConfig()  # the estimator's settings, as the core applies them
+FTLE = figures.lyapunov.FTLE  # the estimator's settings, as the core applies them
 GRAPHS = (ids.FIT_GRAPH, ids.FTLE_EPS_GRAPH, ids.FTLE_HIST_GRAPH)
 SIDE_JOBS = (
     SideJob(
@@ -86,30 +85,6 @@ def layout() -> list:
     ]
 
 
-def fit_view(record: RunRecord):
-    return figures.lyapunov.fit_figure(record.iterations, record.mean_distance, vars(record.ftle))
-
-
-NOTHING_KEPT = (
-    "No initial network shows an exponential phase at any ε (no fit has R² > {r2:g} and slope > "
-    "{slope:g}): at this learning rate nearby networks do not separate exponentially."
-)
-
-
-def ftle_views(record: FTLERecord, exponent: float):
-    """lambda vs eps, and the histogram of the kept FTLEs at the eps nearest 10**exponent; a
-    sentence instead where no fit is kept."""
-    if not record.n_kept.any():
-        empty = figures.base.empty_figure(NOTHING_KEPT.format(r2=FTLE.min_r2, slope=FTLE.min_slope))
-        return empty, empty
-    j = int(np.argmin(np.abs(np.log10(record.eps) - exponent)))
-    slopes = record.slopes[:, j][record.kept[:, j]]
-    return (
-        figures.lyapunov.ftle_eps_figure(record.eps, record.mean, record.std, record.n_kept, record.total),
-        figures.lyapunov.ftle_histogram(slopes, record.eps[j]),
-    )
-
-
 def ftle_csv(record: FTLERecord) -> str:
     """One row per initial network and eps: its FTLE and whether the fit is kept."""
     g, e = np.meshgrid(np.arange(record.slopes.shape[0]), np.arange(record.eps.size), indexing="ij")
@@ -146,7 +121,7 @@ def register(app: Dash, store: Jobs) -> None:
     def draw_fit(request):
         if request is None:  # the last run was stopped before it finished
             return figures.base.empty_figure("The last run was stopped before it finished: press Run.")
-        return fit_view(record_for(store, "run", request))
+        return figures.lyapunov.fit_view(record_for(store, "run", request))
 
     register_csv_export(
         app,
@@ -172,4 +147,4 @@ def register(app: Dash, store: Jobs) -> None:
             exponent = FTLE_HIST_EXPONENT(hist_exponent)
         except ValueError as exc:
             raise PreventUpdate from exc  # not one of the dropdown's values
-        return *ftle_views(record, exponent), ftle_table(record)
+        return *figures.lyapunov.ftle_views(record, exponent), ftle_table(record)

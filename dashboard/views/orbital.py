@@ -18,7 +18,7 @@ GRAPHS = (ids.ORBITAL_GRAPH,)
 
 
 def draw(record: OrbitalRecord, _request: dict) -> tuple:
-    return (figures.distance.orbital_figure(record.iterations, record.normalized_distance, record.loss, record.t0),)
+    return (figures.distance.orbital_view(record),)
 
 
 SIDE_JOBS = (

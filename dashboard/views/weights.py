@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 from dash import Dash, Input, Output, html
 
-from core.data import Dataset
 from dashboard import figures
 from dashboard.jobs import compute
 from dashboard.jobs.flow import record_for
@@ -40,35 +39,6 @@ def layout() -> list:
     ]
 
 
-def weight_labels(hidden: int, n_inputs: int, n_classes: int) -> list[str]:
-    """One label per parameter in the flat order of docs/method.md §1."""
-    return (
-        [f"W1 in{i}→h{j}" for i in range(n_inputs) for j in range(hidden)]
-        + [f"b1 h{j}" for j in range(hidden)]
-        + [f"W2 h{j}→out{c}" for j in range(hidden) for c in range(n_classes)]
-        + [f"b2 out{c}" for c in range(n_classes)]
-    )
-
-
-def weights_views(record: RunRecord, data: Dataset):
-    """The Weights view of a run on ``data``: ablation maps of W1 and W2, displacement vs path
-    length, ||theta||_1."""
-    feature_names, class_names = list(data.feature_names), list(data.class_names)
-    mask = record.weight_mask
-    labels = np.array(weight_labels(record.hidden, len(feature_names), len(class_names)))
-    units = [f"h{j}" for j in range(record.hidden)]
-    if record.ablation_w1 is not None:
-        w1 = figures.weights.ablation_heatmap(record.ablation_w1, feature_names, units, "Ablation of W1: L_w / L")
-        w2 = figures.weights.ablation_heatmap(record.ablation_w2, units, class_names, "Ablation of W2: L_w / L")
-    else:
-        w1 = w2 = figures.base.empty_figure("The reference network diverged: no ablation map.")
-    displacement = figures.weights.displacement_figure(
-        record.displacement[mask], record.path_length[mask], labels[mask]
-    )
-    norm = figures.weights.norm_figure(record.iterations, record.theta_norm)
-    return w1, w2, displacement, norm
-
-
 def movement_text(record: RunRecord) -> str:
     """What the weights of this run did, in numbers (the sentence follows the data)."""
     mask = record.weight_mask
@@ -98,4 +68,4 @@ def register(app: Dash, store: Jobs) -> None:
             blank = figures.base.empty_figure("The last run was stopped before it finished: press Run.")
             return *[blank] * len(GRAPHS), ""
         record = record_for(store, "run", request)
-        return *weights_views(record, compute.data_for(record.config)), movement_text(record)
+        return *figures.weights.weights_views(record, compute.data_for(record.config)), movement_text(record)

@@ -10,6 +10,7 @@ from dash import no_update
 
 from core.config import RunConfig
 from core.engine.model import MLP
+from dashboard import figures
 from dashboard.jobs import compute, flow, plans
 from dashboard.jobs.records import FTLEWindow
 from dashboard.jobs.runner import Jobs
@@ -41,7 +42,7 @@ def test_finished_view_is_built_once(record, store, monkeypatch):
     summary, figure = divergence.replay(store, key, False)
     assert summary == divergence.summary_text(record)
     assert figure["layout"]["yaxis"]["type"] == "log" and len(figure["data"]) == 3
-    monkeypatch.setattr(divergence, "distance_view", lambda *_: pytest.fail("the stored view should be used"))
+    monkeypatch.setattr(figures.distance, "distance_view", lambda *_: pytest.fail("the stored view should be used"))
     assert divergence.replay(store, key, False)[1] == figure
     cache.results(store.results_dir, store.cache_mb).delete(key)
     assert divergence.replay(store, key, False) is None  # the record evicted: its view alone does not replay
@@ -188,7 +189,7 @@ def test_the_curvature_panel_puts_the_sharpness_beside_two_over_eta(record):
     data = compute.data_for(record.config)
     objective = MLP().objective(data.x_train, data.y_train)
     assert record.sharpness[-1] == sharpness(objective, record.theta_final[None, :])[0]
-    fig = divergence.curvature_view(record)
+    fig = figures.dynamics.curvature_view(record)
     lines = [s for s in fig.layout.shapes if s.type == "line"]
     assert any(s.y0 == s.y1 == 200.0 for s in lines)  # the dashed 2/eta line
     assert fig.layout.xaxis.matches == "x3" and fig.layout.xaxis2.matches == "x3"  # one time axis

@@ -1,10 +1,11 @@
-"""The Lyapunov view's record-to-figure code: statistics with their CI and global rate."""
+"""The Lyapunov view's figures and table of an FTLE sweep: statistics with their CI and global rate."""
 
 import io
 
 import numpy as np
 
 from core.config import RunConfig
+from dashboard import figures
 from dashboard.jobs import compute
 from dashboard.page import exports
 from dashboard.views import lyapunov
@@ -15,7 +16,7 @@ def test_an_ftle_sweep_at_the_edge_lists_mean_ci_kept_and_global_rate():
     j = int(np.argmin(np.abs(np.log10(record.eps) + 8)))
     assert record.n_kept[j] >= 3 and record.ci_low[j] <= record.mean[j] <= record.ci_high[j]
     assert np.isfinite(record.global_rate).all() and record.global_rate[j] > 0
-    eps_figure, histogram = lyapunov.ftle_views(record, -8)
+    eps_figure, histogram = figures.lyapunov.ftle_views(record, -8)
     assert eps_figure.layout.xaxis.type == "log" and len(histogram.data) == 1
     table = lyapunov.ftle_table(record)
     assert len(table.children) == 1 + record.eps.size

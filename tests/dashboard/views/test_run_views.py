@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from core.config import RunConfig
+from dashboard import figures
 from dashboard.jobs import compute, flow
 from dashboard.page import exports
 from dashboard.state import rules
@@ -31,10 +32,10 @@ def test_props_round_trip():
 
 
 def test_views_draw_from_a_record(record):
-    fig = divergence.distance_view(record, normalized=True)
+    fig = figures.distance.distance_view(record, normalized=True)
     assert fig.layout.yaxis.title.text == "d(t) / (ε N_w)"
     assert float(fig.data[1].y[0]) == pytest.approx(record.normalized_distance[0], rel=1e-6)
-    w1, w2, displacement, norm = weights.weights_views(record, IRIS)
+    w1, w2, displacement, norm = figures.weights.weights_views(record, IRIS)
     assert list(w1.data[0].y) == [
         "sepal length (cm)",
         "sepal width (cm)",
@@ -103,7 +104,7 @@ def test_the_normalised_distance_divides_by_the_runs_own_weight_count():
     5.3 when the view divided by an Iris-shaped network's 120 weights."""
     digits = compute.stability(RunConfig(dataset="digits", hidden=12, n_steps=2, n_perturbations=3))
     assert digits.n_weights == 12 * (64 + 10)
-    fig = divergence.distance_view(digits, normalized=True)
+    fig = figures.distance.distance_view(digits, normalized=True)
     assert float(fig.data[1].y[0]) == pytest.approx(digits.normalized_distance[0], rel=1e-6)  # float32 on the wire
     assert 0.4 < float(fig.data[1].y[0]) < 0.6
     assert divergence.weight_count(digits.config) == digits.n_weights  # the live plot's count
@@ -112,7 +113,7 @@ def test_the_normalised_distance_divides_by_the_runs_own_weight_count():
 
 
 def test_a_distance_figure_names_the_run_it_shows(record):
-    shown = divergence.distance_view(record, normalized=False).layout.meta["run"]
+    shown = figures.distance.distance_view(record, normalized=False).layout.meta["run"]
     config = record.config
     assert shown == {
         "eta": config.learning_rate,
