@@ -58,7 +58,8 @@ def test_no_pointer_to_documents_outside_the_repository():
 
 def test_method_has_numbered_sections():
     assert METHOD.is_file(), "docs/method.md is missing"
-    assert _sections() == set(range(1, 10)), f"docs/method.md sections: {sorted(_sections())}"
+    sections = _sections()  # 1, 2, ... with none missing: §1-§9 the paper's, §10- what came after
+    assert len(sections) >= 9 and sections == set(range(1, max(sections) + 1)), f"sections: {sorted(sections)}"
 
 
 def test_every_method_reference_names_an_existing_section():
