@@ -26,4 +26,4 @@ def test_the_fast_tier_leaves_out_the_marked_tests():
     ).stdout  # fmt: skip
     files = {line.split("::")[0] for line in listed.splitlines() if "::" in line}
     assert files and not any(f.startswith(tuple(TIER_OF_FOLDER)) or f in SLOW_FILES for f in files)
-    assert "tests/core/test_tangent.py" in files and "tests/test_tiers.py" in files
+    assert "tests/core/analysis/test_tangent.py" in files and "tests/test_tiers.py" in files
