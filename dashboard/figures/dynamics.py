@@ -1,7 +1,8 @@
 """Figure builders of the dynamics views: arrays in, ``go.Figure`` out. No Dash, no core calls.
 
-- Edge of stability (docs/method.md §6; Cohen et al. 2021, ICLR): the sharpness lambda_max of
-  the loss Hessian rises to about 2/eta while the distance <d(t)> of perturbed copies grows.
+- Edge of stability (docs/method.md §6, §11; Cohen et al. 2021, ICLR): the sharpness lambda_max
+  of the loss Hessian rises to about 2/eta (for momentum, its optimizer's threshold) while the
+  distance <d(t)> of perturbed copies grows.
 - Chaos diagnostics of one long run (docs/method.md §7; Danovski, Soriano, Lacasa 2024,
   arXiv 2404.05782, Figs. 13-17): loss dots and weight norm, the ACF against its shuffle-null
   band, the histogram of local expansion rates, the weights that move the most.
@@ -16,6 +17,7 @@ The look and the helpers come from :mod:`dashboard.figures.base` (no Plotly temp
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -81,7 +83,61 @@ def _check_same_length(**arrays: np.ndarray) -> None:
         raise ValueError(f"arrays must have the same length, got {lengths}")
 
 
-# ---- edge of stability (docs/method.md §6) -----------------------------------------------
+# ---- edge of stability (docs/method.md §6, §11) ------------------------------------------
+@dataclass(frozen=True)
+class Threshold:
+    """The sharpness above which an optimizer's step is unstable: ``value`` (None: none to draw
+    against the loss Hessian), its formula ``label`` as the figure prints it, and a ``note``."""
+
+    value: float | None
+    label: str
+    note: str = ""
+
+
+def stability_threshold(optimizer: str, eta: float, beta: float = 0.9) -> Threshold:
+    """The largest curvature a at which ``optimizer`` at learning rate eta (and momentum beta) is
+    still stable on the quadratic a x^2 / 2 (PyTorch's conventions, core.engine.optimizers).
+
+    With g = a x and h = eta a, each rule is a linear map of its state; it is stable while its
+    multipliers z (eigenvalues) lie inside the unit circle, and the threshold is where one
+    reaches it. For z^2 + c1 z + c0 that is |c0| < 1, p(1) > 0 and p(-1) > 0 (Jury).
+
+    - gd: x' = (1 - h) x, z = 1 - h: stable for h < 2, threshold 2/eta.
+    - momentum (heavy ball): b' = beta b + a x, x' = x - eta b'. On (x, b) the map
+      [[1 - h, -eta beta], [a, beta]] has p(z) = z^2 - (1 + beta - h) z + beta; p(1) = h,
+      p(-1) = 2 + 2 beta - h, |c0| = beta < 1: threshold (2 + 2 beta)/eta.
+    - nesterov: b' = beta b + a x, x' = x - eta (a x + beta b')
+      = (1 - h (1 + beta)) x - eta beta^2 b. On (x, b) the map
+      [[1 - h (1 + beta), -eta beta^2], [a, beta]] has trace 1 + beta - h (1 + beta)
+      = (1 + beta)(1 - h) and determinant beta (1 - h (1 + beta)) + h beta^2 = beta (1 - h), so
+      p(z) = z^2 - (1 + beta)(1 - h) z + beta (1 - h). Then p(1) = h > 0,
+      p(-1) = 1 + (1 + 2 beta)(1 - h) > 0 iff h < (2 + 2 beta)/(1 + 2 beta), and |c0| < 1 iff
+      h < 1 + 1/beta, a weaker bound (1 + 2 beta > beta). The threshold, where z = -1, is
+      (2 + 2 beta)/((1 + 2 beta) eta): 2/eta at beta = 0, 4/(3 eta) as beta -> 1, and
+      1.36/eta at beta = 0.9, below GD's 2/eta.
+    - adam: the step is preconditioned by 1/(sqrt(v) + eps), so its threshold, (2 + 2 beta)/((1 -
+      beta) eta) (38/eta at beta = 0.9; Cohen et al. 2022, "Adaptive gradient methods at the edge
+      of stability"), bounds the preconditioned sharpness, not the loss Hessian's: no value.
+
+    tests/dashboard/test_optimizer_controls.py builds each map from core.engine.optimizers'
+    own step and checks that its multipliers reach modulus 1 at eta a = threshold.
+    """
+    if optimizer == "gd":
+        return Threshold(2.0 / eta, "2/η")
+    if optimizer == "momentum":
+        return Threshold((2.0 + 2.0 * beta) / eta, "(2 + 2β)/η")
+    if optimizer == "nesterov":
+        return Threshold((2.0 + 2.0 * beta) / ((1.0 + 2.0 * beta) * eta), "(2 + 2β)/((1 + 2β)η)")
+    if optimizer == "adam":
+        adam = (2.0 + 2.0 * beta) / ((1.0 - beta) * eta)
+        note = (
+            f"Adam's threshold (2 + 2β1)/((1 − β1)η) = {adam:.4g} bounds the preconditioned sharpness "
+            "(Cohen et al. 2022), which the lab does not compute: no line is drawn"
+        )
+        return Threshold(None, "", note)
+    raise ValueError(f"optimizer must be one of gd, momentum, nesterov, adam, got {optimizer!r}")
+
+
 def curvature_figure(
     iterations: np.ndarray,
     loss: np.ndarray,
@@ -89,9 +145,13 @@ def curvature_figure(
     sharpness_steps: np.ndarray,
     sharpness: np.ndarray,
     eta: float,
+    *,
+    optimizer: str = "gd",
+    momentum: float = 0.9,
 ) -> go.Figure:
-    """Sharpness against the dashed line 2/eta, the training loss, and <d(t)> on log y: three
-    panels on one shared iteration axis.
+    """Sharpness against the dashed stability threshold of the run's optimizer
+    (:func:`stability_threshold`: 2/eta for GD; for Adam a note, no line), the training loss,
+    and <d(t)> on log y: three panels on one shared iteration axis.
 
     iterations, loss, mean_distance (T+1,); sharpness_steps, sharpness (S,), NaN where the
     network diverged (drawn as a gap). Each line is thinned to ``MAX_POINTS``.
@@ -100,6 +160,7 @@ def curvature_figure(
         raise ValueError(f"eta must be a positive finite number, got {eta!r}")
     _check_same_length(iterations=iterations, loss=loss, mean_distance=mean_distance)
     _check_same_length(sharpness_steps=sharpness_steps, sharpness=sharpness)
+    edge = stability_threshold(optimizer, eta, momentum)
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=[0.4, 0.3, 0.3])
     k, keep = thin(len(sharpness_steps)), thin(len(iterations))
     panels = (
@@ -111,35 +172,46 @@ def curvature_figure(
         hover = f"t = %{{x}}<br>{name} = %{{y:.4g}}<extra></extra>"
         trace = go.Scatter(x=_f32(x), y=_f32(y), mode=mode, name=name, line={"color": color}, hovertemplate=hover)
         fig.add_trace(trace, row=row, col=1)
-    edge = 2.0 / eta
-    fig.add_hline(edge, row=1, col=1, line={"dash": "dash", "color": LOSS_COLOR}, annotation_text=f"2/η = {edge:.4g}")
+    if edge.value is not None:
+        line = {"dash": "dash", "color": LOSS_COLOR}
+        fig.add_hline(edge.value, row=1, col=1, line=line, annotation_text=f"{edge.label} = {edge.value:.4g}")
+    else:
+        note = {"xref": "x domain", "yref": "y domain", "x": 0.01, "y": 0.98, "xanchor": "left", "yanchor": "top"}
+        fig.add_annotation(text=edge.note, showarrow=False, font={"size": 11}, **note)
     fig.update_yaxes(title_text="sharpness λ_max", row=1, col=1)
     fig.update_yaxes(title_text="loss (nats)", row=2, col=1)
     fig.update_yaxes(log_axis(mean_distance[keep], title_text="<d(t)> (log)"), row=3, col=1)
     fig.update_xaxes(title_text="iteration t", row=3, col=1)
-    return _base_layout(fig, title=_curvature_title(sharpness, eta), uirevision="curvature", showlegend=False)
+    title = _curvature_title(sharpness, eta, optimizer, momentum, edge)
+    return _base_layout(fig, title=title, uirevision="curvature", showlegend=False)
 
 
-def _curvature_title(sharpness: np.ndarray, eta: float) -> str:
+def _curvature_title(sharpness: np.ndarray, eta: float, optimizer: str, beta: float, edge: Threshold) -> str:
     finite = np.asarray(sharpness, dtype=np.float64)
     finite = finite[np.isfinite(finite)]
-    head = f"Edge of stability at η = {eta:g}"
+    rule = "" if optimizer == "gd" else f", {optimizer} β{'1' if optimizer == 'adam' else ''} = {beta:g}"
+    head = f"Edge of stability at η = {eta:g}{rule}"
     if not finite.size:
         return f"{head}: no finite sharpness (the run diverged)"
-    return f"{head}: last sharpness {finite[-1]:.4g} = {finite[-1] * eta / 2:.2f} × 2/η"
+    if edge.value is None:
+        return f"{head}: last sharpness {finite[-1]:.4g} (Adam's threshold is on the preconditioned sharpness)"
+    return f"{head}: last sharpness {finite[-1]:.4g} = {finite[-1] / edge.value:.2f} × {edge.label}"
 
 
 def curvature_view(record: RunRecord) -> go.Figure:
-    """Sharpness vs 2/eta, the loss and <d(t)> of a finished run on one time axis."""
+    """Sharpness vs the optimizer's threshold, the loss and <d(t)> of a finished run on one time axis."""
     if record.sharpness.size == 0:
         return empty_figure("The run was stopped before it finished: no curvature.")
+    config = record.config
     return curvature_figure(
         record.iterations,
         record.loss[:, 0],
         record.mean_distance,
         record.sharpness_steps,
         record.sharpness,
-        record.config.learning_rate,
+        config.learning_rate,
+        optimizer=config.optimizer,
+        momentum=config.momentum,
     )
 
 

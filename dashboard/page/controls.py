@@ -1,30 +1,64 @@
 """The controls beside every view: presets on top, then the run's settings (a typed box and a
-log slider for eta and eps, a box and a slider for the seed, the network and the distance),
-Run and Cancel with the job's progress, and the exports. Their callbacks are in
-:mod:`dashboard.page.sync`."""
+log slider for eta and eps, a box and a slider for the seed, the optimizer and its momentum,
+the network and the distance), Run and Cancel with the job's progress, and the exports. Their
+callbacks are in :mod:`dashboard.page.sync`, but for :func:`register`'s: the momentum box is
+off, and says why, while the optimizer reads no momentum (gd)."""
 
 from __future__ import annotations
 
 import math
 
-from dash import dcc, html
+from dash import Dash, Input, Output, dcc, html
 
-from core.config import ACTIVATIONS, DATASETS, INITS, NORMS, OUTPUTS
+from core.config import ACTIVATIONS, DATASETS, INITS, NORMS, OUTPUTS, RunConfig
+from core.engine.optimizers import OPTIMIZERS
 from dashboard.page import ids
 from dashboard.page.components import text_input
 from dashboard.state.presets import PRESETS
-from dashboard.state.rules import RULES
+from dashboard.state.rules import RULES, uses_momentum
 
 
 def _error(name: str) -> html.Div:
     return html.Div(id=f"{name}-error", className="control-error", role="alert")
 
 
-def _field(label: str, name: str, control, hint: str = "") -> html.Div:
+def _field(
+    label: str, name: str, control, hint: str = "", title: str | None = None, hint_id: str | None = None
+) -> html.Div:
+    small = html.Small(hint, className="hint", **({"id": hint_id} if hint_id else {}))
     return html.Div(
         className="field",
-        children=[html.Label(label, htmlFor=name), control, html.Small(hint, className="hint"), _error(name)],
+        children=[html.Label(label, htmlFor=name), control, small, _error(name)],
+        **({"title": title} if title else {}),
     )
+
+
+_ADAM = RunConfig(optimizer="adam")
+OPTIMIZER_TITLE = (
+    "the update rule, in PyTorch's conventions (docs/method.md §11). gd: plain gradient descent, "
+    "the paper's; momentum: SGD with heavy-ball momentum β; nesterov: SGD(momentum=β, nesterov=True); "
+    f"adam: Adam with β1 = β, and β2 = {_ADAM.beta2:g} and eps = {_ADAM.adam_eps:g} kept at their "
+    "defaults on the page (cli.py --beta2 --adam-eps sets them)"
+)
+
+
+def momentum_box(optimizer: object) -> tuple[bool, str]:
+    """(disabled, hint) of the Momentum β box for the optimizer chosen: off for gd, which reads
+    no momentum (a link and the CLI line leave it out; docs/method.md §11)."""
+    if not uses_momentum(optimizer):
+        return True, "off: gd reads no momentum"
+    if optimizer == "adam":
+        return False, f"Adam's β1 in [0, 1) (β2 = {_ADAM.beta2:g}, eps = {_ADAM.adam_eps:g})"
+    return False, "decay of the momentum buffer, in [0, 1)"
+
+
+def register(app: Dash) -> None:
+    """The controls' own callback: the momentum box follows the optimizer."""
+    app.callback(
+        Output(ids.MOMENTUM, "disabled"),
+        Output(ids.MOMENTUM_HINT, "children"),
+        Input(ids.OPTIMIZER, "value"),
+    )(momentum_box)
 
 
 def _number(name: str, mode: str = "decimal") -> dcc.Input:
@@ -125,6 +159,23 @@ def controls() -> html.Div:
             ),
             _field("Copies", ids.PERTURBATIONS, _number(ids.PERTURBATIONS, "numeric"), "perturbed copies M, 1 to 200"),
             _field("Iterations", ids.STEPS, _number(ids.STEPS, "numeric"), "training steps T, 1 to 50,000"),
+            _field(
+                "Optimizer",
+                ids.OPTIMIZER,
+                dcc.RadioItems(
+                    id=ids.OPTIMIZER, options=list(OPTIMIZERS), value=RULES["optimizer"].default, inline=True
+                ),
+                "update rule (hover for each)",
+                title=OPTIMIZER_TITLE,
+            ),
+            _field(
+                "Momentum β",
+                ids.MOMENTUM,
+                _number(ids.MOMENTUM),  # register() turns it off for gd
+                "momentum, nesterov: β; adam: β1; gd: not used",
+                title="momentum and nesterov: the buffer's decay β; adam: β1; gd reads none",
+                hint_id=ids.MOMENTUM_HINT,
+            ),
             _field("Hidden units", ids.HIDDEN, _number(ids.HIDDEN, "numeric"), "1 to 64"),
             _field("Activation", ids.ACTIVATION, _dropdown(ids.ACTIVATION, ACTIVATIONS)),
             _field("Output / loss", ids.OUTPUT, _dropdown(ids.OUTPUT, OUTPUTS)),

@@ -18,7 +18,7 @@ from dashboard.jobs.records import RunRecord
 from dashboard.jobs.runner import Jobs
 from dashboard.page import ids
 from dashboard.page.components import graph_config
-from dashboard.state.rules import run_values
+from dashboard.state.rules import run_values, uses_momentum
 
 # control -> cli.py flag, in the order of cli.py run's help
 CLI_FLAGS = {
@@ -33,13 +33,17 @@ CLI_FLAGS = {
     "output": "--output",
     "init": "--init",
     "distance": "--distance",
+    "optimizer": "--optimizer",
+    "momentum": "--momentum",
 }
 
 
 def cli_command(values: dict) -> str:
-    """The command line that trains the run of these control values (cli.py run)."""
-    flags = " ".join(f"{flag} {values[name]!r}" if isinstance(values[name], float) else f"{flag} {values[name]}"
-                     for name, flag in CLI_FLAGS.items())  # fmt: skip
+    """The command line that trains the run of these control values (cli.py run). A gd run
+    names no optimizer (cli.py's default) and no momentum (cli.py refuses one gd does not read)."""
+    names = [n for n in CLI_FLAGS if n not in ("optimizer", "momentum") or uses_momentum(values["optimizer"])]
+    flags = " ".join(f"{CLI_FLAGS[n]} {values[n]!r}" if isinstance(values[n], float) else f"{CLI_FLAGS[n]} {values[n]}"
+                     for n in names)  # fmt: skip
     return f"python cli.py run {flags} --json"
 
 
@@ -62,8 +66,10 @@ def export_csv(record: RunRecord) -> str:
 
 def export_name(config: RunConfig) -> str:
     """A file name that says which run it holds, in ASCII: weightspace-iris-eta0.01-eps1e-08-
-    seed0-5000it (a hash of the whole config keeps two runs that differ elsewhere apart)."""
-    name = f"weightspace-{config.dataset}-eta{config.learning_rate:g}-eps{config.eps:g}-seed{config.seed}"
+    seed0-5000it, with the optimizer after eta unless gd (-momentum0.9, -adam0.9); a hash of the
+    whole config keeps two runs that differ elsewhere apart."""
+    rule = "" if config.optimizer == "gd" else f"-{config.optimizer}{config.momentum:g}"
+    name = f"weightspace-{config.dataset}-eta{config.learning_rate:g}{rule}-eps{config.eps:g}-seed{config.seed}"
     name += f"-{config.n_steps}it-{config.key()[:6]}"
     return re.sub(r"[^A-Za-z0-9.+-]", "_", name)
 

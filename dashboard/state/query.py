@@ -2,6 +2,10 @@
 and the view (and with view=regimes the map's settings and its zoom box,
 ``zoom=eta_lo,eta_hi,y_lo,y_hi``). Each parameter is checked by its control's rule
 (:mod:`dashboard.state.rules`); a bad or unknown one is named and skipped.
+
+Momentum is written only for an optimizer that reads it: ``optimizer=gd`` alone means the
+default momentum (``rules.settled``), and a link from before the optimizers came, which names
+neither, opens as gd (the page starts from the defaults), the run it meant then.
 """
 
 from __future__ import annotations
@@ -9,7 +13,16 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from dashboard.state.rules import CONTROLS, MAP_CONTROLS, MAP_RULES, RULES, parse_control, quoted, zoom_box
+from dashboard.state.rules import (
+    CONTROLS,
+    MAP_CONTROLS,
+    MAP_RULES,
+    RULES,
+    parse_control,
+    quoted,
+    uses_momentum,
+    zoom_box,
+)
 
 # the views in the order of their tabs: the one list (dashboard/views reads it; one module per id)
 VIEWS = ("divergence", "lyapunov", "orbital", "weights", "data", "regimes", "chaos")
@@ -45,13 +58,17 @@ def parse_query(search: str | None) -> tuple[dict[str, Any], str, list[str]]:
                 messages.append(f"link parameter {f'{key}: {exc}' if key in RULES else f'{key} {exc}'}; ignored")
         else:
             messages.append(f"unknown link parameter {quoted(key)} ignored")
+    if "optimizer" in values and not uses_momentum(values["optimizer"]):
+        values.setdefault("momentum", RULES["momentum"].default)  # to_query leaves it out
     return values, view, messages
 
 
 def to_query(values: dict[str, Any], view: str, maps: dict[str, Any] | None = None) -> str:
-    """Control values and view -> ``?eta=...`` with every control (a link reproduces the run);
-    with view=regimes also the map's settings ``maps`` (and its ``zoom`` box, if any)."""
-    items = [(name, _format(values[name])) for name in CONTROLS] + [("view", view)]
+    """Control values and view -> ``?eta=...`` with every control the run reads (a link
+    reproduces the run: momentum only if the optimizer uses it); with view=regimes also the
+    map's settings ``maps`` (and its ``zoom`` box, if any)."""
+    names = [n for n in CONTROLS if n != "momentum" or uses_momentum(values["optimizer"])]
+    items = [(name, _format(values[name])) for name in names] + [("view", view)]
     if view == "regimes" and maps:
         items += [(name, _format(maps[name])) for name in MAP_CONTROLS if name in maps]
         if maps.get("zoom"):

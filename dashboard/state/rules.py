@@ -20,6 +20,7 @@ from core.analysis.hessian import EXACT_MAX_PARAMS
 from core.config import ACTIVATIONS, DATASETS, INITS, MAX_EPS, MAX_LEARNING_RATE, NORMS, OUTPUTS, RunConfig
 from core.data import IRIS_FEATURES, dataset_shape, load_dataset
 from core.engine.model import MLP
+from core.engine.optimizers import OPTIMIZERS, WITH_MOMENTUM
 from core.engine.speed import Estimate, NetworkCost, network_cost, run_estimate
 from core.engine.training import descend_bytes
 from core.experiments.map_kinds import MAP_KINDS
@@ -77,6 +78,20 @@ def _choice(options: tuple[str, ...]) -> tuple[Callable[[Any], str], str]:
     return parse, text
 
 
+DECAY_TEXT = "a number in [0, 1)"
+
+
+def _decay(raw: Any) -> float:
+    """A decay rate beta in [0, 1) (momentum's, Adam's beta1): 1 would never forget a gradient."""
+    try:
+        value = float(raw)
+    except (TypeError, ValueError, OverflowError):
+        value = math.nan
+    if isinstance(raw, bool) or not (math.isfinite(value) and 0.0 <= value < 1.0):
+        raise ValueError(f"must be {DECAY_TEXT}, got {quoted(raw)}")
+    return value
+
+
 def _flag(raw: Any) -> bool:
     if isinstance(raw, bool):
         return raw
@@ -113,6 +128,9 @@ RULES: dict[str, Rule] = {
     "output": _rule("output", _choice(OUTPUTS), DEFAULTS.output),
     "init": _rule("init", _choice(INITS), DEFAULTS.init),
     "distance": _rule("distance", _choice(NORMS), DEFAULTS.distance),
+    # the update rule (docs/method.md §11); Adam's beta2 and eps keep RunConfig's defaults on the page
+    "optimizer": _rule("optimizer", _choice(OPTIMIZERS), DEFAULTS.optimizer),
+    "momentum": Rule("momentum", _decay, DEFAULTS.momentum, DECAY_TEXT),
     "normalized": Rule("normalized", _flag, False, "true or false"),
 }
 CONTROLS = tuple(RULES)
@@ -207,6 +225,8 @@ LABELS = {
     "output": "Output / loss",
     "init": "Initialisation",
     "distance": "Distance",
+    "optimizer": "Optimizer",
+    "momentum": "Momentum β",
     "normalized": "Normalised view",
 }
 
@@ -233,7 +253,9 @@ def check_values(raw: dict[str, Any], last_valid: Any) -> tuple[dict[str, Any], 
         except ValueError as exc:
             values[name] = _valid_or_default(name, last_valid.get(name))
             errors[name] = f"{exc}; keeping {quoted(values[name])}"
-    return values, errors
+    if not uses_momentum(values["optimizer"]):
+        errors.pop("momentum", None)  # the box is off: what it holds is not part of the run
+    return settled(values), errors
 
 
 def _valid_or_default(name: str, value: Any) -> Any:
@@ -241,6 +263,20 @@ def _valid_or_default(name: str, value: Any) -> Any:
         return parse_control(name, value)
     except ValueError:
         return RULES[name].default
+
+
+def uses_momentum(optimizer: Any) -> bool:
+    """Whether the optimizer reads the Momentum β control (Adam as its beta1)."""
+    return optimizer in WITH_MOMENTUM
+
+
+def settled(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with the default momentum if the optimizer reads none (gd): one run, one set of
+    values, so that its link (which leaves momentum out), its request and its CLI line agree,
+    and a link from before the optimizers came means the run it meant then."""
+    if uses_momentum(values.get("optimizer")):
+        return values
+    return {**values, "momentum": RULES["momentum"].default}
 
 
 def to_config(values: dict[str, Any]) -> RunConfig:
@@ -262,7 +298,7 @@ def run_values(raw: Any) -> dict[str, Any]:
     wrong += [f"no {quoted(missing)}"] if missing else []
     if wrong:
         raise ValueError(f"the run request has {' and '.join(wrong)}; it must give {', '.join(RUN_CONTROLS)}")
-    return {name: parse_control(name, raw[name]) for name in RUN_CONTROLS}
+    return settled({name: parse_control(name, raw[name]) for name in RUN_CONTROLS})
 
 
 @dataclass(frozen=True)
