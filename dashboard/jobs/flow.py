@@ -9,6 +9,10 @@ from which the views load its record. A record the cache no longer has is not co
 in a web request (every view of a page would compute it at once, and anyone holding a signed
 result could make the server do so at will): the page says so, and Run computes it again as a
 job (``RecordGone``).
+
+Every background job runs ``background_job`` (check, wait for a slot, compute with progress,
+end), each kind saying what it shows through its ``JobSteps``. Every figure drawn from a
+record carries that record's cache key in ``layout.meta.record`` (``with_record_key``).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard.jobs import plans
 from dashboard.jobs.records import Record
-from dashboard.jobs.runner import Jobs, Plan, execute, failure_message, queued_label
+from dashboard.jobs.runner import Control, Jobs, Plan, execute, failure_message, queued_label
 from dashboard.page import ids
 from dashboard.server import visitors
 from dashboard.server.admission import REPLACED, Busy, check_token
@@ -35,9 +39,11 @@ from dashboard.state.rules import CONTROLS, check_values, quoted, run_values
 log = logging.getLogger(__name__)
 
 # ---- control values <-> component properties ---------------------------------------
-CONTROL_INPUTS = [Input(name, "value") for name in CONTROLS]
-CONTROL_STATES = [State(name, "value") for name in CONTROLS]
-CONTROL_OUTPUTS = [Output(name, "value", allow_duplicate=True) for name in CONTROLS]
+# Groupings keyed by control name: a callback takes them as one named argument (Dash's
+# flexible callback signatures), whatever controls dashboard.state.rules defines.
+CONTROL_INPUTS = {name: Input(name, "value") for name in CONTROLS}
+CONTROL_STATES = {name: State(name, "value") for name in CONTROLS}
+CONTROL_OUTPUTS = {name: Output(name, "value") for name in CONTROLS}
 
 
 def raw_from_props(props: list[Any]) -> dict[str, Any]:
@@ -51,9 +57,16 @@ def props_from_values(values: dict[str, Any]) -> list[Any]:
     return [(["on"] if values[n] else []) if n == "normalized" else values[n] for n in CONTROLS]
 
 
-def checked(props: list[Any], last_valid: Any) -> tuple[dict[str, Any], dict[str, str]]:
-    """Component values -> (valid values, errors); a bad value falls back to its last valid one."""
-    return check_values(raw_from_props(props), last_valid)
+def control_props(values: dict[str, Any]) -> dict[str, Any]:
+    """Control values (all or some) -> their component properties by control name (the
+    CONTROL_OUTPUTS grouping: the checklist gets ["on"] or [])."""
+    return {n: (["on"] if values[n] else []) if n == "normalized" else values[n] for n in CONTROLS if n in values}
+
+
+def checked(props: dict[str, Any], last_valid: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """Component values by control name (the CONTROL_STATES grouping) -> (valid values,
+    errors); a bad value falls back to its last valid one."""
+    return check_values(raw_from_props([props[name] for name in CONTROLS]), last_valid)
 
 
 def new_token() -> str:
@@ -108,13 +121,18 @@ def record_for(store: Jobs, kind: str, request: Any) -> Record:
     """The record a view draws from: the finished job's ``request`` (its result store),
     checked again with its signature, then its record from the cache (RecordGone if the cache
     does not have it). No update while there is no finished job."""
+    return keyed_record(store, kind, request)[0]
+
+
+def keyed_record(store: Jobs, kind: str, request: Any) -> tuple[Record, str]:
+    """``record_for`` and the record's cache key (which the figures drawn from it carry)."""
     if not isinstance(request, dict):
         raise PreventUpdate
     plan = plan_of(store, kind, request)
     store.check_signature(plan.key, request.get("signature"))
     record = store.load(plan.key)
     if record is not None:
-        return record
+        return record, plan.key
     size = store.too_large(plan.key)
     if size is not None:
         log.warning("the record %s (~%.0f MB) is larger than the cache keeps", plan.key, size / 1e6)
@@ -125,6 +143,28 @@ def record_for(store: Jobs, kind: str, request: Any) -> Record:
         )
     log.warning("the record %s is not in the cache (evicted or unreadable); the page is asked to run again", plan.key)
     raise RecordGone("These results are no longer kept on the server (its cache let them go): press Run again.")
+
+
+def with_record_key(figure: Any, key: str) -> Any:
+    """A figure (a go.Figure or its plain dict) marked with the cache key of the record it was
+    drawn from, in ``layout.meta.record`` (beside what the figure builder put there), so the
+    page and its tests can check that what is shown belongs to the settings on screen."""
+    if isinstance(figure, dict):
+        layout = figure.setdefault("layout", {})
+        meta = layout.get("meta")
+        layout["meta"] = {**(meta if isinstance(meta, dict) else {}), "record": key}
+        return figure
+    meta = figure.layout.meta
+    figure.update_layout(meta={**(meta if isinstance(meta, dict) else {}), "record": key})
+    return figure
+
+
+def keyed_figures(outputs: tuple[Output, ...], values: tuple, key: str) -> tuple:
+    """``values`` of ``outputs`` with every figure among them marked with ``key``."""
+    return tuple(
+        with_record_key(v, key) if o.component_property == "figure" and v is not no_update else v
+        for o, v in zip(outputs, values, strict=True)
+    )
 
 
 def checked_request(store: Jobs, kind: str, request: Any) -> tuple[Plan, str]:
@@ -155,6 +195,47 @@ def error_message(exc: Exception) -> str:
     return failure_message(exc)
 
 
+# ---- one background job: check, wait, compute with progress, end ----------------------------
+class JobSteps:
+    """What one kind of job shows on its way and at its end. ``background_job`` runs the
+    sequence every job shares and asks these for the page's values (each a tuple of the
+    job's callback outputs)."""
+
+    every: float = 0.3  # seconds between progress reports (Control: at most this often)
+
+    def progress(self, plan: Plan, pending: dict, set_progress: Callable) -> tuple[Callable, Callable]:
+        """(report(done, total, elapsed, *partial), wait(jobs_ahead, seconds_waited))."""
+        raise NotImplementedError
+
+    def refused(self, message: str) -> tuple:
+        """The request did not pass its checks on the server."""
+        raise NotImplementedError
+
+    def ended(self, message: str, control: Control) -> tuple:
+        """No record: a message for the page (refused late, busy, failed), or none if it was
+        stopped before it could start."""
+        raise NotImplementedError
+
+    def drawn(self, record: Record, control: Control, plan: Plan, pending: dict) -> tuple:
+        """A record: complete, or partial if the job was stopped (``record.cancelled``)."""
+        raise NotImplementedError
+
+
+def background_job(store: Jobs, kind: str, steps: JobSteps, pending: Any, set_progress: Callable) -> tuple:
+    """The body of every background job: the page's request checked on the server, a slot
+    waited for (queue news as progress), the plan computed (its progress reported), the
+    record (or the reason there is none) turned into the job's outputs by ``steps``."""
+    try:
+        plan, token = checked_request(store, kind, pending)
+    except ValueError as exc:
+        return steps.refused(f"Refused: {exc}")
+    report, wait = steps.progress(plan, pending, set_progress)
+    outcome = execute(store, plan, token, report, wait, steps.every, visitor=visitor_of(store, pending))
+    if outcome.message or outcome.record is None:
+        return steps.ended(outcome.message, outcome.control)
+    return steps.drawn(outcome.record, outcome.control, plan, pending)
+
+
 # ---- side jobs: a view's own job beside the main run ----------------------------------
 @dataclass(frozen=True)
 class SideJob:
@@ -174,35 +255,39 @@ class SideJob:
 
 
 def register_side_job(app: Dash, store: Jobs, job: SideJob) -> None:
-    inputs = [Input(job.run, "n_clicks")] + ([Input(ids.AUTORUN, "data")] if job.autorun_view else [])
+    triggers = {"run": Input(job.run, "n_clicks")}
+    if job.autorun_view:
+        triggers["autorun"] = Input(ids.AUTORUN, "data")
 
     @app.callback(
-        Output(job.pending, "data"),
-        Output(job.message, "children", allow_duplicate=True),
-        Output(job.label, "children", allow_duplicate=True),
-        *inputs,
-        State(job.run, "disabled"),
-        State(job.pending, "data"),
-        *CONTROL_STATES,
-        State(ids.VALID, "data"),
-        *[State(component, "value") for _, component in job.extras],
+        output=Output(job.pending, "data"),
+        inputs=triggers,
+        state={
+            "running": State(job.run, "disabled"),
+            "previous": State(job.pending, "data"),
+            "controls": CONTROL_STATES,
+            "last_valid": State(ids.VALID, "data"),
+            "extra": {name: State(component, "value") for name, component in job.extras},
+        },
         prevent_initial_call=True,
     )
-    def request(*args):
-        triggers, args = args[: len(inputs)], args[len(inputs) :]
-        (running, previous), args = args[:2], args[2:]
-        props, last_valid, extra = args[: len(CONTROLS)], args[len(CONTROLS)], args[len(CONTROLS) + 1 :]
-        if ctx.triggered_id == ids.AUTORUN and (triggers[-1] or {}).get("view") != job.autorun_view:
+    def request(running, previous, controls, last_valid, extra, run=None, autorun=None):
+        """The job's message and label are set beside its request (``set_props``): while it
+        runs, its background callback writes them."""
+        if ctx.triggered_id == ids.AUTORUN and (autorun or {}).get("view") != job.autorun_view:
             raise PreventUpdate
-        values = run_values(checked(list(props), last_valid)[0])
-        names = [name for name, _ in job.extras]
-        request = {"kind": job.kind, "values": values, "extra": dict(zip(names, extra, strict=True))}
+        values = run_values(checked(controls, last_valid)[0])
+        request = {"kind": job.kind, "values": values, "extra": extra}
         try:  # refuse at once, not from a background job
             plan_of(store, job.kind, request)
         except ValueError as exc:
-            return no_update, str(exc), ""
+            set_props(job.message, {"children": str(exc)})
+            set_props(job.label, {"children": ""})
+            return no_update
         stop_replaced(store, running, previous)
-        return {**request, **new_job(store)}, "", "starting…"
+        set_props(job.message, {"children": ""})
+        set_props(job.label, {"children": "starting…"})
+        return {**request, **new_job(store)}
 
     @app.callback(
         *job.outputs,
@@ -223,39 +308,50 @@ def register_csv_export(
     app: Dash, store: Jobs, job: SideJob, ids_: tuple[str, str, str], to_csv: Callable, filename: str, not_yet: str
 ) -> None:
     """A CSV download of a side job's finished record: ``ids_`` = (button, dcc.Download, the
-    store holding the finished request); ``not_yet`` goes to the job's message before one."""
+    store holding the finished request); ``not_yet`` goes to the job's message before one
+    (``set_props``: the job's callback is that message's writer)."""
     button, download, result = ids_
 
-    @app.callback(
-        Output(download, "data"),
-        Output(job.message, "children", allow_duplicate=True),
-        Input(button, "n_clicks"),
-        State(result, "data"),
-        prevent_initial_call=True,
-    )
+    @app.callback(Output(download, "data"), Input(button, "n_clicks"), State(result, "data"), prevent_initial_call=True)
     def export(_clicks, request):
         if request is None:
-            return no_update, not_yet
-        return {"content": to_csv(record_for(store, job.kind, request)), "filename": filename}, ""
+            set_props(job.message, {"children": not_yet})
+            return no_update
+        set_props(job.message, {"children": ""})
+        return {"content": to_csv(record_for(store, job.kind, request)), "filename": filename}
+
+
+@dataclass(frozen=True)
+class SideSteps(JobSteps):
+    """A side job's steps: its label counts ``job.unit``; its record is drawn by ``job.draw``."""
+
+    store: Jobs
+    job: SideJob
+
+    def progress(self, plan: Plan, pending: dict, set_progress: Callable) -> tuple[Callable, Callable]:
+        def report(done, total, elapsed, *_):
+            set_progress((f"{done:,} of {total:,} · {elapsed:.1f} s",))
+
+        def wait(ahead, waited):
+            set_progress((queued_label(ahead, waited),))
+
+        return report, wait
+
+    def refused(self, message: str) -> tuple:
+        return *self.nothing(), "", message
+
+    def ended(self, message: str, control: Control) -> tuple:
+        return *self.nothing(), control.stopped_label(self.job.unit) if control.stopped else "", message
+
+    def drawn(self, record: Record, control: Control, plan: Plan, pending: dict) -> tuple:
+        label = control.stopped_label(self.job.unit) if record.cancelled else f"done in {control.elapsed:.1f} s"
+        drawn = self.job.draw(record, finished_result(self.store, plan, pending))
+        return *keyed_figures(self.job.outputs, drawn, plan.key), label, ""
+
+    def nothing(self) -> list:
+        return [no_update] * len(self.job.outputs)
 
 
 def side_job(store: Jobs, job: SideJob, pending: Any, set_progress: Callable) -> tuple:
     """One side job in the background -> its outputs, label and message."""
-    nothing = [no_update] * len(job.outputs)
-    try:
-        plan, token = checked_request(store, job.kind, pending)
-    except ValueError as exc:
-        return *nothing, "", f"Refused: {exc}"
-
-    def report(done, total, elapsed, *_):
-        set_progress((f"{done:,} of {total:,} · {elapsed:.1f} s",))
-
-    def wait(ahead, waited):
-        set_progress((queued_label(ahead, waited),))
-
-    outcome = execute(store, plan, token, report, wait, 0.3, visitor=visitor_of(store, pending))
-    record, control = outcome.record, outcome.control
-    if outcome.message or record is None:
-        return *nothing, control.stopped_label(job.unit) if control.stopped else "", outcome.message
-    label = control.stopped_label(job.unit) if record.cancelled else f"done in {control.elapsed:.1f} s"
-    return *job.draw(record, finished_result(store, plan, pending)), label, ""
+    return background_job(store, job.kind, SideSteps(store, job), pending, set_progress)

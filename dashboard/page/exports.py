@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 import pandas as pd
-from dash import Dash, Input, Output, State, ctx, dcc, no_update
+from dash import Dash, Input, Output, State, ctx, dcc, no_update, set_props
 from dash.exceptions import PreventUpdate
 
 from core.config import RunConfig
@@ -82,8 +82,7 @@ def export_npz(record: RunRecord) -> bytes:
 
 def register(app: Dash, store: Jobs, graphs: tuple[str, ...]) -> None:
     @app.callback(
-        Output(ids.DOWNLOAD, "data"),
-        Output(ids.RUN_MESSAGE, "children", allow_duplicate=True),
+        Output(ids.DOWNLOAD, "data"),  # its message beside Run by set_props: that text has its own writers
         Input(ids.EXPORT_CSV, "n_clicks"),
         Input(ids.EXPORT_NPZ, "n_clicks"),
         Input(ids.EXPORT_JSON, "n_clicks"),
@@ -92,14 +91,16 @@ def register(app: Dash, store: Jobs, graphs: tuple[str, ...]) -> None:
     )
     def export(_csv, _npz, _json, request):
         if request is None:
-            return no_update, "Nothing to export yet: run to the end first."
+            set_props(ids.RUN_MESSAGE, {"children": "Nothing to export yet: run to the end first."})
+            return no_update
         record = record_for(store, "run", request)
         name = export_name(record.config)
+        set_props(ids.RUN_MESSAGE, {"children": ""})
         if ctx.triggered_id == ids.EXPORT_CSV:
-            return {"content": export_csv(record), "filename": f"{name}.csv"}, ""
+            return {"content": export_csv(record), "filename": f"{name}.csv"}
         if ctx.triggered_id == ids.EXPORT_NPZ:
-            return dcc.send_bytes(export_npz(record), f"{name}.npz"), ""
-        return {"content": json.dumps(record.config.to_dict(), indent=2), "filename": f"{name}-config.json"}, ""
+            return dcc.send_bytes(export_npz(record), f"{name}.npz")
+        return {"content": json.dumps(record.config.to_dict(), indent=2), "filename": f"{name}-config.json"}
 
     @app.callback(Output(ids.CLI_COMMAND, "children"), Input(ids.VALID, "data"))
     def command(values):

@@ -49,5 +49,6 @@ def register(app, store) -> None:
     from dashboard.page import exports
 
     sync.register(app, store, views.stoppable())
+    controls.register(app)  # the momentum box is off where the optimizer does not use it
     views.register(app, store)
     exports.register(app, store, views.graphs())

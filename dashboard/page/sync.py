@@ -17,8 +17,8 @@ from dashboard.jobs.flow import (
     CONTROL_OUTPUTS,
     CONTROL_STATES,
     checked,
+    control_props,
     new_token,
-    props_from_values,
 )
 from dashboard.jobs.runner import Jobs
 from dashboard.page import ids
@@ -27,6 +27,7 @@ from dashboard.server.compat.dash_parts import PUSHSTATE_EVENT
 from dashboard.state.presets import PRESETS, matching_preset
 from dashboard.state.query import parse_query, to_query
 from dashboard.state.rules import CONTROLS, MAP_CONTROLS, MAP_RULES, RULES, check_values, run_values
+from dashboard.views.map_zoom import clicked_run
 
 # The URL follows the controls in the browser, not through a callback output: an output to
 # the URL would close the loop controls -> URL -> controls, and Dash's renderer holds back
@@ -50,8 +51,11 @@ def register(app: Dash, store: Jobs, jobs: tuple[tuple[str, str, str], ...]) -> 
     _register_stops(app, store, jobs)
 
 
-MAP_OUTPUTS = [Output(name, "value", allow_duplicate=True) for name in MAP_CONTROLS]
-BOXES = (ids.ETA, ids.EPS, ids.SEED, ids.PERTURBATIONS, ids.STEPS, ids.HIDDEN)  # typed: Enter applies
+MAP_INPUTS = {name: Input(name, "value") for name in MAP_CONTROLS}
+MAP_STATES = {name: State(name, "value") for name in MAP_CONTROLS}
+MAP_OUTPUTS = {name: Output(name, "value") for name in MAP_CONTROLS}
+BOXES = (ids.ETA, ids.EPS, ids.SEED, ids.PERTURBATIONS, ids.STEPS, ids.HIDDEN, ids.MOMENTUM)  # Enter applies
+SLIDERS = ("eta", "eps", "seed")  # the controls with a slider beside their box (slider_values)
 
 
 def valid_map_values(raw: dict) -> dict:
@@ -69,6 +73,8 @@ def _register_sync(app: Dash) -> None:
     for box, slider in ((ids.ETA, ids.ETA_SLIDER), (ids.EPS, ids.EPS_SLIDER)):
 
         @app.callback(
+            # the box and its slider mirror each other in this one callback; the box's other
+            # writers, ``apply`` and ``auto_run``, are kept apart for the reasons given there
             Output(box, "value", allow_duplicate=True),
             Output(slider, "value"),
             Input(box, "value"),
@@ -86,7 +92,7 @@ def _register_sync(app: Dash) -> None:
             return float(f"{10.0**position:.3g}"), no_update
 
     @app.callback(
-        Output(ids.SEED, "value", allow_duplicate=True),
+        Output(ids.SEED, "value", allow_duplicate=True),  # as the boxes of eta and eps above
         Output(ids.SEED_SLIDER, "value"),
         Input(ids.SEED, "value"),
         Input(ids.SEED_SLIDER, "value"),
@@ -103,10 +109,17 @@ def _register_sync(app: Dash) -> None:
             raise PreventUpdate
         return position, no_update
 
-    _register_auto_run(app)
+    app.clientside_callback(
+        HAND_RELEASE,
+        Output(ids.RELEASED, "data"),
+        Input(ids.ETA_SLIDER, "value"),
+        Input(ids.EPS_SLIDER, "value"),
+        Input(ids.SEED_SLIDER, "value"),
+        prevent_initial_call=True,
+    )
 
 
-def slider_values(trigger: str, position: Any) -> dict[str, Any]:
+def slider_values(trigger: Any, position: Any) -> dict[str, Any]:
     """The control a released slider sets: eta or eps from a log position (the round value
     nearest it), the seed from its position. ValueError if not a position."""
     if isinstance(position, bool) or not isinstance(position, (int, float)):
@@ -144,117 +157,166 @@ function (eta, eps, seed) {
 """
 
 
-def _register_auto_run(app: Dash) -> None:
-    """Releasing the eta or eps slider, or moving the seed slider, starts the run (when auto-run
-    is on): the box and the request to run go out together, so the run reads the new value. A
-    slider a callback moved (not ``HAND_RELEASE``) and a value the last request already has
-    start nothing."""
-    app.clientside_callback(
-        HAND_RELEASE,
-        Output(ids.RELEASED, "data"),
-        Input(ids.ETA_SLIDER, "value"),
-        Input(ids.EPS_SLIDER, "value"),
-        Input(ids.SEED_SLIDER, "value"),
-        prevent_initial_call=True,
-    )
+def hand_applied(trigger: Any, released: Any, switch: Any, pending: Any, result: Any) -> dict[str, Any]:
+    """A hand applies a setting: Enter in a box runs it (whatever the switch: Enter is asked
+    for; the box commits its value with the same key), a released slider runs its value (when
+    auto-run is on), so the box and the request to run go out together and the run reads the
+    new value. A slider a callback moved (not ``HAND_RELEASE``) and a value the last request
+    already has start nothing. -> the controls it sets (by name) and the request to run."""
+    if trigger in BOXES:
+        return {"controls": {}, "autorun": {"view": "controls", "token": new_token()}}
+    if "on" not in (switch or []) or not isinstance(released, dict):
+        raise PreventUpdate
+    try:
+        changed = slider_values(released.get("slider"), released.get("position"))
+    except (KeyError, ValueError):
+        raise PreventUpdate from None
+    ((name, value),) = changed.items()
+    latest = [r.get("values") for r in (pending, result) if isinstance(r, dict)]
+    if any(isinstance(v, dict) and v.get(name) == value for v in latest):
+        raise PreventUpdate  # the run with this value is already there or under way
+    return {"controls": changed, "autorun": {"view": "controls", "token": new_token()}}
 
-    @app.callback(
-        Output(ids.ETA, "value", allow_duplicate=True),
-        Output(ids.EPS, "value", allow_duplicate=True),
-        Output(ids.SEED, "value", allow_duplicate=True),
-        Output(ids.AUTORUN, "data", allow_duplicate=True),
-        Input(ids.RELEASED, "data"),
-        *[Input(name, "n_submit") for name in BOXES],
-        State(ids.AUTO_RUN_SWITCH, "value"),
-        State(ids.PENDING, "data"),
-        State(ids.RESULT, "data"),
-        prevent_initial_call=True,
-    )
-    def auto_run(released, *args):
-        """A hand applies a setting: Enter in a box runs it (whatever the switch: Enter is asked
-        for; the box commits its value with the same key), a released slider runs its value."""
-        switch, pending, result = args[len(BOXES) :]
-        if ctx.triggered_id in BOXES:
-            return no_update, no_update, no_update, {"view": "controls", "token": new_token()}
-        if "on" not in (switch or []) or not isinstance(released, dict):
-            raise PreventUpdate
-        try:
-            changed = slider_values(released.get("slider"), released.get("position"))
-        except (KeyError, ValueError):
-            raise PreventUpdate from None
-        ((name, value),) = changed.items()
-        latest = [r.get("values") for r in (pending, result) if isinstance(r, dict)]
-        if any(isinstance(v, dict) and v.get(name) == value for v in latest):
-            raise PreventUpdate  # the run with this value is already there or under way
-        boxes = [value if name == n else no_update for n in ("eta", "eps", "seed")]
-        return *boxes, {"view": "controls", "token": new_token()}
+
+def linked(search: Any, last_valid: Any, written: Any) -> dict[str, Any]:
+    """A link (an address typed, opened, or reached by Back or Forward) -> its controls, map
+    controls, view and message, and the request to run it."""
+    if search == written or not isinstance(search, str):  # the app mirrored its own state
+        raise PreventUpdate
+    parsed, view, messages = parse_query(search)
+    zoom = parsed.pop("zoom", None)  # the map's request takes it (dashboard.views.regimes)
+    # an address without settings (a first visit, or Back to it) shows the default run, so
+    # that the page never opens on empty plots nor keeps a later run under the bare URL
+    start = {} if not search else last_valid if isinstance(last_valid, dict) else {}
+    values = {**check_values(start, {})[0], **parsed}
+    return {
+        "controls": values,
+        "maps": {name: parsed[name] for name in MAP_CONTROLS if name in parsed},
+        "view": view,
+        "message": " · ".join(messages),
+        "autorun": {"view": view, "token": new_token(), **({"zoom": zoom} if zoom else {})},
+    }
+
+
+def chosen_preset(trigger: Any, clicks: Any) -> dict[str, Any]:
+    """A preset's button -> its controls, map controls and view, and the request to run it."""
+    name = trigger.get("name") if isinstance(trigger, dict) else None
+    chosen = PRESETS.get(name) if isinstance(name, str) else None
+    if chosen is None or not any(clicks or []):
+        raise PreventUpdate
+    return {
+        "controls": chosen.settings(),
+        "maps": dict(chosen.maps or {}),
+        "view": chosen.view,
+        "autorun": {"view": chosen.view, "token": new_token()},
+    }
+
+
+def opened_run(click: Any, finished_map: Any) -> dict[str, Any]:
+    """A click on a finished map -> the run of that point, opened in the Divergence view."""
+    try:
+        values = clicked_run(click, finished_map)
+    except (ValueError, TypeError, KeyError, IndexError):
+        raise PreventUpdate from None
+    values = check_values(values, {})[0]
+    return {"controls": values, "view": "divergence", "autorun": {"view": "divergence", "token": new_token()}}
+
+
+def applied_outputs(change: dict[str, Any]) -> dict[str, Any]:
+    """A change (``linked``, ``chosen_preset``, ``opened_run``, ``hand_applied``) -> the values of
+    ``apply``'s outputs: what the change does not set is left as it is."""
+    props = control_props(change.get("controls", {}))
+    return {
+        "controls": {name: props.get(name, no_update) for name in CONTROLS},
+        "maps": {name: change.get("maps", {}).get(name, no_update) for name in MAP_CONTROLS},
+        "view": change.get("view", no_update),
+        "message": change.get("message", no_update),
+        "autorun": change["autorun"],
+    }
 
 
 def _register_state(app: Dash) -> None:
     @app.callback(
-        [Output(f"{name}-error", "children") for name in CONTROLS],
-        Output(ids.VALID, "data"),
-        Output(ids.PRESET_NOTE, "children"),
-        *CONTROL_INPUTS,
-        *[Input(name, "value") for name in MAP_CONTROLS],
-        Input(ids.TABS, "value"),
-        State(ids.VALID, "data"),
-        State(ids.PRESET_NOTE, "children"),
+        output={
+            "errors": {name: Output(f"{name}-error", "children") for name in CONTROLS},
+            "valid": Output(ids.VALID, "data"),
+            "note": Output(ids.PRESET_NOTE, "children"),
+        },
+        inputs={"controls": CONTROL_INPUTS, "maps": MAP_INPUTS, "view": Input(ids.TABS, "value")},
+        state={"last_valid": State(ids.VALID, "data"), "note": State(ids.PRESET_NOTE, "children")},
         prevent_initial_call=True,
     )
-    def validate(*args):
-        props, map_props = args[: len(CONTROLS)], args[len(CONTROLS) : -3]
-        view, last_valid, note = args[-3:]
-        values, errors = checked(list(props), last_valid)
-        maps = valid_map_values(dict(zip(MAP_CONTROLS, map_props, strict=True)))
+    def validate(controls, maps, view, last_valid, note):
+        values, errors = checked(controls, last_valid)
+        maps = valid_map_values(maps)
         tab_only = set(ctx.triggered_prop_ids) == {f"{ids.TABS}.value"}  # a tab changed, no setting
         preset = matching_preset(values, maps, view, note, keep_shown=tab_only)  # only while its settings stand
-        note = preset.sentence if preset else ""
-        return *[errors.get(n, "") for n in CONTROLS], values, note
+        return {
+            "errors": {name: errors.get(name, "") for name in CONTROLS},
+            "valid": values,
+            "note": preset.sentence if preset else "",
+        }
 
     _register_applied(app)
 
+    # The one writer of the settings a page is given at once: a link (and Back, Forward, the
+    # page's load), a preset, a click on a finished map. One callback, so two of them close
+    # together land in the order they were made (the browser drops the older request of a
+    # callback), each with its request to run.
     @app.callback(
-        *CONTROL_OUTPUTS,
-        *MAP_OUTPUTS,
-        Output(ids.TABS, "value"),
-        Output(ids.URL_MESSAGE, "children"),
-        Output(ids.AUTORUN, "data"),
-        Input(ids.URL, "search"),
-        State(ids.VALID, "data"),
-        State(ids.WRITTEN_QUERY, "data"),
-        prevent_initial_call="initial_duplicate",  # runs on page load: a link restores its run
+        output={
+            "controls": CONTROL_OUTPUTS,
+            "maps": MAP_OUTPUTS,
+            "view": Output(ids.TABS, "value"),
+            "message": Output(ids.URL_MESSAGE, "children"),
+            "autorun": Output(ids.AUTORUN, "data"),
+        },
+        inputs={
+            "search": Input(ids.URL, "search"),
+            "presets": Input({"type": ids.PRESET, "name": ALL}, "n_clicks"),
+            "click": Input(ids.MAP_GRAPH, "clickData"),
+        },
+        state={
+            "last_valid": State(ids.VALID, "data"),
+            "written": State(ids.WRITTEN_QUERY, "data"),
+            "finished_map": State(ids.MAP_STORE, "data"),
+        },
+        prevent_initial_call=False,  # runs on page load: a link restores its run
     )
-    def from_link(search, last_valid, written):
-        if search == written or not isinstance(search, str):  # the app mirrored its own state
-            raise PreventUpdate
-        parsed, view, messages = parse_query(search)
-        zoom = parsed.pop("zoom", None)  # the map's request takes it (dashboard.views.regimes)
-        # an address without settings (a first visit, or Back to it) shows the default run, so
-        # that the page never opens on empty plots nor keeps a later run under the bare URL
-        start = {} if not search else last_valid if isinstance(last_valid, dict) else {}
-        values = {**check_values(start, {})[0], **parsed}
-        maps = [parsed.get(name, no_update) for name in MAP_CONTROLS]
-        message = " · ".join(messages)
-        autorun = {"view": view, "token": new_token(), **({"zoom": zoom} if zoom else {})}
-        return *props_from_values(values), *maps, view, message, autorun
+    def apply(search, presets, click, last_valid, written, finished_map):
+        trigger = ctx.triggered_id
+        if isinstance(trigger, dict):
+            change = chosen_preset(trigger, presets)
+        elif trigger == ids.MAP_GRAPH:
+            change = opened_run(click, finished_map)
+        else:  # the address, or the page's load
+            change = linked(search, last_valid, written)
+        return applied_outputs(change)
 
+    # A hand's setting (Enter in a box, a released slider) has a callback of its own: it sits
+    # in the loop box -> slider -> HAND_RELEASE -> it -> box, and Dash's renderer holds back a
+    # callback in a loop while any other is pending (a running job polls): in ``apply``, a
+    # link or a preset would wait for the end of the run it replaces. Hence its two outputs
+    # shared with ``apply``, each written by one act of the user.
     @app.callback(
-        *CONTROL_OUTPUTS,
-        *MAP_OUTPUTS,
-        Output(ids.TABS, "value", allow_duplicate=True),
-        Output(ids.AUTORUN, "data", allow_duplicate=True),
-        Input({"type": ids.PRESET, "name": ALL}, "n_clicks"),
+        output={
+            "controls": {name: Output(name, "value", allow_duplicate=True) for name in SLIDERS},
+            "autorun": Output(ids.AUTORUN, "data", allow_duplicate=True),
+        },
+        inputs={"released": Input(ids.RELEASED, "data"), "submits": {n: Input(n, "n_submit") for n in BOXES}},
+        state={
+            "switch": State(ids.AUTO_RUN_SWITCH, "value"),
+            "pending": State(ids.PENDING, "data"),
+            "result": State(ids.RESULT, "data"),
+        },
         prevent_initial_call=True,
     )
-    def preset(clicks):
-        chosen = PRESETS.get((ctx.triggered_id or {}).get("name"))
-        if chosen is None or not any(clicks):
-            raise PreventUpdate
-        values = chosen.settings()
-        maps = [(chosen.maps or {}).get(name, no_update) for name in MAP_CONTROLS]
-        autorun = {"view": chosen.view, "token": new_token()}
-        return *props_from_values(values), *maps, chosen.view, autorun
+    def auto_run(released, submits, switch, pending, result):
+        change = hand_applied(ctx.triggered_id, released, switch, pending, result)
+        return {
+            "controls": {name: change["controls"].get(name, no_update) for name in SLIDERS},
+            "autorun": change["autorun"],
+        }
 
 
 def _register_stops(app: Dash, store: Jobs, jobs: tuple[tuple[str, str, str], ...]) -> None:
@@ -271,15 +333,15 @@ def _register_stops(app: Dash, store: Jobs, jobs: tuple[tuple[str, str, str], ..
     runs = [(ids.RUN, ids.PENDING)] + [(run, pending) for run, _, pending in jobs]
 
     @app.callback(
-        Input(ids.VALID, "data"),
-        *[State(run, "disabled") for run, _ in runs],
-        *[State(pending, "data") for _, pending in runs],
+        inputs={"valid": Input(ids.VALID, "data")},
+        state={"jobs": [(State(run, "disabled"), State(pending, "data")) for run, pending in runs]},
         prevent_initial_call=True,
     )
-    def stop_outdated_jobs(valid, *states):
+    def stop_outdated_jobs(valid, jobs):
+        """``jobs``: (running, request) of every job."""
         with suppress(ValueError):
             values = run_values(valid)
-            for running, request in zip(states[: len(runs)], states[len(runs) :], strict=True):
+            for running, request in jobs:
                 if running and isinstance(request, dict) and request.get("values") != values:
                     with suppress(ValueError):
                         store.admission.request_stop(request.get("token"), SETTINGS_CHANGED)
@@ -314,25 +376,24 @@ def _register_applied(app: Dash) -> None:
     the plots; the note says so (Enter in a box applies it: ``auto_run``)."""
 
     @app.callback(
-        Output(ids.WRITTEN_QUERY, "data"),
-        Input(ids.RESULT, "data"),
-        Input(ids.PENDING, "data"),
-        Input(ids.MAP_STORE, "data"),
-        Input(ids.TABS, "value"),
-        Input(ids.NORMALIZED, "value"),
-        *CONTROL_STATES,
-        *[State(name, "value") for name in MAP_CONTROLS],
-        State(ids.VALID, "data"),
+        output=Output(ids.WRITTEN_QUERY, "data"),
+        inputs={
+            "result": Input(ids.RESULT, "data"),
+            "pending": Input(ids.PENDING, "data"),
+            "finished_map": Input(ids.MAP_STORE, "data"),
+            "view": Input(ids.TABS, "value"),
+            "normalized": Input(ids.NORMALIZED, "value"),
+        },
+        state={"controls": CONTROL_STATES, "maps": MAP_STATES, "last_valid": State(ids.VALID, "data")},
         prevent_initial_call=True,
     )
-    def write_query(result, pending, finished_map, view, _normalized, *args):
-        props, map_props, last_valid = args[: len(CONTROLS)], args[len(CONTROLS) : -1], args[-1]
+    def write_query(result, pending, finished_map, view, normalized, controls, maps, last_valid):
         # the controls as the browser holds them now (a link's or a preset's values land
         # together with its tab): a URL is written only once they are what the page shows
-        values, _ = checked(list(props), last_valid)
+        values, _ = checked(controls, last_valid)
         if not applied(values, shown_values(view, result, pending, finished_map)):
             raise PreventUpdate
-        maps = valid_map_values(dict(zip(MAP_CONTROLS, map_props, strict=True)))
+        maps = valid_map_values(maps)
         if view == "regimes" and isinstance(finished_map, dict):
             extra = finished_map.get("extra") or {}
             maps = {**maps, **valid_map_values(extra), "zoom": extra.get("zoom")}

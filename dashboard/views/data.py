@@ -11,7 +11,7 @@ from dash import Dash, Input, Output, dcc, html, no_update
 from core.data import IRIS_FEATURES, Dataset
 from dashboard import figures
 from dashboard.jobs import compute
-from dashboard.jobs.flow import record_for
+from dashboard.jobs.flow import keyed_record, with_record_key
 from dashboard.jobs.records import RunRecord
 from dashboard.jobs.runner import Jobs
 from dashboard.page import ids
@@ -112,6 +112,7 @@ def register(app: Dash, store: Jobs) -> None:
         if request is None:  # the last run was stopped before it finished
             stopped = "The last run was stopped before it finished: press Run."
             return figures.base.empty_figure(stopped), "", no_update, no_update
-        record = record_for(store, "run", request)
+        record, key = keyed_record(store, "run", request)
         data = compute.data_for(record.config)
-        return *data_view(record, data, fx, fy), *intro(data)
+        figure, caption = data_view(record, data, fx, fy)
+        return with_record_key(figure, key), caption, *intro(data)

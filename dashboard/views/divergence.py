@@ -17,19 +17,21 @@ from dashboard.figures.distance import distance_plot
 from dashboard.jobs import compute
 from dashboard.jobs.flow import (
     CONTROL_STATES,
+    JobSteps,
     SideJob,
+    background_job,
     checked,
-    checked_request,
     finished_result,
+    keyed_record,
     new_job,
     plan_of,
     record_for,
     register_csv_export,
     stop_replaced,
-    visitor_of,
+    with_record_key,
 )
-from dashboard.jobs.records import EpsSweepRecord, RunRecord
-from dashboard.jobs.runner import Jobs, execute, queued_label
+from dashboard.jobs.records import EpsSweepRecord, Record, RunRecord
+from dashboard.jobs.runner import Control, Jobs, Plan, queued_label
 from dashboard.page import ids
 from dashboard.page.components import explain, graph, job_bar
 from dashboard.state.rules import mlp_of, run_values, to_config
@@ -193,7 +195,7 @@ def finished_figure(store: Jobs, request: dict, normalized: bool) -> dict:
     view = finished_view(store, plan.key, normalized)  # the stored figure, if the cache kept it
     if view is None:
         view = finished_view(store, plan.key, normalized, record_for(store, "run", request))
-    return view[1]
+    return with_record_key(view[1], plan.key)
 
 
 def replay(store: Jobs, key: str, normalized: bool) -> tuple[str, dict] | None:
@@ -217,37 +219,56 @@ FINISHED = [
 ]
 
 
+class RunSteps(JobSteps):
+    """The main run's steps: live curves while it trains, its FINISHED outputs at the end."""
+
+    every = LIVE_SECONDS
+
+    def __init__(self, store: Jobs) -> None:
+        self.store = store
+        self.values: dict[str, Any] = {}  # the run's checked settings, once its request passed
+        self.plot: LivePlot | None = None
+
+    def progress(self, plan: Plan, pending: dict, set_progress: Callable) -> tuple[Callable, Callable]:
+        self.values = run_values(pending["values"])
+        plot = self.plot = LivePlot(to_config(self.values), pending.get("normalized") is True)
+        waiting = figures.distance.distance_placeholder("Waiting for a free slot on the server…").to_plotly_json()
+
+        def live(done, total, elapsed, partial):
+            # as a plain dict: the server unpickles each update to answer a poll (5 ms less than a Figure)
+            fig = with_record_key(plot(partial.distance[:, 1:], partial.loss[:, 0]).to_plotly_json(), plan.key)
+            set_progress((progress_label(done, total, elapsed), fig, 100 * done / total))
+
+        def wait(ahead, waited):
+            set_progress((queued_label(ahead, waited), waiting, 0))
+
+        return live, wait
+
+    def refused(self, message: str) -> tuple:
+        return no_update, no_update, message, 0, "", no_update
+
+    def ended(self, message: str, control: Control) -> tuple:
+        if message:
+            return no_update, no_update, message, 0, "", no_update
+        return None, "", "", 0, control.stopped_label(), no_update  # stopped while queued
+
+    def drawn(self, record: Record, control: Control, plan: Plan, pending: dict) -> tuple:
+        assert isinstance(record, RunRecord) and self.plot is not None  # a plan of kind "run", after progress()
+        normalized = self.plot.normalized
+        if record.cancelled:
+            summary, figure = summary_text(record), figures.distance.distance_view(record, normalized)
+            done = 100 * control.done / max(control.total, 1)
+            return None, summary, "", done, control.stopped_label(), with_record_key(figure, plan.key)
+        summary, _ = finished_view(self.store, plan.key, normalized, record)
+        label = f"{self.values['steps']:,} iterations · {control.elapsed:.1f} s"
+        result = finished_result(self.store, plan, {"kind": "run", "values": self.values})
+        return result, summary, "", 100, label, no_update
+
+
 def run_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
     """The main run's background job -> the FINISHED outputs and the distance figure (only for
     a stopped run: a finished one is drawn by ``draw_distance`` from its RESULT)."""
-    try:
-        plan, token = checked_request(store, "run", pending)
-    except ValueError as exc:
-        return no_update, no_update, f"Refused: {exc}", 0, "", no_update
-    values = run_values(pending["values"])
-    plot = LivePlot(to_config(values), pending.get("normalized") is True)
-    waiting = figures.distance.distance_placeholder("Waiting for a free slot on the server…").to_plotly_json()
-
-    def live(done, total, elapsed, partial):
-        # as a plain dict: the server unpickles each update to answer a poll (5 ms less than a Figure)
-        fig = plot(partial.distance[:, 1:], partial.loss[:, 0]).to_plotly_json()
-        set_progress((progress_label(done, total, elapsed), fig, 100 * done / total))
-
-    def wait(ahead, waited):
-        set_progress((queued_label(ahead, waited), waiting, 0))
-
-    outcome = execute(store, plan, token, live, wait, LIVE_SECONDS, visitor=visitor_of(store, pending))
-    if outcome.message:
-        return no_update, no_update, outcome.message, 0, "", no_update
-    record, control = outcome.record, outcome.control
-    if record is None:  # stopped while queued
-        return None, "", "", 0, control.stopped_label(), no_update
-    if record.cancelled:
-        summary, figure = summary_text(record), figures.distance.distance_view(record, plot.normalized)
-        return None, summary, "", 100 * control.done / max(control.total, 1), control.stopped_label(), figure
-    summary, _ = finished_view(store, plan.key, plot.normalized, record)
-    label = f"{values['steps']:,} iterations · {control.elapsed:.1f} s"
-    return finished_result(store, plan, {"kind": "run", "values": values}), summary, "", 100, label, no_update
+    return background_job(store, "run", RunSteps(store), pending, set_progress)
 
 
 # When a run starts, its graph comes into view if the page is scrolled away from it (on a
@@ -269,38 +290,44 @@ def register(app: Dash, store: Jobs) -> None:
     app.clientside_callback(SHOW_GRAPH, Input(ids.PENDING, "data"), prevent_initial_call=True)
 
     @app.callback(
-        *[Output(o.component_id, o.component_property, allow_duplicate=True) for o in FINISHED],
-        Output(ids.PENDING, "data"),
-        Input(ids.RUN, "n_clicks"),
-        Input(ids.AUTORUN, "data"),
-        State(ids.RUN, "disabled"),
-        State(ids.PENDING, "data"),
-        *CONTROL_STATES,
-        State(ids.VALID, "data"),
+        # a cached run answers at once, from this plain callback, not through the job that
+        # writes these while it runs (Dash: a background job's outputs come only from its job)
+        output={
+            "finished": [Output(o.component_id, o.component_property, allow_duplicate=True) for o in FINISHED],
+            "pending": Output(ids.PENDING, "data"),
+        },
+        inputs={"run": Input(ids.RUN, "n_clicks"), "autorun": Input(ids.AUTORUN, "data")},
+        state={
+            "running": State(ids.RUN, "disabled"),
+            "previous": State(ids.PENDING, "data"),
+            "controls": CONTROL_STATES,
+            "last_valid": State(ids.VALID, "data"),
+        },
         prevent_initial_call=True,
     )
-    def start(_clicks, _autorun, running, previous, *args):
-        *props, last_valid = args
-        values, _ = checked(props, last_valid)
+    def start(run, autorun, running, previous, controls, last_valid):
+        values, _ = checked(controls, last_valid)
         request = {"kind": "run", "values": run_values(values)}
         try:
             plan = plan_of(store, "run", request)
         except ValueError as exc:
-            return no_update, no_update, str(exc), no_update, no_update, no_update
+            return {"finished": [no_update, no_update, str(exc), no_update, no_update], "pending": no_update}
         # during a run, even a cached answer goes through a job: starting it stops the old one,
         # whose answer would otherwise arrive later and cover this one
         view = None if running else replay(store, plan.key, values["normalized"])
         if view is None:
             stop_replaced(store, running, previous)
             pending = {**request, "normalized": values["normalized"], **new_job(store)}
-            return no_update, no_update, "", 0, "starting…", pending
+            return {"finished": [no_update, no_update, "", 0, "starting…"], "pending": pending}
         summary, _ = view
         label = f"{values['steps']:,} iterations · from the cache"
-        return finished_result(store, plan, request), summary, "", 100, label, no_update
+        return {"finished": [finished_result(store, plan, request), summary, "", 100, label], "pending": no_update}
 
     @app.callback(
         *FINISHED,
-        Output(ids.DISTANCE_GRAPH, "figure", allow_duplicate=True),  # a stopped run's partial curves
+        # a stopped run's partial curves come with its job's end, together with its other
+        # outputs; the job's progress (below) is the graph's writer while it runs
+        Output(ids.DISTANCE_GRAPH, "figure", allow_duplicate=True),
         Input(ids.PENDING, "data"),
         background=True,
         running=[(Output(ids.RUN, "disabled"), True, False), (Output(ids.CANCEL, "disabled"), False, True)],
@@ -316,6 +343,8 @@ def register(app: Dash, store: Jobs) -> None:
         return run_job(store, pending, set_progress)
 
     @app.callback(
+        # every finished run, cached or just computed, is drawn here from RESULT; the running
+        # job's progress output draws its live curves (the two states of the one graph)
         Output(ids.DISTANCE_GRAPH, "figure", allow_duplicate=True),
         Input(ids.RESULT, "data"),
         Input(ids.NORMALIZED, "value"),
@@ -342,4 +371,5 @@ def register(app: Dash, store: Jobs) -> None:
     def draw_curvature(request):
         if request is None:  # the last run was stopped before it finished
             return figures.base.empty_figure("The last run was stopped before it finished: press Run.")
-        return figures.dynamics.curvature_view(record_for(store, "run", request))
+        record, key = keyed_record(store, "run", request)
+        return with_record_key(figures.dynamics.curvature_view(record), key)

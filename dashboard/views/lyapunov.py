@@ -10,7 +10,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import figures
 from dashboard.jobs import compute
-from dashboard.jobs.flow import SideJob, record_for, register_csv_export
+from dashboard.jobs.flow import SideJob, keyed_record, register_csv_export, with_record_key
 from dashboard.jobs.records import FTLERecord
 from dashboard.jobs.runner import Jobs
 from dashboard.page import ids
@@ -121,7 +121,8 @@ def register(app: Dash, store: Jobs) -> None:
     def draw_fit(request):
         if request is None:  # the last run was stopped before it finished
             return figures.base.empty_figure("The last run was stopped before it finished: press Run.")
-        return figures.lyapunov.fit_view(record_for(store, "run", request))
+        record, key = keyed_record(store, "run", request)
+        return with_record_key(figures.lyapunov.fit_view(record), key)
 
     register_csv_export(
         app,
@@ -142,9 +143,10 @@ def register(app: Dash, store: Jobs) -> None:
         prevent_initial_call=True,
     )
     def draw_ftle(request, hist_exponent):
-        record = record_for(store, "ftle", request)
+        record, key = keyed_record(store, "ftle", request)
         try:
             exponent = FTLE_HIST_EXPONENT(hist_exponent)
         except ValueError as exc:
             raise PreventUpdate from exc  # not one of the dropdown's values
-        return *figures.lyapunov.ftle_views(record, exponent), ftle_table(record)
+        drawn = figures.lyapunov.ftle_views(record, exponent)
+        return *(with_record_key(figure, key) for figure in drawn), ftle_table(record)

@@ -11,39 +11,37 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash import Dash, Input, Output, State, ctx, dcc, html, no_update, set_props
 from dash.exceptions import PreventUpdate
 
 from core.engine.parallel import sent_again_news
 from dashboard.figures.map_kinds import map_figure
 from dashboard.jobs import compute, plans
 from dashboard.jobs.flow import (
-    CONTROL_OUTPUTS,
     CONTROL_STATES,
+    JobSteps,
+    background_job,
     checked,
-    checked_request,
     finished_result,
     new_job,
-    new_token,
     plan_of,
-    props_from_values,
-    visitor_of,
+    with_record_key,
 )
-from dashboard.jobs.records import MapRecord
-from dashboard.jobs.runner import Jobs, execute, queued_label
+from dashboard.jobs.records import MapRecord, Record
+from dashboard.jobs.runner import Control, Jobs, Plan, queued_label
 from dashboard.page import ids
 from dashboard.page.components import explain, graph, job_bar, text_input
 from dashboard.state.map_kinds import MAP_VIEWS
-from dashboard.state.rules import MAP_CONTROLS, MAP_RULES, check_values, map_values, run_values
+from dashboard.state.rules import MAP_CONTROLS, MAP_RULES, map_values, run_values
 from dashboard.views import View
-from dashboard.views.map_zoom import clicked_run, with_coarse, zoom_note, zoom_out_request, zoom_request
+from dashboard.views.map_zoom import with_coarse, zoom_note, zoom_out_request, zoom_request
 
 VIEW = View("regimes", "Regimes")
 GRAPHS = (ids.MAP_GRAPH,)
 SIDE_JOBS = ()
 STOPPABLE = ((ids.MAP_RUN, ids.MAP_CANCEL, ids.MAP_PENDING),)  # (run, cancel, pending): stopped like side jobs
 LIVE_SECONDS = 0.5
-MAP_STATES = [State(name, "value") for name in MAP_CONTROLS]
+MAP_STATES = {name: State(name, "value") for name in MAP_CONTROLS}
 
 
 def layout() -> list:
@@ -124,39 +122,55 @@ def progress_label(done: int, total: int, elapsed: float, estimate: float | None
     return f"{text} · ~{left:.0f} s left"
 
 
+class MapSteps(JobSteps):
+    """The map's steps: the map filling in live (a zoom over its coarse map), then the
+    finished map, its figure kept beside its record for a replay."""
+
+    every = LIVE_SECONDS
+
+    def __init__(self, store: Jobs) -> None:
+        self.store, self.zoomed = store, False
+
+    def progress(self, plan: Plan, pending: dict, set_progress: Callable) -> tuple[Callable, Callable]:
+        config = plans.map_config(pending["values"], map_values(pending["extra"]))
+        kind, n_inits = pending["extra"]["map"], int(pending["extra"]["inits"])
+        coarse = _coarse_record(self.store, pending)  # a zoom: the coarse map shows until replaced
+        zoomed = self.zoomed = pending["extra"].get("zoom") is not None
+
+        def live(done, total, elapsed, partial):
+            record = compute.map_record(kind, config, n_inits, partial)
+            record = record if coarse is None else with_coarse(record, coarse)
+            label = progress_label(done, total, elapsed, plan.seconds)
+            news = sent_again_news("cell")  # e.g. '8 cells sent again (a worker stopped)'
+            label = f"{label} · {news}" if news else label
+            figure = with_record_key(map_figure(record, live=True, zoomed=zoomed).to_plotly_json(), plan.key)
+            set_progress((label, figure))
+
+        def wait(ahead, waited):
+            set_progress((queued_label(ahead, waited), no_update))
+
+        return live, wait
+
+    def refused(self, message: str) -> tuple:
+        return no_update, no_update, "", message
+
+    def ended(self, message: str, control: Control) -> tuple:
+        return no_update, no_update, control.stopped_label("cell") if control.stopped else "", message
+
+    def drawn(self, record: Record, control: Control, plan: Plan, pending: dict) -> tuple:
+        assert isinstance(record, MapRecord)  # a plan of kind "map"
+        figure = with_record_key(map_figure(record, zoomed=self.zoomed), plan.key)
+        if record.cancelled:
+            return figure, None, control.stopped_label("cell"), ""
+        label = f"{record.etas.size} learning rates · done in {control.elapsed:.1f} s"
+        figure = figure.to_plotly_json()
+        self.store.store(view_key(plan.key), figure)  # a replay sends it as it is
+        return figure, finished_result(self.store, plan, pending), label, ""
+
+
 def map_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
     """The map's background job -> (figure, finished request, label, message) (plain, for tests)."""
-    try:
-        plan, token = checked_request(store, "map", pending)
-    except ValueError as exc:
-        return no_update, no_update, "", f"Refused: {exc}"
-    config = plans.map_config(pending["values"], map_values(pending["extra"]))
-    kind, n_inits = pending["extra"]["map"], int(pending["extra"]["inits"])
-    coarse = _coarse_record(store, pending)  # a zoom: the coarse map shows until replaced
-    zoomed = pending["extra"].get("zoom") is not None
-    estimate = plan.seconds
-
-    def live(done, total, elapsed, partial):
-        record = compute.map_record(kind, config, n_inits, partial)
-        record = record if coarse is None else with_coarse(record, coarse)
-        label = progress_label(done, total, elapsed, estimate)
-        news = sent_again_news("cell")  # e.g. '8 cells sent again (a worker stopped)'
-        label = f"{label} · {news}" if news else label
-        set_progress((label, map_figure(record, live=True, zoomed=zoomed).to_plotly_json()))
-
-    def wait(ahead, waited):
-        set_progress((queued_label(ahead, waited), no_update))
-
-    outcome = execute(store, plan, token, live, wait, LIVE_SECONDS, visitor=visitor_of(store, pending))
-    record, control = outcome.record, outcome.control
-    if outcome.message or record is None:
-        return no_update, no_update, control.stopped_label("cell") if control.stopped else "", outcome.message
-    if record.cancelled:
-        return map_figure(record, zoomed=zoomed), None, control.stopped_label("cell"), ""
-    label = f"{record.etas.size} learning rates · done in {control.elapsed:.1f} s"
-    figure = map_figure(record, zoomed=zoomed).to_plotly_json()
-    store.store(view_key(plan.key), figure)  # a replay sends it as it is
-    return figure, finished_result(store, plan, pending), label, ""
+    return background_job(store, "map", MapSteps(store), pending, set_progress)
 
 
 def _coarse_record(store: Jobs, pending: dict) -> MapRecord | None:
@@ -175,58 +189,54 @@ def view_key(key: str) -> str:
 
 def replay(store: Jobs, key: str):
     """A finished map's figure, if it and its record are stored (a click or zoom needs the record)."""
-    return store.load(view_key(key)) if store.has(key) else None
+    figure = store.load(view_key(key)) if store.has(key) else None
+    return None if figure is None else with_record_key(figure, key)
 
 
 def register(app: Dash, store: Jobs) -> None:
     @app.callback(
-        Output(ids.MAP_PENDING, "data"),
-        Output(ids.MAP_MESSAGE, "children", allow_duplicate=True),
-        Output(ids.MAP_PROGRESS, "children", allow_duplicate=True),
-        Output(ids.MAP_GRAPH, "figure", allow_duplicate=True),
-        Output(ids.MAP_STORE, "data", allow_duplicate=True),
-        Input(ids.MAP_RUN, "n_clicks"),
-        Input(ids.MAP_ZOOM, "n_clicks"),
-        Input(ids.MAP_ZOOM_OUT, "n_clicks"),
-        Input(ids.AUTORUN, "data"),
-        State(ids.MAP_RUN, "disabled"),
-        *CONTROL_STATES,
-        State(ids.VALID, "data"),
-        *MAP_STATES,
-        State(ids.MAP_GRAPH, "selectedData"),
-        State(ids.MAP_STORE, "data"),
+        output={
+            "pending": Output(ids.MAP_PENDING, "data"),
+            # a cached map answers at once, from this plain callback, not through the job that
+            # writes these while it runs (Dash: a background job's outputs come only from its job)
+            "figure": Output(ids.MAP_GRAPH, "figure", allow_duplicate=True),
+            "finished": Output(ids.MAP_STORE, "data", allow_duplicate=True),
+        },
+        inputs={
+            "run": Input(ids.MAP_RUN, "n_clicks"),
+            "zoom_in": Input(ids.MAP_ZOOM, "n_clicks"),
+            "zoom_out": Input(ids.MAP_ZOOM_OUT, "n_clicks"),
+            "autorun": Input(ids.AUTORUN, "data"),
+        },
+        state={
+            "running": State(ids.MAP_RUN, "disabled"),
+            "controls": CONTROL_STATES,
+            "last_valid": State(ids.VALID, "data"),
+            "maps": MAP_STATES,
+            "selected": State(ids.MAP_GRAPH, "selectedData"),
+            "finished": State(ids.MAP_STORE, "data"),
+        },
         prevent_initial_call=True,
     )
-    def request(_run, _zoom_in, _zoom_out, autorun, running, *args):
+    def request(run, zoom_in, zoom_out, autorun, running, controls, last_valid, maps, selected, finished):
         """Refusals and cached maps answer at once; the others start the background job. Run
         map runs the settings above; Zoom in the box drawn on the map on screen, Zoom out the
-        map that one refines; a link's zoom comes with its request to run (AUTORUN)."""
-        n = len(CONTROL_STATES)
-        props, last_valid, map_props = args[:n], args[n], args[n + 1 : n + 1 + len(MAP_STATES)]
-        selected, finished = args[-2], args[-1]
+        map that one refines; a link's zoom comes with its request to run (AUTORUN). The
+        message and label are set beside (``set_props``): the job writes them while it runs."""
         if ctx.triggered_id == ids.AUTORUN and (autorun or {}).get("view") != VIEW.id:
             raise PreventUpdate
-        values = run_values(checked(list(props), last_valid)[0])
-        extra = dict(zip(MAP_CONTROLS, map_props, strict=True))
-        if ctx.triggered_id == ids.AUTORUN and autorun.get("zoom") is not None:
-            extra["zoom"] = autorun["zoom"]
-        if ctx.triggered_id in (ids.MAP_ZOOM, ids.MAP_ZOOM_OUT):
-            try:
-                if ctx.triggered_id == ids.MAP_ZOOM:
-                    values, extra = zoom_request(selected, finished)
-                else:
-                    values, extra = zoom_out_request(finished)
-            except ValueError as exc:
-                return no_update, str(exc), "", no_update, no_update
-        request = {"kind": "map", "values": values, "extra": extra}
-        try:  # refuse at once, not from a background job
-            plan = plan_of(store, "map", request)
+        try:
+            request = map_request(ctx.triggered_id, controls, last_valid, maps, autorun, selected, finished)
+            plan = plan_of(store, "map", request)  # refuse at once, not from a background job
         except ValueError as exc:
-            return no_update, str(exc), "", no_update, no_update
+            return told(str(exc), "", {"pending": no_update, "figure": no_update, "finished": no_update})
         figure = None if running else replay(store, plan.key)  # during a job, a new one stops it
         if figure is not None:
-            return no_update, "", "from the cache", figure, finished_result(store, plan, request)
-        return {**request, **new_job(store)}, "", "starting…", no_update, no_update
+            answer = {"pending": no_update, "figure": figure, "finished": finished_result(store, plan, request)}
+            return told("", "from the cache", answer)
+        return told(
+            "", "starting…", {"pending": {**request, **new_job(store)}, "figure": no_update, "finished": no_update}
+        )
 
     @app.callback(
         Output(ids.MAP_GRAPH, "figure"),
@@ -258,18 +268,24 @@ def register(app: Dash, store: Jobs) -> None:
         note = zoom_note(finished)
         return note, not note
 
-    @app.callback(
-        *CONTROL_OUTPUTS,
-        Output(ids.TABS, "value", allow_duplicate=True),
-        Output(ids.AUTORUN, "data", allow_duplicate=True),
-        Input(ids.MAP_GRAPH, "clickData"),
-        State(ids.MAP_STORE, "data"),
-        prevent_initial_call=True,
-    )
-    def open_run(click, finished):
-        try:
-            values = clicked_run(click, finished)
-        except (ValueError, TypeError, KeyError, IndexError):
-            raise PreventUpdate from None
-        values = check_values(values, {})[0]
-        return *props_from_values(values), "divergence", {"view": "divergence", "token": new_token()}
+
+def told(message: str, label: str, outputs: dict) -> dict:
+    """``outputs``, with the map's message and progress label set beside them."""
+    set_props(ids.MAP_MESSAGE, {"children": message})
+    set_props(ids.MAP_PROGRESS, {"children": label})
+    return outputs
+
+
+def map_request(
+    trigger: Any, controls: dict, last_valid: Any, maps: dict, autorun: Any, selected: Any, finished: Any
+) -> dict:
+    """What Run map, Zoom in, Zoom out or a link asks to compute (ValueError: a zoom that cannot be)."""
+    values = run_values(checked(controls, last_valid)[0])
+    extra = dict(maps)
+    if trigger == ids.AUTORUN and autorun.get("zoom") is not None:
+        extra["zoom"] = autorun["zoom"]
+    if trigger == ids.MAP_ZOOM:
+        values, extra = zoom_request(selected, finished)
+    elif trigger == ids.MAP_ZOOM_OUT:
+        values, extra = zoom_out_request(finished)
+    return {"kind": "map", "values": values, "extra": extra}

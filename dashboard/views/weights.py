@@ -8,7 +8,7 @@ from dash import Dash, Input, Output, html
 
 from dashboard import figures
 from dashboard.jobs import compute
-from dashboard.jobs.flow import record_for
+from dashboard.jobs.flow import keyed_record, with_record_key
 from dashboard.jobs.records import RunRecord
 from dashboard.jobs.runner import Jobs
 from dashboard.page import ids
@@ -67,5 +67,6 @@ def register(app: Dash, store: Jobs) -> None:
         if request is None:  # the last run was stopped before it finished
             blank = figures.base.empty_figure("The last run was stopped before it finished: press Run.")
             return *[blank] * len(GRAPHS), ""
-        record = record_for(store, "run", request)
-        return *figures.weights.weights_views(record, compute.data_for(record.config)), movement_text(record)
+        record, key = keyed_record(store, "run", request)
+        drawn = figures.weights.weights_views(record, compute.data_for(record.config))
+        return *(with_record_key(figure, key) for figure in drawn), movement_text(record)

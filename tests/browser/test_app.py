@@ -7,8 +7,10 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from dashboard.jobs import plans
 from dashboard.state import rules
 from dashboard.state.presets import PRESETS
+from dashboard.state.query import parse_query
 
 TAB_LABELS = {
     "divergence": "Divergence",
@@ -362,6 +364,14 @@ def _settled_graph(dash_duo, steps: int):
     return state_now
 
 
+def _record_key(dash_duo, graph: str):
+    """The cache key of the record a graph's figure was drawn from (its ``layout.meta.record``)."""
+    return dash_duo.driver.execute_script(
+        f"const el = document.querySelector('#{graph} .js-plotly-plot');"
+        "return el && el.layout && el.layout.meta ? el.layout.meta.record : null;"
+    )
+
+
 def _click_preset(dash_duo, name: str):
     label = PRESETS[name].label
     next(b for b in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".presets button") if b.text == label).click()
@@ -384,6 +394,15 @@ def test_cached_presets_and_back_always_draw_the_run_in_the_controls(dash_duo, f
         assert eta == preset["eta"] and shown["run"]["eta"] == eta, (name, shown)
         assert shown["run"]["seed"] == seed and shown["run"]["steps"] == preset["steps"], (name, shown)
         assert shown["last"] == preset["steps"], (name, shown)
+        # every figure drawn from the run carries its record's key: the one of the settings on screen
+        on_screen = {
+            **rules.default_values(),
+            **parse_query(dash_duo.driver.execute_script("return location.search"))[0],
+        }
+        key = plans.plan("run", rules.run_values(on_screen), None, rules.Limits(rate=1e6), 1).key
+        assert on_screen["eta"] == eta and on_screen["seed"] == seed, (name, on_screen)
+        drawn = {graph: _record_key(dash_duo, graph) for graph in ("distance-graph", "curvature-graph")}
+        assert drawn == dict.fromkeys(drawn, key), (name, drawn, key)
 
     for i in range(10):
         name = names[i % 2]

@@ -71,10 +71,6 @@ def test_the_momentum_box_is_off_for_gd_and_says_what_it_means():
     assert not disabled and "β1" in hint and "β2 = 0.999" in hint and "eps = 1e-08" in hint
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dashboard/page/layout.py's register must call controls.register(app) (not this session's file)",
-)
 def test_the_page_wires_the_momentum_box(tmp_path, monkeypatch):
     monkeypatch.setenv("WSD_CACHE_DIR", str(tmp_path / "cache"))
     from app import create_app

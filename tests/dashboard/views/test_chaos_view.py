@@ -8,7 +8,7 @@ from dash import no_update
 from core.analysis.attractor import APERIODIC, DIVERGED, FIXED_POINT, Attractor
 from core.config import RunConfig
 from core.experiments.diagnostics import run_diagnostics
-from dashboard.jobs.flow import side_job
+from dashboard.jobs.flow import plan_of, side_job
 from dashboard.state import rules
 from dashboard.views import chaos
 
@@ -30,6 +30,8 @@ def test_a_long_run_at_eta_5_draws_its_diagnostics(store):
     assert "The loss rises on" in summary and "%" in summary
     assert "settles on a cycle of period 10 from iteration 350 to its end (3,000)" in summary  # seed 0
     assert any("of 3,000" in text for (text,) in updates)
+    key = plan_of(store, "chaos", _request({"eta": 5, "steps": 3000})).key
+    assert all(f.layout.meta["record"] == key for f in figures)  # each figure names the record it shows
 
 
 @pytest.mark.parametrize(

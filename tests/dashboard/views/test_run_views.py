@@ -140,3 +140,35 @@ def test_an_exported_files_name_says_which_run_it_holds():
     assert name.startswith("weightspace-digits-eta0.5-eps1e-08-seed3-300it-") and name.isascii()
     other = exports.export_name(RunConfig(learning_rate=0.5, seed=3, n_steps=300, dataset="digits", hidden=64))
     assert other != name  # the config's hash tells runs apart that differ elsewhere
+
+
+def test_a_figure_carries_the_key_of_its_record_beside_its_meta():
+    figure = figures.base.empty_figure("x")
+    figure.update_layout(meta={"run": {"eta": 1.0}})
+    assert flow.with_record_key(figure, "run:k").layout.meta == {"run": {"eta": 1.0}, "record": "run:k"}
+    plain = flow.with_record_key({"data": []}, "map:k")
+    assert plain["layout"]["meta"] == {"record": "map:k"}
+
+
+def test_the_controls_are_read_and_written_by_name():
+    values = {**rules.default_values(), "normalized": True, "eta": 0.5}
+    props = flow.control_props(values)
+    assert list(props) == list(rules.CONTROLS) and props["normalized"] == ["on"] and props["eta"] == 0.5
+    assert flow.control_props({"seed": 3}) == {"seed": 3}  # a released slider sets one control
+    assert flow.checked(props, rules.default_values())[0] == rules.check_values(values, {})[0]
+
+
+def test_a_preset_a_click_and_a_release_write_the_controls_through_one_callback():
+    from dash import no_update
+
+    from dashboard.page import sync
+    from dashboard.state.presets import PRESETS
+
+    preset = sync.applied_outputs(sync.chosen_preset({"type": "preset", "name": "chaotic"}, [1]))
+    assert preset["controls"]["eta"] == PRESETS["chaotic"].values["eta"] and preset["view"] == PRESETS["chaotic"].view
+    assert preset["message"] is no_update and preset["autorun"]["view"] == PRESETS["chaotic"].view
+    released = {"slider": "seed-slider", "position": 7}
+    change = sync.hand_applied(sync.ids.RELEASED, released, ["on"], None, None)
+    outputs = sync.applied_outputs(change)
+    assert outputs["controls"]["seed"] == 7 and outputs["controls"]["eta"] is no_update
+    assert outputs["view"] is no_update and outputs["autorun"]["view"] == "controls"
