@@ -285,13 +285,22 @@ def to_config(values: dict[str, Any]) -> RunConfig:
     return dataclasses.replace(DEFAULTS, **fields)
 
 
+# Run settings that came after the first release: a page loaded before them (open across a
+# deploy) sends none of them, and its run is the one it showed, with their defaults (plain GD)
+ADDED_LATER = ("optimizer", "momentum")
+
+
 def run_values(raw: Any) -> dict[str, Any]:
     """The run settings a page sent with a job, each checked by its rule on the server.
 
-    The page's stores are not trusted: a hand-made request can put anything in them.
+    The page's stores are not trusted: a hand-made request can put anything in them. The
+    settings of ``ADDED_LATER`` may be absent together (a page older than they are): they
+    take their defaults.
     """
     if not isinstance(raw, dict):
         raise ValueError(f"the run request must be a mapping of settings, got {quoted(raw)}")
+    if not any(name in raw for name in ADDED_LATER):
+        raw = {**raw, **{name: RULES[name].default for name in ADDED_LATER}}
     unknown = sorted(set(raw) - set(CONTROLS), key=str)
     missing = [name for name in RUN_CONTROLS if name not in raw]
     wrong = [f"unknown settings {quoted(unknown)}"] if unknown else []
