@@ -19,7 +19,7 @@ import numpy as np
 
 from core.config import ACTIVATIONS, DATASETS, INITS, NORMS, OUTPUTS, PERTURBATIONS, RunConfig
 from core.data import load_dataset_file
-from core.engine.optimizers import OPTIMIZERS
+from core.engine.optimizers import CONSTANTS, OPTIMIZERS
 from core.experiments.regimes import geometric_grid
 
 EXIT_BAD_INPUT = 2
@@ -137,8 +137,7 @@ def optimizer_settings(args: argparse.Namespace) -> dict[str, object]:
         for field in ("momentum", "beta2", "adam_eps")
         if getattr(args, field, None) is not None
     }
-    uses = {"gd": (), "momentum": ("momentum",), "nesterov": ("momentum",), "adam": ("momentum", "beta2", "adam_eps")}
-    unused = [field for field in given if field not in uses[name]]
+    unused = [field for field in given if field not in CONSTANTS[name]]
     if unused:
         flags = ", ".join("--" + field.replace("_", "-") for field in unused)
         raise ValueError(f"{flags} does not apply to --optimizer {name}")

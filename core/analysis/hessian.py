@@ -41,8 +41,9 @@ LANCZOS_SEED = 20210226  # fixes the start vector v0, so Lanczos results are rep
 HESSIAN_ARRAYS = 5  # (P, P)-sized arrays of the exact Hessian: 2P rows in, 2P gradients out, H
 
 
-class _NotFinite(Exception):
-    """A Hessian-vector product met a non-finite gradient (inside ARPACK's loop)."""
+class NonFiniteGradient(Exception):
+    """A Hessian-vector product met a non-finite gradient (inside ARPACK's loop, or along a
+    tangent trajectory)."""
 
 
 def _steps(theta: FloatArray, step: float | None) -> FloatArray:
@@ -82,21 +83,24 @@ def hessian(objective: Objective, theta: FloatArray, *, step: float | None = Non
 
 
 def hessian_vector_product(objective: Objective, theta: FloatArray, v: FloatArray) -> FloatArray:
-    """H v (P,) at ``theta: (P,)`` by a central difference of the gradient along ``v: (P,)``.
-
-    The step along the unit vector v/|v| is eps^(1/3) max(1, rms(theta)), as in ``_steps``.
-    Raises ``_NotFinite`` if a gradient is not finite.
+    """H v at ``theta: (P,)``: (P,) for ``v: (P,)``, or (P, k) for the k columns of ``v: (P, k)``
+    in one objective call on 2k rows, each by a central difference of the gradient along its
+    unit vector, with the step eps^(1/3) max(1, rms(theta)) (as in ``_steps``).
+    Raises ``NonFiniteGradient`` if a gradient is not finite.
     """
-    norm = float(np.linalg.norm(v))
-    if norm == 0.0:
-        return np.zeros_like(theta)
+    columns = v.reshape(len(theta), -1)  # (P, k)
+    norms = np.linalg.norm(columns, axis=0)  # (k,)
+    if not norms.any():
+        return np.zeros_like(v)
     h = RELATIVE_STEP * max(1.0, float(np.sqrt(np.mean(theta * theta))))
-    delta = (h / norm) * v
-    grad = objective(np.stack([theta + delta, theta - delta]))[1]
-    product: FloatArray = (grad[0] - grad[1]) * (norm / (2.0 * h))
+    scale = np.divide(h, norms, out=np.zeros_like(norms), where=norms > 0)  # a zero column: a zero product
+    delta = (columns * scale).T  # (k, P)
+    grad = objective(np.concatenate([theta + delta, theta - delta]))[1]
+    k = len(norms)
+    product: FloatArray = ((grad[:k] - grad[k:]) * (norms / (2.0 * h))[:, None]).T
     if not np.isfinite(product).all():
-        raise _NotFinite
-    return product
+        raise NonFiniteGradient
+    return product.reshape(v.shape)
 
 
 def _lanczos_top(objective: Objective, theta: FloatArray) -> float:
@@ -108,7 +112,7 @@ def _lanczos_top(objective: Objective, theta: FloatArray) -> float:
     v0 = np.random.default_rng(LANCZOS_SEED).standard_normal(p)
     try:
         return float(eigsh(operator, k=1, which="LA", v0=v0, tol=LANCZOS_TOL, return_eigenvectors=False)[0])
-    except _NotFinite:
+    except NonFiniteGradient:
         return math.nan
     except ArpackNoConvergence as exc:
         return float(exc.eigenvalues[0]) if len(exc.eigenvalues) else math.nan

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.analysis.hessian import EXACT_MAX_PARAMS, RELATIVE_STEP, hessian
+from core.analysis.hessian import EXACT_MAX_PARAMS, NonFiniteGradient, hessian, hessian_vector_product
 from core.arrays import FloatArray, IntArray
 from core.engine.objective import Objective
 from core.engine.optimizers import GD, Optimizer
@@ -125,14 +125,18 @@ def _hessian_times(objective: Objective, theta: FloatArray, q: FloatArray, exact
     if exact:
         h = hessian(objective, theta)
         return None if not np.isfinite(h).all() else h @ q
-    # k Hessian-vector products in one call: central differences of the gradient along each
-    # (unit) column of q, with the step of core.analysis.hessian.hessian_vector_product
-    step = RELATIVE_STEP * max(1.0, float(np.sqrt(np.mean(theta * theta))))
-    rows = np.concatenate([theta + step * q.T, theta - step * q.T])  # (2k, P)
-    grad = objective(rows)[1]
-    k = q.shape[1]
-    product: FloatArray = ((grad[:k] - grad[k:]) / (2.0 * step)).T
-    return product if np.isfinite(product).all() else None
+    try:
+        return hessian_vector_product(objective, theta, q)  # k products in one objective call
+    except NonFiniteGradient:
+        return None
+
+
+def tangent_dimension(optimizer: Optimizer, n_params: int) -> int:
+    """The dimension of the tangent space of ``optimizer``'s map: P for GD, 2P (theta and the
+    buffer) for momentum and Nesterov; Adam's Jacobian is not implemented (ValueError)."""
+    if optimizer.name not in ("gd", "momentum", "nesterov"):
+        raise ValueError(f"the tangent spectrum is computed for gd, momentum and nesterov, not {optimizer.name!r}")
+    return n_params if optimizer.name == "gd" else 2 * n_params
 
 
 def _step(q: FloatArray, hq: FloatArray, eta: float, optimizer: Optimizer) -> FloatArray:
@@ -169,10 +173,8 @@ def tangent_spectrum(
     if thetas.ndim != 2 or len(thetas) < 2:
         raise ValueError(f"thetas must have shape (T + 1, P) with T >= 1, got {thetas.shape}")
     n_steps, p = len(thetas) - 1, thetas.shape[1]
-    if optimizer.name not in ("gd", "momentum", "nesterov"):
-        raise ValueError(f"the tangent spectrum is computed for gd, momentum and nesterov, not {optimizer.name!r}")
-    buffered = optimizer.name != "gd"
-    dim = 2 * p if buffered else p  # the tangent space: theta, and the momentum buffer
+    dim = tangent_dimension(optimizer, p)
+    buffered = dim > p
     k = check_int("k", k, low=1, high=dim)
     every = check_int("every", every, low=1, high=n_steps)
     eta = check_float("learning_rate", learning_rate, low=0.0, high=math.inf)

@@ -23,8 +23,15 @@ import numpy as np
 from core.arrays import FloatArray
 from core.validate import check_choice, check_float
 
-OPTIMIZERS = ("gd", "momentum", "nesterov", "adam")
-WITH_MOMENTUM = ("momentum", "nesterov", "adam")  # beta is theirs (Adam's beta1)
+# each update rule and the constants it reads (momentum is Adam's beta1)
+CONSTANTS: dict[str, tuple[str, ...]] = {
+    "gd": (),
+    "momentum": ("momentum",),
+    "nesterov": ("momentum",),
+    "adam": ("momentum", "beta2", "adam_eps"),
+}
+OPTIMIZERS = tuple(CONSTANTS)
+WITH_MOMENTUM = tuple(name for name, used in CONSTANTS.items() if "momentum" in used)
 
 
 def _beta(name: str, value: object) -> float:

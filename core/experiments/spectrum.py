@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.analysis.tangent import TangentSpectrum, tangent_spectrum
+from core.analysis.tangent import TangentSpectrum, tangent_dimension, tangent_spectrum
 from core.arrays import FloatArray
 from core.config import RunConfig
 from core.data import Dataset
@@ -42,9 +42,7 @@ def run_spectrum(
     mlp = network_for(config, data)
     p = mlp.n_params
     rule = config.update_rule()
-    if rule.name not in ("gd", "momentum", "nesterov"):
-        raise ValueError(f"the tangent spectrum is computed for gd, momentum and nesterov, not {rule.name!r}")
-    k = check_int("k", k, low=1, high=p if rule.name == "gd" else 2 * p)
+    k = check_int("k", k, low=1, high=tangent_dimension(rule, p))  # before any training
     every = check_int("every", every, low=1, high=config.n_steps)  # before any training
     check_memory(
         descend_bytes(config.n_steps, 1, p, 1) + 8 * p * (p + 4 * k),
