@@ -100,7 +100,7 @@ class Admission:
         if self.redis_url:
             self._redis.set(f"wsd:stop:{check_token(token)}", reason, ex=STALE_STOP_SECONDS)
         else:
-            (self._dir("stop") / check_token(token)).write_text(reason)
+            _write_whole(self._dir("stop") / check_token(token), reason)
 
     # ---- the job's side ---------------------------------------------------------
     def stop_reason(self, token: str, started: float) -> str | None:
@@ -337,6 +337,14 @@ class _Pool:
     directory: str
     size: int
     queue: str
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader sees no file or all of it: a job that read
+    a stop file between its creation and its write took the empty reason for a Cancel."""
+    part = path.with_name(f".{path.name}.{os.getpid()}")
+    part.write_text(text)
+    os.replace(part, path)
 
 
 def _lock(path: Path) -> int | None:

@@ -3,6 +3,7 @@ of workers, and no chunk lost when a worker process is killed mid-map."""
 
 import os
 import signal
+import threading
 import time
 
 import numpy as np
@@ -48,25 +49,32 @@ def test_a_distributed_sweep_equals_the_local_one_and_reports_progress(cluster):
 
 def test_a_worker_killed_mid_map_loses_no_chunk(cluster):
     """SIGKILL to the process computing a chunk: Celery puts that chunk back in the queue
-    (late acknowledgement) and the map completes with the same numbers."""
+    (late acknowledgement) and the map completes with the same numbers. Eight one-cell chunks
+    of 15,000 steps (about a quarter of a second each here): a thread asks the workers for their active
+    tasks from the start and kills the first process it sees computing one."""
     workers = cluster.workers
-    config = RunConfig(n_steps=2000)
-    etas, seeds = np.geomspace(0.1, 5.0, 8), np.arange(4)
+    config = RunConfig(n_steps=15_000)
+    etas, seeds = np.geomspace(0.1, 5.0, 4), np.arange(2)
     local = run_map("eta-seed", config, etas, seeds, workers=2)
-    killed = []
+    killed: list[psutil.Process] = []
+    finished = threading.Event()
 
-    def kill_one_busy_process(done, total, _partial):
-        if killed:
-            return None
-        for tasks in (workers.app.control.inspect(timeout=1.0).active() or {}).values():
-            for task in tasks:
-                killed.append(psutil.Process(task["worker_pid"]))  # before the kill: its pid may be reused
-                os.kill(task["worker_pid"], signal.SIGKILL)
-                return None
-        return None
+    def kill_one_busy_process() -> None:
+        while not finished.is_set():
+            for tasks in (workers.app.control.inspect(timeout=0.5).active() or {}).values():
+                for task in tasks:
+                    killed.append(psutil.Process(task["worker_pid"]))  # before the kill: its pid may be reused
+                    os.kill(task["worker_pid"], signal.SIGKILL)
+                    return
 
     children = set(workers.child_pids())
-    spread = run_map("eta-seed", config, etas, seeds, executor=_executor(cluster), on_progress=kill_one_busy_process)
+    killer = threading.Thread(target=kill_one_busy_process, daemon=True)
+    killer.start()
+    try:
+        spread = run_map("eta-seed", config, etas, seeds, executor=_executor(cluster))
+    finally:
+        finished.set()
+        killer.join()
     assert killed and killed[0].pid in children, (killed, children)
     assert _gone(killed[0])  # it is gone (the worker made a new process and took the chunk again)
     _same(local, spread)

@@ -108,6 +108,24 @@ def test_a_stop_request_ends_the_wait(admission):
     holder[0].join(20)
 
 
+def test_a_stop_request_is_read_whole_or_not_at_all(admission, monkeypatch):
+    """The job polls the stop file between steps: it must never read it created but not yet
+    written (the empty reason reads as Cancel, and the page then said "Cancelled" for a change
+    of settings). The file is written aside and renamed into place."""
+    seen = []
+    real_replace = os.replace
+
+    def replace(source, target):
+        seen.append((admission.stop_reason(TOKEN, time.monotonic()), open(source).read()))
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
+    admission.request_stop(TOKEN, SETTINGS_CHANGED)
+    assert seen == [(None, SETTINGS_CHANGED)]  # nothing to read until the whole reason is in place
+    assert admission.stop_reason(TOKEN, time.monotonic()) == SETTINGS_CHANGED
+    assert [p.name for p in (admission.directory / "stop").iterdir()] == [TOKEN]
+
+
 def test_stop_reasons_cancel_and_a_page_gone_quiet(admission, tmp_path):
     started = time.monotonic()
     assert admission.stop_reason(TOKEN, started) is None
