@@ -143,7 +143,7 @@ def _register_page_scripts(app: Dash) -> None:
     gunicorn the page may come from one worker and its scripts from another that has not
     rendered it, asked for from several threads at once, some before the registration is
     complete: seen here as a page that failed to load (and reproduced in
-    tests/dashboard/test_http.py).
+    tests/dashboard/server/test_http.py).
     """
     answer = app.server.test_client().get(app.config.requests_pathname_prefix)
     if answer.status_code != 200:

@@ -119,7 +119,7 @@ def stability_threshold(optimizer: str, eta: float, beta: float = 0.9) -> Thresh
       beta) eta) (38/eta at beta = 0.9; Cohen et al. 2022, "Adaptive gradient methods at the edge
       of stability"), bounds the preconditioned sharpness, not the loss Hessian's: no value.
 
-    tests/dashboard/test_optimizer_controls.py builds each map from core.engine.optimizers'
+    tests/dashboard/page/test_optimizer_controls.py builds each map from core.engine.optimizers'
     own step and checks that its multipliers reach modulus 1 at eta a = threshold.
     """
     if optimizer == "gd":

@@ -46,7 +46,7 @@ PRESETS: dict[str, Preset] = {
     # four least repetitive are seeds 50, 8, 154 and 30 (15-33% of steps). 50 and 8 nearly repeat
     # (to 8e-4) with period 627, 154 settles on a cycle before iteration 50,000. Seed 30 stays
     # aperiodic at 3,000, 10,000, 20,000 and 50,000 iterations with its training accuracy never
-    # above chance (tests/dashboard/test_presets.py checks the run at the preset's settings).
+    # above chance (tests/dashboard/state/test_presets.py checks the run at the preset's settings).
     "chaotic": Preset(
         "Chaotic-intermittent (η = 5)",
         "The network never learns (its training accuracy never exceeds chance, 35%): the loss jumps "

@@ -18,7 +18,7 @@ Which test covers which fault:
 The pieces below them, tested on their own: a poll after Redis died
 (tests/cluster/test_redis_lost.py), a map's executor through a Redis restart
 (tests/cluster/test_executor_outage.py), a deleted or corrupted store healing
-(tests/dashboard/test_cache.py), /health on an unusable store (tests/dashboard/test_http.py),
+(tests/dashboard/server/test_cache.py), /health on an unusable store (tests/dashboard/server/test_http.py),
 the cache directory deleted between runs in a browser (tests/browser/test_server.py).
 """
 

@@ -1,7 +1,7 @@
 """Every place the dashboard relies on a library's private parts, or mends a library's defect.
 
 Written against dash 4.4.1 and diskcache 5.6.3 (requirements.txt). Each entry says what it
-relies on or mends and why no public API serves; tests/dashboard/test_compat.py runs the
+relies on or mends and why no public API serves; tests/dashboard/server/test_compat.py runs the
 stock library for each and asserts that it still needs the entry, so after an upgrade a
 failing test names the entry to drop (and the test beside it).
 

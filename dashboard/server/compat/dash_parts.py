@@ -1,6 +1,6 @@
 """Dash's private parts and defects, in one place (written against dash 4.4.1).
 
-Each entry names what it relies on and why; tests/dashboard/test_compat.py shows, for each,
+Each entry names what it relies on and why; tests/dashboard/server/test_compat.py shows, for each,
 that stock Dash still needs it. ``dashboard.server.manager`` builds the lab's managers (the
 pages' heartbeats, news of a queued job) on the mended ones here.
 """

@@ -1,6 +1,6 @@
 """diskcache's private parts, in one place (written against diskcache 5.6.3).
 
-tests/dashboard/test_compat.py shows that a stock ``diskcache.Cache`` still needs this.
+tests/dashboard/server/test_compat.py shows that a stock ``diskcache.Cache`` still needs this.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """dashboard.server.compat: for each entry, the stock library (dash 4.4.1, diskcache 5.6.3)
 still needs it. When one of these fails after an upgrade, the library has changed or mended
-what the entry is for: drop or rewrite that entry. (tests/dashboard/test_manager.py holds the
+what the entry is for: drop or rewrite that entry. (tests/dashboard/server/test_manager.py holds the
 same for the managers' NoSuchProcess and process-id mends.)"""
 
 import inspect
