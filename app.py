@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from celery import Celery
 from dash import Dash
@@ -42,11 +43,11 @@ class LabDash(PageConfigDash):
     for its cells, which run as Celery tasks, and waiting inside a worker could take every
     worker process and wait for ever, so maps wait on this server (dashboard.views.regimes)."""
 
-    def __init__(self, *args, coordinator_manager: JobManager | None = None, **kwargs) -> None:
+    def __init__(self, *args: Any, coordinator_manager: JobManager | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.coordinator_manager = coordinator_manager
 
-    def filter_page_config(self, config: dict) -> dict:
+    def filter_page_config(self, config: dict[str, Any]) -> dict[str, Any]:
         return hardening.page_config(config)
 
 
@@ -93,7 +94,8 @@ def build_lab(settings: Settings | None = None) -> Lab:
     store = Jobs(settings.results_dir, settings.cache_mb, admission, limits, key.encode())
     jobs_store = cache.jobs_store(settings.jobs_dir)
     local = JobManager(jobs_store, admission, worker.job_processes())  # jobs in processes of this server
-    celery, manager = None, local
+    celery: Celery | None = None
+    manager: JobManager | CeleryJobManager = local
     if settings.redis_url:  # jobs on Celery workers, here or on other hosts
         celery = make_celery(settings.redis_url, key)
         check_reachable(celery)  # a server that cannot reach Redis would take runs it cannot start
@@ -120,7 +122,7 @@ def _register_health(app: Dash, store: Jobs, jobs_store: cache.Store) -> None:
     HTTP 503 naming the store and its error (container and load-balancer checks). A store
     that was deleted or corrupted heals on this check too (dashboard.server.cache.Store)."""
 
-    def health():
+    def health() -> tuple[str, int, dict[str, str]]:
         problems = []
         for name, stored in (("results", cache.results(store.results_dir, store.cache_mb)), ("jobs", jobs_store)):
             try:
@@ -157,7 +159,7 @@ def lab() -> Lab:
     return build_lab(Settings.from_env())
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     """``app``, ``server`` (gunicorn's ``app:server``) and ``celery_app`` (``celery -A
     app:celery_app worker``): the parts of :func:`lab`, looked up by name (PEP 562).
 

@@ -53,7 +53,9 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
+from typing import Any, ParamSpec, TypeVar
 
 import redis.exceptions
 from celery.states import PENDING, READY_STATES
@@ -84,18 +86,25 @@ WORKER_STOPPED = "a worker stopped"  # why a chunk was sent again (_TaskFuture.s
 WORKER_SILENT = "a worker went silent"  # it took the task and never started it
 LOST_CONNECTION = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OperationalError)
 
+P = ParamSpec("P")
+T = TypeVar("T")
+Call = tuple[Callable[..., Any], tuple[Any, ...]]  # (fn, args): what a task computes, fn(*args)
+Pending = list[tuple[str, "_TaskFuture"]]  # (task id, its future), as _snapshot took them
+
 
 class RedisLost(redis.exceptions.ConnectionError):
     """The results of pending tasks cannot come: Redis stayed unreachable, or came back without them."""
 
 
-class _TaskFuture(Future):
+class _TaskFuture(Future[Any]):
     """A future of one Celery task, or of its copies once sent again (``task_ids``, the first
     is ``task_id``; ``sent_again``: why, or None); cancelling it revokes them all."""
 
-    def __init__(self, executor: CeleryExecutor, call: tuple) -> None:
+    def __init__(self, executor: CeleryExecutor, call: Call) -> None:
         super().__init__()
-        self.executor, self.call, self.task_id = executor, call, None
+        self.executor = executor
+        self.call: Call | None = call  # None once settled: no copy will be sent
+        self.task_id: str | None = None
         self.task_ids: list[str] = []
         self.sent_again: str | None = None
 
@@ -133,7 +142,7 @@ class CeleryExecutor(Executor):
         self._latest_taken = -1  # the latest sent task seen taken or finished
         self._longest: float | None = None
 
-    def submit(self, fn, /, *args, **kwargs) -> Future:
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         if kwargs:
             raise TypeError("CeleryExecutor.submit takes positional arguments only")
         if self._closed:
@@ -187,7 +196,7 @@ class CeleryExecutor(Executor):
             self._unreachable, lost_since, pause = False, None, RETRY_SECONDS[0]
             time.sleep(POLL_SECONDS)
 
-    def _snapshot(self) -> list[tuple[str, _TaskFuture]]:
+    def _snapshot(self) -> Pending:
         """The pending tasks whose futures still wait (a cancelled one needs no answer, and
         without Redis it would keep the poller trying); with none, the poller is marked gone
         (under the same lock as submit)."""
@@ -199,13 +208,13 @@ class CeleryExecutor(Executor):
                 self._poller = None
             return pending
 
-    def _collect(self, pending) -> None:
+    def _collect(self, pending: Pending) -> None:
         """Settle the futures of the finished tasks: all looked up in one round trip (MGET);
         note which are taken by a worker, and send again those overdue."""
         if not pending:
             return
         now = time.monotonic()
-        waiting = []
+        waiting: Pending = []
         metas = result_metas(self.app, [task_id for task_id, _ in pending])
         for (task_id, future), meta in zip(pending, metas, strict=True):
             if future.done():  # cancelled, or answered by another copy
@@ -235,7 +244,7 @@ class CeleryExecutor(Executor):
         took = now - self._taken.get(task_id, now)  # 0 for one that finished between two looks
         self._longest = took if self._longest is None else max(self._longest, took)
 
-    def _send_overdue_again(self, waiting, now: float) -> None:
+    def _send_overdue_again(self, waiting: Pending, now: float) -> None:
         """Send again the overdue tasks (the latest copy of each future) whose worker does not
         answer a ping, or that no worker is named for; a worker that answers gets another
         overdue period."""
@@ -250,7 +259,7 @@ class CeleryExecutor(Executor):
         if not overdue:
             return
         hosts = sorted({self._host[task_id] for task_id, _ in overdue if task_id in self._host})
-        answered = set()
+        answered: set[str] = set()
         if hosts:
             replies = self.app.control.ping(destination=hosts, timeout=PING_SECONDS) or []
             answered = {name for reply in replies for name in reply}
@@ -271,7 +280,7 @@ class CeleryExecutor(Executor):
             )  # fmt: skip
             self._revoke(task_id, terminate=False)  # its message, handed out again later, is dropped
 
-    def _check_restart(self, pending, *, after_outage: bool) -> None:
+    def _check_restart(self, pending: Pending, *, after_outage: bool) -> None:
         """If another Redis server process answers now, fail the tasks it does not hold.
         Without a run_id (INFO disabled on the server) only an outage prompts the look."""
         run_id = self._server_run_id()
@@ -287,7 +296,7 @@ class CeleryExecutor(Executor):
         except redis.exceptions.ResponseError:  # INFO renamed or disabled on the server
             return None
 
-    def _fail_forgotten(self, pending) -> None:
+    def _fail_forgotten(self, pending: Pending) -> None:
         """Fail the futures of the tasks Redis holds nothing of, looked for twice."""
         missing = self._missing([task_id for task_id, future in pending if not future.done()])
         if missing:
@@ -310,11 +319,11 @@ class CeleryExecutor(Executor):
         if not task_ids:
             return []
         metas = result_metas(self.app, task_ids)
-        known = {task_id for task_id, meta in zip(task_ids, metas, strict=True) if meta is not None}
+        known: set[str | None] = {task_id for task_id, meta in zip(task_ids, metas, strict=True) if meta is not None}
         known |= queued_and_held(self.app)  # kombu's queue and unacked hash (cluster.compat)
         return [task_id for task_id in task_ids if task_id not in known]
 
-    def _fail(self, entries, exc: BaseException) -> None:
+    def _fail(self, entries: Pending, exc: BaseException) -> None:
         """Fail the futures of ``entries`` still pending (one settled meanwhile keeps its result)."""
         with self._lock:
             failing = list(dict.fromkeys(self._pending[task_id] for task_id, _ in entries if task_id in self._pending))
@@ -349,7 +358,7 @@ class CeleryExecutor(Executor):
         self._taken.pop(task_id, None)
         self._host.pop(task_id, None)
 
-    def _settle(self, future: _TaskFuture, meta: dict, task_id: str) -> None:
+    def _settle(self, future: _TaskFuture, meta: dict[str, Any], task_id: str) -> None:
         """Settle ``future`` with the answer of its copy ``task_id``; revoke the other copies."""
         try:
             if meta["status"] != "SUCCESS":  # the task failed outside fn (worker error, bad signature)

@@ -13,14 +13,17 @@ import dataclasses
 import math
 import os
 import time
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
 from commands.common import emit
 from core.analysis import hessian
 from core.analysis.lyapunov import fit_ftle
 from core.config import RunConfig
+from core.data import Dataset
 from core.engine import speed
 from core.engine.parallel import default_workers, map_chunks
 from core.engine.training import descend
@@ -43,7 +46,7 @@ ESTIMATE_JOBS = (
 )
 
 
-def bench_estimates(workers: int | None) -> list[dict]:
+def bench_estimates(workers: int | None) -> list[dict[str, Any]]:
     """Each job of ESTIMATE_JOBS: the model's estimate at the rate measured now, and the
     seconds it took (training and what follows: FTLE fits, summaries, labels)."""
     workers = workers or default_workers()
@@ -70,7 +73,9 @@ def bench_estimates(workers: int | None) -> list[dict]:
     return rows
 
 
-def _estimated_job(kind: str, config: RunConfig, data, etas, ys, inits: int, workers: int):
+def _estimated_job(
+    kind: str, config: RunConfig, data: Dataset, etas: npt.NDArray[Any], ys: npt.NDArray[Any], inits: int, workers: int
+) -> object:
     """Run one job of ESTIMATE_JOBS to the end: its training and the results it reports."""
     if kind == "run":
         return run_stability(config, data=data, threads=1).ftle
@@ -98,7 +103,7 @@ def cmd_estimates(args: argparse.Namespace) -> int:
 
 
 # ---- the model's terms, measured ---------------------------------------------------------
-def _chunk_u_per_step(config: RunConfig, data, cells: int, rows: int, repeats: int) -> float:
+def _chunk_u_per_step(config: RunConfig, data: Dataset, cells: int, rows: int, repeats: int) -> float:
     """u per step of one chunk of ``cells`` cells of ``rows`` rows: the median over ``repeats``
     of its thread CPU time times the rate measured just before (the machine's speed drifts)."""
     config, mlp = dataclasses.replace(config, n_perturbations=max(rows - 1, 1)), network_for(config, data)
@@ -138,7 +143,12 @@ def _lanczos_terms(rate: float) -> tuple[float, float]:
     objective = mlp.objective(data.x_train, data.y_train)
     theta = descend(objective, mlp.init(np.random.default_rng(0), 3), np.array([0.1, 1.0, 5.0]), 60).final_theta
     counted, product = [], hessian.hessian_vector_product
-    hessian.hessian_vector_product = lambda *a, **k: counted.append(1) or product(*a, **k)
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        counted.append(1)
+        return product(*args, **kwargs)
+
+    hessian.hessian_vector_product = counting
     try:
         started = time.perf_counter()
         hessian.sharpness(objective, theta)
@@ -151,7 +161,8 @@ def _lanczos_terms(rate: float) -> tuple[float, float]:
 def _pool_start(rate: float) -> float:
     """Seconds, at the reference rate, from a pool's start to its first worker's result (cold:
     a new fork server, as each CLI job and each dashboard job starts one)."""
-    started, arrived = time.perf_counter(), {}
+    arrived: dict[int, float] = {}
+    started = time.perf_counter()
     map_chunks(
         math.sqrt, [1.0, 2.0, 3.0], workers=2, on_progress=lambda d, t, _: arrived.setdefault(d, time.perf_counter())
     )

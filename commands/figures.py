@@ -6,11 +6,15 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from commands.common import out_dir, staged
+from commands.common import Parser, out_dir, staged
+
+if TYPE_CHECKING:
+    from paper import Figure
 
 
-def _chosen(names: list[str] | None):
+def _chosen(names: list[str] | None) -> tuple[Figure, ...]:
     from paper import FIGURES
 
     if not names:
@@ -37,7 +41,7 @@ def cmd_figures(args: argparse.Namespace) -> int:
             tqdm(total=len(figures), desc="figures", unit="figure", file=sys.stderr, disable=None) as bar,
         ):
 
-            def done(figure, _seconds):
+            def done(figure: Figure, _seconds: float) -> None:
                 bar.set_postfix_str(figure.name)
                 bar.update()
 
@@ -45,12 +49,13 @@ def cmd_figures(args: argparse.Namespace) -> int:
     except ExportError as exc:
         raise ValueError(str(exc)) from None
     print(f"{len(figures)} figures ({size.name} settings) in {time.monotonic() - started:.0f} s: {out}/figures.md")
-    for r in numbers.itertuples():
-        print(f"  {r.figure}: {r.number} = {r.ours:.4g}" + (f" (paper: {r.paper})" if r.paper else ""))
+    headline = numbers[["figure", "number", "ours", "paper"]]
+    for name, number, ours, paper in headline.itertuples(index=False, name=None):
+        print(f"  {name}: {number} = {ours:.4g}" + (f" (paper: {paper})" if paper else ""))
     return 0
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser("figures", help="the paper's figures drawn again: PNG, SVG, CSV and an index (figures.md)")
     p.add_argument("--out", type=Path, required=True, help="directory for the files (made if missing)")
     p.add_argument("--quick", action="store_true", help="small settings (about a minute here) instead of the paper's")

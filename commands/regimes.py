@@ -6,13 +6,16 @@ import argparse
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from commands.backend import Backend, backend_args, backend_from
 from commands.common import (
+    Parser,
     ProgressBar,
     config_from,
     count_arg,
@@ -33,7 +36,7 @@ from commands.common import (
 from core.config import MAX_SEED, RunConfig
 from core.data import Dataset
 from core.engine.speed import Estimate, measure_rate, network_cost
-from core.experiments.map_kinds import MAP_KINDS, MapKind
+from core.experiments.map_kinds import MAP_KINDS, MapKind, Output
 from core.experiments.stability import check_theta0, dataset_for, network_for
 from core.validate import check_float, check_int, check_seed_range
 
@@ -51,11 +54,11 @@ class Job:
     theta0: np.ndarray | None
     out: Path
     seconds: float  # the estimate
-    meta: dict  # what config.json records of the settings
+    meta: dict[str, Any]  # what config.json records of the settings
     backend: Backend  # where the cells are computed
 
 
-def prepare(args: argparse.Namespace, kind: MapKind, n_etas: int, n_ys: int, *, n_inits: int):
+def prepare(args: argparse.Namespace, kind: MapKind[Any], n_etas: int, n_ys: int, *, n_inits: int) -> Job:
     """The Job of a map of ``kind`` (core.experiments.map_kinds: a sweep, orbit diagram or 2-D
     map) over ``n_etas`` learning rates x ``n_ys`` eps or seeds x ``n_inits`` networks; its
     distinct initial networks per learning rate (more than one cannot start from one
@@ -70,7 +73,9 @@ def prepare(args: argparse.Namespace, kind: MapKind, n_etas: int, n_ys: int, *, 
     if args.init_from is not None:
         if n_networks > 1:
             raise ValueError(f"--init-from gives every network the same start: use one network, not {n_networks}")
-        theta0 = check_theta0(theta0_from(args.init_from), mlp)
+        start = theta0_from(args.init_from)
+        assert start is not None  # --init-from names a file
+        theta0 = check_theta0(start, mlp)
     backend = backend_from(args)
     net = network_cost(mlp, len(data.y_train), len(data.y_test))
     copies = getattr(args, "perturbations", None) or 0
@@ -96,7 +101,7 @@ def _check_cost(estimate: Estimate, args: argparse.Namespace, backend: Backend) 
     return estimate.seconds
 
 
-def _notes(job: Job, kind: MapKind) -> None:
+def _notes(job: Job, kind: MapKind[Any]) -> None:
     """One line on stderr for what the results cannot hold (not an error)."""
     if not len(job.data.y_test):
         print("note: the data have no test rows: test accuracy and steps to accuracy are NaN", file=sys.stderr)
@@ -111,11 +116,18 @@ def _estimate(seconds: float) -> str:
     return f"estimated {seconds:.1f} s"
 
 
-def _written(outputs: dict, meta: dict) -> dict:
+def _written(outputs: dict[str, Output], meta: dict[str, Any]) -> dict[str, Callable[[Path], object]]:
     """The writers of a kind's outputs (core.experiments.map_kinds: tables as .csv, arrays as
     .npz) and of config.json."""
-    files = {name: npz_writer(**out) if name.endswith(".npz") else csv_writer(out) for name, out in outputs.items()}
+    files = {name: _writer(name, out) for name, out in outputs.items()}
     return {**files, "config.json": json_writer(meta)}
+
+
+def _writer(name: str, out: Output) -> Callable[[Path], object]:
+    if name.endswith(".npz"):
+        assert isinstance(out, dict), f"{name}: a kind's .npz output is its arrays by name"
+        return npz_writer(**out)
+    return csv_writer(out)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -133,6 +145,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     outputs = kind.outputs(result)  # the FTLE fits and the labels: part of the job's time
     seconds = time.perf_counter() - started
     summary = outputs["summary.csv"]
+    assert not isinstance(summary, dict), "the sweep's summary.csv is a table"
     meta = {**job.meta, "etas": etas, "inits": args.inits, "target_accuracy": target, "seconds": seconds}
     write_outputs(job.out, _written(outputs, meta))
     lines = [summary.to_string(index=False, float_format=lambda v: f"{v:.4g}")]
@@ -216,7 +229,7 @@ def cmd_orbit(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction[Parser]) -> None:
     """Add this module's subcommands to the parser's ``sub``."""
     sweep = sub.add_parser("sweep", help="regime sweep over eta x initial networks (runs.csv, summary.csv)")
     network_args(sweep, eta=None, steps=500, perturbations=5)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from paper import regimes, story
 from paper.sizes import Size
 from paper.story import CHAOS, EDGE, FTLE_STEPS, LOW, Figure
 
 
 def _low(size: Size, seeds: int = 1, steps: int | None = None) -> str:
-    seeds = "seed 0" if seeds == 1 else f"seeds 0–{seeds - 1}"
-    return f"η {LOW:g}, ε 1e-8, {size.copies} copies, {steps or size.steps:,} iterations, {seeds}"
+    networks = "seed 0" if seeds == 1 else f"seeds 0–{seeds - 1}"
+    return f"η {LOW:g}, ε 1e-8, {size.copies} copies, {steps or size.steps:,} iterations, {networks}"
 
 
 def _chaos(size: Size, seeds: int) -> str:
@@ -20,7 +22,7 @@ def _irregular(size: Size) -> str:
     return f"η {CHAOS:g}, {size.chaos_steps:,} iterations, the most irregular of Fig. 13's {size.chaos_seeds} networks"
 
 
-def _eps(values) -> str:
+def _eps(values: Sequence[float]) -> str:
     return f"ε {min(values):.0e} … {max(values):.0e} ({len(values)} radii)"
 
 

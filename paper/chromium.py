@@ -21,10 +21,15 @@ import signal
 import subprocess
 import threading
 from collections.abc import Coroutine, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import kaleido
 
 START_SECONDS = 60.0  # Chromium up with plotly.js loaded: ~2 s here
 IMAGE_SECONDS = 60.0  # one PNG or SVG: < 1 s here
 CLOSE_SECONDS = 10.0  # a polite close; then the process group is killed
+T = TypeVar("T")
 FIX = (
     "set BROWSER_PATH to a working Chromium or Chrome, "
     "or install Debian's chromium (bash scripts/install-debian.sh browser)"
@@ -57,7 +62,7 @@ class Browser:
         self._loop = asyncio.new_event_loop()
         self._loop.set_exception_handler(_unheard)
         self._thread = threading.Thread(target=self._loop.run_forever, name="kaleido", daemon=True)
-        self._kaleido = None  # kaleido.Kaleido once made
+        self._kaleido: kaleido.Kaleido | None = None  # once made
         self._healthy = False  # started, and no wait on it has failed since
 
     @classmethod
@@ -86,13 +91,14 @@ class Browser:
         self._kaleido = kaleido.Kaleido(path=self.path, timeout=IMAGE_SECONDS)
         await self._kaleido.open()
 
-    def image(self, fig: dict, fmt: str, width: int, height: int) -> bytes:
+    def image(self, fig: dict[str, Any], fmt: str, width: int, height: int) -> bytes:
         """The figure (``go.Figure.to_dict()``) as PNG or SVG bytes."""
+        assert self._kaleido is not None, "a Browser draws once started (Browser.started)"
         opts = {"format": fmt, "width": width, "height": height, "scale": 1}
         what = f"draw {'an' if fmt == 'svg' else 'a'} {fmt.upper()}"
         return self._wait(self._kaleido.calc_fig(fig, opts=opts), IMAGE_SECONDS + 5, what)
 
-    def _wait(self, step: Coroutine, seconds: float, what: str):
+    def _wait(self, step: Coroutine[Any, Any, T], seconds: float, what: str) -> T:
         """Run ``step`` on the browser's loop; its result, or an ExportError after ``seconds``
         or on its failure. Ctrl-C and SIGTERM while waiting cancel it and go on up."""
         future = asyncio.run_coroutine_threadsafe(step, self._loop)
@@ -153,7 +159,7 @@ def _quiet() -> None:
             logger.addHandler(logging.NullHandler())
 
 
-def _unheard(_loop: asyncio.AbstractEventLoop, context: dict) -> None:
+def _unheard(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
     """A step given up on (cancelled, timed out) may still end in an error that nobody awaits:
     logged as kaleido's, not printed by asyncio (the ExportError has said what failed)."""
     logging.getLogger("kaleido").debug("after the wait: %s", context.get("exception") or context.get("message"))

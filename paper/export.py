@@ -8,10 +8,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.basedatatypes import BaseTraceType
 
 from paper.chromium import Browser, ExportError
 from paper.lab import Lab
@@ -24,7 +27,7 @@ FORMATS = ("png", "svg")
 __all__ = ["ExportError", "figure_table", "write_all", "write_panel"]
 
 
-def trace_table(trace) -> pd.DataFrame:
+def trace_table(trace: BaseTraceType) -> pd.DataFrame:
     """The numbers one trace plots: x, y (z of a heatmap, one row per cell); the grey lines
     drawn as one trace with gaps get a ``line`` number each."""
     z = getattr(trace, "z", None)
@@ -45,9 +48,9 @@ def trace_table(trace) -> pd.DataFrame:
     return table
 
 
-def _grid_table(trace, z: np.ndarray) -> pd.DataFrame:
+def _grid_table(trace: BaseTraceType, z: npt.NDArray[np.float64]) -> pd.DataFrame:
     rows, cols = z.shape
-    table = {}
+    table: dict[str, npt.NDArray[Any]] = {}
     for name, values, n, repeat in (
         ("x", trace.x, cols, lambda a: np.tile(a, rows)),
         ("y", trace.y, rows, lambda a: np.repeat(a, cols)),
@@ -83,13 +86,20 @@ def write_panel(fig: go.Figure, stem: Path, browser: Browser) -> list[Path]:
 
 
 def write_all(
-    figures: Iterable[Figure], size: Size, out: Path, *, lab: Lab | None = None, on_figure: Callable = print
+    figures: Iterable[Figure],
+    size: Size,
+    out: Path,
+    *,
+    lab: Lab | None = None,
+    on_figure: Callable[[Figure, float], object] = print,
 ) -> pd.DataFrame:
     """Draw and write every figure into ``out``; ``on_figure(figure, seconds)`` after each.
     Returns the numbers table (also in numbers.csv; figures.md is the index)."""
     out.mkdir(parents=True, exist_ok=True)
     lab = lab or Lab()
-    rows, numbers, started = [], [], time.monotonic()
+    rows: list[tuple[Figure, list[Path]]] = []
+    numbers: list[tuple[str, str, str, float, str]] = []
+    started = time.monotonic()
     with Browser.started() as browser:
         for figure in figures:
             began = time.monotonic()
@@ -109,7 +119,7 @@ def _stem(figure: Figure, suffix: str) -> str:
     return f"{figure.name}-{suffix}" if suffix else figure.name
 
 
-def index_text(rows: list, numbers: pd.DataFrame, size: Size, seconds: float) -> str:
+def index_text(rows: list[tuple[Figure, list[Path]]], numbers: pd.DataFrame, size: Size, seconds: float) -> str:
     """figures.md: one line per figure, then the headline numbers beside the paper's."""
     command = "python cli.py figures --out DIR" + (" --quick" if size.name == "quick" else "")
     lines = [
@@ -126,8 +136,9 @@ def index_text(rows: list, numbers: pd.DataFrame, size: Size, seconds: float) ->
         cells = (figure.name, figure.paper, _text(figure.what), _text(figure.settings(size)), pngs)
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Numbers", "", "| figure | number | ours | the paper's |", "|---|---|---|---|"]
-    for r in numbers.itertuples():
-        lines.append(f"| {r.figure} | {_text(r.number)} | {r.ours:.4g} | {r.paper or '—'} |")
+    headline = numbers[["figure", "number", "ours", "paper"]]
+    for name, number, ours, paper in headline.itertuples(index=False, name=None):
+        lines.append(f"| {name} | {_text(number)} | {ours:.4g} | {paper or '—'} |")
     return "\n".join(lines) + "\n"
 
 

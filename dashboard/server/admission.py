@@ -26,14 +26,18 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import psutil
 
 from dashboard.state.rules import quoted
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 TOKEN = re.compile(r"[0-9a-f]{32}")
 # a job handle: a process id, or a Celery task id
@@ -55,6 +59,9 @@ CANCELLED = "cancelled"
 SETTINGS_CHANGED = "the settings changed"
 REPLACED = "a new run replaced it"
 ABANDONED = "its page stopped asking for news"
+
+ShouldStop = Callable[[], str | None]  # why the waiting job should stop now, or None
+OnWait = Callable[[int, float], None]  # (jobs ahead, seconds waited)
 
 
 class Busy(Exception):
@@ -79,21 +86,21 @@ class Admission:
     per_visitor: int = 2  # jobs one visitor may compute at once
 
     @property
-    def _redis(self):
+    def _redis(self) -> Redis:
         return _redis_client(self.redis_url, os.getpid())
 
     # ---- the web server's side -------------------------------------------------
-    def heartbeat(self, job, *, new: bool = False) -> None:
+    def heartbeat(self, job: object, *, new: bool = False) -> None:
         """The page of ``job`` (a process id, or a Celery task id) has just asked for news
         (``new``: started it)."""
-        job = check_job(job)
+        handle = check_job(job)
         if self.redis_url:
-            self._redis.set(f"wsd:poll:{job}", repr(time.time()), ex=int(10 * self.abandon_seconds) + 60)
+            self._redis.set(f"wsd:poll:{handle}", repr(time.time()), ex=int(10 * self.abandon_seconds) + 60)
         elif new:
-            (self._dir("polls") / job).touch()
+            (self._dir("polls") / handle).touch()
         else:
             with suppress(FileNotFoundError):  # a finished job's file is gone: leave it so
-                os.utime(self.directory / "polls" / job)
+                os.utime(self.directory / "polls" / handle)
 
     def request_stop(self, token: str, reason: str) -> None:
         """Ask the job started with ``token`` to stop, for ``reason``."""
@@ -124,19 +131,21 @@ class Admission:
             return None, None
 
     def _redis_signals(self, token: str) -> tuple[str | None, float | None]:
-        stop, polled = self._redis.mget(f"wsd:stop:{token}", f"wsd:poll:{current_job()}")
+        # bytes: the client is made without decode_responses (_redis_client)
+        reply = cast(list[bytes | None], self._redis.mget(f"wsd:stop:{token}", f"wsd:poll:{current_job()}"))
+        stop, polled = reply
         return (None if stop is None else stop.decode()), (None if polled is None else float(polled))
 
     @contextmanager
     def slot(
         self,
         n_slots: int,
-        should_stop: Callable[[], str | None],
-        on_wait: Callable[[int, float], None],
+        should_stop: ShouldStop,
+        on_wait: OnWait,
         *,
         visitor: str | None = None,
         coordinator: bool = False,
-    ):
+    ) -> Iterator[int]:
         """Hold ``n_slots`` slots (at most all of them) for the ``with`` block, waiting in the
         queue for them; ``on_wait(jobs_ahead, seconds_waited)`` reports the wait (once a
         second, or when the queue moves). A job of a ``visitor`` who already computes
@@ -160,7 +169,7 @@ class Admission:
         return _Pool("coordinators", 2 * self.slots, COORDINATOR_QUEUE)
 
     @contextmanager
-    def _visitor_slot(self, visitor: str | None, should_stop, on_wait):
+    def _visitor_slot(self, visitor: str | None, should_stop: ShouldStop, on_wait: OnWait) -> Iterator[None]:
         """One of the visitor's ``per_visitor`` lock files, held for the block."""
         if visitor is None:
             yield
@@ -184,7 +193,7 @@ class Admission:
         finally:
             _release([held])
 
-    def _wait_for_visitor_lock(self, visitor: str, ticket: Path, should_stop, on_wait) -> int:
+    def _wait_for_visitor_lock(self, visitor: str, ticket: Path, should_stop: ShouldStop, on_wait: OnWait) -> int:
         """The visitor's next lock, in the order the visitor's jobs arrived."""
         started, told = time.monotonic(), None
         while True:
@@ -215,7 +224,7 @@ class Admission:
         return None
 
     @contextmanager
-    def _server_slot(self, n_slots: int, should_stop, on_wait, pool: _Pool):
+    def _server_slot(self, n_slots: int, should_stop: ShouldStop, on_wait: OnWait, pool: _Pool) -> Iterator[int]:
         n_slots = 1 if pool.queue == COORDINATOR_QUEUE else max(1, min(n_slots, pool.size))
         ticket, ticket_fd = self._enqueue(pool.queue, pool=pool)
         started, told = time.monotonic(), None
@@ -285,6 +294,7 @@ class Admission:
         name = f"{time.time_ns():020d}-{os.getpid()}" + (f"-{tag}" if tag else "")
         draft = self._dir(queue) / f".{name}"  # locked before it shows: nobody takes it for stale
         fd = _lock(draft)
+        assert fd is not None, f"a new ticket's lock is free: its name {name} is this process's alone"
         ticket = draft.with_name(name)
         draft.rename(ticket)
         return ticket, fd
@@ -307,7 +317,7 @@ class Admission:
 
     def _lock_free(self, limit: int, pool: _Pool) -> list[int]:
         """Locks on up to ``limit`` free slots of ``pool`` (open file descriptors)."""
-        held = []
+        held: list[int] = []
         for i in range(pool.size):
             if len(held) == limit:
                 break
@@ -364,7 +374,7 @@ def _release(fds: list[int]) -> None:
         os.close(fd)  # closing releases the lock
 
 
-def check_token(token) -> str:
+def check_token(token: object) -> str:
     """A job token as the page sends it: 32 hex digits (it becomes a file name)."""
     if not isinstance(token, str) or not TOKEN.fullmatch(token):
         raise ValueError(f"the job token must be 32 hexadecimal digits, got {quoted(token)}")
@@ -372,7 +382,7 @@ def check_token(token) -> str:
 
 
 @functools.cache
-def _redis_client(url: str, pid: int):
+def _redis_client(url: str, pid: int) -> Redis:
     """One client per process (``pid`` is part of the key): a client's connections must not
     cross a fork into a job process."""
     import redis
@@ -380,7 +390,7 @@ def _redis_client(url: str, pid: int):
     return redis.Redis.from_url(url)
 
 
-def check_job(job) -> str:
+def check_job(job: object) -> str:
     """A job handle as Dash gives it (a process id or a Celery task id), as text."""
     text = str(job)
     if not JOB.fullmatch(text):

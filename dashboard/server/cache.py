@@ -17,7 +17,9 @@ import os
 import pickle
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import diskcache
 import numpy as np
@@ -32,7 +34,7 @@ class UnreadableEntry(Exception):
 
 
 class _Disk(diskcache.Disk):
-    def fetch(self, mode, filename, value, read):
+    def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
         try:
             return super().fetch(mode, filename, value, read)
         except OSError:
@@ -45,7 +47,7 @@ class Store(FileFollowingCache):
     """diskcache.Cache that makes its database again if it disappears and drops unreadable
     entries (its connections follow the database file: dashboard.server.compat)."""
 
-    def __init__(self, directory, **settings) -> None:
+    def __init__(self, directory: str | Path, **settings: Any) -> None:
         self._init_settings = settings
         try:
             super().__init__(str(directory), disk=_Disk, **settings)
@@ -54,11 +56,11 @@ class Store(FileFollowingCache):
             self.heal(exc)
             super().__init__(str(directory), disk=_Disk, **settings)
 
-    def __getstate__(self):
+    def __getstate__(self) -> tuple[str, dict[str, Any]]:
         return (self.directory, self._init_settings)
 
-    def __setstate__(self, state) -> None:
-        self.__init__(state[0], **state[1])
+    def __setstate__(self, state: tuple[str, dict[str, Any]]) -> None:
+        type(self).__init__(self, state[0], **state[1])
 
     def _connection_stale(self) -> None:
         log.warning("the cache database %s was deleted or replaced; opening it again", self.database)
@@ -67,7 +69,7 @@ class Store(FileFollowingCache):
         log.warning("the cache in %s is missing; making it again", self.directory)
         self.reinitialize(disk=_Disk, **self._init_settings)
 
-    def get(self, key, default=None, *args, **kwargs):
+    def get(self, key: Any, default: Any = None, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().get(key, default, *args, **kwargs)
         except UnreadableEntry as exc:
@@ -109,13 +111,13 @@ def _readable_database(path: str) -> bool:
         return False
 
 
-def _healing(method):
+def _healing(method: Callable[..., Any]) -> Callable[..., Any]:
     """``method`` of Store, tried once more after :meth:`Store.heal` if SQLite fails (a
     deleted or replaced directory under open connections: "disk I/O error", "file is not a
     database", "no such table"). A second failure is raised: /health reports it."""
 
     @functools.wraps(method)
-    def healed(self, *args, **kwargs):
+    def healed(self: Store, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
         except sqlite3.DatabaseError as exc:  # OperationalError too; diskcache's Timeout is not one
@@ -155,7 +157,7 @@ def jobs_store(directory: Path) -> Store:
     return Store(directory)
 
 
-def pickled_size(record) -> int:
+def pickled_size(record: object) -> int:
     """About how many bytes ``record`` takes pickled: its arrays plus the small rest."""
     if isinstance(record, np.ndarray):
         return record.nbytes

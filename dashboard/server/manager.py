@@ -18,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 import psutil
 from dash import no_update
@@ -32,6 +34,10 @@ from dashboard.server.compat.dash_parts import (
     background_error,
 )
 
+if TYPE_CHECKING:
+    import diskcache
+    from redis import Redis
+
 log = logging.getLogger(__name__)
 
 QUEUE = "celery"  # Celery's default queue
@@ -42,18 +48,22 @@ NO_WORKER_SECONDS = 30  # a job first in the queue this long: say that no worker
 ENDED_WITHOUT_RESULT = ReadsResultAgain.ended_without_result
 JOB_RECORD_SECONDS = 7 * 24 * 3600  # how long a job process's start time is kept
 
+# A job's handle: a process id (JobManager) or a Celery task id (CeleryJobManager); a page
+# sends it back as text, and None when it names no job.
+JobHandle = int | str
+
 
 def _started_key(job: int) -> str:
     return f"wsd:job-started:{job}"
 
 
-def _redis_errors():
+def _redis_errors() -> type[Exception]:
     from redis.exceptions import RedisError  # redis is installed with the Celery backend
 
     return RedisError
 
 
-def lost_result(exc: Exception) -> dict:
+def lost_result(exc: Exception) -> dict[str, dict[str, str]]:
     """What a poll answers when Redis is gone: the job's result is lost, and the page says so."""
     log.error("a poll could not reach Redis: %s", exc)
     return background_error(redis_lost_message(exc))
@@ -74,17 +84,17 @@ class JobManager(ReadsResultAgain, MendedDiskcacheManager):
     job's page. ``processes``: the multiprocess context its jobs start from
     (dashboard.server.worker.job_processes; None: Dash's default, fork)."""
 
-    def __init__(self, cache, admission: Admission | None = None, processes=None) -> None:
+    def __init__(self, cache: diskcache.Cache, admission: Admission | None = None, processes: Any = None) -> None:
         super().__init__(cache, processes)
         self.admission = admission
 
-    def call_job_fn(self, key, job_fn, args, context):
+    def call_job_fn(self, key: str, job_fn: Callable[..., Any], args: Any, context: Any) -> int:
         job = super().call_job_fn(key, job_fn, args, context)
         self.adopt(job)
         self._heartbeat(job, new=True)  # the page is there: it has just asked for the job
         return job
 
-    def terminate_job(self, job) -> None:
+    def terminate_job(self, job: JobHandle | None) -> None:
         if not self._ours(job):
             return  # not a job process of this server (it ended; its id may be another's now)
         super().terminate_job(job)
@@ -94,20 +104,22 @@ class JobManager(ReadsResultAgain, MendedDiskcacheManager):
         with contextlib.suppress(psutil.NoSuchProcess):  # a job that exited at once is no one's
             self.handle.set(_started_key(job), psutil.Process(job).create_time(), expire=JOB_RECORD_SECONDS)
 
-    def _ours(self, job) -> bool:
+    def _ours(self, job: JobHandle | None) -> bool:
         """Whether ``job`` names a process this server started as a job, still running."""
+        if job is None:
+            return False
         try:
             started = self.handle.get(_started_key(int(job)))
             return started is not None and psutil.Process(int(job)).create_time() == started
         except (TypeError, ValueError, psutil.NoSuchProcess):
             return False
 
-    def job_running(self, job) -> bool:
+    def job_running(self, job: JobHandle | None) -> bool:
         if job is not None:
             self._heartbeat(job)
         return self._running_in_this_poll(job)
 
-    def _heartbeat(self, job, *, new: bool = False) -> None:
+    def _heartbeat(self, job: JobHandle, *, new: bool = False) -> None:
         """Note that the page of ``job`` polled. With Celery the note goes to Redis; if Redis is
         gone the note is lost, but the poll goes on (an exception here made Dash answer it with
         nothing, HTTP 204, and the page stopped listening for good). The job runs in a process
@@ -121,7 +133,7 @@ class JobManager(ReadsResultAgain, MendedDiskcacheManager):
         except _redis_errors() as exc:
             log.warning("the heartbeat of job %s could not reach Redis: %s", job, exc)
 
-    def _still_running(self, job) -> bool:
+    def _still_running(self, job: JobHandle | None) -> bool:
         return self._ours(job) and super().job_running(job)
 
 
@@ -134,21 +146,21 @@ class CeleryJobManager(ReadsResultAgain, MendedCeleryManager):
     label (the views keep to this), the others are left as they are.
     """
 
-    def __init__(self, celery_app, admission: Admission) -> None:
+    def __init__(self, celery_app: Any, admission: Admission) -> None:
         super().__init__(celery_app)
         self.admission = admission
 
     @property
-    def _redis(self):
+    def _redis(self) -> Redis:
         return self.handle.backend.client  # the result backend's Redis client
 
-    def call_job_fn(self, key, job_fn, args, context):
-        job = super().call_job_fn(key, job_fn, args, context)
+    def call_job_fn(self, key: str, job_fn: Callable[..., Any], args: Any, context: Any) -> str:
+        job: str = super().call_job_fn(key, job_fn, args, context)  # the Celery task's id
         self.admission.heartbeat(job, new=True)
         self._redis.set(f"{QUEUED}{key}", f"{job} {time.time()!r}", ex=QUEUED_SECONDS)
         return job
 
-    def job_running(self, job) -> bool:
+    def job_running(self, job: JobHandle | None) -> bool:
         try:
             if job is not None:
                 self.admission.heartbeat(job)
@@ -156,10 +168,10 @@ class CeleryJobManager(ReadsResultAgain, MendedCeleryManager):
         except _redis_errors():
             return False  # Redis is gone: the poll's result says so (get_result)
 
-    def _still_running(self, job) -> bool:
+    def _still_running(self, job: JobHandle | None) -> bool:
         return bool(super().job_running(job))
 
-    def get_result(self, key, job):
+    def get_result(self, key: str, job: JobHandle | None) -> Any:
         """The job's result; without Redis, a message that it is lost (not an HTTP 500, after
         which the page would stop and wait in silence)."""
         try:
@@ -167,23 +179,26 @@ class CeleryJobManager(ReadsResultAgain, MendedCeleryManager):
         except _redis_errors() as exc:
             return lost_result(exc)
 
-    def get_updated_props(self, key):
+    def get_updated_props(self, key: str) -> Any:
         try:
             return super().get_updated_props(key)
         except _redis_errors():
             return {}
 
-    def get_progress(self, key):
+    def get_progress(self, key: str) -> Any:
+        """The job's progress outputs (JSON, as the job set them), or the news of its place in
+        the queue, or None."""
         try:
             return self._progress(key)
         except _redis_errors():
             return None  # Redis is gone: the poll's result says so (get_result)
 
-    def _progress(self, key):
+    def _progress(self, key: str) -> Any:
         progress = super().get_progress(key)
         if progress is not None:
             return progress
-        queued = self._redis.get(f"{QUEUED}{key}")
+        # bytes: Celery's result backend makes its client without decode_responses
+        queued = cast(bytes | None, self._redis.get(f"{QUEUED}{key}"))
         if queued is None:
             return None
         job, sent = queued.decode().split()

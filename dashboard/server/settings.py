@@ -31,8 +31,10 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from cluster.celery_app import check_redis_url
 from core.engine.parallel import default_workers
@@ -42,6 +44,8 @@ log = logging.getLogger(__name__)
 
 KEY_FILE = "secret_key"
 ROOT = Path(__file__).resolve().parents[2]  # the repository
+
+Default = TypeVar("Default", bound=float | None)  # a setting's default: a number, or None (unset)
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ class Settings:
         return self.cache_dir / "visitors"
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """The settings in ``environ`` (default ``os.environ``); ValueError names a bad one."""
         env = os.environ if environ is None else environ
         max_jobs = whole_setting(env, "WSD_MAX_JOBS", default_workers(), 1, 1024)
@@ -98,13 +102,13 @@ class Settings:
         )
 
 
-def whole_setting(env, name: str, default: int, low: int, high: int) -> int:
+def whole_setting(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     """The whole number in the variable ``name`` of ``env`` (``default`` if unset), or ValueError."""
     raw = env.get(name)
     return default if raw in (None, "") else whole_number(name, raw, low, high)
 
 
-def _positive(env, name: str, default: float | None, high: float) -> float | None:
+def _positive(env: Mapping[str, str], name: str, default: Default, high: float) -> float | Default:
     raw = env.get(name)
     return default if raw in (None, "") else number(name, raw, 0.0, high)
 

@@ -24,7 +24,10 @@ import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flask import Flask, Response
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +65,13 @@ class NewIdBudget:
         return spent <= self.per_hour
 
 
-def install(server, budget: NewIdBudget) -> None:
+def install(server: Flask, budget: NewIdBudget) -> None:
     """Give a browser that has no visitor cookie one with the page (the HTML response, the
     first a browser asks for; the page's other requests carry it), within ``budget``."""
     from flask import request
 
     @server.after_request
-    def _visitor_cookie(response):
+    def _visitor_cookie(response: Response) -> Response:
         page = response.status_code == 200 and response.mimetype == "text/html"
         if not page or VISITOR.fullmatch(request.cookies.get(COOKIE, "")):
             return response
@@ -115,7 +118,9 @@ def of(pending: Any, sign: Callable[[str], str]) -> str:
     if not isinstance(pending, dict):
         return ANONYMOUS
     visitor, token, signature = pending.get("visitor"), pending.get("token"), pending.get("visitor_signature")
-    if not all(isinstance(v, str) for v in (visitor, token, signature)) or not VISITOR.fullmatch(visitor):
+    if not (isinstance(visitor, str) and isinstance(token, str) and isinstance(signature, str)):
+        return ANONYMOUS
+    if not VISITOR.fullmatch(visitor):
         return ANONYMOUS
     expected = sign(_claim(token, visitor))
     return visitor if hmac.compare_digest(signature.encode(), expected.encode()) else ANONYMOUS  # str: ASCII only
