@@ -58,7 +58,7 @@ from concurrent.futures import Executor, Future
 from typing import Any, ParamSpec, TypeVar
 
 import redis.exceptions
-from celery.states import PENDING, READY_STATES
+from celery.states import PENDING, READY_STATES, REVOKED
 from kombu.exceptions import OperationalError
 
 from cluster.celery_app import CHUNK_TASK, LabCelery, seal, unseal
@@ -219,6 +219,12 @@ class CeleryExecutor(Executor):
         for (task_id, future), meta in zip(pending, metas, strict=True):
             if future.done():  # cancelled, or answered by another copy
                 self._forget(future)
+            elif meta is not None and meta["status"] == REVOKED and task_id != future.task_ids[-1]:
+                # a copy this executor replaced and revoked, handed to a worker after all: the
+                # future waits for its newest copy (settling it here failed a chunk that was
+                # still being computed)
+                with self._lock:
+                    self._drop(task_id)
             elif meta is not None and meta["status"] in READY_STATES:
                 self._finished(task_id, now)
                 self._forget(future)
