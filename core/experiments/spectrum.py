@@ -1,12 +1,14 @@
 """The tangent-space Lyapunov spectrum of one network's training (docs/method.md §10): train
 the reference network of a config (as ``run_stability`` draws it from the seed, no copies),
-then propagate k tangent vectors along its trajectory (``core.analysis.tangent``)."""
+then propagate k tangent vectors along its trajectory (``core.analysis.tangent``). The leading
+exponent alone is measured while the network trains (``run_leading_exponent``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.analysis.tangent import TangentSpectrum, tangent_dimension, tangent_spectrum
+from core.analysis.tangent import LeadingTangent, TangentSpectrum, tangent_dimension, tangent_spectrum
 from core.arrays import FloatArray
 from core.config import RunConfig
 from core.data import Dataset
@@ -35,9 +37,11 @@ def run_spectrum(
     data: Dataset | None = None,
     theta0: FloatArray | None = None,
     on_progress: Progress | None = None,
+    on_tangent: Callable[[int, int], bool | None] | None = None,
 ) -> SpectrumResult:
     """The first ``k`` exponents (k <= P; 2P with momentum) of the trajectory of ``config``'s reference
-    network, re-orthonormalised every ``every`` steps. ``on_progress`` follows the training."""
+    network, re-orthonormalised every ``every`` steps. ``on_progress`` follows the training,
+    ``on_tangent(done, T)`` the tangent steps (either may stop the work: ``cancelled``)."""
     data = dataset_for(config, data)
     mlp = network_for(config, data)
     p = mlp.n_params
@@ -65,6 +69,43 @@ def run_spectrum(
         raise ValueError("the training was stopped before its first step: there is no trajectory to measure")
     done = len(thetas) - 1  # fewer than n_steps only if cancelled: QR at least at its end
     spectrum = tangent_spectrum(
-        objective, thetas, config.learning_rate, k, every=min(every, done), method=method, optimizer=rule
+        objective,
+        thetas,
+        config.learning_rate,
+        k,
+        every=min(every, done),
+        method=method,
+        optimizer=rule,
+        on_progress=on_tangent,
     )
-    return SpectrumResult(config, spectrum, traj.loss[:, 0], traj.cancelled)
+    return SpectrumResult(config, spectrum, traj.loss[:, 0], traj.cancelled or spectrum.cancelled)
+
+
+def run_leading_exponent(
+    config: RunConfig,
+    *,
+    data: Dataset | None = None,
+    theta0: FloatArray | None = None,
+    threads: int = 1,
+    on_progress: Progress | None = None,
+) -> TangentSpectrum:
+    """The leading exponent (k = 1, QR every step) of ``config``'s reference network, carried
+    along its one training (``core.analysis.tangent.LeadingTangent``): no trajectory is kept,
+    and each step evaluates three rows (the network, and two for the Hessian-vector product).
+    The same number as ``run_spectrum(config, 1, method="hvp").spectrum`` up to rounding.
+    ValueError for an optimizer whose Jacobian is not implemented (Adam)."""
+    data = dataset_for(config, data)
+    mlp = network_for(config, data)
+    start, _ = start_and_directions(config, mlp, theta0)
+    objective = mlp.objective(data.x_train, data.y_train, config.l2, threads=threads)
+    carrier = LeadingTangent(objective, config.learning_rate, config.n_steps, config.update_rule())
+    traj = descend(
+        carrier,  # an objective's call, with the tangent beside it
+        start[None, :],
+        config.learning_rate,
+        config.n_steps,
+        save_every=None,
+        on_progress=on_progress,
+        optimizer=config.update_rule(),
+    )
+    return carrier.spectrum(traj.n_steps)

@@ -17,13 +17,13 @@ The look and the helpers come from :mod:`dashboard.figures.base` (no Plotly temp
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.engine.optimizers import Threshold, stability_threshold
 from dashboard.figures.base import (
     CLASS_COLORS,
     GREY,
@@ -84,58 +84,7 @@ def _check_same_length(**arrays: np.ndarray) -> None:
 
 
 # ---- edge of stability (docs/method.md §6, §11) ------------------------------------------
-@dataclass(frozen=True)
-class Threshold:
-    """The sharpness above which an optimizer's step is unstable: ``value`` (None: none to draw
-    against the loss Hessian), its formula ``label`` as the figure prints it, and a ``note``."""
-
-    value: float | None
-    label: str
-    note: str = ""
-
-
-def stability_threshold(optimizer: str, eta: float, beta: float = 0.9) -> Threshold:
-    """The largest curvature a at which ``optimizer`` at learning rate eta (and momentum beta) is
-    still stable on the quadratic a x^2 / 2 (PyTorch's conventions, core.engine.optimizers).
-
-    With g = a x and h = eta a, each rule is a linear map of its state; it is stable while its
-    multipliers z (eigenvalues) lie inside the unit circle, and the threshold is where one
-    reaches it. For z^2 + c1 z + c0 that is |c0| < 1, p(1) > 0 and p(-1) > 0 (Jury).
-
-    - gd: x' = (1 - h) x, z = 1 - h: stable for h < 2, threshold 2/eta.
-    - momentum (heavy ball): b' = beta b + a x, x' = x - eta b'. On (x, b) the map
-      [[1 - h, -eta beta], [a, beta]] has p(z) = z^2 - (1 + beta - h) z + beta; p(1) = h,
-      p(-1) = 2 + 2 beta - h, |c0| = beta < 1: threshold (2 + 2 beta)/eta.
-    - nesterov: b' = beta b + a x, x' = x - eta (a x + beta b')
-      = (1 - h (1 + beta)) x - eta beta^2 b. On (x, b) the map
-      [[1 - h (1 + beta), -eta beta^2], [a, beta]] has trace 1 + beta - h (1 + beta)
-      = (1 + beta)(1 - h) and determinant beta (1 - h (1 + beta)) + h beta^2 = beta (1 - h), so
-      p(z) = z^2 - (1 + beta)(1 - h) z + beta (1 - h). Then p(1) = h > 0,
-      p(-1) = 1 + (1 + 2 beta)(1 - h) > 0 iff h < (2 + 2 beta)/(1 + 2 beta), and |c0| < 1 iff
-      h < 1 + 1/beta, a weaker bound (1 + 2 beta > beta). The threshold, where z = -1, is
-      (2 + 2 beta)/((1 + 2 beta) eta): 2/eta at beta = 0, 4/(3 eta) as beta -> 1, and
-      1.36/eta at beta = 0.9, below GD's 2/eta.
-    - adam: the step is preconditioned by 1/(sqrt(v) + eps), so its threshold, (2 + 2 beta)/((1 -
-      beta) eta) (38/eta at beta = 0.9; Cohen et al. 2022, "Adaptive gradient methods at the edge
-      of stability"), bounds the preconditioned sharpness, not the loss Hessian's: no value.
-
-    tests/dashboard/page/test_optimizer_controls.py builds each map from core.engine.optimizers'
-    own step and checks that its multipliers reach modulus 1 at eta a = threshold.
-    """
-    if optimizer == "gd":
-        return Threshold(2.0 / eta, "2/η")
-    if optimizer == "momentum":
-        return Threshold((2.0 + 2.0 * beta) / eta, "(2 + 2β)/η")
-    if optimizer == "nesterov":
-        return Threshold((2.0 + 2.0 * beta) / ((1.0 + 2.0 * beta) * eta), "(2 + 2β)/((1 + 2β)η)")
-    if optimizer == "adam":
-        adam = (2.0 + 2.0 * beta) / ((1.0 - beta) * eta)
-        note = (
-            f"Adam's threshold (2 + 2β1)/((1 − β1)η) = {adam:.4g} bounds the preconditioned sharpness "
-            "(Cohen et al. 2022), which the lab does not compute: no line is drawn"
-        )
-        return Threshold(None, "", note)
-    raise ValueError(f"optimizer must be one of gd, momentum, nesterov, adam, got {optimizer!r}")
+# each optimizer's threshold is the core's (core.engine.optimizers.stability_threshold)
 
 
 def curvature_figure(
@@ -177,7 +126,7 @@ def curvature_figure(
         fig.add_hline(edge.value, row=1, col=1, line=line, annotation_text=f"{edge.label} = {edge.value:.4g}")
     else:
         note = {"xref": "x domain", "yref": "y domain", "x": 0.01, "y": 0.98, "xanchor": "left", "yanchor": "top"}
-        fig.add_annotation(text=edge.note, showarrow=False, font={"size": 11}, **note)
+        fig.add_annotation(text=f"{edge.note}: no line is drawn", showarrow=False, font={"size": 11}, **note)
     fig.update_yaxes(title_text="sharpness λ_max", row=1, col=1)
     fig.update_yaxes(title_text="loss (nats)", row=2, col=1)
     fig.update_yaxes(log_axis(mean_distance[keep], title_text="<d(t)> (log)"), row=3, col=1)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from core.analysis.hessian import EXACT_MAX_PARAMS, sharpness
+from core.analysis.tangent import TangentSpectrum, tangent_dimension
 from core.analysis.weights import ablation_ratio, relative_displacement
 from core.config import RunConfig
 from core.experiments.eps_sweep import run_eps_sweep
@@ -21,6 +22,7 @@ from core.experiments.lyapunov_sweep import run_lyapunov
 from core.experiments.map_kinds import map_kind
 from core.experiments.orbital_stability import run_orbital
 from core.experiments.regimes import TARGET_ACCURACY
+from core.experiments.spectrum import run_leading_exponent, run_spectrum
 from core.experiments.stability import dataset_for, run_stability
 from dashboard.jobs.records import (
     EpsSweepRecord,
@@ -29,6 +31,7 @@ from dashboard.jobs.records import (
     MapRecord,
     OrbitalRecord,
     RunRecord,
+    SpectrumRecord,
 )
 from dashboard.state.map_kinds import MAP_VIEWS
 
@@ -46,6 +49,31 @@ FTLE_COPIES = 5
 # (The FTLE sweep uses worker processes instead, one engine thread each.)
 JOB_THREADS = 1
 SHARPNESS_POINTS = 11  # sharpness points of a run whose Hessian needs Lanczos (digits)
+# The leading tangent exponent of every run (k = 1, carried along a second training of the
+# reference, three rows a step: core.experiments.spectrum.run_leading_exponent). Measured on
+# the default run (Iris, 20 copies, 5,000 steps; CPU time, median of 7 on a shared 2-core
+# machine): 0.20 s beside the run's 0.92 s, +22% (+29% at a load average of 10). Its
+# price: dashboard.state.rules.with_tangent.
+TANGENT_ROWS = 3  # rows each step of that second training evaluates: the network and theta +- h q
+SPECTRUM_K_LARGE = 10  # exponents of a network whose Hessian is not formed (over EXACT_MAX_PARAMS: digits)
+SPECTRUM_POINTS = 1000  # running estimates kept in a spectrum's record (and drawn)
+
+
+def leading_exponent(config: RunConfig, data=None) -> TangentSpectrum | None:
+    """The leading tangent exponent of ``config``'s reference network (docs/method.md §10), or
+    None for an optimizer whose Jacobian is not implemented (Adam)."""
+    if not has_tangent(config):
+        return None
+    return run_leading_exponent(config, data=data, threads=JOB_THREADS)
+
+
+def has_tangent(config: RunConfig) -> bool:
+    """Whether the tangent dynamics of ``config``'s optimizer are implemented (not Adam's)."""
+    try:
+        tangent_dimension(config.update_rule(), 1)
+    except ValueError:
+        return False
+    return True
 
 
 def stability(config: RunConfig, on_progress: Callable | None = None) -> RunRecord:
@@ -65,6 +93,8 @@ def stability(config: RunConfig, on_progress: Callable | None = None) -> RunReco
         if mlp.n_params > EXACT_MAX_PARAMS:  # Lanczos, ~0.05-0.5 s each: at most SHARPNESS_POINTS
             saved = np.unique(np.linspace(0, saved.size - 1, SHARPNESS_POINTS).round().astype(int))
         curvature = {"sharpness_steps": traj.steps[saved], "sharpness": sharpness(objective, traj.theta[saved, 0])}
+    lead = None if traj.cancelled else leading_exponent(config, data)
+    tangent = {} if lead is None else {"leading_exponent": float(lead.exponents[0]), "leading_steps": lead.n_steps}
     return RunRecord(
         config=config,
         iterations=np.arange(traj.n_steps + 1),
@@ -93,6 +123,7 @@ def stability(config: RunConfig, on_progress: Callable | None = None) -> RunReco
         theta=traj.theta,
         **curvature,
         **ablation,
+        **tangent,
     )
 
 
@@ -123,6 +154,8 @@ def ftle_sweep(
     ``eps_values``), over ``workers`` processes."""
     short = dataclasses.replace(config, n_steps=n_steps, n_perturbations=FTLE_COPIES)
     result = run_lyapunov(short, eps_values, n_inits, on_progress=on_progress, workers=workers)
+    lead = None if result.cancelled else leading_exponent(short)  # network 0: ~10 ms at 200 steps
+    tangent = {} if lead is None else {"leading_exponent": float(lead.exponents[0]), "leading_steps": lead.n_steps}
     return FTLERecord(
         eps=result.eps,
         slopes=result.fits.slope,
@@ -135,6 +168,8 @@ def ftle_sweep(
         ci_low=np.array([s.ci_low for s in result.stats]),
         ci_high=np.array([s.ci_high for s in result.stats]),
         global_rate=_nanmean_rows(result.global_rate),
+        seed=config.seed,
+        **tangent,
     )
 
 
@@ -172,6 +207,29 @@ def map_record(kind: str, config: RunConfig, n_inits: int, result) -> MapRecord:
              "losses": empty, "target_accuracy": TARGET_ACCURACY, **MAP_VIEWS[kind].record_parts(result)}  # fmt: skip
     ys = np.asarray(parts.pop("ys"))
     return MapRecord(kind, config, np.asarray(result.etas), ys, n_inits, cancelled=result.cancelled, **parts)
+
+
+def spectrum(config: RunConfig, k: int, control: Callable | None = None) -> SpectrumRecord:
+    """The first ``k`` tangent exponents of ``config``'s reference network (docs/method.md §10).
+    ``control`` follows the tangent steps (the training before them is ~1/30 of the work: it
+    reports 0 done, so that a stop request is still seen)."""
+    train = None if control is None else (lambda _done, total, *_: control(0, total))
+    result = run_spectrum(config, k, on_progress=train, on_tangent=control)
+    s = result.spectrum
+    keep = np.unique(np.linspace(0, s.steps.size - 1, min(s.steps.size, SPECTRUM_POINTS)).round().astype(int))
+    return SpectrumRecord(
+        config=config,
+        exponents=s.sorted,
+        running_steps=s.steps[keep],
+        running=s.running[keep],
+        dim=tangent_dimension(config.update_rule(), s.n_params),
+        n_positive=s.n_positive,
+        total=s.total,
+        kaplan_yorke=s.kaplan_yorke,
+        n_steps=s.n_steps,
+        diverged_at=s.diverged_at,
+        cancelled=result.cancelled,
+    )
 
 
 def data_for(config: RunConfig):

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from core.analysis.hessian import EXACT_MAX_PARAMS
+from core.analysis.tangent import tangent_dimension
 from core.config import RunConfig
 from core.engine.parallel import default_workers
 from core.engine.speed import FTLE_FIT, REFERENCE_RATE, Estimate, lyapunov_estimate, window_share
@@ -30,6 +32,7 @@ from dashboard.state.rules import (
     Limits,
     admit,
     map_values,
+    mlp_of,
     network_of,
     number,
     quoted,
@@ -224,6 +227,35 @@ def _chaos_plan(values, extra, limits: Limits, _slots) -> Plan:
     )
 
 
+def spectrum_k(config: RunConfig) -> int:
+    """The exponents a spectrum job computes: all of them (P, or 2P with momentum) when the
+    Hessian is formed (Iris: 83), else compute.SPECTRUM_K_LARGE (digits). ValueError for Adam."""
+    n_params = mlp_of(config).n_params
+    dim = tangent_dimension(config.update_rule(), n_params)
+    return dim if n_params <= EXACT_MAX_PARAMS else min(compute.SPECTRUM_K_LARGE, dim)
+
+
+def spectrum_config(values, extra) -> RunConfig:
+    """The reference network of the Chaos view's long run (the controls' network, data, seed
+    and optimizer at the view's eta and iterations), trained alone."""
+    eta = number("η of the long run", extra.get("eta"), 0.0, 1000.0)
+    n_steps = whole_number("iterations of the long run", extra.get("steps"), *CHAOS_STEPS)
+    config = to_config(run_values(values))
+    return dataclasses.replace(config, learning_rate=eta, n_steps=n_steps, n_perturbations=1, save_every=n_steps)
+
+
+def _spectrum_plan(values, extra, limits: Limits, _slots) -> Plan:
+    """The Chaos view's spectrum: the tangent exponents of its long run's reference network.
+    Each step costs ~2P gradients (the dense Hessian; 2k Hessian-vector rows beyond
+    EXACT_MAX_PARAMS) and a QR: priced as that many rows trained."""
+    config = spectrum_config(values, extra)
+    k = spectrum_k(config)
+    n_params = mlp_of(config).n_params
+    rows = 1 + 2 * (n_params if n_params <= EXACT_MAX_PARAMS else k)
+    limits.check(config, rows, advice="use fewer iterations")
+    return Plan(record_key("spectrum", config, f"k{k}"), lambda control, _held: compute.spectrum(config, k, control))
+
+
 PLANS: dict[str, Callable[[Any, dict, Limits, int], Plan]] = {
     "run": _run_plan,
     "sweep": _sweep_plan,
@@ -231,4 +263,5 @@ PLANS: dict[str, Callable[[Any, dict, Limits, int], Plan]] = {
     "orbital": _orbital_plan,
     "map": _map_plan,
     "chaos": _chaos_plan,
+    "spectrum": _spectrum_plan,
 }

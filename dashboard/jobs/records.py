@@ -16,8 +16,9 @@ import numpy as np
 from core.config import RunConfig
 from core.experiments.diagnostics import Diagnostics
 
-# 5: Diagnostics gained attractor and chance; 6: regime label 'slow', FTLE windows start by saturation
-RECORD_VERSION = 6
+# 5: Diagnostics gained attractor and chance; 6: regime label 'slow', FTLE windows start by saturation;
+# 7: the leading tangent exponent of a run and of an FTLE sweep's first network, the spectrum record
+RECORD_VERSION = 7
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,11 @@ class RunRecord:
     sharpness: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (S,) top Hessian eigenvalue there
     ablation_w1: np.ndarray | None = None  # (D, H) L_w / L, None if the reference diverged
     ablation_w2: np.ndarray | None = None  # (H, C)
+    # the reference's leading tangent exponent (docs/method.md §10, k = 1) over its first
+    # ``leading_steps`` steps (fewer than T if it diverged); NaN and 0 where it is not
+    # computed (Adam, a stopped run)
+    leading_exponent: float = math.nan
+    leading_steps: int = 0
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every array field, by name (the NPZ export)."""
@@ -100,6 +106,11 @@ class FTLERecord:
     ci_low: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (E,) 95% bootstrap CI of the mean
     ci_high: np.ndarray = field(default_factory=lambda: np.zeros(0))
     global_rate: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (E,) mean ln(<d(T)>/<d(0)>)/T
+    # the leading tangent exponent of network 0 (the config's seed) over ``leading_steps`` of
+    # the sweep's iterations (docs/method.md §10); NaN and 0 where it is not computed (Adam)
+    leading_exponent: float = math.nan
+    leading_steps: int = 0
+    seed: int = 0  # network 0's
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,6 +150,30 @@ class MapRecord:
     cancelled: bool
 
 
+@dataclass(frozen=True, eq=False)
+class SpectrumRecord:
+    """The tangent-space Lyapunov spectrum of a config's reference network (docs/method.md §10):
+    the first k of ``dim`` exponents (P, or 2P with momentum), largest first, and their running
+    estimates (in QR-column order, which converges to that order) at up to
+    ``compute.SPECTRUM_POINTS`` steps."""
+
+    config: RunConfig
+    exponents: np.ndarray  # (k,) per iteration, largest first
+    running_steps: np.ndarray  # (S,)
+    running: np.ndarray  # (S, k)
+    dim: int  # the tangent space's dimension
+    n_positive: int
+    total: float  # the sum of the k exponents
+    kaplan_yorke: float  # a lower bound when k < dim and every partial sum is positive
+    n_steps: int  # the steps averaged over (fewer than T if the trajectory diverged or it was stopped)
+    diverged_at: int | None
+    cancelled: bool
+
+    @property
+    def k(self) -> int:
+        return int(self.exponents.size)
+
+
 Record = (
-    RunRecord | EpsSweepRecord | FTLERecord | OrbitalRecord | MapRecord | Diagnostics
+    RunRecord | EpsSweepRecord | FTLERecord | OrbitalRecord | MapRecord | SpectrumRecord | Diagnostics
 )  # (core.experiments.diagnostics)

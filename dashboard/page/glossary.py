@@ -21,6 +21,12 @@ GLOSSARY = {
     "is stable in a valley only while λ_max < 2/η.",
     "sharpness": "the largest eigenvalue λ_max of the loss's Hessian: gradient descent with step η is "
     "stable in a valley only while it stays below 2/η.",
+    "tangent exponent": "the growth rate, per iteration (natural log), of an infinitesimal nudge carried "
+    "by each training step's Jacobian, averaged over the whole run; λ₁, the leading one, is the fastest.",
+    "Lyapunov spectrum": "all the tangent exponents, largest first: how fast each independent direction of "
+    "an infinitesimal nudge grows (positive) or shrinks (negative) per iteration.",
+    "Kaplan-Yorke dimension": "j plus the sum of the j largest exponents divided by the size of the next one, "
+    "j the most leading exponents whose sum is not negative: roughly the dimension of what training settles on.",
 }
 # whole words only ("kept", not "unkept"), the longest first
 _PATTERN = re.compile(r"(?<!\w)(" + "|".join(sorted(map(re.escape, GLOSSARY), key=len, reverse=True)) + r")(?!\w)")

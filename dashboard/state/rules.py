@@ -21,10 +21,10 @@ from core.config import ACTIVATIONS, DATASETS, INITS, MAX_EPS, MAX_LEARNING_RATE
 from core.data import IRIS_FEATURES, dataset_shape, load_dataset
 from core.engine.model import MLP
 from core.engine.optimizers import OPTIMIZERS, WITH_MOMENTUM
-from core.engine.speed import Estimate, NetworkCost, network_cost, run_estimate
+from core.engine.speed import DESCEND_STEP, Estimate, NetworkCost, network_cost, run_estimate
 from core.engine.training import descend_bytes
 from core.experiments.map_kinds import MAP_KINDS
-from dashboard.jobs.compute import SHARPNESS_POINTS
+from dashboard.jobs.compute import SHARPNESS_POINTS, TANGENT_ROWS, has_tangent
 
 
 @dataclass(frozen=True)
@@ -332,6 +332,8 @@ class Limits:
             points = saved if net.n_params <= EXACT_MAX_PARAMS else min(saved, SHARPNESS_POINTS)
             rows = 1 + config.n_perturbations
             estimate = run_estimate(net, rows, config.n_steps, self.rate, sharpness_points=points, ablation=True)
+            if has_tangent(config):  # the reference trained again, its tangent beside it (compute.stability)
+                estimate = with_tangent(estimate, net, config.n_steps, self.rate)
         else:
             rows = n_rows
             estimate = run_estimate(net, rows, config.n_steps, self.rate)
@@ -358,6 +360,18 @@ class Limits:
             "processes sharing the cores); "
             f"the limit is {self.max_seconds:g} s: {advice}"
         )
+
+
+def with_tangent(estimate: Estimate, net: NetworkCost, n_steps: int, rate: float) -> Estimate:
+    """A run's estimate and its leading tangent exponent's: a second descend call of the
+    reference, each of its steps evaluating TANGENT_ROWS rows."""
+    training = (n_steps + 1) * TANGENT_ROWS * net.row / rate
+    return dataclasses.replace(
+        estimate,
+        seconds=estimate.seconds + training + (n_steps + 1) * DESCEND_STEP / rate,
+        training=estimate.training + training,
+        trajectory_steps=estimate.trajectory_steps + TANGENT_ROWS * n_steps,
+    )
 
 
 def mlp_of(config: RunConfig) -> MLP:

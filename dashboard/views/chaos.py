@@ -12,13 +12,15 @@ from core.analysis.attractor import DIVERGED, FIXED_POINT, PERIODIC, RTOL, TAIL_
 from core.experiments.diagnostics import Diagnostics
 from dashboard import figures
 from dashboard.jobs.flow import SideJob
+from dashboard.jobs.records import SpectrumRecord
 from dashboard.jobs.runner import Jobs
 from dashboard.page import ids
 from dashboard.page.components import explain, graph, job_bar, text_input
 from dashboard.views import View
 
 VIEW = View("chaos", "Chaos")
-GRAPHS = (ids.CHAOS_LOSS_GRAPH, ids.CHAOS_ACF_GRAPH, ids.CHAOS_RATES_GRAPH, ids.CHAOS_WEIGHTS_GRAPH)
+LONG_RUN_GRAPHS = (ids.CHAOS_LOSS_GRAPH, ids.CHAOS_ACF_GRAPH, ids.CHAOS_RATES_GRAPH, ids.CHAOS_WEIGHTS_GRAPH)
+GRAPHS = (*LONG_RUN_GRAPHS, ids.SPECTRUM_GRAPH)
 TOLERANCE_TEXT = f"one part in {1 / RTOL:,.0f}"  # the classifier's relative tolerance, in words
 
 
@@ -79,6 +81,28 @@ def summary_text(d: Diagnostics) -> str:
     )
 
 
+def spectrum_text(r: SpectrumRecord) -> str:
+    """The spectrum's numbers (docs/method.md §10), each the record's, and how to read them."""
+    c = r.config
+    if r.n_steps == 0:
+        return f"No spectrum: the reference network at η = {c.learning_rate:g} was not finite at its first step."
+    over = f"over {r.n_steps:,} iterations"
+    if r.diverged_at is not None:
+        over += f" (the network stopped being finite at iteration {r.diverged_at:,})"
+    elif r.cancelled:
+        over += f" (stopped before {c.n_steps:,})"
+    of = f"all {r.dim}" if r.k == r.dim else f"the first {r.k} of {r.dim} (a lower bound where all are positive)"
+    sign = "grows" if r.total > 0 else "shrinks"
+    return (
+        f"The reference network at η = {c.learning_rate:g} (seed {c.seed}), {over}: {of} exponents, "
+        f"from λ₁ = {r.exponents[0]:.4g} to λ{r.k} = {r.exponents[-1]:.4g} per iteration. "
+        f"{r.n_positive} of {r.k} are positive; the sum of all {r.k} is {r.total:.4g} (a {r.k}-dimensional "
+        f"volume {sign} on average at that rate); Kaplan-Yorke dimension {r.kaplan_yorke:.4g}. "
+        "A positive λ₁ means nearby networks separate exponentially (chaos needs it, over a long run); "
+        "a negative sum means the training contracts volumes in weight space."
+    )
+
+
 def draw(record: Diagnostics, _request: dict) -> tuple:
     figs = figures.dynamics.chaos_figures(record)
     return figs["loss_norm"], figs["acf"], figs["rates"], figs["weights"], summary_text(record)
@@ -92,11 +116,23 @@ SIDE_JOBS = (
         ids.CHAOS_PROGRESS,
         ids.CHAOS_MESSAGE,
         ids.CHAOS_PENDING,
-        (*(Output(g, "figure") for g in GRAPHS), Output(ids.CHAOS_SUMMARY, "children")),
+        (*(Output(g, "figure") for g in LONG_RUN_GRAPHS), Output(ids.CHAOS_SUMMARY, "children")),
         draw,
         "iteration",
         (("eta", ids.CHAOS_ETA), ("steps", ids.CHAOS_STEPS)),
         autorun_view="chaos",
+    ),
+    SideJob(
+        "spectrum",
+        ids.SPECTRUM_RUN,
+        ids.SPECTRUM_CANCEL,
+        ids.SPECTRUM_PROGRESS,
+        ids.SPECTRUM_MESSAGE,
+        ids.SPECTRUM_PENDING,
+        (Output(ids.SPECTRUM_GRAPH, "figure"), Output(ids.SPECTRUM_SUMMARY, "children")),
+        lambda record, _request: (figures.spectrum.spectrum_view(record), spectrum_text(record)),
+        "tangent step",
+        (("eta", ids.CHAOS_ETA), ("steps", ids.CHAOS_STEPS)),
     ),
 )
 
@@ -134,6 +170,26 @@ def layout() -> list:
             ],
         ),
         graph(ids.CHAOS_WEIGHTS_GRAPH, 400, "Press Run long training."),
+        html.H3("Lyapunov spectrum"),
+        explain(
+            "The Lyapunov spectrum: the exponents of the tangent dynamics of the long run's reference "
+            "network (the η and iterations above, trained alone): how fast each independent direction "
+            "of an infinitesimal nudge grows (positive) or shrinks (negative) per iteration, largest "
+            "first, and on the right how the leading estimates settle as the run goes on. The number of "
+            "positive exponents, their sum and the Kaplan-Yorke dimension are below the figure. Each "
+            "step multiplies by the Jacobian of one training step (I − ηH for gradient descent, H the "
+            "Hessian), so this costs far more than the long run itself."
+        ),
+        job_bar(
+            ids.SPECTRUM_RUN,
+            ids.SPECTRUM_CANCEL,
+            ids.SPECTRUM_PROGRESS,
+            ids.SPECTRUM_MESSAGE,
+            ids.SPECTRUM_PENDING,
+            "Compute spectrum",
+        ),
+        graph(ids.SPECTRUM_GRAPH, 420, "Press Compute spectrum."),
+        html.Div(id=ids.SPECTRUM_SUMMARY, className="summary"),
     ]
 
 

@@ -52,7 +52,9 @@ def layout() -> list:
             "Each grey line is the distance between the original network and one nudged copy as both "
             "train; the black line is their average. On a log scale, a straight rising line means "
             "exponential separation (chaos); a flat band means training is stable. The dashed red line "
-            "is the loss (right axis)."
+            "is the loss (right axis). The green dash-dot line has the slope of the reference's leading "
+            "tangent exponent λ₁ (the growth rate of an infinitesimal nudge, averaged over the whole run), "
+            "drawn from the start of the FTLE's window."
         ),
         dcc.Loading(
             graph(ids.DISTANCE_GRAPH, 500, placeholder=figures.distance.distance_placeholder),
@@ -96,7 +98,10 @@ def progress_label(done: int, total: int, elapsed: float) -> str:
     """What the run is doing: training, or (its last iteration reported) the analyses that
     follow it (the weights' ablation, the sharpness at the saved steps, the FTLE fit)."""
     if done >= total:
-        return f"trained {total:,} iterations · {elapsed:.1f} s · now the ablation, curvature and FTLE fit…"
+        return (
+            f"trained {total:,} iterations · {elapsed:.1f} s · now the ablation, curvature, FTLE fit "
+            "and tangent exponent…"
+        )
     return f"iteration {done:,} of {total:,} · {elapsed:.1f} s"
 
 
@@ -109,11 +114,34 @@ def summary_text(record: RunRecord) -> str:
         if fit.found
         else "No FTLE window fits this run.",
     ]
+    tangent = leading_sentence(record)
+    if tangent:
+        parts.append(tangent)
     if record.diverged_rows:
         rows = record.diverged_rows
         names = ["the reference" if r == 0 else f"copy {r}" for r in rows[:12]]
         parts.append(f"Diverged (non-finite loss or weights): {', '.join(names)}{' ...' if len(rows) > 12 else ''}.")
     return " ".join(parts)
+
+
+def leading_sentence(record: RunRecord) -> str:
+    """The reference's leading tangent exponent (docs/method.md §10), beside the FTLE: over
+    which iterations each is a rate; why there is none (Adam, a stopped run)."""
+    config = record.config
+    if record.leading_steps == 0:
+        if record.cancelled:
+            return ""
+        if not compute.has_tangent(config):
+            return f"No tangent exponent: the Jacobian of {config.optimizer} is not implemented."
+        return "No tangent exponent: the reference was not finite at its first step."
+    rate, steps = record.leading_exponent, record.leading_steps
+    over = f"all {steps:,} iterations"
+    if steps < config.n_steps:
+        over = f"its first {steps:,} iterations (then it diverged)"
+    fit = record.ftle
+    window = f"; the FTLE is the rate of <d> over iterations {fit.start:.0f}-{fit.start + fit.length:.0f}"
+    head = f"Leading tangent exponent of the reference λ₁ {rate:.4f} per iteration, over {over}"
+    return f"{head}{window if fit.found else ''}."
 
 
 def weight_count(config: RunConfig) -> int:
@@ -183,7 +211,10 @@ def finished_view(store: Jobs, key: str, normalized: bool, record: RunRecord | N
         record = record if record is not None else store.load(key)
         if record is None:
             return None
-        view = (summary_text(record), figures.distance.distance_view(record, normalized).to_plotly_json())
+        figure = figures.spectrum.add_leading_to_distance(
+            figures.distance.distance_view(record, normalized), record, normalized
+        )
+        view = (summary_text(record), figure.to_plotly_json())
         store.store(view_key, view)
     return view
 

@@ -42,7 +42,8 @@ def layout() -> list:
         explain(
             "The finite-time Lyapunov exponent is the slope of ln<d(t)> where it rises in a straight "
             "line: the rate at which nearby networks separate, per iteration. The highlighted window "
-            "is the best straight-line fit (largest R²) of the current run."
+            "is the best straight-line fit (largest R²) of the current run; the green dash-dot line has "
+            "the slope of the reference's leading tangent exponent λ₁ (over the whole run)."
         ),
         graph(ids.FIT_GRAPH, 420),
         html.H3("Over many initial networks"),
@@ -94,6 +95,23 @@ def ftle_csv(record: FTLERecord) -> str:
     return frame.to_csv(index=False)
 
 
+def leading_sentence(record: FTLERecord) -> str:
+    """The leading tangent exponent of the sweep's first network, beside the FTLE per eps."""
+    if record.leading_steps == 0:
+        return "" if record.cancelled else "No tangent exponent: the Jacobian of this optimizer is not implemented."
+    line = " (the dash-dot line)" if record.n_kept.any() else ""
+    return (
+        f"Leading tangent exponent λ₁ of network 0 (seed {record.seed}) over its first "
+        f"{record.leading_steps:,} iterations: {record.leading_exponent:.4f} per iteration{line}, the rate of "
+        "an infinitesimal nudge; the FTLE is the rate of a nudge of size ε over its best window."
+    )
+
+
+def ftle_summary(record: FTLERecord) -> html.Div:
+    """The sentence on the tangent exponent, and the table."""
+    return html.Div([html.P(leading_sentence(record)), ftle_table(record)])
+
+
 def ftle_table(record: FTLERecord) -> html.Table:
     """Per eps: the FTLE mean with its bootstrap CI, the fits kept, and the plain global rate."""
 
@@ -122,7 +140,7 @@ def register(app: Dash, store: Jobs) -> None:
         if request is None:  # the last run was stopped before it finished
             return figures.base.empty_figure("The last run was stopped before it finished: press Run.")
         record, key = keyed_record(store, "run", request)
-        return with_record_key(figures.lyapunov.fit_view(record), key)
+        return with_record_key(figures.spectrum.add_leading_to_fit(figures.lyapunov.fit_view(record), record), key)
 
     register_csv_export(
         app,
@@ -148,5 +166,8 @@ def register(app: Dash, store: Jobs) -> None:
             exponent = FTLE_HIST_EXPONENT(hist_exponent)
         except ValueError as exc:
             raise PreventUpdate from exc  # not one of the dropdown's values
-        drawn = figures.lyapunov.ftle_views(record, exponent)
-        return *(with_record_key(figure, key) for figure in drawn), ftle_table(record)
+        by_eps, histogram = figures.lyapunov.ftle_views(record, exponent)
+        if record.n_kept.any():  # else a sentence, not axes: the rate is in the table's sentence
+            figures.spectrum.add_leading_to_ftle(by_eps, record.leading_exponent, record.seed, record.leading_steps)
+        drawn = (by_eps, histogram)
+        return *(with_record_key(figure, key) for figure in drawn), ftle_summary(record)

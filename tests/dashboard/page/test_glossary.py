@@ -16,4 +16,5 @@ def test_glossary_words_carry_their_meaning_and_the_rest_stays_text():
 
 def test_every_term_a_student_needs_is_explained():
     assert {"FTLE", "R²", "kept", "ε N_w", "orbit diagram", "λ_max"} <= set(GLOSSARY)
+    assert {"tangent exponent", "Lyapunov spectrum", "Kaplan-Yorke dimension"} <= set(GLOSSARY)
     assert all(len(meaning) > 40 for meaning in GLOSSARY.values())

@@ -41,7 +41,8 @@ def test_finished_view_is_built_once(record, store, monkeypatch):
     store.store(key, record)
     summary, figure = divergence.replay(store, key, False)
     assert summary == divergence.summary_text(record)
-    assert figure["layout"]["yaxis"]["type"] == "log" and len(figure["data"]) == 3
+    assert figure["layout"]["yaxis"]["type"] == "log" and len(figure["data"]) == 4  # copies, mean, loss, lambda_1
+    assert figure["data"][3]["name"].startswith("slope of the leading tangent exponent")
     monkeypatch.setattr(figures.distance, "distance_view", lambda *_: pytest.fail("the stored view should be used"))
     assert divergence.replay(store, key, False)[1] == figure
     cache.results(store.results_dir, store.cache_mb).delete(key)
