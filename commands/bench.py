@@ -12,7 +12,7 @@ from commands.common import count_arg, emit, positive_float
 from core.analysis.hessian import hessian
 from core.config import RunConfig
 from core.engine.parallel import default_workers
-from core.engine.speed import measure_rate, measure_throughput
+from core.engine.speed import DepthSpeed, measure_depth, measure_rate, measure_throughput
 from core.experiments.lyapunov_sweep import run_lyapunov
 from core.experiments.regimes import geometric_grid, run_sweep
 from core.experiments.spectrum import run_spectrum
@@ -129,6 +129,19 @@ def bench_optimizers(repeats: int) -> list[dict]:
     return [{"optimizer": name, "traj_steps_per_s": rate, "of_gd": rate / rates["gd"]} for name, rate in rates.items()]
 
 
+def depth_line(deep: DepthSpeed, repeats: int) -> str:
+    """The two-hidden-layer network beside the one-layer one, per step and per FLOP."""
+    network = "-".join(map(str, (4, *deep.widths, 3)))
+    return (
+        f"{network} (two hidden layers), K = {deep.rows}: {deep.rate:,.0f} trajectory-steps/s "
+        f"(best of {repeats}; median {deep.median_rate:,.0f}), 1 thread: "
+        f"{deep.rate * deep.step_flops / 1e9:.2f} GFLOP/s ({deep.step_flops:,} FLOPs a step); the one-layer "
+        f"engine timed in turn: {deep.one_layer_rate:,.0f} trajectory-steps/s, "
+        f"{deep.one_layer_rate * deep.one_layer_step_flops / 1e9:.2f} GFLOP/s ({deep.one_layer_step_flops:,}): "
+        f"{deep.per_flop:.2f}x its speed per FLOP"
+    )
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.estimates or args.costs:
         from commands import bench_costs  # here, not at the top: cli.py's imports are shared work
@@ -139,6 +152,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         for threads in sorted({1, default_workers()}):
             best, median = measure_throughput(k, args.seconds, args.repeats, threads)
             results.append({"K": k, "threads": threads, "traj_steps_per_s": best, "median_traj_steps_per_s": median})
+    deep = measure_depth((10, 10), 21, args.seconds, args.repeats)
     for threads in sorted({1, default_workers()}):
         best, median = bench_default_run(threads, args.repeats)
         default_runs.append({"threads": threads, "seconds": best, "median_seconds": median})
@@ -146,14 +160,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
         f"K = {r['K']:5d}: {r['traj_steps_per_s']:,.0f} trajectory-steps/s "
         f"(best of {args.repeats}; median {r['median_traj_steps_per_s']:,.0f}), one process, {r['threads']} thread(s)"
         for r in results
-    ] + [
+    ]
+    lines.append(depth_line(deep, args.repeats))
+    lines += [
         f"default run (eta 0.01, 20 copies, 5,000 iterations): {r['seconds']:.2f} s "
         f"(best of {args.repeats}; median {r['median_seconds']:.2f}), {r['threads']} thread(s)"
         for r in default_runs
     ]
     rate = measure_rate()
     lines.append(f"the dashboard estimates job times here at {rate:,.0f} trajectory-steps/s (its own measurement)")
-    payload: dict = {"results": results, "default_run": default_runs, "repeats": args.repeats, "estimate_rate": rate}
+    payload: dict = {
+        "results": results,
+        "depth": deep.to_dict(),
+        "default_run": default_runs,
+        "repeats": args.repeats,
+        "estimate_rate": rate,
+    }
     if args.large:
         payload["large"] = large = bench_large(args.workers)
         lines.append(f"{large['job']}: {large['seconds']:.1f} s on {large['workers']} worker(s)")

@@ -83,7 +83,15 @@ def network_args(p: argparse.ArgumentParser, *, eta: float | None, steps: int, p
         p.add_argument("--perturbations", type=int, default=perturbations, help="perturbed copies M per network")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dataset", choices=DATASETS, default=None, help="data set by name: iris (default) or digits")
-    p.add_argument("--hidden", type=int, default=None, help="hidden units (iris default 10, digits 64)")
+    p.add_argument(
+        "--hidden",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="H",
+        help="hidden units, one width per hidden layer: --hidden 10 10 is 4-10-10-3 on Iris "
+        "(1 to 4 layers of 1 to 1024 units; iris default 10, digits 64)",
+    )
     p.add_argument(
         "--activation", choices=ACTIVATIONS, default=None, help="default: the data set's (iris sigmoid, digits tanh)"
     )
@@ -107,6 +115,9 @@ def config_from(args: argparse.Namespace, **extra) -> RunConfig:
     if args.dataset is not None and args.data is not None:
         raise ValueError("give --dataset or --data, not both (--data replaces the named data set)")
     network = {name: getattr(args, name) for name in ("hidden", "activation") if getattr(args, name) is not None}
+    if "hidden" in network:  # one width is the int a one-layer config has always held
+        widths = network["hidden"]
+        network["hidden"] = widths[0] if len(widths) == 1 else tuple(widths)
     optional = {
         field: getattr(args, flag, None)
         for flag, field in (("eta", "learning_rate"), ("perturbations", "n_perturbations"))

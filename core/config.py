@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,8 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 MAX_SEED = 2**63 - 1
+MAX_DEPTH = 4  # hidden layers
+MAX_WIDTH = 1024  # units in a hidden layer
 OPTIMIZER_FIELDS = ("optimizer", "momentum", "beta2", "adam_eps")
 
 
@@ -39,19 +42,40 @@ MAX_LEARNING_RATE = 1000.0
 MAX_EPS = 1.0
 
 
+def check_hidden(value: object) -> int | tuple[int, ...]:
+    """The hidden layers' widths in their stored form: an int for one hidden layer (a 1-tuple
+    becomes its int, so a one-layer config's dict, key and URL are those it always had), a
+    tuple of 2 to ``MAX_DEPTH`` ints for a deeper network; each width in 1..``MAX_WIDTH``."""
+    widths = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    ints = [int(w) for w in widths if isinstance(w, numbers.Integral) and not isinstance(w, bool)]
+    if not (len(ints) == len(widths) and 1 <= len(ints) <= MAX_DEPTH and all(1 <= w <= MAX_WIDTH for w in ints)):
+        raise ValueError(
+            f"hidden must be 1 to {MAX_DEPTH} hidden layers of 1 to {MAX_WIDTH} units each "
+            f"(an integer, or one per layer), got {value!r}"
+        )
+    return ints[0] if len(ints) == 1 else tuple(ints)
+
+
+def hidden_widths(hidden: int | tuple[int, ...]) -> tuple[int, ...]:
+    """The widths of the hidden layers, first to last, of a stored ``hidden`` (``check_hidden``)."""
+    return (hidden,) if isinstance(hidden, int) else tuple(hidden)
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunConfig:
     """One reference network plus ``n_perturbations`` perturbed copies, trained by GD.
 
     Network D -> hidden -> C on the data set ``dataset`` (or the user's data, passed
-    separately); see docs/method.md §1 and §2. ``for_dataset`` applies a data set's network
-    defaults (digits: 64 tanh units).
+    separately); see docs/method.md §1 and §2. ``hidden`` is the width of the one hidden layer,
+    or the widths of 2 to 4 hidden layers (``(10, 10)``: D -> 10 -> 10 -> C, docs/method.md
+    §12); ``widths`` is always the tuple. ``for_dataset`` applies a data set's network defaults
+    (digits: 64 tanh units).
     """
 
     seed: int = 0
     dataset: str = "iris"
     # network
-    hidden: int = 10
+    hidden: int | tuple[int, ...] = 10  # an int for one hidden layer; (H1, ..., HL) for L = 2..4
     activation: str = "sigmoid"
     output: str = "softmax"
     init: str = "normal"
@@ -77,7 +101,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         check_int("seed", self.seed, low=0, high=MAX_SEED)
         check_choice("dataset", self.dataset, DATASETS)
-        check_int("hidden", self.hidden, low=1, high=1024)
+        object.__setattr__(self, "hidden", check_hidden(self.hidden))
         check_choice("activation", self.activation, ACTIVATIONS)
         check_choice("output", self.output, OUTPUTS)
         check_choice("init", self.init, INITS)
@@ -97,6 +121,11 @@ class RunConfig:
         rule = self.update_rule()  # checks the optimizer's settings
         for name in ("momentum", "beta2", "adam_eps"):  # as floats (a user's 0 is stored as 0.0)
             object.__setattr__(self, name, getattr(rule, name))
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """The widths of the hidden layers, first to last: ``(10,)`` by default."""
+        return hidden_widths(self.hidden)
 
     def update_rule(self) -> Optimizer:
         """The optimizer of this run (GD unless ``optimizer`` says otherwise)."""

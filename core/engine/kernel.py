@@ -25,7 +25,9 @@ Each row is computed alone, in the same order whatever else is in the batch, so 
 do not depend on batching or on how rows are split over threads or processes. The kernel
 releases the GIL, so :class:`core.engine.objective.Objective` can split the rows over threads.
 Hidden layers: sigmoid, tanh, ReLU. Output: softmax (the default); the legacy sigmoid
-output stays on the NumPy path.
+output stays on the NumPy path. ``softmax_loss_grad`` is the paper's one hidden layer;
+``deep_softmax_loss_grad`` takes 1 to 4 (docs/method.md §12) and is used from two on, so the
+one-layer network keeps its kernel, bits and speed.
 """
 
 from __future__ import annotations
@@ -244,6 +246,194 @@ def softmax_loss_grad(
                 for s in range(n):
                     acc += aj[s] * z[m, s]
                 g[wj + m] = acc
+
+
+@nb.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _activate(row: FloatArray, activation: int) -> None:
+    """The hidden activation in place over one unit's (N,) pre-activations."""
+    n = row.size
+    if activation == SIGMOID:
+        for s in range(n):
+            row[s] = 1.0 / (1.0 + exp(-row[s]))
+    elif activation == TANH:
+        for s in range(n):
+            row[s] = math.tanh(row[s])
+    else:
+        for s in range(n):
+            v = row[s]
+            row[s] = 0.0 if v <= 0.0 else v  # NaN stays NaN
+
+
+@nb.njit(cache=True, fastmath=FASTMATH, nogil=True, error_model="numpy")
+def deep_softmax_loss_grad(
+    theta: FloatArray,
+    xs: tuple[FloatArray, ...],
+    onehots: tuple[FloatArray, ...],
+    widths: IntArray,
+    activation: int,
+    loss: FloatArray,
+    grad: FloatArray,
+    accuracy: FloatArray,
+) -> None:
+    """``softmax_loss_grad`` for L hidden layers of ``widths: (L,)`` units (docs/method.md §12).
+
+    The same mathematics and data layout; the first hidden layer and the logits are computed
+    as there (D and C compiled in), the layers between them unit by unit, each unit's (N,)
+    row accumulated from the rows of the layer below. Backward, the error of each hidden
+    layer is kept whole ((H, N) per layer) because the layer below needs all of it; each
+    weight's gradient and its share of the error sent down are one fused pass over N.
+    """
+    n_rows, n_params = theta.shape
+    d, c, n = len(xs), len(onehots), xs[0].size
+    depth = widths.size
+    sizes = np.empty(depth + 2, dtype=np.int64)  # (D, H1, ..., HL, C)
+    sizes[0], sizes[depth + 1] = d, c
+    sizes[1 : depth + 1] = widths
+    w_at = np.empty(depth + 1, dtype=np.int64)  # start of W_{l+1} in theta; its bias follows
+    unit_at = np.zeros(depth + 1, dtype=np.int64)  # first row of hidden layer l + 1 in acts
+    at = 0
+    for layer in range(depth + 1):
+        w_at[layer] = at
+        at += (sizes[layer] + 1) * sizes[layer + 1]
+    for layer in range(depth):
+        unit_at[layer + 1] = unit_at[layer] + widths[layer]
+    acts = np.empty((unit_at[depth], n))  # every hidden layer's outputs, first layer first
+    deltas = np.empty((unit_at[depth], n))  # d loss / d pre-activation of each hidden unit
+    z = np.empty((c, n))
+    top = np.empty(n)
+    true_shift = np.empty(n)
+    inv_n = 1.0 / n
+    is_sigmoid = 1.0 if activation == SIGMOID else 0.0
+    is_tanh = 1.0 if activation == TANH else 0.0
+    is_relu = 1.0 if activation == RELU else 0.0
+    h1, last = widths[0], unit_at[depth - 1]
+    h_last, o_out = widths[depth - 1], w_at[depth]
+    o_b_out = o_out + h_last * c
+    for k in range(n_rows):
+        th, g = theta[k], grad[k]
+        # first hidden layer from the data, as softmax_loss_grad
+        for j in range(h1):
+            aj, b = acts[j], th[d * h1 + j]
+            for s in range(n):
+                v = b
+                for i in range(d):
+                    v += th[i * h1 + j] * xs[i][s]
+                aj[s] = v
+            _activate(aj, activation)
+        # hidden layers 2..L: a_j = act(b_j + sum_i W_ij a_i), row by row
+        for layer in range(1, depth):
+            h_in, h_out, o_w = widths[layer - 1], widths[layer], w_at[layer]
+            o_b, below, here = o_w + h_in * h_out, unit_at[layer - 1], unit_at[layer]
+            for j in range(h_out):
+                aj, b = acts[here + j], th[o_b + j]
+                for s in range(n):
+                    aj[s] = b
+                for i in range(h_in):
+                    w, ai = th[o_w + i * h_out + j], acts[below + i]
+                    for s in range(n):
+                        aj[s] += w * ai[s]
+                _activate(aj, activation)
+        # logits z_m = b_m + sum_j W_jm a_j of the last hidden layer
+        for m in range(c):
+            b = th[o_b_out + m]
+            for s in range(n):
+                z[m, s] = b
+        for j in range(h_last):
+            aj, wj = acts[last + j], o_out + j * c
+            for s in range(n):
+                v = aj[s]
+                for m in range(c):
+                    z[m, s] += th[wj + m] * v
+        # softmax cross-entropy, as softmax_loss_grad
+        for s in range(n):
+            best, true = z[0, s], onehots[0][s] * z[0, s]
+            for m in range(1, c):
+                v = z[m, s]
+                best = v if v > best else best
+                true += onehots[m][s] * v
+            top[s], true_shift[s] = best, true - best
+        for m in range(c):
+            for s in range(n):
+                z[m, s] = exp(z[m, s] - top[s])
+        for s in range(n):
+            total = 0.0
+            for m in range(c):
+                total += z[m, s]
+            top[s] = total
+        sum_log = 0.0
+        for lo in range(0, n, _LOG_CHUNK):
+            product = 1.0
+            for s in range(lo, min(lo + _LOG_CHUNK, n)):
+                product *= top[s]
+            sum_log += math.log(product)
+        sum_true, right = 0.0, 0.0
+        for s in range(n):
+            sum_true += true_shift[s]
+            right += 1.0 if true_shift[s] >= 0.0 else 0.0
+            top[s] = inv_n / top[s]
+        loss[k], accuracy[k] = (sum_log - sum_true) * inv_n, right * inv_n
+        for m in range(c):
+            acc, om = 0.0, onehots[m]
+            for s in range(n):
+                v = z[m, s] * top[s] - om[s] * inv_n
+                z[m, s] = v
+                acc += v
+            g[o_b_out + m] = acc
+        # into the last hidden layer: its error, its bias's gradient, the output weights'
+        o_b_last = w_at[depth - 1] + sizes[depth - 1] * h_last
+        for j in range(h_last):
+            aj, dj, wj = acts[last + j], deltas[last + j], o_out + j * c
+            acc_b = 0.0
+            for s in range(n):
+                v = 0.0
+                for m in range(c):
+                    v += th[wj + m] * z[m, s]
+                av = aj[s]
+                v *= is_sigmoid * (av * (1.0 - av)) + is_tanh * (1.0 - av * av) + is_relu * (1.0 if av > 0.0 else 0.0)
+                dj[s] = v
+                acc_b += v
+            g[o_b_last + j] = acc_b
+            for m in range(c):
+                acc = 0.0
+                for s in range(n):
+                    acc += aj[s] * z[m, s]
+                g[wj + m] = acc
+        # down through the hidden layers: W_ij's gradient and the error sent to unit i together
+        for layer in range(depth - 1, 0, -1):
+            h_in, h_out, o_w = widths[layer - 1], widths[layer], w_at[layer]
+            below, here = unit_at[layer - 1], unit_at[layer]
+            o_b_below = w_at[layer - 1] + sizes[layer - 1] * h_in
+            for i in range(h_in):
+                ai, di = acts[below + i], deltas[below + i]
+                for s in range(n):
+                    di[s] = 0.0
+                for j in range(h_out):
+                    dj, w = deltas[here + j], th[o_w + i * h_out + j]
+                    acc = 0.0
+                    for s in range(n):
+                        v = dj[s]
+                        acc += ai[s] * v
+                        di[s] += w * v
+                    g[o_w + i * h_out + j] = acc
+                acc_b = 0.0
+                for s in range(n):
+                    av = ai[s]
+                    v = di[s] * (
+                        is_sigmoid * (av * (1.0 - av))
+                        + is_tanh * (1.0 - av * av)
+                        + is_relu * (1.0 if av > 0.0 else 0.0)
+                    )
+                    di[s] = v
+                    acc_b += v
+                g[o_b_below + i] = acc_b
+        # the first layer's weights from the data
+        for j in range(h1):
+            dj = deltas[j]
+            for i in range(d):
+                acc, xi = 0.0, xs[i]
+                for s in range(n):
+                    acc += xi[s] * dj[s]
+                g[i * h1 + j] = acc
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")

@@ -19,6 +19,11 @@ Three implementations of the loss and gradient, held to each other by the tests:
   with tanh from ``BLAS_MIN_FLOPS`` FLOPs per network-step on, else "compiled"; a choice by
   the network and the shape of the data only.
 
+Every engine takes 1 to 4 hidden layers (docs/method.md §12): the reference and the BLAS
+engine layer by layer with the one-layer arithmetic in each (so the one-layer network's bits
+are those it always had), the compiled engine with the one-layer kernel for one hidden layer
+and ``kernel.deep_softmax_loss_grad`` for more.
+
 "compiled" falls back to the reference for the legacy sigmoid output, and every engine for
 no rows. In every engine a row's arithmetic does not depend on which other rows share its
 batch or thread: the BLAS engine never stacks networks into one GEMM, because OpenBLAS
@@ -31,7 +36,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 from typing import TYPE_CHECKING
@@ -110,10 +115,11 @@ class Objective:
         self.onehot_t = np.zeros((mlp.n_classes, len(y)))  # (C, N)
         self.onehot_t[y, np.arange(len(y))] = 1.0
         self._xs, self._onehots = tuple(self.x_t), tuple(self.onehot_t)  # the kernel's layout
+        self._widths = None if mlp.depth == 1 else np.array(mlp.widths, dtype=np.int64)  # (L,) for the deep kernel
         if self.engine == "blas":
             self.x1_t = np.vstack([self.x_t, np.ones(len(y))])  # (D + 1, N): a row of ones for the bias
             self.true_index = y * len(y) + np.arange(len(y))  # (N,) flat index of z[y_s, s] in (C, N)
-        self._work: dict[object, tuple[FloatArray, FloatArray, FloatArray]] = {}
+        self._work: dict[object, Sequence[FloatArray]] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._close_pool: weakref.finalize[..., Objective] | None = None
 
@@ -140,12 +146,13 @@ class Objective:
             self._close_pool = weakref.finalize(self, self._pool.shutdown, wait=False)
         return self._pool
 
-    def _buffers(self, k: int) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Three (k, H, N) work arrays (views of BLOCK-sized ones)."""
-        if "numpy" not in self._work:
-            shape = (BLOCK, self.mlp.hidden, self.x.shape[0])
-            self._work["numpy"] = (np.empty(shape), np.empty(shape), np.empty(shape))
-        a, da, slope = self._work["numpy"]
+    def _buffers(self, k: int, layer: int = 0) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Three (k, H, N) work arrays of hidden layer ``layer`` (views of BLOCK-sized ones)."""
+        key = "numpy" if layer == 0 else ("numpy", layer)
+        if key not in self._work:
+            shape = (BLOCK, self.mlp.widths[layer], self.x.shape[0])
+            self._work[key] = (np.empty(shape), np.empty(shape), np.empty(shape))
+        a, da, slope = self._work[key]
         return a[:k], da[:k], slope[:k]
 
     def __call__(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -205,32 +212,41 @@ class Objective:
     def _compiled_rows(
         self, group: int, theta: FloatArray, loss: FloatArray, grad: FloatArray, accuracy: FloatArray
     ) -> None:
-        args = (self._xs, self._onehots, kernel.ACTIVATION_CODE[self.mlp.activation])
-        kernel.softmax_loss_grad(theta, *args, loss, grad, accuracy)
+        code = kernel.ACTIVATION_CODE[self.mlp.activation]
+        if self._widths is None:  # the paper's one hidden layer keeps its own kernel
+            kernel.softmax_loss_grad(theta, self._xs, self._onehots, code, loss, grad, accuracy)
+        else:
+            kernel.deep_softmax_loss_grad(theta, self._xs, self._onehots, self._widths, code, loss, grad, accuracy)
 
     def _blas_rows(
         self, group: int, theta: FloatArray, loss: FloatArray, grad: FloatArray, accuracy: FloatArray
     ) -> None:
-        """The BLAS engine, one network (row) at a time; ``group`` names the work arrays."""
+        """The BLAS engine, one network (row) at a time; ``group`` names the work arrays.
+        Layer by layer: a_l = act([W_l; b_l]^T [a_{l-1}; 1]) (a_0 = x), then back from the
+        logits, each layer's error written over its outputs once they are no longer needed."""
         mlp, x1_t = self.mlp, self.x1_t
-        d, h, c, split = mlp.n_inputs, mlp.hidden, mlp.n_classes, mlp._offsets[2]
         if group not in self._work:
-            self._work[group] = _blas_work(h, c, x1_t.shape[1])
-        a1, slope, z = self._work[group]
-        a = a1[:h]  # (H, N) hidden outputs; a1 = [a; ones] (H + 1, N)
+            self._work[group] = _blas_work(mlp.widths, mlp.n_classes, x1_t.shape[1])
+        *layers, z = self._work[group]  # (a1, slope) per hidden layer; a1 = [a; ones] (H + 1, N)
+        ones = [x1_t] + [layers[2 * i] for i in range(mlp.depth)]  # the inputs [a; 1] of each weight block
+        outs = [a1[:-1] for a1 in ones[1:]]  # (H, N) hidden outputs
+        slopes = layers[1::2]
         forward, derivative = ACTIVATION[mlp.activation]
         with np.errstate(all="ignore"):  # numpy's error state is per thread: set it in the pool's too
             for k in range(theta.shape[0]):
-                w1b1, w2b2 = theta[k, :split].reshape(d + 1, h), theta[k, split:].reshape(h + 1, c)
-                g_w1b1, g_w2b2 = grad[k, :split].reshape(d + 1, h), grad[k, split:].reshape(h + 1, c)
-                forward(np.matmul(w1b1.T, x1_t, out=a))  # (H, N) = act(W1^T x + b1)
-                np.matmul(w2b2.T, a1, out=z)  # (C, N) logits W2^T a + b2
-                loss[k], accuracy[k], dz = self._output(z)  # d loss / d z, (C, N)
-                np.matmul(a1, dz.T, out=g_w2b2)  # (H + 1, C): [a; 1] dz^T
-                derivative(a, out=slope)
-                da = np.matmul(w2b2[:h], dz, out=a)  # (H, N), over a: it is no longer needed
-                da *= slope
-                np.matmul(x1_t, da.T, out=g_w1b1)  # (D + 1, H): [x; 1] da^T
+                blocks, g_blocks = mlp.blocks(theta[k]), mlp.blocks(grad[k])
+                for block, inputs, a in zip(blocks, ones, outs, strict=False):
+                    forward(np.matmul(block.T, inputs, out=a))  # (H, N) = act(W^T a_prev + b)
+                np.matmul(blocks[-1].T, ones[-1], out=z)  # (C, N) logits
+                loss[k], accuracy[k], delta = self._output(z)  # d loss / d z, (C, N)
+                for layer in range(mlp.depth, 0, -1):  # the block of layer + 1 sits above hidden layer `layer`
+                    np.matmul(ones[layer], delta.T, out=g_blocks[layer])  # (H + 1, C'): [a; 1] delta^T
+                    a = outs[layer - 1]
+                    derivative(a, out=slopes[layer - 1])
+                    da = np.matmul(blocks[layer][:-1], delta, out=a)  # (H, N), over a: it is no longer needed
+                    da *= slopes[layer - 1]
+                    delta = da
+                np.matmul(x1_t, delta.T, out=g_blocks[0])  # (D + 1, H1): [x; 1] delta^T
 
     def _output(self, z: FloatArray) -> tuple[float, float, FloatArray]:
         """Logits (C, N) of one network -> loss, accuracy, d loss / d z (C, N), maybe over z."""
@@ -240,21 +256,25 @@ class Objective:
         return loss[0], accuracy[0], dz[0]
 
     def _block(self, theta: FloatArray, grad: FloatArray) -> tuple[FloatArray, FloatArray]:
-        mlp = self.mlp
-        a, da, slope = self._buffers(theta.shape[0])  # (k, H, N) each
-        _, _, w2, b2 = mlp.views(theta)
-        mlp.hidden_activity(theta, self.x_t, out=a)
-        z = np.matmul(w2.transpose(0, 2, 1), a)  # (k, C, N)
-        z += b2[:, :, None]
+        mlp, k = self.mlp, theta.shape[0]
+        buffers = [self._buffers(k, layer) for layer in range(mlp.depth)]  # (a, da, slope), (k, H, N) each
+        parts, g_parts = mlp.views(theta), mlp.views(grad)
+        inputs: list[FloatArray] = [self.x_t]  # a_0 = x (D, N), then each hidden layer's outputs
+        for layer, (a, _, _) in enumerate(buffers):
+            inputs.append(mlp.hidden_activity(theta, inputs[-1], out=a, layer=layer))
+        w, b = parts[-2:]
+        z = np.matmul(w.transpose(0, 2, 1), inputs[-1])  # (k, C, N)
+        z += b[:, :, None]
         output = softmax_ce if mlp.output == "softmax" else legacy_sigmoid_ce
-        loss, accuracy, dz = output(z, self.onehot_t)  # dz: d loss / d z, (k, C, N)
-        g_w1, g_b1, g_w2, g_b2 = mlp.views(grad)
-        np.matmul(a, dz.transpose(0, 2, 1), out=g_w2)  # (k, H, C)
-        np.sum(dz, axis=-1, out=g_b2)
-        np.matmul(w2, dz, out=da)
-        da *= ACTIVATION[mlp.activation][1](a, out=slope)
-        np.matmul(self.x_t, da.transpose(0, 2, 1), out=g_w1)  # (k, D, H)
-        np.sum(da, axis=-1, out=g_b1)
+        loss, accuracy, delta = output(z, self.onehot_t)  # d loss / d z, (k, C, N)
+        for layer in range(mlp.depth, -1, -1):  # weight matrix layer + 1, from the output down
+            np.matmul(inputs[layer], delta.transpose(0, 2, 1), out=g_parts[2 * layer])  # (k, fan_in, fan_out)
+            np.sum(delta, axis=-1, out=g_parts[2 * layer + 1])
+            if layer:
+                a, da, slope = buffers[layer - 1]
+                np.matmul(parts[2 * layer], delta, out=da)
+                da *= ACTIVATION[mlp.activation][1](a, out=slope)
+                delta = da
         return loss, accuracy
 
 
@@ -266,8 +286,12 @@ def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def _blas_work(h: int, c: int, n: int) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Work arrays of the BLAS engine: [a; ones] (H + 1, N), the slope (H, N), z (C, N)."""
-    a1 = np.empty((h + 1, n))
-    a1[h] = 1.0
-    return a1, np.empty((h, n)), np.empty((c, n))
+def _blas_work(widths: tuple[int, ...], c: int, n: int) -> list[FloatArray]:
+    """Work arrays of the BLAS engine: for each hidden layer [a; ones] (H + 1, N) and the
+    slope (H, N); then z (C, N)."""
+    work = []
+    for h in widths:
+        a1 = np.empty((h + 1, n))
+        a1[h] = 1.0
+        work += [a1, np.empty((h, n))]
+    return [*work, np.empty((c, n))]

@@ -11,6 +11,8 @@ limits and the CLI's ``--max-minutes``.
 ``measure_digits`` sets the engine on digits (64-64-10 tanh, N = 1,438, the BLAS engine)
 beside the rate its FLOPs would allow at the DGEMM speed of this CPU with the same BLAS
 on one thread (``dgemm_gflops``), so the distance to that bound is a measured number.
+``measure_depth`` times a network of several hidden layers (4-10-10-3) in turn with the default
+one, so their speeds per FLOP compare under the same load.
 """
 
 from __future__ import annotations
@@ -34,14 +36,17 @@ from core.experiments.stability import dataset_for, network_for
 
 REFERENCE_PARAMS = MLP().n_params  # 83
 REFERENCE_ROWS = 120  # Iris's training rows
+REFERENCE_FLOPS = MLP().step_flops(REFERENCE_ROWS)  # 40,800
 
 
-def measure_throughput(n_rows: int, seconds: float, repeats: int, threads: int = 1) -> tuple[float, float]:
+def measure_throughput(
+    n_rows: int, seconds: float, repeats: int, threads: int = 1, hidden: int | tuple[int, ...] = 10
+) -> tuple[float, float]:
     """(best, median) trajectory-steps per second of the engine on Iris over ``repeats`` timed
     runs of about ``seconds`` each, one process sharing ``n_rows`` rows over ``threads``
-    threads (BLAS on one thread)."""
+    threads (BLAS on one thread); ``hidden`` the hidden layers (4-10-3 by default)."""
     data = load_iris()
-    mlp = MLP()
+    mlp = MLP(hidden=hidden)
     objective = mlp.objective(data.x_train, data.y_train, threads=threads)
     return _time_descend(objective, mlp.init(np.random.default_rng(0), n_rows), seconds, repeats)
 
@@ -49,7 +54,13 @@ def measure_throughput(n_rows: int, seconds: float, repeats: int, threads: int =
 def _time_descend(objective: Objective, theta0: FloatArray, seconds: float, repeats: int) -> tuple[float, float]:
     """(best, median) trajectory-steps per second of ``descend`` from ``theta0: (K, P)`` over
     ``repeats`` timed runs of about ``seconds`` each, after one step that compiles the kernel."""
-    n_rows = theta0.shape[0]
+    n_steps = _calibrate(objective, theta0, seconds)
+    rates = [_timed_rate(objective, theta0, n_steps) for _ in range(repeats)]
+    return max(rates), float(np.median(rates))
+
+
+def _calibrate(objective: Objective, theta0: FloatArray, seconds: float) -> int:
+    """The number of steps that takes about ``seconds``, after one step that compiles the kernel."""
     descend(objective, theta0, 0.01, 1)  # compile (or load) the kernel
     n_steps, elapsed = 4, 0.0
     while elapsed < seconds / 4:  # calibrate the number of steps
@@ -57,13 +68,71 @@ def _time_descend(objective: Objective, theta0: FloatArray, seconds: float, repe
         started = time.perf_counter()
         descend(objective, theta0, 0.01, n_steps, save_every=None)
         elapsed = time.perf_counter() - started
-    n_steps = max(1, int(n_steps * seconds / elapsed))
-    rates = []
+    return max(1, int(n_steps * seconds / elapsed))
+
+
+def _timed_rate(objective: Objective, theta0: FloatArray, n_steps: int) -> float:
+    """Trajectory-steps per second of one ``descend`` call of ``n_steps`` steps."""
+    started = time.perf_counter()
+    descend(objective, theta0, 0.01, n_steps, save_every=None)
+    rows: int = theta0.shape[0]
+    return rows * n_steps / (time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class DepthSpeed:
+    """A deeper network beside the one-layer one on Iris (``measure_depth``), K rows, one thread.
+
+    rate, median_rate:  best and median trajectory-steps/s of the deeper network
+    step_flops:         its FLOPs per trajectory-step (``MLP.step_flops``)
+    one_layer_*:        the same of the default network 4-10-3, timed in turn with it
+    """
+
+    widths: tuple[int, ...]
+    rows: int
+    rate: float
+    median_rate: float
+    step_flops: int
+    one_layer_rate: float
+    one_layer_median_rate: float
+    one_layer_step_flops: int
+
+    @property
+    def per_flop(self) -> float:
+        """FLOPs per second of the deeper network over the one-layer network's (1: as fast per FLOP)."""
+        return self.rate * self.step_flops / (self.one_layer_rate * self.one_layer_step_flops)
+
+    def to_dict(self) -> dict[str, object]:
+        return {**asdict(self), "per_flop": self.per_flop}
+
+
+def measure_depth(
+    hidden: tuple[int, ...] = (10, 10), rows: int = 21, seconds: float = 1.0, repeats: int = 5
+) -> DepthSpeed:
+    """The engine on Iris with the hidden layers ``hidden`` and with the default one, ``rows``
+    trajectories, one thread: ``repeats`` timed runs of about ``seconds`` of each, taken in
+    turn, so whatever else runs on the machine slows both alike."""
+    data = load_iris()
+    networks = [MLP(hidden=hidden), MLP()]
+    objectives = [mlp.objective(data.x_train, data.y_train, threads=1) for mlp in networks]
+    starts = [mlp.init(np.random.default_rng(0), rows) for mlp in networks]
+    n_steps = [_calibrate(o, t, seconds) for o, t in zip(objectives, starts, strict=True)]
+    rates: list[list[float]] = [[], []]
     for _ in range(repeats):
-        started = time.perf_counter()
-        descend(objective, theta0, 0.01, n_steps, save_every=None)
-        rates.append(n_rows * n_steps / (time.perf_counter() - started))
-    return max(rates), float(np.median(rates))
+        for i in range(2):
+            rates[i].append(_timed_rate(objectives[i], starts[i], n_steps[i]))
+    n = data.x_train.shape[0]
+    (deep, one), (deep_median, one_median) = map(max, rates), (float(np.median(r)) for r in rates)
+    return DepthSpeed(
+        networks[0].widths,
+        rows,
+        deep,
+        deep_median,
+        networks[0].step_flops(n),
+        one,
+        one_median,
+        networks[1].step_flops(n),
+    )
 
 
 def measure_rate(seconds: float = 0.05, repeats: int = 5) -> float:
@@ -86,6 +155,10 @@ DESCEND_STEP = 1.6  # u, a plain call (runs, the FTLE sweep): Iris K = 1 2.5 u, 
 # BLAS 14-49 u (`bench --costs`; the fits of every chunk shape measured 38-44 u)
 CELLS_STEP = {"compiled": 8.5, "numpy": 8.5, "blas": 25.0}
 KERNEL_ROW = 0.9  # u, the default network on the compiled kernel (fits: 0.89 in cells, 0.91 plain)
+# 2 to 4 hidden layers (core.engine.kernel.deep_softmax_loss_grad): priced by FLOPs, at this many
+# times the one-layer kernel's time per FLOP (4-10-10-3 sigmoid, K = 21, one thread: 65,700
+# trajectory-steps/s at 112,800 FLOPs against 204,400 at 40,800: 1.12; 4-10-10-10-3: 0.93)
+DEEP_KERNEL_PER_FLOP = 1.12
 ACTIVATION_COST = {"sigmoid": 1.0, "relu": 0.75, "tanh": 3.6}  # compiled kernel, measured on Iris
 NUMPY_ROW = 2.7  # the reference engine (legacy sigmoid output), in default-network rows (2.4-2.5)
 # BLAS engine: FLOPs / 150,000 + 7 u a row (digits 64-64-10 tanh, 29.1 MFLOP: 188-210 u measured;
@@ -110,7 +183,10 @@ def row_cost(mlp: MLP, n_samples: int) -> float:
     engine = resolve_engine("auto", mlp, n_samples)
     if engine == "blas":
         return mlp.step_flops(n_samples) / BLAS_FLOPS_PER_U + BLAS_ROW
-    size = mlp.n_params / REFERENCE_PARAMS * n_samples / REFERENCE_ROWS
+    if mlp.depth > 1:
+        size = DEEP_KERNEL_PER_FLOP * mlp.step_flops(n_samples) / REFERENCE_FLOPS
+    else:
+        size = mlp.n_params / REFERENCE_PARAMS * n_samples / REFERENCE_ROWS
     factor = NUMPY_ROW if engine == "numpy" else ACTIVATION_COST.get(mlp.activation, 1.0)
     return KERNEL_ROW * size * factor
 
@@ -316,6 +392,6 @@ def measure_digits(rows: int = 6, seconds: float = 1.0, repeats: int = 3, thread
     objective = mlp.objective(data.x_train, data.y_train, threads=threads)
     theta0 = mlp.init(np.random.default_rng(0), rows)
     best, median = _time_descend(objective, theta0, seconds, repeats)
-    n, d, h = data.x_train.shape[0], mlp.n_inputs, mlp.hidden
+    n, d, h = data.x_train.shape[0], mlp.n_inputs, mlp.widths[0]
     gflops = dgemm_gflops([(h, d, n), (d, n, h)])
     return DigitsSpeed(objective.engine, rows, threads, best, median, mlp.step_flops(n), gflops)

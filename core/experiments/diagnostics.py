@@ -70,9 +70,10 @@ def weight_series(theta: FloatArray, indices: IntArray) -> FloatArray:
 
 def parameter_label(mlp: MLP, index: int) -> str:
     """Flat index -> "p<index>_<layer>_<position>", e.g. "p17_W1_1_7" (input 1 -> hidden 7),
-    "p45_b1_5"; plain characters, so it serves as a CSV column name."""
+    "p45_b1_5" ("W3", "b3", ... with more hidden layers); plain characters, so it serves as a CSV
+    column name."""
     check_int("index", index, low=0, high=mlp.n_params - 1)
-    for name, view in zip(("W1", "b1", "W2", "b2"), mlp.views(np.arange(mlp.n_params)), strict=True):
+    for name, view in zip(mlp.layer_names, mlp.views(np.arange(mlp.n_params)), strict=True):
         where = np.argwhere(view == index)
         if where.size:
             return "_".join([f"p{index}", name, *map(str, where[0])])
