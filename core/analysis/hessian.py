@@ -92,7 +92,11 @@ def hessian_vector_product(objective: Objective, theta: FloatArray, v: FloatArra
     norms = np.linalg.norm(columns, axis=0)  # (k,)
     if not norms.any():
         return np.zeros_like(v)
-    h = RELATIVE_STEP * max(1.0, float(np.sqrt(np.mean(theta * theta))))
+    with np.errstate(over="ignore"):  # a diverged network's weights may square past float64
+        rms = float(np.sqrt(np.mean(theta * theta)))
+    if not math.isfinite(rms):
+        raise NonFiniteGradient
+    h = RELATIVE_STEP * max(1.0, rms)
     scale = np.divide(h, norms, out=np.zeros_like(norms), where=norms > 0)  # a zero column: a zero product
     delta = (columns * scale).T  # (k, P)
     grad = objective(np.concatenate([theta + delta, theta - delta]))[1]

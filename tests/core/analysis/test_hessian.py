@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from core.analysis.hessian import hessian, sharpness, sharpness_series
+from core.analysis.hessian import NonFiniteGradient, hessian, hessian_vector_product, sharpness, sharpness_series
 from core.config import RunConfig
 from core.data import load_iris
 from core.engine.training import descend
@@ -177,3 +177,11 @@ def test_bad_input_raises_with_the_rule_and_the_value():
     for every in (0, 2.5, True):
         with pytest.raises(ValueError, match="every must be"):
             sharpness_series(RunConfig(n_steps=10), every)
+
+
+def test_a_product_at_weights_too_large_to_square_is_refused_without_a_warning():
+    """A diverged network's weights (1e200) square past float64: the product is refused as
+    non-finite, and no overflow warning escapes (pytest turns it into an error)."""
+    objective, theta = network(RunConfig())
+    with pytest.raises(NonFiniteGradient):
+        hessian_vector_product(objective, np.full_like(theta, 1e200), np.ones_like(theta))
