@@ -48,7 +48,7 @@ def _wait_done(dash_duo, steps: int, timeout: float = 60):
         )
         return title.startswith("η") and "training" not in title
 
-    _wait_until(final_drawn, 20, "the final distance figure")
+    _wait_until(final_drawn, 60, "the final distance figure")
 
 
 def test_page_loads_without_console_errors(dash_duo, fresh_app):
@@ -56,26 +56,41 @@ def test_page_loads_without_console_errors(dash_duo, fresh_app):
     dash_duo.wait_for_text_to_equal("#view .tab--selected", "Divergence", timeout=10)
     # assets/warm_plotly.js draws its throw-away figure off screen and removes it
     warmed = 'return document.body.dataset.plotlyWarm === "done";'
-    _wait_until(lambda: dash_duo.driver.execute_script(warmed), 15, "the Plotly warm-up")
+    _wait_until(lambda: dash_duo.driver.execute_script(warmed), 60, "the Plotly warm-up")
     assert dash_duo.driver.execute_script("return document.querySelectorAll('.js-plotly-plot').length") == len(
         dash_duo.driver.find_elements(By.CSS_SELECTOR, "div[id$='-graph']")
     )
     assert dash_duo.get_logs() == []
 
 
+LIVE = """
+const el = document.querySelector('#distance-graph .js-plotly-plot');
+const x = el && el._fullData && el._fullData.length > 1 ? el._fullData[1].x : null;
+return {label: document.getElementById('progress-label').textContent, run: !document.getElementById('run').disabled,
+        title: el && el.layout.title ? el.layout.title.text : '', points: x ? x.length : null};
+"""
+
+
 def test_run_streams_live_updates_then_draws_every_copy(dash_duo, fresh_app, plotly_data, line_count):
-    # long enough (~2-4 s here) for live updates to be seen before the end
+    # long enough (~2-4 s here, longer on a slower machine) for live updates to be seen before the end
     _open(dash_duo, fresh_app, "?steps=40000&perturbations=12")
-    # the link restores its run: while it trains, Run is disabled and the curve grows
-    dash_duo.wait_for_contains_text("#progress-label", "of 40,000", timeout=30)
-    assert not dash_duo.find_element("#run").is_enabled()
-    partial = plotly_data("distance-graph")
-    assert "training" in partial["layout"]["title"]["text"]
-    assert len(partial["data"][1]["x"]) < 40001
+    # the link restores its run: while it trains, Run is disabled and the curve grows. The
+    # label, the button and the figure are read at one moment: read one by one, the run
+    # could end between the label's "of 40,000" and the figure
+    seen = []
+
+    def live() -> bool:
+        seen.append(dash_duo.driver.execute_script(LIVE))
+        return "of 40,000" in seen[-1]["label"]
+
+    _wait_until(live, 60, "the run's live progress")
+    shown = seen[-1]
+    assert not shown["run"] and "training" in shown["title"], shown
+    assert shown["points"] is not None and shown["points"] < 40001, shown
     _wait_done(dash_duo, 40000)
     assert dash_duo.find_element("#run").is_enabled()
     final = plotly_data("distance-graph")
-    copies, mean, loss = final["data"]
+    copies, mean, loss = final["data"][:3]  # then the line of the leading tangent exponent's slope, if any
     assert line_count("distance-graph") == 12 and mean["line"]["color"] == "black"
     assert loss["yaxis"] == "y2" and final["layout"]["yaxis"]["type"] == "log"
     assert mean["x"][-1] == 40000
@@ -84,10 +99,10 @@ def test_run_streams_live_updates_then_draws_every_copy(dash_duo, fresh_app, plo
 
 def test_cancel_stops_a_long_run_and_says_where(dash_duo, fresh_app, plotly_data):
     _open(dash_duo, fresh_app, "?steps=50000&perturbations=40")
-    dash_duo.wait_for_contains_text("#progress-label", "of 50,000", timeout=30)
-    _wait_until(lambda: dash_duo.find_element("#cancel").is_enabled(), 10, "Cancel to be enabled during the run")
+    dash_duo.wait_for_contains_text("#progress-label", "of 50,000", timeout=60)
+    _wait_until(lambda: dash_duo.find_element("#cancel").is_enabled(), 30, "Cancel to be enabled during the run")
     dash_duo.find_element("#cancel").click()
-    dash_duo.wait_for_contains_text("#progress-label", "Cancelled at iteration ", timeout=15)
+    dash_duo.wait_for_contains_text("#progress-label", "Cancelled at iteration ", timeout=60)
     assert dash_duo.find_element("#run").is_enabled() and not dash_duo.find_element("#cancel").is_enabled()
     label = dash_duo.find_element("#progress-label").text
     done = int(re.fullmatch(r"Cancelled at iteration ([\d,]+) of 50,000", label).group(1).replace(",", ""))
@@ -130,8 +145,9 @@ def test_a_link_starts_one_run_not_two(dash_duo, fresh_app, monkeypatch):
     for seed in range(1, 13):
         before = len(started)
         dash_duo.driver.get(f"{dash_duo.server_url}/?steps=300&perturbations=2&eta=0.01&seed={seed}")
-        dash_duo.wait_for_contains_text("#progress-label", "300 iterations ·", timeout=30)
+        dash_duo.wait_for_contains_text("#progress-label", "300 iterations ·", timeout=60)
         time.sleep(0.5)  # a second run would start within ~0.4 s of the first
+        _wait_until(lambda: _idle(dash_duo), 30, "the page's requests to be answered")  # a start under way counts
         assert len(started) - before == 1, f"page {seed}: {len(started) - before} runs started"
 
 
@@ -143,12 +159,13 @@ def test_typing_moves_the_slider_without_starting_a_run(dash_duo, fresh_app, mon
     call_job_fn = JobManager.call_job_fn
     monkeypatch.setattr(JobManager, "call_job_fn", lambda *a: started.append(a) or call_job_fn(*a))
     _open(dash_duo, fresh_app, "?steps=300&perturbations=2")
-    dash_duo.wait_for_contains_text("#progress-label", "300 iterations ·", timeout=30)
+    dash_duo.wait_for_contains_text("#progress-label", "300 iterations ·", timeout=60)
     _type(dash_duo, "eta", "0.05")
     dash_duo.wait_for_contains_text("#stale-note", "press Run", timeout=10)  # the plot is marked out of date
     slider = "return document.querySelector('#eta-slider [role=slider]').getAttribute('aria-valuenow');"
     _wait_until(lambda: abs(float(dash_duo.driver.execute_script(slider)) + 1.30103) < 0.01, 10, "the slider")
     time.sleep(1.0)
+    _wait_until(lambda: _idle(dash_duo), 30, "the page's requests to be answered")  # a start under way counts
     assert len(started) == 1 and "300 iterations ·" in dash_duo.find_element("#progress-label").text
     assert _url_value(dash_duo, "eta") == "0.01"  # the URL names the run on screen, not the typed value
 
@@ -162,7 +179,7 @@ def test_typing_a_default_back_after_a_link_takes_effect(dash_duo, fresh_app):
     dash_duo.find_element("#run").click()
     dash_duo.wait_for_contains_text("#progress-label", "5,000 iterations ·", timeout=60)
     _type(dash_duo, "seed", "0", Keys.ENTER)  # Enter applies: the run, then the URL
-    _wait_until(lambda: _url_value(dash_duo, "seed") == "0", 30, "the URL to follow the typed seed")
+    _wait_until(lambda: _url_value(dash_duo, "seed") == "0", 60, "the URL to follow the typed seed")
     assert _url_value(dash_duo, "steps") == "5000" and dash_duo.find_element("#stale-note").text == ""
 
 
@@ -180,10 +197,10 @@ def test_typed_text_is_quoted_and_kept_in_the_box(dash_duo, fresh_app):
 
 def test_changing_a_setting_during_a_run_stops_it(dash_duo, fresh_app):
     _open(dash_duo, fresh_app, "?steps=50000&perturbations=40")
-    dash_duo.wait_for_contains_text("#progress-label", "of 50,000", timeout=30)
+    dash_duo.wait_for_contains_text("#progress-label", "of 50,000", timeout=60)
     # a setting that does not start runs by itself (auto-run starts them for eta, eps and the seed)
     _type(dash_duo, "perturbations", "30")
-    dash_duo.wait_for_contains_text("#progress-label", ": the settings changed", timeout=15)
+    dash_duo.wait_for_contains_text("#progress-label", ": the settings changed", timeout=60)
     assert re.fullmatch(r"Stopped at iteration [\d,]+ of 50,000: the settings changed", _label(dash_duo))
     assert dash_duo.find_element("#run").is_enabled() and _url_value(dash_duo, "perturbations") == "40"
     dash_duo.wait_for_contains_text("#stale-note", "press Run", timeout=10)  # 30 copies: not yet run
@@ -193,14 +210,38 @@ def _label(dash_duo) -> str:
     return dash_duo.find_element("#progress-label").text
 
 
+def _idle(dash_duo) -> bool:
+    """No callback of the page is waiting, running or being polled."""
+    return dash_duo.driver.execute_script(
+        "const c = window.store.getState().callbacks;"
+        "return ['requested', 'prioritized', 'blocked', 'executing', 'watched'].every((k) => !c[k].length);"
+    )
+
+
 def test_a_preset_during_a_run_replaces_it_at_once(dash_duo, fresh_app, plotly_data):
-    _open(dash_duo, fresh_app, "?steps=50000&perturbations=100")  # ~25-40 s here
-    dash_duo.wait_for_contains_text("#progress-label", "of 50,000", timeout=30)
+    """The old run is stopped, not waited for: once the preset's run is drawn, no job computes
+    and the old run never finished (a finished run leaves its record in the results cache, a
+    stopped one none). Checked on the server's state rather than against the clock (it was
+    "drawn within 12 s", the old run's end being ~25-40 s away here: a machine twice as slow
+    takes that long to draw the preset)."""
+    import os
+
+    from dashboard.server import cache
+    from dashboard.server.admission import Admission
+    from dashboard.server.settings import Settings
+
+    old = "?steps=50000&perturbations=100"  # ~25-40 s here
+    _open(dash_duo, fresh_app, old)
+    dash_duo.wait_for_contains_text("#progress-label", "of 50,000", timeout=60)
     preset = PRESETS["chaotic"]
-    clicked = time.monotonic()
     next(b for b in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".presets button") if b.text == preset.label).click()
-    _wait_done(dash_duo, preset.values["steps"], timeout=30)
-    assert time.monotonic() - clicked < 12  # not after the old run's end (~25-40 s away)
+    _wait_done(dash_duo, preset.values["steps"], timeout=120)
+    settings = Settings.from_env(os.environ)  # the app's: WSD_CACHE_DIR of the test
+    admission = Admission(settings.admission_dir, settings.max_jobs, settings.max_queued, settings.abandon_seconds)
+    _wait_until(lambda: admission.running() == 0, 120, "the old run to stop")  # (or to end, caught below)
+    values = rules.run_values({**rules.default_values(), **parse_query(old)[0]})
+    old_key = plans.plan("run", values, None, rules.Limits(rate=1e6), 1).key
+    assert old_key not in cache.results(settings.results_dir, settings.cache_mb)  # stopped, not finished
     time.sleep(3)  # the old run does not come back over it
     assert _label(dash_duo).startswith("3,000 iterations ·")
     seed = preset.values.get("seed", 0)
@@ -209,7 +250,8 @@ def test_a_preset_during_a_run_replaces_it_at_once(dash_duo, fresh_app, plotly_d
 
 def test_back_restores_the_previous_settings(dash_duo, fresh_app):
     _open(dash_duo, fresh_app, "?seed=5&steps=400")
-    _wait_until(lambda: "seed=5" in dash_duo.driver.current_url and "eta=" in dash_duo.driver.current_url, 10, "url")
+    # the URL is written once the link's run is drawn
+    _wait_until(lambda: "seed=5" in dash_duo.driver.current_url and "eta=" in dash_duo.driver.current_url, 60, "url")
     _type(dash_duo, "seed", "9", Keys.ENTER)
     _wait_until(lambda: _url_value(dash_duo, "seed") == "9", 30, "the URL to follow the seed's run")
     dash_duo.driver.back()
@@ -273,7 +315,7 @@ def test_the_ablation_heatmap_renders(dash_duo, fresh_app, plotly_data):
         graph = plotly_data("ablation-w1-graph")
         return graph and graph["data"] and graph["data"][0]["type"] == "heatmap" and graph["data"][0]
 
-    _wait_until(heatmap, 20, "the ablation heatmap")
+    _wait_until(heatmap, 60, "the ablation heatmap")
     trace = heatmap()
     # the colour bar spans 0..2 around 1 (no change), as the page draws it
     assert len(trace["z"]) == 4 and len(trace["z"][0]) == 10 and (trace["zmin"], trace["zmax"]) == (0, 2)
@@ -296,9 +338,9 @@ def test_releasing_the_seed_slider_starts_that_run(dash_duo, fresh_app, plotly_d
         title = (plotly_data("distance-graph") or {}).get("layout", {}).get("title", {}).get("text", "")
         return title.endswith(f"seed {seed}")
 
-    _wait_until(drawn, 30, f"the run of seed {seed}")
+    _wait_until(drawn, 60, f"the run of seed {seed}")
     # the views drawn from the finished run answer before the test server stops
-    _wait_until(lambda: (plotly_data("curvature-graph") or {}).get("data"), 20, "the curvature panel")
+    _wait_until(lambda: (plotly_data("curvature-graph") or {}).get("data"), 60, "the curvature panel")
     assert dash_duo.get_logs() == []
 
 
@@ -307,7 +349,7 @@ def test_moving_the_seed_slider_with_a_key_starts_that_run(dash_duo, fresh_app, 
     _wait_done(dash_duo, 300)
     dash_duo.find_element("#seed-slider [role=slider]").send_keys(Keys.ARROW_RIGHT)
     title = lambda: (plotly_data("distance-graph") or {}).get("layout", {}).get("title", {}).get("text", "")  # noqa: E731
-    _wait_until(lambda: title().endswith("seed 8"), 30, "the run of seed 8")
+    _wait_until(lambda: title().endswith("seed 8"), 60, "the run of seed 8")
     assert dash_duo.find_element("#seed").get_attribute("value") == "8"
 
 
@@ -420,7 +462,8 @@ def test_a_presets_sentence_leaves_with_its_settings_and_comes_back_with_them(da
     _open(dash_duo, fresh_app, "?steps=300&perturbations=2")
     _click_preset(dash_duo, "edge")
     dash_duo.wait_for_text_to_equal("#preset-note", PRESETS["edge"].sentence, timeout=20)
-    _wait_until(lambda: _url_value(dash_duo, "seed") == str(PRESETS["edge"].values["seed"]), 10, "the preset's URL")
+    # the URL is written once the preset's run is drawn
+    _wait_until(lambda: _url_value(dash_duo, "seed") == str(PRESETS["edge"].values["seed"]), 60, "the preset's URL")
     _type(dash_duo, "seed", "7", Keys.ENTER)  # runs seed 7: a new entry in the history
     dash_duo.wait_for_text_to_equal("#preset-note", "", timeout=10)
     _wait_until(lambda: _url_value(dash_duo, "seed") == "7", 30, "seed 7's run in the URL")
@@ -462,7 +505,7 @@ def test_the_controls_panel_scrolls_on_its_own_on_a_projector(dash_duo, fresh_ap
             window: window.innerHeight, overflow: getComputedStyle(el).overflowY};
     """
     dash_duo.driver.execute_script("window.scrollTo(0, document.body.scrollHeight);")  # reading a plot
-    _wait_until(lambda: dash_duo.driver.execute_script(panel)["bottom"] <= 768, 5, "the page to scroll")
+    _wait_until(lambda: dash_duo.driver.execute_script(panel)["bottom"] <= 768, 20, "the page to scroll")
     box = dash_duo.driver.execute_script(panel)
     assert box["content"] > box["height"] and box["overflow"] == "auto", box
     assert box["bottom"] <= box["window"] + 1, box

@@ -17,10 +17,19 @@ def celery_app(cluster, monkeypatch):
     return create_app()
 
 
+def _inspect(cluster):
+    """The workers' inspect, answered as soon as every worker has replied (``limit``) or after
+    a generous timeout: with a timeout of 2 s alone, a worker slow to reply on a loaded
+    machine was left out of the answer (its tasks not counted, its busy process not seen)."""
+    return cluster.workers.app.control.inspect(timeout=30.0, limit=len(cluster.workers.processes))
+
+
 def _tasks_done(cluster) -> dict[str, int]:
-    """Tasks each kind the workers finished so far (summed over workers)."""
+    """Tasks each kind the workers started so far (summed over workers, every worker replying)."""
     totals: dict[str, int] = {}
-    for stats in (cluster.workers.app.control.inspect(timeout=2.0).stats() or {}).values():
+    replies = _inspect(cluster).stats() or {}
+    assert len(replies) == len(cluster.workers.processes), replies
+    for stats in replies.values():
         for name, count in stats.get("total", {}).items():
             kind = "run" if name.startswith("background_callback_") else name
             totals[kind] = totals.get(kind, 0) + count
@@ -44,16 +53,23 @@ def test_a_run_and_a_map_go_through_the_celery_workers(dash_duo, cluster, celery
     dash_duo.wait_for_contains_text("#map-progress", "done in", timeout=60)
     after_map = _tasks_done(cluster)
     assert after_map.get("wsd.train_chunk", 0) > after_run.get("wsd.train_chunk", 0), (after_run, after_map)
-    # a long map, cancelled once its first cells are in: it stops, and the workers are free
-    long_map = "/?view=regimes&map=eta-seed&eta_min=0.1&eta_max=5&eta_points=16&inits=2&map_steps=4000&seed=9"
+    # a long map, cancelled once its first cells are in: it stops, and the workers are free.
+    # 32 cells of 20,000 steps (~15 s here, estimated 15 s at the tests' engine rate, within
+    # the 60 s limit): it cannot end between its first cells and the click on Cancel (at
+    # 4,000 steps, ~3 s, a fast machine could)
+    long_map = "/?view=regimes&map=eta-seed&eta_min=0.1&eta_max=5&eta_points=16&inits=2&map_steps=20000&seed=9"
     dash_duo.driver.get(dash_duo.server_url + long_map)
     dash_duo.wait_for_contains_text("#map-progress", "cells ·", timeout=60)
     dash_duo.find_element("#map-cancel").click()
-    dash_duo.wait_for_contains_text("#map-progress", "Cancelled at cell", timeout=30)
-    free = cluster.workers.app.control.inspect(timeout=2.0).active() or {}
-    deadline = time.time() + 20
-    while any(free.values()) and time.time() < deadline:  # the revoked cells end at once or never start
+    dash_duo.wait_for_contains_text("#map-progress", "Cancelled at cell", timeout=60)
+
+    def free() -> dict:
+        replies = _inspect(cluster).active() or {}
+        assert len(replies) == len(cluster.workers.processes), replies  # every worker replied
+        return replies
+
+    deadline = time.time() + 60
+    while any((busy := free()).values()) and time.time() < deadline:  # the revoked cells end at once or never start
         time.sleep(0.5)
-        free = cluster.workers.app.control.inspect(timeout=2.0).active() or {}
-    assert not any(free.values()), free
+    assert not any(busy.values()), busy
     assert dash_duo.get_logs() == []

@@ -64,7 +64,7 @@ def _finished(browser, seed: int, steps: int, message: str = ""):
             browser.driver.execute_script(title).endswith(f"seed {seed}")
             and f"{steps:,} iterations ·" in browser.find_element("#progress-label").text
         ),
-        60,
+        120,
         f"the run of seed {seed} to finish",
         browser,
     )
@@ -155,7 +155,7 @@ def gunicorn(tmp_path):
     ]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
+    deadline = time.time() + 120
     while True:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:

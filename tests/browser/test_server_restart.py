@@ -160,7 +160,7 @@ def test_a_run_carries_on_after_the_server_restarts(dash_br, server, how):
 
     _wait_until(finished, 180, "the run to finish after the restart, with Run enabled", dash_br)
     assert _notice(dash_br) == ""
-    _wait_until(lambda: not server.left_over(0), 30, "the first server's job processes to end", dash_br)
+    _wait_until(lambda: not server.left_over(0), 60, "the first server's job processes to end", dash_br)
     assert dash_br.find_element("#run-message").text == ""
     assert dash_br.find_element("#cancel").get_attribute("disabled")
     unexpected = [e for e in dash_br.get_logs() if not _NO_SERVER.search(e["message"])]

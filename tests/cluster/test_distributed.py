@@ -51,7 +51,9 @@ def test_a_worker_killed_mid_map_loses_no_chunk(cluster):
     """SIGKILL to the process computing a chunk: Celery puts that chunk back in the queue
     (late acknowledgement) and the map completes with the same numbers. Eight one-cell chunks
     of 15,000 steps (about a quarter of a second each here): a thread asks the workers for their active
-    tasks from the start and kills the first process it sees computing one."""
+    tasks from the start and kills the first process it sees computing one, while that chunk
+    is still unfinished (the answer comes as soon as both workers have replied, not after the
+    whole inspect timeout, in which the chunk could finish and the kill hit an idle process)."""
     workers = cluster.workers
     config = RunConfig(n_steps=15_000)
     etas, seeds = np.geomspace(0.1, 5.0, 4), np.arange(2)
@@ -61,11 +63,11 @@ def test_a_worker_killed_mid_map_loses_no_chunk(cluster):
 
     def kill_one_busy_process() -> None:
         while not finished.is_set():
-            for tasks in (workers.app.control.inspect(timeout=0.5).active() or {}).values():
-                for task in tasks:
-                    killed.append(psutil.Process(task["worker_pid"]))  # before the kill: its pid may be reused
-                    os.kill(task["worker_pid"], signal.SIGKILL)
-                    return
+            for _, task in _unfinished_tasks(workers.app, len(workers.processes)):
+                process = psutil.Process(task["worker_pid"])  # before the kill: its pid may be reused
+                os.kill(process.pid, signal.SIGKILL)
+                killed.append(process)
+                return
 
     children = set(workers.child_pids())
     killer = threading.Thread(target=kill_one_busy_process, daemon=True)
@@ -74,13 +76,25 @@ def test_a_worker_killed_mid_map_loses_no_chunk(cluster):
         spread = run_map("eta-seed", config, etas, seeds, executor=_executor(cluster))
     finally:
         finished.set()
-        killer.join()
+        killer.join(60)
     assert killed and killed[0].pid in children, (killed, children)
     assert _gone(killed[0])  # it is gone (the worker made a new process and took the chunk again)
     _same(local, spread)
 
 
-def _gone(process: psutil.Process, timeout: float = 5.0) -> bool:
+def _unfinished_tasks(app, n_workers: int) -> list[tuple[str, dict]]:
+    """(worker name, task) for each task a worker is computing and whose result is not in:
+    ``limit``, so that the answer comes as soon as every worker has replied."""
+    active = app.control.inspect(timeout=5.0, limit=n_workers).active() or {}
+    return [
+        (name, task)
+        for name, tasks in active.items()
+        for task in tasks
+        if app.AsyncResult(task["id"]).state != "SUCCESS"
+    ]
+
+
+def _gone(process: psutil.Process, timeout: float = 30.0) -> bool:
     """Whether the killed ``process`` has ended (a zombie counts): ``is_running`` also tells a
     new process that was given its pid (pids wrap around at 32768 here, and a whole test run
     starts thousands of processes)."""
@@ -118,31 +132,38 @@ def test_a_chunk_is_unpickled_only_with_the_right_key():
 def test_a_worker_host_that_vanishes_mid_map_loses_no_chunk(tmp_path):
     """SIGKILL to a whole worker (its main process and its pool): its chunk, never
     acknowledged, goes back to the queue after the visibility timeout (5 s here) and the
-    other worker computes it; the map equals the local one."""
+    other worker computes it; the map equals the local one. The worker is killed from a
+    thread that watches the workers from the start (from a progress callback, a whole inspect
+    timeout after the first chunk, the 24 short chunks could all be done), the first time
+    one is computing an unfinished chunk; 4,000 steps a chunk (about 0.1 s each here)."""
     from cluster.local import celery_workers, redis_server
 
     secret = "v" * 32
-    config = RunConfig(n_steps=1500)
+    config = RunConfig(n_steps=4000)
     etas, seeds = np.geomspace(0.1, 5.0, 6), np.arange(4)
     local = run_map("eta-seed", config, etas, seeds, workers=2)
     with redis_server() as url, celery_workers(url, secret, n=2, WSD_CELERY_VISIBILITY_SECONDS="5") as workers:
         app = make_celery(url, secret)
-        killed = []
+        killed: list[psutil.Process] = []
+        finished = threading.Event()
 
-        def kill_a_busy_worker(done, total, _partial):
-            if killed:
-                return None
-            for name, tasks in (app.control.inspect(timeout=1.0).active() or {}).items():
-                if tasks:
+        def kill_a_busy_worker() -> None:
+            while not finished.is_set():
+                for name, _ in _unfinished_tasks(app, len(workers.processes)):
                     main = workers.processes[int(name.split("-")[0][1:])]  # w<i>-<pid>@host
                     victims = [psutil.Process(main.pid), *psutil.Process(main.pid).children(recursive=True)]
                     for victim in victims:
                         os.kill(victim.pid, signal.SIGKILL)
                     killed.extend(victims)
-                    return None
-            return None
+                    return
 
-        spread = run_map("eta-seed", config, etas, seeds, executor=CeleryExecutor(app), on_progress=kill_a_busy_worker)
+        killer = threading.Thread(target=kill_a_busy_worker, daemon=True)
+        killer.start()
+        try:
+            spread = run_map("eta-seed", config, etas, seeds, executor=CeleryExecutor(app))
+        finally:
+            finished.set()
+            killer.join(60)
     assert killed and all(_gone(victim) for victim in killed)
     _same(local, spread)
 

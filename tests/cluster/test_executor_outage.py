@@ -132,7 +132,7 @@ def test_the_futures_fail_when_redis_stays_away():
     for future in futures:
         with pytest.raises(RedisLost, match=r"lost the connection to Redis at redis://127\.0\.0\.1:6379/0 .*lost"):
             future.result(timeout=10)
-    assert time.monotonic() - started < 5.0
+    assert time.monotonic() - started < 10.0  # after outage_seconds (0.3 s), not the default 30 s
     assert "Connection refused" in str(futures[0].exception())
     executor.shutdown(wait=True)  # the result thread has ended
 
@@ -264,7 +264,7 @@ def test_a_map_whose_redis_restarts_empty_fails_and_the_next_map_runs():
                                            on_progress=restart_once), 120)  # fmt: skip
         assert restarted and isinstance(outcome, RedisLost), outcome
         assert "came back without" in str(outcome)
-        assert outcome.at - restarted[0] < 10.0  # found out on reconnection, not after OUTAGE_SECONDS
+        assert outcome.at - restarted[0] < 20.0  # found out on reconnection, not after OUTAGE_SECONDS (30 s)
         small = _bounded(lambda: run_map("eta-seed", RunConfig(n_steps=50), [0.1, 1.0], [0, 1],
                                          executor=CeleryExecutor(app)), 120)  # fmt: skip
         assert not isinstance(small, BaseException), small

@@ -1,6 +1,7 @@
 """With Celery, a job still waiting in Redis for a free worker tells its page how many jobs
 are ahead of it (dashboard.server.manager.CeleryJobManager), through its first progress output."""
 
+import subprocess
 import time
 
 from dash import no_update
@@ -10,24 +11,35 @@ from cluster.celery_app import CHUNK_TASK, seal
 from dashboard.server.admission import Admission
 from dashboard.server.manager import PROGRESS_WIDTH, QUEUED, CeleryJobManager
 
+# a task that computes until the test opens its gate (a file appears; at most 120 s): the
+# workers stay busy, and the jobs behind them queued, for as long as the test reads their
+# places (two tasks of 2 s could end between its reads on a loaded machine, the first started
+# up to 2 s before the second). A command, so that the workers need nothing of the tests.
+_GATED = 'i=0; while [ ! -e "$0" ] && [ "$i" -lt 2400 ]; do sleep 0.05; i=$((i + 1)); done'
+
 
 def test_a_queued_job_says_how_many_are_ahead(cluster, tmp_path):
     app = make_celery(cluster.url, cluster.secret)
     manager = CeleryJobManager(app, Admission(tmp_path, 2, 8, 30.0, redis_url=cluster.url))
-    sleep = seal((time.sleep, (2.0,)), app.chunk_key)
-    busy = [app.send_task(CHUNK_TASK, args=(sleep,)) for _ in range(2)]  # one per worker
-    deadline = time.monotonic() + 20
-    while any(t.state == "PENDING" for t in busy):  # both workers have started theirs
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    waiting = [app.send_task(CHUNK_TASK, args=(sleep,)) for _ in range(3)]
-    assert [manager.jobs_ahead(t.id) for t in waiting] == [0, 1, 2]
-    manager._redis.set(f"{QUEUED}somekey", f"{waiting[2].id} {time.time() - 3.0!r}")
-    news = manager.get_progress("somekey")
-    assert len(news) == PROGRESS_WIDTH and news[1:] == [no_update] * (PROGRESS_WIDTH - 1)
-    assert news[0] == "queued: 2 jobs ahead of you · waiting 3 s"
+    gate = tmp_path / "gate"
+    held = seal((subprocess.call, (["sh", "-c", _GATED, str(gate)],)), app.chunk_key)
+    busy = [app.send_task(CHUNK_TASK, args=(held,)) for _ in range(2)]  # one per worker
+    waiting = []
+    try:
+        deadline = time.monotonic() + 60
+        while any(t.state == "PENDING" for t in busy):  # both workers have started theirs
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        waiting = [app.send_task(CHUNK_TASK, args=(held,)) for _ in range(3)]
+        assert [manager.jobs_ahead(t.id) for t in waiting] == [0, 1, 2]
+        manager._redis.set(f"{QUEUED}somekey", f"{waiting[2].id} {time.time() - 3.0!r}")
+        news = manager.get_progress("somekey")
+        assert len(news) == PROGRESS_WIDTH and news[1:] == [no_update] * (PROGRESS_WIDTH - 1)
+        assert news[0] == "queued: 2 jobs ahead of you · waiting 3 s"
+    finally:
+        gate.touch()  # the workers are free again, whatever happened
     for task in busy + waiting:
-        task.get(timeout=30)
+        task.get(timeout=60)
     assert manager.jobs_ahead(waiting[2].id) is None and manager.get_progress("somekey") is None
     assert manager._redis.get(f"{QUEUED}somekey") is None  # forgotten once a worker took it
 

@@ -82,7 +82,8 @@ def test_a_map_coordinator_that_loses_redis_ends_says_why_and_frees_its_slot(tmp
                 killed.append(time.monotonic())
 
         outcome = _bounded(lambda: execute(store, plan, "ab" * 16, report, lambda *wait: None, 0.0), 60)
-        assert killed and time.monotonic() - killed[0] < 10.0
+        # found at a stop check, not after the executor's OUTAGE_SECONDS (30 s) without Redis
+        assert killed and time.monotonic() - killed[0] < 20.0
         assert outcome.record is None and outcome.message.startswith(REDIS_LOST), outcome.message
         assert outcome.message.endswith("Press Run again once Redis is back.")
         assert admission.running() == 0

@@ -49,8 +49,9 @@ def test_job_manager_tolerates_a_job_that_exits_while_being_stopped(tmp_path, mo
 
 
 def test_job_manager_still_stops_a_running_job(tmp_path, job):
+    process = psutil.Process(job.pid)  # a handle that tells the job from a new process given its pid
     _manager(tmp_path, job).terminate_job(job.pid)
-    assert not psutil.pid_exists(job.pid)  # killed and reaped (by psutil, so Popen sees no code)
+    assert not process.is_running()  # killed and reaped (by psutil, so Popen sees no code; a zombie would run)
 
 
 def test_a_process_id_that_is_not_a_job_of_this_server_is_left_alone(tmp_path, job):
