@@ -150,7 +150,7 @@ def measure_rate(seconds: float = 0.05, repeats: int = 5) -> float:
 # cannot know is how busy the machine will be while the job runs: other work slows it as much.
 #
 # One step of a descend call on K rows costs STEP + K row (+ c test for c cells' references):
-DESCEND_STEP = 1.6  # u, a plain call (runs, the FTLE sweep): Iris K = 1 2.5 u, K = 128 118 u
+DESCEND_STEP = 1.6  # u, a plain call (runs): Iris K = 1 2.5 u, K = 128 118 u
 # a chunk of cells' step besides its rows and test accuracies (calls, records): kernel 6-12 u,
 # BLAS 14-49 u (`bench --costs`; the fits of every chunk shape measured 38-44 u)
 CELLS_STEP = {"compiled": 8.5, "numpy": 8.5, "blas": 25.0}
@@ -263,13 +263,14 @@ def cells_estimate(
     sharpness: bool = False,
     ftle_series: int = 0,
     local: bool = True,
+    test_accuracy: bool = True,
 ) -> Estimate:
     """``n_cells`` cells of core.experiments.cells, chunked as ``train_cells`` chunks them, over ``workers``
     processes; ``ftle_series`` FTLE fits per cell afterwards."""
     spans = [s.stop - s.start for s in chunk_spans(n_cells, rows_per_cell, local=local)]
-    step = CELLS_STEP[net.engine]
+    step, test = CELLS_STEP[net.engine], net.test if test_accuracy else 0.0
     chunks = [
-        ((n_steps + 1) * (step + c * rows_per_cell * net.row + c * net.test) + c * net.sharpness * sharpness) / rate
+        ((n_steps + 1) * (step + c * rows_per_cell * net.row + c * test) + c * net.sharpness * sharpness) / rate
         for c in spans
     ]
     post = n_cells * (ftle_series * FTLE_FIT * window_share(n_steps) + CELL_POST) / rate
@@ -282,16 +283,11 @@ def cells_estimate(
 def lyapunov_estimate(
     net: NetworkCost, n_inits: int, n_eps: int, n_copies: int, n_steps: int, rate: float, workers: int
 ) -> Estimate:
-    """core.experiments.lyapunov_sweep.run_lyapunov: chunks of 4 initial networks x (1 + E M) rows, plain
-    descend calls over ``workers`` local processes, then n_inits x E FTLE fits."""
-    rows, per_chunk = 1 + n_eps * n_copies, 4
-    sizes = [min(per_chunk, n_inits - i) for i in range(0, n_inits, per_chunk)]
-    chunks = [(n_steps + 1) * (DESCEND_STEP + g * rows * net.row) / rate for g in sizes]
-    post = n_inits * n_eps * (FTLE_FIT * window_share(n_steps) + CELL_POST) / rate
-    workers = max(1, min(workers, len(chunks)))
-    training = (n_steps + 1) * n_inits * rows * net.row / rate / workers
-    seconds = _makespan(chunks, workers, POOL_START * REFERENCE_RATE / rate, True) + post
-    return Estimate(seconds, training, n_inits * rows * n_steps, net.n_params, workers)
+    """core.experiments.lyapunov_sweep.run_lyapunov: ``n_inits`` cells of 1 + E M rows on
+    core.experiments.cells (no test accuracy), then E FTLE fits per cell."""
+    return cells_estimate(
+        net, n_inits, 1 + n_eps * n_copies, n_steps, rate, workers, ftle_series=n_eps, test_accuracy=False
+    )
 
 
 def _makespan(chunks: list[float], workers: int, start: float, local: bool) -> float:
