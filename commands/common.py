@@ -104,6 +104,16 @@ def network_args(p: argparse.ArgumentParser, *, eta: float | None, steps: int, p
     p.add_argument("--momentum", type=float, default=None, help="momentum, nesterov: beta; adam: beta1 (0.9)")
     p.add_argument("--beta2", type=float, default=None, help="adam: decay of the squared gradients (0.999)")
     p.add_argument("--adam-eps", type=float, default=None, help="adam: added to the denominator (1e-8)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        metavar="B",
+        help="mini-batch SGD on B of the training rows per step (1 to the training rows; default: the full batch)",
+    )
+    p.add_argument(
+        "--batch-seed", type=int, default=None, metavar="S", help="seed of the batch order, apart from --seed (0)"
+    )
     p.add_argument("--standardize", action="store_true", help="standardise the features")
     p.add_argument("--data", type=Path, help=".npz (x_train, y_train[, x_test, y_test]) or .csv (last column = label)")
     p.add_argument("--json", action="store_true", help="print a JSON object")
@@ -136,8 +146,17 @@ def config_from(args: argparse.Namespace, **extra) -> RunConfig:
         perturbation=args.perturbation,
         distance=args.distance,
         **optimizer_settings(args),
+        **batch_settings(args),
         **extra,
     )
+
+
+def batch_settings(args: argparse.Namespace) -> dict[str, object]:
+    """--batch-size and --batch-seed; a batch seed without a batch size is refused."""
+    size, seed = getattr(args, "batch_size", None), getattr(args, "batch_seed", None)
+    if size is None and seed is not None:
+        raise ValueError("--batch-seed applies only with --batch-size (the full batch has no order)")
+    return {} if size is None else {"batch_size": size, "batch_seed": 0 if seed is None else seed}
 
 
 def optimizer_settings(args: argparse.Namespace) -> dict[str, object]:

@@ -16,7 +16,7 @@ from core.analysis.lyapunov import global_rate
 from core.engine.parallel import default_workers
 from core.experiments.lyapunov_sweep import run_lyapunov
 from core.experiments.orbital_stability import run_orbital
-from core.experiments.stability import StabilityResult, run_stability
+from core.experiments.stability import StabilityResult, batch_order, run_stability
 
 
 def _ftle_summary(result: StabilityResult) -> dict:
@@ -56,6 +56,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"FTLE {fit['slope']:.4g} per iteration (R^2 {fit['r2']:.3f}, window {fit['window']}, "
         f"{'kept' if fit['kept'] else 'not kept'})",
     ]
+    order = batch_order(config, result.data)
+    if order is not None:
+        lines.append(
+            f"mini-batches of {order.batch_size} rows, {order.per_epoch} per epoch "
+            f"({order.n_samples % order.batch_size} of {order.n_samples} rows left out of each), batch seed "
+            f"{order.seed}; loss and accuracy over all {order.n_samples} training rows"
+        )
     if summary["diverged"]:
         lines.append(f"diverged trajectories (row 0 = reference): {summary['diverged_rows']}")
     if save is not None:

@@ -34,6 +34,10 @@ MAX_SEED = 2**63 - 1
 MAX_DEPTH = 4  # hidden layers
 MAX_WIDTH = 1024  # units in a hidden layer
 OPTIMIZER_FIELDS = ("optimizer", "momentum", "beta2", "adam_eps")
+# mini-batches (docs/method.md §13); a full-batch config's dict and key leave them out, so they
+# are those of configs made before mini-batches came, and old dicts without them still load
+BATCH_FIELDS = ("batch_size", "batch_seed")
+MAX_BATCH_SIZE = 10_000_000
 
 
 # The largest learning rate and perturbation anywhere (page, CLI, API): beyond eta = 1000 every
@@ -92,6 +96,10 @@ class RunConfig:
     momentum: float = 0.9
     beta2: float = 0.999
     adam_eps: float = 1e-8
+    # mini-batch SGD (None: the full batch); the batch order is drawn from batch_seed alone, so
+    # a reference, its copies and every network of a map see the same batches
+    batch_size: int | None = None
+    batch_seed: int = 0
     # perturbation
     eps: float = 1e-8
     n_perturbations: int = 20
@@ -118,6 +126,12 @@ class RunConfig:
         check_int("n_perturbations", self.n_perturbations, low=1, high=10_000)
         check_choice("perturbation", self.perturbation, PERTURBATIONS)
         check_choice("distance", self.distance, NORMS)
+        if self.batch_size is not None:  # the upper bound, the training rows, is the data's (BatchOrder)
+            size = self.batch_size
+            if isinstance(size, bool) or not isinstance(size, numbers.Integral) or not 1 <= size <= MAX_BATCH_SIZE:
+                raise ValueError(f"batch_size must be a whole number from 1 to the training rows, got {size!r}")
+            object.__setattr__(self, "batch_size", int(size))
+        object.__setattr__(self, "batch_seed", check_int("batch_seed", self.batch_seed, low=0, high=MAX_SEED))
         rule = self.update_rule()  # checks the optimizer's settings
         for name in ("momentum", "beta2", "adam_eps"):  # as floats (a user's 0 is stored as 0.0)
             object.__setattr__(self, name, getattr(rule, name))
@@ -132,7 +146,13 @@ class RunConfig:
         return Optimizer(self.optimizer, self.momentum, self.beta2, self.adam_eps)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every setting; a full-batch config leaves out the batch settings at their defaults
+        (its dict is the one it had before mini-batches came)."""
+        values = dataclasses.asdict(self)
+        if self.batch_size is None and self.batch_seed == 0:
+            for name in BATCH_FIELDS:
+                del values[name]
+        return values
 
     @classmethod
     def for_dataset(cls, dataset: str, **settings: Any) -> RunConfig:
@@ -151,11 +171,15 @@ class RunConfig:
 
     def key(self) -> str:
         """A stable hash of every setting that changes the run, for caches (plain GD ignores
-        the optimizer's constants, so its keys are those of configs before optimizers came)."""
+        the optimizer's constants and the full batch the batch seed, so their keys are those of
+        configs before optimizers and mini-batches came)."""
         values = self.to_dict()
         if self.optimizer == GD.name:
             for name in OPTIMIZER_FIELDS:
                 del values[name]
+        if self.batch_size is None:
+            for name in BATCH_FIELDS:
+                values.pop(name, None)
         text = json.dumps(values, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 

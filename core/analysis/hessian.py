@@ -28,7 +28,7 @@ from core.config import RunConfig
 from core.data import Dataset
 from core.engine.parallel import default_workers
 from core.engine.training import Objective, Progress, check_memory, descend, descend_bytes
-from core.experiments.stability import dataset_for, network_for, start_and_directions
+from core.experiments.stability import batches_for, dataset_for, network_for, start_and_directions
 from core.validate import check_choice, check_float, check_int
 
 METHODS = ("auto", "exact", "lanczos")
@@ -203,6 +203,7 @@ def sharpness_series(
         save_every=every,
         on_progress=on_progress,
         optimizer=config.update_rule(),
+        batches=batches_for(config, data, objective),
     )
     # a diverged row is frozen at non-finite parameters or gradients: NaN from then on
     values = sharpness(objective, traj.theta[:, 0, :], method=method)  # (S,)

@@ -30,6 +30,11 @@ step's Jacobian acts on (dtheta, db) (PyTorch's conventions, core.engine.optimiz
 heavy ball). Adam's Jacobian (its preconditioner depends on the gradient's history) is not
 implemented.
 
+Mini-batch SGD (docs/method.md §13) makes the same map with the batch's loss: J_t = I - eta
+H_{B_t}, H_{B_t} the Hessian of the loss over the rows of step t's batch (L2 term included), so
+the exponents are those of the random dynamical system that the one shared batch order drives
+(``batches``: the Hessian of step t is that of ``batches.at(t)``).
+
 A trajectory that stops being finite ends the estimate: the exponents are averages over the
 steps before it (``n_steps``), and ``diverged_at`` says where it stopped.
 
@@ -58,6 +63,8 @@ from core.analysis.hessian import (
 from core.arrays import FloatArray, IntArray
 from core.engine.objective import Objective
 from core.engine.optimizers import GD, Optimizer
+from core.engine.training import MiniBatches
+from core.engine.training import Objective as Loss
 from core.validate import check_choice, check_float, check_int
 
 METHODS = ("auto", "exact", "hvp")
@@ -135,7 +142,7 @@ def kaplan_yorke(exponents: FloatArray) -> float:
     return j + float(partial[j - 1]) / abs(float(ordered[j]))
 
 
-def _hessian_times(objective: Objective, theta: FloatArray, q: FloatArray, exact: bool) -> FloatArray | None:
+def _hessian_times(objective: Loss, theta: FloatArray, q: FloatArray, exact: bool) -> FloatArray | None:
     """H q (P, k) at ``theta``, or None if a gradient is not finite."""
     if exact:
         h = hessian(objective, theta)
@@ -177,6 +184,7 @@ def tangent_spectrum(
     optimizer: Optimizer = GD,
     on_progress: Callable[[int, int], bool | None] | None = None,
     progress_every: int = 50,
+    batches: MiniBatches | None = None,
 ) -> TangentSpectrum:
     """The first ``k`` Lyapunov exponents of the GD trajectory ``thetas: (T + 1, P)`` (theta_0
     ... theta_T, every step) of ``objective`` at ``learning_rate``.
@@ -186,7 +194,8 @@ def tangent_spectrum(
     to ``core.analysis.hessian.EXACT_MAX_PARAMS`` parameters. With ``optimizer`` momentum or
     nesterov the tangent space is (theta, buffer): k up to 2P. ``on_progress(done, T)`` is
     called every ``progress_every`` steps; returning False stops the estimate at the last QR
-    (``cancelled``).
+    (``cancelled``). With ``batches`` (mini-batch SGD) step t's Jacobian is that of its batch's
+    loss, ``batches.at(t)``.
     """
     thetas = np.asarray(thetas, dtype=np.float64)
     if thetas.ndim != 2 or len(thetas) < 2:
@@ -210,7 +219,8 @@ def tangent_spectrum(
                 cancelled = True
                 break
         theta = thetas[t]
-        hq = _hessian_times(objective, theta, q[:p], exact) if np.isfinite(theta).all() else None
+        loss = objective if batches is None else batches.at(t)  # the loss whose step this is
+        hq = _hessian_times(loss, theta, q[:p], exact) if np.isfinite(theta).all() else None
         if hq is None:
             diverged_at = t
             break
@@ -239,10 +249,19 @@ class LeadingTangent:
     theta_t +- h q_t (h as in ``hessian_vector_product``) and carry the unit vector q (the
     first unit vector at the start) by J_t; later calls (``descend`` evaluates theta_T at its
     end) only evaluate the objective. :meth:`spectrum` gives the result as ``tangent_spectrum``
-    with k = 1 would (the same numbers up to rounding)."""
+    with k = 1 would (the same numbers up to rounding). With ``batches`` (those ``descend`` is
+    given) the Hessian-vector product of step t is that of its batch's loss, on the two rows
+    theta_t +- h q_t, beside the call on theta_t alone."""
 
-    def __init__(self, objective: Objective, learning_rate: float, n_steps: int, optimizer: Optimizer = GD) -> None:
-        self.objective, self.optimizer = objective, optimizer
+    def __init__(
+        self,
+        objective: Objective,
+        learning_rate: float,
+        n_steps: int,
+        optimizer: Optimizer = GD,
+        batches: MiniBatches | None = None,
+    ) -> None:
+        self.objective, self.optimizer, self.batches = objective, optimizer, batches
         self.eta = check_float("learning_rate", learning_rate, low=0.0, high=math.inf)
         self.n_params = objective.mlp.n_params
         self.q = np.eye(tangent_dimension(optimizer, self.n_params), 1)[:, 0]  # (P,) or (2P,)
@@ -267,8 +286,13 @@ class LeadingTangent:
         np.multiply(q[:p], h, out=rows[2])  # the step h q (q has unit norm)
         np.add(row, rows[2], out=rows[1])
         np.subtract(row, rows[2], out=rows[2])
-        loss, grad, accuracy = self.objective(rows)  # (3,), (3, P), (3,)
-        hq = grad[1] - grad[2]
+        if self.batches is None:
+            loss, grad, accuracy = self.objective(rows)  # (3,), (3, P), (3,)
+            result, shifted = (loss[:1], grad[:1], accuracy[:1]), grad[1:]
+        else:  # descend steps with the batch's gradient and records this call's full loss
+            result = self.objective(theta)
+            shifted = self.batches.at(self.done)(rows[1:])[1]  # (2, P) the batch's gradients
+        hq = shifted[0] - shifted[1]
         hq *= 1.0 / (2.0 * h)  # (P,) H q by central differences
         if not np.isfinite(hq).all():
             self.diverged_at = self.done
@@ -281,7 +305,7 @@ class LeadingTangent:
             self.rates[self.done] = math.log(norm) if norm > 0 else -math.inf
             self.q = moved / norm if norm > 0 else moved
             self.done += 1
-        return loss[:1], grad[:1], accuracy[:1]
+        return result
 
     def spectrum(self, n_steps: int | None = None) -> TangentSpectrum:
         """The exponent over the first ``n_steps`` tangent steps (default: all those done; a

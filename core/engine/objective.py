@@ -24,6 +24,10 @@ engine layer by layer with the one-layer arithmetic in each (so the one-layer ne
 are those it always had), the compiled engine with the one-layer kernel for one hidden layer
 and ``kernel.deep_softmax_loss_grad`` for more.
 
+``on_rows(rows)`` is the same loss over a subset of the training rows (a mini-batch of SGD,
+docs/method.md §13), computed by the same engine: one objective per batch size is kept and
+refilled with each batch's rows, so its work arrays and the kernel's shape carry over.
+
 "compiled" falls back to the reference for the legacy sigmoid output, and every engine for
 no rows. In every engine a row's arithmetic does not depend on which other rows share its
 batch or thread: the BLAS engine never stacks networks into one GEMM, because OpenBLAS
@@ -110,6 +114,7 @@ class Objective:
         self.mlp, self.l2 = mlp, float(l2)
         self.threads = check_int("threads", threads, low=1, high=256)
         self.engine = resolve_engine(check_choice("engine", engine, ENGINES), mlp, len(y))
+        self.y = y.copy()  # (N,)
         self.x = np.ascontiguousarray(x)  # (N, D)
         self.x_t = np.ascontiguousarray(x.T)  # (D, N)
         self.onehot_t = np.zeros((mlp.n_classes, len(y)))  # (C, N)
@@ -120,11 +125,40 @@ class Objective:
             self.x1_t = np.vstack([self.x_t, np.ones(len(y))])  # (D + 1, N): a row of ones for the bias
             self.true_index = y * len(y) + np.arange(len(y))  # (N,) flat index of z[y_s, s] in (C, N)
         self._work: dict[object, Sequence[FloatArray]] = {}
+        self._batches: dict[int, Objective] = {}  # on_rows's objective per batch size
         self._pool: ThreadPoolExecutor | None = None
         self._close_pool: weakref.finalize[..., Objective] | None = None
 
     def __getstate__(self) -> dict[str, object]:
-        return {**self.__dict__, "_work": {}, "_pool": None, "_close_pool": None}
+        return {**self.__dict__, "_work": {}, "_batches": {}, "_pool": None, "_close_pool": None}
+
+    def on_rows(self, rows: IntArray) -> Objective:
+        """The loss over the training rows ``rows`` (B,) alone: an objective of this network,
+        L2 penalty, engine and threads on x[rows], y[rows]. The one of each size B is kept and
+        refilled, so it is valid until the next call with as many rows."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.ndim != 1 or rows.size == 0 or rows.min() < 0 or rows.max() >= len(self.y):
+            raise ValueError(f"rows must be 1 or more indices into the {len(self.y)} training rows, got {rows!r}")
+        batch = self._batches.get(rows.size)
+        if batch is None:
+            batch = Objective(self.mlp, self.x[rows], self.y[rows], self.l2, threads=self.threads, engine=self.engine)
+            self._batches[rows.size] = batch
+        else:
+            batch._refill(self.x[rows], self.y[rows])
+        return batch
+
+    def _refill(self, x: FloatArray, y: IntArray) -> None:
+        """Put the rows (x, y), as many as before, in place of this objective's data: every
+        engine reads the arrays filled here (``_xs`` and ``_onehots`` are views of their rows)."""
+        n = len(y)
+        self.y[:] = y
+        self.x[:] = x
+        self.x_t[:] = x.T
+        self.onehot_t[:] = 0.0
+        self.onehot_t[y, np.arange(n)] = 1.0
+        if self.engine == "blas":
+            self.x1_t[:-1] = self.x_t
+            self.true_index[:] = y * n + np.arange(n)
 
     def __enter__(self) -> Objective:
         return self
@@ -133,7 +167,9 @@ class Objective:
         self.close()
 
     def close(self) -> None:
-        """Stop the threads of this objective (made again if it is called after)."""
+        """Stop the threads of this objective and of its batches' (made again if called after)."""
+        for batch in self._batches.values():
+            batch.close()
         if self._close_pool is not None:
             self._close_pool()  # at most once per pool
         self._pool, self._close_pool = None, None

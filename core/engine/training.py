@@ -6,6 +6,10 @@ for K trajectories at once, each with its own learning rate, so a sweep over eta
 batch. The engine is handed the dynamics as a function and knows nothing of networks:
 ``objective(theta) -> (loss (K,), grad (K, P), accuracy (K,))``.
 
+Mini-batch SGD (docs/method.md §13): the gradient of step t is that of the loss over the
+training rows ``BatchOrder.rows(t)`` alone, one order shared by every row of theta, so the
+copies follow the same random dynamical system as their reference (``MiniBatches``).
+
 Every step records the loss, the accuracy, the L1 norm of theta and the distance of every
 row to its reference row, and accumulates each parameter's path length sum_t |w(t+1) - w(t)|;
 parameters are saved only every ``save_every`` steps, so memory is
@@ -16,9 +20,12 @@ refuses a job whose estimate exceeds the memory available before anything is all
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Protocol
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -32,6 +39,9 @@ Objective = Callable[[FloatArray], tuple[FloatArray, FloatArray, FloatArray]]
 # on_progress(done_steps, total_steps, partial_trajectory) -> False to cancel
 Progress = Callable[[int, int, "Trajectory"], object]
 
+# spawn key of the batch order's generators (docs/method.md §13): apart from every network's
+# (default_rng(seed)), the bootstrap's (2**31 - 1, j) and the loss shuffles' (2**31 - 2,)
+BATCH_KEY = 2**31 - 3
 NEVER = -1  # diverged_at value of a trajectory that stayed finite
 WORK_ARRAYS = 6  # (K, P) arrays besides the records: start, theta, two gradients, the zero step, the L2 term
 
@@ -83,6 +93,80 @@ class Trajectory:
         """(K, P) parameters after the last step done."""
         final: FloatArray = self.theta[-1]
         return final
+
+
+@dataclass(frozen=True)
+class BatchOrder:
+    """Which of the N training rows each step of mini-batch SGD sees (docs/method.md §13).
+
+    Epoch e is a fresh permutation of the rows, ``default_rng(SeedSequence(seed, spawn_key=
+    (BATCH_KEY, e))).permutation(N)``, cut into ``per_epoch`` = N // B batches of B rows in
+    order; the N mod B rows left over are dropped, as torch's ``DataLoader(drop_last=True)``
+    does, so every batch has one shape (one compiled kernel). Step t takes batch t mod
+    ``per_epoch`` of epoch t // ``per_epoch``. A function of (N, B, seed) alone: never of a
+    network's seed, so every row of a job sees the same batches.
+    """
+
+    n_samples: int
+    batch_size: int
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_int("n_samples", self.n_samples, low=1, high=2**62)
+        check_int("seed", self.seed, low=0, high=2**63 - 1)
+        size = self.batch_size
+        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or not 1 <= size <= self.n_samples:
+            raise ValueError(
+                f"batch_size must be a whole number from 1 to {self.n_samples} (the training rows), got {size!r}"
+            )
+        object.__setattr__(self, "batch_size", int(size))
+
+    @property
+    def per_epoch(self) -> int:
+        """Batches per epoch: N // B."""
+        return self.n_samples // self.batch_size
+
+    def permutation(self, epoch: int) -> IntArray:
+        """(N,) the order of the rows in ``epoch`` (read-only)."""
+        return _permutation(self.n_samples, self.seed, epoch)
+
+    def rows(self, t: int) -> IntArray:
+        """(B,) the training rows of step t."""
+        epoch, batch = divmod(t, self.per_epoch)
+        start = batch * self.batch_size
+        return self.permutation(epoch)[start : start + self.batch_size]
+
+
+@lru_cache(maxsize=4)
+def _permutation(n_samples: int, seed: int, epoch: int) -> IntArray:
+    """One epoch's order; kept, since the steps of an epoch (and the tangent) ask for it in turn."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(BATCH_KEY, epoch)))
+    order: IntArray = rng.permutation(n_samples)
+    order.setflags(write=False)
+    return order
+
+
+class RowObjective(Protocol):
+    """An objective that can also be evaluated on a subset of its training rows."""
+
+    def __call__(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]: ...
+
+    def on_rows(self, rows: IntArray) -> Objective: ...
+
+
+@dataclass(frozen=True, eq=False)
+class MiniBatches:
+    """The objective of each step of mini-batch SGD: ``at(t)`` is ``objective`` on the rows
+    ``order.rows(first_step + t)`` (``first_step``: a run continued from that step, as the
+    copies of orbital stability are). ``objective`` is the full training loss; the batch
+    objective ``at(t)`` returns is valid until the next call (``Objective.on_rows``)."""
+
+    objective: RowObjective
+    order: BatchOrder
+    first_step: int = 0
+
+    def at(self, t: int) -> Objective:
+        return self.objective.on_rows(self.order.rows(self.first_step + t))
 
 
 def record_bytes(n_steps: int, n_rows: int, n_params: int, save_every: int) -> int:
@@ -146,9 +230,15 @@ def descend(
     on_progress: Progress | None = None,
     progress_every: int = 250,
     optimizer: Optimizer = GD,
+    batches: MiniBatches | None = None,
 ) -> Trajectory:
     """Run T = ``n_steps`` steps of gradient descent on the rows of ``theta0: (K, P)``
     (or of another update rule: ``optimizer``, core.engine.optimizers).
+
+    With ``batches`` the step's gradient is that of its mini-batch, ``batches.at(t)``, one
+    call for all rows, while ``objective`` (the full training loss) gives what is recorded:
+    the loss and accuracy of every step are those of the whole training set, as without
+    batches (docs/method.md §13). Without, one objective call per step does both.
 
     ``learning_rate`` is a scalar or (K,); ``reference`` (K,) names each row's reference
     row for the distance (default: row 0). ``save_every=None`` saves only the first and
@@ -177,6 +267,8 @@ def descend(
     with threadpool_limits(limits=1, user_api="blas"):
         for t in range(n_steps):
             loss, grad, accuracy = objective(theta)
+            if batches is not None:
+                grad = batches.at(t)(theta)[1]  # the mini-batch's gradient at theta_t
             rec.advance(t, theta, loss, accuracy, state.direction(t, grad))
             if rec.is_save_step(t + 1):
                 rec.save(t + 1, theta)

@@ -37,7 +37,7 @@ from core.engine.model import MLP
 from core.engine.parallel import chosen_executor, default_workers, map_chunks
 from core.engine.perturb import shared_reference_batch
 from core.engine.training import NEVER, Objective, check_memory, descend, descend_bytes
-from core.experiments.stability import check_theta0, network_for, start_and_directions
+from core.experiments.stability import batches_for, check_theta0, network_for, start_and_directions
 from core.validate import check_float, check_int
 
 ROWS_PER_CHUNK = 128  # rows of one descend call: the engine's rate is flat from ~20 rows up (bench)
@@ -160,6 +160,7 @@ def _train_cells_of(chunk: _Chunk) -> CellResults:
         norm=cfg.distance,
         save_every=None,
         optimizer=cfg.update_rule(),
+        batches=batches_for(cfg, chunk.data, objective),  # the test accuracy is read once per step, on the full batch
     )
     diverged_at = traj.diverged_at[refs]
     test_accuracy = observed.accuracy.T.copy()  # (c, T + 1)

@@ -25,15 +25,15 @@ from core.config import RunConfig
 from core.data import Dataset
 from core.engine.model import MLP
 from core.engine.training import Progress, Trajectory, check_memory, descend, descend_bytes
-from core.experiments.stability import dataset_for, network_for, start_and_directions
+from core.experiments.stability import batches_for, dataset_for, network_for, start_and_directions
 from core.validate import check_int
 
 TRANSIENT = 1000  # steps left out (Iris, eta 5, seed 0 is on its period-10 cycle from step 350)
 MAX_LAG = 200  # ACF lags: 20 periods of the period-10 cycle of that run
 N_TOP = 5  # weights whose series are returned
 # The shuffles' generator is default_rng(SeedSequence(seed, spawn_key=SHUFFLE_KEY)): the network
-# comes from SeedSequence(seed) itself, run_lyapunov spawns keys (i,) with i <= 1e6 and regimes
-# uses two-element keys, so this stream is independent of all of them.
+# comes from SeedSequence(seed) itself, and the bootstraps of the sweeps use two-element keys,
+# so this stream is independent of all of them.
 SHUFFLE_KEY = (2**31 - 2,)
 
 
@@ -164,6 +164,7 @@ def run_diagnostics(
         optimizer=config.update_rule(),
         save_every=config.save_every,
         on_progress=on_progress,
+        batches=batches_for(config, data, objective),
     )
     rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=SHUFFLE_KEY))
     return _diagnose(config, mlp, trajectory, rng, transient, max_lag, n_shuffles, n_top, chance_accuracy(data))

@@ -14,7 +14,14 @@ from core.data import Dataset
 from core.engine.parallel import default_workers
 from core.engine.perturb import shared_reference_batch
 from core.engine.training import Progress, check_memory, descend, descend_bytes
-from core.experiments.stability import checked_eps, dataset_for, network_for, records, start_and_directions
+from core.experiments.stability import (
+    batches_for,
+    checked_eps,
+    dataset_for,
+    network_for,
+    records,
+    start_and_directions,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,8 +71,9 @@ def run_eps_sweep(
         "use fewer steps, perturbations or eps values",
     )
     start, unit = start_and_directions(config, mlp, theta0)
+    objective = mlp.objective(data.x_train, data.y_train, config.l2, threads=threads or default_workers())
     traj = descend(
-        mlp.objective(data.x_train, data.y_train, config.l2, threads=threads or default_workers()),
+        objective,
         shared_reference_batch(start, unit, eps),
         config.learning_rate,
         config.n_steps,
@@ -73,6 +81,7 @@ def run_eps_sweep(
         norm=config.distance,
         save_every=None,
         on_progress=on_progress,
+        batches=batches_for(config, data, objective),
     )
     m = config.n_perturbations
     distance = traj.distance[:, 1:].reshape(-1, eps.size, m).transpose(1, 0, 2)

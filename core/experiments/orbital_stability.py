@@ -16,7 +16,7 @@ from core.data import Dataset
 from core.engine.parallel import default_workers
 from core.engine.perturb import with_copies
 from core.engine.training import Progress, Trajectory, check_memory, descend, descend_bytes
-from core.experiments.stability import dataset_for, network_for, records, start_and_directions
+from core.experiments.stability import batches_for, dataset_for, network_for, records, start_and_directions
 from core.validate import check_int
 
 
@@ -63,8 +63,15 @@ def run_orbital(
     _check_orbital_memory(config, t0, mlp.n_params)
     objective = mlp.objective(data.x_train, data.y_train, config.l2, threads=threads or default_workers())
     start, unit = start_and_directions(config, mlp, theta0)
-    before = descend(objective, start[None, :], config.learning_rate, t0, save_every=config.save_every)
-    after = descend(
+    before = descend(
+        objective,
+        start[None, :],
+        config.learning_rate,
+        t0,
+        save_every=config.save_every,
+        batches=batches_for(config, data, objective),
+    )
+    after = descend(  # the copies continue the reference's batch order from step t0
         objective,
         with_copies(before.final_theta[0], unit, config.eps),
         config.learning_rate,
@@ -72,6 +79,7 @@ def run_orbital(
         norm=config.distance,
         save_every=config.save_every,
         on_progress=on_progress,
+        batches=batches_for(config, data, objective, first_step=t0),
     )
     return OrbitalResult(config, t0, before, after, mlp.n_weights)
 

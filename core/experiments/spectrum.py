@@ -1,7 +1,8 @@
 """The tangent-space Lyapunov spectrum of one network's training (docs/method.md §10): train
 the reference network of a config (as ``run_stability`` draws it from the seed, no copies),
 then propagate k tangent vectors along its trajectory (``core.analysis.tangent``). The leading
-exponent alone is measured while the network trains (``run_leading_exponent``)."""
+exponent alone is measured while the network trains (``run_leading_exponent``). With
+mini-batches each step's Jacobian is that of its batch's loss (docs/method.md §13)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from core.config import RunConfig
 from core.data import Dataset
 from core.engine.parallel import default_workers
 from core.engine.training import Progress, check_memory, descend, descend_bytes
-from core.experiments.stability import dataset_for, network_for, start_and_directions
+from core.experiments.stability import batches_for, dataset_for, network_for, start_and_directions
 from core.validate import check_int
 
 
@@ -55,6 +56,7 @@ def run_spectrum(
     )
     start, _ = start_and_directions(config, mlp, theta0)
     objective = mlp.objective(data.x_train, data.y_train, config.l2, threads=default_workers())
+    batches = batches_for(config, data, objective)
     traj = descend(
         objective,
         start[None, :],
@@ -63,6 +65,7 @@ def run_spectrum(
         save_every=1,
         on_progress=on_progress,
         optimizer=rule,
+        batches=batches,
     )
     thetas = traj.theta[:, 0, :]  # (T + 1, P), T the steps done (fewer if cancelled)
     if len(thetas) < 2:
@@ -77,6 +80,7 @@ def run_spectrum(
         method=method,
         optimizer=rule,
         on_progress=on_tangent,
+        batches=batches,
     )
     return SpectrumResult(config, spectrum, traj.loss[:, 0], traj.cancelled or spectrum.cancelled)
 
@@ -98,7 +102,8 @@ def run_leading_exponent(
     mlp = network_for(config, data)
     start, _ = start_and_directions(config, mlp, theta0)
     objective = mlp.objective(data.x_train, data.y_train, config.l2, threads=threads)
-    carrier = LeadingTangent(objective, config.learning_rate, config.n_steps, config.update_rule())
+    batches = batches_for(config, data, objective)
+    carrier = LeadingTangent(objective, config.learning_rate, config.n_steps, config.update_rule(), batches)
     traj = descend(
         carrier,  # an objective's call, with the tangent beside it
         start[None, :],
@@ -107,5 +112,6 @@ def run_leading_exponent(
         save_every=None,
         on_progress=on_progress,
         optimizer=config.update_rule(),
+        batches=batches,
     )
     return carrier.spectrum(traj.n_steps)

@@ -13,7 +13,9 @@ Memory: each entry point estimates the peak memory of its job and refuses it (``
 before allocating anything when that exceeds the memory available (``core.engine.training.check_memory``).
 
 Randomness: ``default_rng(seed)`` draws the initial network, then the unit perturbation
-directions (scaled by eps) (:func:`start_and_directions`).
+directions (scaled by eps) (:func:`start_and_directions`). With ``config.batch_size`` the
+mini-batches' order comes from ``config.batch_seed`` alone (:func:`batches_for`,
+docs/method.md §13).
 """
 
 from __future__ import annotations
@@ -31,7 +33,16 @@ from core.data import Dataset, load_dataset
 from core.engine.model import MLP
 from core.engine.parallel import default_workers
 from core.engine.perturb import unit_perturbations, with_copies
-from core.engine.training import Progress, Trajectory, check_memory, descend, descend_bytes
+from core.engine.training import (
+    BatchOrder,
+    MiniBatches,
+    Progress,
+    RowObjective,
+    Trajectory,
+    check_memory,
+    descend,
+    descend_bytes,
+)
 from core.validate import check_float
 
 
@@ -69,6 +80,21 @@ def start_and_directions(config: RunConfig, mlp: MLP, theta0: FloatArray | None)
     drawn = mlp.init(rng, 1, config.init)[0]
     start = drawn if theta0 is None else check_theta0(theta0, mlp)
     return start, unit_perturbations(rng, config.n_perturbations, mlp.weight_mask, config.perturbation)
+
+
+def batch_order(config: RunConfig, data: Dataset) -> BatchOrder | None:
+    """The order of ``config``'s mini-batches over the data's training rows, or None for the
+    full batch; ValueError (naming the value and the rule) for a batch larger than the data."""
+    if config.batch_size is None:
+        return None
+    return BatchOrder(len(data.y_train), config.batch_size, config.batch_seed)
+
+
+def batches_for(config: RunConfig, data: Dataset, objective: RowObjective, first_step: int = 0) -> MiniBatches | None:
+    """The mini-batches of ``config`` on ``objective`` (its full training loss) for ``descend``,
+    from step ``first_step`` of the order on; None for the full batch."""
+    order = batch_order(config, data)
+    return None if order is None else MiniBatches(objective, order, first_step)
 
 
 def records(n_steps: int, n_rows: int, n_params: int, save_every: int | None) -> str:
@@ -146,8 +172,9 @@ def run_stability(
         "use fewer steps or perturbations, or a larger save_every",
     )
     start, unit = start_and_directions(config, mlp, theta0)
+    objective = mlp.objective(data.x_train, data.y_train, config.l2, threads=threads or default_workers())
     trajectory = descend(
-        mlp.objective(data.x_train, data.y_train, config.l2, threads=threads or default_workers()),
+        objective,
         with_copies(start, unit, config.eps),
         config.learning_rate,
         config.n_steps,
@@ -156,5 +183,6 @@ def run_stability(
         save_every=config.save_every,
         on_progress=on_progress,
         progress_every=progress_every,
+        batches=batches_for(config, data, objective),
     )
     return StabilityResult(config, data, mlp, trajectory, ftle_config)
