@@ -1,10 +1,12 @@
 """Regime maps on Celery workers: the same numbers as on this machine, whatever the number
 of workers, and no chunk lost when a worker process is killed mid-map."""
 
+import contextlib
 import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 import psutil
@@ -58,28 +60,39 @@ def test_a_worker_killed_mid_map_loses_no_chunk(cluster):
     config = RunConfig(n_steps=15_000)
     etas, seeds = np.geomspace(0.1, 5.0, 4), np.arange(2)
     local = run_map("eta-seed", config, etas, seeds, workers=2)
-    killed: list[psutil.Process] = []
-    finished = threading.Event()
-
-    def kill_one_busy_process() -> None:
-        while not finished.is_set():
-            for _, task in _unfinished_tasks(workers.app, len(workers.processes)):
-                process = psutil.Process(task["worker_pid"])  # before the kill: its pid may be reused
-                os.kill(process.pid, signal.SIGKILL)
-                killed.append(process)
-                return
-
     children = set(workers.child_pids())
-    killer = threading.Thread(target=kill_one_busy_process, daemon=True)
-    killer.start()
-    try:
+    # the process computing the task (taken before the kill: its pid may be reused)
+    with _killing(workers.app, len(workers.processes), lambda _, task: [psutil.Process(task["worker_pid"])]) as killed:
         spread = run_map("eta-seed", config, etas, seeds, executor=_executor(cluster))
-    finally:
-        finished.set()
-        killer.join(60)
     assert killed and killed[0].pid in children, (killed, children)
     assert _gone(killed[0])  # it is gone (the worker made a new process and took the chunk again)
     _same(local, spread)
+
+
+@contextlib.contextmanager
+def _killing(app, n_workers: int, victims_of: Callable[[str, dict], list[psutil.Process]]):
+    """While the block runs, a thread watches the workers from the start and, the first time
+    one computes an unfinished task, SIGKILLs ``victims_of(worker name, task)``; yields the
+    list of the killed processes (empty if none was seen busy)."""
+    killed: list[psutil.Process] = []
+    finished = threading.Event()
+
+    def kill_once() -> None:
+        while not finished.is_set():
+            for name, task in _unfinished_tasks(app, n_workers):
+                victims = victims_of(name, task)
+                for victim in victims:
+                    os.kill(victim.pid, signal.SIGKILL)
+                killed.extend(victims)
+                return
+
+    killer = threading.Thread(target=kill_once, daemon=True)
+    killer.start()
+    try:
+        yield killed
+    finally:
+        finished.set()
+        killer.join(60)
 
 
 def _unfinished_tasks(app, n_workers: int) -> list[tuple[str, dict]]:
@@ -144,26 +157,13 @@ def test_a_worker_host_that_vanishes_mid_map_loses_no_chunk(tmp_path):
     local = run_map("eta-seed", config, etas, seeds, workers=2)
     with redis_server() as url, celery_workers(url, secret, n=2, WSD_CELERY_VISIBILITY_SECONDS="5") as workers:
         app = make_celery(url, secret)
-        killed: list[psutil.Process] = []
-        finished = threading.Event()
 
-        def kill_a_busy_worker() -> None:
-            while not finished.is_set():
-                for name, _ in _unfinished_tasks(app, len(workers.processes)):
-                    main = workers.processes[int(name.split("-")[0][1:])]  # w<i>-<pid>@host
-                    victims = [psutil.Process(main.pid), *psutil.Process(main.pid).children(recursive=True)]
-                    for victim in victims:
-                        os.kill(victim.pid, signal.SIGKILL)
-                    killed.extend(victims)
-                    return
+        def whole_worker(name: str, _task: dict) -> list[psutil.Process]:
+            main = psutil.Process(workers.processes[int(name.split("-")[0][1:])].pid)  # w<i>-<pid>@host
+            return [main, *main.children(recursive=True)]
 
-        killer = threading.Thread(target=kill_a_busy_worker, daemon=True)
-        killer.start()
-        try:
+        with _killing(app, len(workers.processes), whole_worker) as killed:
             spread = run_map("eta-seed", config, etas, seeds, executor=CeleryExecutor(app))
-        finally:
-            finished.set()
-            killer.join(60)
     assert killed and all(_gone(victim) for victim in killed)
     _same(local, spread)
 
