@@ -132,22 +132,10 @@ def test_engines_agree_with_the_numpy_reference(iris, widths, activation):
 @pytest.mark.parametrize("widths", [(6, 5), (4, 5, 3)])
 @pytest.mark.parametrize("engine", ["numpy", "compiled", "blas"])
 @pytest.mark.parametrize("output", ["softmax", "legacy_sigmoid"])
-def test_gradient_matches_central_differences(iris, widths, engine, output):
+def test_gradient_matches_central_differences(iris, widths, engine, output, check_gradient):
     mlp = MLP(4, widths, 3, "tanh", output)
-    rng = np.random.default_rng(7)
-    theta = mlp.init(rng, 2)
-    theta[:, ~mlp.weight_mask] = 0.1 * rng.standard_normal((2, (~mlp.weight_mask).sum()))
     objective = mlp.objective(iris.x_train, iris.y_train, 0.03, engine=engine)
-    _, grad, _ = objective(theta)
-    h = 1e-6
-    numeric = np.empty_like(theta)
-    for p in range(mlp.n_params):
-        step = np.zeros(mlp.n_params)
-        step[p] = h
-        numeric[:, p] = (objective.loss(theta + step) - objective.loss(theta - step)) / (2 * h)
-    scale = np.abs(grad).max()
-    assert scale > 1e-3  # not vacuous
-    np.testing.assert_allclose(grad, numeric, atol=1e-7 * max(1.0, scale), rtol=0)
+    grad = check_gradient(mlp, objective, np.random.default_rng(7), 2)
     # every layer's gradient is exercised, not only the output's
     assert all(np.abs(g).max() > 1e-6 for g in mlp.views(grad[0])[0::2])
 

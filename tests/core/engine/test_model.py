@@ -11,22 +11,10 @@ from core.engine.objective import BLOCK
 @pytest.mark.parametrize("output", ["softmax", "legacy_sigmoid"])
 @pytest.mark.parametrize("l2", [0.0, 0.03])
 @pytest.mark.parametrize("engine", ["compiled", "numpy"])
-def test_gradient_matches_central_differences(iris, activation, output, l2, engine):
+def test_gradient_matches_central_differences(iris, activation, output, l2, engine, check_gradient):
     mlp = MLP(4, 10, 3, activation, output)
-    rng = np.random.default_rng(7)
-    theta = mlp.init(rng, 3)
-    theta[:, ~mlp.weight_mask] = 0.1 * rng.standard_normal((3, (~mlp.weight_mask).sum()))
     objective = mlp.objective(iris.x_train, iris.y_train, l2, engine=engine)
-    _, grad, _ = objective(theta)
-    h = 1e-6
-    numeric = np.empty_like(theta)
-    for p in range(mlp.n_params):
-        step = np.zeros(mlp.n_params)
-        step[p] = h
-        numeric[:, p] = (objective.loss(theta + step) - objective.loss(theta - step)) / (2 * h)
-    scale = np.abs(grad).max()
-    assert scale > 1e-3  # the check is not vacuous
-    np.testing.assert_allclose(grad, numeric, atol=1e-7 * max(1.0, scale), rtol=0)
+    check_gradient(mlp, objective, np.random.default_rng(7), 3)
 
 
 def test_loss_matches_direct_softmax_cross_entropy(iris):
