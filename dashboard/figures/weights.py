@@ -111,28 +111,50 @@ def norm_figure(iterations: np.ndarray, norm: np.ndarray) -> go.Figure:
 
 
 # ---- a record in ----------------------------------------------------------------------------
-def weight_labels(hidden: int, n_inputs: int, n_classes: int) -> list[str]:
-    """One label per parameter in the flat order of docs/method.md §1."""
-    return (
-        [f"W1 in{i}→h{j}" for i in range(n_inputs) for j in range(hidden)]
-        + [f"b1 h{j}" for j in range(hidden)]
-        + [f"W2 h{j}→out{c}" for j in range(hidden) for c in range(n_classes)]
-        + [f"b2 out{c}" for c in range(n_classes)]
-    )
+def unit_names(widths: tuple[int, ...]) -> list[list[str]]:
+    """The units of each hidden layer: h0 .. h9 for the one hidden layer (as the page always
+    named them), h1.0 .. h1.9, h2.0 .. for layers 1, 2, ... of a deeper network."""
+    if len(widths) == 1:
+        return [[f"h{j}" for j in range(widths[0])]]
+    return [[f"h{layer}.{j}" for j in range(width)] for layer, width in enumerate(widths, start=1)]
+
+
+def weight_labels(hidden: int | tuple[int, ...], n_inputs: int, n_classes: int) -> list[str]:
+    """One label per parameter in the flat order of docs/method.md §1 (W1, b1, W2, b2, ...)."""
+    widths = (hidden,) if isinstance(hidden, int) else tuple(hidden)
+    sides = [[f"in{i}" for i in range(n_inputs)], *unit_names(widths), [f"out{c}" for c in range(n_classes)]]
+    labels: list[str] = []
+    for n, (below, above) in enumerate(zip(sides[:-1], sides[1:], strict=True), start=1):
+        labels += [f"W{n} {a}→{b}" for a in below for b in above] + [f"b{n} {b}" for b in above]
+    return labels
+
+
+def ablation_views(record: RunRecord, data: Dataset) -> list[go.Figure]:
+    """One ablation map L_w / L per weight matrix of the run on ``data``, W1 (features x first
+    layer's units) .. W_{L+1} (last layer's units x classes), each shaped like its matrix; for a
+    diverged reference, one message per matrix."""
+    widths = (record.hidden,) if isinstance(record.hidden, int) else tuple(record.hidden)
+    sides = [list(data.feature_names), *unit_names(widths), list(data.class_names)]
+    ratios = record.ablations()
+    if not ratios:
+        return [empty_figure("The reference network diverged: no ablation map.") for _ in sides[1:]]
+    return [
+        ablation_heatmap(ratio, rows, cols, f"Ablation of W{n}: L_w / L")
+        for n, (ratio, rows, cols) in enumerate(zip(ratios, sides[:-1], sides[1:], strict=True), start=1)
+    ]
+
+
+def movement_views(record: RunRecord, data: Dataset) -> tuple[go.Figure, go.Figure]:
+    """How far each weight travelled against where it ended, and ||theta||_1 over the run."""
+    mask = record.weight_mask
+    labels = np.array(weight_labels(record.hidden, len(data.feature_names), len(data.class_names)))
+    displacement = displacement_figure(record.displacement[mask], record.path_length[mask], labels[mask])
+    return displacement, norm_figure(record.iterations, record.theta_norm)
 
 
 def weights_views(record: RunRecord, data: Dataset) -> tuple[go.Figure, go.Figure, go.Figure, go.Figure]:
-    """The Weights view of a run on ``data`` (the paper's Figs. 5 and 9): ablation maps of W1
-    and W2, displacement vs path length, ||theta||_1."""
-    feature_names, class_names = list(data.feature_names), list(data.class_names)
-    mask = record.weight_mask
-    labels = np.array(weight_labels(record.hidden, len(feature_names), len(class_names)))
-    units = [f"h{j}" for j in range(record.hidden)]
-    if record.ablation_w1 is not None:
-        w1 = ablation_heatmap(record.ablation_w1, feature_names, units, "Ablation of W1: L_w / L")
-        w2 = ablation_heatmap(record.ablation_w2, units, class_names, "Ablation of W2: L_w / L")
-    else:
-        w1 = w2 = empty_figure("The reference network diverged: no ablation map.")
-    displacement = displacement_figure(record.displacement[mask], record.path_length[mask], labels[mask])
-    norm = norm_figure(record.iterations, record.theta_norm)
-    return w1, w2, displacement, norm
+    """The Weights view of a one-hidden-layer run on ``data`` (the paper's Figs. 5 and 9):
+    ablation maps of W1 and W2, displacement vs path length, ||theta||_1 (a deeper network's
+    maps are all in :func:`ablation_views`)."""
+    w1, w2, *_ = ablation_views(record, data)
+    return (w1, w2, *movement_views(record, data))

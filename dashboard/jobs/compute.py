@@ -87,7 +87,8 @@ def stability(config: RunConfig, on_progress: Callable | None = None) -> RunReco
     objective = mlp.objective(data.x_train, data.y_train, config.l2)
     ablation, curvature = {}, {}
     if np.isfinite(final).all() and np.isfinite(traj.loss[-1, 0]):
-        ablation = {f"ablation_{layer.lower()}": ablation_ratio(objective, final, layer) for layer in ("W1", "W2")}
+        w1, w2, *rest = (ablation_ratio(objective, final, layer) for layer in mlp.weight_names)
+        ablation = {"ablation_w1": w1, "ablation_w2": w2, "ablation_rest": tuple(rest)}
     if not traj.cancelled:  # the reference's curvature at the saved steps (NaN once not finite)
         saved = np.arange(traj.steps.size)
         if mlp.n_params > EXACT_MAX_PARAMS:  # Lanczos, ~0.05-0.5 s each: at most SHARPNESS_POINTS

@@ -54,7 +54,7 @@ class RunRecord:
     path_length: np.ndarray  # (P,)
     displacement: np.ndarray  # (P,) |w(T) - w(0)| / |w(0)|
     weight_mask: np.ndarray  # (P,) bool
-    hidden: int
+    hidden: int | tuple[int, ...]  # as RunConfig.hidden: an int for one hidden layer, else the widths
     n_weights: int
     train_accuracy: float
     test_accuracy: float
@@ -67,16 +67,27 @@ class RunRecord:
     sharpness_steps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (S,) saved steps (some, for digits)
     sharpness: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (S,) top Hessian eigenvalue there
     ablation_w1: np.ndarray | None = None  # (D, H) L_w / L, None if the reference diverged
-    ablation_w2: np.ndarray | None = None  # (H, C)
+    ablation_w2: np.ndarray | None = None  # (H, C); (H1, H2) with more hidden layers
+    # W3 .. W_{L+1} of a network of L > 1 hidden layers, (H2, H3) .. (HL, C); () for one. A field
+    # with a default: a record pickled before it reads the class's (), so RECORD_VERSION stays
+    ablation_rest: tuple[np.ndarray, ...] = ()
     # the reference's leading tangent exponent (docs/method.md §10, k = 1) over its first
     # ``leading_steps`` steps (fewer than T if it diverged); NaN and 0 where it is not
     # computed (Adam, a stopped run)
     leading_exponent: float = math.nan
     leading_steps: int = 0
 
+    def ablations(self) -> tuple[np.ndarray, ...]:
+        """L_w / L of every weight matrix, W1 .. W_{L+1} (input side first); () if the reference diverged."""
+        if self.ablation_w1 is None or self.ablation_w2 is None:
+            return ()
+        return (self.ablation_w1, self.ablation_w2, *self.ablation_rest)
+
     def arrays(self) -> dict[str, np.ndarray]:
-        """Every array field, by name (the NPZ export)."""
-        return {f.name: v for f in fields(self) if isinstance(v := getattr(self, f.name), np.ndarray)}
+        """Every array field, by name (the NPZ export); a deeper network's ablation maps
+        beyond W2 as ablation_w3, ..."""
+        found = {f.name: v for f in fields(self) if isinstance(v := getattr(self, f.name), np.ndarray)}
+        return found | {f"ablation_w{i}": a for i, a in enumerate(self.ablation_rest, start=3)}
 
 
 @dataclass(frozen=True, eq=False)

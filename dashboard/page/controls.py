@@ -14,6 +14,7 @@ from core.config import ACTIVATIONS, DATASETS, INITS, NORMS, OUTPUTS, RunConfig
 from core.engine.optimizers import OPTIMIZERS
 from dashboard.page import ids
 from dashboard.page.components import text_input
+from dashboard.page.glossary import GLOSSARY
 from dashboard.state.presets import PRESETS
 from dashboard.state.rules import RULES, uses_momentum
 
@@ -176,7 +177,13 @@ def controls() -> html.Div:
                 title="momentum and nesterov: the buffer's decay β; adam: β1; gd reads none",
                 hint_id=ids.MOMENTUM_HINT,
             ),
-            _field("Hidden units", ids.HIDDEN, _number(ids.HIDDEN, "numeric"), "1 to 64"),
+            _field(
+                "Hidden units",
+                ids.HIDDEN,
+                _number(ids.HIDDEN, "text"),  # "10 10": a space or a comma between the layers' widths
+                "units per hidden layer: 10, or 10 10 for two layers (up to 4)",
+                title=GLOSSARY["hidden layers"],
+            ),
             _field("Activation", ids.ACTIVATION, _dropdown(ids.ACTIVATION, ACTIVATIONS)),
             _field("Output / loss", ids.OUTPUT, _dropdown(ids.OUTPUT, OUTPUTS)),
             _field("Initialisation", ids.INIT, _dropdown(ids.INIT, INITS)),

@@ -42,9 +42,18 @@ def cli_command(values: dict) -> str:
     """The command line that trains the run of these control values (cli.py run). A gd run
     names no optimizer (cli.py's default) and no momentum (cli.py refuses one gd does not read)."""
     names = [n for n in CLI_FLAGS if n not in ("optimizer", "momentum") or uses_momentum(values["optimizer"])]
-    flags = " ".join(f"{CLI_FLAGS[n]} {values[n]!r}" if isinstance(values[n], float) else f"{CLI_FLAGS[n]} {values[n]}"
-                     for n in names)  # fmt: skip
+    flags = " ".join(f"{CLI_FLAGS[n]} {_argument(values[n])}" for n in names)
     return f"python cli.py run {flags} --json"
+
+
+def _argument(value: object) -> str:
+    """A value as cli.py reads it back: a float by its repr, a deeper network's widths one
+    word each (``--hidden 10 10``)."""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return " ".join(str(v) for v in value)
+    return str(value)
 
 
 def export_csv(record: RunRecord) -> str:

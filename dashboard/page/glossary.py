@@ -25,6 +25,9 @@ GLOSSARY = {
     "by each training step's Jacobian, averaged over the whole run; λ₁, the leading one, is the fastest.",
     "Lyapunov spectrum": "all the tangent exponents, largest first: how fast each independent direction of "
     "an infinitesimal nudge grows (positive) or shrinks (negative) per iteration.",
+    "hidden layers": "the network's layers between the inputs and the outputs, given by their widths: 10 is "
+    "the paper's one layer of 10 units (4-10-3 on Iris), 10 10 two layers of 10 (4-10-10-3); 1 to 4 layers. "
+    "A deeper network has one weight matrix more per layer, W1 (inputs → first layer) to the last (→ classes).",
     "Kaplan-Yorke dimension": "j plus the sum of the j largest exponents divided by the size of the next one, "
     "j the most leading exponents whose sum is not negative: roughly the dimension of what training settles on.",
 }

@@ -76,6 +76,11 @@ ORBITAL_GRAPH = "orbital-graph"
 
 ABLATION_W1_GRAPH = "ablation-w1-graph"
 ABLATION_W2_GRAPH = "ablation-w2-graph"
+# a deeper network's maps beyond W2, W3 .. W5 (4 hidden layers at most: core.config.MAX_DEPTH),
+# each in a slot shown only when the run has that matrix, all in a part shown only for such a run
+ABLATION_DEEPER_GRAPHS = ("ablation-w3-graph", "ablation-w4-graph", "ablation-w5-graph")
+ABLATION_DEEPER_SLOTS = ("ablation-w3-slot", "ablation-w4-slot", "ablation-w5-slot")
+ABLATION_DEEPER = "ablation-deeper"
 DISPLACEMENT_GRAPH = "displacement-graph"
 NORM_GRAPH = "norm-graph"
 

@@ -26,7 +26,7 @@ from dashboard.server.admission import CANCELLED, SETTINGS_CHANGED
 from dashboard.server.compat.dash_parts import PUSHSTATE_EVENT
 from dashboard.state.presets import PRESETS, matching_preset
 from dashboard.state.query import parse_query, to_query
-from dashboard.state.rules import CONTROLS, MAP_CONTROLS, MAP_RULES, RULES, check_values, run_values
+from dashboard.state.rules import CONTROLS, MAP_CONTROLS, MAP_RULES, RULES, check_values, hidden_text, run_values
 from dashboard.views.map_zoom import clicked_run
 
 # The URL follows the controls in the browser, not through a callback output: an output to
@@ -226,6 +226,8 @@ def applied_outputs(change: dict[str, Any]) -> dict[str, Any]:
     """A change (``linked``, ``chosen_preset``, ``opened_run``, ``hand_applied``) -> the values of
     ``apply``'s outputs: what the change does not set is left as it is."""
     props = control_props(change.get("controls", {}))
+    if "hidden" in props:  # a deeper network's widths as the box takes them: "10 10"
+        props["hidden"] = hidden_text(props["hidden"])
     return {
         "controls": {name: props.get(name, no_update) for name in CONTROLS},
         "maps": {name: change.get("maps", {}).get(name, no_update) for name in MAP_CONTROLS},

@@ -3,6 +3,9 @@ and the view (and with view=regimes the map's settings and its zoom box,
 ``zoom=eta_lo,eta_hi,y_lo,y_hi``). Each parameter is checked by its control's rule
 (:mod:`dashboard.state.rules`); a bad or unknown one is named and skipped.
 
+The hidden layers are ``hidden=10`` for the paper's one hidden layer (as every link before
+deeper networks wrote it) and ``hidden=10,10`` for two or more, one width per layer.
+
 Momentum is written only for an optimizer that reads it: ``optimizer=gd`` alone means the
 default momentum (``rules.settled``), and a link from before the optimizers came, which names
 neither, opens as gd (the page starts from the defaults), the run it meant then.
@@ -11,7 +14,7 @@ neither, opens as gd (the page starts from the defaults), the run it meant then.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote_plus, urlencode
 
 from dashboard.state.rules import (
     CONTROLS,
@@ -73,10 +76,20 @@ def to_query(values: dict[str, Any], view: str, maps: dict[str, Any] | None = No
         items += [(name, _format(maps[name])) for name in MAP_CONTROLS if name in maps]
         if maps.get("zoom"):
             items.append(("zoom", ",".join(_format(float(v)) for v in maps["zoom"])))
-    return "?" + urlencode(items)
+    return "?" + "&".join(_encode(name, text) for name, text in items)
+
+
+def _encode(name: str, text: str) -> str:
+    """``name=text`` as ``urlencode`` writes it, but the commas between a deeper network's
+    widths, which read better in a link as they are: ``hidden=10,10``."""
+    if name == "hidden":
+        return f"{quote_plus(name)}={quote_plus(text, safe=',')}"
+    return urlencode([(name, text)])
 
 
 def _format(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, (list, tuple)):  # a deeper network's widths: 10,10
+        return ",".join(_format(v) for v in value)
     return repr(value) if isinstance(value, float) else str(value)

@@ -17,7 +17,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.analysis.hessian import EXACT_MAX_PARAMS
-from core.config import ACTIVATIONS, DATASETS, INITS, MAX_EPS, MAX_LEARNING_RATE, NORMS, OUTPUTS, RunConfig
+from core.config import (
+    ACTIVATIONS,
+    DATASETS,
+    INITS,
+    MAX_DEPTH,
+    MAX_EPS,
+    MAX_LEARNING_RATE,
+    NORMS,
+    OUTPUTS,
+    RunConfig,
+    check_hidden,
+)
 from core.data import IRIS_FEATURES, dataset_shape, load_dataset
 from core.engine.model import MLP
 from core.engine.optimizers import OPTIMIZERS, WITH_MOMENTUM
@@ -78,6 +89,51 @@ def _choice(options: tuple[str, ...]) -> tuple[Callable[[Any], str], str]:
     return parse, text
 
 
+def _core_rule(check: Callable[[Any], Any], bad: Any) -> str:
+    """The rule in the words of a core check's message (``"hidden must be <rule>, got ..."``)."""
+    try:
+        check(bad)
+    except ValueError as exc:
+        return str(exc).split(" must be ", 1)[1].rsplit(", got ", 1)[0]
+    raise AssertionError(f"{bad!r} passes the check it should fail")  # pragma: no cover
+
+
+HIDDEN_TEXT = _core_rule(check_hidden, 0)  # core.config.check_hidden's: 1 to 4 layers of 1 to 1024 units
+
+
+def _hidden(raw: Any) -> int | list[int]:
+    """The hidden layers' widths, typed ("10", "10 10", "10,10"), from a link ("10,10") or a
+    page's store ([10, 10]): an int for one hidden layer, a list for 2 to 4, so a one-layer
+    page's values, links and requests are those it always had and a deeper one's survive a
+    JSON store unchanged (a tuple would come back a list); checked by core.config.check_hidden."""
+    parts = raw.replace(",", " ").split() if isinstance(raw, str) else raw
+    parts = list(parts) if isinstance(parts, (list, tuple)) else [parts]
+    try:
+        if len(parts) > MAX_DEPTH:  # refused before reading a forged request's long list
+            raise ValueError(f"{len(parts)} layers")
+        widths = [_whole(p) for p in parts]
+        hidden = check_hidden(widths)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"must be {HIDDEN_TEXT}, got {quoted(raw)}") from None
+    return hidden if isinstance(hidden, int) else list(hidden)
+
+
+def _whole(raw: Any) -> int:
+    """A whole number written as one ("10", 10, 10.0), else ValueError."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        raise ValueError(f"not a whole number: {raw!r}")
+    value = float(raw)
+    if not (math.isfinite(value) and value == int(value)):
+        raise ValueError(f"not a whole number: {raw!r}")
+    return int(value)
+
+
+def hidden_text(hidden: Any) -> Any:
+    """What the hidden-layers box shows of a checked value: a one-layer width as it always was
+    (the int), the widths of a deeper network as typed, "10 10" (as ``cli.py --hidden`` takes them)."""
+    return " ".join(str(w) for w in hidden) if isinstance(hidden, (list, tuple)) else hidden
+
+
 DECAY_TEXT = "a number in [0, 1)"
 
 
@@ -123,7 +179,8 @@ RULES: dict[str, Rule] = {
     "dataset": _rule("dataset", _choice(DATASETS), DEFAULTS.dataset),
     "perturbations": _rule("n_perturbations", _integer(1, 200), DEFAULTS.n_perturbations),
     "steps": _rule("n_steps", _integer(1, 50_000), DEFAULTS.n_steps),
-    "hidden": _rule("hidden", _integer(1, 64), DEFAULTS.hidden),
+    # the widths of 1 to 4 hidden layers (docs/method.md §12): 10, or 10 10
+    "hidden": Rule("hidden", _hidden, DEFAULTS.hidden, HIDDEN_TEXT),
     "activation": _rule("activation", _choice(ACTIVATIONS), DEFAULTS.activation),
     "output": _rule("output", _choice(OUTPUTS), DEFAULTS.output),
     "init": _rule("init", _choice(INITS), DEFAULTS.init),
@@ -252,7 +309,8 @@ def check_values(raw: dict[str, Any], last_valid: Any) -> tuple[dict[str, Any], 
             values[name] = parse_control(name, raw.get(name))
         except ValueError as exc:
             values[name] = _valid_or_default(name, last_valid.get(name))
-            errors[name] = f"{exc}; keeping {quoted(values[name])}"
+            kept = hidden_text(values[name]) if name == "hidden" else values[name]  # as the box shows it
+            errors[name] = f"{exc}; keeping {quoted(kept)}"
     if not uses_momentum(values["optimizer"]):
         errors.pop("momentum", None)  # the box is off: what it holds is not part of the run
     return settled(values), errors

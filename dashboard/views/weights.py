@@ -1,5 +1,6 @@
 """Weights: which weights matter (ablation), how far they travel, and the weight norm
-(docs/method.md §5; the paper's Figs. 5 and 9)."""
+(docs/method.md §5; the paper's Figs. 5 and 9). A network of several hidden layers has one
+ablation map per weight matrix: W1 and W2 where the paper's two are, the others below them."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from dashboard.page.components import explain, graph
 from dashboard.views import View
 
 VIEW = View("weights", "Weights")
-GRAPHS = (ids.ABLATION_W1_GRAPH, ids.ABLATION_W2_GRAPH, ids.DISPLACEMENT_GRAPH, ids.NORM_GRAPH)
+MAPS = (ids.ABLATION_W1_GRAPH, ids.ABLATION_W2_GRAPH, *ids.ABLATION_DEEPER_GRAPHS)  # W1 .. W_{MAX_DEPTH + 1}
+GRAPHS = (ids.ABLATION_W1_GRAPH, ids.ABLATION_W2_GRAPH, ids.DISPLACEMENT_GRAPH, ids.NORM_GRAPH,
+          *ids.ABLATION_DEEPER_GRAPHS)  # fmt: skip
 SIDE_JOBS = ()
 
 
@@ -29,6 +32,24 @@ def layout() -> list:
         ),
         # the colour bar and its two-line title sit under each map: taller than a plain graph
         html.Div(className="row", children=[graph(ids.ABLATION_W1_GRAPH, 440), graph(ids.ABLATION_W2_GRAPH, 440)]),
+        html.Div(
+            id=ids.ABLATION_DEEPER,
+            hidden=True,  # shown for a network of several hidden layers
+            children=[
+                explain(
+                    "With several hidden layers, each weight matrix has its map, input side first: W1 "
+                    "feeds the first layer (h1.0, h1.1, ...), W2 the second from the first, and the "
+                    "last the classes."
+                ),
+                html.Div(
+                    className="row",
+                    children=[
+                        html.Div(id=slot, hidden=True, children=graph(map_id, 440))
+                        for slot, map_id in zip(ids.ABLATION_DEEPER_SLOTS, ids.ABLATION_DEEPER_GRAPHS, strict=True)
+                    ],
+                ),
+            ],
+        ),
         explain(
             "How far each weight travels (its path length, the sum of its steps) against how far it "
             "ends from where it started: a weight that wanders back and forth travels much more than "
@@ -56,17 +77,39 @@ def movement_text(record: RunRecord) -> str:
     )
 
 
+def drawn(record: RunRecord) -> dict:
+    """The view of a run: a figure for every graph (a map the network lacks gets a blank one),
+    which of the deeper maps show, and the summary."""
+    data = compute.data_for(record.config)
+    maps = figures.weights.ablation_views(record, data)
+    blank = figures.base.empty_figure("")
+    displacement, norm = figures.weights.movement_views(record, data)
+    by_graph = dict(zip(MAPS, maps + [blank] * (len(MAPS) - len(maps)), strict=True))
+    by_graph |= {ids.DISPLACEMENT_GRAPH: displacement, ids.NORM_GRAPH: norm}
+    return {
+        "figures": [by_graph[g] for g in GRAPHS],
+        "deeper_hidden": len(maps) <= 2,
+        "slots_hidden": [n >= len(maps) for n in range(2, len(MAPS))],
+        "summary": movement_text(record),
+    }
+
+
 def register(app: Dash, store: Jobs) -> None:
     @app.callback(
-        *[Output(g, "figure") for g in GRAPHS],
-        Output(ids.WEIGHTS_SUMMARY, "children"),
-        Input(ids.RESULT, "data"),
+        output={
+            "figures": [Output(g, "figure") for g in GRAPHS],
+            "deeper_hidden": Output(ids.ABLATION_DEEPER, "hidden"),
+            "slots_hidden": [Output(slot, "hidden") for slot in ids.ABLATION_DEEPER_SLOTS],
+            "summary": Output(ids.WEIGHTS_SUMMARY, "children"),
+        },
+        inputs={"request": Input(ids.RESULT, "data")},
         prevent_initial_call=True,
     )
     def draw(request):
         if request is None:  # the last run was stopped before it finished
             blank = figures.base.empty_figure("The last run was stopped before it finished: press Run.")
-            return *[blank] * len(GRAPHS), ""
+            slots = [True] * len(ids.ABLATION_DEEPER_SLOTS)
+            return {"figures": [blank] * len(GRAPHS), "deeper_hidden": True, "slots_hidden": slots, "summary": ""}
         record, key = keyed_record(store, "run", request)
-        drawn = figures.weights.weights_views(record, compute.data_for(record.config))
-        return *(with_record_key(figure, key) for figure in drawn), movement_text(record)
+        view = drawn(record)
+        return {**view, "figures": [with_record_key(figure, key) for figure in view["figures"]]}

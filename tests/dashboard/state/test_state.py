@@ -112,7 +112,11 @@ def test_a_slower_server_refuses_sooner():
     [
         ({**rules.default_values(), "eta": 1e6}, "Learning rate η must be a number in (0, 1000], got 1000000.0"),
         ({**rules.default_values(), "steps": 1_000_000}, "Iterations must be a whole number from 1 to 50000"),
-        ({**rules.default_values(), "hidden": 256}, "Hidden units must be a whole number from 1 to 64, got 256"),
+        (
+            {**rules.default_values(), "hidden": 2000},
+            "Hidden units must be 1 to 4 hidden layers of 1 to 1024 units each (an integer, or one per layer), "
+            "got 2000",
+        ),
         ({**rules.default_values(), "seed": True}, "Seed must be a whole number"),
         ({**rules.default_values(), "save_every": 1}, "unknown settings ['save_every']"),
         ({"eta": 0.1}, "the run request has no ['eps', 'seed'"),
