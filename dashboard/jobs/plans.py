@@ -21,7 +21,7 @@ from core.analysis.tangent import tangent_dimension
 from core.config import RunConfig
 from core.engine.parallel import default_workers
 from core.engine.speed import FTLE_FIT, REFERENCE_RATE, Estimate, lyapunov_estimate, window_share
-from core.experiments.diagnostics import run_diagnostics
+from core.experiments.diagnostics import MAX_LAG, TRANSIENT, run_diagnostics
 from core.experiments.map_kinds import map_kind
 from core.experiments.regimes import geometric_grid
 from dashboard.jobs import compute
@@ -206,7 +206,7 @@ def _map_fits(kind: str, config: RunConfig, n_etas: int, n_ys: int, n_inits: int
 
 
 CHAOS_SAVE_EVERY = 10  # saved weights of a long run (the weight series)
-CHAOS_STEPS = (1000, 50_000)  # the transient is 1,000 steps
+CHAOS_STEPS = (TRANSIENT + MAX_LAG, 50_000)  # the diagnostics leave out the transient, then need max_lag steps
 
 
 def _chaos_plan(values, extra, limits: Limits, _slots) -> Plan:

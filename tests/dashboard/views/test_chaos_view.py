@@ -34,11 +34,18 @@ def test_a_long_run_at_eta_5_draws_its_diagnostics(store):
     assert all(f.layout.meta["record"] == key for f in figures)  # each figure names the record it shows
 
 
+def test_the_shortest_long_run_the_page_allows_is_diagnosed(store):
+    """1,200 iterations: the 1,000 of the transient left out, then 200 lags of the ACF (1,000
+    was allowed, then refused by the diagnostics as "transient must be between 0 and 999")."""
+    *figures, summary, label, message = side_job(store, JOB, _request({"eta": 5, "steps": 1200}), lambda _: None)
+    assert message == "" and label.startswith("done in ") and "to its end (1,200)" in summary, (message, summary)
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         ({"eta": 0, "steps": 3000}, "η of the long run must be a number in (0, 1000]"),
-        ({"eta": 5, "steps": 10}, "iterations of the long run must be a whole number from 1000 to 50000"),
+        ({"eta": 5, "steps": 10}, "iterations of the long run must be a whole number from 1200 to 50000"),
         ({"eta": "x", "steps": 3000}, "got 'x'"),
     ],
 )
