@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from commands.common import (
+    Parser,
     ProgressBar,
     config_from,
     emit,
@@ -206,7 +207,7 @@ def cmd_diagnostics(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction[Parser]) -> None:
     """Add this module's subcommands to the parser's ``sub``."""
     sharp = sub.add_parser("sharpness", help="largest Hessian eigenvalue along training vs 2/eta")
     network_args(sharp, eta=1.0, steps=400, perturbations=None)

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from commands.common import count_arg, emit, positive_float
+from commands.common import Parser, count_arg, emit, positive_float
 from core.analysis.hessian import hessian
 from core.config import RunConfig
 from core.engine.parallel import default_workers
@@ -219,7 +219,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction[Parser]) -> None:
     """Add this module's subcommands to the parser's ``sub``."""
     bench = sub.add_parser("bench", help="engine throughput (and the paper's large job with --large)")
     bench.add_argument("--seconds", type=positive_float, default=1.0, help="duration of each timed run")

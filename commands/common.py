@@ -14,11 +14,12 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from core.config import ACTIVATIONS, DATASETS, INITS, NORMS, OUTPUTS, PERTURBATIONS, RunConfig
-from core.data import load_dataset_file
+from core.data import Dataset, load_dataset_file
 from core.engine.optimizers import CONSTANTS, OPTIMIZERS
 from core.experiments.regimes import geometric_grid
 
@@ -32,7 +33,7 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
-def json_safe(value):
+def json_safe(value: Any) -> Any:
     """NaN/inf -> None so the output is strict JSON; numpy scalars -> Python."""
     if isinstance(value, dict):
         return {k: json_safe(v) for k, v in value.items()}
@@ -47,7 +48,7 @@ def json_safe(value):
     return value
 
 
-def emit(payload: dict, as_json: bool, lines: list[str]) -> None:
+def emit(payload: dict[str, Any], as_json: bool, lines: list[str]) -> None:
     print(json.dumps(json_safe(payload), indent=2) if as_json else "\n".join(lines))
 
 
@@ -119,7 +120,7 @@ def network_args(p: argparse.ArgumentParser, *, eta: float | None, steps: int, p
     p.add_argument("--json", action="store_true", help="print a JSON object")
 
 
-def config_from(args: argparse.Namespace, **extra) -> RunConfig:
+def config_from(args: argparse.Namespace, **extra: Any) -> RunConfig:
     """The config of the flags. ``--data FILE`` replaces the named data set, so the two together
     are refused; the config then names the default data set and the file is recorded apart."""
     if args.dataset is not None and args.data is not None:
@@ -174,12 +175,13 @@ def optimizer_settings(args: argparse.Namespace) -> dict[str, object]:
     return {"optimizer": name, **given}
 
 
-def data_note(args: argparse.Namespace) -> dict:
+def data_note(args: argparse.Namespace) -> dict[str, str]:
     """What config.json records of the data: the file given with --data, if any."""
     return {} if args.data is None else {"data_file": str(args.data)}
 
 
-def user_data(args: argparse.Namespace):
+def user_data(args: argparse.Namespace) -> Dataset | None:
+    """The data of ``--data FILE``, or None: the config's data set."""
     return None if args.data is None else load_dataset_file(args.data)
 
 
@@ -248,15 +250,17 @@ def write_outputs(out: Path, files: dict[str, Callable[[Path], object]]) -> None
             write(staging / name)
 
 
-def csv_writer(frame) -> Callable[[Path], object]:
+def csv_writer(frame: Any) -> Callable[[Path], object]:
+    """The writer of a table (a pandas DataFrame) as CSV."""
     return lambda path: frame.to_csv(path, index=False, float_format="%.17g")  # float64 round-trips
 
 
-def npz_writer(**arrays) -> Callable[[Path], object]:
-    return lambda path: np.savez_compressed(path, **arrays)
+def npz_writer(**arrays: np.ndarray) -> Callable[[Path], object]:
+    # allow_pickle named, at numpy's default: else the checker reads the arrays as maybe that flag
+    return lambda path: np.savez_compressed(path, allow_pickle=True, **arrays)
 
 
-def json_writer(payload: dict) -> Callable[[Path], object]:
+def json_writer(payload: dict[str, Any]) -> Callable[[Path], object]:
     return lambda path: path.write_text(json.dumps(json_safe(payload), indent=2) + "\n")
 
 
@@ -268,9 +272,9 @@ def grid_from(
         return np.asarray(values, dtype=np.float64)
     if grid is None:
         return geometric_grid(*default, name=name)
-    low, high, n = grid
+    low_text, high_text, n_text = grid
     try:
-        low, high, count = float(low), float(high), int(n)
+        low, high, count = float(low_text), float(high_text), int(n_text)
     except ValueError:
         raise ValueError(
             f"--{name}-range needs LO HI N as two numbers and a whole number, got {' '.join(grid)}"
@@ -288,14 +292,14 @@ class ProgressBar:
 
         self.bar = tqdm(desc=what, unit=unit, file=sys.stderr, disable=None, leave=False)
 
-    def __call__(self, done: int, total: int, _partial) -> None:
+    def __call__(self, done: int, total: int, _partial: object) -> None:
         self.bar.total = total
         self.bar.update(done - self.bar.n)
 
     def __enter__(self) -> ProgressBar:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.bar.close()
 
 
@@ -320,6 +324,7 @@ def grid_args(p: argparse.ArgumentParser, name: str, what: str) -> None:
 
 
 def job_args(p: argparse.ArgumentParser) -> None:
+    """The flags of a job that writes files: --init-from, --out, --max-minutes."""
     p.add_argument("--init-from", type=Path, help=".npz with theta0 (P,): every network starts from it")
     p.add_argument("--out", type=Path, required=True, help="directory for the CSV, NPZ and JSON files")
     p.add_argument("--max-minutes", type=positive_float, default=60.0, help="refuse jobs estimated to take longer")

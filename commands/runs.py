@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from commands.common import config_from, count_arg, emit, network_args, theta0_from, user_data
+from commands.common import Parser, config_from, count_arg, emit, network_args, theta0_from, user_data
 from core.analysis.lyapunov import global_rate
 from core.engine.parallel import default_workers
 from core.experiments.lyapunov_sweep import run_lyapunov
@@ -170,7 +170,7 @@ def cmd_lyapunov(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction[Parser]) -> None:
     """Add this module's subcommands to the parser's ``sub``."""
     run = sub.add_parser("run", help="one reference network + perturbed copies")
     network_args(run, eta=0.01, steps=5000, perturbations=20)

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import math
 import textwrap
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import plotly.graph_objects as go
 
 GREY = "rgba(120, 120, 120, 0.45)"
@@ -81,18 +83,18 @@ def wrap(text: str, chars: int = FULL_CHARS) -> str:
     return "<br>".join(textwrap.wrap(text, chars, break_long_words=False)) if text else text
 
 
-def title_block(title: str, chars: int = FULL_CHARS, *, extra_top: int = 0) -> tuple[dict, int]:
+def title_block(title: str, chars: int = FULL_CHARS, *, extra_top: int = 0) -> tuple[dict[str, Any], int]:
     """A left-aligned title wrapped to ``chars`` a line, pinned to the top of the figure, and the
     top margin that holds it (plus ``extra_top`` px, e.g. for subplot titles)."""
     text = wrap(title, chars)
     lines = text.count("<br>") + 1 if text else 0
-    block = {"text": text, "x": 0.01, "xanchor": "left", "yref": "container", "y": 1, "yanchor": "top"}
+    block: dict[str, Any] = {"text": text, "x": 0.01, "xanchor": "left", "yref": "container", "y": 1, "yanchor": "top"}
     block["pad"] = {"t": TITLE_TOP_PX + (MULTILINE_TITLE_SHIFT_PX if lines > 1 else 0)}
     return block, TITLE_TOP_PX + TITLE_LINE_PX * max(lines, 1) + 16 + extra_top
 
 
 def _base_layout(
-    fig: go.Figure, *, title: str, uirevision: str, chars: int = FULL_CHARS, extra_top: int = 0, **axes
+    fig: go.Figure, *, title: str, uirevision: str, chars: int = FULL_CHARS, extra_top: int = 0, **axes: Any
 ) -> go.Figure:
     """The shared look: the title wrapped to ``chars`` a line (:data:`HALF_CHARS` in a
     half-width graph), the legend below the axis titles, room for the mode bar on the right."""
@@ -119,7 +121,7 @@ WHOLE_DECADES = 2.0  # from this span on, the decades alone carry the labels
 PLOTLY_OWN_TICKS = 0.7  # under this span Plotly labels whole values itself (3.6×10⁻¹³, 3.8×10⁻¹³)
 
 
-def log_axis(values, **extra) -> dict:
+def log_axis(values: npt.ArrayLike, **extra: Any) -> dict[str, Any]:
     """A log axis over ``values`` (any shape; non-finite and non-positive ignored) whose
     labels a projector can read: decades written 10⁻³ and never a bare "2" or "5".
 
@@ -129,7 +131,7 @@ def log_axis(values, **extra) -> dict:
     Plotly's own ticks, which are whole numbers there. Every key is always set (None clears
     it), so a live update that changes the span leaves no stale ticks behind.
     """
-    axis = {"type": "log", "exponentformat": "power", "minorloglabels": "none"}
+    axis: dict[str, Any] = {"type": "log", "exponentformat": "power", "minorloglabels": "none"}
     axis.update({"tickmode": "auto", "tickvals": None, "ticktext": None})
     v = np.asarray(values, dtype=np.float64).ravel()
     v = v[np.isfinite(v) & (v > 0)]

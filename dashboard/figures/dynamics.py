@@ -17,7 +17,7 @@ The look and the helpers come from :mod:`dashboard.figures.base` (no Plotly temp
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -37,6 +37,7 @@ from dashboard.figures.base import (
 )
 
 if TYPE_CHECKING:  # the records are read by attribute: figures import no jobs
+    from core.experiments.diagnostics import Diagnostics
     from dashboard.jobs.records import RunRecord
 
 MAX_DOTS = 10_001  # a long run of docs/method.md §7 (T = 10,000) is drawn whole, as WebGL dots
@@ -69,7 +70,7 @@ def spread(n: int, max_points: int = MAX_DOTS) -> np.ndarray:
     return np.unique(keep)
 
 
-def _x(x: np.ndarray) -> dict:
+def _x(x: np.ndarray) -> dict[str, Any]:
     """The x of a trace: ``x0``/``dx`` for evenly spaced values (half the payload), else float32."""
     x = np.asarray(x)
     if x.size > 1 and x[1] > x[0] and np.array_equal(x, x[0] + (x[1] - x[0]) * np.arange(x.size)):
@@ -207,7 +208,7 @@ def acf_figure(acf: np.ndarray, null_low: np.ndarray, null_high: np.ndarray) -> 
     fig.add_trace(go.Scatter(x=lags, y=acf, mode="lines", line=line, name="ACF of the loss", hovertemplate=hover))
     n = acf.size - 1
     title = f"{outside} of {n} lags ({outside / n:.0%}) leave the shuffle-null band"
-    axes = {"xaxis": {"title": "lag (iterations)"}, "yaxis": {"title": "autocorrelation"}}
+    axes: dict[str, Any] = {"xaxis": {"title": "lag (iterations)"}, "yaxis": {"title": "autocorrelation"}}
     return _base_layout(fig, title=title, uirevision="chaos-acf", chars=HALF_CHARS, **axes)
 
 
@@ -243,8 +244,11 @@ def expansion_histogram(rates: np.ndarray, significant: np.ndarray, *, bins: int
     fig.add_vline(median, line={"dash": "dash", "color": "black"}, annotation_text=f"median {median:.3g}")
     n, k = int(finite.sum()), int((finite & significant).sum())
     title = f"{n} local expansion rates, {k} significant ({k / n:.0%})"
-    axes = {"xaxis": {"title": "local expansion rate (per iteration)"}, "yaxis": {"title": "reference times"}}
-    bars = {"barmode": "stack", "bargap": 0.05}
+    axes: dict[str, Any] = {
+        "xaxis": {"title": "local expansion rate (per iteration)"},
+        "yaxis": {"title": "reference times"},
+    }
+    bars: dict[str, Any] = {"barmode": "stack", "bargap": 0.05}
     return _base_layout(fig, title=title, uirevision="chaos-rates", chars=HALF_CHARS, **bars, **axes)
 
 
@@ -263,12 +267,12 @@ def top_weights_figure(steps: np.ndarray, series: np.ndarray, labels: tuple[str,
     for j, label in enumerate(labels):
         line = {"color": CLASS_COLORS[j % len(CLASS_COLORS)], "width": 1}
         fig.add_trace(go.Scattergl(**x, y=_f32(series[keep, j]), mode="lines", line=line, name=label))
-    axes = {"xaxis": {"title": "iteration t"}, "yaxis": {"title": "weight value"}}
+    axes: dict[str, Any] = {"xaxis": {"title": "iteration t"}, "yaxis": {"title": "weight value"}}
     title = f"The {len(labels)} weights that move the most (longest paths)"
     return _base_layout(fig, title=title, uirevision="chaos-weights", **axes)
 
 
-def chaos_figures(diagnostics) -> dict[str, go.Figure]:
+def chaos_figures(diagnostics: Diagnostics) -> dict[str, go.Figure]:
     """The four figures of a :class:`core.Diagnostics` (read by attribute; no core import):
     keys "loss_norm", "acf", "rates", "weights"."""
     d, rates = diagnostics, diagnostics.expansion

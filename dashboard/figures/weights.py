@@ -6,7 +6,7 @@ A record in, figures out (what the Weights view and ``paper/`` draw): :func:`wei
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -42,12 +42,12 @@ def ablation_heatmap(ratio: np.ndarray, rows: list[str], cols: list[str], title:
         )
     )
     # categories, also for class names that read as numbers (digits "0".."9": a number axis wrote 0 and 5 only)
-    axes = {"xaxis": {"type": "category"}, "yaxis": {"type": "category", "autorange": "reversed"}}
+    axes: dict[str, Any] = {"xaxis": {"type": "category"}, "yaxis": {"type": "category", "autorange": "reversed"}}
     fig = _base_layout(fig, title=title, uirevision=title, chars=HALF_CHARS, **axes)
     return fig.update_xaxes(tickangle=-45 if len(cols) > 8 else 0)
 
 
-def ablation_colorbar(ratio: np.ndarray) -> dict:
+def ablation_colorbar(ratio: np.ndarray) -> dict[str, Any]:
     """A horizontal colour bar at the foot of the figure: its ticks over :data:`ABLATION_RANGE`
     ("≥ 2" when some ratio saturates), its title the largest ratio and what the colours mean."""
     lo, hi = ABLATION_RANGE

@@ -38,6 +38,12 @@ from dashboard.state.rules import CONTROLS, check_values, quoted, run_values
 
 log = logging.getLogger(__name__)
 
+# What a job hands its page: Dash's ``set_progress`` takes the values of the progress outputs;
+# a report is ``report(done, total, elapsed, *partial)``, a wait ``wait(jobs_ahead, seconds_waited)``.
+SetProgress = Callable[[tuple[Any, ...]], None]
+Report = Callable[..., None]
+Wait = Callable[[int, float], None]
+
 # ---- control values <-> component properties ---------------------------------------
 # Groupings keyed by control name: a callback takes them as one named argument (Dash's
 # flexible callback signatures), whatever controls dashboard.state.rules defines.
@@ -81,7 +87,7 @@ def stop_replaced(store: Jobs, running: Any, pending: Any) -> None:
     page would then get the news of two jobs."""
     if running and isinstance(pending, dict):
         with contextlib.suppress(ValueError):  # no token: nothing to stop
-            store.admission.request_stop(pending.get("token"), REPLACED)
+            store.admission.request_stop(check_token(pending.get("token")), REPLACED)
 
 
 def new_job(store: Jobs) -> dict[str, str]:
@@ -97,12 +103,12 @@ def visitor_of(store: Jobs, pending: Any) -> str:
 
 
 # ---- requests, results, records ------------------------------------------------------
-def plan_of(store: Jobs, kind: str, request: dict) -> Plan:
+def plan_of(store: Jobs, kind: str, request: dict[str, Any]) -> Plan:
     """The checked job of a request's settings (ValueError names what is refused)."""
     return plans.plan(kind, request.get("values"), request.get("extra"), store.limits, store.admission.slots)
 
 
-def finished_result(store: Jobs, plan: Plan, request: dict) -> dict:
+def finished_result(store: Jobs, plan: Plan, request: dict[str, Any]) -> dict[str, Any]:
     """What a finished job leaves in its result store for the views: its settings, signed."""
     return {
         "kind": request.get("kind"),
@@ -159,7 +165,7 @@ def with_record_key(figure: Any, key: str) -> Any:
     return figure
 
 
-def keyed_figures(outputs: tuple[Output, ...], values: tuple, key: str) -> tuple:
+def keyed_figures(outputs: tuple[Output, ...], values: tuple[Any, ...], key: str) -> tuple[Any, ...]:
     """``values`` of ``outputs`` with every figure among them marked with ``key``."""
     return tuple(
         with_record_key(v, key) if o.component_property == "figure" and v is not no_update else v
@@ -203,25 +209,25 @@ class JobSteps:
 
     every: float = 0.3  # seconds between progress reports (Control: at most this often)
 
-    def progress(self, plan: Plan, pending: dict, set_progress: Callable) -> tuple[Callable, Callable]:
+    def progress(self, plan: Plan, pending: dict[str, Any], set_progress: SetProgress) -> tuple[Report, Wait]:
         """(report(done, total, elapsed, *partial), wait(jobs_ahead, seconds_waited))."""
         raise NotImplementedError
 
-    def refused(self, message: str) -> tuple:
+    def refused(self, message: str) -> tuple[Any, ...]:
         """The request did not pass its checks on the server."""
         raise NotImplementedError
 
-    def ended(self, message: str, control: Control) -> tuple:
+    def ended(self, message: str, control: Control) -> tuple[Any, ...]:
         """No record: a message for the page (refused late, busy, failed), or none if it was
         stopped before it could start."""
         raise NotImplementedError
 
-    def drawn(self, record: Record, control: Control, plan: Plan, pending: dict) -> tuple:
+    def drawn(self, record: Record, control: Control, plan: Plan, pending: dict[str, Any]) -> tuple[Any, ...]:
         """A record: complete, or partial if the job was stopped (``record.cancelled``)."""
         raise NotImplementedError
 
 
-def background_job(store: Jobs, kind: str, steps: JobSteps, pending: Any, set_progress: Callable) -> tuple:
+def background_job(store: Jobs, kind: str, steps: JobSteps, pending: Any, set_progress: SetProgress) -> tuple[Any, ...]:
     """The body of every background job: the page's request checked on the server, a slot
     waited for (queue news as progress), the plan computed (its progress reported), the
     record (or the reason there is none) turned into the job's outputs by ``steps``."""
@@ -248,7 +254,9 @@ class SideJob:
     message: str
     pending: str
     outputs: tuple[Output, ...]
-    draw: Callable[[Record, dict], tuple]  # (record, request) -> values of ``outputs``
+    # (record, request) -> values of ``outputs``; the record is the one this kind's plan makes
+    # (dashboard.jobs.plans), which the types do not tie to ``kind``
+    draw: Callable[[Any, dict[str, Any]], tuple[Any, ...]]
     unit: str  # what its progress counts
     extras: tuple[tuple[str, str], ...] = ()  # (name in the request, component id)
     autorun_view: str | None = None  # also starts when a link or preset opens this view
@@ -271,7 +279,15 @@ def register_side_job(app: Dash, store: Jobs, job: SideJob) -> None:
         },
         prevent_initial_call=True,
     )
-    def request(running, previous, controls, last_valid, extra, run=None, autorun=None):
+    def request(
+        running: Any,
+        previous: Any,
+        controls: dict[str, Any],
+        last_valid: Any,
+        extra: dict[str, Any],
+        run: Any = None,
+        autorun: Any = None,
+    ) -> object:
         """The job's message and label are set beside its request (``set_props``): while it
         runs, its background callback writes them."""
         if ctx.triggered_id == ids.AUTORUN and (autorun or {}).get("view") != job.autorun_view:
@@ -300,20 +316,27 @@ def register_side_job(app: Dash, store: Jobs, job: SideJob) -> None:
         interval=400,
         prevent_initial_call=True,
     )
-    def work(set_progress, pending):
+    def work(set_progress: SetProgress, pending: Any) -> tuple[Any, ...]:
         return side_job(store, job, pending, set_progress)
 
 
 def register_csv_export(
-    app: Dash, store: Jobs, job: SideJob, ids_: tuple[str, str, str], to_csv: Callable, filename: str, not_yet: str
+    app: Dash,
+    store: Jobs,
+    job: SideJob,
+    ids_: tuple[str, str, str],
+    to_csv: Callable[[Any], str],
+    filename: str,
+    not_yet: str,
 ) -> None:
     """A CSV download of a side job's finished record: ``ids_`` = (button, dcc.Download, the
-    store holding the finished request); ``not_yet`` goes to the job's message before one
+    store holding the finished request); ``to_csv`` writes the job's record (as ``job.draw``
+    draws it); ``not_yet`` goes to the job's message before one
     (``set_props``: the job's callback is that message's writer)."""
     button, download, result = ids_
 
     @app.callback(Output(download, "data"), Input(button, "n_clicks"), State(result, "data"), prevent_initial_call=True)
-    def export(_clicks, request):
+    def export(_clicks: Any, request: Any) -> object:
         if request is None:
             set_props(job.message, {"children": not_yet})
             return no_update
@@ -328,30 +351,30 @@ class SideSteps(JobSteps):
     store: Jobs
     job: SideJob
 
-    def progress(self, plan: Plan, pending: dict, set_progress: Callable) -> tuple[Callable, Callable]:
-        def report(done, total, elapsed, *_):
+    def progress(self, plan: Plan, pending: dict[str, Any], set_progress: SetProgress) -> tuple[Report, Wait]:
+        def report(done: int, total: int, elapsed: float, *_: object) -> None:
             set_progress((f"{done:,} of {total:,} · {elapsed:.1f} s",))
 
-        def wait(ahead, waited):
+        def wait(ahead: int, waited: float) -> None:
             set_progress((queued_label(ahead, waited),))
 
         return report, wait
 
-    def refused(self, message: str) -> tuple:
+    def refused(self, message: str) -> tuple[Any, ...]:
         return *self.nothing(), "", message
 
-    def ended(self, message: str, control: Control) -> tuple:
+    def ended(self, message: str, control: Control) -> tuple[Any, ...]:
         return *self.nothing(), control.stopped_label(self.job.unit) if control.stopped else "", message
 
-    def drawn(self, record: Record, control: Control, plan: Plan, pending: dict) -> tuple:
+    def drawn(self, record: Record, control: Control, plan: Plan, pending: dict[str, Any]) -> tuple[Any, ...]:
         label = control.stopped_label(self.job.unit) if record.cancelled else f"done in {control.elapsed:.1f} s"
         drawn = self.job.draw(record, finished_result(self.store, plan, pending))
         return *keyed_figures(self.job.outputs, drawn, plan.key), label, ""
 
-    def nothing(self) -> list:
+    def nothing(self) -> list[Any]:
         return [no_update] * len(self.job.outputs)
 
 
-def side_job(store: Jobs, job: SideJob, pending: Any, set_progress: Callable) -> tuple:
+def side_job(store: Jobs, job: SideJob, pending: Any, set_progress: SetProgress) -> tuple[Any, ...]:
     """One side job in the background -> its outputs, label and message."""
     return background_job(store, job.kind, SideSteps(store, job), pending, set_progress)

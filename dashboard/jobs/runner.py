@@ -54,7 +54,7 @@ class Control:
         report: Callable[..., None],
         seconds: float = 0.25,
         time_limit: float | None = None,
-    ):
+    ) -> None:
         self.admission, self.token, self.report, self.seconds = admission, token, report, seconds
         self.time_limit = time_limit  # seconds of computing (not of waiting for a slot)
         self.started = time.monotonic()
@@ -81,7 +81,7 @@ class Control:
         since = self.computing_since
         return self.time_limit is not None and since is not None and time.monotonic() - since > self.time_limit
 
-    def __call__(self, done: int, total: int, *args) -> bool:
+    def __call__(self, done: int, total: int, *args: object) -> bool:
         self.done, self.total = done, total
         if self.should_stop():
             return False
@@ -146,6 +146,12 @@ class Jobs:
             )
 
     def load(self, key: str) -> Record | None:
+        """The record of ``key``, or None if the cache does not have it."""
+        return cache.results(self.results_dir, self.cache_mb).get(key)
+
+    def entry(self, key: str) -> object:
+        """What the cache keeps under ``key`` beside the records (a view drawn from one, the
+        size of one too large to keep), or None."""
         return cache.results(self.results_dir, self.cache_mb).get(key)
 
     def has(self, key: str) -> bool:
@@ -164,7 +170,8 @@ class Jobs:
 
     def too_large(self, key: str) -> int | None:
         """The size in bytes of the record ``key`` if it was too large to keep, else None."""
-        return self.load(too_large_key(key))
+        size = self.entry(too_large_key(key))
+        return size if isinstance(size, int) else None  # as ``store`` noted it
 
     def compute(
         self, plan: Plan, control: Control, on_wait: Callable[[int, float], None], visitor: str | None = None
@@ -215,7 +222,9 @@ class Jobs:
             return
         from cluster import CeleryExecutor, make_celery  # Celery is imported only where it is used
 
-        executor = CeleryExecutor(make_celery(self.admission.redis_url, self.secret.decode()))
+        url = self.admission.redis_url
+        assert url is not None  # _sends_chunks: Celery's broker
+        executor = CeleryExecutor(make_celery(url, self.secret.decode()))
         try:
             with use_executor(executor):
                 yield

@@ -7,8 +7,10 @@ off, and says why, while the optimizer reads no momentum (gd)."""
 from __future__ import annotations
 
 import math
+from typing import Any, Literal
 
 from dash import Dash, Input, Output, dcc, html
+from dash.development.base_component import Component
 
 from core.config import ACTIVATIONS, DATASETS, INITS, NORMS, OUTPUTS, RunConfig
 from core.engine.optimizers import OPTIMIZERS
@@ -24,13 +26,15 @@ def _error(name: str) -> html.Div:
 
 
 def _field(
-    label: str, name: str, control, hint: str = "", title: str | None = None, hint_id: str | None = None
+    label: str, name: str, control: Component, hint: str = "", title: str | None = None, hint_id: str | None = None
 ) -> html.Div:
-    small = html.Small(hint, className="hint", **({"id": hint_id} if hint_id else {}))
+    hint_props: dict[str, Any] = {"id": hint_id} if hint_id else {}  # no id at all rather than None
+    field_props: dict[str, Any] = {"title": title} if title else {}
+    small = html.Small(hint, className="hint", **hint_props)
     return html.Div(
         className="field",
         children=[html.Label(label, htmlFor=name), control, small, _error(name)],
-        **({"title": title} if title else {}),
+        **field_props,
     )
 
 
@@ -62,7 +66,7 @@ def register(app: Dash) -> None:
     )(momentum_box)
 
 
-def _number(name: str, mode: str = "decimal") -> dcc.Input:
+def _number(name: str, mode: Literal["numeric"] | None = None) -> dcc.Input:
     return text_input(name, RULES[name].default, mode)
 
 
@@ -107,7 +111,8 @@ def controls() -> html.Div:
                     ),
                 ],
             ),
-            html.Progress(id=ids.PROGRESS, max=100, value=0),
+            # Dash types every HTML attribute as text; a progress bar's value is a number (as its writers send)
+            html.Progress(id=ids.PROGRESS, max=100, value=0),  # type: ignore[arg-type]
             html.Div(id=ids.PROGRESS_LABEL, className="progress-label"),
             html.Div(id=ids.RUN_MESSAGE, className="run-message", role="alert"),
             html.Div(id=ids.STALE_NOTE, className="stale-note", role="status"),
@@ -180,7 +185,7 @@ def controls() -> html.Div:
             _field(
                 "Hidden units",
                 ids.HIDDEN,
-                _number(ids.HIDDEN, "text"),  # "10 10": a space or a comma between the layers' widths
+                _number(ids.HIDDEN),  # "10 10": a space or a comma between the layers' widths
                 "units per hidden layer: 10, or 10 10 for two layers (up to 4)",
                 title=GLOSSARY["hidden layers"],
             ),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,7 +39,7 @@ CLI_FLAGS = {
 }
 
 
-def cli_command(values: dict) -> str:
+def cli_command(values: dict[str, Any]) -> str:
     """The command line that trains the run of these control values (cli.py run). A gd run
     names no optimizer (cli.py's default) and no momentum (cli.py refuses one gd does not read)."""
     names = [n for n in CLI_FLAGS if n not in ("optimizer", "momentum") or uses_momentum(values["optimizer"])]
@@ -84,8 +85,11 @@ def export_name(config: RunConfig) -> str:
 
 
 def export_npz(record: RunRecord) -> bytes:
+    """The run's arrays (``RunRecord.arrays``) and its config as JSON, in one .npz."""
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, config=json.dumps(record.config.to_dict()), **record.arrays())
+    config = json.dumps(record.config.to_dict())
+    # allow_pickle named, at numpy's default: else the checker reads the arrays as maybe that flag
+    np.savez_compressed(buffer, allow_pickle=True, config=config, **record.arrays())
     return buffer.getvalue()
 
 
@@ -98,11 +102,12 @@ def register(app: Dash, store: Jobs, graphs: tuple[str, ...]) -> None:
         State(ids.RESULT, "data"),
         prevent_initial_call=True,
     )
-    def export(_csv, _npz, _json, request):
+    def export(_csv: Any, _npz: Any, _json: Any, request: Any) -> object:
         if request is None:
             set_props(ids.RUN_MESSAGE, {"children": "Nothing to export yet: run to the end first."})
             return no_update
         record = record_for(store, "run", request)
+        assert isinstance(record, RunRecord)  # the record of a plan of kind "run"
         name = export_name(record.config)
         set_props(ids.RUN_MESSAGE, {"children": ""})
         if ctx.triggered_id == ids.EXPORT_CSV:
@@ -112,7 +117,7 @@ def register(app: Dash, store: Jobs, graphs: tuple[str, ...]) -> None:
         return {"content": json.dumps(record.config.to_dict(), indent=2), "filename": f"{name}-config.json"}
 
     @app.callback(Output(ids.CLI_COMMAND, "children"), Input(ids.VALID, "data"))
-    def command(values):
+    def command(values: Any) -> str:
         try:
             return cli_command(run_values(values))
         except ValueError:
@@ -123,7 +128,7 @@ def register(app: Dash, store: Jobs, graphs: tuple[str, ...]) -> None:
         Input(ids.IMAGE_FORMAT, "value"),
         prevent_initial_call=True,
     )
-    def image_format(fmt):
+    def image_format(fmt: Any) -> list[dcc.Graph.Config]:
         if fmt not in ("png", "svg"):
             raise PreventUpdate
         return [graph_config(fmt)] * len(graphs)

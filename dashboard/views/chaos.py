@@ -5,8 +5,11 @@ weights that move most. The summary states only what the run's own numbers show.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from dash import Dash, Output, html
+from dash.development.base_component import Component
 
 from core.analysis.attractor import DIVERGED, FIXED_POINT, PERIODIC, RTOL, TAIL_FRACTION
 from core.experiments.diagnostics import Diagnostics
@@ -103,7 +106,7 @@ def spectrum_text(r: SpectrumRecord) -> str:
     )
 
 
-def draw(record: Diagnostics, _request: dict) -> tuple:
+def draw(record: Diagnostics, _request: dict[str, Any]) -> tuple[Any, ...]:
     figs = figures.dynamics.chaos_figures(record)
     return figs["loss_norm"], figs["acf"], figs["rates"], figs["weights"], summary_text(record)
 
@@ -137,7 +140,7 @@ SIDE_JOBS = (
 )
 
 
-def layout() -> list:
+def layout() -> list[Component]:
     return [
         explain(
             "A long run at a large learning rate: does its loss settle on a fixed point or a cycle, "
@@ -156,7 +159,7 @@ def layout() -> list:
             ids.CHAOS_PENDING,
             "Run long training",
             extra=[
-                html.Label(["η = ", text_input(ids.CHAOS_ETA, 5.0, "decimal", style={"width": "5rem"})]),
+                html.Label(["η = ", text_input(ids.CHAOS_ETA, 5.0, None, style={"width": "5rem"})]),
                 html.Label([" iterations ", text_input(ids.CHAOS_STEPS, 10_000, style={"width": "6rem"})]),
             ],
         ),

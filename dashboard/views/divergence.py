@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from dash import Dash, Input, Output, State, dcc, html, no_update
+from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from core.config import RunConfig
@@ -18,7 +18,10 @@ from dashboard.jobs import compute
 from dashboard.jobs.flow import (
     CONTROL_STATES,
     JobSteps,
+    Report,
+    SetProgress,
     SideJob,
+    Wait,
     background_job,
     checked,
     finished_result,
@@ -37,6 +40,9 @@ from dashboard.page.components import explain, graph, job_bar
 from dashboard.state.rules import mlp_of, run_values, to_config
 from dashboard.views import View
 
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
 VIEW = View("divergence", "Divergence")
 GRAPHS = (ids.DISTANCE_GRAPH, ids.CURVATURE_GRAPH, ids.EPS_PANELS_GRAPH, ids.COLLAPSE_GRAPH)
 
@@ -46,7 +52,7 @@ GRAPHS = (ids.DISTANCE_GRAPH, ids.CURVATURE_GRAPH, ids.EPS_PANELS_GRAPH, ids.COL
 LIVE_SECONDS = 0.35
 
 
-def layout() -> list:
+def layout() -> list[Component]:
     return [
         explain(
             "Each grey line is the distance between the original network and one nudged copy as both "
@@ -154,10 +160,12 @@ class LivePlot:
     change (figures.distance.update_distance_figure)."""
 
     def __init__(self, config: RunConfig, normalized: bool) -> None:
-        self.config, self.normalized, self.figure = config, normalized, None
+        self.config, self.normalized = config, normalized
+        self.figure: go.Figure | None = None
         self.n_weights = weight_count(config)
 
-    def __call__(self, distance: np.ndarray, loss: np.ndarray):
+    def __call__(self, distance: np.ndarray, loss: np.ndarray) -> go.Figure:
+        """The figure of the partial run: distance (t, M), loss (t,)."""
         if self.figure is None:
             self.figure = distance_plot(self.config, distance, loss, self.normalized, self.n_weights, live=True)
             return self.figure
@@ -167,7 +175,7 @@ class LivePlot:
         )
 
 
-def draw_sweep(record: EpsSweepRecord, request: dict) -> tuple:
+def draw_sweep(record: EpsSweepRecord, request: dict[str, Any]) -> tuple[Any, ...]:
     """The eps sweep's two figures, and the request the export reads (none for a stopped sweep)."""
     return (*figures.eps.eps_views(record, compute.PANEL_EPS), None if record.cancelled else request)
 
@@ -197,7 +205,9 @@ SIDE_JOBS = (
 
 
 # ---- the main run -----------------------------------------------------------------
-def finished_view(store: Jobs, key: str, normalized: bool, record: RunRecord | None = None) -> tuple[str, dict] | None:
+def finished_view(
+    store: Jobs, key: str, normalized: bool, record: RunRecord | None = None
+) -> tuple[str, dict[str, Any]] | None:
     """(summary, distance figure as a plain dict) of a finished run, or None if it is not stored.
 
     Built once and kept in the results cache beside the record, so a replay reads a small
@@ -206,30 +216,38 @@ def finished_view(store: Jobs, key: str, normalized: bool, record: RunRecord | N
     finished), the answer never depends on what the cache kept.
     """
     view_key = f"{key}:view:{int(normalized)}"
-    view = store.load(view_key)
-    if view is None:
-        record = record if record is not None else store.load(key)
-        if record is None:
+    kept = store.entry(view_key)
+    if kept is not None:
+        assert isinstance(kept, tuple)  # as stored below: (summary, figure)
+        return kept
+    if record is None:
+        stored = store.load(key)
+        if stored is None:
             return None
-        figure = figures.spectrum.add_leading_to_distance(
-            figures.distance.distance_view(record, normalized), record, normalized
-        )
-        view = (summary_text(record), figure.to_plotly_json())
-        store.store(view_key, view)
+        assert isinstance(stored, RunRecord)  # the record of a plan of kind "run"
+        record = stored
+    figure = figures.spectrum.add_leading_to_distance(
+        figures.distance.distance_view(record, normalized), record, normalized
+    )
+    view = (summary_text(record), figure.to_plotly_json())
+    store.store(view_key, view)
     return view
 
 
-def finished_figure(store: Jobs, request: dict, normalized: bool) -> dict:
+def finished_figure(store: Jobs, request: dict[str, Any], normalized: bool) -> dict[str, Any]:
     """The distance figure of the finished run a page's RESULT names (signed by this server)."""
     plan = plan_of(store, "run", request)
     store.check_signature(plan.key, request.get("signature"))
     view = finished_view(store, plan.key, normalized)  # the stored figure, if the cache kept it
     if view is None:
-        view = finished_view(store, plan.key, normalized, record_for(store, "run", request))
+        record = record_for(store, "run", request)
+        assert isinstance(record, RunRecord)  # the record of a plan of kind "run"
+        view = finished_view(store, plan.key, normalized, record)
+        assert view is not None  # drawn from the record given
     return with_record_key(view[1], plan.key)
 
 
-def replay(store: Jobs, key: str, normalized: bool) -> tuple[str, dict] | None:
+def replay(store: Jobs, key: str, normalized: bool) -> tuple[str, dict[str, Any]] | None:
     """A stored run's finished view, if its record is stored too (the other views need it)."""
     if not store.has(key):
         return None
@@ -260,43 +278,45 @@ class RunSteps(JobSteps):
         self.values: dict[str, Any] = {}  # the run's checked settings, once its request passed
         self.plot: LivePlot | None = None
 
-    def progress(self, plan: Plan, pending: dict, set_progress: Callable) -> tuple[Callable, Callable]:
+    def progress(self, plan: Plan, pending: dict[str, Any], set_progress: SetProgress) -> tuple[Report, Wait]:
         self.values = run_values(pending["values"])
         plot = self.plot = LivePlot(to_config(self.values), pending.get("normalized") is True)
         waiting = figures.distance.distance_placeholder("Waiting for a free slot on the server…").to_plotly_json()
 
-        def live(done, total, elapsed, partial):
+        def live(done: int, total: int, elapsed: float, partial: Any) -> None:
             # as a plain dict: the server unpickles each update to answer a poll (5 ms less than a Figure)
             fig = with_record_key(plot(partial.distance[:, 1:], partial.loss[:, 0]).to_plotly_json(), plan.key)
             set_progress((progress_label(done, total, elapsed), fig, 100 * done / total))
 
-        def wait(ahead, waited):
+        def wait(ahead: int, waited: float) -> None:
             set_progress((queued_label(ahead, waited), waiting, 0))
 
         return live, wait
 
-    def refused(self, message: str) -> tuple:
+    def refused(self, message: str) -> tuple[Any, ...]:
         return no_update, no_update, message, 0, "", no_update
 
-    def ended(self, message: str, control: Control) -> tuple:
+    def ended(self, message: str, control: Control) -> tuple[Any, ...]:
         if message:
             return no_update, no_update, message, 0, "", no_update
         return None, "", "", 0, control.stopped_label(), no_update  # stopped while queued
 
-    def drawn(self, record: Record, control: Control, plan: Plan, pending: dict) -> tuple:
+    def drawn(self, record: Record, control: Control, plan: Plan, pending: dict[str, Any]) -> tuple[Any, ...]:
         assert isinstance(record, RunRecord) and self.plot is not None  # a plan of kind "run", after progress()
         normalized = self.plot.normalized
         if record.cancelled:
             summary, figure = summary_text(record), figures.distance.distance_view(record, normalized)
             done = 100 * control.done / max(control.total, 1)
             return None, summary, "", done, control.stopped_label(), with_record_key(figure, plan.key)
-        summary, _ = finished_view(self.store, plan.key, normalized, record)
+        view = finished_view(self.store, plan.key, normalized, record)
+        assert view is not None  # drawn from the record given
+        summary, _ = view
         label = f"{self.values['steps']:,} iterations · {control.elapsed:.1f} s"
         result = finished_result(self.store, plan, {"kind": "run", "values": self.values})
         return result, summary, "", 100, label, no_update
 
 
-def run_job(store: Jobs, pending: Any, set_progress: Callable) -> tuple:
+def run_job(store: Jobs, pending: Any, set_progress: SetProgress) -> tuple[Any, ...]:
     """The main run's background job -> the FINISHED outputs and the distance figure (only for
     a stopped run: a finished one is drawn by ``draw_distance`` from its RESULT)."""
     return background_job(store, "run", RunSteps(store), pending, set_progress)
@@ -336,7 +356,9 @@ def register(app: Dash, store: Jobs) -> None:
         },
         prevent_initial_call=True,
     )
-    def start(run, autorun, running, previous, controls, last_valid):
+    def start(
+        run: Any, autorun: Any, running: Any, previous: Any, controls: dict[str, Any], last_valid: Any
+    ) -> dict[str, Any]:
         values, _ = checked(controls, last_valid)
         request = {"kind": "run", "values": run_values(values)}
         try:
@@ -370,7 +392,7 @@ def register(app: Dash, store: Jobs) -> None:
         interval=200,
         prevent_initial_call=True,
     )
-    def run(set_progress, pending):
+    def run(set_progress: SetProgress, pending: Any) -> tuple[Any, ...]:
         return run_job(store, pending, set_progress)
 
     @app.callback(
@@ -381,7 +403,7 @@ def register(app: Dash, store: Jobs) -> None:
         Input(ids.NORMALIZED, "value"),
         prevent_initial_call=True,
     )
-    def draw_distance(request, normalized):
+    def draw_distance(request: Any, normalized: Any) -> dict[str, Any]:
         """The finished run named by RESULT; nothing while there is none (a stopped run keeps
         the partial curves its job drew)."""
         if request is None:
@@ -399,8 +421,9 @@ def register(app: Dash, store: Jobs) -> None:
     )
 
     @app.callback(Output(ids.CURVATURE_GRAPH, "figure"), Input(ids.RESULT, "data"), prevent_initial_call=True)
-    def draw_curvature(request):
+    def draw_curvature(request: Any) -> go.Figure:
         if request is None:  # the last run was stopped before it finished
             return figures.base.empty_figure("The last run was stopped before it finished: press Run.")
         record, key = keyed_record(store, "run", request)
+        assert isinstance(record, RunRecord)  # the record of a plan of kind "run"
         return with_record_key(figures.dynamics.curvature_view(record), key)

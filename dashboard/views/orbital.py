@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dash import Dash, Output, html
+from dash.development.base_component import Component
 
 from dashboard import figures
 from dashboard.jobs.flow import SideJob
@@ -17,7 +20,7 @@ T0_HELP = "the iteration at which the copies are made; empty: 4/5 of the iterati
 GRAPHS = (ids.ORBITAL_GRAPH,)
 
 
-def draw(record: OrbitalRecord, _request: dict) -> tuple:
+def draw(record: OrbitalRecord, _request: dict[str, Any]) -> tuple[Any, ...]:
     return (figures.distance.orbital_view(record),)
 
 
@@ -38,7 +41,7 @@ SIDE_JOBS = (
 )
 
 
-def layout() -> list:
+def layout() -> list[Component]:
     return [
         explain(
             "Instead of nudging the network before training, nudge it late, at iteration t0, when it "

@@ -4,8 +4,11 @@ ablation map per weight matrix: W1 and W2 where the paper's two are, the others 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from dash import Dash, Input, Output, html
+from dash.development.base_component import Component
 
 from dashboard import figures
 from dashboard.jobs import compute
@@ -23,7 +26,7 @@ GRAPHS = (ids.ABLATION_W1_GRAPH, ids.ABLATION_W2_GRAPH, ids.DISPLACEMENT_GRAPH, 
 SIDE_JOBS = ()
 
 
-def layout() -> list:
+def layout() -> list[Component]:
     return [
         explain(
             "Which weights matter? Each cell sets one weight of the trained network to zero and "
@@ -77,7 +80,7 @@ def movement_text(record: RunRecord) -> str:
     )
 
 
-def drawn(record: RunRecord) -> dict:
+def drawn(record: RunRecord) -> dict[str, Any]:
     """The view of a run: a figure for every graph (a map the network lacks gets a blank one),
     which of the deeper maps show, and the summary."""
     data = compute.data_for(record.config)
@@ -105,11 +108,12 @@ def register(app: Dash, store: Jobs) -> None:
         inputs={"request": Input(ids.RESULT, "data")},
         prevent_initial_call=True,
     )
-    def draw(request):
+    def draw(request: Any) -> dict[str, Any]:
         if request is None:  # the last run was stopped before it finished
             blank = figures.base.empty_figure("The last run was stopped before it finished: press Run.")
             slots = [True] * len(ids.ABLATION_DEEPER_SLOTS)
             return {"figures": [blank] * len(GRAPHS), "deeper_hidden": True, "slots_hidden": slots, "summary": ""}
         record, key = keyed_record(store, "run", request)
+        assert isinstance(record, RunRecord)  # the record of a plan of kind "run"
         view = drawn(record)
         return {**view, "figures": [with_record_key(figure, key) for figure in view["figures"]]}

@@ -77,7 +77,7 @@ def test_an_adam_run_has_no_exponent_and_the_spectrum_job_refuses_it():
     record = compute.stability(adam)
     assert np.isnan(record.leading_exponent) and record.leading_steps == 0
     with pytest.raises(ValueError, match="not 'adam'"):
-        plans.plan("spectrum", _values(optimizer="adam"), {"eta": 1, "steps": 1000}, Limits(rate=2e5), 1)
+        plans.plan("spectrum", _values(optimizer="adam"), {"eta": 1, "steps": 1200}, Limits(rate=2e5), 1)
 
 
 def _values(**changes) -> dict:
@@ -86,9 +86,9 @@ def _values(**changes) -> dict:
 
 def test_the_spectrum_plan_is_keyed_by_the_long_runs_settings():
     limits = Limits(rate=2e5)
-    first = plans.plan("spectrum", _values(), {"eta": 5, "steps": 1000}, limits, 1)
-    again = plans.plan("spectrum", _values(), {"eta": "5.0", "steps": 1000}, limits, 1)
-    other = plans.plan("spectrum", _values(), {"eta": 3, "steps": 1000}, limits, 1)
+    first = plans.plan("spectrum", _values(), {"eta": 5, "steps": 1200}, limits, 1)
+    again = plans.plan("spectrum", _values(), {"eta": "5.0", "steps": 1200}, limits, 1)
+    other = plans.plan("spectrum", _values(), {"eta": 3, "steps": 1200}, limits, 1)
     assert first.key == again.key != other.key and first.key.startswith("spectrum:") and first.key.endswith(":k83")
     assert plans.spectrum_k(dataclasses.replace(SHORT, optimizer="momentum")) == 166  # (theta, buffer)
     assert plans.spectrum_k(dataclasses.replace(SHORT, dataset="digits")) == compute.SPECTRUM_K_LARGE
