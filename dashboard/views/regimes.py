@@ -46,7 +46,7 @@ MAP_STATES = {name: State(name, "value") for name in MAP_CONTROLS}
 
 def layout() -> list:
     def field(label: str, name: str, width: str = "6rem"):
-        return html.Label([label, text_input(name, MAP_RULES[name].default, "decimal", style={"width": width})])
+        return html.Label([label, text_input(name, MAP_RULES[name].default, None, style={"width": width})])
 
     return [
         explain(
