@@ -37,6 +37,7 @@ from core.config import MAX_SEED, RunConfig
 from core.data import Dataset
 from core.engine.speed import Estimate, measure_rate, network_cost
 from core.experiments.map_kinds import MAP_KINDS, MapKind, Output
+from core.experiments.maps import VALUES
 from core.experiments.stability import check_theta0, dataset_for, network_for
 from core.validate import check_float, check_int, check_seed_range
 
@@ -81,7 +82,7 @@ def prepare(args: argparse.Namespace, kind: MapKind[Any], n_etas: int, n_ys: int
     copies = getattr(args, "perturbations", None) or 0
     estimate = kind.estimate(
         net, n_etas, n_ys, n_inits, copies, config.n_steps, measure_rate(), backend.cores,
-        local=backend.executor is None,
+        local=backend.executor is None, leading=getattr(args, "value", "default") == "leading",
     )  # fmt: skip
     seconds = _check_cost(estimate, args, backend)
     settings = {k: v for k, v in config.to_dict().items() if k != "learning_rate"}  # the etas are the grid
@@ -168,10 +169,12 @@ def cmd_map(args: argparse.Namespace) -> int:
     with ProgressBar(f"{args.kind} map") as bar:
         result = kind.run(
             job.config, etas, ys, args.inits, data=job.data, theta0=job.theta0,
-            workers=args.workers, executor=job.backend.executor, on_progress=bar,
+            workers=args.workers, executor=job.backend.executor, on_progress=bar, value=args.value,
         )  # fmt: skip
     seconds = time.perf_counter() - started
     meta = {**job.meta, "kind": args.kind, "etas": etas, result.y_name: ys, "seconds": seconds}
+    if args.value != "default":  # the default's config.json as it was
+        meta["value"] = args.value
     if kind.n_networks(args.inits, ys.size) == args.inits:  # its networks per eta are --inits
         meta["inits"] = args.inits
     if args.zoom is not None:
@@ -248,6 +251,13 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
     grid_args(maps, "eps", "eta-eps: perturbation radii (default 6 from 1e-12 to 1e-2)")
     maps.add_argument("--inits", type=count_arg, default=8, help="eta-eps: initial networks per point")
     maps.add_argument("--seeds", type=int, default=16, help="eta-seed: networks seed .. seed + N - 1")
+    maps.add_argument(
+        "--value",
+        choices=VALUES,
+        default="default",
+        help="what each point shows: the map's own value (eta-eps the mean FTLE, eta-seed the final loss), "
+        "or 'leading': the leading tangent exponent of its networks (eta-eps: their mean, the same at every eps)",
+    )
     maps.add_argument(
         "--zoom",
         type=float,

@@ -39,10 +39,12 @@ A trajectory that stops being finite ends the estimate: the exponents are averag
 steps before it (``n_steps``), and ``diverged_at`` says where it stopped.
 
 The leading exponent alone (k = 1) can be measured while the network trains, without saving
-its trajectory: :class:`LeadingTangent` is the objective ``descend`` calls, and at each step
-evaluates the rows theta_t and theta_t +- h q_t in one call (one Hessian-vector product, as
-``hessian_vector_product``), carries q by J_t and normalises it (for one vector the QR is its
-norm). On Iris that costs two rows more per step than training the network alone.
+its trajectory: :class:`LeadingTangents` is the objective ``descend`` calls, and at each step
+evaluates, beside the K training rows, theta_r +- h q_r for each carried row r (one Hessian-vector
+product each, as ``hessian_vector_product``), carries q_r by that row's J_t and normalises it (for
+one vector the QR is its norm). On the compiled engine that is one call of K + 2R rows, the K rows'
+results unchanged bit for bit: on Iris two rows more per step and carried row
+(:class:`LeadingTangent`: one row, one carried).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numba as nb
 import numpy as np
 
 from core.analysis.hessian import (
@@ -61,6 +64,7 @@ from core.analysis.hessian import (
     hessian_vector_product,
 )
 from core.arrays import FloatArray, IntArray
+from core.engine.numba_cache import ensure_writable_cache
 from core.engine.objective import Objective
 from core.engine.optimizers import GD, Optimizer
 from core.engine.training import MiniBatches
@@ -68,6 +72,8 @@ from core.engine.training import Objective as Loss
 from core.validate import check_choice, check_float, check_int
 
 METHODS = ("auto", "exact", "hvp")
+
+ensure_writable_cache()  # before the kernels below are decorated (core.engine.numba_cache)
 
 
 @dataclass(frozen=True, eq=False)
@@ -161,8 +167,9 @@ def tangent_dimension(optimizer: Optimizer, n_params: int) -> int:
     return n_params if optimizer.name == "gd" else 2 * n_params
 
 
-def _step(q: FloatArray, hq: FloatArray, eta: float, optimizer: Optimizer) -> FloatArray:
-    """J_t q for the tangent vectors q = (dtheta; db): (2P, k) of a momentum method."""
+def _step(q: FloatArray, hq: FloatArray, eta: float | FloatArray, optimizer: Optimizer) -> FloatArray:
+    """J_t q for the tangent vectors q = (dtheta; db): (2P, k) of a momentum method (``eta``: one,
+    or (k,) one per vector)."""
     p, beta = len(hq), optimizer.momentum
     dtheta, dbuffer = q[:p], q[p:]
     if optimizer.name == "momentum":
@@ -171,6 +178,25 @@ def _step(q: FloatArray, hq: FloatArray, eta: float, optimizer: Optimizer) -> Fl
         new_theta = dtheta - eta * ((1.0 + beta) * hq + beta * beta * dbuffer)
     stacked: FloatArray = np.concatenate([new_theta, beta * dbuffer + hq])
     return stacked
+
+
+def start_vectors(objective: object, dim: int, k: int) -> FloatArray:
+    """The tangent vectors a spectrum starts from, (dim, k): the first k unit vectors, those of
+    the parameters the loss depends on first. A first-layer weight from a feature that is zero
+    on every training row (digits: pixels blank in every image) never moves and the Jacobian
+    leaves its direction alone (exponent log|1 - eta l2|, 0 without l2): started there, k
+    vectors would measure only that. On Iris every parameter counts and this is np.eye(dim, k).
+    An objective without the network and data (a test's) gets np.eye(dim, k)."""
+    mlp, x = getattr(objective, "mlp", None), getattr(objective, "x", None)
+    if mlp is None or x is None:
+        return np.eye(dim, k)
+    p, width = int(mlp.n_params), int(mlp.widths[0])
+    blank = np.flatnonzero(np.all(np.asarray(x) == 0.0, axis=0))  # (B,) features zero on every row
+    idle = (blank[:, None] * width + np.arange(width)).ravel()  # their W1 entries (flat layout: i H + j)
+    order = np.concatenate([np.setdiff1d(np.arange(p), idle), idle, np.arange(p, dim)])
+    q = np.zeros((dim, k))
+    q[order[:k], np.arange(k)] = 1.0
+    return q
 
 
 def tangent_spectrum(
@@ -209,7 +235,7 @@ def tangent_spectrum(
     check_choice("method", method, METHODS)
     exact = method == "exact" or (method == "auto" and p <= EXACT_MAX_PARAMS)
 
-    q = np.eye(dim, k)  # (P, k) or (2P, k): the first k unit vectors
+    q = start_vectors(objective, dim, k)  # (P, k) or (2P, k): the first k unit vectors the loss moves
     steps, local = [], []
     since, diverged_at, cancelled, report = 0, None, False, progress_every
     for t in range(n_steps):
@@ -242,16 +268,204 @@ def tangent_spectrum(
     return TangentSpectrum(exponents, step_array, local_rates, running, done, p, every, diverged_at, cancelled)
 
 
-class LeadingTangent:
-    """The leading exponent (k = 1, ``every`` = 1) of a training, measured as it runs: the
-    objective to hand ``descend`` for one row (``objective`` evaluates the rows). Its first
-    ``n_steps`` calls, at theta_0 .. theta_{T-1}, each also evaluate the gradient at
-    theta_t +- h q_t (h as in ``hessian_vector_product``) and carry the unit vector q (the
-    first unit vector at the start) by J_t; later calls (``descend`` evaluates theta_T at its
-    end) only evaluate the objective. :meth:`spectrum` gives the result as ``tangent_spectrum``
-    with k = 1 would (the same numbers up to rounding). With ``batches`` (those ``descend`` is
-    given) the Hessian-vector product of step t is that of its batch's loss, on the two rows
-    theta_t +- h q_t, beside the call on theta_t alone."""
+# The carrier's arithmetic of one step, compiled: as ~25 numpy calls on (R, P) arrays it cost
+# ~40 us a step on Iris (measured), more than the two rows it adds to the kernel's call (~8 us).
+# Compiled eagerly (a signature each), so a process that imports this module has them, from
+# numba's cache when it holds them.
+@nb.njit(
+    "boolean(float64[:, :], int64[::1], float64[:, ::1], float64[:, ::1], float64[::1])",
+    cache=True,
+    error_model="numpy",
+)
+def _shifted_rows(theta, rows, q, stack, h):  # type: ignore[no-untyped-def]  # pragma: no cover (compiled)
+    """stack (K + 2R, P) <- theta (K, P), theta_r + h_r q_r, theta_r - h_r q_r for the rows
+    ``rows`` (R,) with unit vectors q (R, P); h (R,) <- the steps. False (stack and h partly
+    written) if a carried row is not finite."""
+    k, p = theta.shape
+    n = rows.size
+    for i in range(k):
+        for j in range(p):
+            stack[i, j] = theta[i, j]
+    for r in range(n):
+        square = 0.0
+        for j in range(p):
+            square += theta[rows[r], j] * theta[rows[r], j]
+        if not math.isfinite(square):
+            return False
+        step = RELATIVE_STEP * max(1.0, math.sqrt(square / p))
+        h[r] = step
+        for j in range(p):
+            delta = q[r, j] * step
+            stack[k + r, j] = theta[rows[r], j] + delta
+            stack[k + n + r, j] = theta[rows[r], j] - delta
+    return True
+
+
+@nb.njit(
+    "boolean(float64[:, :], int64, float64[::1], float64[:, ::1], float64[::1], float64[:, ::1], int64)",
+    cache=True,
+    error_model="numpy",
+)
+def _carry_gd(grad, k, h, q, eta, rates, t):  # type: ignore[no-untyped-def]  # pragma: no cover (compiled)
+    """One GD tangent step of the R carried rows from the gradients (K + 2R, P) of a stacked
+    call: H q_r by central differences, q_r <- J_t q_r / |J_t q_r| in place, rates[r, t] <-
+    log |J_t q_r|. False, with nothing changed, if an H q is not finite."""
+    n, p = q.shape
+    for r in range(n):
+        scale = 1.0 / (2.0 * h[r])
+        for j in range(p):
+            if not math.isfinite((grad[k + r, j] - grad[k + n + r, j]) * scale):
+                return False
+    for r in range(n):
+        scale = 1.0 / (2.0 * h[r])
+        square = 0.0
+        for j in range(p):
+            moved = q[r, j] - eta[r] * ((grad[k + r, j] - grad[k + n + r, j]) * scale)
+            q[r, j] = moved
+            square += moved * moved
+        norm = math.sqrt(square)
+        if norm > 0:
+            rates[r, t] = math.log(norm)
+            for j in range(p):
+                q[r, j] = q[r, j] / norm
+        else:
+            rates[r, t] = -math.inf
+    return True
+
+
+class LeadingTangents:
+    """The leading exponents (k = 1, ``every`` = 1) of R rows of a training, measured as it
+    runs: the objective to hand ``descend`` for K rows (``objective`` evaluates the rows), of
+    which ``rows`` (R,) are carried. Its first ``n_steps`` calls, at theta_0 .. theta_{T-1},
+    also evaluate the gradient at theta_r +- h_r q_r of each carried row r (h_r as in
+    ``hessian_vector_product``) and carry its unit vector q_r (the first unit vector at the
+    start) by that row's J_t, with its own learning rate (``learning_rate``: one, or (R,));
+    later calls (``descend`` evaluates theta_T at its end) only evaluate the objective.
+
+    On the compiled engine, which computes each row alone, the K rows and the 2R shifted ones
+    are one objective call, and the K rows' results are those of a call without the others, bit
+    for bit; on every other engine (the BLAS engine rounds a stacked product by its rows) and
+    with ``batches`` (the shifted rows take the batch's gradient, ``batches.at(t)``) the 2R rows
+    are a call of their own. A carried row that stops being finite ends its estimate alone.
+    :meth:`spectrum` gives row r's result as ``tangent_spectrum`` with k = 1 would (the same
+    numbers up to rounding)."""
+
+    def __init__(
+        self,
+        objective: Objective,
+        learning_rate: float | FloatArray,
+        n_steps: int,
+        rows: IntArray | None = None,
+        optimizer: Optimizer = GD,
+        batches: MiniBatches | None = None,
+    ) -> None:
+        self.objective, self.optimizer, self.batches = objective, optimizer, batches
+        self.rows = np.zeros(1, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64).ravel()  # (R,)
+        if self.rows.size == 0 or self.rows.min() < 0:
+            raise ValueError(f"rows must be 1 or more row indices, got {self.rows!r}")
+        etas = np.broadcast_to(np.asarray(learning_rate, dtype=np.float64), self.rows.shape)
+        self.eta = np.array([check_float("learning_rate", float(e), low=0.0, high=math.inf) for e in etas])  # (R,)
+        self.n_params = objective.mlp.n_params
+        dim = tangent_dimension(optimizer, self.n_params)
+        self.q = np.tile(start_vectors(objective, dim, 1)[:, 0], (self.rows.size, 1))  # (R, P) or (R, 2P)
+        total = check_int("n_steps", n_steps, low=1, high=100_000_000)
+        self.rates = np.full((self.rows.size, total), np.nan)  # (R, T) log |J_t q_r|
+        self.done = np.zeros(self.rows.size, dtype=np.int64)  # (R,) tangent steps done per row
+        self.ended = np.zeros(self.rows.size, dtype=bool)  # (R,) stopped being finite
+        self.calls = 0
+        self._rows: FloatArray | None = None
+        # a row's results do not depend on the rows beside it (core.engine.objective): stack
+        self.stacked = getattr(objective, "engine", None) == "compiled" and batches is None
+        self.compiled = self.stacked and dim == self.n_params  # GD: _shifted_rows and _carry_gd
+
+    def __call__(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """(K, P) -> loss (K,), gradient (K, P), accuracy (K,) at theta; one tangent step of
+        each carried row still finite. (Each step is ~25 numpy calls on (R, P) arrays: written
+        for few calls, with a slice for "every row", since they cost as much as the rows.)"""
+        t, p = self.calls, self.n_params
+        self.calls += 1
+        if t >= self.rates.shape[1] or self.ended.all():
+            return self.objective(theta)
+        if self.compiled and not self.ended.any():
+            k = len(theta)
+            stack, h = self._stack(k + 2 * self.rows.size), np.empty(self.rows.size)
+            if _shifted_rows(theta, self.rows, self.q, stack, h):
+                loss, grad, accuracy = self.objective(stack)
+                if _carry_gd(grad, k, h, self.q, self.eta, self.rates, t):
+                    self.done += 1
+                    return loss[:k], grad[:k], accuracy[:k]
+            # a row not finite: the step again, in numpy, which ends those rows
+        active: slice | IntArray = slice(None) if not self.ended.any() else np.flatnonzero(~self.ended)
+        rows = theta[self.rows[active]]  # (A, P)
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging network ends its estimate
+            square = np.einsum("ap,ap->a", rows, rows)
+        if not np.isfinite(square).all():
+            self.ended[np.arange(self.rows.size)[active][~np.isfinite(square)]] = True
+            self.calls -= 1
+            return self(theta)  # again, without those rows
+        h = RELATIVE_STEP * np.maximum(1.0, np.sqrt(square / p))  # (A,)
+        step = self.q[active, :p] * h[:, None]  # (A, P): h q (q has unit norm)
+        n, k = len(rows), len(theta)
+        if self.stacked:
+            stack = self._stack(k + 2 * n)  # (K + 2A, P): theta, theta_r + h q_r, theta_r - h q_r
+            stack[:k] = theta
+            np.add(rows, step, out=stack[k : k + n])
+            np.subtract(rows, step, out=stack[k + n :])
+            loss, grad, accuracy = self.objective(stack)
+            result, gradients = (loss[:k], grad[:k], accuracy[:k]), grad[k:]
+        else:
+            result = self.objective(theta)
+            evaluate = self.objective if self.batches is None else self.batches.at(t)  # the step's batch loss
+            gradients = evaluate(np.concatenate([rows + step, rows - step]))[1]  # (2A, P)
+        hq = gradients[:n] - gradients[n:]
+        hq *= (1.0 / (2.0 * h))[:, None]  # (A, P) H q by central differences
+        self._advance(t, active, hq)
+        return result
+
+    def _stack(self, n_rows: int) -> FloatArray:
+        """The (n_rows, P) array of one stacked call, kept between steps."""
+        if self._rows is None or len(self._rows) != n_rows:
+            self._rows = np.empty((n_rows, self.n_params))
+        return self._rows
+
+    def _advance(self, t: int, active: slice | IntArray, hq: FloatArray) -> None:
+        """q_r <- J_t q_r / |J_t q_r| for the carried rows ``active`` with H q ``hq`` (A, P)."""
+        if not np.isfinite(hq).all():
+            finite = np.isfinite(hq).all(axis=1)
+            self.ended[np.arange(self.rows.size)[active][~finite]] = True
+            active, hq = np.arange(self.rows.size)[active][finite], hq[finite]
+        q = self.q[active]  # (A, dim)
+        if q.shape[1] > self.n_params:  # (theta, buffer) of a momentum method
+            moved: FloatArray = _step(q.T, hq.T, self.eta[active], self.optimizer).T
+        else:
+            moved = q - self.eta[active, None] * hq  # J_t q
+        norm = np.sqrt(np.einsum("ad,ad->a", moved, moved))  # (A,)
+        with np.errstate(divide="ignore"):
+            self.rates[active, t] = np.log(norm)  # -inf for a vector sent to zero
+        self.q[active] = moved / (norm[:, None] if norm.all() else np.where(norm > 0, norm, 1.0)[:, None])
+        self.done[active] += 1
+
+    @property
+    def exponents(self) -> FloatArray:
+        """(R,) each carried row's exponent over its tangent steps done (NaN for none)."""
+        return np.array([self.spectrum(row=r).exponents[0] for r in range(self.rows.size)])
+
+    def spectrum(self, n_steps: int | None = None, *, row: int = 0) -> TangentSpectrum:
+        """Carried row ``row``'s exponent over its first ``n_steps`` tangent steps (default: all
+        those done; a training stopped early evaluates one more network at its end, which is not
+        a step)."""
+        done = int(self.done[row]) if n_steps is None else min(int(self.done[row]), n_steps)
+        local = self.rates[row, :done, None]  # (S, 1), one step between "QRs"
+        steps = np.arange(1, done + 1, dtype=np.int64)
+        running = np.cumsum(local, axis=0) / steps[:, None]
+        exponents = running[-1] if done else np.full(1, np.nan)
+        diverged_at = int(self.done[row]) if self.ended[row] else None
+        return TangentSpectrum(exponents, steps, local, running, done, self.n_params, 1, diverged_at)
+
+
+class LeadingTangent(LeadingTangents):
+    """The leading exponent of a training of one row (R = K = 1: :class:`LeadingTangents`),
+    each step evaluating the rows theta_t and theta_t +- h q_t; ``spectrum(n_steps)``."""
 
     def __init__(
         self,
@@ -261,58 +475,9 @@ class LeadingTangent:
         optimizer: Optimizer = GD,
         batches: MiniBatches | None = None,
     ) -> None:
-        self.objective, self.optimizer, self.batches = objective, optimizer, batches
-        self.eta = check_float("learning_rate", learning_rate, low=0.0, high=math.inf)
-        self.n_params = objective.mlp.n_params
-        self.q = np.eye(tangent_dimension(optimizer, self.n_params), 1)[:, 0]  # (P,) or (2P,)
-        self.rates = np.full(check_int("n_steps", n_steps, low=1, high=100_000_000), np.nan)  # (T,) log |J_t q|
-        self.rows = np.empty((3, self.n_params))  # theta, theta + h q, theta - h q
-        self.done = 0
-        self.diverged_at: int | None = None
+        super().__init__(objective, learning_rate, n_steps, None, optimizer, batches)
 
-    def __call__(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """(1, P) -> loss (1,), gradient (1, P), accuracy (1,) at theta; one tangent step."""
-        if self.done >= len(self.rates) or self.diverged_at is not None:
-            return self.objective(theta)
-        p, q, rows = self.n_params, self.q, self.rows
-        row = theta[0]
-        with np.errstate(over="ignore", invalid="ignore"):  # a diverging network ends the estimate
-            square = float(row @ row)
-        if not math.isfinite(square):
-            self.diverged_at = self.done
-            return self.objective(theta)
-        h = RELATIVE_STEP * max(1.0, math.sqrt(square / p))
-        rows[0] = row
-        np.multiply(q[:p], h, out=rows[2])  # the step h q (q has unit norm)
-        np.add(row, rows[2], out=rows[1])
-        np.subtract(row, rows[2], out=rows[2])
-        if self.batches is None:
-            loss, grad, accuracy = self.objective(rows)  # (3,), (3, P), (3,)
-            result, shifted = (loss[:1], grad[:1], accuracy[:1]), grad[1:]
-        else:  # descend steps with the batch's gradient and records this call's full loss
-            result = self.objective(theta)
-            shifted = self.batches.at(self.done)(rows[1:])[1]  # (2, P) the batch's gradients
-        hq = shifted[0] - shifted[1]
-        hq *= 1.0 / (2.0 * h)  # (P,) H q by central differences
-        if not np.isfinite(hq).all():
-            self.diverged_at = self.done
-        else:
-            if len(q) > p:  # (theta, buffer) of a momentum method
-                moved = _step(q[:, None], hq[:, None], self.eta, self.optimizer)[:, 0]
-            else:
-                moved = q - self.eta * hq  # J_t q
-            norm = math.sqrt(float(moved @ moved))
-            self.rates[self.done] = math.log(norm) if norm > 0 else -math.inf
-            self.q = moved / norm if norm > 0 else moved
-            self.done += 1
-        return result
-
-    def spectrum(self, n_steps: int | None = None) -> TangentSpectrum:
-        """The exponent over the first ``n_steps`` tangent steps (default: all those done; a
-        training stopped early evaluates one more network at its end, which is not a step)."""
-        done = self.done if n_steps is None else min(self.done, n_steps)
-        local = self.rates[:done, None]  # (S, 1), one step between "QRs"
-        steps = np.arange(1, done + 1, dtype=np.int64)
-        running = np.cumsum(local, axis=0) / steps[:, None]
-        exponents = running[-1] if done else np.full(1, np.nan)
-        return TangentSpectrum(exponents, steps, local, running, done, self.n_params, 1, self.diverged_at)
+    @property
+    def diverged_at(self) -> int | None:
+        """The tangent step at which the row stopped being finite, or None."""
+        return self.spectrum().diverged_at

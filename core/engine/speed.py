@@ -154,6 +154,10 @@ DESCEND_STEP = 1.6  # u, a plain call (runs): Iris K = 1 2.5 u, K = 128 118 u
 # a chunk of cells' step besides its rows and test accuracies (calls, records): kernel 6-12 u,
 # BLAS 14-49 u (`bench --costs`; the fits of every chunk shape measured 38-44 u)
 CELLS_STEP = {"compiled": 8.5, "numpy": 8.5, "blas": 25.0}
+# A run's leading tangent exponent (core.analysis.tangent.LeadingTangents): per step its 2 rows
+# and this much besides (the compiled shifts and tangent step): the default run measured +0.083 s
+# CPU over 5,000 steps (median of 9; 0.500 s without), 3.4 u a step of which 2 rows are 1.8 u
+TANGENT_STEP = 1.6  # u
 KERNEL_ROW = 0.9  # u, the default network on the compiled kernel (fits: 0.89 in cells, 0.91 plain)
 # 2 to 4 hidden layers (core.engine.kernel.deep_softmax_loss_grad): priced by FLOPs, at this many
 # times the one-layer kernel's time per FLOP (4-10-10-3 sigmoid, K = 21, one thread: 65,700

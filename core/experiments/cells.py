@@ -15,7 +15,10 @@ of its batch, so the results are identical for any number of workers.
 Per cell the reference's training loss and test accuracy are kept at every step (the test
 accuracy is evaluated on the reference rows inside the objective, once per step, unless
 not asked), the mean distance of its copies at each eps, the first non-finite step, whether
-any row diverged (in all and at each eps), and optionally the sharpness of its final network.
+any row diverged (in all and at each eps), and optionally the sharpness of its final network
+and the leading tangent exponent of its reference (docs/method.md §10), carried along the
+chunk's one training (``core.analysis.tangent.LeadingTangents``: two rows more a step and cell,
+in the same objective call on the compiled engine, the training's numbers unchanged).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from core.analysis.hessian import sharpness
+from core.analysis.tangent import LeadingTangents, tangent_dimension
 from core.arrays import BoolArray, FloatArray, IntArray
 from core.config import MAX_SEED, RunConfig
 from core.data import Dataset
@@ -61,6 +65,8 @@ class CellResults:
     diverged_eps:   (n, E) the reference or a copy at that eps stopped being finite
     sharpness:      (n,) largest Hessian eigenvalue of the final reference (NaN if not asked)
     done:           (n,) bool
+    leading:        (n,) leading tangent exponent of the reference over its finite steps (NaN if
+                    not asked)
     """
 
     loss: FloatArray
@@ -72,6 +78,7 @@ class CellResults:
     diverged_eps: BoolArray
     sharpness: FloatArray
     done: BoolArray
+    leading: FloatArray
     cancelled: bool = False
 
     @classmethod
@@ -87,6 +94,7 @@ class CellResults:
             diverged_eps=np.zeros((n_cells, n_eps), dtype=bool),
             sharpness=nan(n_cells, np.nan),
             done=np.zeros(n_cells, dtype=bool),
+            leading=nan(n_cells, np.nan),
         )
 
     def fill(self, cells: slice, part: CellResults) -> None:
@@ -110,6 +118,7 @@ class _Chunk:
     with_sharpness: bool
     theta0: FloatArray | None = None  # (P,) replaces every cell's drawn initial network
     with_test_accuracy: bool = True
+    with_leading: bool = False
 
 
 class _WithTestAccuracy:
@@ -150,9 +159,14 @@ def _train_cells_of(chunk: _Chunk) -> CellResults:
         blocks.append(shared_reference_batch(start, unit[:m], chunk.eps) if m else start[None, :])
     refs = np.arange(c) * per_cell
     objective = mlp.objective(chunk.data.x_train, chunk.data.y_train, cfg.l2)  # one thread: chunks fill the cores
-    observed = _WithTestAccuracy(objective, mlp, chunk.data, refs, t)  # all NaN if not called
+    batches = batches_for(cfg, chunk.data, objective)
+    carrier = None
+    if chunk.with_leading:  # the references' tangent vectors carried in the same calls
+        carrier = LeadingTangents(objective, chunk.etas, t, refs, cfg.update_rule(), batches)
+    trained = objective if carrier is None else carrier
+    observed = _WithTestAccuracy(trained, mlp, chunk.data, refs, t)  # all NaN if not called
     traj = descend(
-        observed if chunk.with_test_accuracy else objective,
+        observed if chunk.with_test_accuracy else trained,
         np.vstack(blocks),
         np.repeat(chunk.etas, per_cell),
         t,
@@ -160,7 +174,7 @@ def _train_cells_of(chunk: _Chunk) -> CellResults:
         norm=cfg.distance,
         save_every=None,
         optimizer=cfg.update_rule(),
-        batches=batches_for(cfg, chunk.data, objective),  # the test accuracy is read once per step, on the full batch
+        batches=batches,  # the test accuracy is read once per step, on the full batch
     )
     diverged_at = traj.diverged_at[refs]
     test_accuracy = observed.accuracy.T.copy()  # (c, T + 1)
@@ -178,6 +192,7 @@ def _train_cells_of(chunk: _Chunk) -> CellResults:
         diverged_eps=np.any(diverged[:, 1:].reshape(c, n_eps, m), axis=-1) | diverged[:, :1],
         sharpness=sharpness(objective, final) if chunk.with_sharpness else np.full(c, np.nan),
         done=np.ones(c, dtype=bool),
+        leading=np.full(c, np.nan) if carrier is None else carrier.exponents,
     )
 
 
@@ -234,6 +249,7 @@ def train_cells(
     n_copies: int = 0,
     with_sharpness: bool = False,
     with_test_accuracy: bool = True,
+    with_leading: bool = False,
     theta0: FloatArray | None = None,
     workers: int | None = None,
     executor: Executor | None = None,
@@ -247,6 +263,8 @@ def train_cells(
     ``with_test_accuracy=False`` skips the test accuracy of every step (NaN): the FTLE sweep
     has no use for it, and on Iris at 71 rows a cell it is ~12% of the time (CPU time of 40
     such cells in one process, 200 steps: 3.14 s with it, 2.77 s without).
+    ``with_leading=True`` also gives each reference's leading tangent exponent (``leading``;
+    ValueError, before any training, for an optimizer whose Jacobian is not implemented: Adam).
     The chunks run over ``workers`` local processes, or on ``executor`` if given (a
     ``concurrent.futures.Executor``, such as Celery workers on other hosts: ``cluster``);
     the results are the same either way.
@@ -258,6 +276,8 @@ def train_cells(
     eps = eps if n_copies else np.zeros(0)
     workers = default_workers() if workers is None else check_int("workers", workers, low=1, high=1024)
     mlp = network_for(config, data)
+    if with_leading:
+        tangent_dimension(config.update_rule(), mlp.n_params)  # refuses Adam before any training
     theta0 = None if theta0 is None else check_theta0(theta0, mlp)
     cfg = dataclasses.replace(config, n_perturbations=max(n_copies, 1))
     check_memory(
@@ -267,7 +287,9 @@ def train_cells(
     )
     spans = chunk_spans(etas.size, 1 + eps.size * n_copies, local=chosen_executor(executor) is None)
     chunks = [
-        _Chunk(mlp, data, cfg, eps, n_copies, etas[s], seeds[s], with_sharpness, theta0, with_test_accuracy)
+        _Chunk(
+            mlp, data, cfg, eps, n_copies, etas[s], seeds[s], with_sharpness, theta0, with_test_accuracy, with_leading
+        )
         for s in spans
     ]
     results = CellResults.empty(etas.size, eps.size, cfg.n_steps)

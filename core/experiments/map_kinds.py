@@ -85,12 +85,14 @@ class MapKind(ABC, Generic[ResultT]):
 
     def estimate(
         self, net: NetworkCost, n_etas: int, n_ys: int, n_inits: int, n_copies: int, n_steps: int, rate: float,
-        workers: int, *, local: bool = True,
+        workers: int, *, local: bool = True, leading: bool = False,
     ) -> Estimate:  # fmt: skip
-        """Its time over ``workers`` local processes (or an executor's, ``local=False``)."""
+        """Its time over ``workers`` local processes (or an executor's, ``local=False``); with
+        ``leading`` (a 2-D map of leading exponents) each cell's two tangent rows a step too."""
         s = self.shape(n_etas, n_ys, n_inits, n_copies)
+        rows = s.rows + (2 if leading else 0)  # theta +- h q of the reference, in the same calls
         return cells_estimate(
-            net, s.cells, s.rows, n_steps, rate, workers, sharpness=s.sharpness, ftle_series=s.ftle_series, local=local
+            net, s.cells, rows, n_steps, rate, workers, sharpness=s.sharpness, ftle_series=s.ftle_series, local=local
         )
 
     @abstractmethod

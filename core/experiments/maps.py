@@ -8,6 +8,12 @@ zooming into a map.
   (Sohl-Dickstein 2024 draws such maps as fractals at the edge of trainability).
 (The orbit diagram, one network's last losses over eta, is :mod:`core.experiments.orbit`.)
 
+Either map can show instead, with ``value="leading"``, the leading tangent exponent of each
+point's reference networks (docs/method.md §10), carried along the cells' own training
+(``core.experiments.cells``, ``with_leading``): ``eta-seed`` that network's, ``eta-eps`` the mean
+over its ``n_inits`` networks (the same at every eps: the tangent is the limit eps -> 0 of the
+copies). The default value (``"default"``: the mean FTLE, the final loss) costs what it did.
+
 Initial network j is the one ``run_stability`` draws for seed ``config.seed + j``; a zoom
 (:func:`zoom`) recomputes a rectangle on a finer grid that contains the coarse grid's points
 bit for bit, with the same networks, so the shared points keep their values exactly.
@@ -39,6 +45,9 @@ if TYPE_CHECKING:
 MapArrays: TypeAlias = tuple[FloatArray, FloatArray, BoolArray, BoolArray]
 ZOOM_FACTOR = 4  # new points per coarse interval
 MAX_ZOOM_POINTS = 100_000  # a zoom's grid, checked before it is made
+# what a map's points show: the plane's own value, or the leading tangent exponent (its column)
+VALUES = ("default", "leading")
+LEADING_NAME = "leading_exponent"
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,7 +55,8 @@ class MapResult:
     """A 2-D map: learning rates (E,) x ``ys`` (Y,) (eps values or seeds); arrays are (E, Y).
 
     value:   ``eta-eps``: mean FTLE of the kept fits (NaN if none); ``eta-seed``: final loss
-             (NaN where the network diverged)
+             (NaN where the network diverged); with ``value_kind`` "leading" the leading
+             tangent exponent (``eta-eps``: mean over the networks, the same at every eps)
     share:   ``eta-eps``: fraction of networks whose FTLE fit is kept; ``eta-seed``: final
              test accuracy
     diverged: any trajectory of the point diverged
@@ -64,10 +74,11 @@ class MapResult:
     diverged: BoolArray
     done: BoolArray
     cancelled: bool = False
+    value_kind: str = "default"
 
     @property
     def value_name(self) -> str:
-        return PLANES[self.kind].value_name
+        return LEADING_NAME if self.value_kind == "leading" else PLANES[self.kind].value_name
 
     @property
     def share_name(self) -> str:
@@ -136,6 +147,18 @@ class Plane(ABC):
     @abstractmethod
     def zoom_ys(self, ys: npt.NDArray[Any], low: float, high: float, factor: int) -> FloatArray | IntArray:
         """The second axis of a zoom into ``low`` .. ``high``."""
+
+    def leading(self, cells: CellResults, n_etas: int, layout: Cells) -> FloatArray:
+        """(E, Y) the cells' leading exponents (eta-major, then network), averaged over each
+        eta's ``n_inits`` networks when they share the point (eta-eps); NaN where not done."""
+        per_point = layout.n_inits if layout.eps is not None else layout.ys.size
+        grid = np.where(cells.done, cells.leading, np.nan).reshape(n_etas, per_point)  # (E, G) or (E, Y)
+        if layout.eps is None:
+            return grid
+        with np.errstate(all="ignore"):
+            mean = grid.mean(axis=1)  # NaN until every network of the eta is done
+        means: FloatArray = np.broadcast_to(mean[:, None], (n_etas, layout.ys.size)).copy()
+        return means
 
 
 @dataclass(frozen=True)
@@ -213,22 +236,29 @@ def run_map(
     workers: int | None = None,
     executor: Executor | None = None,
     on_progress: Callable[[int, int, MapResult], object] | None = None,
+    value: str = "default",
 ) -> MapResult:
     """A map of ``kind`` over ``etas`` x ``ys``: eps values (``eta-eps``, with ``n_inits``
     networks and ``config.n_perturbations`` copies per eps) or seeds (``eta-seed``: each seed
     one network, no copies). ``theta0`` (P,) replaces every network's initial parameters.
-    ``on_progress(done, total, partial MapResult)`` may return False."""
+    ``value``: "default" (the plane's value) or "leading" (the leading tangent exponent of
+    the points' networks; ValueError for Adam). ``on_progress(done, total, partial MapResult)``
+    may return False."""
     check_choice("map kind", kind, tuple(PLANES))
+    check_choice("map value", value, VALUES)
     plane = PLANES[kind]
     eta_grid = positive_values("eta", etas, high=1e6)
     data = dataset_for(config, data)
     layout = plane.cells(config, eta_grid, ys, n_inits)
 
     def result(cells: CellResults) -> MapResult:
-        arrays = plane.arrays(cells, eta_grid.size, layout, ftle_config)
+        points, share, diverged, done = plane.arrays(cells, eta_grid.size, layout, ftle_config)
+        if value == "leading":
+            points = plane.leading(cells, eta_grid.size, layout)
         return MapResult(
-            kind, config, ftle_config, layout.n_inits, eta_grid, layout.ys, *arrays, cancelled=cells.cancelled
-        )
+            kind, config, ftle_config, layout.n_inits, eta_grid, layout.ys, points, share, diverged, done,
+            cancelled=cells.cancelled, value_kind=value,
+        )  # fmt: skip
 
     cells = train_cells(
         config,
@@ -240,6 +270,7 @@ def run_map(
         executor=executor,
         eps=layout.eps,
         n_copies=layout.n_copies,
+        with_leading=value == "leading",
         on_progress=None if on_progress is None else lambda d, t, c: on_progress(d, t, result(c)),
     )
     return result(cells)
@@ -324,4 +355,5 @@ def zoom(
         workers=workers,
         executor=executor,
         on_progress=on_progress,
+        value=result.value_kind,
     )

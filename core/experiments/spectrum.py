@@ -1,7 +1,8 @@
 """The tangent-space Lyapunov spectrum of one network's training (docs/method.md §10): train
 the reference network of a config (as ``run_stability`` draws it from the seed, no copies),
 then propagate k tangent vectors along its trajectory (``core.analysis.tangent``). The leading
-exponent alone is measured while the network trains (``run_leading_exponent``). With
+exponent alone is measured while the network trains (``run_leading_exponent``), also beside
+the copies of a run, in the run's own training (``run_stability_with_leading``). With
 mini-batches each step's Jacobian is that of its batch's loss (docs/method.md §13)."""
 
 from __future__ import annotations
@@ -9,13 +10,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.analysis.tangent import LeadingTangent, TangentSpectrum, tangent_dimension, tangent_spectrum
+from core.analysis.tangent import (
+    LeadingTangent,
+    LeadingTangents,
+    TangentSpectrum,
+    tangent_dimension,
+    tangent_spectrum,
+)
 from core.arrays import FloatArray
-from core.config import RunConfig
+from core.config import FTLEConfig, RunConfig
 from core.data import Dataset
+from core.engine.objective import Objective
 from core.engine.parallel import default_workers
-from core.engine.training import Progress, check_memory, descend, descend_bytes
-from core.experiments.stability import batches_for, dataset_for, network_for, start_and_directions
+from core.engine.training import MiniBatches, Progress, check_memory, descend, descend_bytes
+from core.engine.training import Objective as Loss
+from core.experiments.stability import (
+    StabilityResult,
+    batches_for,
+    dataset_for,
+    network_for,
+    run_stability,
+    start_and_directions,
+)
 from core.validate import check_int
 
 
@@ -115,3 +131,34 @@ def run_leading_exponent(
         batches=batches,
     )
     return carrier.spectrum(traj.n_steps)
+
+
+def run_stability_with_leading(
+    config: RunConfig,
+    *,
+    data: Dataset | None = None,
+    theta0: FloatArray | None = None,
+    on_progress: Progress | None = None,
+    progress_every: int = 250,
+    threads: int | None = None,
+    ftle_config: FTLEConfig = FTLEConfig(),
+) -> tuple[StabilityResult, TangentSpectrum]:
+    """``run_stability`` (the same arguments, the same trajectory bit for bit) with the leading
+    exponent of its reference carried along that one training (``LeadingTangents``, row 0): two
+    rows more a step, in the same objective call on the compiled engine. The exponent is
+    ``run_leading_exponent(config)``'s up to rounding. ValueError for an optimizer whose Jacobian
+    is not implemented (Adam), before any training."""
+    data = dataset_for(config, data)
+    rule = config.update_rule()
+    tangent_dimension(rule, network_for(config, data).n_params)  # refuses Adam
+    carriers: list[LeadingTangents] = []
+
+    def carry(objective: Objective, batches: MiniBatches | None) -> Loss:
+        carriers.append(LeadingTangents(objective, config.learning_rate, config.n_steps, None, rule, batches))
+        return carriers[0]
+
+    result = run_stability(
+        config, data=data, theta0=theta0, on_progress=on_progress, progress_every=progress_every,
+        threads=threads, ftle_config=ftle_config, carry=carry,
+    )  # fmt: skip
+    return result, carriers[0].spectrum(result.trajectory.n_steps)

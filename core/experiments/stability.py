@@ -20,6 +20,7 @@ docs/method.md §13).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -31,6 +32,7 @@ from core.arrays import FloatArray
 from core.config import FTLEConfig, RunConfig
 from core.data import Dataset, load_dataset
 from core.engine.model import MLP
+from core.engine.objective import Objective
 from core.engine.parallel import default_workers
 from core.engine.perturb import unit_perturbations, with_copies
 from core.engine.training import (
@@ -43,6 +45,7 @@ from core.engine.training import (
     descend,
     descend_bytes,
 )
+from core.engine.training import Objective as Loss
 from core.validate import check_float
 
 
@@ -156,12 +159,15 @@ def run_stability(
     progress_every: int = 250,
     threads: int | None = None,
     ftle_config: FTLEConfig = FTLEConfig(),
+    carry: Callable[[Objective, MiniBatches | None], Loss] | None = None,
 ) -> StabilityResult:
     """Dynamical stability (docs/method.md §2): reference + M copies perturbed at t = 0.
 
     ``on_progress(done, total, partial)`` is called every ``progress_every`` steps;
     ``threads`` share the rows (default: one per core); ``ftle_config`` sets the estimator
-    of ``result.ftle``.
+    of ``result.ftle``. ``carry(objective, batches)`` may wrap the objective that training
+    calls, to measure something along it (core.experiments.spectrum's leading exponent); the
+    wrapper must return the rows' results unchanged.
     """
     data = dataset_for(config, data)
     mlp = network_for(config, data)
@@ -173,8 +179,9 @@ def run_stability(
     )
     start, unit = start_and_directions(config, mlp, theta0)
     objective = mlp.objective(data.x_train, data.y_train, config.l2, threads=threads or default_workers())
+    batches = batches_for(config, data, objective)
     trajectory = descend(
-        objective,
+        objective if carry is None else carry(objective, batches),
         with_copies(start, unit, config.eps),
         config.learning_rate,
         config.n_steps,
@@ -183,6 +190,6 @@ def run_stability(
         save_every=config.save_every,
         on_progress=on_progress,
         progress_every=progress_every,
-        batches=batches_for(config, data, objective),
+        batches=batches,
     )
     return StabilityResult(config, data, mlp, trajectory, ftle_config)

@@ -22,7 +22,7 @@ from core.experiments.lyapunov_sweep import run_lyapunov
 from core.experiments.map_kinds import map_kind
 from core.experiments.orbital_stability import run_orbital
 from core.experiments.regimes import TARGET_ACCURACY
-from core.experiments.spectrum import run_leading_exponent, run_spectrum
+from core.experiments.spectrum import run_leading_exponent, run_spectrum, run_stability_with_leading
 from core.experiments.stability import dataset_for, run_stability
 from dashboard.jobs.records import (
     EpsSweepRecord,
@@ -49,12 +49,13 @@ FTLE_COPIES = 5
 # (The FTLE sweep uses worker processes instead, one engine thread each.)
 JOB_THREADS = 1
 SHARPNESS_POINTS = 11  # sharpness points of a run whose Hessian needs Lanczos (digits)
-# The leading tangent exponent of every run (k = 1, carried along a second training of the
-# reference, three rows a step: core.experiments.spectrum.run_leading_exponent). Measured on
-# the default run (Iris, 20 copies, 5,000 steps; CPU time, median of 7 on a shared 2-core
-# machine): 0.20 s beside the run's 0.92 s, +22% (+29% at a load average of 10). Its
-# price: dashboard.state.rules.with_tangent.
-TANGENT_ROWS = 3  # rows each step of that second training evaluates: the network and theta +- h q
+# The leading tangent exponent of every run (k = 1): carried along the run's own training,
+# its reference's tangent vector two rows more in each step's objective call
+# (core.experiments.spectrum.run_stability_with_leading). Measured on the default run (Iris, 20
+# copies, 5,000 steps; CPU time of the training, median of 9, one thread): +0.083 s beside its
+# 0.50 s (+17%), where the second training of the reference it replaced took 0.143 s (+28%).
+# Its price: dashboard.state.rules.with_tangent (core.engine.speed.TANGENT_STEP).
+TANGENT_ROWS = 2  # rows each step of the run adds: theta +- h q of the reference
 SPECTRUM_K_LARGE = 10  # exponents of a network whose Hessian is not formed (over EXACT_MAX_PARAMS: digits)
 SPECTRUM_POINTS = 1000  # running estimates kept in a spectrum's record (and drawn)
 
@@ -80,7 +81,12 @@ def stability(config: RunConfig, on_progress: Callable | None = None) -> RunReco
     """The main run: reference + M copies, with everything the views draw."""
     # frequent calls, so the first live curve comes early and a stop request is seen at once;
     # the Control limits what is sent
-    result = run_stability(config, on_progress=on_progress, progress_every=50, threads=JOB_THREADS)
+    if has_tangent(config):  # the leading exponent carried along this training (Adam has none)
+        result, lead = run_stability_with_leading(
+            config, on_progress=on_progress, progress_every=50, threads=JOB_THREADS
+        )
+    else:
+        result, lead = run_stability(config, on_progress=on_progress, progress_every=50, threads=JOB_THREADS), None
     traj, mlp, data = result.trajectory, result.mlp, result.data
     start, final = traj.theta[0, 0], traj.final_theta[0]
     fit = result.ftle
@@ -94,8 +100,9 @@ def stability(config: RunConfig, on_progress: Callable | None = None) -> RunReco
         if mlp.n_params > EXACT_MAX_PARAMS:  # Lanczos, ~0.05-0.5 s each: at most SHARPNESS_POINTS
             saved = np.unique(np.linspace(0, saved.size - 1, SHARPNESS_POINTS).round().astype(int))
         curvature = {"sharpness_steps": traj.steps[saved], "sharpness": sharpness(objective, traj.theta[saved, 0])}
-    lead = None if traj.cancelled else leading_exponent(config, data)
-    tangent = {} if lead is None else {"leading_exponent": float(lead.exponents[0]), "leading_steps": lead.n_steps}
+    tangent = {}
+    if lead is not None and not traj.cancelled:
+        tangent = {"leading_exponent": float(lead.exponents[0]), "leading_steps": lead.n_steps}
     return RunRecord(
         config=config,
         iterations=np.arange(traj.n_steps + 1),

@@ -32,7 +32,7 @@ from core.config import (
 from core.data import IRIS_FEATURES, dataset_shape, load_dataset
 from core.engine.model import MLP
 from core.engine.optimizers import OPTIMIZERS, WITH_MOMENTUM
-from core.engine.speed import DESCEND_STEP, Estimate, NetworkCost, network_cost, run_estimate
+from core.engine.speed import TANGENT_STEP, Estimate, NetworkCost, network_cost, run_estimate
 from core.engine.training import descend_bytes
 from core.experiments.map_kinds import MAP_KINDS
 from dashboard.jobs.compute import SHARPNESS_POINTS, TANGENT_ROWS, has_tangent
@@ -421,12 +421,12 @@ class Limits:
 
 
 def with_tangent(estimate: Estimate, net: NetworkCost, n_steps: int, rate: float) -> Estimate:
-    """A run's estimate and its leading tangent exponent's: a second descend call of the
-    reference, each of its steps evaluating TANGENT_ROWS rows."""
+    """A run's estimate and its leading tangent exponent's, carried along the run's training:
+    TANGENT_ROWS rows more in each step's call, and the carrier's own TANGENT_STEP."""
     training = (n_steps + 1) * TANGENT_ROWS * net.row / rate
     return dataclasses.replace(
         estimate,
-        seconds=estimate.seconds + training + (n_steps + 1) * DESCEND_STEP / rate,
+        seconds=estimate.seconds + training + (n_steps + 1) * TANGENT_STEP / rate,
         training=estimate.training + training,
         trajectory_steps=estimate.trajectory_steps + TANGENT_ROWS * n_steps,
     )

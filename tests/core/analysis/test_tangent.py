@@ -150,3 +150,28 @@ def test_an_independent_implementation_on_the_default_networks():
     network_1 = run_spectrum(RunConfig(learning_rate=1.0, n_steps=100, seed=1), 5).spectrum.sorted
     np.testing.assert_allclose(network_0[:3], [0.0100, 0.0066, 0.0056], atol=6e-5)
     np.testing.assert_allclose(network_1[:3], [0.297, 0.041, 0.035], atol=1e-3)
+
+
+def test_the_start_vectors_are_the_first_unit_vectors_the_loss_moves():
+    """Iris: every parameter counts, the first k unit vectors. Digits: the weights out of pixels
+    blank in every training image come last (started there, the leading exponent was 0 exactly:
+    their direction never moves)."""
+    from core.analysis.tangent import start_vectors
+    from core.experiments.spectrum import run_leading_exponent
+
+    iris = RunConfig()
+    data = dataset_for(iris, None)
+    objective = network_for(iris, data).objective(data.x_train, data.y_train)
+    for dim, k in ((83, 1), (83, 5), (83, 83), (166, 10)):
+        np.testing.assert_array_equal(start_vectors(objective, dim, k), np.eye(dim, k))
+    digits = RunConfig.for_dataset("digits", learning_rate=0.5, n_steps=60)
+    data = dataset_for(digits, None)
+    mlp = network_for(digits, data)
+    objective = mlp.objective(data.x_train, data.y_train)
+    blank = np.flatnonzero(np.all(data.x_train == 0.0, axis=0))
+    assert blank.size and blank[0] == 0  # pixel 0 is blank in every image: W1[0, :] are idle
+    first = np.flatnonzero(start_vectors(objective, mlp.n_params, 1)[:, 0])
+    assert first.tolist() == [64]  # W1[1, 0], the first weight out of a pixel that is ever inked
+    lead = run_leading_exponent(digits)
+    assert lead.exponents[0] != 0.0
+    np.testing.assert_allclose(lead.exponents, run_spectrum(digits, 1, method="hvp").spectrum.exponents, atol=1e-12)

@@ -83,14 +83,15 @@ LIMITS = rules.Limits(rate=120_000.0)
 def test_cost_is_estimated_in_seconds_from_the_measured_rate():
     """A run is priced by core.engine.speed's model at the measured rate: its rows and steps, the
     calls' own time, and what the Divergence view computes after (51 sharpness points of the
-    default run, the ablation, the leading tangent exponent: a second training of 3 rows)."""
-    from core.engine.speed import DESCEND_STEP, network_cost, run_estimate
+    default run, the ablation, the leading tangent exponent: 2 rows more in each step's call,
+    and the carrying of the tangent vector)."""
+    from core.engine.speed import TANGENT_STEP, network_cost, run_estimate
 
     net = network_cost(MLP(), 120, 30)
     bare = run_estimate(net, 21, 5000, 120_000.0, sharpness_points=51, ablation=True)
     run = rules.with_tangent(bare, net, 5000, 120_000.0)
-    assert run.seconds == pytest.approx(bare.seconds + 5001 * (3 * net.row + DESCEND_STEP) / 120_000.0)
-    assert run.trajectory_steps == 24 * 5000
+    assert run.seconds == pytest.approx(bare.seconds + 5001 * (2 * net.row + TANGENT_STEP) / 120_000.0)
+    assert run.trajectory_steps == 23 * 5000
     assert LIMITS.check(RunConfig()) == pytest.approx(run.seconds)
     assert LIMITS.check(RunConfig(optimizer="adam")) == pytest.approx(bare.seconds)  # no tangent for Adam
     assert 21 * 5000 * KERNEL_ROW / 120_000 < run.seconds < 2 * 21 * 5000 / 120_000
@@ -98,7 +99,7 @@ def test_cost_is_estimated_in_seconds_from_the_measured_rate():
     with pytest.raises(ValueError) as info:
         LIMITS.check(RunConfig(n_steps=50_000, n_perturbations=200, hidden=64))
     message = str(info.value)
-    assert "this run is ~10,200,000 trajectory-steps of a 515-parameter network, ~" in message
+    assert "this run is ~10,150,000 trajectory-steps of a 515-parameter network, ~" in message
     assert "s on this server (~" in message and "the limit is 60 s: use fewer iterations or copies" in message
 
 
@@ -170,7 +171,7 @@ def test_map_settings_have_rules_and_round_trip_through_the_url():
 def test_digits_runs_are_costed_by_their_own_engine_and_their_sharpness_points():
     """The view's digits run: its rows on the BLAS engine, and as many Lanczos sharpnesses as
     the record holds (counted: the saved steps, at most dashboard.jobs.compute.SHARPNESS_POINTS)."""
-    from core.engine.speed import ABLATION_ROWS, network_cost, run_estimate
+    from core.engine.speed import ABLATION_ROWS, TANGENT_STEP, network_cost, run_estimate
     from dashboard.jobs import compute
 
     config = RunConfig.for_dataset("digits", n_steps=40, n_perturbations=1, save_every=20)
@@ -179,12 +180,12 @@ def test_digits_runs_are_costed_by_their_own_engine_and_their_sharpness_points()
     points = len(record.sharpness_steps)  # 0, 20, 40
     bare = run_estimate(net, 2, 40, 120_000.0).seconds
     extra = (points * net.sharpness + ABLATION_ROWS * net.row) / 120_000
-    tangent = 41 * (3 * net.row + DESCEND_STEP) / 120_000  # the reference again, 3 rows a step
+    tangent = 41 * (2 * net.row + TANGENT_STEP) / 120_000  # 2 rows more a step, and the carrying
     assert points == 3 and LIMITS.check(config) == pytest.approx(bare + extra + tangent)
     long = RunConfig.for_dataset("digits", n_steps=3000, n_perturbations=1)  # 31 saved steps, 11 sharpnesses
     longer = dataclasses.replace(long, n_steps=3100)
     per_step = (LIMITS.check(longer) - LIMITS.check(long)) / 100
-    assert per_step == pytest.approx((5 * net.row + 2 * DESCEND_STEP) / 120_000)  # no more sharpness points
+    assert per_step == pytest.approx((4 * net.row + DESCEND_STEP + TANGENT_STEP) / 120_000)  # no more sharpness points
 
 
 def test_a_presets_sentence_stands_only_while_its_settings_do():
