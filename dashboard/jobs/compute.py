@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -91,7 +92,8 @@ def stability(config: RunConfig, on_progress: Callable | None = None) -> RunReco
     start, final = traj.theta[0, 0], traj.final_theta[0]
     fit = result.ftle
     objective = mlp.objective(data.x_train, data.y_train, config.l2)
-    ablation, curvature = {}, {}
+    ablation: dict[str, Any] = {}  # the record's optional fields, each group given or left at its default
+    curvature: dict[str, Any] = {}
     if np.isfinite(final).all() and np.isfinite(traj.loss[-1, 0]):
         w1, w2, *rest = (ablation_ratio(objective, final, layer) for layer in mlp.weight_names)
         ablation = {"ablation_w1": w1, "ablation_w2": w2, "ablation_rest": tuple(rest)}
@@ -100,7 +102,7 @@ def stability(config: RunConfig, on_progress: Callable | None = None) -> RunReco
         if mlp.n_params > EXACT_MAX_PARAMS:  # Lanczos, ~0.05-0.5 s each: at most SHARPNESS_POINTS
             saved = np.unique(np.linspace(0, saved.size - 1, SHARPNESS_POINTS).round().astype(int))
         curvature = {"sharpness_steps": traj.steps[saved], "sharpness": sharpness(objective, traj.theta[saved, 0])}
-    tangent = {}
+    tangent: dict[str, Any] = {}
     if lead is not None and not traj.cancelled:
         tangent = {"leading_exponent": float(lead.exponents[0]), "leading_steps": lead.n_steps}
     return RunRecord(
@@ -163,7 +165,9 @@ def ftle_sweep(
     short = dataclasses.replace(config, n_steps=n_steps, n_perturbations=FTLE_COPIES)
     result = run_lyapunov(short, eps_values, n_inits, on_progress=on_progress, workers=workers)
     lead = None if result.cancelled else leading_exponent(short)  # network 0: ~10 ms at 200 steps
-    tangent = {} if lead is None else {"leading_exponent": float(lead.exponents[0]), "leading_steps": lead.n_steps}
+    tangent: dict[str, Any] = (
+        {} if lead is None else {"leading_exponent": float(lead.exponents[0]), "leading_steps": lead.n_steps}
+    )
     return FTLERecord(
         eps=result.eps,
         slopes=result.fits.slope,

@@ -32,7 +32,7 @@ def zoom_request(selected: Any, finished: Any) -> tuple[dict, dict]:
         raise ValueError("Run a map first, then draw a box on it (drag on the map) and press Zoom in.")
     box = (selected or {}).get("range") if isinstance(selected, dict) else None
     x_key = next((k for k in box if X_AXIS.fullmatch(str(k))), None) if isinstance(box, dict) else None
-    if x_key is None:
+    if x_key is None or not isinstance(box, dict):
         raise ValueError("Draw a box on the map first (drag across it), then press Zoom in.")
     x = sorted(_short(v) for v in box[x_key])
     y = sorted(_short(v) for v in box.get("y", [0.0, 0.0]))  # a strip's panels: only the eta span counts

@@ -179,7 +179,8 @@ def _coarse_record(store: Jobs, pending: dict) -> MapRecord | None:
     if extra.get("zoom") is None:
         return None
     coarse = {**pending, "extra": {k: v for k, v in extra.items() if k != "zoom"}}
-    return store.load(plan_of(store, "map", coarse).key)
+    record = store.load(plan_of(store, "map", coarse).key)
+    return record if isinstance(record, MapRecord) else None
 
 
 def view_key(key: str) -> str:
@@ -189,7 +190,7 @@ def view_key(key: str) -> str:
 
 def replay(store: Jobs, key: str):
     """A finished map's figure, if it and its record are stored (a click or zoom needs the record)."""
-    figure = store.load(view_key(key)) if store.has(key) else None
+    figure = store.entry(view_key(key)) if store.has(key) else None
     return None if figure is None else with_record_key(figure, key)
 
 
