@@ -148,7 +148,7 @@ def test_a_run_carries_on_after_the_server_restarts(dash_br, server, how):
     assert dash_br.find_element("#run").get_attribute("disabled")
 
     server.stop(how)
-    _wait_until(lambda: AWAY in _notice(dash_br), 30, "the page to say the server is away", dash_br)
+    _wait_until(lambda: AWAY in _notice(dash_br), 60, "the page to say the server is away", dash_br)
     server.start()
 
     def finished():
