@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from types import FrameType
 
 from commands import analysis, bench, figures, regimes, runs
 from commands.common import EXIT_BAD_INPUT, Parser
@@ -38,7 +39,7 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, taken the way of Ctrl-C: worker processes stopped, nothing half-written."""
 
 
-def _terminate(signum, _frame) -> None:
+def _terminate(signum: int, _frame: FrameType | None) -> None:
     raise Terminated(signum)
 
 

@@ -21,6 +21,10 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,7 +79,7 @@ def worker_env(redis_url: str, secret: str, cache_dir: Path, **extra: str) -> di
 class Workers:
     """Celery worker processes started by :func:`celery_workers`."""
 
-    def __init__(self, processes: list[subprocess.Popen], app) -> None:
+    def __init__(self, processes: list[subprocess.Popen], app: Celery) -> None:
         self.processes, self.app = processes, app
 
     def pids(self) -> list[int]:

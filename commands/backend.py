@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from commands.common import count_arg
 from core.engine.parallel import default_workers
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 BACKENDS = ("local", "celery")
 
@@ -36,7 +41,7 @@ def backend_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def backend_from(args: argparse.Namespace, environ=None) -> Backend:
+def backend_from(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Backend:
     """The backend the arguments ask for; ValueError names what is missing."""
     if args.backend == "local":
         cores = min(args.workers or default_workers(), default_workers())
@@ -61,7 +66,7 @@ def backend_from(args: argparse.Namespace, environ=None) -> Backend:
     return Backend(CeleryExecutor(app), cores, f"{cores} Celery worker process(es)")
 
 
-def _worker_processes(app) -> int:
+def _worker_processes(app: Celery) -> int:
     """Worker processes of the workers that answer within a second (0 if none)."""
     stats = app.control.inspect(timeout=1.0).stats() or {}
     return sum(int(s.get("pool", {}).get("max-concurrency", 1)) for s in stats.values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -79,7 +80,7 @@ def bench_hessian(repeats: int) -> dict:
     return {"n_params": theta.size, "seconds": min(times), "median_seconds": float(np.median(times))}
 
 
-def _best(call, repeats: int) -> tuple[float, float]:
+def _best(call: Callable[[], object], repeats: int) -> tuple[float, float]:
     """(best, median) seconds of ``repeats`` calls."""
     times = []
     for _ in range(repeats):

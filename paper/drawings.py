@@ -13,7 +13,9 @@ MAX_DOTS = 2000  # per series
 PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac")
 
 
-def series_figure(x: np.ndarray, series: dict[str, np.ndarray], *, title: str, y_title: str, dots: bool = False):
+def series_figure(
+    x: np.ndarray, series: dict[str, np.ndarray], *, title: str, y_title: str, dots: bool = False
+) -> go.Figure:
     """One line (or cloud of dots) per labelled series over a shared x, thinned for a picture
     (SVG keeps every point: ~2,000 per series keeps a file small)."""
     keep = spread(len(x), MAX_DOTS) if dots else thin(len(x))

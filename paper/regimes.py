@@ -10,6 +10,7 @@ from core.experiments.regimes import TARGET_ACCURACY, geometric_grid
 from dashboard.figures.dynamics import curvature_view
 from dashboard.figures.map_kinds import map_figure
 from dashboard.jobs.plans import MAP_COPIES, MAP_EPS
+from dashboard.jobs.records import MapRecord
 from paper.lab import Lab
 from paper.sizes import Size
 from paper.story import EDGE, FTLE_STEPS, Drawn, Number
@@ -20,7 +21,7 @@ MAP_ETAS = (0.1, 10.0)
 DIGITS_ETAS = (1e-2, 10.0)
 
 
-def _strip_numbers(record, label: str) -> list[Number]:
+def _strip_numbers(record: MapRecord, label: str) -> list[Number]:
     """Where each regime starts on the strip, and the fastest eta to the target accuracy."""
     numbers = []
     for regime in ("edge", "chaotic"):

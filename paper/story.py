@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -16,6 +17,10 @@ from dashboard.jobs import compute
 from paper.drawings import displacement_histogram, series_figure
 from paper.lab import Lab
 from paper.sizes import Size
+
+if TYPE_CHECKING:
+    from core.experiments.diagnostics import Diagnostics
+    from dashboard.jobs.records import RunRecord
 
 LOW, EDGE, CHAOS = 0.01, 1.0, 5.0  # the paper's three learning rates
 FTLE_STEPS = 200  # the FTLE's horizon (docs/method.md §3)
@@ -45,7 +50,7 @@ class Figure:
     draw: Callable[[Lab, Size], Drawn]
 
 
-def _low(size: Size, seed: int = 0, **changes) -> dict:
+def _low(size: Size, seed: int = 0, **changes: Any) -> dict:
     """The eta = 0.01 run of the paper's first figures."""
     return {"seed": seed, "learning_rate": LOW, "n_steps": size.steps, "n_perturbations": size.copies, **changes}
 
@@ -142,7 +147,7 @@ def draw_ftle_stats(lab: Lab, size: Size) -> Drawn:
 
 
 # ---- eta = 5, chaotic-intermittent: Figs. 13-17, and Fig. 18 -------------------------------
-def _chaotic_runs(lab: Lab, size: Size, n: int):
+def _chaotic_runs(lab: Lab, size: Size, n: int) -> list[RunRecord]:
     return [
         lab.run(seed=s, learning_rate=CHAOS, n_steps=size.chaos_steps, n_perturbations=1, save_every=size.chaos_steps)
         for s in range(n)
@@ -169,7 +174,7 @@ def draw_chaos_selected(lab: Lab, size: Size) -> Drawn:
     return Drawn(panels, [])
 
 
-def _diagnostics(lab: Lab, size: Size):
+def _diagnostics(lab: Lab, size: Size) -> Diagnostics:
     """The diagnostics of the most irregular of Fig. 13's networks (the most distinct loss
     values after the transient): many networks at eta = 5 settle on a short cycle, whose
     diagnostics show a cycle, not chaos; the paper too shows selected runs."""
@@ -181,7 +186,7 @@ def _diagnostics(lab: Lab, size: Size):
     return lab.diagnostics(transient, size.shuffles, **settings)
 
 
-def _seed_number(d) -> Number:
+def _seed_number(d: Diagnostics) -> Number:
     return Number("seed drawn (the most irregular loss of Fig. 13's networks)", d.config.seed)
 
 

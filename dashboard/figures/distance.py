@@ -41,7 +41,17 @@ def _copies_name(m: int) -> str:
     return f"each copy d_m(t) ({m})"
 
 
-def grey_black(fig, x_curves, curves, x, mean, *, row=None, col=None, show_legend=True):
+def grey_black(
+    fig: go.Figure,
+    x_curves: np.ndarray,
+    curves: np.ndarray,
+    x: np.ndarray,
+    mean: np.ndarray,
+    *,
+    row: int | None = None,
+    col: int | None = None,
+    show_legend: bool = True,
+) -> None:
     """Each curve (S', M) a thin grey line over x_curves (S',), their mean (S,) black over x (S,)."""
     xs, ys = _with_gaps(x_curves, curves)
     place = {} if row is None else {"row": row, "col": col}

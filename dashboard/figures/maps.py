@@ -12,12 +12,13 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import plotly.graph_objects as go
 
 from dashboard.figures.base import _base_layout, _f32, colorbar_margin, log_axis
 
 
-def log_edges(centres) -> np.ndarray:
+def log_edges(centres: npt.ArrayLike) -> np.ndarray:
     """(n,) ascending positive centres -> (n + 1,) cell edges: the geometric midpoints of
     neighbours, and outer edges as far beyond the end centres as the nearest midpoint
     (half a decade either side of a single centre)."""
@@ -28,7 +29,7 @@ def log_edges(centres) -> np.ndarray:
     return np.concatenate([[c[0] ** 2 / mid[0]], mid, [c[-1] ** 2 / mid[-1]]])
 
 
-def linear_edges(centres) -> np.ndarray:
+def linear_edges(centres: npt.ArrayLike) -> np.ndarray:
     """(n,) ascending centres -> (n + 1,) edges at the midpoints (+-0.5 around a single one)."""
     c = np.asarray(centres, dtype=np.float64)
     if c.size == 1:
@@ -62,7 +63,17 @@ MAP_TEXT = {  # the 2-D map kinds of core.experiments.map_kinds
 NOT_DONE_COLOR = "#d9d9d9"  # the plot background, seen through cells not computed yet
 
 
-def map_heatmap(kind, etas, ys, value, share, done, *, diverged=None, title: str = "") -> go.Figure:
+def map_heatmap(
+    kind: str,
+    etas: npt.ArrayLike,
+    ys: npt.ArrayLike,
+    value: npt.ArrayLike,
+    share: npt.ArrayLike,
+    done: npt.ArrayLike,
+    *,
+    diverged: npt.ArrayLike | None = None,
+    title: str = "",
+) -> go.Figure:
     """A map over etas (E,) x ys (Y,) (eps for ``eta-eps``, seeds for ``eta-seed``); value,
     share, done and the optional diverged are (E, Y). Drawn as z[y][x] = value.T, NaN where
     not done: such cells are transparent over a grey background, while cells computed
@@ -113,7 +124,7 @@ def map_heatmap(kind, etas, ys, value, share, done, *, diverged=None, title: str
     return _map_layout(fig, kind, x_edges, y_edges, title, f"white: computed, {empty} · grey: not computed yet")
 
 
-def _computed_layer(x_edges, y_edges, done) -> go.Heatmap:
+def _computed_layer(x_edges: np.ndarray, y_edges: np.ndarray, done: np.ndarray) -> go.Heatmap:
     """White under every computed cell, so an empty computed cell differs from a pending one."""
     return go.Heatmap(
         x=x_edges,
@@ -129,7 +140,9 @@ def _computed_layer(x_edges, y_edges, done) -> go.Heatmap:
 MAX_SEED_TICKS = 10
 
 
-def _map_layout(fig, kind, x_edges, y_edges, title, note) -> go.Figure:
+def _map_layout(
+    fig: go.Figure, kind: str, x_edges: np.ndarray, y_edges: np.ndarray, title: str, note: str
+) -> go.Figure:
     log_y = MAP_TEXT[kind].log_y
     y_range = np.log10(y_edges[[0, -1]]) if log_y else y_edges[[0, -1]]
     y_axis = {"title": MAP_TEXT[kind].y_name, "range": y_range.tolist(), "showgrid": False}
@@ -180,7 +193,7 @@ def _log_ticks(logs: np.ndarray) -> dict:
     return {"tickvals": [math.log10(t) for t in inside], "ticktext": [f"{t:.3g}" for t in inside]}
 
 
-def _diverged_marks(fig, eta_grid, y_grid, diverged) -> None:
+def _diverged_marks(fig: go.Figure, eta_grid: np.ndarray, y_grid: np.ndarray, diverged: np.ndarray) -> None:
     fig.add_trace(
         go.Scatter(
             x=eta_grid[diverged],
@@ -193,7 +206,7 @@ def _diverged_marks(fig, eta_grid, y_grid, diverged) -> None:
     )
 
 
-def _selectable_centres(eta_grid, y_grid) -> go.Scatter:
+def _selectable_centres(eta_grid: np.ndarray, y_grid: np.ndarray) -> go.Scatter:
     """Invisible points at every cell centre: they make a box selection report its range."""
     centres = np.column_stack([eta_grid.ravel(), y_grid.ravel()])  # (Y E, 2)
     hidden = {"marker": {"opacity": 0}}
@@ -214,7 +227,9 @@ def _selectable_centres(eta_grid, y_grid) -> go.Scatter:
 # ---- the orbit diagram --------------------------------------------------------------------
 
 
-def orbit_figure(etas, losses, *, n_classes: int = 3, title: str = "Orbit diagram") -> go.Figure:
+def orbit_figure(
+    etas: npt.ArrayLike, losses: npt.ArrayLike, *, n_classes: int = 3, title: str = "Orbit diagram"
+) -> go.Figure:
     """The last N training losses at each eta as dots: one value for a fixed point, p for a
     period-p orbit, a band for chaos. etas (E,), losses (E, N) (NaN: diverged or not yet
     computed, not drawn). A dotted line at ln C, the loss of a network that gives every

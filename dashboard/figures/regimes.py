@@ -11,7 +11,10 @@ Regime colours are the Okabe-Ito palette (safe for the common colour-vision defi
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -51,7 +54,7 @@ def regime_legend_items(regime_text: dict[str, str] = REGIME_TEXT) -> list[tuple
 
 
 def regime_strip_figure(
-    etas,
+    etas: npt.ArrayLike,
     table: dict[str, np.ndarray],
     regimes: list[str | None],
     *,
@@ -93,7 +96,7 @@ def regime_strip_figure(
     return _strip_layout(fig, title)
 
 
-def _strip_axes(fig, edges: np.ndarray, col: dict[str, np.ndarray]) -> None:
+def _strip_axes(fig: go.Figure, edges: np.ndarray, col: dict[str, np.ndarray]) -> None:
     """The eta axis labelled on every panel (a projector shows one or two panels at a time),
     decades only; the log y axes likewise."""
     x_range = np.log10(edges[[0, -1]]).tolist() if edges.size else None
@@ -109,7 +112,7 @@ def _strip_axes(fig, edges: np.ndarray, col: dict[str, np.ndarray]) -> None:
     fig.update_yaxes(log_axis(ratios, title_text="ratio"), row=5, col=1)
 
 
-def _strip_layout(fig, title: str) -> go.Figure:
+def _strip_layout(fig: go.Figure, title: str) -> go.Figure:
     """The strip's title, the legend of its lines under the title, the panels, and the regime
     legend at the foot of the figure (the bands' colours, written once)."""
     fig = _base_layout(fig, title=title, uirevision="regime-strip")
@@ -134,7 +137,19 @@ def _panel_titles(target_accuracy: float | None) -> list[str]:
     return titles
 
 
-def _scatter(fig, x, y, name, color, row, y_format, *, secondary_y=False, dash=None, **extra) -> None:
+def _scatter(
+    fig: go.Figure,
+    x: np.ndarray,
+    y: np.ndarray,
+    name: str,
+    color: str,
+    row: int,
+    y_format: str,
+    *,
+    secondary_y: bool = False,
+    dash: str | None = None,
+    **extra: Any,
+) -> None:
     fig.add_trace(
         go.Scatter(
             x=x,
@@ -153,7 +168,7 @@ def _scatter(fig, x, y, name, color, row, y_format, *, secondary_y=False, dash=N
     )
 
 
-def _ftle_panel(fig, x, col) -> None:
+def _ftle_panel(fig: go.Figure, x: np.ndarray, col: dict[str, np.ndarray]) -> None:
     mean = col["ftle_mean"]
     error = {
         "type": "data",
@@ -168,14 +183,14 @@ def _ftle_panel(fig, x, col) -> None:
     _scatter(fig, x, kept, "FTLE fits kept", "#0072B2", 1, "%{y:.0%}", secondary_y=True, dash="dot", showlegend=True)
 
 
-def _loss_panel(fig, x, col) -> None:
+def _loss_panel(fig: go.Figure, x: np.ndarray, col: dict[str, np.ndarray]) -> None:
     _scatter(fig, x, col["final_loss"], "final loss", "#D55E00", 2, "%{y:.4g}", showlegend=True)
     for key, color in ACCURACY_COLORS.items():
         name = key.replace("_", " ")
         _scatter(fig, x, col[key], name, color, 2, "%{y:.1%}", secondary_y=True, dash="dash", showlegend=True)
 
 
-def _steps_panel(fig, x, col) -> None:
+def _steps_panel(fig: go.Figure, x: np.ndarray, col: dict[str, np.ndarray]) -> None:
     reached = col["reached_target"]
     fig.add_trace(
         go.Scatter(
@@ -194,7 +209,7 @@ def _steps_panel(fig, x, col) -> None:
     )
 
 
-def _two_over_eta_line(fig) -> None:
+def _two_over_eta_line(fig: go.Figure) -> None:
     """A dashed line at sharpness = 2/eta; a shape's label, since annotations on a log axis
     take log10 positions and shapes take data values."""
     panel = fig.get_subplot(5, 1)
@@ -211,12 +226,12 @@ def _two_over_eta_line(fig) -> None:
     )
 
 
-def _ref(axis) -> str:
+def _ref(axis: Any) -> str:
     """layout.xaxis5 -> "x5", the name a trace or shape refers to it by."""
     return axis.plotly_name.replace("axis", "")
 
 
-def _regime_bands(fig, edges: np.ndarray, labels: list[str | None]) -> None:
+def _regime_bands(fig: go.Figure, edges: np.ndarray, labels: list[str | None]) -> None:
     """One vrect per run of equal labels over every panel (yref paper), under the data."""
     start = 0
     for i in range(1, len(labels) + 1):
@@ -241,7 +256,7 @@ def _regime_bands(fig, edges: np.ndarray, labels: list[str | None]) -> None:
         start = i
 
 
-def _regime_legend(fig, regime_text: dict[str, str]) -> None:
+def _regime_legend(fig: go.Figure, regime_text: dict[str, str]) -> None:
     """Legend entries only (no points): a coloured square and one sentence per regime."""
     for label, color, sentence in regime_legend_items(regime_text):
         fig.add_trace(

@@ -40,7 +40,9 @@ def rate_segment(t0: float, y0: float, rate: float, t_end: float, lo: float, hi:
     return [float(t0), t1], [float(y0), float(y0 * math.exp(rate * (t1 - t0)))]
 
 
-def add_rate_line(fig: go.Figure, x: list, y: list, rate: float, name: str, *, row=None, col=None) -> go.Figure:
+def add_rate_line(
+    fig: go.Figure, x: list, y: list, rate: float, name: str, *, row: int | None = None, col: int | None = None
+) -> go.Figure:
     """A dashed green segment (from :func:`rate_segment`) named ``name``, its rate in the hover."""
     place = {} if row is None else {"row": row, "col": col}
     fig.add_trace(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,12 @@ from dashboard.jobs.records import (
     SpectrumRecord,
 )
 from dashboard.state.map_kinds import MAP_VIEWS
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from core.arrays import FloatArray
+    from core.data import Dataset
 
 SWEEP_EPS = np.logspace(-15, -2, 14)  # Fig. 6; Fig. 4's panels use 1e-14, 1e-10, 1e-6, 1e-2
 PANEL_EPS = (1e-14, 1e-10, 1e-6, 1e-2)
@@ -61,7 +67,7 @@ SPECTRUM_K_LARGE = 10  # exponents of a network whose Hessian is not formed (ove
 SPECTRUM_POINTS = 1000  # running estimates kept in a spectrum's record (and drawn)
 
 
-def leading_exponent(config: RunConfig, data=None) -> TangentSpectrum | None:
+def leading_exponent(config: RunConfig, data: Dataset | None = None) -> TangentSpectrum | None:
     """The leading tangent exponent of ``config``'s reference network (docs/method.md §10), or
     None for an optimizer whose Jacobian is not implemented (Adam)."""
     if not has_tangent(config):
@@ -137,7 +143,9 @@ def stability(config: RunConfig, on_progress: Callable | None = None) -> RunReco
     )
 
 
-def eps_sweep(config: RunConfig, on_progress: Callable | None = None, eps_values=SWEEP_EPS) -> EpsSweepRecord:
+def eps_sweep(
+    config: RunConfig, on_progress: Callable | None = None, eps_values: list[float] | FloatArray = SWEEP_EPS
+) -> EpsSweepRecord:
     """The run repeated at 14 eps (1e-15 .. 1e-2, or ``eps_values``), 5 copies each, one
     initial network."""
     small = dataclasses.replace(config, n_perturbations=min(config.n_perturbations, SWEEP_COPIES))
@@ -158,7 +166,7 @@ def ftle_sweep(
     n_steps: int,
     on_progress: Callable | None = None,
     workers: int = 1,
-    eps_values=FTLE_EPS,
+    eps_values: list[float] | FloatArray = FTLE_EPS,
 ) -> FTLERecord:
     """FTLE statistics over ``n_inits`` initial networks for 14 eps (the paper's Fig. 12, docs/method.md §3; or
     ``eps_values``), over ``workers`` processes."""
@@ -205,14 +213,22 @@ def orbital(config: RunConfig, t0: int, on_progress: Callable | None = None) -> 
 
 
 # ---- maps over the learning rate (the Regimes view) --------------------------------
-def regime_map(config: RunConfig, kind: str, etas, ys, n_inits: int, control, workers: int) -> MapRecord:
+def regime_map(
+    config: RunConfig,
+    kind: str,
+    etas: npt.ArrayLike,
+    ys: npt.ArrayLike,
+    n_inits: int,
+    control: Callable[[int, int, Any], object] | None,
+    workers: int,
+) -> MapRecord:
     """The map of ``kind`` (core.experiments.map_kinds) as a MapRecord; ``control`` gets the
     partial results (``map_record`` draws them)."""
     result = map_kind(kind).run(config, etas, ys, n_inits, workers=workers, on_progress=control)
     return map_record(kind, config, n_inits, result)
 
 
-def map_record(kind: str, config: RunConfig, n_inits: int, result) -> MapRecord:
+def map_record(kind: str, config: RunConfig, n_inits: int, result: Any) -> MapRecord:
     """A (partial) result of the core's map kind as a MapRecord (its fields: dashboard.state.map_kinds)."""
     empty = np.zeros(0)
     parts = {"table": {}, "regimes": (), "ys": empty, "value": empty, "share": empty, "diverged": empty,
@@ -244,6 +260,6 @@ def spectrum(config: RunConfig, k: int, control: Callable | None = None) -> Spec
     )
 
 
-def data_for(config: RunConfig):
+def data_for(config: RunConfig) -> Dataset:
     """The data of a run (for the Weights and Data views)."""
     return dataset_for(config, None)

@@ -60,12 +60,12 @@ def plan(kind: str, values: Any, extra: Any, limits: Limits, max_slots: int) -> 
     return PLANS[kind](values, extra, limits, max_slots)
 
 
-def _run_plan(values, _extra, limits: Limits, _slots) -> Plan:
+def _run_plan(values: Any, _extra: dict[str, Any], limits: Limits, _slots: int) -> Plan:
     config = admit(values, limits)
     return Plan(record_key("run", config), lambda control, _held: compute.stability(config, control))
 
 
-def _sweep_plan(values, _extra, limits: Limits, _slots) -> Plan:
+def _sweep_plan(values: Any, _extra: dict[str, Any], limits: Limits, _slots: int) -> Plan:
     config = to_config(run_values(values))
     copies, n_eps = compute.SWEEP_COPIES, len(compute.SWEEP_EPS)
     limits.check(
@@ -76,7 +76,7 @@ def _sweep_plan(values, _extra, limits: Limits, _slots) -> Plan:
     return Plan(record_key("sweep", config), lambda control, _held: compute.eps_sweep(config, control))
 
 
-def _ftle_plan(values, extra, limits: Limits, max_slots: int) -> Plan:
+def _ftle_plan(values: Any, extra: dict[str, Any], limits: Limits, max_slots: int) -> Plan:
     config = to_config(run_values(values))
     n_inits = whole_number("initial networks", extra.get("inits"), *FTLE_INITS)
     n_steps = whole_number("FTLE iterations", extra.get("steps"), *FTLE_STEPS)
@@ -94,7 +94,7 @@ def _ftle_plan(values, extra, limits: Limits, max_slots: int) -> Plan:
 ORBITAL_T0_SHARE = 0.8  # an empty t0 box: perturb at 4/5 of the run (the paper: 4000 of 5000)
 
 
-def orbital_t0(raw, n_steps: int) -> int:
+def orbital_t0(raw: Any, n_steps: int) -> int:
     """The orbital view's t0: a whole number below the iterations, or, left empty, 4/5 of them
     (so that a preset or a link of any length has a valid t0 without a race to set the box)."""
     if raw is None or (isinstance(raw, str) and not raw.strip()):
@@ -102,7 +102,7 @@ def orbital_t0(raw, n_steps: int) -> int:
     return whole_number("t0 (iteration to perturb at, below the iterations)", raw, 0, n_steps - 1)
 
 
-def _orbital_plan(values, extra, limits: Limits, _slots) -> Plan:
+def _orbital_plan(values: Any, extra: dict[str, Any], limits: Limits, _slots: int) -> Plan:
     config = admit(values, limits)
     t0 = orbital_t0(extra.get("t0"), config.n_steps)
     return Plan(record_key("orbital", config, str(t0)), lambda control, _held: compute.orbital(config, t0, control))
@@ -171,7 +171,7 @@ def map_cost(kind: str, config: RunConfig, n_etas: int, n_ys: int, n_inits: int,
     return dataclasses.replace(estimate, seconds=estimate.seconds * factor)
 
 
-def _map_plan(values, extra, limits: Limits, max_slots: int) -> Plan:
+def _map_plan(values: Any, extra: dict[str, Any], limits: Limits, max_slots: int) -> Plan:
     """A map of the Regimes view: the controls' network, data set, seed, eps and iterations
     (with MAP_COPIES copies), the view's settings (state.MAP_RULES) and an optional zoom box."""
     maps = map_values(extra)
@@ -209,7 +209,7 @@ CHAOS_SAVE_EVERY = 10  # saved weights of a long run (the weight series)
 CHAOS_STEPS = (TRANSIENT + MAX_LAG, 50_000)  # the diagnostics leave out the transient, then need max_lag steps
 
 
-def _chaos_plan(values, extra, limits: Limits, _slots) -> Plan:
+def _chaos_plan(values: Any, extra: dict[str, Any], limits: Limits, _slots: int) -> Plan:
     """The Chaos view's long run: the controls' network, data and seed at its own eta and steps."""
     eta = number("η of the long run", extra.get("eta"), 0.0, 1000.0)
     n_steps = whole_number("iterations of the long run", extra.get("steps"), *CHAOS_STEPS)
@@ -235,7 +235,7 @@ def spectrum_k(config: RunConfig) -> int:
     return dim if n_params <= EXACT_MAX_PARAMS else min(compute.SPECTRUM_K_LARGE, dim)
 
 
-def spectrum_config(values, extra) -> RunConfig:
+def spectrum_config(values: Any, extra: dict[str, Any]) -> RunConfig:
     """The reference network of the Chaos view's long run (the controls' network, data, seed
     and optimizer at the view's eta and iterations), trained alone."""
     eta = number("η of the long run", extra.get("eta"), 0.0, 1000.0)
@@ -244,7 +244,7 @@ def spectrum_config(values, extra) -> RunConfig:
     return dataclasses.replace(config, learning_rate=eta, n_steps=n_steps, n_perturbations=1, save_every=n_steps)
 
 
-def _spectrum_plan(values, extra, limits: Limits, _slots) -> Plan:
+def _spectrum_plan(values: Any, extra: dict[str, Any], limits: Limits, _slots: int) -> Plan:
     """The Chaos view's spectrum: the tangent exponents of its long run's reference network.
     Each step costs ~2P gradients (the dense Hessian; 2k Hessian-vector rows beyond
     EXACT_MAX_PARAMS) and a QR: priced as that many rows trained."""

@@ -3,12 +3,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dash import dcc, html
 
 from dashboard import views
 from dashboard.page import controls, ids, sync
 from dashboard.state.query import DEFAULT_VIEW
 from dashboard.state.rules import default_values
+
+if TYPE_CHECKING:
+    from dash import Dash
+
+    from dashboard.jobs.runner import Jobs
 
 INTRO = (
     "A small network learns to tell three Iris species apart by gradient descent: each step "
@@ -44,7 +51,7 @@ def build_layout() -> html.Div:
     )
 
 
-def register(app, store) -> None:
+def register(app: Dash, store: Jobs) -> None:
     """Every callback of the page: the controls', each view's, the exports'."""
     from dashboard.page import exports
 

@@ -81,7 +81,7 @@ def _register_sync(app: Dash) -> None:
             Input(slider, "value"),
             prevent_initial_call=True,
         )
-        def sync(typed, position, _box=box):
+        def sync(typed: Any, position: Any, _box: str = box) -> tuple[Any, Any]:
             if ctx.triggered_id == _box:
                 try:
                     return no_update, math.log10(RULES[_box].parse(typed))
@@ -98,7 +98,7 @@ def _register_sync(app: Dash) -> None:
         Input(ids.SEED_SLIDER, "value"),
         prevent_initial_call=True,
     )
-    def sync_seed(typed, position):
+    def sync_seed(typed: Any, position: Any) -> tuple[Any, Any]:
         if ctx.triggered_id == ids.SEED:
             try:
                 seed = RULES["seed"].parse(typed)
@@ -248,7 +248,7 @@ def _register_state(app: Dash) -> None:
         state={"last_valid": State(ids.VALID, "data"), "note": State(ids.PRESET_NOTE, "children")},
         prevent_initial_call=True,
     )
-    def validate(controls, maps, view, last_valid, note):
+    def validate(controls: Any, maps: Any, view: Any, last_valid: Any, note: Any) -> dict[str, Any]:
         values, errors = checked(controls, last_valid)
         maps = valid_map_values(maps)
         tab_only = set(ctx.triggered_prop_ids) == {f"{ids.TABS}.value"}  # a tab changed, no setting
@@ -285,7 +285,9 @@ def _register_state(app: Dash) -> None:
         },
         prevent_initial_call=False,  # runs on page load: a link restores its run
     )
-    def apply(search, presets, click, last_valid, written, finished_map):
+    def apply(
+        search: Any, presets: Any, click: Any, last_valid: Any, written: Any, finished_map: Any
+    ) -> dict[str, Any]:
         trigger = ctx.triggered_id
         if isinstance(trigger, dict):
             change = chosen_preset(trigger, presets)
@@ -313,7 +315,7 @@ def _register_state(app: Dash) -> None:
         },
         prevent_initial_call=True,
     )
-    def auto_run(released, submits, switch, pending, result):
+    def auto_run(released: Any, submits: Any, switch: Any, pending: Any, result: Any) -> dict[str, Any]:
         change = hand_applied(ctx.triggered_id, released, switch, pending, result)
         return {
             "controls": {name: change["controls"].get(name, no_update) for name in SLIDERS},
@@ -328,9 +330,11 @@ def _register_stops(app: Dash, store: Jobs, jobs: tuple[tuple[str, str, str], ..
     for cancel, pending in pairs:
 
         @app.callback(Input(cancel, "n_clicks"), State(pending, "data"), prevent_initial_call=True)
-        def cancel_job(_clicks, request):
+        def cancel_job(_clicks: Any, request: Any) -> None:
+            # the page's token, unchecked: request_stop checks it (ValueError: not a token)
+            token: Any = request.get("token") if isinstance(request, dict) else None
             with suppress(ValueError):  # no job (or no token): nothing to stop
-                store.admission.request_stop(request.get("token") if isinstance(request, dict) else None, CANCELLED)
+                store.admission.request_stop(token, CANCELLED)
 
     runs = [(ids.RUN, ids.PENDING)] + [(run, pending) for run, _, pending in jobs]
 
@@ -339,14 +343,15 @@ def _register_stops(app: Dash, store: Jobs, jobs: tuple[tuple[str, str, str], ..
         state={"jobs": [(State(run, "disabled"), State(pending, "data")) for run, pending in runs]},
         prevent_initial_call=True,
     )
-    def stop_outdated_jobs(valid, jobs):
+    def stop_outdated_jobs(valid: Any, jobs: Any) -> None:
         """``jobs``: (running, request) of every job."""
         with suppress(ValueError):
             values = run_values(valid)
             for running, request in jobs:
                 if running and isinstance(request, dict) and request.get("values") != values:
+                    token: Any = request.get("token")  # unchecked: request_stop checks it
                     with suppress(ValueError):
-                        store.admission.request_stop(request.get("token"), SETTINGS_CHANGED)
+                        store.admission.request_stop(token, SETTINGS_CHANGED)
 
 
 def shown_values(view: str, result: Any, pending: Any, finished_map: Any) -> list[dict]:
@@ -389,7 +394,16 @@ def _register_applied(app: Dash) -> None:
         state={"controls": CONTROL_STATES, "maps": MAP_STATES, "last_valid": State(ids.VALID, "data")},
         prevent_initial_call=True,
     )
-    def write_query(result, pending, finished_map, view, normalized, controls, maps, last_valid):
+    def write_query(
+        result: Any,
+        pending: Any,
+        finished_map: Any,
+        view: Any,
+        normalized: Any,
+        controls: Any,
+        maps: Any,
+        last_valid: Any,
+    ) -> str:
         # the controls as the browser holds them now (a link's or a preset's values land
         # together with its tab): a URL is written only once they are what the page shows
         values, _ = checked(controls, last_valid)
@@ -412,5 +426,5 @@ def _register_applied(app: Dash) -> None:
         State(ids.TABS, "value"),
         prevent_initial_call=True,
     )
-    def mark_out_of_date(valid, result, pending, finished_map, view):
+    def mark_out_of_date(valid: Any, result: Any, pending: Any, finished_map: Any, view: Any) -> str:
         return stale_note(valid, shown_values(view, result, pending, finished_map))

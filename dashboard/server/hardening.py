@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Flask, Response
 
 MAX_REQUEST_BYTES = 2 * 1024 * 1024  # the largest callback a page sends is a few kB (a map's box and store)
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -38,7 +42,7 @@ HEADERS = {
 HANDLES = re.compile(r"((?:cacheKey|job)=)[^&\s\"]+")
 
 
-def install(server, proxies: int = 0) -> None:
+def install(server: Flask, proxies: int = 0) -> None:
     """Bound the request size and add the security headers to every response of ``server``.
     Behind ``proxies`` trusted reverse proxies (WSD_PROXIES), the client's address is the one
     they forward in X-Forwarded-For (werkzeug's ProxyFix); otherwise that header is ignored, so
@@ -47,10 +51,11 @@ def install(server, proxies: int = 0) -> None:
     if proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=proxies)
+        # Flask's documented way to wrap its WSGI app; its stubs declare wsgi_app a method
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=proxies)  # type: ignore[method-assign]
 
     @server.after_request
-    def _security_headers(response):
+    def _security_headers(response: Response) -> Response:
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
         return response

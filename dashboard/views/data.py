@@ -108,11 +108,12 @@ def register(app: Dash, store: Jobs) -> None:
         Input(ids.DATA_Y, "value"),
         prevent_initial_call=True,
     )
-    def draw(request, fx, fy):
+    def draw(request: Any, fx: Any, fy: Any) -> tuple[Any, ...]:
         if request is None:  # the last run was stopped before it finished
             stopped = "The last run was stopped before it finished: press Run."
             return figures.base.empty_figure(stopped), "", no_update, no_update
         record, key = keyed_record(store, "run", request)
+        assert isinstance(record, RunRecord)  # the record of a plan of kind "run"
         data = compute.data_for(record.config)
         figure, caption = data_view(record, data, fx, fy)
         return with_record_key(figure, key), caption, *intro(data)

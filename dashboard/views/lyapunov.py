@@ -3,6 +3,8 @@ against eps (docs/method.md §3; the paper's Fig. 12)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from dash import Dash, Input, Output, dcc, html, no_update
@@ -11,7 +13,7 @@ from dash.exceptions import PreventUpdate
 from dashboard import figures
 from dashboard.jobs import compute
 from dashboard.jobs.flow import SideJob, keyed_record, register_csv_export, with_record_key
-from dashboard.jobs.records import FTLERecord
+from dashboard.jobs.records import FTLERecord, RunRecord
 from dashboard.jobs.runner import Jobs
 from dashboard.page import ids
 from dashboard.page.components import explain, graph, job_bar, text_input
@@ -136,10 +138,11 @@ def ftle_table(record: FTLERecord) -> html.Table:
 
 def register(app: Dash, store: Jobs) -> None:
     @app.callback(Output(ids.FIT_GRAPH, "figure"), Input(ids.RESULT, "data"), prevent_initial_call=True)
-    def draw_fit(request):
+    def draw_fit(request: Any) -> Any:
         if request is None:  # the last run was stopped before it finished
             return figures.base.empty_figure("The last run was stopped before it finished: press Run.")
         record, key = keyed_record(store, "run", request)
+        assert isinstance(record, RunRecord)  # the record of a plan of kind "run"
         return with_record_key(figures.spectrum.add_leading_to_fit(figures.lyapunov.fit_view(record), record), key)
 
     register_csv_export(
@@ -160,8 +163,9 @@ def register(app: Dash, store: Jobs) -> None:
         Input(ids.FTLE_HIST_EPS, "value"),
         prevent_initial_call=True,
     )
-    def draw_ftle(request, hist_exponent):
+    def draw_ftle(request: Any, hist_exponent: Any) -> tuple[Any, ...]:
         record, key = keyed_record(store, "ftle", request)
+        assert isinstance(record, FTLERecord)  # the record of a plan of kind "ftle"
         try:
             exponent = FTLE_HIST_EXPONENT(hist_exponent)
         except ValueError as exc:

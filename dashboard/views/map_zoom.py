@@ -110,5 +110,5 @@ def _as_list(data: Any) -> list | None:
     return data if isinstance(data, list) else None
 
 
-def _zoom(finished: dict):
+def _zoom(finished: dict) -> Any:
     return (finished.get("extra") or {}).get("zoom")

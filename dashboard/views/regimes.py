@@ -45,7 +45,7 @@ MAP_STATES = {name: State(name, "value") for name in MAP_CONTROLS}
 
 
 def layout() -> list:
-    def field(label: str, name: str, width: str = "6rem"):
+    def field(label: str, name: str, width: str = "6rem") -> html.Label:
         return html.Label([label, text_input(name, MAP_RULES[name].default, None, style={"width": width})])
 
     return [
@@ -137,7 +137,7 @@ class MapSteps(JobSteps):
         coarse = _coarse_record(self.store, pending)  # a zoom: the coarse map shows until replaced
         zoomed = self.zoomed = pending["extra"].get("zoom") is not None
 
-        def live(done, total, elapsed, partial):
+        def live(done: int, total: int, elapsed: float, partial: Any) -> None:
             record = compute.map_record(kind, config, n_inits, partial)
             record = record if coarse is None else with_coarse(record, coarse)
             label = progress_label(done, total, elapsed, plan.seconds)
@@ -146,7 +146,7 @@ class MapSteps(JobSteps):
             figure = with_record_key(map_figure(record, live=True, zoomed=zoomed).to_plotly_json(), plan.key)
             set_progress((label, figure))
 
-        def wait(ahead, waited):
+        def wait(ahead: int, waited: float) -> None:
             set_progress((queued_label(ahead, waited), no_update))
 
         return live, wait
@@ -188,7 +188,7 @@ def view_key(key: str) -> str:
     return f"{key}:view"
 
 
-def replay(store: Jobs, key: str):
+def replay(store: Jobs, key: str) -> Any:
     """A finished map's figure, if it and its record are stored (a click or zoom needs the record)."""
     figure = store.entry(view_key(key)) if store.has(key) else None
     return None if figure is None else with_record_key(figure, key)
@@ -219,7 +219,18 @@ def register(app: Dash, store: Jobs) -> None:
         },
         prevent_initial_call=True,
     )
-    def request(run, zoom_in, zoom_out, autorun, running, controls, last_valid, maps, selected, finished):
+    def request(
+        run: Any,
+        zoom_in: Any,
+        zoom_out: Any,
+        autorun: Any,
+        running: Any,
+        controls: Any,
+        last_valid: Any,
+        maps: Any,
+        selected: Any,
+        finished: Any,
+    ) -> dict[str, Any]:
         """Refusals and cached maps answer at once; the others start the background job. Run
         map runs the settings above; Zoom in the box drawn on the map on screen, Zoom out the
         map that one refines; a link's zoom comes with its request to run (AUTORUN). The
@@ -257,7 +268,7 @@ def register(app: Dash, store: Jobs) -> None:
         prevent_initial_call=True,
         manager=getattr(app, "coordinator_manager", None),  # with Celery: here, its cells on the workers
     )
-    def work(set_progress, pending):
+    def work(set_progress: Callable, pending: Any) -> tuple[Any, ...]:
         return map_job(store, pending, set_progress)
 
     @app.callback(
@@ -265,7 +276,7 @@ def register(app: Dash, store: Jobs) -> None:
         Output(ids.MAP_ZOOM_NOTE, "hidden"),
         Input(ids.MAP_STORE, "data"),
     )
-    def show_zoom(finished):
+    def show_zoom(finished: Any) -> tuple[str, bool]:
         note = zoom_note(finished)
         return note, not note
 
