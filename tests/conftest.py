@@ -40,6 +40,7 @@ SLOW_FILES = (
     "tests/test_cli_diagnostics.py",
     "tests/test_cli_sharpness.py",
     # the command line end to end, one Python process per test (~1.5 s each)
+    "tests/test_cli.py",
     "tests/test_cli_batch.py",
     "tests/test_cli_depth.py",
     "tests/test_cli_map_value.py",
