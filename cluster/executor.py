@@ -368,7 +368,7 @@ class CeleryExecutor(Executor):
         """Settle ``future`` with the answer of its copy ``task_id``; revoke the other copies."""
         try:
             if meta["status"] != "SUCCESS":  # the task failed outside fn (worker error, bad signature)
-                raise self.app.backend.exception_to_python(meta["result"])
+                raise self._worker_error(self.app.backend.exception_to_python(meta["result"]))
             ok, value = unseal(meta["result"], self.app.chunk_key)
         except Exception as exc:
             ok, value = False, exc
@@ -382,6 +382,18 @@ class CeleryExecutor(Executor):
             self.app.backend.forget(task_id)  # its answer has been read: free it in Redis
         except LOST_CONNECTION as exc:  # it expires on its own (result_expires)
             log.warning("could not forget the result of task %s: %s", task_id, exc)
+
+    def _worker_error(self, exc: BaseException) -> BaseException:
+        """The error a worker stored for a task that failed outside ``fn``. Its worker having lost
+        Redis (it computed the chunk, then could not store the answer: Redis restarted under
+        it, and it stored this failure once back) is :class:`RedisLost`, as the executor's own
+        outages are: the chunk's answer can never come."""
+        if not isinstance(exc, LOST_CONNECTION):
+            return exc
+        return RedisLost(
+            f"the worker computing a chunk lost the connection to Redis at {self._where()} before it "
+            f"could store the answer ({exc}): the chunk is lost"
+        )
 
     def _revoke(self, task_id: str, *, terminate: bool = True) -> None:
         """Ask the workers to drop or (``terminate``) stop the task. Without Redis the request cannot go out

@@ -43,6 +43,9 @@ R = TypeVar("R")
 # slow or lost chunks stops within it (its page polls every 0.2 s); a dashboard job's check
 # is two look-ups (dashboard.jobs.runner.Control: ~15 us on files; with Celery one Redis MGET).
 STOP_CHECK_SECONDS = 0.5
+# How long a stopped pool's manager thread is waited for (its workers are terminated: it ends
+# within milliseconds, measured; the bound only keeps a stuck one from holding the exit).
+MANAGER_JOIN_SECONDS = 10.0
 
 
 _EXECUTOR: contextvars.ContextVar[Executor | None] = contextvars.ContextVar("chunk_executor", default=None)
@@ -203,13 +206,20 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
     """End ``pool``'s worker processes now, not after the chunks they are computing (which
     shutting down the pool would wait for). Python 3.14 has ``terminate_workers``; before it,
     the pool's process table is the only handle on them."""
+    manager = getattr(pool, "_executor_manager_thread", None)
     terminate = getattr(pool, "terminate_workers", None)
     if terminate is not None:
         terminate()
-        return
-    for process in list(getattr(pool, "_processes", {}).values()):
-        process.terminate()
-    pool.shutdown(wait=False, cancel_futures=True)
+    else:
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+    # The pool's manager thread closes its wake-up pipe as it ends. Left running (shutdown(wait=
+    # False) forgets it, so the ``with`` block's own shutdown does not join it), it raced the
+    # interpreter's exit, which writes to that pipe: "OSError: [Errno 9] Bad file descriptor"
+    # after "cli.py sweep: terminated" (seen once in CI). Its workers are gone: it ends at once.
+    if manager is not None:
+        manager.join(MANAGER_JOIN_SECONDS)
 
 
 def _script_line_workers_rerun() -> tuple[str, int] | None:

@@ -156,3 +156,26 @@ def test_no_chunk_sent_again_is_no_news():
     with ThreadPoolExecutor(max_workers=2) as pool:
         map_chunks(_slow_square, [1, 2], executor=pool, on_progress=lambda *_: heard.append(sent_again_news()))
     assert heard == ["", ""]
+
+
+def test_stopped_workers_leave_no_thread_to_race_the_exit():
+    """A pool stopped mid-chunk (Ctrl-C, SIGTERM) has no worker and no manager thread left when
+    _stop_workers returns: a manager thread still running closed its wake-up pipe while the
+    interpreter's exit wrote to it ("OSError: Bad file descriptor" after "cli.py sweep:
+    terminated")."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from core.engine.parallel import _stop_workers
+
+    pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("forkserver"))
+    futures = [pool.submit(time.sleep, 60) for _ in range(2)]
+    processes = list(pool._processes.values())
+    manager = pool._executor_manager_thread
+    _stop_workers(pool)
+    assert not manager.is_alive()
+    for process in processes:
+        process.join(10)
+        assert not process.is_alive()
+    for future in futures:
+        assert future.done()
