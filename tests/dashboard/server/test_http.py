@@ -132,7 +132,12 @@ def test_a_job_whose_page_stops_polling_stops_itself(client, settings):
     body = client.body(client.callback_key("pending"), {"pending.data": _request(long_run, _token(7))})
     handles = client.start_job(body)
     job = _process(int(handles["job"].split("~")[0]))
-    _until(lambda: _admission(settings).running() == 1, "the job to take its slot", timeout=60)
+
+    def running() -> bool:  # the page polls until the job runs (a loaded machine may take over
+        client.poll(body, handles)  # WSD_ABANDON_SECONDS to start it: unpolled, it gave up first)
+        return _admission(settings).running() == 1
+
+    _until(running, "the job to take its slot", timeout=60)
     # no more polls: the tab was closed. WSD_ABANDON_SECONDS is 2 here; the run would take
     # 25-40 s (and twice that on a machine twice as slow), and the empty cache below tells a
     # stopped run from a finished one
