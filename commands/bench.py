@@ -15,6 +15,7 @@ from core.config import RunConfig
 from core.engine.parallel import default_workers
 from core.engine.speed import DepthSpeed, measure_depth, measure_rate, measure_throughput
 from core.experiments.lyapunov_sweep import run_lyapunov
+from core.experiments.maps import run_map
 from core.experiments.regimes import geometric_grid, run_sweep
 from core.experiments.spectrum import run_spectrum
 from core.experiments.stability import run_stability
@@ -51,15 +52,33 @@ def bench_default_run(threads: int, repeats: int) -> tuple[float, float]:
 
 def bench_sweep(workers: int | None) -> dict:
     """The default 1-D regime sweep on Iris: 25 eta x 20 networks x (1 + 5) x 500 steps, FTLE
-    fits and exact Hessians included."""
+    fits and exact Hessians included. ``cpu_seconds`` is this process's CPU time: the whole
+    job's with ``--workers 1`` (every chunk then runs here), steadier than the wall clock on
+    a shared machine."""
     config = RunConfig(n_steps=500, n_perturbations=5)
     run_sweep(RunConfig(n_steps=2, n_perturbations=1), [0.1], 1, workers=1)  # compile (or load) the kernel
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     run_sweep(config, geometric_grid(1e-3, 20.0, 25), 20, workers=workers)
     return {
         "job": "1-D sweep, 25 eta x 20 networks x (1 + 5) x 500 steps",
         "traj_steps": 25 * 20 * 6 * 500,
         "seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - cpu,
+        "workers": workers or default_workers(),
+    }
+
+
+def bench_seed_map(workers: int | None) -> dict:
+    """An eta x seed map on Iris: 25 eta (the sweep's) x 20 seeds, one network each, 500 steps;
+    ``cpu_seconds`` as in :func:`bench_sweep`."""
+    run_map("eta-seed", RunConfig(n_steps=2), [0.1], [0], workers=1)  # compile (or load) the kernel
+    started, cpu = time.perf_counter(), time.process_time()
+    run_map("eta-seed", RunConfig(n_steps=500), geometric_grid(1e-3, 20.0, 25), np.arange(20), workers=workers)
+    return {
+        "job": "eta x seed map, 25 eta x 20 seeds x 500 steps",
+        "traj_steps": 25 * 20 * 500,
+        "seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - cpu,
         "workers": workers or default_workers(),
     }
 
@@ -182,9 +201,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         lines.append(f"{large['job']}: {large['seconds']:.1f} s on {large['workers']} worker(s)")
     if args.sweep:
         payload["sweep"] = sweep = bench_sweep(args.workers)
+        payload["seed_map"] = seed_map = bench_seed_map(args.workers)
         hess = payload["hessian"] = bench_hessian(args.repeats)
         lines += [
-            f"{sweep['job']}: {sweep['seconds']:.1f} s on {sweep['workers']} worker(s)",
+            f"{job['job']}: {job['seconds']:.1f} s on {job['workers']} worker(s) "
+            f"(CPU time of this process {job['cpu_seconds']:.1f} s)"
+            for job in (sweep, seed_map)
+        ]
+        lines += [
             f"exact Hessian of the {hess['n_params']}-parameter network: {1e3 * hess['seconds']:.2f} ms "
             f"(best of {args.repeats} x 100; median {1e3 * hess['median_seconds']:.2f} ms)",
         ]
@@ -226,7 +250,11 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
     bench.add_argument("--seconds", type=positive_float, default=1.0, help="duration of each timed run")
     bench.add_argument("--repeats", type=count_arg, default=5, help="timed runs per K (best and median reported)")
     bench.add_argument("--large", action="store_true", help="also time the 8.4 M trajectory-step job")
-    bench.add_argument("--sweep", action="store_true", help="also time the default regime sweep and the exact Hessian")
+    bench.add_argument(
+        "--sweep",
+        action="store_true",
+        help="also time the default regime sweep, an eta x seed map and the exact Hessian",
+    )
     bench.add_argument("--workers", type=count_arg, default=None, help="processes for --large (default: all cores)")
     bench.add_argument(
         "--digits", action="store_true", help="also time digits beside its FLOP-limited rate (DGEMM GFLOP/s)"

@@ -27,7 +27,9 @@ releases the GIL, so :class:`core.engine.objective.Objective` can split the rows
 Hidden layers: sigmoid, tanh, ReLU. Output: softmax (the default); the legacy sigmoid
 output stays on the NumPy path. ``softmax_loss_grad`` is the paper's one hidden layer;
 ``deep_softmax_loss_grad`` takes 1 to 4 (docs/method.md §12) and is used from two on, so the
-one-layer network keeps its kernel, bits and speed.
+one-layer network keeps its kernel, bits and speed. Both inline one output block,
+``_softmax_cross_entropy`` (numba inlines it into each, so it compiles as the code it replaced:
+the outputs of both kernels were checked unchanged bit for bit, docs/performance.md).
 """
 
 from __future__ import annotations
@@ -123,6 +125,56 @@ def exp_array(x: FloatArray, out: FloatArray) -> None:
         out[i] = exp(x[i])
 
 
+@nb.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _softmax_cross_entropy(
+    z: FloatArray, onehots: tuple[FloatArray, ...], top: FloatArray, true_shift: FloatArray, bias_grad: FloatArray
+) -> tuple[float, float]:
+    """The output block of both kernels, for one network: logits ``z`` (C, N) in, d loss / d z
+    = (softmax - onehot) / N out in their place, the output bias's gradient (C,) into
+    ``bias_grad``; returns (mean cross-entropy, accuracy). ``top`` and ``true_shift`` (N,) are
+    work rows. Inlined by numba into each kernel, so its loops compile (and vectorise) in place."""
+    c, n = len(onehots), z.shape[1]
+    inv_n = 1.0 / n
+    # shifted by the max over classes; true_shift = z_y - max z: 0 iff the true class wins
+    for s in range(n):
+        best, true = z[0, s], onehots[0][s] * z[0, s]
+        for m in range(1, c):
+            v = z[m, s]
+            best = v if v > best else best
+            true += onehots[m][s] * v
+        top[s], true_shift[s] = best, true - best
+    for m in range(c):
+        for s in range(n):
+            z[m, s] = exp(z[m, s] - top[s])
+    for s in range(n):
+        total = 0.0
+        for m in range(c):
+            total += z[m, s]
+        top[s] = total  # in [1, C] for a finite row
+    # sum_s log(total_s) as logs of products of 32: 4 scalar logs instead of N (they
+    # were ~15% of the kernel); each product <= C^32, so no overflow for C <= 10^9
+    sum_log = 0.0
+    for lo in range(0, n, _LOG_CHUNK):
+        product = 1.0
+        for s in range(lo, min(lo + _LOG_CHUNK, n)):
+            product *= top[s]
+        sum_log += math.log(product)
+    sum_true, right = 0.0, 0.0
+    for s in range(n):
+        sum_true += true_shift[s]
+        right += 1.0 if true_shift[s] >= 0.0 else 0.0
+        top[s] = inv_n / top[s]
+    # d loss / d z = (softmax - onehot) / N
+    for m in range(c):
+        acc, om = 0.0, onehots[m]
+        for s in range(n):
+            v = z[m, s] * top[s] - om[s] * inv_n
+            z[m, s] = v
+            acc += v
+        bias_grad[m] = acc
+    return (sum_log - sum_true) * inv_n, right * inv_n
+
+
 @nb.njit(cache=True, fastmath=FASTMATH, nogil=True, error_model="numpy")
 def softmax_loss_grad(
     theta: FloatArray,
@@ -150,7 +202,6 @@ def softmax_loss_grad(
     top = np.empty(n)  # max over classes, then sum_m exp(z_m - max), then 1 / (N times that)
     true_shift = np.empty(n)  # z_y - max z: 0 iff the true class wins
     da = np.empty(n)  # d loss / d (pre-activation of one hidden unit)
-    inv_n = 1.0 / n
     is_sigmoid = 1.0 if activation == SIGMOID else 0.0
     is_tanh = 1.0 if activation == TANH else 0.0
     is_relu = 1.0 if activation == RELU else 0.0
@@ -185,44 +236,8 @@ def softmax_loss_grad(
                 v = aj[s]
                 for m in range(c):
                     z[m, s] += th[wj + m] * v
-        # softmax cross-entropy, shifted by the max over classes
-        for s in range(n):
-            best, true = z[0, s], onehots[0][s] * z[0, s]
-            for m in range(1, c):
-                v = z[m, s]
-                best = v if v > best else best
-                true += onehots[m][s] * v
-            top[s], true_shift[s] = best, true - best
-        for m in range(c):
-            for s in range(n):
-                z[m, s] = exp(z[m, s] - top[s])
-        for s in range(n):
-            total = 0.0
-            for m in range(c):
-                total += z[m, s]
-            top[s] = total  # in [1, C] for a finite row
-        # sum_s log(total_s) as logs of products of 32: 4 scalar logs instead of N (they
-        # were ~15% of the kernel); each product <= C^32, so no overflow for C <= 10^9
-        sum_log = 0.0
-        for lo in range(0, n, _LOG_CHUNK):
-            product = 1.0
-            for s in range(lo, min(lo + _LOG_CHUNK, n)):
-                product *= top[s]
-            sum_log += math.log(product)
-        sum_true, right = 0.0, 0.0
-        for s in range(n):
-            sum_true += true_shift[s]
-            right += 1.0 if true_shift[s] >= 0.0 else 0.0
-            top[s] = inv_n / top[s]
-        loss[k], accuracy[k] = (sum_log - sum_true) * inv_n, right * inv_n
-        # d loss / d z = (softmax - onehot) / N
-        for m in range(c):
-            acc, om = 0.0, onehots[m]
-            for s in range(n):
-                v = z[m, s] * top[s] - om[s] * inv_n
-                z[m, s] = v
-                acc += v
-            g[o_b2 + m] = acc
+        # softmax cross-entropy; z becomes d loss / d z, and the output bias's gradient is written
+        loss[k], accuracy[k] = _softmax_cross_entropy(z, onehots, top, true_shift, g[o_b2 : o_b2 + c])
         # back through the hidden layer, one unit at a time
         for j in range(h):
             aj, wj = a[j], o_w2 + j * c
@@ -302,7 +317,6 @@ def deep_softmax_loss_grad(
     z = np.empty((c, n))
     top = np.empty(n)
     true_shift = np.empty(n)
-    inv_n = 1.0 / n
     is_sigmoid = 1.0 if activation == SIGMOID else 0.0
     is_tanh = 1.0 if activation == TANH else 0.0
     is_relu = 1.0 if activation == RELU else 0.0
@@ -345,40 +359,7 @@ def deep_softmax_loss_grad(
                 for m in range(c):
                     z[m, s] += th[wj + m] * v
         # softmax cross-entropy, as softmax_loss_grad
-        for s in range(n):
-            best, true = z[0, s], onehots[0][s] * z[0, s]
-            for m in range(1, c):
-                v = z[m, s]
-                best = v if v > best else best
-                true += onehots[m][s] * v
-            top[s], true_shift[s] = best, true - best
-        for m in range(c):
-            for s in range(n):
-                z[m, s] = exp(z[m, s] - top[s])
-        for s in range(n):
-            total = 0.0
-            for m in range(c):
-                total += z[m, s]
-            top[s] = total
-        sum_log = 0.0
-        for lo in range(0, n, _LOG_CHUNK):
-            product = 1.0
-            for s in range(lo, min(lo + _LOG_CHUNK, n)):
-                product *= top[s]
-            sum_log += math.log(product)
-        sum_true, right = 0.0, 0.0
-        for s in range(n):
-            sum_true += true_shift[s]
-            right += 1.0 if true_shift[s] >= 0.0 else 0.0
-            top[s] = inv_n / top[s]
-        loss[k], accuracy[k] = (sum_log - sum_true) * inv_n, right * inv_n
-        for m in range(c):
-            acc, om = 0.0, onehots[m]
-            for s in range(n):
-                v = z[m, s] * top[s] - om[s] * inv_n
-                z[m, s] = v
-                acc += v
-            g[o_b_out + m] = acc
+        loss[k], accuracy[k] = _softmax_cross_entropy(z, onehots, top, true_shift, g[o_b_out : o_b_out + c])
         # into the last hidden layer: its error, its bias's gradient, the output weights'
         o_b_last = w_at[depth - 1] + sizes[depth - 1] * h_last
         for j in range(h_last):

@@ -12,10 +12,10 @@ its own learning rate. The chunks run over worker processes. Their size depends 
 job, never on the number of workers, and a row's arithmetic does not depend on the other rows
 of its batch, so the results are identical for any number of workers.
 
-Per cell the reference's training loss and test accuracy are kept at every step (the test
-accuracy is evaluated on the reference rows inside the objective, once per step, unless
-not asked), the mean distance of its copies at each eps, the first non-finite step, whether
-any row diverged (in all and at each eps), and optionally the sharpness of its final network
+Per cell the reference's training loss and test accuracy are kept at every step (the
+objective keeps the reference rows of each step, and their test accuracy is computed a block
+of steps at a time, unless not asked), the mean distance of its copies at each eps, the first
+non-finite step, whether any row diverged (in all and at each eps), and optionally the sharpness of its final network
 and the leading tangent exponent of its reference (docs/method.md §10), carried along the
 chunk's one training (``core.analysis.tangent.LeadingTangents``: two rows more a step and cell,
 in the same objective call on the compiled engine, the training's numbers unchanged).
@@ -46,6 +46,8 @@ from core.validate import check_float, check_int
 
 ROWS_PER_CHUNK = 128  # rows of one descend call: the engine's rate is flat from ~20 rows up (bench)
 MIN_CHUNKS = 16  # small jobs still split, so progress moves and both cores work
+ACCURACY_NETWORKS = 512  # networks per test-accuracy call (_steps_per_block)
+ACCURACY_FLOATS = 2**19  # their parameters and forward pass: 4 MB (not in cells_bytes)
 
 # on_progress(done_cells, total_cells, partial CellResults) -> False to cancel
 CellProgress = Callable[[int, int, "CellResults"], object]
@@ -122,19 +124,53 @@ class _Chunk:
 
 
 class _WithTestAccuracy:
-    """The training objective, also recording the test accuracy of the reference rows each
-    time it is called: descend calls it once per step t = 0..T, in order."""
+    """The training objective, also keeping the reference rows of each call: descend calls it
+    once per step t = 0..T, in order. Their test accuracy is computed for ``block`` steps at
+    once, all the block's networks in one :meth:`MLP.accuracy` call: its formula, and each
+    network's forward pass is the same arithmetic whatever else is in the call, so the numbers
+    are those of one call a step, bit for bit (tests/core/experiments/test_cells_test_accuracy.py).
+    One call a step cost the default sweep ~11% of its time (docs/performance.md)."""
 
     def __init__(self, objective: Objective, mlp: MLP, data: Dataset, rows: IntArray, n_steps: int) -> None:
         self.objective, self.mlp, self.data, self.rows = objective, mlp, data, rows
         self.accuracy = np.full((n_steps + 1, rows.size), np.nan)  # (T + 1, c)
-        self.t = 0
+        self.block = _steps_per_block(mlp, rows.size, len(data.y_test), n_steps + 1)
+        self.kept = np.empty((self.block, rows.size, mlp.n_params))  # (B, c, P) since step self.first
+        self.t = self.first = 0
 
     def __call__(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         if self.t < len(self.accuracy) and len(self.data.y_test):
-            self.accuracy[self.t] = self.mlp.accuracy(theta[self.rows], self.data.x_test, self.data.y_test)
+            np.take(theta, self.rows, axis=0, out=self.kept[self.t - self.first])
         self.t += 1
+        if self.t - self.first == self.block:
+            self.flush()
         return self.objective(theta)
+
+    def finish(self) -> FloatArray:
+        """(T + 1, c) the test accuracy of every step called so far (NaN for the others)."""
+        self.flush()
+        return self.accuracy
+
+    def flush(self) -> None:
+        """The test accuracy of the steps kept since the last flush."""
+        n_kept, c = min(self.t, len(self.accuracy)) - self.first, self.rows.size
+        if n_kept > 0 and len(self.data.y_test):
+            kept = self.kept[:n_kept].reshape(n_kept * c, -1)
+            got = self.mlp.accuracy(kept, self.data.x_test, self.data.y_test)
+            self.accuracy[self.first : self.first + n_kept] = got.reshape(n_kept, c)
+        self.first += n_kept
+
+
+def _steps_per_block(mlp: MLP, n_refs: int, n_test: int, n_steps: int) -> int:
+    """Steps whose test accuracy one :meth:`MLP.accuracy` call computes: about
+    ACCURACY_NETWORKS networks, and their parameters and forward pass (every layer's (N_test,)
+    outputs per network) within ACCURACY_FLOATS; at least one step, at most all. Measured, CPU
+    time per network of the default network on the 30 Iris test rows: 2.5 us in calls of 21
+    (one step of a sweep's chunk), 1.5 us in calls of 504 (24 steps); 1.6 and 1.5 us at 128
+    networks a step (an eta x seed chunk), where the forward pass itself is the cost."""
+    per_network = mlp.n_params + (sum(mlp.widths) + 2 * mlp.n_classes) * max(n_test, 1)
+    fits = min(ACCURACY_NETWORKS // n_refs, ACCURACY_FLOATS // (n_refs * per_network))
+    return max(1, min(n_steps, fits))
 
 
 def _train_chunk(chunk: _Chunk) -> CellResults:
@@ -164,9 +200,9 @@ def _train_cells_of(chunk: _Chunk) -> CellResults:
     if chunk.with_leading:  # the references' tangent vectors carried in the same calls
         carrier = LeadingTangents(objective, chunk.etas, t, refs, cfg.update_rule(), batches)
     trained = objective if carrier is None else carrier
-    observed = _WithTestAccuracy(trained, mlp, chunk.data, refs, t)  # all NaN if not called
+    observed = _WithTestAccuracy(trained, mlp, chunk.data, refs, t) if chunk.with_test_accuracy else None
     traj = descend(
-        observed if chunk.with_test_accuracy else trained,
+        trained if observed is None else observed,
         np.vstack(blocks),
         np.repeat(chunk.etas, per_cell),
         t,
@@ -177,7 +213,7 @@ def _train_cells_of(chunk: _Chunk) -> CellResults:
         batches=batches,  # the test accuracy is read once per step, on the full batch
     )
     diverged_at = traj.diverged_at[refs]
-    test_accuracy = observed.accuracy.T.copy()  # (c, T + 1)
+    test_accuracy = np.full((c, t + 1), np.nan) if observed is None else observed.finish().T.copy()  # (c, T + 1)
     test_accuracy[np.arange(t + 1)[None, :] >= np.where(diverged_at == NEVER, t + 1, diverged_at)[:, None]] = np.nan
     copies = traj.distance.reshape(t + 1, c, per_cell)[:, :, 1:].reshape(t + 1, c, n_eps, m)
     final = traj.final_theta[refs]
@@ -230,7 +266,7 @@ def cells_bytes(n_cells: int, n_eps: int, n_copies: int, n_steps: int, n_params:
     """Peak memory of :func:`train_cells`: the chunks running at once (their descend, their
     start blocks and the copy of the distances that the mean makes), plus the results held
     here (loss, test accuracy and E mean distances per cell and step, twice while a chunk's
-    part is written in)."""
+    part is written in). The test accuracy's block of steps (at most 4 MB) is left out."""
     per_cell = 1 + n_eps * n_copies
     rows = cells_per_chunk(n_cells, per_cell) * per_cell
     in_flight = min(workers, math.ceil(n_cells / (rows // per_cell)))
@@ -261,8 +297,9 @@ def train_cells(
     ``theta0`` (P,), if given, is every cell's initial network (the seeds still draw the
     perturbation directions), as ``run_stability(..., theta0=...)`` does.
     ``with_test_accuracy=False`` skips the test accuracy of every step (NaN): the FTLE sweep
-    has no use for it, and on Iris at 71 rows a cell it is ~12% of the time (CPU time of 40
-    such cells in one process, 200 steps: 3.14 s with it, 2.77 s without).
+    has no use for it; on Iris at 71 rows a cell it is 2-6% of the time (CPU time of 40 such
+    cells in one process, 200 steps: 2.79-2.86 s with it, 2.69-2.74 s without; 3.26-3.39 s
+    with it when it was computed one call a step).
     ``with_leading=True`` also gives each reference's leading tangent exponent (``leading``;
     ValueError, before any training, for an optimizer whose Jacobian is not implemented: Adam).
     The chunks run over ``workers`` local processes, or on ``executor`` if given (a

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from core.engine import kernel
+from core.engine import kernel, losses
 from core.engine.model import MLP
 from core.engine.training import descend
 
@@ -99,3 +99,22 @@ def test_objective_rejects_unknown_engine_and_thread_counts(iris):
         MLP().objective(iris.x_train, iris.y_train, engine="cuda")
     with pytest.raises(ValueError, match="threads"):
         MLP().objective(iris.x_train, iris.y_train, threads=0)
+
+
+def test_the_shared_softmax_block_matches_numpy_on_its_own():
+    """``_softmax_cross_entropy``, the output block both kernels inline: loss, accuracy (a tie
+    with the true class counts as right), d loss / d z over z and the bias's gradient."""
+    rng = np.random.default_rng(5)
+    c, n = 4, 70  # n not a multiple of the products of 32 the log is taken over
+    labels = rng.integers(0, c, n)
+    onehots = tuple(np.ascontiguousarray(labels == m, dtype=np.float64) for m in range(c))
+    z = rng.standard_normal((c, n)) * 30.0
+    z[:, :5] = 2.5  # five rows with every class tied
+    logits = z.copy()
+    want_loss, want_accuracy, want_dz = losses.softmax_ce_one(z.copy(), labels * n + np.arange(n))
+    bias_grad = np.empty(c)
+    loss, accuracy = kernel._softmax_cross_entropy(z, onehots, np.empty(n), np.empty(n), bias_grad)
+    assert loss == pytest.approx(want_loss, rel=1e-13) and accuracy == want_accuracy
+    assert want_accuracy == ((labels == logits.argmax(axis=0)).sum() + 4) / n  # ties count (argmax took 1 of 5)
+    np.testing.assert_allclose(z, want_dz, rtol=1e-12, atol=1e-17)
+    np.testing.assert_allclose(bias_grad, want_dz.sum(axis=1), rtol=1e-12, atol=1e-15)
