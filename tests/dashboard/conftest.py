@@ -1,5 +1,8 @@
 """A results cache, admission and limits of their own for each test."""
 
+import base64
+
+import numpy as np
 import pytest
 
 from dashboard.jobs.runner import Jobs
@@ -84,3 +87,66 @@ class DashClient:
 def make_client():
     """``make_client(app)`` -> a :class:`DashClient` of that app."""
     return DashClient
+
+
+def _plotted(a) -> np.ndarray:
+    """A trace's array as the page receives it: a figure's plain dict carries numpy arrays as
+    Plotly's base64 typed arrays ({"dtype", "bdata", "shape"}); a go.Figure as arrays or tuples."""
+    if isinstance(a, dict) and "bdata" in a:
+        flat = np.frombuffer(base64.b64decode(a["bdata"]), dtype=np.dtype(a["dtype"]))
+        shape = a.get("shape")
+        if isinstance(shape, str):
+            shape = tuple(int(n) for n in shape.split(","))
+        return flat.reshape(shape) if shape else flat
+    return np.asarray(a)
+
+
+@pytest.fixture
+def plotted():
+    """``plotted(trace_array)`` -> the array a figure (go.Figure or its plain dict) draws."""
+    return _plotted
+
+
+def _run_summary(record) -> str:
+    """The Divergence view's summary of a full-batch run that kept every copy finite, written
+    out from the record's own numbers."""
+    fit, rate, steps = record.ftle, record.leading_exponent, record.leading_steps
+    assert steps == record.config.n_steps and not record.diverged_rows  # the sentences below assume it
+    loss = (
+        f"final loss {record.loss[-1, 0]:.4g}, train accuracy {record.train_accuracy:.1%}, "
+        f"test accuracy {record.test_accuracy:.1%}."
+    )
+    ftle = (
+        f"FTLE {fit.slope:.4f} per iteration (R² {fit.r2:.3f}, {'kept' if fit.kept else 'not kept'})."
+        if fit.found
+        else "No FTLE window fits this run."
+    )
+    window = f"; the FTLE is the rate of <d> over iterations {fit.start:.0f}-{fit.start + fit.length:.0f}"
+    tangent = f"Leading tangent exponent of the reference λ₁ {rate:.4f} per iteration, over all {steps:,} iterations"
+    return f"{loss} {ftle} {tangent}{window if fit.found else ''}."
+
+
+@pytest.fixture
+def run_summary():
+    """``run_summary(record)`` -> the Divergence view's summary of a finished run, from its numbers."""
+    return _run_summary
+
+
+def _movement_summary(record) -> str:
+    """The Weights view's sentence of a finite run, from its weights: Delta_w = |w(T) - w(0)| / |w(0)|
+    and the path length D_w over the net displacement |w(T) - w(0)| (docs/method.md §5)."""
+    mask = record.weight_mask
+    start, moved = record.theta_start[mask], np.abs(record.theta_final - record.theta_start)[mask]
+    wander = record.path_length[mask] / moved
+    small = np.mean(moved / np.abs(start) < 0.1)
+    return (
+        f"{small:.0%} of the weights end within 10% of where they started; the median weight travels "
+        f"{np.median(wander):.3g} times its net displacement (1 means a straight path), the most "
+        f"wandering {wander.max():.3g} times."
+    )
+
+
+@pytest.fixture
+def movement_summary():
+    """``movement_summary(record)`` -> the Weights view's sentence of a finished run, from its weights."""
+    return _movement_summary

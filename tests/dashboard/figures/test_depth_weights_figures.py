@@ -51,9 +51,24 @@ def test_the_one_layer_maps_are_as_before():
     w1, w2, displacement, norm = figures.weights.weights_views(record, IRIS)
     assert list(w1.data[0].y) == FEATURES and list(w1.data[0].x) == [f"h{j}" for j in range(10)]
     assert list(w2.data[0].y) == [f"h{j}" for j in range(10)] and list(w2.data[0].x) == CLASSES
+    np.testing.assert_array_equal(w1.data[0].z, known[0])
     np.testing.assert_array_equal(w2.data[0].z, known[1])
+    assert w1.layout.title.text == "Ablation of W1: L_w / L" and w2.layout.title.text == "Ablation of W2: L_w / L"
     assert len(figures.weights.ablation_views(record, IRIS)) == 2
-    assert norm.layout.title.text == "Weight norm ||θ(t)||₁" and displacement.data[0].type == "scatter"
+    # the 70 weights (not the biases): Delta_w = |w(T) - w(0)| / |w(0)| against D_w, from the record's own arrays
+    weights = np.r_[0:40, 50:80]  # W1 (4 x 10), then W2 (10 x 3) after b1 (docs/method.md §1)
+    np.testing.assert_array_equal(np.flatnonzero(record.weight_mask), weights)
+    start, end = record.theta_start[weights], record.theta_final[weights]
+    (dots,) = displacement.data
+    np.testing.assert_allclose(dots.x, np.abs(end - start) / np.abs(start), rtol=1e-12)
+    np.testing.assert_array_equal(dots.y, record.path_length[weights])
+    labels = figures.weights.weight_labels(10, 4, 3)
+    assert list(dots.text) == [labels[i] for i in weights] and dots.text[0] == "W1 in0→h0"
+    assert norm.layout.title.text == "Weight norm ||θ(t)||₁" and dots.type == "scatter"
+    np.testing.assert_array_equal(norm.data[0].x, np.arange(21))
+    np.testing.assert_array_equal(norm.data[0].y, record.theta_norm)
+    saved = np.abs(record.theta[:, 0]).sum(axis=1)  # ||theta||_1 of the reference at its saved steps
+    np.testing.assert_allclose(record.theta_norm[record.saved_steps], saved, rtol=1e-12)
 
 
 def test_a_diverged_deeper_network_says_so_in_each_map():

@@ -46,21 +46,36 @@ def test_curvature_panels_share_one_iteration_axis_and_the_edge_line_sits_at_two
     (line,) = [s for s in fig.layout.shapes if s.type == "line"]
     assert line.y0 == line.y1 == series.two_over_eta == 2.0 and line.yref == "y" and line.line.dash == "dash"
     assert "2/η = 2" in _annotations(fig)
-    assert np.array_equal(_values(sharp.x), series.steps) and np.allclose(_values(sharp.y), series.sharpness, rtol=1e-6)
-    assert np.allclose(_values(dist.y), distance, rtol=1e-6) and len(loss.y) == len(t)
-    assert fig.layout.uirevision == "curvature" and "η = 1" in fig.layout.title.text
+    # every series is short (under MAX_POINTS): drawn whole, as float32
+    np.testing.assert_array_equal(sharp.x, series.steps)
+    np.testing.assert_array_equal(sharp.y, series.sharpness.astype(np.float32))
+    np.testing.assert_array_equal(loss.x, t)
+    np.testing.assert_array_equal(loss.y, series.loss.astype(np.float32))
+    np.testing.assert_array_equal(dist.y, distance.astype(np.float32))
+    last = series.sharpness[-1]
+    assert _title(fig) == f"Edge of stability at η = 1: last sharpness {last:.4g} = {last / 2:.2f} × 2/η"
+    assert [fig.layout[f"yaxis{n}"].title.text for n in ("", "2", "3")] == [
+        "sharpness λ_max",
+        "loss (nats)",
+        "<d(t)> (log)",
+    ]
+    assert fig.layout.uirevision == "curvature"
 
 
 def test_curvature_draws_nan_sharpness_as_a_gap_and_thins_long_series():
     t = np.arange(5001)
     steps = np.arange(0, 5001, 100)
     sharpness = np.where(steps < 3000, 1.9, np.nan)  # diverged at 3000
-    fig = fd.curvature_figure(t, np.linspace(2, 0.1, 5001), np.geomspace(1e-8, 1, 5001), steps, sharpness, 0.5)
+    loss_in = np.linspace(2, 0.1, 5001)
+    fig = fd.curvature_figure(t, loss_in, np.geomspace(1e-8, 1, 5001), steps, sharpness, 0.5)
     sharp, loss, _ = fig.data
-    y = _values(sharp.y)
-    assert np.isnan(y[steps >= 3000]).all() and np.isfinite(y[steps < 3000]).all()
+    np.testing.assert_array_equal(sharp.x, steps)  # 51 points: all drawn
+    np.testing.assert_array_equal(sharp.y, np.where(steps < 3000, np.float32(1.9), np.nan))
     assert not sharp.connectgaps
-    assert len(loss.x) <= MAX_POINTS and loss.x[-1] == 5000
+    keep = thin(5001)
+    assert len(loss.x) == MAX_POINTS and loss.x[-1] == 5000
+    np.testing.assert_array_equal(loss.x, t[keep])
+    np.testing.assert_array_equal(loss.y, loss_in[keep].astype(np.float32))
     assert fig.layout.shapes[0].y0 == 4.0  # 2 / 0.5
     assert "last sharpness 1.9 = 0.47 × 2/η" in fig.layout.title.text
 
@@ -82,7 +97,10 @@ def test_loss_dots_and_weight_norm_share_x_and_the_transient_is_shaded(diagnosti
     assert dots.type == "scattergl" and dots.mode == "markers" and norm.yaxis == "y2"
     assert fig.layout.xaxis.matches == "x2"
     assert (dots.x0, dots.dx, len(dots.y)) == (0, 1, 1501)  # evenly spaced: x sent as x0/dx
-    assert np.allclose(_values(norm.y), diagnostics.weight_norm, rtol=1e-6)
+    # 1,501 values, under MAX_DOTS: every one drawn, as float32
+    np.testing.assert_array_equal(dots.y, diagnostics.loss.astype(np.float32))
+    np.testing.assert_array_equal(norm.y, diagnostics.weight_norm.astype(np.float32))
+    assert _title(fig) == "Loss and weight norm over 1,500 iterations (first 500 shaded: transient)"
     shaded = [(s.x0, s.x1, s.xref) for s in fig.layout.shapes]
     assert shaded == [(0.0, 500, "x"), (0.0, 500, "x2")]  # both panels
 
@@ -103,12 +121,13 @@ def test_acf_band_is_a_filled_pair_and_the_title_counts_lags_outside(diagnostics
     fig = fd.acf_figure(diagnostics.acf, diagnostics.null_low, diagnostics.null_high)
     low, high, acf = fig.data
     assert low.fill is None and high.fill == "tonexty" and not low.showlegend
-    assert np.array_equal(_values(low.y), diagnostics.null_low) and np.array_equal(
-        _values(high.y), diagnostics.null_high
-    )
+    np.testing.assert_array_equal(low.y, diagnostics.null_low)
+    np.testing.assert_array_equal(high.y, diagnostics.null_high)
+    np.testing.assert_array_equal(acf.y, diagnostics.acf)
+    np.testing.assert_array_equal(acf.x, np.arange(len(diagnostics.acf)))
     n = len(diagnostics.acf) - 1
-    outside = round(diagnostics.fraction_outside_band * n)
-    assert fig.layout.title.text.startswith(f"{outside} of {n} lags")
+    outside = round(diagnostics.fraction_outside_band * n)  # the core's count of lags 1..n outside
+    assert _title(fig) == f"{outside} of {n} lags ({outside / n:.0%}) leave the shuffle-null band"
     hand = fd.acf_figure(np.array([1.0, 0.5, 0.05, -0.5, 0.0]), np.full(5, -0.1), np.full(5, 0.1))
     assert _title(hand) == "2 of 4 lags (50%) leave the shuffle-null band"  # lag 0 not counted
 
@@ -123,18 +142,29 @@ def test_rate_histogram_splits_by_significance_on_shared_bins_and_marks_the_medi
     significant = np.array([True, True, True, True, False, False, False, False])  # NaN at 2 counts nowhere
     fig = fd.expansion_histogram(rates, significant, bins=4)
     plain, sig = fig.data
-    assert np.array_equal(_values(plain.x), _values(sig.x)) and fig.layout.barmode == "stack"
-    assert _values(plain.y).sum() + _values(sig.y).sum() == 6  # the finite rates
-    assert _values(sig.y).sum() == 3 and sig.name == "significant (3)"
+    assert fig.layout.barmode == "stack"
+    # 4 bins over the finite rates' range [-0.02, 0.3]: edges -0.02, 0.06, 0.14, 0.22, 0.3
+    np.testing.assert_allclose(plain.x, [0.02, 0.10, 0.18, 0.26], rtol=1e-12)
+    np.testing.assert_array_equal(sig.x, plain.x)
+    np.testing.assert_allclose(plain.width, [0.08] * 4, rtol=1e-12)
+    np.testing.assert_array_equal(plain.y, [2, 0, 0, 1])  # -0.02 and 0.05; 0.25
+    np.testing.assert_array_equal(sig.y, [0, 1, 1, 1])  # 0.1, 0.2, 0.3 (the last edge counts in the last bin)
+    assert plain.name == "not significant (3)" and sig.name == "significant (3)"
     (median,) = fig.layout.shapes
-    assert median.x0 == median.x1 == pytest.approx(np.nanmedian(rates))
+    assert median.x0 == median.x1 == pytest.approx(0.15, rel=1e-12)  # of -0.02, 0.05, 0.1, 0.2, 0.25, 0.3
+    assert fig.layout.annotations[0].text == "median 0.15"
     assert _title(fig) == "6 local expansion rates, 3 significant (50%)"
 
 
 def test_rate_histogram_of_a_real_run_counts_every_finite_rate(diagnostics):
     fig = fd.chaos_figures(diagnostics)["rates"]
     rates = diagnostics.expansion.rates
-    assert rates.size > 0 and sum(_values(t.y).sum() for t in fig.data) == rates.size
+    plain, sig = fig.data
+    assert rates.size > 0 and _values(plain.y).sum() + _values(sig.y).sum() == rates.size
+    finite = np.isfinite(diagnostics.expansion.rate)
+    significant = int((finite & diagnostics.expansion.significant).sum())
+    assert _values(sig.y).sum() == significant and sig.name == f"significant ({significant})"
+    assert fig.layout.shapes[0].x0 == pytest.approx(np.median(rates), rel=1e-12)
 
 
 def test_rate_histogram_without_rates_is_an_empty_state():
@@ -145,16 +175,25 @@ def test_rate_histogram_without_rates_is_an_empty_state():
 def test_top_weight_lines_are_named_by_their_labels(diagnostics):
     fig = fd.chaos_figures(diagnostics)["weights"]
     assert [t.name for t in fig.data] == list(diagnostics.top_labels)
-    assert np.allclose(_values(fig.data[0].y), diagnostics.top_series[:, 0], rtol=1e-6)
+    assert len(diagnostics.steps) <= fd.MAX_WEIGHT_POINTS  # every saved step drawn
+    for j, trace in enumerate(fig.data):
+        np.testing.assert_array_equal(trace.y, diagnostics.top_series[:, j].astype(np.float32))
+        assert (trace.x0, trace.dx) == (diagnostics.steps[0], diagnostics.steps[1] - diagnostics.steps[0])
+    assert _title(fig) == f"The {len(diagnostics.top_labels)} weights that move the most (longest paths)"
     with pytest.raises(ValueError, match=r"series must be \(S, n\) = \(3, 2\), got shape \(3, 1\)"):
         fd.top_weights_figure(np.arange(3), np.zeros((3, 1)), ["a", "b"])
 
 
 def test_long_weight_series_are_sampled_and_keep_the_ends():
     steps = np.arange(0, 20_001, 2)
-    fig = fd.top_weights_figure(steps, np.zeros((len(steps), 2)), ("w1", "w2"))
+    series = np.stack([np.sin(steps / 7.0), np.cos(steps / 3.0)], axis=1)
+    fig = fd.top_weights_figure(steps, series, ("w1", "w2"))
+    keep = fd.spread(len(steps), fd.MAX_WEIGHT_POINTS)
     x = _values(fig.data[0].x)
     assert len(x) <= fd.MAX_WEIGHT_POINTS and x[0] == 0 and x[-1] == 20_000
+    np.testing.assert_array_equal(x, steps[keep])
+    for j, trace in enumerate(fig.data):
+        np.testing.assert_array_equal(trace.y, series[keep, j].astype(np.float32))
 
 
 # ---- digits ------------------------------------------------------------------------------

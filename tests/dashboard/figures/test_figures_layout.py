@@ -2,8 +2,6 @@
 values, titles fit the width of their graph, legends and colour bars clear the axis titles and
 the mode bar, the regime strip labels eta on every panel and its lines in the legend."""
 
-import math
-
 import numpy as np
 import pytest
 
@@ -91,13 +89,32 @@ def test_a_log_axis_over_two_decades_or_more_labels_the_decades_alone():
     assert axis["tickmode"] == "auto" and axis["tickvals"] is None
 
 
-@pytest.mark.parametrize(("lo", "hi"), [(0.15, 2.5), (3e-9, 5e-8), (0.02, 0.9), (40, 2000)])
-def test_a_log_axis_under_two_decades_writes_each_tick_whole(lo, hi):
+# the 1-2-5 multiples of the powers of ten between lo and hi, ends included
+@pytest.mark.parametrize(
+    ("lo", "hi", "ticks"),
+    [
+        (0.15, 2.5, [0.2, 0.5, 1, 2]),
+        (3e-9, 5e-8, [5e-9, 1e-8, 2e-8, 5e-8]),
+        (0.02, 0.9, [0.02, 0.05, 0.1, 0.2, 0.5]),
+        (40, 2000, [50, 100, 200, 500, 1000, 2000]),
+    ],
+)
+def test_a_log_axis_under_two_decades_writes_each_tick_whole(lo, hi, ticks):
     axis = log_axis([lo, hi])
-    assert axis["tickmode"] == "array" and len(axis["tickvals"]) >= 2
-    assert all(lo <= v <= hi for v in axis["tickvals"])
-    assert {round(v / 10.0 ** math.floor(math.log10(v)), 6) for v in axis["tickvals"]} <= {1, 2, 5}
+    assert axis["tickmode"] == "array"
+    assert axis["tickvals"] == pytest.approx(ticks, rel=1e-12)
     assert [tick_value(t) for t in axis["ticktext"]] == pytest.approx(axis["tickvals"])  # "2" means 2
+    assert axis["ticktext"] == [whole_number(t) for t in axis["tickvals"]]
+
+
+def test_tick_labels_of_a_small_span_are_written_out():
+    assert log_axis([3e-9, 5e-8])["ticktext"] == [
+        "5×10<sup>\u22129</sup>",
+        "10<sup>\u22128</sup>",
+        "2×10<sup>\u22128</sup>",
+        "5×10<sup>\u22128</sup>",
+    ]
+    assert log_axis([0.15, 2.5])["ticktext"] == ["0.2", "0.5", "1", "2"]
 
 
 def test_a_log_axis_within_a_fraction_of_a_decade_keeps_plotlys_whole_ticks():

@@ -74,6 +74,44 @@ def test_the_strip_stacks_five_panels_on_one_shared_log_eta_axis(sweep):
     json.loads(fig.to_json())  # serialisable as the page will send it
 
 
+# each line of the strip and the summary column it draws (SweepResult.summary())
+LINES = {
+    "FTLE mean (95% CI)": "ftle_mean",
+    "FTLE fits kept": "ftle_kept_fraction",
+    "final loss": "final_loss",
+    "train accuracy": "train_accuracy",
+    "test accuracy": "test_accuracy",
+    "iterations to target": "steps_to_accuracy",
+    "loss-increasing steps": "loss_increase_fraction",
+    "sharpness / (2/η)": "sharpness_over_2_eta",
+}
+
+
+def test_every_line_of_the_strip_draws_its_column_of_the_sweep(sweep):
+    summary = sweep[0]
+    fig = strip_of(summary)
+    for name, column in LINES.items():
+        line = by_name(fig, name)
+        np.testing.assert_array_equal(line.x, [0.01, 1, 5])
+        np.testing.assert_array_equal(np.asarray(line.y, dtype=float), summary[column].to_numpy(dtype=float))
+    reached = by_name(fig, "iterations to target")
+    np.testing.assert_array_equal(reached.customdata, summary["reached_target"].to_numpy(dtype=float))
+    # marker diameter 5 px, plus 11 px at a share of 1 reaching the target
+    np.testing.assert_allclose(reached.marker.size, 5 + 11 * np.nan_to_num(summary["reached_target"], nan=0.0))
+
+
+def test_the_strip_sorts_an_unsorted_sweep_by_eta():
+    etas = np.array([5.0, 0.01, 1.0])
+    table = {k: np.array([3.0, 1.0, 2.0]) + i for i, k in enumerate(COLUMNS)}  # column i: i + 1, 2, 3 in eta order
+    fig = fr.regime_strip_figure(etas, table, ["chaotic", "stable", "edge"])
+    for i, column in enumerate(COLUMNS):
+        if column in LINES.values():
+            name = next(n for n, c in LINES.items() if c == column)
+            np.testing.assert_array_equal(by_name(fig, name).x, [0.01, 1.0, 5.0])
+            np.testing.assert_array_equal(by_name(fig, name).y, np.array([1.0, 2.0, 3.0]) + i)
+    assert [s.name for s in bands(fig)] == ["stable", "edge", "chaotic"]
+
+
 def test_ftle_error_bars_span_the_bootstrap_ci(sweep):
     summary = sweep[0]
     mean = by_name(strip_of(summary), "FTLE mean (95% CI)")

@@ -54,18 +54,20 @@ def test_the_spectrum_figure_draws_the_exponents_by_index_and_the_zero_lines():
     assert list(dots.x) == [1, 2, 3, 4] and list(dots.y) == pytest.approx([0.3, 0.1, -0.2, -0.5])
     assert list(dots.marker.color) == ["#e45756", "#e45756", "white", "white"]  # positive ones filled
     running = fig.data[1:]
-    assert len(running) == fs.RUNNING_SHOWN and running[0].name == "estimate of λ1"
-    assert float(running[0].y[-1]) == pytest.approx(0.3 + 0.1)  # column 1 at t = 10: 0.3 + 1/10
+    assert [t.name for t in running] == ["estimate of λ1", "estimate of λ2", "estimate of λ3"]  # RUNNING_SHOWN
+    for j, trace in enumerate(running):  # column j at step t: exponent j + 1/t
+        np.testing.assert_array_equal(trace.x, np.arange(1, 11))
+        np.testing.assert_allclose(trace.y, [0.3, 0.1, -0.2][j] + 1.0 / np.arange(1, 11), rtol=1e-15)
     zero_lines = [s for s in fig.layout.shapes if s.y0 == 0 and s.y1 == 0]
-    assert len(zero_lines) == 2  # one in each panel
+    assert [(s.xref, s.yref) for s in zero_lines] == [("x domain", "y"), ("x2 domain", "y2")]  # one in each panel
     title = fig.layout.title.text.replace("<br>", " ")
-    assert "η = 1" in title and "seed 3" in title and "all 4 exponents, 2 positive" in title and "λ₁ = 0.3" in title
+    assert title == "Lyapunov spectrum at η = 1, seed 3, 10 iterations: all 4 exponents, 2 positive, λ₁ = 0.3"
     assert fig.layout.meta["spectrum"] == {"eta": 1.0, "seed": 3, "k": 4}
 
 
 def test_a_partial_spectrum_says_so_and_an_empty_one_has_a_sentence():
     title = fs.spectrum_view(_spectrum_record([0.2, 0.1, 0.05], dim=760)).layout.title.text.replace("<br>", " ")
-    assert "3 of 760 exponents, 3 positive" in title
+    assert title == "Lyapunov spectrum at η = 1, seed 3, 10 iterations: 3 of 760 exponents, 3 positive, λ₁ = 0.2"
     empty = dataclasses.replace(_spectrum_record([math.nan]), n_steps=0)
     fig = fs.spectrum_view(empty)
     assert not fig.data and "No spectrum" in fig.layout.annotations[0].text

@@ -2,12 +2,14 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
 from dash import no_update
 
 from core.analysis.attractor import APERIODIC, DIVERGED, FIXED_POINT, Attractor
 from core.config import RunConfig
 from core.experiments.diagnostics import run_diagnostics
+from dashboard.jobs import compute
 from dashboard.jobs.flow import plan_of, side_job
 from dashboard.state import rules
 from dashboard.views import chaos
@@ -24,14 +26,29 @@ def test_a_long_run_at_eta_5_draws_its_diagnostics(store):
     updates = []
     *figures, summary, label, message = side_job(store, JOB, _request({"eta": 5, "steps": 3000}), updates.append)
     assert message == "" and label.startswith("done in ")
-    loss_norm, acf, rates, weights = figures
-    assert len(loss_norm.data) >= 2 and "lags" in acf.layout.title.text
-    assert weights.data and all(t.name.startswith("p") for t in weights.data)
-    assert "The loss rises on" in summary and "%" in summary
-    assert "settles on a cycle of period 10 from iteration 350 to its end (3,000)" in summary  # seed 0
-    assert any("of 3,000" in text for (text,) in updates)
     key = plan_of(store, "chaos", _request({"eta": 5, "steps": 3000})).key
     assert all(f.layout.meta["record"] == key for f in figures)  # each figure names the record it shows
+    d = store.load(key)
+    assert d.config.learning_rate == 5.0 and d.loss.size == 3001
+    loss_norm, acf, rates, weights = figures
+    dots, norm = loss_norm.data
+    np.testing.assert_array_equal(dots.y, d.loss.astype(np.float32))  # 3,001 dots: all drawn
+    np.testing.assert_array_equal(norm.y, d.weight_norm.astype(np.float32))
+    np.testing.assert_array_equal(acf.data[2].y, d.acf)
+    lags = d.acf.size - 1
+    outside = int(np.sum((d.acf[1:] < d.null_low[1:]) | (d.acf[1:] > d.null_high[1:])))
+    assert acf.layout.title.text.replace("<br>", " ") == (
+        f"{outside} of {lags} lags ({outside / lags:.0%}) leave the shuffle-null band"
+    )
+    assert sum(np.sum(t.y) for t in rates.data) == np.isfinite(d.expansion.rate).sum()
+    assert [t.name for t in weights.data] == list(d.top_labels) and all(t.name.startswith("p") for t in weights.data)
+    for j, line in enumerate(weights.data):
+        np.testing.assert_array_equal(line.y, d.top_series[:, j].astype(np.float32))
+    assert summary == chaos.summary_text(d)
+    assert summary.startswith(
+        "This run settles on a cycle of period 10 from iteration 350 to its end (3,000)"
+    )  # seed 0
+    assert any("of 3,000" in text for (text,) in updates)
 
 
 def test_the_shortest_long_run_the_page_allows_is_diagnosed(store):
@@ -70,35 +87,49 @@ def aperiodic():
     return _record(30)  # the Chaotic preset's network
 
 
-def _numbers(d) -> list[str]:
-    """The run's own numbers, as the summary must print them."""
-    return [
-        f"rises on {d.loss_increase_fraction:.0%} of the steps",
-        f"final training accuracy {d.accuracy[-1]:.0%}",
-        f"most common class: {d.chance:.0%}",
-        f"After iteration {d.transient:,}",
-        f"outside the shuffle band at {d.fraction_outside_band:.0%} of lags",
-        f"{d.expansion.fraction_significant:.0%} of their expansion rates are significant",
-    ]
+READING = (
+    "A cycle's ACF never decays into the band and its rates are near 0; chaos needs a loss that never "
+    "settles and nearby values that separate exponentially."
+)
+
+
+def _evidence(d) -> str:
+    """The evidence sentence, each number recomputed from the run's arrays."""
+    loss, data = d.loss, compute.data_for(d.config)
+    rising = np.mean(loss[1:] > loss[:-1])  # a finite run: every step counts
+    chance = np.bincount(data.y_train).max() / data.y_train.size  # always the most common class
+    acf, low, high = d.acf[1:], d.null_low[1:], d.null_high[1:]
+    outside = np.mean((acf < low) | (acf > high))
+    rates = d.expansion.rate[np.isfinite(d.expansion.rate)]
+    assert rates.size  # both runs below find neighbours
+    significant = d.expansion.significant.sum() / rates.size
+    return (
+        f"The loss rises on {rising:.0%} of the steps; final training accuracy {d.accuracy[-1]:.0%} (always "
+        f"answering the most common class: {chance:.0%}). After iteration {d.transient:,}, its ACF lies "
+        f"outside the shuffle band at {outside:.0%} of lags; {rates.size:,} of {d.expansion.t0.size:,} reference "
+        f"times found neighbours, and {significant:.0%} of their expansion rates are significant (median "
+        f"{np.median(rates):.3g} per iteration)."
+    )
 
 
 def test_a_periodic_run_is_called_a_cycle_with_its_period_and_start(periodic):
     assert periodic.attractor.to_dict() == {"kind": "periodic", "period": 10, "since": 350}
-    text = chaos.summary_text(periodic)
-    assert text.startswith("This run settles on a cycle of period 10 from iteration 350 to its end (3,000)")
-    assert "A periodic orbit, not chaos." in text and "aperiodic" not in text
-    assert all(number in text for number in _numbers(periodic)), text
+    assert np.isfinite(periodic.loss).all() and periodic.loss.size == 3001
+    tail = periodic.loss[-1500:]  # the classifier's window: it repeats every 10 iterations there
+    np.testing.assert_allclose(tail[10:], tail[:-10], rtol=1e-6)  # core.analysis.attractor.RTOL
+    assert not np.allclose(tail[1:], tail[:-1], rtol=1e-6)  # and is no fixed point
+    assert chaos.summary_text(periodic) == (
+        "This run settles on a cycle of period 10 from iteration 350 to its end (3,000): its loss repeats "
+        f"every 10 iterations to {chaos.TOLERANCE_TEXT}. A periodic orbit, not chaos. {_evidence(periodic)} {READING}"
+    )
 
 
 def test_an_aperiodic_run_is_not_called_a_cycle(aperiodic):
     assert aperiodic.attractor.kind == APERIODIC
-    text = chaos.summary_text(aperiodic)
-    assert text.startswith(
+    assert chaos.summary_text(aperiodic) == (
         "This run's loss does not settle: no fixed point and no cycle of period up to 300 repeats over "
-        "its last 1,500 iterations, so it stays aperiodic to its end (3,000)."
+        f"its last 1,500 iterations, so it stays aperiodic to its end (3,000). {_evidence(aperiodic)} {READING}"
     )
-    assert "settles on" not in text and "not chaos" not in text
-    assert all(number in text for number in _numbers(aperiodic)), text
 
 
 def test_fixed_points_falling_losses_and_divergences_have_their_own_sentences(periodic):

@@ -2,9 +2,11 @@
 cache that loses records)."""
 
 import dataclasses
+import math
 import time
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 from dash import no_update
 
@@ -27,22 +29,37 @@ def record():
     return compute.stability(RunConfig(n_steps=300, n_perturbations=4))
 
 
-def test_record_has_what_the_views_need(record):
-    assert record.distance.shape == (301, 4) and record.loss.shape == (301, 5)
-    assert record.ablation_w1.shape == (4, 10) and record.ablation_w2.shape == (10, 3)
-    assert record.predictions.shape == (150,) and not record.cancelled
-    text = divergence.summary_text(record)
-    assert "final loss" in text and "FTLE" in text
+def test_record_has_what_the_views_need(record, run_summary):
+    assert record.distance.shape == (301, 4) and record.loss.shape == (301, 5) and not record.cancelled
+    np.testing.assert_array_equal(record.mean_distance, record.distance.mean(axis=1))
+    # <d> / (eps N_w), N_w = 70 weights of 4-10-3 (docs/method.md §2)
+    np.testing.assert_allclose(record.normalized_distance, record.mean_distance / (1e-8 * 70), rtol=1e-14)
+    data = compute.data_for(record.config)
+    objective = MLP().objective(data.x_train, data.y_train)
+    from core.analysis.weights import ablation_ratio
+
+    np.testing.assert_array_equal(record.ablation_w1, ablation_ratio(objective, record.theta_final, "W1"))
+    np.testing.assert_array_equal(record.ablation_w2, ablation_ratio(objective, record.theta_final, "W2"))
+    assert record.train_accuracy == np.mean(record.predictions[:120] == data.y_train)
+    assert record.test_accuracy == np.mean(record.predictions[120:] == data.y_test)
+    assert divergence.summary_text(record) == run_summary(record)
 
 
-def test_finished_view_is_built_once(record, store, monkeypatch):
+def test_finished_view_is_built_once(record, store, monkeypatch, plotted):
     key = "run:abc:"
     assert divergence.replay(store, key, False) is None  # nothing stored yet
     store.store(key, record)
     summary, figure = divergence.replay(store, key, False)
     assert summary == divergence.summary_text(record)
     assert figure["layout"]["yaxis"]["type"] == "log" and len(figure["data"]) == 4  # copies, mean, loss, lambda_1
-    assert figure["data"][3]["name"].startswith("slope of the leading tangent exponent")
+    mean, loss, line = (figure["data"][i] for i in (1, 2, 3))
+    np.testing.assert_array_equal(plotted(mean["y"]), record.mean_distance.astype(np.float32))  # 301: all drawn
+    np.testing.assert_array_equal(plotted(loss["y"]), record.loss[:, 0].astype(np.float32))
+    line = go.Figure(data=[line]).data[0]
+    assert line.name == f"slope of the leading tangent exponent λ₁ = {record.leading_exponent:.4f}"
+    start = int(record.ftle.start) if record.ftle.found else 0  # from <d> where the FTLE window starts
+    assert line.x[0] == start and line.y[0] == record.mean_distance[start]
+    assert math.log(line.y[1] / line.y[0]) / (line.x[1] - line.x[0]) == pytest.approx(record.leading_exponent)
     monkeypatch.setattr(figures.distance, "distance_view", lambda *_: pytest.fail("the stored view should be used"))
     assert divergence.replay(store, key, False)[1] == figure
     cache.results(store.results_dir, store.cache_mb).delete(key)
@@ -69,14 +86,15 @@ class Progress:
         self.updates.append(update)
 
 
-def test_a_run_job_answers_and_stores_its_record(store):
+def test_a_run_job_answers_and_stores_its_record(store, run_summary):
     result, summary, message, progress, label, figure = divergence.run_job(store, _pending(), Progress())
     assert message == "" and progress == 100 and label.startswith("300 iterations · ")
     assert figure is no_update  # a finished run's figure is drawn from its result (draw_distance)
     figure = divergence.finished_figure(store, result, False)
     key = plans.plan("run", result["values"], None, store.limits, 2).key
     assert result == {"kind": "run", "values": rules.run_values(SMALL), "extra": None, "signature": store.sign(key)}
-    assert summary.startswith("final loss") and figure["layout"]["title"]["text"] == "η = 0.01, ε = 1e-08, seed 0"
+    assert summary == run_summary(flow.record_for(store, "run", result))
+    assert figure["layout"]["title"]["text"] == "η = 0.01, ε = 1e-08, seed 0"
     assert store.has(key)
     assert store.admission.running() == 0  # its slot is free again
 

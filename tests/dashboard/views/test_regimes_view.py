@@ -28,15 +28,25 @@ class Progress:
         self.updates.append(update)
 
 
-def test_a_strip_map_fills_in_live_and_finishes_with_its_regimes(store):
+def test_a_strip_map_fills_in_live_and_finishes_with_its_regimes(store, plotted):
     progress = Progress()
-    figure, finished, label, message = regimes.map_job(store, _request(MAPS), progress)
-    figure = go.Figure(figure)  # sent as a plain dict
+    sent, finished, label, message = regimes.map_job(store, _request(MAPS), progress)
+    figure = go.Figure(sent)  # sent as a plain dict
     assert message == "" and label.startswith("4 learning rates · done in ")
     assert finished["kind"] == "map" and finished["extra"] == MAPS and finished["signature"]
     assert figure.layout.xaxis.type == "log" and "1-D strip" in figure.layout.title.text
-    shapes = [s for s in figure.layout.shapes if s.type == "rect"]
-    assert shapes, "regime bands are drawn"
+    shown = flow.record_for(store, "map", finished)
+    lines = {t["name"]: t for t in sent["data"] if "name" in t}
+    for name, column in [
+        ("final loss", "final_loss"),
+        ("test accuracy", "test_accuracy"),
+        ("FTLE fits kept", "ftle_kept_fraction"),
+    ]:
+        np.testing.assert_array_equal(plotted(lines[name]["x"]), shown.etas)
+        np.testing.assert_array_equal(plotted(lines[name]["y"]), shown.table[column])
+    bands = [s.name for s in figure.layout.shapes if s.type == "rect"]
+    merged = [r for i, r in enumerate(shown.regimes) if r is not None and (i == 0 or r != shown.regimes[i - 1])]
+    assert bands == merged and bands, "one band per run of equal regimes"
     live = [fig for text, fig in progress.updates if fig is not no_update]
     assert live and all("cells" in text for text, _ in progress.updates)
     # the record behind it equals the core's sweep of the same settings
@@ -46,11 +56,14 @@ def test_a_strip_map_fills_in_live_and_finishes_with_its_regimes(store):
     assert record.regimes == tuple(sweep.summary()["regime"])
 
 
-def test_a_2d_map_and_a_zoom_into_its_box(store):
+def test_a_2d_map_and_a_zoom_into_its_box(store, plotted):
     maps = {**MAPS, "map": "eta-seed", "inits": 3}
     figure, finished, _, message = regimes.map_job(store, _request(maps), Progress())
     assert message == "" and figure["data"][1]["type"] == "heatmap"
     coarse = flow.record_for(store, "map", finished)
+    assert coarse.done.all() and list(coarse.ys) == [0, 1, 2]
+    # (seeds, etas): each cell coloured by log10 of its final loss
+    np.testing.assert_allclose(plotted(figure["data"][1]["z"]), np.log10(coarse.value.T), rtol=1e-12)
     values, extra = map_zoom.zoom_request({"range": {"x": [0.05, 5.0], "y": [0.5, 2.5]}}, finished)
     assert extra["zoom"] == [0.05, 5.0, 1.0, 2.0]  # the seed axis zooms by whole seeds
     figure, zoomed, _, message = regimes.map_job(store, _request(extra, values), Progress())
@@ -125,10 +138,21 @@ def test_digits_show_as_images_with_the_mistakes_first():
     record = compute.stability(RunConfig.for_dataset("digits", n_steps=40, n_perturbations=1, learning_rate=1.0))
     digits = compute.data_for(record.config)
     fig, text = data.data_view(record, digits, "2", "3")
-    wrong = int((record.predictions[len(digits.y_train) :] != digits.y_test).sum())
-    assert f"{wrong} test images wrong, shown first" in text
-    title = fig.layout.title.text
-    assert fig.data[0].type == "heatmap" and f"40 digits: label → prediction, {min(wrong, 40)} wrong" in title
+    n_train = len(digits.y_train)
+    predicted = record.predictions[n_train:]
+    wrong = int((predicted != digits.y_test).sum())
+    train = np.mean(record.predictions[:n_train] == digits.y_train)
+    test = np.mean(predicted == digits.y_test)
+    assert text == (
+        f"Trained network: {train:.1%} of the {n_train} training images and {test:.1%} of the "
+        f"{len(digits.y_test)} test images right; {wrong} test images wrong, shown first (framed in red)."
+    )
+    title = fig.layout.title.text.replace("<br>", " ")
+    assert title == f"40 digits: label → prediction, {min(wrong, 40)} wrong (red)"  # 40 of the 359 test images
+    heat, captions = fig.data
+    assert heat.type == "heatmap"
+    order = np.r_[np.flatnonzero(predicted != digits.y_test), np.flatnonzero(predicted == digits.y_test)][:40]
+    assert list(captions.text) == [f"{digits.y_test[i]} → {predicted[i]}" for i in order]  # the mistakes first
 
 
 def test_a_finished_map_keeps_its_figure_for_a_replay(store):
