@@ -83,7 +83,12 @@ def network_args(p: argparse.ArgumentParser, *, eta: float | None, steps: int, p
     if perturbations is not None:
         p.add_argument("--perturbations", type=int, default=perturbations, help="perturbed copies M per network")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dataset", choices=DATASETS, default=None, help="data set by name: iris (default) or digits")
+    p.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default=None,
+        help="data set by name: iris (default), digits, wine, breast_cancer or mnist (docs/method.md §15)",
+    )
     p.add_argument(
         "--hidden",
         type=int,

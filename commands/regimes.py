@@ -36,8 +36,9 @@ from commands.common import (
 from core.config import MAX_SEED, RunConfig
 from core.data import Dataset
 from core.engine.speed import Estimate, measure_rate, network_cost
-from core.experiments.map_kinds import MAP_KINDS, MapKind, Output
+from core.experiments.map_kinds import MAP_KINDS, Map2D, MapKind, Output, SettingMap
 from core.experiments.maps import VALUES
+from core.experiments.regimes import TARGET_ACCURACY
 from core.experiments.stability import check_theta0, dataset_for, network_for
 from core.validate import check_float, check_int, check_seed_range
 
@@ -59,12 +60,15 @@ class Job:
     backend: Backend  # where the cells are computed
 
 
-def prepare(args: argparse.Namespace, kind: MapKind[Any], n_etas: int, n_ys: int, *, n_inits: int) -> Job:
+def prepare(
+    args: argparse.Namespace, kind: MapKind[Any], n_etas: int, n_ys: int, *, n_inits: int, ys: Any = None
+) -> Job:
     """The Job of a map of ``kind`` (core.experiments.map_kinds: a sweep, orbit diagram or 2-D
-    map) over ``n_etas`` learning rates x ``n_ys`` eps or seeds x ``n_inits`` networks; its
-    distinct initial networks per learning rate (more than one cannot start from one
-    --init-from file) are the kind's. Its time is estimated (the kind's estimate, the model the
-    server uses) and bounded by --max-minutes before any training."""
+    map) over ``n_etas`` learning rates x ``n_ys`` eps, seeds or setting values ``ys`` x
+    ``n_inits`` networks; its distinct initial networks per learning rate (more than one cannot
+    start from one --init-from file) are the kind's. Its time is estimated (the kind's estimate,
+    the model the server uses; a setting map's each setting value with its own network) and
+    bounded by --max-minutes before any training."""
     n_networks = kind.n_networks(n_inits, n_ys)
     config = config_from(args, eps=getattr(args, "eps", 1e-8))
     out = out_dir(args.out)
@@ -80,9 +84,13 @@ def prepare(args: argparse.Namespace, kind: MapKind[Any], n_etas: int, n_ys: int
     backend = backend_from(args)
     net = network_cost(mlp, len(data.y_train), len(data.y_test))
     copies = getattr(args, "perturbations", None) or 0
+    groups = None
+    if isinstance(kind, SettingMap):  # checks the setting values (one line naming a bad one)
+        n_train, n_test = len(data.y_train), len(data.y_test)
+        groups = [network_cost(network_for(c, data), n_train, n_test) for c in kind.group_configs(config, ys, n_train)]
     estimate = kind.estimate(
         net, n_etas, n_ys, n_inits, copies, config.n_steps, measure_rate(), backend.cores,
-        local=backend.executor is None, leading=getattr(args, "value", "default") == "leading",
+        local=backend.executor is None, value=getattr(args, "value", "default"), groups=groups,
     )  # fmt: skip
     seconds = _check_cost(estimate, args, backend)
     settings = {k: v for k, v in config.to_dict().items() if k != "learning_rate"}  # the etas are the grid
@@ -102,11 +110,14 @@ def _check_cost(estimate: Estimate, args: argparse.Namespace, backend: Backend) 
     return estimate.seconds
 
 
-def _notes(job: Job, kind: MapKind[Any]) -> None:
-    """One line on stderr for what the results cannot hold (not an error)."""
+def _notes(job: Job, kind: MapKind[Any], value: str = "ftle") -> None:
+    """One line on stderr for what the results cannot hold (not an error); a map showing
+    ``value`` fits an FTLE only for "ftle"."""
     if not len(job.data.y_test):
         print("note: the data have no test rows: test accuracy and steps to accuracy are NaN", file=sys.stderr)
-    if kind.ftle and job.config.n_steps < FTLE_MIN_STEPS:
+    if isinstance(kind, SettingMap) and kind.note(job.config):
+        print(f"note: {kind.note(job.config)}", file=sys.stderr)
+    if kind.ftle and value == "ftle" and job.config.n_steps < FTLE_MIN_STEPS:
         print(
             f"note: {job.config.n_steps} steps are fewer than the shortest FTLE window ({FTLE_MIN_STEPS})",
             file=sys.stderr,
@@ -160,21 +171,28 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_map(args: argparse.Namespace) -> int:
     etas = grid_from(args.etas, args.eta_range, "eta", (0.01, 20.0, 12))
     kind = MAP_KINDS[args.kind]
-    ys = _Y_GRIDS[str(kind.y_name)](args)
+    assert isinstance(kind, Map2D)  # map --kind names the 2-D kinds
+    value = kind.value_of(args.value)  # refused before anything is made: eta-eps has no final loss
+    target = check_float("--target-accuracy", args.target_accuracy, low=0.0, high=1.0)
+    ys = _y_grid(args, kind)
     if args.zoom is not None:  # the refined grids (refused before they are made if too large)
         etas, ys = kind.zoom_grids(etas, ys, args.zoom[:2], args.zoom[2:], args.factor)
-    job = prepare(args, kind, etas.size, ys.size, n_inits=args.inits)
-    _notes(job, kind)
+    job = prepare(args, kind, etas.size, ys.size, n_inits=args.inits, ys=ys)
+    _notes(job, kind, value)
     started = time.perf_counter()
     with ProgressBar(f"{args.kind} map") as bar:
         result = kind.run(
-            job.config, etas, ys, args.inits, data=job.data, theta0=job.theta0,
-            workers=args.workers, executor=job.backend.executor, on_progress=bar, value=args.value,
+            job.config, etas, ys, args.inits, data=job.data, theta0=job.theta0, workers=args.workers,
+            executor=job.backend.executor, on_progress=bar, value=args.value, target_accuracy=target,
         )  # fmt: skip
     seconds = time.perf_counter() - started
-    meta = {**job.meta, "kind": args.kind, "etas": etas, result.y_name: ys, "seconds": seconds}
+    meta = {**job.meta, "kind": args.kind, "etas": etas, result.y_name: result.ys, "seconds": seconds}
     if args.value != "default":  # the default's config.json as it was
         meta["value"] = args.value
+    if value == "steps":
+        meta["target_accuracy"] = target
+    if isinstance(kind, SettingMap) and kind.note(job.config):
+        meta["note"] = kind.note(job.config)
     if kind.n_networks(args.inits, ys.size) == args.inits:  # its networks per eta are --inits
         meta["inits"] = args.inits
     if args.zoom is not None:
@@ -203,6 +221,18 @@ def _seed_grid(args: argparse.Namespace) -> np.ndarray:
 
 
 _Y_GRIDS = {"eps": _eps_grid, "seed": _seed_grid}  # a 2-D map's second axis from its options
+
+
+def _y_grid(args: argparse.Namespace, kind: Map2D) -> np.ndarray:
+    """The second axis: eps or seeds from their options; a setting map's --y-values (checked
+    with the run, core.experiments.setting_maps), by default the kind's own grid."""
+    if kind.y_name in _Y_GRIDS:
+        if args.y_values is not None:
+            raise ValueError(f"--y-values sets a setting map's axis; the {kind.name} map takes --eps-values or --seeds")
+        return _Y_GRIDS[str(kind.y_name)](args)
+    if args.y_values is None:
+        return kind.y_grid(seed=args.seed, n_networks=args.inits, eps=np.zeros(0))
+    return np.asarray(args.y_values, dtype=np.float64)
 
 
 def cmd_orbit(args: argparse.Namespace) -> int:
@@ -244,7 +274,10 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
     backend_args(sweep)
     sweep.set_defaults(func=cmd_sweep)
 
-    maps = sub.add_parser("map", help="2-D map: eta x eps (FTLE) or eta x seed (final loss)")
+    maps = sub.add_parser(
+        "map",
+        help="2-D map: eta x eps (FTLE), eta x seed (final loss), or eta x width, depth, l2, momentum, batch size",
+    )
     network_args(maps, eta=None, steps=200, perturbations=5)
     maps.add_argument("--kind", choices=MAP_COMMAND_KINDS, default="eta-eps")
     grid_args(maps, "eta", "learning rates (default 12 from 0.01 to 20)")
@@ -252,11 +285,26 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
     maps.add_argument("--inits", type=count_arg, default=8, help="eta-eps: initial networks per point")
     maps.add_argument("--seeds", type=int, default=16, help="eta-seed: networks seed .. seed + N - 1")
     maps.add_argument(
+        "--y-values",
+        type=float,
+        nargs="+",
+        metavar="Y",
+        help="eta-width, eta-depth, eta-l2, eta-momentum, eta-batch: the widths (every hidden layer), depths "
+        "(hidden layers of the first layer's width), L2 penalties, momentum betas (gd: heavy ball) or batch sizes "
+        "(default: 2 5 10 20 50; 1 2 3 4; 1e-4 1e-3 1e-2 1e-1; 0 0.5 0.8 0.9 0.95; 8 16 32 64)",
+    )
+    maps.add_argument(
         "--value",
         choices=VALUES,
         default="default",
-        help="what each point shows: the map's own value (eta-eps the mean FTLE, eta-seed the final loss), "
-        "or 'leading': the leading tangent exponent of its networks (eta-eps: their mean, the same at every eps)",
+        help="what each point shows: the map's own value (eta-eps and the setting maps the mean FTLE, eta-seed "
+        "the final loss), 'ftle', 'leading' (the leading tangent exponent of its networks; eta-eps: their mean, "
+        "the same at every eps), 'loss' (the final loss; a setting map: the median over its networks) or 'steps' "
+        "(the steps to --target-accuracy; a setting map: the median of the networks that reach it); eta-eps "
+        "shows ftle or leading, eta-seed loss, leading or steps",
+    )
+    maps.add_argument(
+        "--target-accuracy", type=float, default=TARGET_ACCURACY, help="--value steps: test accuracy to reach"
     )
     maps.add_argument(
         "--zoom",

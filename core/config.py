@@ -23,11 +23,23 @@ OUTPUTS = ("softmax", "legacy_sigmoid")
 INITS = ("normal", "glorot")
 PERTURBATIONS = ("cube", "sphere")
 NORMS = ("l1", "l2")
-DATASETS = ("iris", "digits")  # by name (core.data.load_dataset); a user's file is passed as data
+DATASETS = (
+    "iris",
+    "digits",
+    "wine",
+    "breast_cancer",
+    "mnist",
+)  # by name (core.data.load_dataset); a user's file is passed as data
+# always standardised (core.data: their features' scales differ by orders of magnitude), so a
+# config on them reads standardize=True whatever it was given
+STANDARDIZED_DATASETS = ("wine", "breast_cancer")
 # network settings a data set brings unless the user sets them (RunConfig.for_dataset)
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "iris": {"hidden": 10, "activation": "sigmoid"},
     "digits": {"hidden": 64, "activation": "tanh"},
+    "wine": {"hidden": 10, "activation": "sigmoid"},  # the paper's network, on other tabular data
+    "breast_cancer": {"hidden": 10, "activation": "sigmoid"},
+    "mnist": {"hidden": 64, "activation": "tanh"},  # the follow-up work's 784-64-10 tanh (arXiv 2506.08523)
 }
 
 MAX_SEED = 2**63 - 1
@@ -115,7 +127,13 @@ class RunConfig:
         check_choice("init", self.init, INITS)
         if not isinstance(self.standardize, bool):
             raise ValueError(f"standardize must be true or false, got {self.standardize!r}")
+        if self.dataset in STANDARDIZED_DATASETS:
+            object.__setattr__(self, "standardize", True)
         check_int("split_seed", self.split_seed, low=0, high=MAX_SEED)
+        if self.dataset == "mnist" and self.split_seed != 0:
+            raise ValueError(
+                f"split_seed must be 0 for mnist (its published training and test images), got {self.split_seed!r}"
+            )
         # float() so that an int typed by a user (eta=1) is stored as float64
         rate = check_float("learning_rate", self.learning_rate, low=0.0, high=MAX_LEARNING_RATE)
         object.__setattr__(self, "learning_rate", rate)

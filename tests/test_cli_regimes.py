@@ -96,7 +96,7 @@ def test_orbit_writes_the_points_of_the_diagram(tmp_path):
         (("sweep", "--eta-range", "0.1", "x", "3"), "--eta-range needs LO HI N"),
         (("sweep", "--target-accuracy", "0"), "--target-accuracy must be a finite number in (0, 1], got 0.0"),
         (("sweep", "--target-accuracy", "1.5"), "--target-accuracy must be a finite number in (0, 1], got 1.5"),
-        (("sweep", "--dataset", "mnist"), "argument --dataset: invalid choice: 'mnist'"),
+        (("sweep", "--dataset", "emnist"), "argument --dataset: invalid choice: 'emnist'"),
         (("sweep", "--dataset", "digits", "--data", "x.csv"), "give --dataset or --data, not both"),
         (("sweep", "--eta", "0.5"), "ambiguous option: --eta could match --etas, --eta-range"),
         (("map", "--kind", "eta-eps", "--zoom", "100", "200", "1e-8", "1e-6"), "lies outside the map's grid"),

@@ -11,6 +11,12 @@ batched call of the objective, then symmetrised. With 83 parameters the exact He
 cheap; for large P (digits: 4,810) Lanczos (ARPACK) needs only Hessian-vector products,
 each a central difference of the gradient along the vector (one objective call on 2 rows).
 
+For Adam the threshold bounds the *preconditioned* sharpness lambda_max(P^{-1} H) (Cohen et
+al. 2022; docs/method.md §14, :mod:`core.analysis.preconditioned`), with P Adam's diagonal
+preconditioner: the top eigenvalue of the symmetric P^{-1/2} H P^{-1/2}, which has the same
+eigenvalues (:func:`preconditioned_sharpness`), from the dense Hessian or by Lanczos on
+Hessian-vector products of the rescaled vectors.
+
 Failure of the dynamics is data: a network whose parameters, loss or gradients are not
 finite has sharpness NaN.
 """
@@ -23,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
+from core.analysis.preconditioned import AdamPreconditioners
 from core.arrays import FloatArray, IntArray
 from core.config import RunConfig
 from core.data import Dataset
@@ -107,12 +114,19 @@ def hessian_vector_product(objective: Objective, theta: FloatArray, v: FloatArra
     return product.reshape(v.shape)
 
 
-def _lanczos_top(objective: Objective, theta: FloatArray) -> float:
-    """Largest algebraic eigenvalue at ``theta: (P,)`` by ARPACK on Hessian-vector products."""
+def _lanczos_top(objective: Objective, theta: FloatArray, scale: FloatArray | None = None) -> float:
+    """Largest algebraic eigenvalue at ``theta: (P,)`` by ARPACK on Hessian-vector products: of
+    H, or of S H S for the diagonal ``scale`` S (P,)."""
     p = theta.size
     if not np.isfinite(theta).all() or not np.isfinite(objective(theta[None, :])[1]).all():
         return math.nan
-    operator = LinearOperator((p, p), matvec=lambda v: hessian_vector_product(objective, theta, v.ravel()))
+
+    def product(v: FloatArray) -> FloatArray:
+        if scale is None:
+            return hessian_vector_product(objective, theta, v.ravel())
+        return scale * hessian_vector_product(objective, theta, scale * v.ravel())
+
+    operator = LinearOperator((p, p), matvec=product)
     v0 = np.random.default_rng(LANCZOS_SEED).standard_normal(p)
     try:
         return float(eigsh(operator, k=1, which="LA", v0=v0, tol=LANCZOS_TOL, return_eigenvectors=False)[0])
@@ -122,9 +136,12 @@ def _lanczos_top(objective: Objective, theta: FloatArray) -> float:
         return float(exc.eigenvalues[0]) if len(exc.eigenvalues) else math.nan
 
 
-def _exact_top(objective: Objective, theta: FloatArray) -> float:
-    """Largest eigenvalue of the dense Hessian at ``theta: (P,)``."""
+def _exact_top(objective: Objective, theta: FloatArray, scale: FloatArray | None = None) -> float:
+    """Largest eigenvalue of the dense Hessian H at ``theta: (P,)``, or of S H S for the
+    diagonal ``scale`` S (P,)."""
     h = hessian(objective, theta)
+    if scale is not None:
+        h = scale[:, None] * h * scale[None, :]
     return float(np.linalg.eigvalsh(h)[-1]) if np.isfinite(h).all() else math.nan
 
 
@@ -144,13 +161,39 @@ def sharpness(objective: Objective, theta: FloatArray, *, method: str = "auto") 
     return np.array([top(objective, row) for row in theta], dtype=np.float64)
 
 
+def preconditioned_sharpness(
+    objective: Objective, theta: FloatArray, preconditioner: FloatArray, *, method: str = "auto"
+) -> FloatArray:
+    """Largest eigenvalue (K,) of P^{-1} H at each row of ``theta: (K, P)``, with P the diagonal
+    ``preconditioner: (K, P)`` of that row (Adam's: core.analysis.preconditioned), as the top
+    eigenvalue of the symmetric P^{-1/2} H P^{-1/2} (the same spectrum: P^{-1} H = P^{-1/2}
+    (P^{-1/2} H P^{-1/2}) P^{1/2}). ``method`` as in :func:`sharpness`. A row whose theta is
+    not finite, or whose preconditioner is not finite and positive, gives NaN."""
+    check_choice("method", method, METHODS)
+    theta = np.asarray(theta, dtype=np.float64)
+    diagonal = np.asarray(preconditioner, dtype=np.float64)
+    if theta.ndim != 2 or diagonal.shape != theta.shape:
+        raise ValueError(
+            f"theta and preconditioner must both have shape (K, P), got {theta.shape} and {diagonal.shape}"
+        )
+    if method == "auto":
+        method = "exact" if theta.shape[1] <= EXACT_MAX_PARAMS else "lanczos"
+    top = _exact_top if method == "exact" else _lanczos_top
+    values = np.full(len(theta), np.nan)
+    for k, (row, d) in enumerate(zip(theta, diagonal, strict=True)):
+        if np.isfinite(d).all() and (d > 0).all():
+            values[k] = top(objective, row, 1.0 / np.sqrt(d))
+    return values
+
+
 @dataclass(frozen=True, eq=False)
 class SharpnessSeries:
     """Sharpness along the reference trajectory of ``config``.
 
     steps: (S,) iterations at which the sharpness was measured (0 and T always included);
     sharpness: (S,), NaN where the network is not finite (from the step the trajectory
-    diverged); loss: (T + 1,) training loss.
+    diverged); loss: (T + 1,) training loss; preconditioned: (S,) for Adam its preconditioned
+    sharpness lambda_max(P_t^{-1} H) at the same steps (docs/method.md §14), else None.
     """
 
     config: RunConfig
@@ -158,6 +201,7 @@ class SharpnessSeries:
     sharpness: FloatArray
     loss: FloatArray
     cancelled: bool = False
+    preconditioned: FloatArray | None = None
 
     @property
     def two_over_eta(self) -> float:
@@ -195,16 +239,22 @@ def sharpness_series(
     )
     start, _ = start_and_directions(config, mlp, theta0)
     objective = mlp.objective(data.x_train, data.y_train, config.l2, threads=threads or default_workers())
+    batches = batches_for(config, data, objective)
+    rule = config.update_rule()
+    adam = AdamPreconditioners(objective, rule, every, batches) if rule.name == "adam" else None
     traj = descend(
-        objective,
+        objective if adam is None else adam,
         start[None, :],
         config.learning_rate,
         config.n_steps,
         save_every=every,
         on_progress=on_progress,
-        optimizer=config.update_rule(),
-        batches=batches_for(config, data, objective),
+        optimizer=rule,
+        batches=batches,
     )
     # a diverged row is frozen at non-finite parameters or gradients: NaN from then on
     values = sharpness(objective, traj.theta[:, 0, :], method=method)  # (S,)
-    return SharpnessSeries(config, traj.steps, values, traj.loss[:, 0], traj.cancelled)
+    preconditioned = None
+    if adam is not None:
+        preconditioned = preconditioned_sharpness(objective, traj.theta[:, 0, :], adam.at(traj.steps), method=method)
+    return SharpnessSeries(config, traj.steps, values, traj.loss[:, 0], traj.cancelled, preconditioned)

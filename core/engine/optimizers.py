@@ -87,7 +87,7 @@ def stability_threshold(optimizer: str, eta: float, beta: float = 0.9) -> Thresh
     adam = (2.0 + 2.0 * beta) / ((1.0 - beta) * eta)
     note = (
         f"Adam's threshold (2 + 2β1)/((1 − β1)η) = {adam:.4g} bounds the preconditioned sharpness "
-        "(Cohen et al. 2022), which the lab does not compute"
+        "(Cohen et al. 2022), not the sharpness of H itself"
     )
     return Threshold(None, "", note)
 

@@ -10,6 +10,9 @@ its figure); the CLI, the server's plans and the page look a kind up here by its
 - ``eta``: the 1-D strip, ``n_inits`` networks per eta with copies (core.experiments.regimes)
 - ``orbit``: the orbit diagram, one network's last losses per eta (core.experiments.orbit)
 - ``eta-eps``, ``eta-seed``: the 2-D maps (core.experiments.maps)
+- ``eta-width``, ``eta-depth``, ``eta-l2``, ``eta-momentum``, ``eta-batch``: 2-D maps over eta and
+  a setting of the run (core.experiments.setting_maps), one config per setting value, each
+  priced by the cost model with its own network (``estimate``'s ``groups``)
 
 The order of MAP_KINDS is the order of the page's menu.
 """
@@ -29,7 +32,15 @@ from core.arrays import FloatArray, IntArray
 from core.config import RunConfig
 from core.data import Dataset
 from core.engine.speed import Estimate, NetworkCost, cells_estimate
-from core.experiments.maps import PLANES, ZOOM_FACTOR, MapResult, refine, run_map, zoom_grids
+from core.experiments.maps import (
+    PLANES,
+    ZOOM_FACTOR,
+    MapResult,
+    SettingPlane,
+    refine,
+    run_map,
+    zoom_grids,
+)
 from core.experiments.orbit import OrbitResult, run_orbit
 from core.experiments.regimes import SweepResult, run_sweep
 from core.validate import check_choice
@@ -85,15 +96,21 @@ class MapKind(ABC, Generic[ResultT]):
 
     def estimate(
         self, net: NetworkCost, n_etas: int, n_ys: int, n_inits: int, n_copies: int, n_steps: int, rate: float,
-        workers: int, *, local: bool = True, leading: bool = False,
+        workers: int, *, local: bool = True, leading: bool = False, value: str = "default",
+        groups: Sequence[NetworkCost] | None = None,
     ) -> Estimate:  # fmt: skip
         """Its time over ``workers`` local processes (or an executor's, ``local=False``); with
-        ``leading`` (a 2-D map of leading exponents) each cell's two tangent rows a step too."""
+        ``leading`` or ``value="leading"`` (a 2-D map of leading exponents) each cell's two tangent
+        rows a step too. ``groups`` (a setting map's): the cost of each setting value's network."""
         s = self.shape(n_etas, n_ys, n_inits, n_copies)
-        rows = s.rows + (2 if leading else 0)  # theta +- h q of the reference, in the same calls
+        rows = s.rows + (2 if leading or value == "leading" else 0)  # theta +- h q of the reference, in the same calls
         return cells_estimate(
             net, s.cells, rows, n_steps, rate, workers, sharpness=s.sharpness, ftle_series=s.ftle_series, local=local
         )
+
+    def group_configs(self, config: RunConfig, ys: npt.ArrayLike, n_train: int) -> list[RunConfig]:
+        """The config of each group of cells trained together: one for all but a setting map."""
+        return [config]
 
     @abstractmethod
     def run(
@@ -196,6 +213,10 @@ class Map2D(MapKind[MapResult]):
     def share_name(self) -> str:
         return PLANES[self.name].share_name
 
+    def value_of(self, value: str) -> str:
+        """The value a request asks for ("default": the kind's own); ValueError names the values it has."""
+        return PLANES[self.name].value_of(value)
+
     def zoom_grids(
         self, etas: FloatArray, ys: FloatArray | IntArray, eta_range: Sequence[float], y_range: Sequence[float],
         factor: int = ZOOM_FACTOR,
@@ -240,7 +261,92 @@ class EtaSeed(Map2D):
         return CellShape(n_etas * n_ys, 1, False, 0)
 
 
-MAP_KINDS: dict[str, MapKind[Any]] = {kind.name: kind for kind in (Strip(), Orbit(), EtaEps(), EtaSeed())}
+class SettingMap(Map2D):
+    """Per (eta, setting value): ``n_inits`` networks of the config with that setting
+    (core.experiments.setting_maps); copies (``n_copies``) only for the FTLE, its default value.
+    Each setting value is a ``train_cells`` of its own, priced with its own network."""
+
+    ftle = True
+
+    def y_grid(self, *, seed: int, n_networks: int, eps: FloatArray) -> FloatArray | IntArray:
+        setting = self.plane.setting
+        if setting.integer:
+            return np.asarray(setting.default, dtype=np.int64)
+        return np.asarray(setting.default, dtype=np.float64)
+
+    @property
+    def plane(self) -> SettingPlane:
+        plane = PLANES[self.name]
+        assert isinstance(plane, SettingPlane)
+        return plane
+
+    def shape(self, n_etas: int, n_ys: int, n_inits: int, n_copies: int) -> CellShape:
+        return CellShape(n_etas * n_ys * n_inits, 1 + n_copies, False, 1 if n_copies else 0)
+
+    def estimate(
+        self, net: NetworkCost, n_etas: int, n_ys: int, n_inits: int, n_copies: int, n_steps: int, rate: float,
+        workers: int, *, local: bool = True, leading: bool = False, value: str = "default",
+        groups: Sequence[NetworkCost] | None = None,
+    ) -> Estimate:  # fmt: skip
+        """The sum of its groups' estimates (one ``train_cells`` each, one after another), each
+        with its own network (``groups``; ``net`` for every group if not given)."""
+        value = self.plane.value_of(value)
+        copies = n_copies if value == "ftle" else 0
+        nets = list(groups) if groups is not None else [net] * n_ys
+        if len(nets) != n_ys:
+            raise ValueError(f"need the cost of each of the {n_ys} setting values, got {len(nets)}")
+        parts = [
+            super(SettingMap, self).estimate(g, n_etas, 1, n_inits, copies, n_steps, rate, workers, local=local,
+                                             leading=leading or value == "leading")
+            for g in nets
+        ]  # fmt: skip
+        return Estimate(
+            sum(p.seconds for p in parts), sum(p.training for p in parts), sum(p.trajectory_steps for p in parts),
+            max(p.n_params for p in parts), max(p.workers for p in parts),
+        )  # fmt: skip
+
+    def group_configs(self, config: RunConfig, ys: npt.ArrayLike, n_train: int) -> list[RunConfig]:
+        return self.plane.configs(config, ys, n_train)[1]
+
+    def note(self, config: RunConfig) -> str:
+        """What a reader must know of how the map is made from ``config`` ('' if nothing)."""
+        return self.plane.setting.note(config)
+
+
+class EtaWidth(SettingMap):
+    """Per (eta, width): every hidden layer of the config's depth that wide."""
+
+    name, y_name = "eta-width", "width"
+
+
+class EtaDepth(SettingMap):
+    """Per (eta, depth): that many hidden layers, each as wide as the config's first."""
+
+    name, y_name = "eta-depth", "depth"
+
+
+class EtaL2(SettingMap):
+    """Per (eta, l2): the config with that L2 penalty."""
+
+    name, y_name = "eta-l2", "l2"
+
+
+class EtaMomentum(SettingMap):
+    """Per (eta, momentum beta): momentum or nesterov (heavy-ball momentum if the config's is gd)."""
+
+    name, y_name = "eta-momentum", "momentum"
+
+
+class EtaBatch(SettingMap):
+    """Per (eta, batch size): mini-batch SGD with that many rows a step."""
+
+    name, y_name = "eta-batch", "batch_size"
+
+
+SETTING_MAPS = (EtaWidth(), EtaDepth(), EtaL2(), EtaMomentum(), EtaBatch())
+MAP_KINDS: dict[str, MapKind[Any]] = {
+    kind.name: kind for kind in (Strip(), Orbit(), EtaEps(), EtaSeed(), *SETTING_MAPS)
+}
 
 
 def map_kind(name: str) -> MapKind[Any]:

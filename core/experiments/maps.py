@@ -6,13 +6,20 @@ zooming into a map.
   copies at each eps (the directions are the same, scaled by eps), as the Lyapunov sweep does.
 - ``eta-seed``: per (eta, initial network), the final training loss: a trainability map
   (Sohl-Dickstein 2024 draws such maps as fractals at the edge of trainability).
+- ``eta-width``, ``eta-depth``, ``eta-l2``, ``eta-momentum``, ``eta-batch``: per (eta, setting),
+  ``n_inits`` networks of the config with that setting (core.experiments.setting_maps): each
+  setting value is a config of its own, its cells trained together.
 (The orbit diagram, one network's last losses over eta, is :mod:`core.experiments.orbit`.)
 
-Either map can show instead, with ``value="leading"``, the leading tangent exponent of each
+What a point shows is its ``value`` (VALUES; each plane has those it can show): ``"default"``
+the plane's own (eta-eps the mean FTLE, eta-seed the final loss, a setting map the mean FTLE);
+``"ftle"`` the mean FTLE of the kept fits; ``"leading"`` the leading tangent exponent of each
 point's reference networks (docs/method.md §10), carried along the cells' own training
-(``core.experiments.cells``, ``with_leading``): ``eta-seed`` that network's, ``eta-eps`` the mean
-over its ``n_inits`` networks (the same at every eps: the tangent is the limit eps -> 0 of the
-copies). The default value (``"default"``: the mean FTLE, the final loss) costs what it did.
+(``core.experiments.cells``, ``with_leading``): ``eta-seed`` that network's, the others the mean
+over its ``n_inits`` networks (``eta-eps``: the same at every eps, the tangent is the limit
+eps -> 0 of the copies); ``"loss"`` the final loss; ``"steps"`` the steps to the target test
+accuracy (eta-seed: of its network; a setting map: the median of the networks that reach it).
+The default value costs what it did.
 
 Initial network j is the one ``run_stability`` draws for seed ``config.seed + j``; a zoom
 (:func:`zoom`) recomputes a rectangle on a finer grid that contains the coarse grid's points
@@ -21,6 +28,7 @@ bit for bit, with the same networks, so the shared points keep their values exac
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -35,8 +43,10 @@ from core.arrays import BoolArray, FloatArray, IntArray
 from core.config import MAX_SEED, FTLEConfig, RunConfig
 from core.data import Dataset
 from core.experiments.cells import CellResults, train_cells
+from core.experiments.regimes import TARGET_ACCURACY, steps_to_accuracy
+from core.experiments.setting_maps import SETTINGS, SHARES, Setting, point_arrays
 from core.experiments.stability import dataset_for
-from core.validate import check_choice, check_int, check_seed_range, check_values
+from core.validate import check_choice, check_float, check_int, check_seed_range, check_values
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,20 +55,23 @@ if TYPE_CHECKING:
 MapArrays: TypeAlias = tuple[FloatArray, FloatArray, BoolArray, BoolArray]
 ZOOM_FACTOR = 4  # new points per coarse interval
 MAX_ZOOM_POINTS = 100_000  # a zoom's grid, checked before it is made
-# what a map's points show: the plane's own value, or the leading tangent exponent (its column)
-VALUES = ("default", "leading")
-LEADING_NAME = "leading_exponent"
+# what a map's points show: the plane's own value, or one of these (each plane has its own)
+VALUES = ("default", "ftle", "leading", "loss", "steps")
+VALUE_NAMES = {"ftle": "ftle_mean", "leading": "leading_exponent", "loss": "final_loss", "steps": "steps_to_accuracy"}
+LEADING_NAME = VALUE_NAMES["leading"]
 
 
 @dataclass(frozen=True, eq=False)
 class MapResult:
-    """A 2-D map: learning rates (E,) x ``ys`` (Y,) (eps values or seeds); arrays are (E, Y).
+    """A 2-D map: learning rates (E,) x ``ys`` (Y,) (eps values, seeds or a setting's values);
+    arrays are (E, Y).
 
     value:   ``eta-eps``: mean FTLE of the kept fits (NaN if none); ``eta-seed``: final loss
              (NaN where the network diverged); with ``value_kind`` "leading" the leading
-             tangent exponent (``eta-eps``: mean over the networks, the same at every eps)
+             tangent exponent (``eta-eps``: mean over the networks, the same at every eps);
+             a setting map: its ``value_kind`` (core.experiments.setting_maps.point_arrays)
     share:   ``eta-eps``: fraction of networks whose FTLE fit is kept; ``eta-seed``: final
-             test accuracy
+             test accuracy; a setting map: ``share_name`` (SHARES)
     diverged: any trajectory of the point diverged
     done:    computed (False after a cancel)
     """
@@ -75,14 +88,15 @@ class MapResult:
     done: BoolArray
     cancelled: bool = False
     value_kind: str = "default"
+    target_accuracy: float = TARGET_ACCURACY  # of the value "steps"
 
     @property
     def value_name(self) -> str:
-        return LEADING_NAME if self.value_kind == "leading" else PLANES[self.kind].value_name
+        return PLANES[self.kind].value_name_of(self.value_kind)
 
     @property
     def share_name(self) -> str:
-        return PLANES[self.kind].share_name
+        return PLANES[self.kind].share_name_of(self.value_kind)
 
     @property
     def y_name(self) -> str:
@@ -117,31 +131,63 @@ def _eta_eps_map(cells: CellResults, n_etas: int, n_inits: int, ftle_config: FTL
     return np.where(done, value, np.nan), np.where(done, n_kept / n_inits, np.nan), diverged & done, done
 
 
-def _eta_seed_map(cells: CellResults, n_etas: int, n_seeds: int) -> MapArrays:
-    """Cells (eta-major, then seed) -> final loss, final test accuracy, diverged, done, each (E, Y)."""
+def _eta_seed_map(cells: CellResults, n_etas: int, n_seeds: int, steps_target: float | None = None) -> MapArrays:
+    """Cells (eta-major, then seed) -> final loss (or with ``steps_target`` the steps to that test
+    accuracy), final test accuracy, diverged, done, each (E, Y)."""
     grid = (n_etas, n_seeds)
     diverged = (cells.diverged & cells.done).reshape(grid)
-    loss = np.where(diverged, np.nan, cells.loss[:, -1].reshape(grid))
-    return loss, cells.test_accuracy[:, -1].reshape(grid), diverged, cells.done.reshape(grid)
+    if steps_target is None:
+        value = np.where(diverged, np.nan, cells.loss[:, -1].reshape(grid))
+    else:
+        value = np.where(cells.done, steps_to_accuracy(cells.test_accuracy, steps_target), np.nan).reshape(grid)
+    return value, cells.test_accuracy[:, -1].reshape(grid), diverged, cells.done.reshape(grid)
+
+
+@dataclass(frozen=True)
+class Options:
+    """A map's settings besides its grids, as :func:`run_map` passes them to a plane's ``run``."""
+
+    n_inits: int
+    ftle_config: FTLEConfig
+    value: str  # a value of the plane's ``values`` (not "default")
+    target_accuracy: float
+    theta0: FloatArray | None
+    workers: int | None
+    executor: Executor | None
+    on_progress: Callable[[int, int, MapResult], object] | None
 
 
 @dataclass(frozen=True)
 class Plane(ABC):
-    """What sets one kind of 2-D map apart: its second axis and the names of its columns, how
-    its cells are laid out over eta x ys (:meth:`cells`), what each point's value is
-    (:meth:`arrays`) and how a zoom refines its second axis (:meth:`zoom_ys`)."""
+    """What sets one kind of 2-D map apart: its second axis and the names of its columns, the
+    values it can show (``values``, the first its default), how its cells are laid out over
+    eta x ys (:meth:`cells`), what each point's value is (:meth:`arrays`) and how a zoom refines
+    its second axis (:meth:`zoom_ys`)."""
 
     kind: str
     y_name: str
     value_name: str
     share_name: str
+    values: tuple[str, ...]
+
+    def value_of(self, value: str) -> str:
+        """The value a request asks for ("default": the first of ``values``); ValueError if the plane has none such."""
+        check_choice(f"the {self.kind} map's value", value, ("default", *self.values))
+        return self.values[0] if value == "default" else value
+
+    def value_name_of(self, value_kind: str) -> str:
+        """The column of a value: the plane's own name for its default (as the files always had)."""
+        return self.value_name if value_kind in ("default", self.values[0]) else VALUE_NAMES[value_kind]
+
+    def share_name_of(self, value_kind: str) -> str:
+        return self.share_name
 
     @abstractmethod
     def cells(self, config: RunConfig, etas: FloatArray, ys: npt.ArrayLike, n_inits: int) -> Cells:
         """The cells of a map over ``etas`` x ``ys`` with ``n_inits`` networks per eta, checked."""
 
     @abstractmethod
-    def arrays(self, cells: CellResults, n_etas: int, layout: Cells, ftle_config: FTLEConfig) -> MapArrays:
+    def arrays(self, cells: CellResults, n_etas: int, layout: Cells, options: Options) -> MapArrays:
         """The (partial) cells -> value, share, diverged, done, each (E, Y)."""
 
     @abstractmethod
@@ -159,6 +205,37 @@ class Plane(ABC):
             mean = grid.mean(axis=1)  # NaN until every network of the eta is done
         means: FloatArray = np.broadcast_to(mean[:, None], (n_etas, layout.ys.size)).copy()
         return means
+
+    def run(self, config: RunConfig, data: Dataset, etas: FloatArray, ys: npt.ArrayLike, options: Options) -> MapResult:
+        """The map: every cell of one config, trained by one ``train_cells``."""
+        layout = self.cells(config, etas, ys, options.n_inits)
+        on_progress = options.on_progress
+
+        def result(cells: CellResults) -> MapResult:
+            points, share, diverged, done = self.arrays(cells, etas.size, layout, options)
+            if options.value == "leading":
+                points = self.leading(cells, etas.size, layout)
+            return _result(self.kind, config, options, layout.n_inits, etas, layout.ys, (points, share, diverged, done),
+                           cells.cancelled)  # fmt: skip
+
+        cells = train_cells(
+            config, data, layout.etas, layout.seeds, theta0=options.theta0, workers=options.workers,
+            executor=options.executor, eps=layout.eps, n_copies=layout.n_copies,
+            with_leading=options.value == "leading",
+            on_progress=None if on_progress is None else lambda d, t, c: on_progress(d, t, result(c)),
+        )  # fmt: skip
+        return result(cells)
+
+
+def _result(
+    kind: str, config: RunConfig, options: Options, n_inits: int, etas: FloatArray, ys: FloatArray | IntArray,
+    arrays: MapArrays, cancelled: bool,
+) -> MapResult:  # fmt: skip
+    return MapResult(
+        kind, config, options.ftle_config, n_inits, etas, ys, *arrays, cancelled=cancelled,
+        value_kind=options.value if options.value != PLANES[kind].values[0] else "default",
+        target_accuracy=options.target_accuracy,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -185,8 +262,8 @@ class _EtaEps(Plane):
         cell_etas, cell_seeds = np.repeat(etas, n_inits), np.tile(seeds, etas.size)
         return Cells(cell_etas, cell_seeds, y_grid, y_grid, config.n_perturbations, n_inits)
 
-    def arrays(self, cells: CellResults, n_etas: int, layout: Cells, ftle_config: FTLEConfig) -> MapArrays:
-        return _eta_eps_map(cells, n_etas, layout.n_inits, ftle_config)
+    def arrays(self, cells: CellResults, n_etas: int, layout: Cells, options: Options) -> MapArrays:
+        return _eta_eps_map(cells, n_etas, layout.n_inits, options.ftle_config)
 
     def zoom_ys(self, ys: npt.NDArray[Any], low: float, high: float, factor: int) -> FloatArray:
         return refine(np.sort(ys.astype(np.float64)), low, high, factor)
@@ -202,8 +279,9 @@ class _EtaSeed(Plane):
         cell_etas, cell_seeds = np.repeat(etas, y_grid.size), np.tile(y_grid, etas.size)
         return Cells(cell_etas, cell_seeds, y_grid, None, 0, 1)
 
-    def arrays(self, cells: CellResults, n_etas: int, layout: Cells, ftle_config: FTLEConfig) -> MapArrays:
-        return _eta_seed_map(cells, n_etas, layout.ys.size)
+    def arrays(self, cells: CellResults, n_etas: int, layout: Cells, options: Options) -> MapArrays:
+        steps = options.target_accuracy if options.value == "steps" else None
+        return _eta_seed_map(cells, n_etas, layout.ys.size, steps)
 
     def zoom_ys(self, ys: npt.NDArray[Any], low: float, high: float, factor: int) -> IntArray:
         """Seeds are whole numbers: those in range are kept, none refined."""
@@ -213,12 +291,99 @@ class _EtaSeed(Plane):
         return inside
 
 
+@dataclass(frozen=True)
+class SettingPlane(Plane):
+    """Per (eta, value of a setting): ``n_inits`` networks of the config with that setting
+    (core.experiments.setting_maps), one config and one ``train_cells`` per setting value."""
+
+    setting: Setting = SETTINGS["width"]
+
+    def share_name_of(self, value_kind: str) -> str:
+        return SHARES[self.value_of(value_kind)]
+
+    def cells(self, config: RunConfig, etas: FloatArray, ys: npt.ArrayLike, n_inits: int) -> Cells:
+        """The cells of one setting value (eta-major, then network)."""
+        check_int("n_inits", n_inits, low=1, high=100_000)
+        check_seed_range(config.seed, n_inits, MAX_SEED)
+        seeds = config.seed + np.arange(n_inits)
+        y_grid = np.asarray(ys)
+        return Cells(np.repeat(etas, n_inits), np.tile(seeds, etas.size), y_grid, None, 0, n_inits)
+
+    def arrays(self, cells: CellResults, n_etas: int, layout: Cells, options: Options) -> MapArrays:
+        """One setting value's cells -> its column's arrays, each (E, 1)."""
+        value, share, diverged, done = point_arrays(
+            cells, n_etas, layout.n_inits, options.value, options.ftle_config, options.target_accuracy
+        )
+        return value[:, None], share[:, None], diverged[:, None], done[:, None]
+
+    def zoom_ys(self, ys: npt.NDArray[Any], low: float, high: float, factor: int) -> FloatArray | IntArray:
+        grid = np.sort(np.asarray(ys))
+        if not self.setting.refined:  # few whole numbers: those in range are kept
+            inside = grid[(grid >= low) & (grid <= high)]
+            if inside.size == 0:
+                raise ValueError(f"no {self.y_name} of the map lies in {low:g}..{high:g}")
+            return inside
+        fine = refine(grid.astype(np.float64), low, high, factor, log=self.setting.log)
+        return np.unique(np.round(fine).astype(np.int64)) if self.setting.integer else fine
+
+    def configs(
+        self, config: RunConfig, ys: npt.ArrayLike, n_train: int
+    ) -> tuple[FloatArray | IntArray, list[RunConfig]]:
+        """The checked axis (sorted, distinct) and the config of each of its values."""
+        self.setting.check_start(config, None)
+        grid = self.setting.grid(ys, n_train)
+        return grid, [self.setting.config_for(config, y) for y in grid.tolist()]
+
+    def run(self, config: RunConfig, data: Dataset, etas: FloatArray, ys: npt.ArrayLike, options: Options) -> MapResult:
+        """The setting values one after another, each its cells in one ``train_cells``."""
+        self.setting.check_start(config, options.theta0)
+        grid, configs = self.configs(config, ys, len(data.y_train))
+        layout = self.cells(config, etas, grid, options.n_inits)
+        n_etas, n_ys, per_group = etas.size, grid.size, layout.etas.size
+        value, share = np.full((n_etas, n_ys), np.nan), np.full((n_etas, n_ys), np.nan)
+        diverged, done = np.zeros((n_etas, n_ys), dtype=bool), np.zeros((n_etas, n_ys), dtype=bool)
+        ftle = options.value == "ftle"
+
+        def fill(j: int, cells: CellResults) -> MapResult:
+            arrays = self.arrays(cells, n_etas, layout, options)
+            for whole, column in zip((value, share, diverged, done), arrays, strict=True):
+                whole[:, j] = column[:, 0]
+            return _result(self.kind, config, options, options.n_inits, etas, grid,
+                           (value.copy(), share.copy(), diverged.copy(), done.copy()), cells.cancelled)  # fmt: skip
+
+        cancelled, report = False, options.on_progress
+        for j, group in enumerate(configs):
+
+            def progress(d: int, _t: int, partial: CellResults, j: int = j) -> object:
+                assert report is not None
+                return report(j * per_group + d, n_ys * per_group, fill(j, partial))
+
+            cells = train_cells(
+                group, data, layout.etas, layout.seeds, eps=np.array([config.eps]) if ftle else None,
+                n_copies=config.n_perturbations if ftle else 0, with_leading=options.value == "leading",
+                theta0=options.theta0, workers=options.workers, executor=options.executor,
+                on_progress=None if report is None else progress,
+            )  # fmt: skip
+            final = fill(j, cells)
+            if cells.cancelled:
+                cancelled = True
+                break
+        return dataclasses.replace(final, cancelled=cancelled)
+
+
 # the kinds of 2-D map, each a map kind of core.experiments.map_kinds
+SETTING_KINDS = {"width": "eta-width", "depth": "eta-depth", "l2": "eta-l2", "momentum": "eta-momentum",
+                 "batch_size": "eta-batch"}  # fmt: skip
+_SETTING_VALUES = ("ftle", "leading", "loss", "steps")
 PLANES: dict[str, Plane] = {
     p.kind: p
     for p in (
-        _EtaEps("eta-eps", "eps", "ftle_mean", "ftle_kept_fraction"),
-        _EtaSeed("eta-seed", "seed", "final_loss", "test_accuracy"),
+        _EtaEps("eta-eps", "eps", "ftle_mean", "ftle_kept_fraction", ("ftle", "leading")),
+        _EtaSeed("eta-seed", "seed", "final_loss", "test_accuracy", ("loss", "leading", "steps")),
+        *(
+            SettingPlane(kind, name, "ftle_mean", "ftle_kept_fraction", _SETTING_VALUES, SETTINGS[name])
+            for name, kind in SETTING_KINDS.items()
+        ),
     )
 }
 
@@ -237,43 +402,22 @@ def run_map(
     executor: Executor | None = None,
     on_progress: Callable[[int, int, MapResult], object] | None = None,
     value: str = "default",
+    target_accuracy: float = TARGET_ACCURACY,
 ) -> MapResult:
     """A map of ``kind`` over ``etas`` x ``ys``: eps values (``eta-eps``, with ``n_inits``
-    networks and ``config.n_perturbations`` copies per eps) or seeds (``eta-seed``: each seed
-    one network, no copies). ``theta0`` (P,) replaces every network's initial parameters.
-    ``value``: "default" (the plane's value) or "leading" (the leading tangent exponent of
-    the points' networks; ValueError for Adam). ``on_progress(done, total, partial MapResult)``
-    may return False."""
+    networks and ``config.n_perturbations`` copies per eps), seeds (``eta-seed``: each seed
+    one network, no copies) or a setting's values (``eta-width`` ...: ``n_inits`` networks, with
+    ``config.n_perturbations`` copies at ``config.eps`` for the FTLE). ``theta0`` (P,) replaces
+    every network's initial parameters. ``value``: "default" (the plane's own) or one of its
+    ``values`` (VALUES; "leading": ValueError for Adam); ``target_accuracy`` that of "steps".
+    ``on_progress(done, total, partial MapResult)`` may return False."""
     check_choice("map kind", kind, tuple(PLANES))
     check_choice("map value", value, VALUES)
     plane = PLANES[kind]
+    target = check_float("target accuracy", target_accuracy, low=0.0, high=1.0)
+    options = Options(n_inits, ftle_config, plane.value_of(value), target, theta0, workers, executor, on_progress)
     eta_grid = positive_values("eta", etas, high=1e6)
-    data = dataset_for(config, data)
-    layout = plane.cells(config, eta_grid, ys, n_inits)
-
-    def result(cells: CellResults) -> MapResult:
-        points, share, diverged, done = plane.arrays(cells, eta_grid.size, layout, ftle_config)
-        if value == "leading":
-            points = plane.leading(cells, eta_grid.size, layout)
-        return MapResult(
-            kind, config, ftle_config, layout.n_inits, eta_grid, layout.ys, points, share, diverged, done,
-            cancelled=cells.cancelled, value_kind=value,
-        )  # fmt: skip
-
-    cells = train_cells(
-        config,
-        data,
-        layout.etas,
-        layout.seeds,
-        theta0=theta0,
-        workers=workers,
-        executor=executor,
-        eps=layout.eps,
-        n_copies=layout.n_copies,
-        with_leading=value == "leading",
-        on_progress=None if on_progress is None else lambda d, t, c: on_progress(d, t, result(c)),
-    )
-    return result(cells)
+    return plane.run(config, dataset_for(config, data), eta_grid, ys, options)
 
 
 def positive_values(name: str, values: npt.ArrayLike, *, high: float) -> FloatArray:
@@ -356,4 +500,5 @@ def zoom(
         executor=executor,
         on_progress=on_progress,
         value=result.value_kind,
+        target_accuracy=result.target_accuracy,
     )

@@ -1,5 +1,5 @@
 """The data set as the trained network sees it (the paper's Fig. 2; docs/method.md §1): two features, colour = class,
-a cross on every row it misclassifies; digits as a grid of test images.
+a cross on every row it misclassifies; digits and MNIST as a grid of test images.
 
 A record in, a figure out (what the Data view and ``paper/`` draw): :func:`data_view`.
 """
@@ -12,7 +12,12 @@ import numpy as np
 import plotly.graph_objects as go
 
 from dashboard.figures.base import CLASS_COLORS, _base_layout
-from dashboard.figures.dynamics import MAX_DIGITS, digits_grid_figure
+from dashboard.figures.dynamics import (
+    MAX_DIGITS,
+    digits_grid_figure,
+)
+
+IMAGE_SIDES = {"digits": 8, "mnist": 28}  # the data sets drawn as images: pixels a side
 
 if TYPE_CHECKING:  # the records are read by attribute: figures import no jobs
     from core.data import Dataset
@@ -72,8 +77,8 @@ def data_figure(
 # ---- a record in ----------------------------------------------------------------------------
 def data_view(record: RunRecord, data: Dataset, fx: int, fy: int) -> go.Figure:
     """The scatter of the run's ``data`` in features ``fx``, ``fy`` with the final reference
-    network's mistakes. Digits are drawn as images instead (:func:`digits_view`)."""
-    if data.name == "digits":
+    network's mistakes. Digits and MNIST are drawn as images instead (:func:`digits_view`)."""
+    if data.name in IMAGE_SIDES:
         return digits_view(record, data)
     x = np.vstack([data.x_train, data.x_test])
     y = np.concatenate([data.y_train, data.y_test])
@@ -87,7 +92,8 @@ def wrong_test_rows(record: RunRecord, data: Dataset) -> np.ndarray:
 
 
 def digits_view(record: RunRecord, data: Dataset) -> go.Figure:
-    """A grid of test images with the trained network's answers, its mistakes first."""
+    """A grid of test images (digits 8 x 8, MNIST 28 x 28) with the trained network's answers,
+    its mistakes first."""
     predicted = record.predictions[len(data.y_train) :]
     order = np.concatenate([wrong_test_rows(record, data), np.flatnonzero(predicted == data.y_test)])[:MAX_DIGITS]
-    return digits_grid_figure(data.x_test[order], data.y_test[order], predicted[order])
+    return digits_grid_figure(data.x_test[order], data.y_test[order], predicted[order], side=IMAGE_SIDES[data.name])

@@ -2,7 +2,9 @@
 
 - Edge of stability (docs/method.md §6, §11; Cohen et al. 2021, ICLR): the sharpness lambda_max
   of the loss Hessian rises to about 2/eta (for momentum, its optimizer's threshold) while the
-  distance <d(t)> of perturbed copies grows.
+  distance <d(t)> of perturbed copies grows. For Adam, its preconditioned sharpness
+  lambda_max(P^-1 H) against (2 + 2 beta1)/((1 - beta1) eta) (docs/method.md §14; Cohen et al.
+  2022, "Adaptive gradient methods at the edge of stability").
 - Chaos diagnostics of one long run (docs/method.md §7; Danovski, Soriano, Lacasa 2024,
   arXiv 2404.05782, Figs. 13-17): loss dots and weight norm, the ACF against its shuffle-null
   band, the histogram of local expansion rates, the weights that move the most.
@@ -23,6 +25,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.analysis.preconditioned import preconditioned_threshold
 from core.engine.optimizers import Threshold, stability_threshold
 from dashboard.figures.base import (
     CLASS_COLORS,
@@ -98,10 +101,12 @@ def curvature_figure(
     *,
     optimizer: str = "gd",
     momentum: float = 0.9,
+    preconditioned: np.ndarray | None = None,
 ) -> go.Figure:
     """Sharpness against the dashed stability threshold of the run's optimizer
-    (:func:`stability_threshold`: 2/eta for GD; for Adam a note, no line), the training loss,
-    and <d(t)> on log y: three panels on one shared iteration axis.
+    (:func:`stability_threshold`: 2/eta for GD), the training loss, and <d(t)> on log y: three
+    panels on one shared iteration axis. For Adam the top panel is its preconditioned sharpness
+    ``preconditioned`` (S,) against (2 + 2 beta1)/((1 - beta1) eta) (without it, a note, no line).
 
     iterations, loss, mean_distance (T+1,); sharpness_steps, sharpness (S,), NaN where the
     network diverged (drawn as a gap). Each line is thinned to ``MAX_POINTS``.
@@ -111,10 +116,15 @@ def curvature_figure(
     _check_same_length(iterations=iterations, loss=loss, mean_distance=mean_distance)
     _check_same_length(sharpness_steps=sharpness_steps, sharpness=sharpness)
     edge = stability_threshold(optimizer, eta, momentum)
+    top = "sharpness λ_max"
+    if optimizer == "adam" and preconditioned is not None:
+        _check_same_length(sharpness_steps=sharpness_steps, preconditioned=preconditioned)
+        sharpness, top = preconditioned, PRECONDITIONED_NAME
+        edge = Threshold(preconditioned_threshold(eta, momentum), ADAM_LABEL)
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=[0.4, 0.3, 0.3])
     k, keep = thin(len(sharpness_steps)), thin(len(iterations))
     panels = (
-        (sharpness_steps[k], sharpness[k], "sharpness λ_max", "black", "lines+markers"),
+        (sharpness_steps[k], sharpness[k], top, "black", "lines+markers"),
         (iterations[keep], loss[keep], "training loss", LOSS_COLOR, "lines"),
         (iterations[keep], mean_distance[keep], "<d(t)>", "#4c78a8", "lines"),
     )
@@ -128,12 +138,16 @@ def curvature_figure(
     else:
         note = {"xref": "x domain", "yref": "y domain", "x": 0.01, "y": 0.98, "xanchor": "left", "yanchor": "top"}
         fig.add_annotation(text=f"{edge.note}: no line is drawn", showarrow=False, font={"size": 11}, **note)
-    fig.update_yaxes(title_text="sharpness λ_max", row=1, col=1)
+    fig.update_yaxes(title_text=top, row=1, col=1)
     fig.update_yaxes(title_text="loss (nats)", row=2, col=1)
     fig.update_yaxes(log_axis(mean_distance[keep], title_text="<d(t)> (log)"), row=3, col=1)
     fig.update_xaxes(title_text="iteration t", row=3, col=1)
     title = _curvature_title(sharpness, eta, optimizer, momentum, edge)
     return _base_layout(fig, title=title, uirevision="curvature", showlegend=False)
+
+
+PRECONDITIONED_NAME = "preconditioned sharpness λ_max(P⁻¹H)"
+ADAM_LABEL = "(2 + 2β1)/((1 − β1)η)"
 
 
 def _curvature_title(sharpness: np.ndarray, eta: float, optimizer: str, beta: float, edge: Threshold) -> str:
@@ -145,7 +159,8 @@ def _curvature_title(sharpness: np.ndarray, eta: float, optimizer: str, beta: fl
         return f"{head}: no finite sharpness (the run diverged)"
     if edge.value is None:
         return f"{head}: last sharpness {finite[-1]:.4g} (Adam's threshold is on the preconditioned sharpness)"
-    return f"{head}: last sharpness {finite[-1]:.4g} = {finite[-1] / edge.value:.2f} × {edge.label}"
+    what = "preconditioned sharpness" if edge.label == ADAM_LABEL else "sharpness"
+    return f"{head}: last {what} {finite[-1]:.4g} = {finite[-1] / edge.value:.2f} × {edge.label}"
 
 
 def curvature_view(record: RunRecord) -> go.Figure:
@@ -162,6 +177,7 @@ def curvature_view(record: RunRecord) -> go.Figure:
         config.learning_rate,
         optimizer=config.optimizer,
         momentum=config.momentum,
+        preconditioned=record.preconditioned_sharpness,
     )
 
 
@@ -286,38 +302,51 @@ def chaos_figures(diagnostics: Diagnostics) -> dict[str, go.Figure]:
 
 # ---- digits -------------------------------------------------------------------------------
 def digits_grid_figure(
-    images: np.ndarray, labels: np.ndarray, predictions: np.ndarray, *, columns: int = 8, max_images: int = MAX_DIGITS
+    images: np.ndarray,
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    *,
+    side: int = CELL,
+    columns: int = 8,
+    max_images: int = MAX_DIGITS,
 ) -> go.Figure:
-    """The first ``max_images`` digits (n, 64) in [0, 1] (row-major 8 x 8, ink = 1), each
-    captioned "label → prediction", misclassified ones framed and captioned in red.
+    """The first ``max_images`` images (n, side * side) in [0, 1] (row-major, ink = 1: the 8 x
+    8 digits, MNIST's 28 x 28), each captioned "label → prediction", misclassified ones framed
+    and captioned in red.
 
-    One heatmap of the whole grid, NaN between digits: one trace and one canvas image in the
-    browser, ~4 KB of float32, where a go.Image needs 3 channels (and a PNG source needs an
-    encoder) and one subplot per digit costs 40 axes. Captions: one text trace; frames: shapes.
+    One heatmap of the whole grid, NaN between images: one trace and one canvas image in the
+    browser, ~4 KB of float32 for digits, where a go.Image needs 3 channels (and a PNG source
+    needs an encoder) and one subplot per image costs 40 axes. Captions: one text trace;
+    frames: shapes. The gaps scale with the side (8 pixels: 1 between columns, 3 above each
+    image for its caption).
     """
     images = np.asarray(images, dtype=np.float64)
-    if images.ndim != 2 or images.shape[1] != CELL * CELL:
-        raise ValueError(f"images must be (n, 64) rows of 8 x 8 pixels, got shape {images.shape}")
+    if not (isinstance(side, int) and side >= 1):
+        raise ValueError(f"side must be a positive integer, got {side!r}")
+    if images.ndim != 2 or images.shape[1] != side * side:
+        raise ValueError(f"images must be (n, {side * side}) rows of {side} x {side} pixels, got shape {images.shape}")
     _check_same_length(images=images, labels=labels, predictions=predictions)
     if not (isinstance(columns, int) and columns >= 1):
         raise ValueError(f"columns must be a positive integer, got {columns!r}")
+    noun = "digits" if side == CELL else "images"
     n = min(len(images), max_images)
     if n == 0:
-        return empty_figure("No digits to show")
-    top, left = _cell_origins(n, columns)
-    fig = go.Figure(go.Heatmap(z=_digit_grid(images[:n], top, left, columns), **_GREYS))
+        return empty_figure(f"No {noun} to show")
+    top, left = _cell_origins(n, columns, side)
+    fig = go.Figure(go.Heatmap(z=_digit_grid(images[:n], top, left, columns, side), **_GREYS))
     wrong = np.asarray(labels[:n]) != np.asarray(predictions[:n])
     captions = [f"{y} → {p}" for y, p in zip(labels[:n], predictions[:n], strict=True)]
-    fig.add_trace(_captions(left + (CELL - 1) / 2, top - (GAP_Y + 1) / 2, captions, wrong))
+    fig.add_trace(_captions(left + (side - 1) / 2, top - (_gaps(side)[1] + 1) / 2, captions, wrong))
     frame = {"type": "rect", "line": {"color": WRONG_COLOR, "width": 2}, "layer": "above"}
     shapes = [
-        {**frame, "x0": x - 0.5, "x1": x + CELL - 0.5, "y0": y - 0.5, "y1": y + CELL - 0.5}
+        {**frame, "x0": x - 0.5, "x1": x + side - 0.5, "y0": y - 0.5, "y1": y + side - 0.5}
         for x, y in zip(left[wrong], top[wrong], strict=True)
     ]
-    shown = f"{n} digits" if n == len(images) else f"first {n} of {len(images)} digits"
+    shown = f"{n} {noun}" if n == len(images) else f"first {n} of {len(images)} {noun}"
     title = f"{shown}: label → prediction, {int(wrong.sum())} wrong (red)"
     hidden = {"visible": False, "showgrid": False, "zeroline": False}
-    fig = _base_layout(fig, title=title, uirevision="digits", showlegend=False, shapes=shapes)
+    revision = "digits" if side == CELL else f"images{side}"
+    fig = _base_layout(fig, title=title, uirevision=revision, showlegend=False, shapes=shapes)
     fig.update_xaxes(hidden, constrain="domain")
     fig.update_yaxes(hidden, autorange="reversed", scaleanchor="x", constrain="domain")  # row 0 on top
     return fig.update_layout(
@@ -328,18 +357,26 @@ def digits_grid_figure(
 _GREYS = {"colorscale": "Greys", "zmin": 0.0, "zmax": 1.0, "showscale": False, "hoverinfo": "skip"}
 
 
-def _cell_origins(n: int, columns: int) -> tuple[np.ndarray, np.ndarray]:
-    """(n,) top row and left column, in grid pixels, of each digit's 8 x 8 block."""
+def _gaps(side: int) -> tuple[int, int]:
+    """Blank pixels between columns and above each image (for its caption) of a grid of images
+    ``side`` pixels a side: GAP_X and GAP_Y for the 8 x 8 digits, scaled with the side."""
+    return max(1, side * GAP_X // CELL), math.ceil(GAP_Y * side / CELL)
+
+
+def _cell_origins(n: int, columns: int, side: int = CELL) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) top row and left column, in grid pixels, of each image's block."""
+    gap_x, gap_y = _gaps(side)
     row, col = np.divmod(np.arange(n), columns)
-    return GAP_Y + row * (CELL + GAP_Y), col * (CELL + GAP_X)
+    return gap_y + row * (side + gap_y), col * (side + gap_x)
 
 
-def _digit_grid(images: np.ndarray, top: np.ndarray, left: np.ndarray, columns: int) -> np.ndarray:
-    """(n, 64) -> one float32 image: each digit at (top, left), NaN elsewhere."""
-    width = min(columns, len(images)) * (CELL + GAP_X) - GAP_X
-    grid = np.full((int(top.max()) + CELL, width), np.nan, dtype=np.float32)
+def _digit_grid(images: np.ndarray, top: np.ndarray, left: np.ndarray, columns: int, side: int = CELL) -> np.ndarray:
+    """(n, side * side) -> one float32 image: each image at (top, left), NaN elsewhere."""
+    gap_x = _gaps(side)[0]
+    width = min(columns, len(images)) * (side + gap_x) - gap_x
+    grid = np.full((int(top.max()) + side, width), np.nan, dtype=np.float32)
     for image, y, x in zip(images, top, left, strict=True):
-        grid[y : y + CELL, x : x + CELL] = image.reshape(CELL, CELL)
+        grid[y : y + side, x : x + side] = image.reshape(side, side)
     return grid
 
 

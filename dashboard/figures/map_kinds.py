@@ -33,7 +33,8 @@ def orbit(record: MapRecord, title: str) -> go.Figure:
 def heatmap(record: MapRecord, title: str) -> go.Figure:
     fig = map_heatmap(
         record.kind, record.etas, record.ys, record.value, record.share, record.done,
-        diverged=record.diverged, title=title,
+        diverged=record.diverged, title=title, value_name=record.value_name, share_name=record.share_name,
+        target_accuracy=record.target_accuracy,
     )  # fmt: skip
     return fig.update_layout(height=650)
 
@@ -44,6 +45,11 @@ FIGURES: dict[str, Callable[[MapRecord, str], go.Figure]] = {
     "orbit": orbit,
     "eta-eps": heatmap,
     "eta-seed": heatmap,
+    "eta-width": heatmap,
+    "eta-depth": heatmap,
+    "eta-l2": heatmap,
+    "eta-momentum": heatmap,
+    "eta-batch": heatmap,
 }
 
 
@@ -53,4 +59,6 @@ def map_figure(record: MapRecord, *, live: bool = False, zoomed: bool = False) -
     head = f"{view.label} · {record.config.dataset}, {record.config.n_steps:,} iterations"
     if zoomed:
         head = f"{head} · zoomed into {view.zoom_text(record.etas, record.ys)}"
+    note = view.note(record.config)  # e.g. heavy-ball momentum on a gd config
+    head = f"{head} · {note}" if note else head
     return FIGURES[record.kind](record, f"{head}: computing…" if live else head)

@@ -1,5 +1,6 @@
-"""The Regimes view's maps besides the strip (docs/method.md §6): the 2-D maps eta x eps (FTLE)
-and eta x seed (final loss) as heatmaps, and the orbit diagram (the last training losses at
+"""The Regimes view's maps besides the strip (docs/method.md §6): the 2-D maps eta x eps (FTLE),
+eta x seed (final loss) and eta x a setting (width, depth, l2, momentum, batch size; each map's
+points show the value its record names) as heatmaps, and the orbit diagram (the last training losses at
 each eta). Pure: arrays in, ``go.Figure`` out.
 
 Cells of a grid on a log axis are drawn between geometric midpoints (:func:`log_edges`), so
@@ -43,9 +44,10 @@ def linear_edges(centres: npt.ArrayLike) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Heatmap:
-    """How a kind of 2-D map is drawn: its y axis (name, hover format, log or linear with one
-    tick per seed), its value and share, what an empty computed cell means, and whether the
-    colour is the value's log10 (a loss over decades) or the value itself."""
+    """How a kind of 2-D map is drawn: its y axis (name, hover format, log or linear; a linear
+    axis of whole numbers has one tick per value), its own value and share, what an empty
+    computed cell means, and whether the colour is the value's log10 (a loss over decades) or
+    the value itself. ``click``: what a click on it cannot do ('' if it opens the run)."""
 
     y_name: str
     y_format: str
@@ -54,12 +56,49 @@ class Heatmap:
     empty: str
     log_y: bool
     log_colour: bool
+    whole_y: bool = True
+    click: str = ""
 
 
+@dataclass(frozen=True)
+class Value:
+    """How a value a map's points can show is drawn: its title, what a computed cell without
+    it means, and whether it is coloured by log10."""
+
+    title: str
+    empty: str
+    log_colour: bool
+
+
+_FTLE = ("FTLE (per step)", "kept fraction", "no kept FTLE fit", True, False)
 MAP_TEXT = {  # the 2-D map kinds of core.experiments.map_kinds
-    "eta-eps": Heatmap("ε", ".1e", "FTLE (per step)", "kept fraction", "no kept FTLE fit", True, False),
+    "eta-eps": Heatmap("ε", ".1e", *_FTLE[:3], True, False),
     "eta-seed": Heatmap("seed", ".0f", "final loss", "test accuracy", "diverged", False, True),
+    "eta-width": Heatmap("width (hidden units)", ".0f", *_FTLE),
+    "eta-depth": Heatmap("depth (hidden layers)", ".0f", *_FTLE[:3], False, False),
+    "eta-l2": Heatmap("L2 penalty", ".2g", *_FTLE, click="the page has no L2 control: cli.py run --l2"),
+    "eta-momentum": Heatmap("momentum β", ".3g", *_FTLE[:3], False, False, whole_y=False),
+    "eta-batch": Heatmap("batch size", ".0f", *_FTLE),
 }
+# by the column of core.experiments.maps (MapResult.value_name, share_name)
+VALUE_TEXT = {
+    "ftle_mean": Value("FTLE (per step)", "no kept FTLE fit", False),
+    "leading_exponent": Value("leading exponent (per step)", "diverged", False),
+    "final_loss": Value("final loss", "diverged", True),
+    "steps_to_accuracy": Value("steps to the target accuracy", "target not reached", True),
+}
+SHARE_TEXT = {
+    "ftle_kept_fraction": "kept fraction",
+    "test_accuracy": "test accuracy",
+    "reached_target": "share reaching the target",
+}
+
+
+def steps_title(target: float) -> str:
+    """The title of the steps to a target test accuracy: 'steps to 90% test accuracy'."""
+    return f"steps to {100 * target:g}% test accuracy"
+
+
 NOT_DONE_COLOR = "#d9d9d9"  # the plot background, seen through cells not computed yet
 
 
@@ -73,6 +112,9 @@ def map_heatmap(
     *,
     diverged: npt.ArrayLike | None = None,
     title: str = "",
+    value_name: str = "",
+    share_name: str = "",
+    target_accuracy: float = 0.9,
 ) -> go.Figure:
     """A map over etas (E,) x ys (Y,) (eps for ``eta-eps``, seeds for ``eta-seed``); value,
     share, done and the optional diverged are (E, Y). Drawn as z[y][x] = value.T, NaN where
@@ -91,9 +133,15 @@ def map_heatmap(
     is the clicked (eta, y), the float64 grid values.
     """
     text = MAP_TEXT[kind]
-    y_name, y_format, value_title, share_title, empty = (
-        text.y_name, text.y_format, text.value_title, text.share_title, text.empty,
+    y_name, y_format, value_title, share_title, empty, log_colour = (
+        text.y_name, text.y_format, text.value_title, text.share_title, text.empty, text.log_colour,
     )  # fmt: skip
+    if value_name:  # the value the record shows (its kind's own if not named)
+        shown = VALUE_TEXT[value_name]
+        value_title, empty, log_colour = shown.title, shown.empty, shown.log_colour
+        if value_name == "steps_to_accuracy":
+            value_title = steps_title(target_accuracy)
+    share_title = SHARE_TEXT.get(share_name, share_title)
     e_order, y_order = np.argsort(etas), np.argsort(ys)
     etas, ys = np.asarray(etas, dtype=np.float64)[e_order], np.asarray(ys, dtype=np.float64)[y_order]
     grid = np.ix_(e_order, y_order)
@@ -103,7 +151,7 @@ def map_heatmap(
     x_edges = log_edges(etas)
     y_edges = log_edges(ys) if text.log_y else linear_edges(ys)
     eta_grid, y_grid = np.meshgrid(etas, ys)  # (Y, E)
-    colour, colorbar = _map_colour(text.log_colour, value, value_title)
+    colour, colorbar = _map_colour(log_colour, value, value_title)
     fig = go.Figure(_computed_layer(x_edges, y_edges, done))
     fig.add_trace(
         go.Heatmap(
@@ -115,7 +163,9 @@ def map_heatmap(
             colorbar=colorbar,
             name=value_title,
             hovertemplate=f"η = %{{customdata[0]:.4g}}<br>{y_name} = %{{customdata[1]:{y_format}}}<br>"
-            f"{value_title} = %{{customdata[2]:.4g}}<br>{share_title} = %{{customdata[3]:.2f}}<extra></extra>",
+            f"{value_title} = %{{customdata[2]:.4g}}<br>{share_title} = %{{customdata[3]:.2f}}"
+            + (f"<br>click: {text.click}" if text.click else "")
+            + "<extra></extra>",
         )
     )
     if diverged is not None:
@@ -146,7 +196,7 @@ def _map_layout(
     log_y = MAP_TEXT[kind].log_y
     y_range = np.log10(y_edges[[0, -1]]) if log_y else y_edges[[0, -1]]
     y_axis = {"title": MAP_TEXT[kind].y_name, "range": y_range.tolist(), "showgrid": False}
-    y_axis.update(log_axis(y_edges) if log_y else _seed_ticks(y_edges))
+    y_axis.update(log_axis(y_edges) if log_y else _seed_ticks(y_edges) if MAP_TEXT[kind].whole_y else {})
     x_range = np.log10(x_edges[[0, -1]]).tolist()  # a log axis's range is in log10 units
     x_axis = log_axis(x_edges, title="learning rate η", range=x_range, showgrid=False)
     fig = _base_layout(fig, title=title, uirevision=f"map-{kind}", xaxis=x_axis, yaxis=y_axis, extra_top=18)

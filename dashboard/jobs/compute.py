@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from core.analysis.hessian import EXACT_MAX_PARAMS, sharpness
+from core.analysis.hessian import EXACT_MAX_PARAMS, preconditioned_sharpness, sharpness
+from core.analysis.preconditioned import PreconditionerCarry
 from core.analysis.tangent import TangentSpectrum, tangent_dimension
 from core.analysis.weights import ablation_ratio, relative_displacement
 from core.config import RunConfig
@@ -88,12 +89,16 @@ def stability(config: RunConfig, on_progress: Callable | None = None) -> RunReco
     """The main run: reference + M copies, with everything the views draw."""
     # frequent calls, so the first live curve comes early and a stop request is seen at once;
     # the Control limits what is sent
+    adam: PreconditionerCarry | None = None
     if has_tangent(config):  # the leading exponent carried along this training (Adam has none)
         result, lead = run_stability_with_leading(
             config, on_progress=on_progress, progress_every=50, threads=JOB_THREADS
         )
-    else:
-        result, lead = run_stability(config, on_progress=on_progress, progress_every=50, threads=JOB_THREADS), None
+    else:  # Adam: its preconditioner along the reference's training, for its preconditioned sharpness
+        if config.optimizer == "adam":
+            adam = PreconditionerCarry(config.update_rule(), config.save_every)
+        result = run_stability(config, on_progress=on_progress, progress_every=50, threads=JOB_THREADS, carry=adam)
+        lead = None
     traj, mlp, data = result.trajectory, result.mlp, result.data
     start, final = traj.theta[0, 0], traj.final_theta[0]
     fit = result.ftle
@@ -108,6 +113,9 @@ def stability(config: RunConfig, on_progress: Callable | None = None) -> RunReco
         if mlp.n_params > EXACT_MAX_PARAMS:  # Lanczos, ~0.05-0.5 s each: at most SHARPNESS_POINTS
             saved = np.unique(np.linspace(0, saved.size - 1, SHARPNESS_POINTS).round().astype(int))
         curvature = {"sharpness_steps": traj.steps[saved], "sharpness": sharpness(objective, traj.theta[saved, 0])}
+        if adam is not None and adam.carrier is not None:
+            diagonal = adam.carrier.at(traj.steps[saved])
+            curvature["preconditioned_sharpness"] = preconditioned_sharpness(objective, traj.theta[saved, 0], diagonal)
     tangent: dict[str, Any] = {}
     if lead is not None and not traj.cancelled:
         tangent = {"leading_exponent": float(lead.exponents[0]), "leading_steps": lead.n_steps}

@@ -18,19 +18,21 @@ import numpy as np
 
 from core.analysis.hessian import EXACT_MAX_PARAMS
 from core.analysis.tangent import tangent_dimension
-from core.config import RunConfig
+from core.config import MAX_BATCH_SIZE, RunConfig
+from core.data import dataset_shape
 from core.engine.parallel import default_workers
 from core.engine.speed import FTLE_FIT, REFERENCE_RATE, Estimate, lyapunov_estimate, window_share
 from core.experiments.diagnostics import MAX_LAG, TRANSIENT, run_diagnostics
-from core.experiments.map_kinds import map_kind
+from core.experiments.map_kinds import Map2D, SettingMap, map_kind
 from core.experiments.regimes import geometric_grid
 from dashboard.jobs import compute
-from dashboard.jobs.records import RECORD_VERSION
+from dashboard.jobs.records import RECORD_VERSION, MapRecord
 from dashboard.jobs.runner import Plan
 from dashboard.state.map_kinds import MAP_VIEWS
 from dashboard.state.rules import (
     Limits,
     admit,
+    map_axis_values,
     map_values,
     mlp_of,
     network_of,
@@ -122,11 +124,16 @@ def map_config(values: Any, maps: dict) -> RunConfig:
 
 
 def map_grids(maps: dict, zoom: list | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The eta grid and the eps or seed grid (seeds ``seed`` .. ``seed + inits - 1``) of a
-    map's settings, refined into ``zoom`` ([eta_lo, eta_hi, y_lo, y_hi]) if given."""
+    """The eta grid and the eps, seed or setting grid (seeds ``seed`` .. ``seed + inits - 1``; a
+    setting map's typed axis, each value checked by its setting's rule, else the kind's own) of
+    a map's settings, refined into ``zoom`` ([eta_lo, eta_hi, y_lo, y_hi]) if given."""
     etas = readable(geometric_grid(maps["eta_min"], maps["eta_max"], maps["eta_points"]))
     kind = map_kind(maps["map"])
-    ys = kind.y_grid(seed=seed, n_networks=maps["inits"], eps=MAP_EPS)
+    typed = map_axis_values(maps)
+    if isinstance(kind, SettingMap) and typed is not None:  # batch sizes above the data's rows: the plan's check
+        ys = kind.plane.setting.grid(typed, MAX_BATCH_SIZE)
+    else:
+        ys = kind.y_grid(seed=seed, n_networks=maps["inits"], eps=MAP_EPS)
     if zoom is None:
         return etas, ys
     etas, ys = kind.zoom_grids(etas, ys, zoom[:2], zoom[2:], ZOOM_FACTOR)
@@ -153,15 +160,27 @@ def readable(grid: np.ndarray) -> np.ndarray:
 LIVE_SECONDS = 0.5  # dashboard.views.regimes.LIVE_SECONDS
 
 
-def map_cost(kind: str, config: RunConfig, n_etas: int, n_ys: int, n_inits: int, rate: float, workers: int) -> Estimate:
+def map_cost(
+    kind: str, config: RunConfig, n_etas: int, n_ys: int, n_inits: int, rate: float, workers: int, *,
+    ys: np.ndarray | None = None, value: str = "default",
+) -> Estimate:  # fmt: skip
     """The estimated time of a map here: its kind's estimate (core.experiments.map_kinds, the
-    model the CLI uses too), and the live figures its page is sent (each fits every cell's
+    model the CLI uses too; a setting map's each setting value ``ys`` with its own network, its
+    copies only for the FTLE), and the live figures its page is sent (each fits every cell's
     FTLE series again and draws the kind's figure, dashboard.state.map_kinds). Their process is
     busy ``busy`` (at most 1) of a core beside ``workers`` that compute, so on fewer cores than
-    ``workers + busy`` the job takes (workers + busy) / cores as long."""
+    ``workers + busy`` the job takes (workers + busy) / cores as long. ValueError names a
+    setting value the run cannot take (a batch above the training rows)."""
     core_kind, net = map_kind(kind), network_of(config)
-    estimate = core_kind.estimate(net, n_etas, n_ys, n_inits, MAP_COPIES, config.n_steps, rate, workers)
-    shape = core_kind.shape(n_etas, n_ys, n_inits, MAP_COPIES)
+    copies, groups = MAP_COPIES, None
+    if isinstance(core_kind, SettingMap):
+        ys = core_kind.y_grid(seed=config.seed, n_networks=n_inits, eps=MAP_EPS) if ys is None else ys
+        groups = [network_of(c) for c in core_kind.group_configs(config, ys, dataset_shape(config.dataset)[0])]
+        copies = MAP_COPIES if core_kind.value_of(value) == "ftle" else 0
+    estimate = core_kind.estimate(
+        net, n_etas, n_ys, n_inits, copies, config.n_steps, rate, workers, value=value, groups=groups
+    )
+    shape = core_kind.shape(n_etas, n_ys, n_inits, copies)
     series = shape.cells * shape.ftle_series
     per_update = (
         series * FTLE_FIT * window_share(config.n_steps) / rate + MAP_VIEWS[kind].live_seconds * REFERENCE_RATE / rate
@@ -179,30 +198,55 @@ def _map_plan(values: Any, extra: dict[str, Any], limits: Limits, max_slots: int
     zoom = zoom_box(extra.get("zoom"))
     etas, ys = map_grids(maps, zoom, config.seed)
     slots = max(1, min(default_workers(), max_slots))
-    kind, n_inits = maps["map"], maps["inits"]
-    estimate = map_cost(kind, config, etas.size, ys.size, n_inits, limits.rate, slots)
-    limits.allow(estimate, _map_advice(kind, config, etas.size, ys.size, n_inits, limits, slots), "this map")
+    kind, n_inits, value = maps["map"], maps["inits"], maps["map_value"]
+    cost = {"ys": ys, "value": value}
+    estimate = map_cost(kind, config, etas.size, ys.size, n_inits, limits.rate, slots, **cost)
+    limits.allow(estimate, _map_advice(kind, config, etas.size, ys.size, n_inits, limits, slots, cost), "this map")
     grid = f"{kind}:{maps['eta_min']!r}:{maps['eta_max']!r}:{maps['eta_points']}:{n_inits}:{zoom}"
+    grid += "" if value == "default" else f":{value}"  # a map of the kind's own value keeps its key
+    grid += f":{maps['map_axis']}" if maps["map_axis"] else ""
     return Plan(
         record_key("map", config, grid),
-        lambda control, held: compute.regime_map(config, kind, etas, ys, n_inits, control, held),
+        lambda control, held: map_work(config, kind, etas, ys, n_inits, value, control, held),
         slots,
         chunked=True,
         seconds=estimate.seconds,  # the live progress label's time left starts from it
     )
 
 
-def _map_advice(kind: str, config: RunConfig, n_etas: int, n_ys: int, n_inits: int, limits: Limits, slots: int) -> str:
+def map_work(
+    config: RunConfig, kind: str, etas: np.ndarray, ys: np.ndarray, n_inits: int, value: str,
+    control: Callable[[int, int, Any], object] | None, workers: int,
+) -> MapRecord:  # fmt: skip
+    """The map of ``kind`` showing ``value`` (a 2-D map's; the strip and the orbit diagram show
+    theirs) as a MapRecord; ``control`` gets the partial results (compute.map_record draws them)."""
+    core_kind = map_kind(kind)
+    if not isinstance(core_kind, Map2D):
+        return compute.regime_map(config, kind, etas, ys, n_inits, control, workers)
+    result = core_kind.run(config, etas, ys, n_inits, workers=workers, on_progress=control, value=value)
+    return compute.map_record(kind, config, n_inits, result)
+
+
+def _map_advice(
+    kind: str, config: RunConfig, n_etas: int, n_ys: int, n_inits: int, limits: Limits, slots: int,
+    cost: dict[str, Any] | None = None,
+) -> str:  # fmt: skip
     """What would fit: the most networks per learning rate within the limit (for a kind whose
     cost grows with them: the strip and the eta x eps map), else fewer learning rates or iterations."""
-    fits = next((n for n in range(n_inits - 1, 0, -1) if _map_fits(kind, config, n_etas, n_ys, n, limits, slots)), 0)
+    fits = next(
+        (n for n in range(n_inits - 1, 0, -1) if _map_fits(kind, config, n_etas, n_ys, n, limits, slots, cost)), 0
+    )
     if fits:
         return f"use at most {'1 network' if fits == 1 else f'{fits} networks'}, or fewer learning rates or iterations"
     return "use fewer learning rates, networks or iterations"
 
 
-def _map_fits(kind: str, config: RunConfig, n_etas: int, n_ys: int, n_inits: int, limits: Limits, slots: int) -> bool:
-    return map_cost(kind, config, n_etas, n_ys, n_inits, limits.rate, slots).seconds <= limits.max_seconds
+def _map_fits(
+    kind: str, config: RunConfig, n_etas: int, n_ys: int, n_inits: int, limits: Limits, slots: int,
+    cost: dict[str, Any] | None = None,
+) -> bool:  # fmt: skip
+    estimate = map_cost(kind, config, n_etas, n_ys, n_inits, limits.rate, slots, **(cost or {}))
+    return estimate.seconds <= limits.max_seconds
 
 
 CHAOS_SAVE_EVERY = 10  # saved weights of a long run (the weight series)

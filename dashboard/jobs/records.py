@@ -18,6 +18,8 @@ from core.experiments.diagnostics import Diagnostics
 
 # 5: Diagnostics gained attractor and chance; 6: regime label 'slow', FTLE windows start by saturation;
 # 7: the leading tangent exponent of a run and of an FTLE sweep's first network, the spectrum record
+# (a map's value kind and column names came as fields with defaults: a map pickled before them
+# showed its kind's own value, which the defaults say, so RECORD_VERSION stays)
 RECORD_VERSION = 7
 
 
@@ -66,6 +68,9 @@ class RunRecord:
     theta: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))  # (S, K, P) saved parameters
     sharpness_steps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (S,) saved steps (some, for digits)
     sharpness: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (S,) top Hessian eigenvalue there
+    # Adam's preconditioned sharpness lambda_max(P^-1 H) at sharpness_steps (docs/method.md §14);
+    # None for the other optimizers, a stopped run, or a record pickled before it (the class's None)
+    preconditioned_sharpness: np.ndarray | None = None
     ablation_w1: np.ndarray | None = None  # (D, H) L_w / L, None if the reference diverged
     ablation_w2: np.ndarray | None = None  # (H, C); (H1, H2) with more hidden layers
     # W3 .. W_{L+1} of a network of L > 1 hidden layers, (H2, H3) .. (HL, C); () for one. A field
@@ -141,8 +146,10 @@ class MapRecord:
     cancelled job: cells not computed are NaN and not ``done``).
 
     kind "eta": ``table`` holds the sweep's summary columns (E,) and ``regimes`` the majority
-    label per eta; "eta-eps" / "eta-seed": ``value``, ``share``, ``diverged``, ``done`` are
-    (E, Y) over ``ys`` (eps or seeds); "orbit": ``losses`` (E, N).
+    label per eta; a 2-D map ("eta-eps", "eta-seed", "eta-width", ...): ``value``, ``share``,
+    ``diverged``, ``done`` are (E, Y) over ``ys`` (eps, seeds or a setting's values), what they
+    are named by ``value_kind``, ``value_name`` and ``share_name`` (core.experiments.maps);
+    "orbit": ``losses`` (E, N).
     """
 
     kind: str
@@ -159,6 +166,9 @@ class MapRecord:
     losses: np.ndarray
     target_accuracy: float
     cancelled: bool
+    value_kind: str = "default"  # what a 2-D map's points show (core.experiments.maps.VALUES)
+    value_name: str = ""  # its column, e.g. "ftle_mean" ("": the kind's own, or the strip and the orbit diagram)
+    share_name: str = ""
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,8 +1,10 @@
 """The controls beside every view: presets on top, then the run's settings (a typed box and a
 log slider for eta and eps, a box and a slider for the seed, the optimizer and its momentum,
-the network and the distance), Run and Cancel with the job's progress, and the exports. Their
-callbacks are in :mod:`dashboard.page.sync`, but for :func:`register`'s: the momentum box is
-off, and says why, while the optimizer reads no momentum (gd)."""
+the batch size and the batch order's seed, the network and the distance), Run and Cancel with
+the job's progress, and the exports. Their callbacks are in :mod:`dashboard.page.sync`, but for
+:func:`register`'s: the momentum box is off, and says why, while the optimizer reads no momentum
+(gd); the batch seed box likewise for the full batch; the batch box's hint names the largest
+batch of the data set chosen."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from dashboard.page import ids
 from dashboard.page.components import text_input
 from dashboard.page.glossary import GLOSSARY
 from dashboard.state.presets import PRESETS
-from dashboard.state.rules import RULES, uses_momentum
+from dashboard.state.rules import RULES, training_rows, uses_momentum
 
 
 def _error(name: str) -> html.Div:
@@ -57,17 +59,48 @@ def momentum_box(optimizer: object) -> tuple[bool, str]:
     return False, "decay of the momentum buffer, in [0, 1)"
 
 
+def batch_hint(dataset: object) -> str:
+    """The Batch size box's hint: the largest batch is the training rows of the data set chosen."""
+    rows = f"1 to {training_rows(dataset)}" if isinstance(dataset, str) and dataset in DATASETS else "1 to N"
+    return f"mini-batch SGD on B training rows per step, {rows}; empty or full: the full batch (the paper's GD)"
+
+
+def batch_seed_box(batch: object) -> tuple[bool, str]:
+    """(disabled, hint) of the Batch seed box: off for the full batch, which has no order
+    (a link and the CLI line leave it out; docs/method.md §13). A box that does not parse
+    keeps it on (its message is the validation's)."""
+    try:
+        full = RULES["batch"].parse(batch) is None
+    except ValueError:
+        full = False
+    if full:
+        return True, "off: the full batch has no order"
+    return False, "order of the mini-batches, apart from the network's seed"
+
+
 def register(app: Dash) -> None:
-    """The controls' own callback: the momentum box follows the optimizer."""
+    """The controls' own callbacks: the momentum box follows the optimizer, the batch seed box
+    the batch size, the batch box's hint the data set."""
     app.callback(
         Output(ids.MOMENTUM, "disabled"),
         Output(ids.MOMENTUM_HINT, "children"),
         Input(ids.OPTIMIZER, "value"),
     )(momentum_box)
+    app.callback(
+        Output(ids.BATCH_SEED, "disabled"),
+        Output(ids.BATCH_SEED_HINT, "children"),
+        Input(ids.BATCH, "value"),
+    )(batch_seed_box)
+    app.callback(Output(ids.BATCH_HINT, "children"), Input(ids.DATASET, "value"))(batch_hint)
 
 
 def _number(name: str, mode: Literal["numeric"] | None = None) -> dcc.Input:
     return text_input(name, RULES[name].default, mode)
+
+
+def _batch_box() -> dcc.Input:
+    """The Batch size box: "full" (the paper's full batch, the default) or a whole number."""
+    return text_input(ids.BATCH, "full", "numeric", placeholder="full")
 
 
 SLIDER_STEP = 0.01  # of the log sliders (log10 units); a release snaps to 1-2-5 (slider_values)
@@ -161,7 +194,8 @@ def controls() -> html.Div:
                 "Data set",
                 ids.DATASET,
                 _dropdown(ids.DATASET, DATASETS),
-                "iris (4 features, 3 species) or digits (8x8 images; the Digits preset sets 64 tanh units)",
+                "iris (4 features, 3 species), digits (8x8 images; the Digits preset sets 64 tanh units), wine and "
+                "breast cancer (13 and 30 features, standardised) or MNIST (28x28 images, downloaded once)",
             ),
             _field("Copies", ids.PERTURBATIONS, _number(ids.PERTURBATIONS, "numeric"), "perturbed copies M, 1 to 200"),
             _field("Iterations", ids.STEPS, _number(ids.STEPS, "numeric"), "training steps T, 1 to 50,000"),
@@ -181,6 +215,23 @@ def controls() -> html.Div:
                 "momentum, nesterov: β; adam: β1; gd: not used",
                 title="momentum and nesterov: the buffer's decay β; adam: β1; gd reads none",
                 hint_id=ids.MOMENTUM_HINT,
+            ),
+            _field(
+                "Batch size",
+                ids.BATCH,
+                _batch_box(),
+                batch_hint(RULES["dataset"].default),
+                title="mini-batch SGD (docs/method.md §13): each step's gradient is that of B training rows, "
+                "one seeded order shared by the reference and its copies; empty or full: full-batch GD",
+                hint_id=ids.BATCH_HINT,
+            ),
+            _field(
+                "Batch seed",
+                ids.BATCH_SEED,
+                _number(ids.BATCH_SEED, "numeric"),  # register() turns it off for the full batch
+                "order of the mini-batches",
+                title="the seed of the batch order (cli.py --batch-seed), apart from the network's seed",
+                hint_id=ids.BATCH_SEED_HINT,
             ),
             _field(
                 "Hidden units",

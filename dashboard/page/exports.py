@@ -36,13 +36,17 @@ CLI_FLAGS = {
     "distance": "--distance",
     "optimizer": "--optimizer",
     "momentum": "--momentum",
+    "batch": "--batch-size",
+    "batch_seed": "--batch-seed",
 }
 
 
 def cli_command(values: dict[str, Any]) -> str:
     """The command line that trains the run of these control values (cli.py run). A gd run
-    names no optimizer (cli.py's default) and no momentum (cli.py refuses one gd does not read)."""
+    names no optimizer (cli.py's default) and no momentum (cli.py refuses one gd does not read);
+    a full-batch run no batch size or batch seed (cli.py refuses a seed without a size)."""
     names = [n for n in CLI_FLAGS if n not in ("optimizer", "momentum") or uses_momentum(values["optimizer"])]
+    names = [n for n in names if n not in ("batch", "batch_seed") or values.get("batch") is not None]
     flags = " ".join(f"{CLI_FLAGS[n]} {_argument(values[n])}" for n in names)
     return f"python cli.py run {flags} --json"
 

@@ -26,7 +26,7 @@ from dashboard.server.admission import CANCELLED, SETTINGS_CHANGED
 from dashboard.server.compat.dash_parts import PUSHSTATE_EVENT
 from dashboard.state.presets import PRESETS, matching_preset
 from dashboard.state.query import parse_query, to_query
-from dashboard.state.rules import CONTROLS, MAP_CONTROLS, MAP_RULES, RULES, check_values, hidden_text, run_values
+from dashboard.state.rules import CONTROLS, MAP_CONTROLS, MAP_RULES, RULES, check_values, run_values, shown_text
 from dashboard.views.map_zoom import clicked_run
 
 # The URL follows the controls in the browser, not through a callback output: an output to
@@ -54,7 +54,8 @@ def register(app: Dash, store: Jobs, jobs: tuple[tuple[str, str, str], ...]) -> 
 MAP_INPUTS = {name: Input(name, "value") for name in MAP_CONTROLS}
 MAP_STATES = {name: State(name, "value") for name in MAP_CONTROLS}
 MAP_OUTPUTS = {name: Output(name, "value") for name in MAP_CONTROLS}
-BOXES = (ids.ETA, ids.EPS, ids.SEED, ids.PERTURBATIONS, ids.STEPS, ids.HIDDEN, ids.MOMENTUM)  # Enter applies
+BOXES = (ids.ETA, ids.EPS, ids.SEED, ids.PERTURBATIONS, ids.STEPS, ids.HIDDEN, ids.MOMENTUM, ids.BATCH, ids.BATCH_SEED)
+# (Enter in any of BOXES applies)
 SLIDERS = ("eta", "eps", "seed")  # the controls with a slider beside their box (slider_values)
 
 
@@ -226,8 +227,9 @@ def applied_outputs(change: dict[str, Any]) -> dict[str, Any]:
     """A change (``linked``, ``chosen_preset``, ``opened_run``, ``hand_applied``) -> the values of
     ``apply``'s outputs: what the change does not set is left as it is."""
     props = control_props(change.get("controls", {}))
-    if "hidden" in props:  # a deeper network's widths as the box takes them: "10 10"
-        props["hidden"] = hidden_text(props["hidden"])
+    for name in ("hidden", "batch"):  # as the box takes them: a deeper network's "10 10", "full"
+        if name in props:
+            props[name] = shown_text(name, props[name])
     return {
         "controls": {name: props.get(name, no_update) for name in CONTROLS},
         "maps": {name: change.get("maps", {}).get(name, no_update) for name in MAP_CONTROLS},

@@ -9,6 +9,11 @@ deeper networks wrote it) and ``hidden=10,10`` for two or more, one width per la
 Momentum is written only for an optimizer that reads it: ``optimizer=gd`` alone means the
 default momentum (``rules.settled``), and a link from before the optimizers came, which names
 neither, opens as gd (the page starts from the defaults), the run it meant then.
+
+Mini-batch SGD is ``batch=16`` (and its order's ``batch_seed=3``, written with a batch only);
+a link without ``batch`` that names the optimizer (as every link the app writes does) is the
+full batch (the paper's GD, and every link from before mini-batches came). A batch larger
+than the named data set's training rows is named and skipped.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dashboard.state.rules import (
     MAP_CONTROLS,
     MAP_RULES,
     RULES,
+    batch_problem,
     parse_control,
     quoted,
     uses_momentum,
@@ -63,20 +69,35 @@ def parse_query(search: str | None) -> tuple[dict[str, Any], str, list[str]]:
             messages.append(f"unknown link parameter {quoted(key)} ignored")
     if "optimizer" in values and not uses_momentum(values["optimizer"]):
         values.setdefault("momentum", RULES["momentum"].default)  # to_query leaves it out
+    if "dataset" in values and batch_problem(values):
+        messages.append(f"link parameter batch: {batch_problem(values)}; ignored")
+        values.pop("batch")
+    if "optimizer" in values and values.get("batch") is None:  # a link the app wrote (it names the optimizer)
+        values["batch"] = None  # to_query leaves the full batch out, and its order's seed
+        values["batch_seed"] = RULES["batch_seed"].default
     return values, view, messages
 
 
 def to_query(values: dict[str, Any], view: str, maps: dict[str, Any] | None = None) -> str:
     """Control values and view -> ``?eta=...`` with every control the run reads (a link
-    reproduces the run: momentum only if the optimizer uses it); with view=regimes also the
-    map's settings ``maps`` (and its ``zoom`` box, if any)."""
-    names = [n for n in CONTROLS if n != "momentum" or uses_momentum(values["optimizer"])]
+    reproduces the run: momentum only if the optimizer uses it, the batch and its seed only for
+    mini-batches); with view=regimes also the map's settings ``maps`` (and its ``zoom`` box, if any)."""
+    names = [n for n in CONTROLS if _read(n, values)]
     items = [(name, _format(values[name])) for name in names] + [("view", view)]
     if view == "regimes" and maps:
         items += [(name, _format(maps[name])) for name in MAP_CONTROLS if name in maps]
         if maps.get("zoom"):
             items.append(("zoom", ",".join(_format(float(v)) for v in maps["zoom"])))
     return "?" + "&".join(_encode(name, text) for name, text in items)
+
+
+def _read(name: str, values: dict[str, Any]) -> bool:
+    """Whether the run of ``values`` reads the control ``name`` (a link leaves the others out)."""
+    if name == "momentum":
+        return uses_momentum(values["optimizer"])
+    if name in ("batch", "batch_seed"):
+        return values.get("batch") is not None
+    return True
 
 
 def _encode(name: str, text: str) -> str:

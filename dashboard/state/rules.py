@@ -21,6 +21,7 @@ from core.config import (
     ACTIVATIONS,
     DATASETS,
     INITS,
+    MAX_BATCH_SIZE,
     MAX_DEPTH,
     MAX_EPS,
     MAX_LEARNING_RATE,
@@ -29,12 +30,13 @@ from core.config import (
     RunConfig,
     check_hidden,
 )
-from core.data import IRIS_FEATURES, dataset_shape, load_dataset
+from core.data import IRIS_FEATURES, dataset_shape, dataset_sizes
 from core.engine.model import MLP
 from core.engine.optimizers import OPTIMIZERS, WITH_MOMENTUM
 from core.engine.speed import TANGENT_STEP, Estimate, NetworkCost, network_cost, run_estimate
 from core.engine.training import descend_bytes
-from core.experiments.map_kinds import MAP_KINDS
+from core.experiments.map_kinds import MAP_KINDS, Map2D, SettingMap
+from core.experiments.maps import VALUES as MAP_VALUES
 from dashboard.jobs.compute import SHARPNESS_POINTS, TANGENT_ROWS, has_tangent
 
 
@@ -128,6 +130,16 @@ def _whole(raw: Any) -> int:
     return int(value)
 
 
+def shown_text(name: str, value: Any) -> Any:
+    """What a control's box shows of a checked value: the hidden layers as ``hidden_text``,
+    the full batch as "full", anything else as it is."""
+    if name == "hidden":
+        return hidden_text(value)
+    if name == "batch" and value is None:
+        return "full"
+    return value
+
+
 def hidden_text(hidden: Any) -> Any:
     """What the hidden-layers box shows of a checked value: a one-layer width as it always was
     (the int), the widths of a deeper network as typed, "10 10" (as ``cli.py --hidden`` takes them)."""
@@ -146,6 +158,50 @@ def _decay(raw: Any) -> float:
     if isinstance(raw, bool) or not (math.isfinite(value) and 0.0 <= value < 1.0):
         raise ValueError(f"must be {DECAY_TEXT}, got {quoted(raw)}")
     return value
+
+
+FULL_BATCH_WORDS = ("", "full")  # what the Batch size box may hold for the full batch (None also)
+BATCH_TEXT = "a whole number from 1 to the training rows of the data set, or empty (or full) for the full batch"
+
+
+def _batch(raw: Any) -> int | None:
+    """The mini-batch size (docs/method.md §13), or None for the full batch (the paper's
+    GD): empty, "full" or None. Its upper bound is the data set's training rows
+    (:func:`batch_problem`, which needs the data set)."""
+    if raw is None or (isinstance(raw, str) and raw.strip().lower() in FULL_BATCH_WORDS):
+        return None
+    try:
+        return _whole_in(raw, 1, MAX_BATCH_SIZE)
+    except ValueError:
+        raise ValueError(f"must be {BATCH_TEXT}, got {quoted(raw)}") from None
+
+
+def _whole_in(raw: Any, low: int, high: int) -> int:
+    """A whole number in [low, high] written as one, else ValueError."""
+    value = _whole(raw.strip() if isinstance(raw, str) else raw)
+    if not low <= value <= high:
+        raise ValueError(f"not in [{low}, {high}]: {raw!r}")
+    return value
+
+
+def training_rows(dataset: str) -> int:
+    """The training rows N of a named data set (iris: 120): the largest batch."""
+    return dataset_shape(dataset)[0]
+
+
+def batch_problem(values: dict[str, Any]) -> str:
+    """What is wrong with checked values' batch size for their data set ("" if nothing):
+    a batch larger than the training rows, named with the value and the rule."""
+    size, dataset = values.get("batch"), values.get("dataset")
+    if size is None or dataset not in DATASETS:
+        return ""
+    rows = training_rows(dataset)
+    if size <= rows:
+        return ""
+    return (
+        f"{LABELS['batch']} must be a whole number from 1 to {rows} (the training rows of {dataset}), "
+        f"or empty for the full batch, got {quoted(size)}"
+    )
 
 
 def _flag(raw: Any) -> bool:
@@ -188,6 +244,10 @@ RULES: dict[str, Rule] = {
     # the update rule (docs/method.md §11); Adam's beta2 and eps keep RunConfig's defaults on the page
     "optimizer": _rule("optimizer", _choice(OPTIMIZERS), DEFAULTS.optimizer),
     "momentum": Rule("momentum", _decay, DEFAULTS.momentum, DECAY_TEXT),
+    # mini-batch SGD (docs/method.md §13): None is the full batch, the paper's GD; the batch
+    # order's seed is apart from the network's (a full-batch run reads none)
+    "batch": Rule("batch_size", _batch, DEFAULTS.batch_size, BATCH_TEXT),
+    "batch_seed": _rule("batch_seed", _integer(0, 2**31 - 1), DEFAULTS.batch_seed),
     "normalized": Rule("normalized", _flag, False, "true or false"),
 }
 CONTROLS = tuple(RULES)
@@ -197,6 +257,8 @@ FEATURE_AXIS = _integer(0, len(IRIS_FEATURES) - 1)[0]  # the Data view's axes
 
 # The Regimes view's own settings (URL parameters with view=regimes); its network, data set,
 # seed, eps and iterations are the controls' (so a point of a map opens as that run).
+MAX_AXIS_VALUES = 12  # values of a setting map's second axis typed on the page
+AXIS_TEXT = f"up to {MAX_AXIS_VALUES} numbers separated by spaces, or empty for the map's own"
 MAP_RULES: dict[str, Rule] = {
     "map": _rule("map", _choice(tuple(MAP_KINDS)), "eta"),  # the kinds, in the order of the page's menu
     "eta_min": _rule("eta_min", _number(0.0, 1000.0), 0.001),
@@ -206,9 +268,38 @@ MAP_RULES: dict[str, Rule] = {
     # a map's own iterations (not the sidebar's 5,000 of one run): the default strip is then
     # 25 x 20 networks x 6 trajectories x 500 = 1.5 M trajectory-steps, well inside the limit
     "map_steps": _rule("map_steps", _integer(50, 20_000), 500),
+    # what a 2-D map's points show (core.experiments.maps.VALUES; each kind has its own), and the
+    # values of a setting map's second axis ("" = the kind's own grid); the strip and the orbit
+    # diagram read neither
+    "map_value": _rule("map_value", _choice(MAP_VALUES), "default"),
+    "map_axis": Rule("map_axis", lambda raw: _axis(raw), "", AXIS_TEXT),
 }
 MAP_CONTROLS = tuple(MAP_RULES)
+LATER_MAP_RULES = ("map_value", "map_axis")  # a request or a page from before them has their defaults
 FTLE_HIST_EXPONENT = _integer(-14, -1)[0]  # the FTLE histogram's eps = 10^exponent
+
+
+def _axis(raw: Any) -> str:
+    """A setting map's axis as typed ("2 5 10", "2,5,10", or empty for the kind's own), written
+    back as numbers separated by spaces; each value's rule is its setting's (``map_axis_values``)."""
+    if raw is None:
+        return ""
+    parts = raw.replace(",", " ").split() if isinstance(raw, str) else None
+    try:
+        if parts is None or len(parts) > MAX_AXIS_VALUES:
+            raise ValueError("not a list")
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"must be {AXIS_TEXT}, got {quoted(raw)}") from None
+    if not all(math.isfinite(v) for v in numbers):
+        raise ValueError(f"must be {AXIS_TEXT}, got {quoted(raw)}")
+    return " ".join(f"{v:g}" for v in numbers)
+
+
+def map_axis_values(maps: dict[str, Any]) -> list[float] | None:
+    """The second axis a setting map's settings ask for (None: the kind's own grid)."""
+    text = maps.get("map_axis") or ""
+    return [float(v) for v in text.split()] or None
 
 
 def whole_number(name: str, raw: Any, low: int, high: int) -> int:
@@ -243,11 +334,18 @@ def map_values(raw: Any) -> dict[str, Any]:
     values = {}
     for name, rule in MAP_RULES.items():
         try:
-            values[name] = rule.parse(raw.get(name))
+            values[name] = rule.parse(raw.get(name, rule.default if name in LATER_MAP_RULES else None))
         except ValueError as exc:
             raise ValueError(f"{name} {exc}") from None
     if not values["eta_min"] < values["eta_max"]:
         raise ValueError(f"eta_min must be below eta_max, got {values['eta_min']:g} and {values['eta_max']:g}")
+    kind = MAP_KINDS[values["map"]]
+    if isinstance(kind, Map2D):  # e.g. eta x eps has no final loss: refused, naming what it has
+        kind.value_of(values["map_value"])
+    else:  # the strip and the orbit diagram show what they show
+        values["map_value"] = "default"
+    if not isinstance(kind, SettingMap):
+        values["map_axis"] = ""  # eps and seeds come from the map's own settings
     return values
 
 
@@ -284,6 +382,8 @@ LABELS = {
     "distance": "Distance",
     "optimizer": "Optimizer",
     "momentum": "Momentum β",
+    "batch": "Batch size",
+    "batch_seed": "Batch seed",
     "normalized": "Normalised view",
 }
 
@@ -309,10 +409,17 @@ def check_values(raw: dict[str, Any], last_valid: Any) -> tuple[dict[str, Any], 
             values[name] = parse_control(name, raw.get(name))
         except ValueError as exc:
             values[name] = _valid_or_default(name, last_valid.get(name))
-            kept = hidden_text(values[name]) if name == "hidden" else values[name]  # as the box shows it
+            kept = shown_text(name, values[name])  # as the box shows it
             errors[name] = f"{exc}; keeping {quoted(kept)}"
     if not uses_momentum(values["optimizer"]):
         errors.pop("momentum", None)  # the box is off: what it holds is not part of the run
+    problem = batch_problem(values)
+    if problem:  # too large for the data set chosen: the last valid size if it fits, else the full batch
+        kept = _valid_or_default("batch", last_valid.get("batch"))
+        values["batch"] = kept if not batch_problem({**values, "batch": kept}) else None
+        errors["batch"] = f"{problem}; keeping {quoted(shown_text('batch', values['batch']))}"
+    if values["batch"] is None:
+        errors.pop("batch_seed", None)  # the full batch has no order: the box is off
     return settled(values), errors
 
 
@@ -329,12 +436,15 @@ def uses_momentum(optimizer: Any) -> bool:
 
 
 def settled(values: dict[str, Any]) -> dict[str, Any]:
-    """``values`` with the default momentum if the optimizer reads none (gd): one run, one set of
-    values, so that its link (which leaves momentum out), its request and its CLI line agree,
-    and a link from before the optimizers came means the run it meant then."""
-    if uses_momentum(values.get("optimizer")):
-        return values
-    return {**values, "momentum": RULES["momentum"].default}
+    """``values`` with the default momentum if the optimizer reads none (gd), and the default
+    batch seed for the full batch (which has no order): one run, one set of values, so that
+    its link (which leaves them out), its request and its CLI line agree, and a link from
+    before the optimizers or mini-batches came means the run it meant then."""
+    if not uses_momentum(values.get("optimizer")):
+        values = {**values, "momentum": RULES["momentum"].default}
+    if "batch_seed" in values and values.get("batch") is None:
+        values = {**values, "batch_seed": RULES["batch_seed"].default}
+    return values
 
 
 def to_config(values: dict[str, Any]) -> RunConfig:
@@ -346,26 +456,33 @@ def to_config(values: dict[str, Any]) -> RunConfig:
 # Run settings that came after the first release: a page loaded before them (open across a
 # deploy) sends none of them, and its run is the one it showed, with their defaults (plain GD)
 ADDED_LATER = ("optimizer", "momentum")
+BATCH_ADDED_LATER = ("batch", "batch_seed")  # likewise, mini-batches: the full batch
 
 
 def run_values(raw: Any) -> dict[str, Any]:
     """The run settings a page sent with a job, each checked by its rule on the server.
 
     The page's stores are not trusted: a hand-made request can put anything in them. The
-    settings of ``ADDED_LATER`` may be absent together (a page older than they are): they
-    take their defaults.
+    settings of ``ADDED_LATER`` (and of ``BATCH_ADDED_LATER``) may be absent together (a page
+    older than they are): they take their defaults. A batch larger than the data set's
+    training rows is refused.
     """
     if not isinstance(raw, dict):
         raise ValueError(f"the run request must be a mapping of settings, got {quoted(raw)}")
-    if not any(name in raw for name in ADDED_LATER):
-        raw = {**raw, **{name: RULES[name].default for name in ADDED_LATER}}
+    for later in (ADDED_LATER, BATCH_ADDED_LATER):
+        if not any(name in raw for name in later):
+            raw = {**raw, **{name: RULES[name].default for name in later}}
     unknown = sorted(set(raw) - set(CONTROLS), key=str)
     missing = [name for name in RUN_CONTROLS if name not in raw]
     wrong = [f"unknown settings {quoted(unknown)}"] if unknown else []
     wrong += [f"no {quoted(missing)}"] if missing else []
     if wrong:
         raise ValueError(f"the run request has {' and '.join(wrong)}; it must give {', '.join(RUN_CONTROLS)}")
-    return settled({name: parse_control(name, raw[name]) for name in RUN_CONTROLS})
+    values = {name: parse_control(name, raw[name]) for name in RUN_CONTROLS}
+    problem = batch_problem(values)
+    if problem:
+        raise ValueError(problem)
+    return settled(values)
 
 
 @dataclass(frozen=True)
@@ -388,6 +505,7 @@ class Limits:
         if n_rows is None:
             saved = config.n_steps // config.save_every + 1 + int(config.n_steps % config.save_every > 0)
             points = saved if net.n_params <= EXACT_MAX_PARAMS else min(saved, SHARPNESS_POINTS)
+            points *= 2 if config.optimizer == "adam" else 1  # its preconditioned sharpness beside
             rows = 1 + config.n_perturbations
             estimate = run_estimate(net, rows, config.n_steps, self.rate, sharpness_points=points, ablation=True)
             if has_tangent(config):  # the reference trained again, its tangent beside it (compute.stability)
@@ -445,7 +563,7 @@ def network_of(config: RunConfig) -> NetworkCost:
 
 @functools.cache
 def _test_rows(dataset: str) -> int:
-    return len(load_dataset(dataset).y_test)
+    return dataset_sizes(dataset)[1]  # MNIST's are known: it is not loaded to price a job
 
 
 def _seconds(value: float) -> str:

@@ -1,4 +1,9 @@
-"""Data: the training data in two chosen features, with the trained network's mistakes (Fig. 2)."""
+"""Data: the training data in two features, with the trained network's mistakes (Fig. 2).
+
+Iris in the two features its dropdowns choose; wine and breast cancer (13 and 30 features) in
+the two that separate their classes best (core.data.separating_pair); digits and MNIST as
+test images, the mistakes first.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Any
 import plotly.graph_objects as go
 from dash import Dash, Input, Output, dcc, html, no_update
 
-from core.data import IRIS_FEATURES, Dataset
+from core.data import IRIS_FEATURES, Dataset, separating_pair
 from dashboard import figures
 from dashboard.jobs import compute
 from dashboard.jobs.flow import keyed_record, with_record_key
@@ -51,40 +56,75 @@ def layout() -> list:
     ]
 
 
+# what a row of a named table is, in the captions (a user's file: "rows")
+ROW_NOUN = {"iris": "flowers", "wine": "wines", "breast_cancer": "tumours"}
+TABLE_INTRO = {
+    "wine": "Wine: {n:,} wines of 3 cultivars, 13 chemical measurements",
+    "breast_cancer": "Breast cancer: {n:,} tumours, malignant or benign, 30 measurements of their cell nuclei",
+}
+IMAGES = {"digits": "Digits: {n:,} handwritten digits", "mnist": "MNIST: {n:,} handwritten digits"}
+HIDDEN = {"display": "none"}
+
+
 def intro(data: Dataset) -> tuple[str, dict]:
     """The view's explanation and the feature row's style, from the run's data set (the feature
-    dropdowns are Iris's: hidden for images)."""
+    dropdowns are Iris's: hidden for the other data sets)."""
     n_train, n_test = len(data.y_train), len(data.y_test)
-    sizes = f"{n_train:,} train the network, {n_test:,} test it"
-    if data.name == "digits":
+    n, sizes = n_train + n_test, f"{n_train:,} train the network, {n_test:,} test it"
+    if data.name in IMAGES:
         side = math.isqrt(data.n_features)
         text = (
-            f"Digits: {n_train + n_test:,} handwritten digits of {side}x{side} pixels ({data.n_features} inputs, "
+            f"{IMAGES[data.name].format(n=n)} of {side}x{side} pixels ({data.n_features} inputs, "
             f"{data.n_classes} classes); {sizes}. Below, test images with the network's answers, its mistakes first."
         )
-        return text, {"display": "none"}
+        return text, HIDDEN
     if data.name == "iris":
         return IRIS_INTRO, {}
+    if data.name in TABLE_INTRO:
+        text = (
+            f"{TABLE_INTRO[data.name].format(n=n)}, each standardised by the training rows' mean and std "
+            f"(their scales differ by orders of magnitude); {sizes}. Drawn in the two measurements that "
+            f"separate the classes best; a cross marks each {ROW_NOUN[data.name][:-1]} the trained network gets wrong."
+        )
+        return text, HIDDEN
     return f"{data.name}: {data.n_features} features, {data.n_classes} classes; {sizes}.", {}
 
 
 def data_view(record: RunRecord, data: Dataset, fx: Any, fy: Any) -> tuple[go.Figure, str]:
     """The run's ``data`` with the final reference network's mistakes (dashboard.figures.data),
     and its caption. ``fx``, ``fy``: the features on the axes, as the dropdowns send them ("0"
-    to "3"); digits are drawn as images instead, mistakes first.
+    to "3"); digits and MNIST are drawn as images instead, mistakes first; wine and breast
+    cancer in their two most separating features (:func:`table_axes`).
     """
-    if data.name == "digits":
+    if data.name in IMAGES:
         return figures.data.digits_view(record, data), digits_caption(record, data)
-    try:
-        fx, fy = FEATURE_AXIS(fx), FEATURE_AXIS(fy)
-    except ValueError as exc:
-        message = f"The feature on an axis {exc}."
-        return figures.base.empty_figure(message), message
+    if data.name in TABLE_INTRO:
+        fx, fy, note = table_axes(data)
+    else:
+        try:
+            fx, fy = FEATURE_AXIS(fx), FEATURE_AXIS(fy)
+        except ValueError as exc:
+            message = f"The feature on an axis {exc}."
+            return figures.base.empty_figure(message), message
+        note = ""
+    rows = ROW_NOUN.get(data.name, "rows")
     text = (
-        f"Trained network: {record.train_accuracy:.1%} of the {len(data.y_train)} training flowers and "
-        f"{record.test_accuracy:.1%} of the {len(data.y_test)} test flowers right."
+        f"Trained network: {record.train_accuracy:.1%} of the {len(data.y_train)} training {rows} and "
+        f"{record.test_accuracy:.1%} of the {len(data.y_test)} test {rows} right.{note}"
     )
     return figures.data.data_view(record, data, fx, fy), text
+
+
+def table_axes(data: Dataset) -> tuple[int, int, str]:
+    """The two features of ``data`` that separate its classes best (Fisher's criterion on the
+    training rows, core.data.separating_pair), and a sentence that says so."""
+    fx, fy = separating_pair(data.x_train, data.y_train)
+    names = data.feature_names
+    note = (
+        f" Axes: {names[fx]} and {names[fy]} (standardised), the pair of its {data.n_features} features in "
+        "which the classes lie most apart (Fisher's criterion on the training rows)."
+    )
+    return fx, fy, note
 
 
 def digits_caption(record: RunRecord, data: Dataset) -> str:

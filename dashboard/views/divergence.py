@@ -37,7 +37,7 @@ from dashboard.jobs.records import EpsSweepRecord, Record, RunRecord
 from dashboard.jobs.runner import Control, Jobs, Plan, queued_label
 from dashboard.page import ids
 from dashboard.page.components import explain, graph, job_bar
-from dashboard.state.rules import mlp_of, run_values, to_config
+from dashboard.state.rules import mlp_of, run_values, to_config, training_rows
 from dashboard.views import View
 
 if TYPE_CHECKING:
@@ -72,7 +72,9 @@ def layout() -> list[Component]:
         explain(
             "The sharpness is the largest curvature of the loss (the top eigenvalue of its Hessian). "
             "Gradient descent with step η is stable on a valley only while the sharpness stays below "
-            "2/η (dashed): where it reaches 2/η the loss starts to jump and nearby networks separate."
+            "2/η (dashed): where it reaches 2/η the loss starts to jump and nearby networks separate. "
+            "Momentum methods have their own threshold; for Adam the panel shows the preconditioned "
+            "sharpness (the top eigenvalue of P⁻¹H, P Adam's preconditioner) against (2 + 2β1)/((1 − β1)η)."
         ),
         graph(ids.CURVATURE_GRAPH, 560),
         html.H3("Does the size of the nudge matter?"),
@@ -113,7 +115,8 @@ def progress_label(done: int, total: int, elapsed: float) -> str:
 
 def summary_text(record: RunRecord) -> str:
     fit = record.ftle
-    parts = [
+    parts = [batch_sentence(record.config)] if record.config.batch_size is not None else []
+    parts += [
         f"final loss {record.loss[-1, 0]:.4g}, train accuracy {record.train_accuracy:.1%}, "
         f"test accuracy {record.test_accuracy:.1%}.",
         f"FTLE {fit.slope:.4f} per iteration (R² {fit.r2:.3f}, {'kept' if fit.kept else 'not kept'})."
@@ -128,6 +131,20 @@ def summary_text(record: RunRecord) -> str:
         names = ["the reference" if r == 0 else f"copy {r}" for r in rows[:12]]
         parts.append(f"Diverged (non-finite loss or weights): {', '.join(names)}{' ...' if len(rows) > 12 else ''}.")
     return " ".join(parts)
+
+
+MINI_BATCH_NAMES = {"gd": "SGD", "momentum": "SGD with momentum", "nesterov": "SGD with Nesterov momentum"}
+
+
+def batch_sentence(config: RunConfig) -> str:
+    """How a mini-batch run trained (docs/method.md §13): its rule, batch and order."""
+    rows, size = training_rows(config.dataset), config.batch_size
+    assert size is not None  # only a mini-batch run has this sentence
+    rule = MINI_BATCH_NAMES.get(config.optimizer, config.optimizer.capitalize())
+    return (
+        f"Mini-batch {rule}, batch {size} of the {rows} training rows ({rows // size} steps per epoch, "
+        f"batch seed {config.batch_seed}); the loss and accuracy are the full training set's:"
+    )
 
 
 def leading_sentence(record: RunRecord) -> str:

@@ -87,7 +87,9 @@ def with_coarse(fine: MapRecord, coarse: MapRecord) -> MapRecord:
 # ---- clicks: a point of a map opens its run -----------------------------------------
 def clicked_run(click: Any, finished: Any) -> dict[str, Any]:
     """The control values of the run behind a clicked point: the map's settings with that
-    point's eta (and eps or seed). ValueError if the click or the map is not one."""
+    point's eta (and eps, seed or setting: its width, depth, momentum or batch size; network 0
+    of a point of many). ValueError if the click or the map is not one, or if the page cannot
+    set that point's setting (an L2 penalty)."""
     if not isinstance(finished, dict) or not isinstance(click, dict) or not click.get("points"):
         raise ValueError("no finished map to open a run from")
     values = run_values(finished.get("values"))
@@ -98,8 +100,8 @@ def clicked_run(click: Any, finished: Any) -> dict[str, Any]:
     eta = float(data[0]) if isinstance(data, list) and data else float(point.get("x"))
     etas = plans.map_grids(maps, _zoom(finished), values["seed"])[0]
     values["eta"] = float(etas[np.argmin(np.abs(np.log(etas) - np.log(eta)))])  # the grid's own float
-    if isinstance(data, list) and len(data) > 1:  # the point's eps or seed on a 2-D map
-        values.update(MAP_VIEWS[maps["map"]].clicked(data))
+    if isinstance(data, list) and len(data) > 1:  # the point's eps, seed or setting on a 2-D map
+        values.update(MAP_VIEWS[maps["map"]].clicked(data, values))
     return {**values, "normalized": False}
 
 

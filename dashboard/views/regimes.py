@@ -1,7 +1,10 @@
 """Regimes: how the learning rate sorts training into regimes (docs/method.md §6). A map over eta
 fills in live as its chunks finish: the 1-D strip (FTLE, loss and accuracy, iterations to the
 target accuracy, loss-increasing steps, sharpness over 2/eta, with regime bands), the orbit
-diagram, and the eta x eps and eta x seed maps. A box drawn on a map and "Zoom in" recompute
+diagram, the eta x eps and eta x seed maps, and the maps over eta and a setting of the run
+(width, depth, L2, momentum, batch size; its values typed in "values"). "show" picks what a 2-D
+map's points show (FTLE mean, leading exponent, final loss, steps to the target accuracy: each
+kind those it can); the CSV button downloads the map on screen. A box drawn on a map and "Zoom in" recompute
 that rectangle at a finer grid (its title, a line under the settings and the URL say what it
 covers; "Zoom out" goes back to the map it refines); a click opens that point's run in the Divergence view (what a
 box or a click asks for: dashboard.views.map_zoom)."""
@@ -15,6 +18,9 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update, set_prop
 from dash.exceptions import PreventUpdate
 
 from core.engine.parallel import sent_again_news
+from core.experiments.map_kinds import MAP_KINDS, Map2D
+from core.experiments.maps import PLANES
+from core.experiments.regimes import TARGET_ACCURACY
 from dashboard.figures.map_kinds import map_figure
 from dashboard.jobs import compute, plans
 from dashboard.jobs.flow import (
@@ -25,6 +31,7 @@ from dashboard.jobs.flow import (
     finished_result,
     new_job,
     plan_of,
+    record_for,
     with_record_key,
 )
 from dashboard.jobs.records import MapRecord, Record
@@ -55,7 +62,9 @@ def layout() -> list:
             "it still learns (the edge of stability), where does it stop learning (chaos)? The "
             "network, data set, seed and ε are the controls on the left; the map has its own iterations. Drag across a "
             "map (on the strip or the orbit diagram: across a span of η) and press Zoom in to "
-            "recompute it finer (Zoom out goes back); click a point to open that run."
+            "recompute it finer (Zoom out goes back); click a point to open that run. The maps over width, "
+            'depth, L2, momentum and batch size take their second axis from "values" (empty: the map\'s own); '
+            '"show" picks what a 2-D map\'s points show.'
         ),
         html.Div(
             className="row-controls",
@@ -79,6 +88,37 @@ def layout() -> list:
                 field(" iterations ", ids.MAP_STEPS, "5rem"),
             ],
         ),
+        html.Div(
+            className="row-controls",
+            children=[
+                html.Label(
+                    [
+                        "show ",
+                        dcc.Dropdown(
+                            id=ids.MAP_VALUE,
+                            options=value_options(MAP_RULES["map"].default),
+                            value=MAP_RULES["map_value"].default,
+                            clearable=False,
+                            style={"width": "17rem"},
+                        ),
+                    ],
+                    title="what a 2-D map's points show (the strip and the orbit diagram show theirs)",
+                ),
+                html.Label(
+                    [
+                        " values ",
+                        text_input(
+                            ids.MAP_AXIS,
+                            MAP_RULES["map_axis"].default,
+                            None,
+                            placeholder="the map's own",
+                            style={"width": "11rem"},
+                        ),
+                    ],
+                    title="a width, depth, L2, momentum or batch size map: its second axis, e.g. 2 5 10 20",
+                ),  # fmt: skip
+            ],
+        ),
         job_bar(
             ids.MAP_RUN,
             ids.MAP_CANCEL,
@@ -86,7 +126,11 @@ def layout() -> list:
             ids.MAP_MESSAGE,
             ids.MAP_PENDING,
             "Run map",
-            extra=[html.Button("Zoom in", id=ids.MAP_ZOOM, n_clicks=0, title="recompute the box drawn on the map")],
+            extra=[
+                html.Button("Zoom in", id=ids.MAP_ZOOM, n_clicks=0, title="recompute the box drawn on the map"),
+                html.Button("CSV", id=ids.MAP_EXPORT, n_clicks=0, title="download the map's points"),
+                dcc.Download(id=ids.MAP_DOWNLOAD),
+            ],
         ),
         html.Div(
             id=ids.MAP_ZOOM_NOTE,
@@ -102,6 +146,31 @@ def layout() -> list:
         # fixed height left ~450 px empty under the maps; the strip draws its regime legend
         graph(ids.MAP_GRAPH, None, "Press Run map."),
     ]
+
+
+# what a 2-D map's points can show (core.experiments.maps.VALUES), as the selector names them
+VALUE_LABELS = {
+    "default": "the map's own value",
+    "ftle": "FTLE mean",
+    "leading": "leading tangent exponent",
+    "loss": "final loss",
+    "steps": f"steps to {100 * TARGET_ACCURACY:g}% test accuracy",
+}
+
+
+def value_options(kind: str) -> list[dict[str, Any]]:
+    """The selector's options for a map kind: those its points cannot show are disabled (the
+    strip and the orbit diagram show their own)."""
+    core_kind = MAP_KINDS[kind]
+    shown = PLANES[kind].values if isinstance(core_kind, Map2D) else ()
+    return [
+        {"label": label, "value": v, "disabled": v != "default" and v not in shown} for v, label in VALUE_LABELS.items()
+    ]
+
+
+def map_csv(record: MapRecord) -> str:
+    """The finished map's points as CSV (its kind's table: dashboard.state.map_kinds)."""
+    return MAP_VIEWS[record.kind].table(record).to_csv(index=False)
 
 
 def progress_label(done: int, total: int, elapsed: float, estimate: float | None = None) -> str:
@@ -270,6 +339,21 @@ def register(app: Dash, store: Jobs) -> None:
     )
     def work(set_progress: Callable, pending: Any) -> tuple[Any, ...]:
         return map_job(store, pending, set_progress)
+
+    @app.callback(Output(ids.MAP_VALUE, "options"), Input(ids.MAP_KIND, "value"))
+    def show_values(kind: Any) -> list[dict[str, Any]]:
+        return value_options(kind if kind in MAP_VIEWS else MAP_RULES["map"].default)
+
+    @app.callback(Output(ids.MAP_DOWNLOAD, "data"), Input(ids.MAP_EXPORT, "n_clicks"), State(ids.MAP_STORE, "data"),
+                  prevent_initial_call=True)  # fmt: skip
+    def export(_clicks: Any, finished: Any) -> object:
+        """The finished map on screen as CSV (the message beside Run map says if there is none)."""
+        if finished is None:
+            set_props(ids.MAP_MESSAGE, {"children": "Nothing to export yet: run a map to the end first."})
+            return no_update
+        record = record_for(store, "map", finished)
+        assert isinstance(record, MapRecord)  # a plan of kind "map"
+        return {"content": map_csv(record), "filename": f"map-{record.kind}.csv"}
 
     @app.callback(
         Output(f"{ids.MAP_ZOOM_NOTE}-text", "children"),

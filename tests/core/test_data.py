@@ -145,10 +145,10 @@ def test_data_sets_by_name_and_their_network_defaults():
     from core.data import load_dataset
 
     assert load_dataset("iris").name == "iris" and load_dataset("digits").name == "digits"
-    with pytest.raises(ValueError, match="unknown data set 'mnist'; known: iris, digits"):
-        load_dataset("mnist")
+    with pytest.raises(ValueError, match="unknown data set 'emnist'; known: iris, digits, wine, breast_cancer, mnist"):
+        load_dataset("emnist")
     config = RunConfig.for_dataset("digits", hidden=32)
     assert (config.dataset, config.hidden, config.activation) == ("digits", 32, "tanh")
     assert RunConfig.for_dataset("digits").hidden == 64
-    with pytest.raises(ValueError, match="dataset must be one of iris, digits"):
-        RunConfig(dataset="mnist")
+    with pytest.raises(ValueError, match="dataset must be one of iris, digits, wine, breast_cancer, mnist"):
+        RunConfig(dataset="emnist")

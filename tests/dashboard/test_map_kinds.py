@@ -12,7 +12,7 @@ import pytest
 from cli import build_parser
 from core.config import RunConfig
 from core.engine.speed import Estimate
-from core.experiments.map_kinds import MAP_KINDS, CellShape, Map2D, map_kind
+from core.experiments.map_kinds import MAP_KINDS, CellShape, Map2D, SettingMap, map_kind
 from core.experiments.maps import PLANES
 from dashboard.figures.map_kinds import FIGURES, map_figure
 from dashboard.figures.maps import MAP_TEXT
@@ -45,19 +45,24 @@ def _menu_values() -> list[str]:
 
 def test_the_page_the_url_the_command_line_and_the_registry_name_the_same_kinds():
     names = list(MAP_KINDS)
-    assert names == ["eta", "orbit", "eta-eps", "eta-seed"]  # the menu's order
+    settings = ["eta-width", "eta-depth", "eta-l2", "eta-momentum", "eta-batch"]
+    assert names == ["eta", "orbit", "eta-eps", "eta-seed", *settings]  # the menu's order
     assert _menu_values() == names == list(MAP_VIEWS) and set(FIGURES) == set(names)
     for name in names:
         assert rules.MAP_RULES["map"].parse(name) == name
-    with pytest.raises(ValueError, match="must be one of eta, orbit, eta-eps, eta-seed"):
+    with pytest.raises(ValueError, match="must be one of eta, orbit, eta-eps, eta-seed, eta-width"):
         rules.MAP_RULES["map"].parse("eta-x")
     commands = _subcommands()
     kind_option = next(a for a in commands["map"]._actions if "--kind" in a.option_strings)
     assert (
-        list(kind_option.choices) == [n for n, k in MAP_KINDS.items() if k.command == "map"] == ["eta-eps", "eta-seed"]
+        list(kind_option.choices)
+        == [n for n, k in MAP_KINDS.items() if k.command == "map"]
+        == ["eta-eps", "eta-seed", *settings]
     )
     assert {kind.command for kind in MAP_KINDS.values()} <= set(commands)
-    with pytest.raises(ValueError, match="map kind must be one of eta, orbit, eta-eps, eta-seed; got 'x'"):
+    with pytest.raises(
+        ValueError, match=f"map kind must be one of eta, orbit, eta-eps, eta-seed, {', '.join(settings)}; got 'x'"
+    ):
         map_kind("x")
 
 
@@ -73,7 +78,7 @@ def test_every_kind_has_each_part(name):
     assert estimate.trajectory_steps == shape.cells * shape.rows * 100
     assert 1 <= kind.n_networks(4, 2) <= 4
     ys = kind.y_grid(seed=7, n_networks=3, eps=plans.MAP_EPS)
-    assert ys.size in (0, 3, plans.MAP_EPS.size)
+    assert ys.size in (0, 3, plans.MAP_EPS.size) or isinstance(kind, SettingMap)
     assert (ys.size > 0) == (kind.y_name is not None) == isinstance(kind, Map2D)
     if isinstance(kind, Map2D):  # a 2-D map's layout, columns and heatmap
         assert PLANES[name].y_name == kind.y_name and name in MAP_TEXT
@@ -86,7 +91,7 @@ def test_every_kind_runs_draws_zooms_and_writes_its_files(name):
     kind, view = MAP_KINDS[name], MAP_VIEWS[name]
     config = RunConfig(n_steps=40, n_perturbations=2)
     etas = np.array([0.1, 1.0, 3.0])
-    ys = kind.y_grid(seed=0, n_networks=2, eps=np.array([1e-8, 1e-6]))
+    ys = kind.y_grid(seed=0, n_networks=2, eps=np.array([1e-8, 1e-6]))[:2]  # a setting map: two of its own
     record = compute.regime_map(config, name, etas, ys, 2, None, 1)
     assert record.kind == name and record.done.all()
     figure = map_figure(record, zoomed=True)

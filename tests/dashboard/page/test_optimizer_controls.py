@@ -238,7 +238,7 @@ def test_the_curvature_panel_of_adam_has_a_note_not_a_line():
     fig = _panel("adam", eta=0.01)
     assert _lines(fig) == []
     (note,) = [a.text for a in fig.layout.annotations if "preconditioned" in a.text]
-    assert "(2 + 2β1)/((1 − β1)η) = 3800" in note and "does not compute" in note
+    assert "(2 + 2β1)/((1 − β1)η) = 3800" in note and "not the sharpness of H itself" in note
     title = fig.layout.title.text.replace("<br>", " ")
     assert "adam β1 = 0.9" in title and "last sharpness 3 (Adam's threshold is on the preconditioned" in title
 
