@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from paper import regimes, story
+from paper import optimizers, regimes, spectra, story
 from paper.sizes import Size
 from paper.story import CHAOS, EDGE, FTLE_STEPS, LOW, Figure
 
@@ -80,4 +80,24 @@ FIGURES: tuple[Figure, ...] = (
     Figure("regimes-digits", "this project", "the regimes and the time to 90% test accuracy on digits (64-64-10)",
            lambda s: f"η {regimes.DIGITS_ETAS[0]:g} … {regimes.DIGITS_ETAS[1]:g} ({s.digits_etas} values), "
                      f"1 network each, {s.digits_steps:,} iterations", regimes.draw_digits),
+    Figure("spectrum-ftle", "this project", "η = 1 and η = 5: the tangent-space Lyapunov spectrum of each network "
+           "(infinitesimal perturbations), its leading exponent beside the FTLE of finite ones",
+           lambda s: f"η 1 and 5, {FTLE_STEPS} iterations, seeds 0–{s.spectrum_seeds - 1}, all 83 exponents; "
+                     f"FTLE of {spectra.FTLE_COPIES} copies at ε 1e-8", spectra.draw_beside_ftle),
+    Figure("spectrum-eta", "this project", "the spectrum against η: positive exponents, λ₁, their sum "
+           "(volume growth) and the Kaplan-Yorke dimension",
+           lambda s: f"η {spectra.POSITIVE_ETAS[0]:g} … {spectra.POSITIVE_ETAS[1]:g} ({s.positive_etas} values), "
+                     f"{s.positive_inits} networks each, {s.positive_steps:,} iterations, all 83 exponents",
+           spectra.draw_positive),
+    Figure("optimizers", "this project", "gd, momentum, Nesterov and Adam at matched settings: the FTLE against η, "
+           "the share of networks it is kept for and the final loss. The FTLE, not the tangent spectrum, is compared: "
+           "it is measured the same way for every rule (Adam has no tangent Jacobian here), so it shows where each "
+           "rule turns unstable and, with the loss, what that costs the training",
+           lambda s: f"η {optimizers.OPTIMIZER_ETAS[0]:g} … {optimizers.OPTIMIZER_ETAS[1]:g} ({s.optimizer_etas} "
+                     f"values), {s.optimizer_inits} networks each, {optimizers.MAP_COPIES} copies at ε 1e-8, "
+                     f"{s.optimizer_steps:,} iterations, β 0.9", optimizers.draw_optimizers),
+    Figure("map-eta-depth", "this project", "the FTLE over η × depth (1 to 4 hidden layers of 10 units)",
+           lambda s: f"η {regimes.DEPTH_ETAS[0]:g} … {regimes.DEPTH_ETAS[1]:g} ({s.depth_etas} values), depth "
+                     f"{regimes.DEPTHS[0]}–{regimes.DEPTHS[-1]}, {s.depth_inits} networks per cell, "
+                     f"{regimes.MAP_COPIES} copies at ε 1e-8, {FTLE_STEPS} iterations", regimes.draw_eta_depth),
 )  # fmt: skip

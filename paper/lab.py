@@ -11,8 +11,11 @@ import numpy as np
 from core.config import RunConfig
 from core.engine.parallel import default_workers
 from core.experiments.diagnostics import Diagnostics, run_diagnostics
+from core.experiments.map_kinds import map_kind
+from core.experiments.maps import MapResult
 from dashboard.jobs import compute
-from dashboard.jobs.records import EpsSweepRecord, FTLERecord, MapRecord, OrbitalRecord, RunRecord
+from dashboard.jobs.plans import spectrum_k
+from dashboard.jobs.records import EpsSweepRecord, FTLERecord, MapRecord, OrbitalRecord, RunRecord, SpectrumRecord
 
 T = TypeVar("T")
 
@@ -69,3 +72,19 @@ class Lab:
         config = _config(settings)
         key = ("map", kind, config, tuple(etas), tuple(ys), n_inits)
         return self._once(key, lambda: compute.regime_map(config, kind, etas, ys, n_inits, _go_on, self.workers))
+
+    def setting_map(
+        self, kind: str, etas: np.ndarray, ys: tuple, n_inits: int, value: str, **settings: Any
+    ) -> MapResult:
+        """A 2-D map over eta and a setting of the run ("eta-depth", "eta-width", ...) from the
+        core's map kind, its ``value`` ("ftle", "leading", "loss", "steps")."""
+        config = _config(settings)
+        key = ("setting-map", kind, config, tuple(etas), ys, n_inits, value)
+        run = map_kind(kind).run
+        return self._once(key, lambda: run(config, etas, ys, n_inits, workers=self.workers, value=value))
+
+    def spectrum(self, **settings: Any) -> SpectrumRecord:
+        """The tangent-space Lyapunov spectrum of a config's reference network, every exponent
+        the Chaos view's job computes (Iris: all P; docs/method.md §10)."""
+        config = _config(settings)
+        return self._once(("spectrum", config), lambda: compute.spectrum(config, spectrum_k(config)))

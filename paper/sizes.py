@@ -35,6 +35,15 @@ class Size:
     orbit_steps: int
     digits_etas: int  # time to accuracy on digits
     digits_steps: int
+    spectrum_seeds: int  # networks at eta = 1 and 5 whose spectrum is drawn beside their FTLE
+    positive_etas: int  # the spectrum against eta: learning rates,
+    positive_inits: int  # networks per learning rate,
+    positive_steps: int  # and iterations of each
+    optimizer_etas: int  # the optimizers compared: learning rates,
+    optimizer_inits: int  # networks per learning rate and optimizer,
+    optimizer_steps: int  # and iterations of each
+    depth_etas: int  # the eta x depth map of the FTLE (200 iterations): learning rates,
+    depth_inits: int  # and networks per cell
 
 
 PAPER = Size(
@@ -61,6 +70,15 @@ PAPER = Size(
     orbit_steps=2000,
     digits_etas=10,
     digits_steps=600,
+    spectrum_seeds=5,
+    positive_etas=16,
+    positive_inits=4,
+    positive_steps=200,
+    optimizer_etas=13,
+    optimizer_inits=6,
+    optimizer_steps=1000,
+    depth_etas=13,
+    depth_inits=4,
 )
 
 QUICK = Size(
@@ -87,4 +105,13 @@ QUICK = Size(
     orbit_steps=500,
     digits_etas=4,
     digits_steps=150,
+    spectrum_seeds=2,
+    positive_etas=7,
+    positive_inits=2,
+    positive_steps=100,
+    optimizer_etas=5,
+    optimizer_inits=2,
+    optimizer_steps=200,
+    depth_etas=5,
+    depth_inits=2,
 )
