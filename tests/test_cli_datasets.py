@@ -5,13 +5,11 @@ cache format, and one line with exit status 2 when it is neither cached nor down
 import importlib.util
 import json
 from pathlib import Path
-from urllib.error import URLError
 
 import numpy as np
 import pytest
 
 import cli
-from core import data as core_data
 from core import mnist
 
 _path = Path(__file__).resolve().parent / "data_fixtures" / "openml_mnist.py"
@@ -61,23 +59,9 @@ def test_an_eta_eps_map_on_breast_cancer(capsys, tmp_path):
 @pytest.fixture
 def tiny_mnist_cache(monkeypatch, tmp_path):
     """MNIST's sizes those of a 12-image copy in fetch_openml's cache in tmp_path; no network."""
-
-    def no_network(*args, **kwargs):
-        raise URLError("network disabled in tests")
-
-    import sklearn.datasets._openml as openml
-
-    monkeypatch.setattr(openml, "urlopen", no_network)
-    monkeypatch.setenv(mnist.DATA_DIR_ENV, str(tmp_path))
-    monkeypatch.setattr(mnist, "SHAPE", (12, fixture.PIXELS))
-    monkeypatch.setattr(mnist, "N_TRAIN", 10)
-    monkeypatch.setattr(mnist, "RETRIES", 1)
-    monkeypatch.setattr(mnist, "RETRY_DELAY", 1e-3)
-    mnist._mnist_in.cache_clear()
-    core_data._mnist_dataset.cache_clear()
+    fixture.offline(monkeypatch, tmp_path, 12, 10)
     yield tmp_path
-    mnist._mnist_in.cache_clear()
-    core_data._mnist_dataset.cache_clear()
+    fixture.forget()
 
 
 def test_a_run_on_mnist_trains_the_784_64_10_tanh_network(capsys, tiny_mnist_cache):

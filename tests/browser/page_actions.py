@@ -1,9 +1,23 @@
-"""What several browser tests do to a page: type over a box as a person does, and wait for a
-condition with a message that says what was awaited."""
+"""What several browser tests do to a page: type over a box as a person does, click a map's
+cell, and wait for a condition with a message that says what was awaited."""
 
 import time
 
 from selenium.webdriver.common.keys import Keys
+
+# A click on the map graph at data coordinates (arguments[0], arguments[1]) of its main axes,
+# as a person's mouse makes it (Plotly listens on its drag layer): driver.execute_script(CLICK_CELL, x, y)
+CLICK_CELL = """
+const el = document.querySelector('#map-graph .js-plotly-plot');
+const xa = el._fullLayout.xaxis, ya = el._fullLayout.yaxis;
+const drag = el.querySelector('.nsewdrag');
+const box = drag.getBoundingClientRect();
+const x = box.left + xa.d2p(arguments[0]), y = box.top + ya.d2p(arguments[1]);
+for (const type of ['mousemove', 'mousedown', 'mouseup', 'click']) {
+    const buttons = type === 'mousedown' ? 1 : 0;
+    drag.dispatchEvent(new MouseEvent(type, {clientX: x, clientY: y, bubbles: true, buttons: buttons}));
+}
+"""
 
 
 def type_over(dash_duo, control: str, text: str) -> None:

@@ -4,23 +4,12 @@ depth is refused in red, and a click opens the run of that depth."""
 
 import pytest
 
-from tests.browser.page_actions import type_over, wait_until
+from tests.browser.page_actions import CLICK_CELL, type_over, wait_until
 
 LINK = (
     "?view=regimes&map=eta-depth&map_value=loss&map_axis=1+2&eta_min=0.1&eta_max=3&eta_points=3&inits=1"
     "&map_steps=60&seed=2&dataset=iris"
 )
-CLICK_CELL = """
-const el = document.querySelector('#map-graph .js-plotly-plot');
-const xa = el._fullLayout.xaxis, ya = el._fullLayout.yaxis;
-const drag = el.querySelector('.nsewdrag');
-const box = drag.getBoundingClientRect();
-const x = box.left + xa.d2p(arguments[0]), y = box.top + ya.d2p(arguments[1]);
-for (const type of ['mousemove', 'mousedown', 'mouseup', 'click']) {
-    const buttons = type === 'mousedown' ? 1 : 0;
-    drag.dispatchEvent(new MouseEvent(type, {clientX: x, clientY: y, bubbles: true, buttons: buttons}));
-}
-"""
 OPTIONS = """
 return Array.from(document.querySelectorAll('.dash-dropdown-option, [role="option"]'),
                   (o) => [o.textContent.trim(), o.getAttribute('aria-disabled') === 'true' || o.disabled === true]);

@@ -6,21 +6,9 @@ import time
 import pytest
 
 from dashboard.state.presets import PRESETS
+from tests.browser.page_actions import CLICK_CELL
 
 STRIP_LINK = "?view=regimes&map=eta&dataset=iris&eta_min=0.01&eta_max=10&eta_points=10&inits=6&map_steps=300"
-
-
-CLICK_CELL = """
-const el = document.querySelector('#map-graph .js-plotly-plot');
-const xa = el._fullLayout.xaxis, ya = el._fullLayout.yaxis;
-const drag = el.querySelector('.nsewdrag');
-const box = drag.getBoundingClientRect();
-const x = box.left + xa.d2p(arguments[0]), y = box.top + ya.d2p(arguments[1]);
-for (const type of ['mousemove', 'mousedown', 'mouseup', 'click']) {
-    const buttons = type === 'mousedown' ? 1 : 0;
-    drag.dispatchEvent(new MouseEvent(type, {clientX: x, clientY: y, bubbles: true, buttons: buttons}));
-}
-"""
 
 
 def _open(dash_duo, app, query: str = ""):

@@ -6,7 +6,6 @@ opener is replaced by one that fails (and counts its calls), and the data are a 
 import importlib.util
 import pickle
 from pathlib import Path
-from urllib.error import URLError
 
 import numpy as np
 import pytest
@@ -27,25 +26,8 @@ N_ROWS, N_TRAIN = 12, 10
 def offline(monkeypatch, tmp_path):
     """No network (every URL opened fails and is counted), the data cache in tmp_path, MNIST's
     sizes those of the tiny fixture, fetch_openml's retries without a pause, caches emptied."""
-    calls = []
-
-    def no_network(request, *args, **kwargs):
-        calls.append(getattr(request, "full_url", request))
-        raise URLError("network disabled in tests")
-
-    import sklearn.datasets._openml as openml
-
-    monkeypatch.setattr(openml, "urlopen", no_network)
-    monkeypatch.setenv(mnist.DATA_DIR_ENV, str(tmp_path))
-    monkeypatch.setattr(mnist, "SHAPE", (N_ROWS, fixture.PIXELS))
-    monkeypatch.setattr(mnist, "N_TRAIN", N_TRAIN)
-    monkeypatch.setattr(mnist, "RETRIES", 1)
-    monkeypatch.setattr(mnist, "RETRY_DELAY", 1e-3)
-    mnist._mnist_in.cache_clear()
-    core_data._mnist_dataset.cache_clear()
-    yield calls
-    mnist._mnist_in.cache_clear()
-    core_data._mnist_dataset.cache_clear()
+    yield fixture.offline(monkeypatch, tmp_path, N_ROWS, N_TRAIN)
+    fixture.forget()
 
 
 def test_mnist_is_read_from_fetch_openmls_cache_then_from_its_own_file(offline, tmp_path):

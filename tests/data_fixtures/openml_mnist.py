@@ -75,3 +75,38 @@ def _write_gz(path: Path, content: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(path, "wb") as f:
         f.write(content)
+
+
+def offline(monkeypatch, data_home: Path, n_rows: int, n_train: int) -> list[object]:
+    """MNIST for a test: no network (every URL OpenML opens fails, and is counted in the list
+    returned), its data cache in ``data_home``, its sizes those of a tiny copy of ``n_rows``
+    images (``n_train`` for training), fetch_openml's retries without a pause, and the loaded
+    copies forgotten (call :func:`forget` again at the end)."""
+    from urllib.error import URLError
+
+    import sklearn.datasets._openml as openml
+
+    from core import mnist
+
+    calls: list[object] = []
+
+    def no_network(request, *args, **kwargs):
+        calls.append(getattr(request, "full_url", request))
+        raise URLError("network disabled in tests")
+
+    monkeypatch.setattr(openml, "urlopen", no_network)
+    monkeypatch.setenv(mnist.DATA_DIR_ENV, str(data_home))
+    monkeypatch.setattr(mnist, "SHAPE", (n_rows, PIXELS))
+    monkeypatch.setattr(mnist, "N_TRAIN", n_train)
+    monkeypatch.setattr(mnist, "RETRIES", 1)
+    monkeypatch.setattr(mnist, "RETRY_DELAY", 1e-3)
+    forget()
+    return calls
+
+
+def forget() -> None:
+    """Forget the MNIST copies loaded in this process (core.mnist's and core.data's caches)."""
+    from core import data, mnist
+
+    mnist._mnist_in.cache_clear()
+    data._mnist_dataset.cache_clear()
