@@ -26,6 +26,7 @@ from core.analysis.attractor import APERIODIC, DIVERGED, FIXED_POINT, Attractor
 from core.analysis.chaos import N_SHUFFLES, PERCENTILES
 from core.analysis.hessian import sharpness_series
 from core.analysis.tangent import METHODS as SPECTRUM_METHODS
+from core.analysis.tangent import tangent_dimension
 from core.experiments.diagnostics import MAX_LAG, N_TOP, TRANSIENT, Diagnostics, run_diagnostics
 from core.experiments.spectrum import run_spectrum
 
@@ -59,6 +60,7 @@ def cmd_spectrum(args: argparse.Namespace) -> int:
             config, args.k, every=args.every, method=args.method, data=data, theta0=theta0, on_progress=bar
         )
     spectrum = result.spectrum
+    dim = tangent_dimension(config.update_rule(), spectrum.n_params)  # P, 2P with momentum, 3P with Adam
     summary = {
         "exponents": spectrum.sorted.tolist(),
         "running": spectrum.running.tolist(),
@@ -81,7 +83,7 @@ def cmd_spectrum(args: argparse.Namespace) -> int:
     lines.append(
         f"{spectrum.n_positive} of {args.k} positive; sum {spectrum.total:.6g}; Kaplan-Yorke dimension "
         f"{spectrum.kaplan_yorke:.4g}"
-        + ("" if args.k == spectrum.n_params else f" (from {args.k} of {spectrum.n_params} exponents)")
+        + ("" if args.k == dim else f" (from {args.k} of {dim} exponents)")
         + f"; over {spectrum.n_steps:,} steps"
         + ("" if spectrum.diverged_at is None else f" (the network diverged at step {spectrum.diverged_at:,})")
     )

@@ -27,8 +27,10 @@ step's Jacobian acts on (dtheta, db) (PyTorch's conventions, core.engine.optimiz
                 J = [[I - eta (1 + beta) H, -eta beta^2 I], [H, beta I]]
 
 (on a quadratic each pair of multipliers is the roots of z^2 - (1 + beta - eta a) z + beta for
-heavy ball). Adam's Jacobian (its preconditioner depends on the gradient's history) is not
-implemented.
+heavy ball). Adam carries two buffers (m, v): its tangent space is (theta, m, v), of dimension
+3P, and its Jacobian depends on the step's gradient and buffers, replayed from the trajectory's
+gradients as the training computed them (``core.analysis.adam_tangent``; one more objective call
+on the one row theta_t a step).
 
 Mini-batch SGD (docs/method.md §13) makes the same map with the batch's loss: J_t = I - eta
 H_{B_t}, H_{B_t} the Hessian of the loss over the rows of step t's batch (L2 term included), so
@@ -56,6 +58,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
+from core.analysis.adam_tangent import adam_tangent_step
 from core.analysis.hessian import (
     EXACT_MAX_PARAMS,
     RELATIVE_STEP,
@@ -66,7 +69,7 @@ from core.analysis.hessian import (
 from core.arrays import FloatArray, IntArray
 from core.engine.numba_cache import ensure_writable_cache
 from core.engine.objective import Objective
-from core.engine.optimizers import GD, Optimizer
+from core.engine.optimizers import GD, Optimizer, OptimizerState
 from core.engine.training import MiniBatches
 from core.engine.training import Objective as Loss
 from core.validate import check_choice, check_float, check_int
@@ -161,10 +164,13 @@ def _hessian_times(objective: Loss, theta: FloatArray, q: FloatArray, exact: boo
 
 def tangent_dimension(optimizer: Optimizer, n_params: int) -> int:
     """The dimension of the tangent space of ``optimizer``'s map: P for GD, 2P (theta and the
-    buffer) for momentum and Nesterov; Adam's Jacobian is not implemented (ValueError)."""
-    if optimizer.name not in ("gd", "momentum", "nesterov"):
-        raise ValueError(f"the tangent spectrum is computed for gd, momentum and nesterov, not {optimizer.name!r}")
-    return n_params if optimizer.name == "gd" else 2 * n_params
+    buffer) for momentum and Nesterov, 3P (theta, m, v) for Adam; ValueError for another."""
+    buffers = {"gd": 0, "momentum": 1, "nesterov": 1, "adam": 2}
+    if optimizer.name not in buffers:
+        raise ValueError(
+            f"the tangent spectrum is computed for gd, momentum, nesterov and adam, not {optimizer.name!r}"
+        )
+    return (1 + buffers[optimizer.name]) * n_params
 
 
 def _step(q: FloatArray, hq: FloatArray, eta: float | FloatArray, optimizer: Optimizer) -> FloatArray:
@@ -178,6 +184,37 @@ def _step(q: FloatArray, hq: FloatArray, eta: float | FloatArray, optimizer: Opt
         new_theta = dtheta - eta * ((1.0 + beta) * hq + beta * beta * dbuffer)
     stacked: FloatArray = np.concatenate([new_theta, beta * dbuffer + hq])
     return stacked
+
+
+def _moved(
+    q: FloatArray,
+    hq: FloatArray,
+    eta: float,
+    optimizer: Optimizer,
+    adam: OptimizerState | None,
+    t: int,
+    loss: Loss,
+    theta: FloatArray,
+) -> FloatArray | None:
+    """J_t q of step t of any rule (``adam``: Adam's state, replayed); None if not finite."""
+    if adam is not None:
+        return _adam_step(adam, t, loss, theta, q, hq, eta)
+    return _step(q, hq, eta, optimizer) if len(q) > len(hq) else q - eta * hq
+
+
+def _adam_step(
+    state: OptimizerState, t: int, loss: Loss, theta: FloatArray, q: FloatArray, hq: FloatArray, eta: float
+) -> FloatArray | None:
+    """J_t q (3P, k) of Adam's step t at ``theta`` (P,), after replaying the step on ``state`` (one
+    row: its buffers become m_{t+1}, v_{t+1} by the training's own arithmetic); None if the
+    step's gradient is not finite."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        grad = np.array(loss(theta[None, :])[1], dtype=np.float64)  # (1, P), the step's (batch) gradient
+    if not np.isfinite(grad).all():
+        return None
+    state.direction(t, grad)
+    assert state.first is not None and state.second is not None
+    return adam_tangent_step(q, hq, eta, state.optimizer, t, grad.T, state.first.T, state.second.T)
 
 
 def start_vectors(objective: object, dim: int, k: int) -> FloatArray:
@@ -218,7 +255,8 @@ def tangent_spectrum(
     ``every``: steps between re-orthonormalisations (1: every step); ``method``: "exact"
     (the dense Hessian each step), "hvp" (k Hessian-vector products), or "auto" = exact up
     to ``core.analysis.hessian.EXACT_MAX_PARAMS`` parameters. With ``optimizer`` momentum or
-    nesterov the tangent space is (theta, buffer): k up to 2P. ``on_progress(done, T)`` is
+    nesterov the tangent space is (theta, buffer): k up to 2P; with adam (theta, m, v): k up to
+    3P, the buffers replayed from the gradient at each theta_t. ``on_progress(done, T)`` is
     called every ``progress_every`` steps; returning False stops the estimate at the last QR
     (``cancelled``). With ``batches`` (mini-batch SGD) step t's Jacobian is that of its batch's
     loss, ``batches.at(t)``.
@@ -228,14 +266,14 @@ def tangent_spectrum(
         raise ValueError(f"thetas must have shape (T + 1, P) with T >= 1, got {thetas.shape}")
     n_steps, p = len(thetas) - 1, thetas.shape[1]
     dim = tangent_dimension(optimizer, p)
-    buffered = dim > p
     k = check_int("k", k, low=1, high=dim)
     every = check_int("every", every, low=1, high=n_steps)
     eta = check_float("learning_rate", learning_rate, low=0.0, high=math.inf)
     check_choice("method", method, METHODS)
     exact = method == "exact" or (method == "auto" and p <= EXACT_MAX_PARAMS)
 
-    q = start_vectors(objective, dim, k)  # (P, k) or (2P, k): the first k unit vectors the loss moves
+    q = start_vectors(objective, dim, k)  # (dim, k): the first k unit vectors the loss moves
+    adam = optimizer.state(1, p) if optimizer.name == "adam" else None  # its buffers, replayed
     steps, local = [], []
     since, diverged_at, cancelled, report = 0, None, False, progress_every
     for t in range(n_steps):
@@ -247,10 +285,11 @@ def tangent_spectrum(
         theta = thetas[t]
         loss = objective if batches is None else batches.at(t)  # the loss whose step this is
         hq = _hessian_times(loss, theta, q[:p], exact) if np.isfinite(theta).all() else None
-        if hq is None:
+        moved = None if hq is None else _moved(q, hq, eta, optimizer, adam, t, loss, theta)  # J_t q
+        if moved is None:
             diverged_at = t
             break
-        q = _step(q, hq, eta, optimizer) if buffered else q - eta * hq  # J_t q
+        q = moved
         since += 1
         if since == every or t == n_steps - 1:
             q, r = np.linalg.qr(q)
@@ -346,7 +385,9 @@ class LeadingTangents:
     are one objective call, and the K rows' results are those of a call without the others, bit
     for bit; on every other engine (the BLAS engine rounds a stacked product by its rows) and
     with ``batches`` (the shifted rows take the batch's gradient, ``batches.at(t)``) the 2R rows
-    are a call of their own. A carried row that stops being finite ends its estimate alone.
+    are a call of their own. For Adam each carried row's buffers (m, v) are kept here, advanced
+    from the gradient of the row's step (the training's own, or its batch's) by the training's
+    arithmetic. A carried row that stops being finite ends its estimate alone.
     :meth:`spectrum` gives row r's result as ``tangent_spectrum`` with k = 1 would (the same
     numbers up to rounding)."""
 
@@ -367,7 +408,8 @@ class LeadingTangents:
         self.eta = np.array([check_float("learning_rate", float(e), low=0.0, high=math.inf) for e in etas])  # (R,)
         self.n_params = objective.mlp.n_params
         dim = tangent_dimension(optimizer, self.n_params)
-        self.q = np.tile(start_vectors(objective, dim, 1)[:, 0], (self.rows.size, 1))  # (R, P) or (R, 2P)
+        self.q = np.tile(start_vectors(objective, dim, 1)[:, 0], (self.rows.size, 1))  # (R, dim)
+        self.adam = optimizer.state(self.rows.size, self.n_params) if optimizer.name == "adam" else None  # replayed
         total = check_int("n_steps", n_steps, low=1, high=100_000_000)
         self.rates = np.full((self.rows.size, total), np.nan)  # (R, T) log |J_t q_r|
         self.done = np.zeros(self.rows.size, dtype=np.int64)  # (R,) tangent steps done per row
@@ -413,13 +455,20 @@ class LeadingTangents:
             np.subtract(rows, step, out=stack[k + n :])
             loss, grad, accuracy = self.objective(stack)
             result, gradients = (loss[:k], grad[:k], accuracy[:k]), grad[k:]
-        else:
+        elif self.batches is None:
             result = self.objective(theta)
-            evaluate = self.objective if self.batches is None else self.batches.at(t)  # the step's batch loss
-            gradients = evaluate(np.concatenate([rows + step, rows - step]))[1]  # (2A, P)
+            gradients = self.objective(np.concatenate([rows + step, rows - step]))[1]  # (2A, P)
+        else:  # the step's batch loss; for Adam also at the rows themselves (their step's gradient)
+            result = self.objective(theta)
+            at = rows if self.adam is not None else rows[:0]  # (A, P) or (0, P)
+            gradients = self.batches.at(t)(np.concatenate([at, rows + step, rows - step]))[1]
+            stepped, gradients = gradients[: len(at)], gradients[len(at) :]
         hq = gradients[:n] - gradients[n:]
         hq *= (1.0 / (2.0 * h))[:, None]  # (A, P) H q by central differences
-        self._advance(t, active, hq)
+        if self.adam is None:
+            self._advance(t, active, hq, None)
+        else:  # (A, P) the gradient of the carried rows' step, for Adam's buffers
+            self._advance(t, active, hq, result[1][self.rows[active]] if self.batches is None else stepped)
         return result
 
     def _stack(self, n_rows: int) -> FloatArray:
@@ -428,15 +477,19 @@ class LeadingTangents:
             self._rows = np.empty((n_rows, self.n_params))
         return self._rows
 
-    def _advance(self, t: int, active: slice | IntArray, hq: FloatArray) -> None:
-        """q_r <- J_t q_r / |J_t q_r| for the carried rows ``active`` with H q ``hq`` (A, P)."""
-        if not np.isfinite(hq).all():
-            finite = np.isfinite(hq).all(axis=1)
+    def _advance(self, t: int, active: slice | IntArray, hq: FloatArray, grad: FloatArray | None) -> None:
+        """q_r <- J_t q_r / |J_t q_r| for the carried rows ``active`` with H q ``hq`` (A, P)
+        (and, for Adam, the gradient ``grad`` (A, P) of their step)."""
+        finite = np.isfinite(hq).all(axis=1) & (True if grad is None else np.isfinite(grad).all(axis=1))
+        if not finite.all():
             self.ended[np.arange(self.rows.size)[active][~finite]] = True
             active, hq = np.arange(self.rows.size)[active][finite], hq[finite]
+            grad = None if grad is None else grad[finite]
         q = self.q[active]  # (A, dim)
-        if q.shape[1] > self.n_params:  # (theta, buffer) of a momentum method
-            moved: FloatArray = _step(q.T, hq.T, self.eta[active], self.optimizer).T
+        if self.adam is not None and grad is not None:  # (theta, m, v): the buffers of step t first
+            moved: FloatArray = self._adam_moved(t, active, q, hq, grad)
+        elif q.shape[1] > self.n_params:  # (theta, buffer) of a momentum method
+            moved = _step(q.T, hq.T, self.eta[active], self.optimizer).T
         else:
             moved = q - self.eta[active, None] * hq  # J_t q
         norm = np.sqrt(np.einsum("ad,ad->a", moved, moved))  # (A,)
@@ -444,6 +497,21 @@ class LeadingTangents:
             self.rates[active, t] = np.log(norm)  # -inf for a vector sent to zero
         self.q[active] = moved / (norm[:, None] if norm.all() else np.where(norm > 0, norm, 1.0)[:, None])
         self.done[active] += 1
+
+    def _adam_moved(
+        self, t: int, active: slice | IntArray, q: FloatArray, hq: FloatArray, grad: FloatArray
+    ) -> FloatArray:
+        """J_t q (A, 3P) of Adam's step t for the rows ``active``: their buffers advanced by
+        ``grad`` (A, P) as the training advances them (the others' are left: they have ended)."""
+        assert self.adam is not None and self.adam.first is not None and self.adam.second is not None
+        full = np.zeros((self.rows.size, self.n_params))
+        full[active] = grad
+        self.adam.direction(t, full)  # m_{t+1}, v_{t+1} of every row; an ended row's no longer matter
+        first, second = self.adam.first[active], self.adam.second[active]
+        moved: FloatArray = adam_tangent_step(
+            q.T, hq.T, self.eta[active], self.optimizer, t, grad.T, first.T, second.T
+        ).T
+        return moved
 
     @property
     def exponents(self) -> FloatArray:

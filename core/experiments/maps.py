@@ -42,6 +42,7 @@ from core.analysis.lyapunov import fit_ftle
 from core.arrays import BoolArray, FloatArray, IntArray
 from core.config import MAX_SEED, FTLEConfig, RunConfig
 from core.data import Dataset
+from core.engine.parallel import shared_workers
 from core.experiments.cells import CellResults, train_cells
 from core.experiments.regimes import TARGET_ACCURACY, steps_to_accuracy
 from core.experiments.setting_maps import SETTINGS, SHARES, Setting, point_arrays
@@ -352,22 +353,23 @@ class SettingPlane(Plane):
                            (value.copy(), share.copy(), diverged.copy(), done.copy()), cells.cancelled)  # fmt: skip
 
         cancelled, report = False, options.on_progress
-        for j, group in enumerate(configs):
+        with shared_workers():  # the values' chunks on one set of worker processes, warm after the first
+            for j, group in enumerate(configs):
 
-            def progress(d: int, _t: int, partial: CellResults, j: int = j) -> object:
-                assert report is not None
-                return report(j * per_group + d, n_ys * per_group, fill(j, partial))
+                def progress(d: int, _t: int, partial: CellResults, j: int = j) -> object:
+                    assert report is not None
+                    return report(j * per_group + d, n_ys * per_group, fill(j, partial))
 
-            cells = train_cells(
-                group, data, layout.etas, layout.seeds, eps=np.array([config.eps]) if ftle else None,
-                n_copies=config.n_perturbations if ftle else 0, with_leading=options.value == "leading",
-                theta0=options.theta0, workers=options.workers, executor=options.executor,
-                on_progress=None if report is None else progress,
-            )  # fmt: skip
-            final = fill(j, cells)
-            if cells.cancelled:
-                cancelled = True
-                break
+                cells = train_cells(
+                    group, data, layout.etas, layout.seeds, eps=np.array([config.eps]) if ftle else None,
+                    n_copies=config.n_perturbations if ftle else 0, with_leading=options.value == "leading",
+                    theta0=options.theta0, workers=options.workers, executor=options.executor,
+                    on_progress=None if report is None else progress,
+                )  # fmt: skip
+                final = fill(j, cells)
+                if cells.cancelled:
+                    cancelled = True
+                    break
         return dataclasses.replace(final, cancelled=cancelled)
 
 
@@ -409,7 +411,7 @@ def run_map(
     one network, no copies) or a setting's values (``eta-width`` ...: ``n_inits`` networks, with
     ``config.n_perturbations`` copies at ``config.eps`` for the FTLE). ``theta0`` (P,) replaces
     every network's initial parameters. ``value``: "default" (the plane's own) or one of its
-    ``values`` (VALUES; "leading": ValueError for Adam); ``target_accuracy`` that of "steps".
+    ``values`` (VALUES); ``target_accuracy`` that of "steps".
     ``on_progress(done, total, partial MapResult)`` may return False."""
     check_choice("map kind", kind, tuple(PLANES))
     check_choice("map value", value, VALUES)

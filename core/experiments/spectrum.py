@@ -3,7 +3,8 @@ the reference network of a config (as ``run_stability`` draws it from the seed, 
 then propagate k tangent vectors along its trajectory (``core.analysis.tangent``). The leading
 exponent alone is measured while the network trains (``run_leading_exponent``), also beside
 the copies of a run, in the run's own training (``run_stability_with_leading``). With
-mini-batches each step's Jacobian is that of its batch's loss (docs/method.md §13)."""
+mini-batches each step's Jacobian is that of its batch's loss (docs/method.md §13). Every update
+rule has its tangent map: on theta (GD), (theta, buffer) (momentum, Nesterov), (theta, m, v) (Adam)."""
 
 from __future__ import annotations
 
@@ -56,8 +57,8 @@ def run_spectrum(
     on_progress: Progress | None = None,
     on_tangent: Callable[[int, int], bool | None] | None = None,
 ) -> SpectrumResult:
-    """The first ``k`` exponents (k <= P; 2P with momentum) of the trajectory of ``config``'s reference
-    network, re-orthonormalised every ``every`` steps. ``on_progress`` follows the training,
+    """The first ``k`` exponents (k <= P; 2P with momentum, 3P with Adam) of the trajectory of
+    ``config``'s reference network, re-orthonormalised every ``every`` steps. ``on_progress`` follows the training,
     ``on_tangent(done, T)`` the tangent steps (either may stop the work: ``cancelled``)."""
     data = dataset_for(config, data)
     mlp = network_for(config, data)
@@ -112,8 +113,7 @@ def run_leading_exponent(
     """The leading exponent (k = 1, QR every step) of ``config``'s reference network, carried
     along its one training (``core.analysis.tangent.LeadingTangent``): no trajectory is kept,
     and each step evaluates three rows (the network, and two for the Hessian-vector product).
-    The same number as ``run_spectrum(config, 1, method="hvp").spectrum`` up to rounding.
-    ValueError for an optimizer whose Jacobian is not implemented (Adam)."""
+    The same number as ``run_spectrum(config, 1, method="hvp").spectrum`` up to rounding."""
     data = dataset_for(config, data)
     mlp = network_for(config, data)
     start, _ = start_and_directions(config, mlp, theta0)
@@ -142,23 +142,23 @@ def run_stability_with_leading(
     progress_every: int = 250,
     threads: int | None = None,
     ftle_config: FTLEConfig = FTLEConfig(),
+    carry: Callable[[Loss, MiniBatches | None], Loss] | None = None,
 ) -> tuple[StabilityResult, TangentSpectrum]:
     """``run_stability`` (the same arguments, the same trajectory bit for bit) with the leading
     exponent of its reference carried along that one training (``LeadingTangents``, row 0): two
     rows more a step, in the same objective call on the compiled engine. The exponent is
-    ``run_leading_exponent(config)``'s up to rounding. ValueError for an optimizer whose Jacobian
-    is not implemented (Adam), before any training."""
+    ``run_leading_exponent(config)``'s up to rounding. ``carry``, as ``run_stability``'s, wraps
+    the carrier in another (Adam's preconditioners: core.analysis.preconditioned)."""
     data = dataset_for(config, data)
     rule = config.update_rule()
-    tangent_dimension(rule, network_for(config, data).n_params)  # refuses Adam
     carriers: list[LeadingTangents] = []
 
-    def carry(objective: Objective, batches: MiniBatches | None) -> Loss:
+    def carry_leading(objective: Objective, batches: MiniBatches | None) -> Loss:
         carriers.append(LeadingTangents(objective, config.learning_rate, config.n_steps, None, rule, batches))
-        return carriers[0]
+        return carriers[0] if carry is None else carry(carriers[0], batches)
 
     result = run_stability(
         config, data=data, theta0=theta0, on_progress=on_progress, progress_every=progress_every,
-        threads=threads, ftle_config=ftle_config, carry=carry,
+        threads=threads, ftle_config=ftle_config, carry=carry_leading,
     )  # fmt: skip
     return result, carriers[0].spectrum(result.trajectory.n_steps)

@@ -144,7 +144,7 @@ def leading_anchor(record: RunRecord) -> int:
 def add_leading_to_distance(fig: go.Figure, record: RunRecord, normalized: bool) -> go.Figure:
     """The run's leading tangent exponent as a straight line of its slope on the distance
     figure's log axis, from <d> at :func:`leading_anchor` until the run's end or the range
-    of the distances drawn. Unchanged where the record has no exponent (Adam, a stopped run)."""
+    of the distances drawn. Unchanged where the record has no exponent (a stopped run)."""
     rate = record.leading_exponent
     d = record.distance / (record.config.eps * record.n_weights) if normalized else record.distance
     mean = d.mean(axis=1)

@@ -70,14 +70,15 @@ SPECTRUM_POINTS = 1000  # running estimates kept in a spectrum's record (and dra
 
 def leading_exponent(config: RunConfig, data: Dataset | None = None) -> TangentSpectrum | None:
     """The leading tangent exponent of ``config``'s reference network (docs/method.md §10), or
-    None for an optimizer whose Jacobian is not implemented (Adam)."""
+    None for an optimizer whose Jacobian is not implemented (every rule has one: GD, momentum,
+    Nesterov, Adam)."""
     if not has_tangent(config):
         return None
     return run_leading_exponent(config, data=data, threads=JOB_THREADS)
 
 
 def has_tangent(config: RunConfig) -> bool:
-    """Whether the tangent dynamics of ``config``'s optimizer are implemented (not Adam's)."""
+    """Whether the tangent dynamics of ``config``'s optimizer are implemented."""
     try:
         tangent_dimension(config.update_rule(), 1)
     except ValueError:
@@ -89,14 +90,13 @@ def stability(config: RunConfig, on_progress: Callable | None = None) -> RunReco
     """The main run: reference + M copies, with everything the views draw."""
     # frequent calls, so the first live curve comes early and a stop request is seen at once;
     # the Control limits what is sent
-    adam: PreconditionerCarry | None = None
-    if has_tangent(config):  # the leading exponent carried along this training (Adam has none)
+    # Adam: its preconditioner along the reference's training too, for its preconditioned sharpness
+    adam = PreconditionerCarry(config.update_rule(), config.save_every) if config.optimizer == "adam" else None
+    if has_tangent(config):  # the leading exponent carried along this training
         result, lead = run_stability_with_leading(
-            config, on_progress=on_progress, progress_every=50, threads=JOB_THREADS
+            config, on_progress=on_progress, progress_every=50, threads=JOB_THREADS, carry=adam
         )
-    else:  # Adam: its preconditioner along the reference's training, for its preconditioned sharpness
-        if config.optimizer == "adam":
-            adam = PreconditionerCarry(config.update_rule(), config.save_every)
+    else:
         result = run_stability(config, on_progress=on_progress, progress_every=50, threads=JOB_THREADS, carry=adam)
         lead = None
     traj, mlp, data = result.trajectory, result.mlp, result.data

@@ -272,8 +272,8 @@ def _chaos_plan(values: Any, extra: dict[str, Any], limits: Limits, _slots: int)
 
 
 def spectrum_k(config: RunConfig) -> int:
-    """The exponents a spectrum job computes: all of them (P, or 2P with momentum) when the
-    Hessian is formed (Iris: 83), else compute.SPECTRUM_K_LARGE (digits). ValueError for Adam."""
+    """The exponents a spectrum job computes: all of them (P, 2P with momentum, 3P with Adam) when
+    the Hessian is formed (Iris: 83), else compute.SPECTRUM_K_LARGE (digits)."""
     n_params = mlp_of(config).n_params
     dim = tangent_dimension(config.update_rule(), n_params)
     return dim if n_params <= EXACT_MAX_PARAMS else min(compute.SPECTRUM_K_LARGE, dim)

@@ -16,6 +16,7 @@ CASES = {
     "gd": SHORT,
     "momentum": dataclasses.replace(SHORT, optimizer="momentum", learning_rate=0.3),
     "sgd": dataclasses.replace(SHORT, batch_size=20),
+    "adam": dataclasses.replace(SHORT, optimizer="adam", learning_rate=0.05),  # (theta, m, v)
     # the BLAS engine: the run's rows bit for bit (its exponent is 0 here: pixel 0 of digits is
     # always 0, so the first unit vector, where q starts, is a flat direction; the BLAS engine's
     # exponents are checked on Iris in tests/core/analysis/test_leading_tangents.py)
@@ -41,8 +42,3 @@ def test_the_gd_exponent_is_the_known_one():
     implementation), so the number carried is the exponent and not only self-consistent."""
     _, lead = run_stability_with_leading(dataclasses.replace(SHORT, n_steps=100), threads=1)
     assert lead.exponents[0] == pytest.approx(0.297, abs=1e-3)
-
-
-def test_adam_is_refused_before_training():
-    with pytest.raises(ValueError, match="not 'adam'"):
-        run_stability_with_leading(dataclasses.replace(SHORT, optimizer="adam"))

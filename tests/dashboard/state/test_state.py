@@ -93,8 +93,10 @@ def test_cost_is_estimated_in_seconds_from_the_measured_rate():
     assert run.seconds == pytest.approx(bare.seconds + 5001 * (2 * net.row + TANGENT_STEP) / 120_000.0)
     assert run.trajectory_steps == 23 * 5000
     assert LIMITS.check(RunConfig()) == pytest.approx(run.seconds)
-    # no tangent for Adam, but its preconditioned sharpness beside the sharpness: 51 points more
-    adam = run_estimate(net, 21, 5000, 120_000.0, sharpness_points=2 * 51, ablation=True)
+    # Adam: its tangent too, and its preconditioned sharpness beside the sharpness: 51 points more
+    adam = rules.with_tangent(
+        run_estimate(net, 21, 5000, 120_000.0, sharpness_points=2 * 51, ablation=True), net, 5000, 120_000.0
+    )
     assert LIMITS.check(RunConfig(optimizer="adam")) == pytest.approx(adam.seconds)
     assert 21 * 5000 * KERNEL_ROW / 120_000 < run.seconds < 2 * 21 * 5000 / 120_000
     assert rules.Limits(rate=240_000.0).check(RunConfig()) == pytest.approx(run.seconds / 2)  # twice as fast

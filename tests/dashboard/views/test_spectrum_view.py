@@ -74,15 +74,17 @@ def test_the_divergence_summary_puts_the_exponent_beside_the_ftle(run):
     if run.ftle.found:
         assert f"over iterations {run.ftle.start:.0f}-{run.ftle.start + run.ftle.length:.0f}" in text
     adam = dataclasses.replace(run, config=dataclasses.replace(SHORT, optimizer="adam"), leading_steps=0)
-    assert "No tangent exponent: the Jacobian of adam is not implemented." in divergence.summary_text(adam)
+    assert "No tangent exponent: the reference was not finite at its first step." in divergence.summary_text(adam)
 
 
-def test_an_adam_run_has_no_exponent_and_the_spectrum_job_refuses_it():
-    adam = dataclasses.replace(SHORT, optimizer="adam", n_steps=20)
+def test_an_adam_run_has_its_exponent_and_its_preconditioned_sharpness_and_a_spectrum_job():
+    adam = dataclasses.replace(SHORT, optimizer="adam", learning_rate=0.05, n_steps=20)
     record = compute.stability(adam)
-    assert np.isnan(record.leading_exponent) and record.leading_steps == 0
-    with pytest.raises(ValueError, match="not 'adam'"):
-        plans.plan("spectrum", _values(optimizer="adam"), {"eta": 1, "steps": 1200}, Limits(rate=2e5), 1)
+    assert record.leading_steps == 20
+    assert record.leading_exponent == pytest.approx(run_leading_exponent(adam).exponents[0], abs=1e-12)
+    assert record.preconditioned_sharpness is not None and np.isfinite(record.preconditioned_sharpness).all()
+    assert plans.spectrum_k(adam) == 3 * 83  # (theta, m, v)
+    plans.plan("spectrum", _values(optimizer="adam"), {"eta": 1, "steps": 1200}, Limits(rate=2e5), 1)
 
 
 def _values(**changes) -> dict:
