@@ -10,6 +10,12 @@ joblib's ``parallel_backend`` does), so a caller several layers up can choose wh
 job's chunks run. In the same way ``with stop_when(check):`` lets such a caller stop the
 job while it waits for chunks (a dashboard job's Cancel, or its page gone).
 
+Starting worker processes costs ~0.75 s (5 s under load: the engine's imports), so a job made
+of several ``map_chunks`` calls one after another (a setting map: one per setting value) runs
+them ``with shared_workers():``, on one set of processes started by the first and kept warm for
+the next; each call's results are those of its own pool (a chunk's numbers do not depend on
+the process that computes it).
+
 An executor may send a chunk again (``cluster.executor``: its worker stopped answering) and
 say so on the chunk's future (a ``sent_again`` attribute: why). While :func:`map_chunks`
 waits, :func:`sent_again_news` (called from its ``on_progress``, e.g. to build a page's
@@ -25,10 +31,13 @@ from __future__ import annotations
 import ast
 import contextlib
 import contextvars
+import functools
 import inspect
 import multiprocessing
 import os
 import sys
+import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
@@ -51,6 +60,7 @@ MANAGER_JOIN_SECONDS = 10.0
 _EXECUTOR: contextvars.ContextVar[Executor | None] = contextvars.ContextVar("chunk_executor", default=None)
 _STOP_CHECK: contextvars.ContextVar[Callable[[], object] | None] = contextvars.ContextVar("stop_check", default=None)
 _SENT_AGAIN: contextvars.ContextVar[_SentAgain | None] = contextvars.ContextVar("sent_again", default=None)
+_SHARED: contextvars.ContextVar[_SharedPool | None] = contextvars.ContextVar("shared_pool", default=None)
 
 
 @contextlib.contextmanager
@@ -77,6 +87,59 @@ def stop_when(check: Callable[[], object]) -> Iterator[None]:
         yield
     finally:
         _STOP_CHECK.reset(token)
+
+
+@contextlib.contextmanager
+def shared_workers() -> Iterator[None]:
+    """Inside the block, the worker processes that :func:`map_chunks` starts are kept for the
+    next ``map_chunks`` of the block (one ``workers`` count at a time: another count starts
+    others), and ended with the block. The stops stay as without it: a cancelled or failed
+    ``map_chunks``, Ctrl-C or SIGTERM end the processes at once (the next call starts new
+    ones), and so does an exception that leaves the block between two calls. An executor
+    (``use_executor``) is used as is: no process starts here."""
+    shared = _SharedPool()
+    token = _SHARED.set(shared)
+    try:
+        yield
+    except BaseException:
+        shared.stop()
+        raise
+    else:
+        shared.close()
+    finally:
+        _SHARED.reset(token)
+
+
+class _SharedPool:
+    """The pool of a :func:`shared_workers` block, started by the first call that needs it."""
+
+    def __init__(self) -> None:
+        self.pool: ProcessPoolExecutor | None = None
+        self.workers = 0
+
+    def get(self, workers: int) -> ProcessPoolExecutor:
+        """The pool of ``workers`` processes (each started when a chunk first waits for one)."""
+        if self.pool is not None and self.workers != workers:
+            self.close()
+        if self.pool is None:
+            self.pool, self.workers = _new_pool(workers), workers
+        return self.pool
+
+    def stop(self) -> None:
+        """End the processes now, whatever they compute."""
+        if self.pool is not None:
+            pool, self.pool = self.pool, None
+            _stop_workers(pool)
+
+    def close(self) -> None:
+        """End the processes once idle (they are: no ``map_chunks`` runs)."""
+        if self.pool is not None:
+            pool, self.pool = self.pool, None
+            try:
+                pool.shutdown(wait=True)
+            except BaseException:  # SIGTERM meanwhile
+                _stop_workers(pool)
+                raise
 
 
 def sent_again_news(unit: str = "cell") -> str:
@@ -126,13 +189,14 @@ def map_chunks(
     """``[fn(c) for c in chunks]`` over ``workers`` processes (in-process for 1; with more,
     chunk 0 runs in this process while the worker processes start on the others), or all of
     them on ``executor`` if given, or on the one of :func:`use_executor` (``workers`` is
-    then ignored).
+    then ignored). Inside :func:`shared_workers`, the processes are the block's.
 
     ``on_result(i, result)`` is called in this process as chunk i finishes (in any order),
     before ``on_progress(done, total, None)``, which counts ``sizes`` (default 1 per chunk);
     returning False from it cancels the rest, as does the check of an enclosing
-    :func:`stop_when`, asked while no chunk finishes. Returns the results of the leading
-    chunks that finished, in order, and whether the job was cancelled.
+    :func:`stop_when`, asked while no chunk finishes; the worker processes are then ended at
+    once. Returns the results of the leading chunks that finished, in order, and whether the
+    job was cancelled.
     """
     workers = default_workers() if workers is None else check_int("workers", workers, low=1, high=1024)
     sizes = [1] * len(chunks) if sizes is None else list(sizes)
@@ -186,20 +250,43 @@ def map_chunks(
                 return _leading(results), True
         return _leading(results), False
 
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=min(workers, len(chunks) - 1), mp_context=context) as pool:
-        try:
-            pending = {pool.submit(fn, c): i for i, c in enumerate(chunks) if i > 0}
-            # chunk 0 here while the workers start (~0.75 s to import the engine): the first result
-            # comes that much sooner (a live map draws its first cells), and no core stays idle
-            if not finished(0, fn(chunks[0])):
-                _cancel(pending)
-                return _leading(results), True
-            cancelled = not _gather(pending, finished, still_wanted)
-        except BaseException:  # Ctrl-C, SIGTERM (cli.py), a failed chunk: no worker computes on
-            _stop_workers(pool)
-            raise
+    shared = _SHARED.get()
+    if shared is None:
+        with _new_pool(min(workers, len(chunks) - 1)) as pool:
+            cancelled = _on_pool(pool, fn, chunks, finished, still_wanted)
+    else:
+        cancelled = _on_pool(shared.get(workers), fn, chunks, finished, still_wanted, shared.stop)
     return _leading(results), cancelled
+
+
+def _new_pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
+
+
+def _on_pool(
+    pool: ProcessPoolExecutor,
+    fn: Callable[[T], R],
+    chunks: Sequence[T],
+    finished: Callable[[int, R], bool],
+    still_wanted: Callable[[], bool],
+    stop: Callable[[], None] | None = None,
+) -> bool:
+    """Chunk 0 here, the others on ``pool``; whether the job was cancelled. Cancelled or
+    failed (Ctrl-C, SIGTERM: cli.py), the pool's processes are ended at once (``stop``, default
+    :func:`_stop_workers`): no worker computes on for nobody, and none is left running."""
+    end = stop if stop is not None else functools.partial(_stop_workers, pool)
+    try:
+        pending = {pool.submit(fn, c): i for i, c in enumerate(chunks) if i > 0}
+        # chunk 0 here while the workers start (~0.75 s to import the engine): the first result
+        # comes that much sooner (a live map draws its first cells), and no core stays idle
+        completed = finished(0, fn(chunks[0])) and _gather(pending, finished, still_wanted)
+    except BaseException:
+        end()
+        raise
+    if not completed:
+        _cancel(pending)
+        end()
+    return not completed
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
@@ -211,7 +298,7 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
     if terminate is not None:
         terminate()
     else:
-        for process in list(getattr(pool, "_processes", {}).values()):
+        for process in list((getattr(pool, "_processes", None) or {}).values()):  # None once shut down
             process.terminate()
         pool.shutdown(wait=False, cancel_futures=True)
     # The pool's manager thread closes its wake-up pipe as it ends. Left running (shutdown(wait=
@@ -219,7 +306,22 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
     # interpreter's exit, which writes to that pipe: "OSError: [Errno 9] Bad file descriptor"
     # after "cli.py sweep: terminated" (seen once in CI). Its workers are gone: it ends at once.
     if manager is not None:
-        manager.join(MANAGER_JOIN_SECONDS)
+        _join_manager(manager)
+
+
+def _join_manager(manager: threading.Thread) -> None:
+    """Join the stopped pool's manager thread, within MANAGER_JOIN_SECONDS. Ctrl-C may come while
+    the pool's first ``submit`` starts it (seen in tests/test_cli_signals.py under load: "cannot
+    join thread before it is started"); the thread starts all the same, so it is waited for."""
+    deadline = time.monotonic() + MANAGER_JOIN_SECONDS
+    while True:
+        try:
+            manager.join(max(0.0, deadline - time.monotonic()))
+            return
+        except RuntimeError:  # not started yet
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.01)
 
 
 def _script_line_workers_rerun() -> tuple[str, int] | None:

@@ -268,9 +268,12 @@ def cells_estimate(
     ftle_series: int = 0,
     local: bool = True,
     test_accuracy: bool = True,
+    started: bool = False,
 ) -> Estimate:
     """``n_cells`` cells of core.experiments.cells, chunked as ``train_cells`` chunks them, over ``workers``
-    processes; ``ftle_series`` FTLE fits per cell afterwards."""
+    processes; ``ftle_series`` FTLE fits per cell afterwards. ``started``: the local worker
+    processes run already (a setting map's values after the first share the first's:
+    core.engine.parallel.shared_workers), so they compute from 0, not from POOL_START."""
     spans = [s.stop - s.start for s in chunk_spans(n_cells, rows_per_cell, local=local)]
     step, test = CELLS_STEP[net.engine], net.test if test_accuracy else 0.0
     chunks = [
@@ -280,7 +283,8 @@ def cells_estimate(
     post = n_cells * (ftle_series * FTLE_FIT * window_share(n_steps) + CELL_POST) / rate
     workers = max(1, min(workers, len(chunks)))
     training = (n_steps + 1) * n_cells * rows_per_cell * net.row / rate / workers
-    seconds = _makespan(chunks, workers, POOL_START * REFERENCE_RATE / rate, local) + post
+    start = 0.0 if started else POOL_START * REFERENCE_RATE / rate
+    seconds = _makespan(chunks, workers, start, local) + post
     return Estimate(seconds, training, n_cells * rows_per_cell * n_steps, net.n_params, workers)
 
 

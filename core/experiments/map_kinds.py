@@ -12,7 +12,8 @@ its figure); the CLI, the server's plans and the page look a kind up here by its
 - ``eta-eps``, ``eta-seed``: the 2-D maps (core.experiments.maps)
 - ``eta-width``, ``eta-depth``, ``eta-l2``, ``eta-momentum``, ``eta-batch``: 2-D maps over eta and
   a setting of the run (core.experiments.setting_maps), one config per setting value, each
-  priced by the cost model with its own network (``estimate``'s ``groups``)
+  priced by the cost model with its own network (``estimate``'s ``groups``); the values'
+  chunks share one set of worker processes (core.engine.parallel.shared_workers)
 
 The order of MAP_KINDS is the order of the page's menu.
 """
@@ -264,7 +265,8 @@ class EtaSeed(Map2D):
 class SettingMap(Map2D):
     """Per (eta, setting value): ``n_inits`` networks of the config with that setting
     (core.experiments.setting_maps); copies (``n_copies``) only for the FTLE, its default value.
-    Each setting value is a ``train_cells`` of its own, priced with its own network."""
+    Each setting value is a ``train_cells`` of its own, priced with its own network; all of
+    them run on one set of local worker processes, started once."""
 
     ftle = True
 
@@ -289,16 +291,19 @@ class SettingMap(Map2D):
         groups: Sequence[NetworkCost] | None = None,
     ) -> Estimate:  # fmt: skip
         """The sum of its groups' estimates (one ``train_cells`` each, one after another), each
-        with its own network (``groups``; ``net`` for every group if not given)."""
+        with its own network (``groups``; ``net`` for every group if not given); the worker
+        processes start once, in the first (:meth:`run`)."""
         value = self.plane.value_of(value)
         copies = n_copies if value == "ftle" else 0
         nets = list(groups) if groups is not None else [net] * n_ys
         if len(nets) != n_ys:
             raise ValueError(f"need the cost of each of the {n_ys} setting values, got {len(nets)}")
+        s = self.shape(n_etas, 1, n_inits, copies)
+        rows = s.rows + (2 if leading or value == "leading" else 0)  # as MapKind.estimate
         parts = [
-            super(SettingMap, self).estimate(g, n_etas, 1, n_inits, copies, n_steps, rate, workers, local=local,
-                                             leading=leading or value == "leading")
-            for g in nets
+            cells_estimate(g, s.cells, rows, n_steps, rate, workers, sharpness=s.sharpness, ftle_series=s.ftle_series,
+                           local=local, started=j > 0)
+            for j, g in enumerate(nets)
         ]  # fmt: skip
         return Estimate(
             sum(p.seconds for p in parts), sum(p.training for p in parts), sum(p.trajectory_steps for p in parts),

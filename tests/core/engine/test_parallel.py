@@ -1,14 +1,23 @@
 """map_chunks on an executor: results in order, the executor of use_executor, and the chunks
 not started cancelled when the caller stops (a False from on_progress, Ctrl-C, or the check
-of stop_when, asked while no chunk finishes)."""
+of stop_when, asked while no chunk finishes). On worker processes: the calls inside
+shared_workers share one pool, and a stop ends the workers at once, shared or not."""
 
+import contextlib
 import threading
 import time
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 import pytest
 
-from core.engine.parallel import STOP_CHECK_SECONDS, map_chunks, sent_again_news, stop_when, use_executor
+from core.engine.parallel import (
+    STOP_CHECK_SECONDS,
+    map_chunks,
+    sent_again_news,
+    shared_workers,
+    stop_when,
+    use_executor,
+)
 
 
 def _slow_square(x: int) -> int:
@@ -179,3 +188,139 @@ def test_stopped_workers_leave_no_thread_to_race_the_exit():
         assert not process.is_alive()
     for future in futures:
         assert future.done()
+
+
+def _pid(_: object) -> int:
+    import os
+
+    return os.getpid()
+
+
+@pytest.fixture
+def pools(monkeypatch):
+    """The process pools map_chunks starts, in order."""
+    import core.engine.parallel as parallel
+
+    started = []
+
+    class Recorded(parallel.ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", Recorded)
+    return started
+
+
+def test_the_calls_inside_shared_workers_run_on_one_set_of_processes_ended_with_the_block(pools):
+    """Two map_chunks in the block: one pool, its processes computing the chunks of both (chunk 0
+    of each here), ended when the block ends. Outside the block, each call starts its own."""
+    import os
+
+    import psutil
+
+    with shared_workers():
+        first, _ = map_chunks(_pid, range(6), workers=2)
+        assert len(pools) == 1
+        processes = [psutil.Process(pid) for pid in list(pools[0]._processes)]
+        second, _ = map_chunks(_pid, range(6), workers=2)
+    assert len(pools) == 1 and 1 <= len(processes) <= 2
+    assert first[0] == second[0] == os.getpid()
+    assert set(first[1:]) | set(second[1:]) <= {p.pid for p in processes}
+    _, alive = psutil.wait_procs(processes, timeout=15)
+    assert not alive, "the block's worker processes outlived it"
+    map_chunks(_pid, range(3), workers=2)
+    map_chunks(_pid, range(3), workers=2)
+    assert len(pools) == 3
+
+
+def _hold(chunk: tuple[str, int]) -> int:
+    """Chunk 0 (here) returns once the test says "go" (every other chunk is computing: their
+    processes are known); the others write their pid to ``<folder>/<i>`` and sleep for 10
+    minutes (stopped long before, or the test fails)."""
+    import os
+    from pathlib import Path
+
+    folder, i = Path(chunk[0]), chunk[1]
+    if i == 0:
+        _wait_for((folder / "go").exists, "the workers to start their chunks")
+        return 0
+    (folder / f"{i}.tmp").write_text(str(os.getpid()))
+    (folder / f"{i}.tmp").rename(folder / str(i))
+    time.sleep(600)
+    return i
+
+
+def _wait_for(condition, what: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["own pool", "shared_workers"])
+@pytest.mark.parametrize("stop", ["progress returns False", "the check says why", "Ctrl-C"])
+def test_a_stopped_call_ends_its_computing_workers_at_once(tmp_path, stop, shared):
+    """Stopped while both workers compute a chunk that would take 10 minutes: map_chunks
+    returns (or raises) without waiting for them, and their processes end. (A False from
+    on_progress waited for the running chunks when the pool shut down.)"""
+    import psutil
+
+    def on_progress(done, total, _):
+        if stop == "Ctrl-C":
+            raise KeyboardInterrupt
+        return stop != "progress returns False"
+
+    answer = []
+
+    def run():
+        with contextlib.ExitStack() as blocks:
+            if shared:
+                blocks.enter_context(shared_workers())
+            blocks.enter_context(stop_when(lambda: stop == "the check says why"))
+            try:
+                answer.append(
+                    map_chunks(_hold, [(str(tmp_path), i) for i in range(3)], workers=2, on_progress=on_progress)
+                )
+            except KeyboardInterrupt as exc:
+                answer.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    _wait_for(lambda: len(list(tmp_path.glob("[12]"))) == 2, "the workers to start their chunks")
+    workers = [psutil.Process(int((tmp_path / name).read_text())) for name in ("1", "2")]
+    (tmp_path / "go").touch()
+    try:
+        assert _joined(thread, 60.0), "map_chunks waited for the chunks it no longer wants"
+        _, alive = psutil.wait_procs(workers, timeout=15)
+        assert not alive, "the workers computed on after the stop"
+    finally:
+        for process in workers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+    if stop == "Ctrl-C":
+        assert isinstance(answer[0], KeyboardInterrupt)
+    else:
+        assert answer == [([0], True)]
+
+
+def test_a_manager_thread_whose_start_was_interrupted_is_joined_once_it_runs(monkeypatch):
+    """Ctrl-C while the pool's first submit started its manager thread (inside Thread.start):
+    _stop_workers then joined a thread not yet started, a RuntimeError instead of the exit
+    "interrupted". The thread starts all the same; it is waited for."""
+    import core.engine.parallel as parallel
+
+    ran = threading.Event()
+    manager = threading.Thread(target=ran.set)
+
+    class Clock:  # the join's first wait is when the interrupted start() goes on
+        monotonic = staticmethod(time.monotonic)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            if manager.ident is None:
+                manager.start()
+
+    monkeypatch.setattr(parallel, "time", Clock)
+    parallel._join_manager(manager)
+    assert ran.is_set() and not manager.is_alive()

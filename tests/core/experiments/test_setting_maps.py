@@ -8,7 +8,7 @@ import pytest
 
 from core.analysis.lyapunov import fit_ftle
 from core.config import RunConfig
-from core.engine.speed import cells_estimate, network_cost
+from core.engine.speed import POOL_START, REFERENCE_RATE, cells_estimate, network_cost
 from core.experiments.map_kinds import MAP_KINDS, SettingMap
 from core.experiments.maps import run_map, zoom
 from core.experiments.regimes import run_sweep
@@ -113,6 +113,27 @@ def test_each_setting_value_is_priced_with_its_own_network():
     assert nets[1].row > nets[0].row and estimate.n_params == nets[1].n_params
     loss = kind.estimate(nets[0], 3, 2, 4, 5, 100, 2e5, 1, groups=nets, value="loss")  # no copies
     assert loss.trajectory_steps == 2 * 3 * 4 * 100
+
+
+def test_a_setting_map_pays_one_start_of_the_worker_processes():
+    """Its values share the worker processes (SettingMap.run): the first value pays their start,
+    the others find them running; an executor's workers run already for every value."""
+    data = dataset_for(SHORT, None)
+    kind = MAP_KINDS["eta-width"]
+    n_train, n_test = len(data.y_train), len(data.y_test)
+    nets = [
+        network_cost(network_for(c, data), n_train, n_test) for c in kind.group_configs(SHORT, [2, 10, 64], n_train)
+    ]
+    estimate = kind.estimate(nets[0], 3, 3, 4, 5, 100, 2e5, 2, groups=nets)
+    cold = [cells_estimate(n, 3 * 4, 1 + 5, 100, 2e5, 2, ftle_series=1) for n in nets]
+    warm = [cells_estimate(n, 3 * 4, 1 + 5, 100, 2e5, 2, ftle_series=1, started=True) for n in nets]
+    assert estimate.seconds == pytest.approx(cold[0].seconds + warm[1].seconds + warm[2].seconds)
+    start = POOL_START * REFERENCE_RATE / 2e5  # 12 chunks of one cell: the workers finish last
+    for c, w in zip(cold, warm, strict=True):
+        assert c.seconds - w.seconds == pytest.approx(start) and c.training == w.training
+    remote = kind.estimate(nets[0], 3, 3, 4, 5, 100, 2e5, 2, groups=nets, local=False)
+    parts = [cells_estimate(n, 3 * 4, 1 + 5, 100, 2e5, 2, ftle_series=1, local=False) for n in nets]
+    assert remote.seconds == pytest.approx(sum(p.seconds for p in parts))
 
 
 @pytest.mark.parametrize(
