@@ -47,7 +47,6 @@ SLOW_FILES = (
     "tests/test_cli_optimizer.py",
     "tests/test_cli_spectrum.py",
     "tests/test_cli_setting_maps.py",
-    "tests/test_cli_setting_map_signals.py",
     # the new figures at their --quick sizes (~25 s)
     "tests/test_cli_figures_more.py",
 )

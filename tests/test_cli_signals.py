@@ -13,8 +13,11 @@ import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# ~1 minute of work on two processes: long enough to be stopped in the middle
+# ~1 minute of work on two processes: long enough to be stopped in the middle; the map, five
+# widths one after another on one set of worker processes (core.engine.parallel.shared_workers)
 LONG_SWEEP = ["sweep", "--eta-range", "0.01", "10", "24", "--inits", "20", "--steps", "3000", "--workers", "2"]
+LONG_MAP = ["map", "--kind", "eta-width", "--y-values", "2", "5", "10", "20", "40", "--eta-range", "0.01", "10", "12",
+            "--inits", "20", "--steps", "3000", "--workers", "2"]  # fmt: skip
 
 
 def _until(condition, timeout: float, what: str) -> None:
@@ -24,13 +27,14 @@ def _until(condition, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.parametrize("command", [LONG_SWEEP, LONG_MAP], ids=["sweep", "setting-map"])
 @pytest.mark.parametrize(
     ("sent", "code", "word"), [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")]
 )
-def test_a_stopped_sweep_leaves_no_process_and_no_output(tmp_path, sent, code, word):
-    out = tmp_path / "sweep"
+def test_a_stopped_sweep_leaves_no_process_and_no_output(tmp_path, command, sent, code, word):
+    out = tmp_path / "out"
     proc = subprocess.Popen(
-        [sys.executable, "cli.py", *LONG_SWEEP, "--out", str(out)],
+        [sys.executable, "cli.py", *command, "--out", str(out)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -42,6 +46,7 @@ def test_a_stopped_sweep_leaves_no_process_and_no_output(tmp_path, sent, code, w
         workers = []
 
         def computing() -> bool:  # the pool's two workers (and the fork server) have started
+            assert proc.poll() is None, "the command ended before it was stopped"
             workers[:] = parent.children(recursive=True)
             return len(workers) >= 3
 
@@ -57,7 +62,7 @@ def test_a_stopped_sweep_leaves_no_process_and_no_output(tmp_path, sent, code, w
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == code, err
-    assert err.strip().splitlines()[-1] == f"cli.py sweep: {word}; nothing was written", err
+    assert err.strip().splitlines()[-1] == f"cli.py {command[0]}: {word}; nothing was written", err
     _until(
         lambda: not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers),
         15,

@@ -16,19 +16,9 @@ from core.engine.optimizers import Optimizer
 from core.engine.training import descend
 from core.experiments.spectrum import run_leading_exponent, run_spectrum
 from core.experiments.stability import dataset_for, network_for, start_and_directions
+from tests.core.analysis.quadratic import Quadratic
 
 ADAM = Optimizer("adam", momentum=0.9, beta2=0.999, adam_eps=1e-8)
-
-
-class Quadratic:
-    """L(theta) = theta' A theta / 2: (loss, grad, accuracy) as the objective protocol has it."""
-
-    def __init__(self, a: np.ndarray) -> None:
-        self.a = a
-
-    def __call__(self, theta):
-        grad = theta @ self.a
-        return 0.5 * np.sum(theta * grad, axis=1), grad, np.zeros(len(theta))
 
 
 def _adam_map(objective, optimizer, eta, t, theta, m, v):

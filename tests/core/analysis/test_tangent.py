@@ -11,17 +11,7 @@ from core.analysis.tangent import kaplan_yorke, tangent_spectrum
 from core.config import RunConfig
 from core.experiments.spectrum import run_spectrum
 from core.experiments.stability import dataset_for, network_for, run_stability
-
-
-class Quadratic:
-    """L(theta) = theta' A theta / 2, as the objective protocol has it: (loss, grad, accuracy)."""
-
-    def __init__(self, a: np.ndarray) -> None:
-        self.a = a
-
-    def __call__(self, theta):
-        grad = theta @ self.a
-        return 0.5 * np.sum(theta * grad, axis=1), grad, np.zeros(len(theta))
+from tests.core.analysis.quadratic import Quadratic
 
 
 def _gd(objective, theta0, eta, n_steps):

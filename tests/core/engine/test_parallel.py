@@ -196,22 +196,6 @@ def _pid(_: object) -> int:
     return os.getpid()
 
 
-@pytest.fixture
-def pools(monkeypatch):
-    """The process pools map_chunks starts, in order."""
-    import core.engine.parallel as parallel
-
-    started = []
-
-    class Recorded(parallel.ProcessPoolExecutor):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            started.append(self)
-
-    monkeypatch.setattr(parallel, "ProcessPoolExecutor", Recorded)
-    return started
-
-
 def test_the_calls_inside_shared_workers_run_on_one_set_of_processes_ended_with_the_block(pools):
     """Two map_chunks in the block: one pool, its processes computing the chunks of both (chunk 0
     of each here), ended when the block ends. Outside the block, each call starts its own."""

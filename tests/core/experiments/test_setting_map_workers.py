@@ -8,27 +8,12 @@ import numpy as np
 import psutil
 import pytest
 
-import core.engine.parallel as parallel
 from core.config import RunConfig
 from core.experiments.map_kinds import MAP_KINDS
 from core.experiments.maps import run_map
 
 SHORT = RunConfig(n_steps=60, n_perturbations=2, seed=4)
 ETAS, WIDTHS, INITS = [0.3, 1.0, 4.0], [3, 8, 16], 2  # 6 cells a width: 6 chunks, 5 of them on the workers
-
-
-@pytest.fixture
-def pools(monkeypatch):
-    """The process pools map_chunks starts, in order."""
-    started = []
-
-    class Recorded(parallel.ProcessPoolExecutor):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            started.append(self)
-
-    monkeypatch.setattr(parallel, "ProcessPoolExecutor", Recorded)
-    return started
 
 
 def _arrays(m):
