@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-fast bench lint screenshots clean
+.PHONY: run test test-fast bench bench-peers lint screenshots clean
 
 run: $(VENV)/.runtime
 	$(BIN)/python app.py
@@ -20,6 +20,12 @@ test-fast: $(VENV)/.dev
 
 bench: $(VENV)/.runtime
 	$(BIN)/python cli.py bench --large
+
+# the engine beside the same training in JAX: JAX is an optional extra, installed
+# here only (pinned in requirements-peers.txt; CI never installs it)
+bench-peers: $(VENV)/.runtime
+	$(BIN)/python -m pip install -q -r requirements-peers.txt
+	$(BIN)/python cli.py bench --peers
 
 screenshots: $(VENV)/.dev
 	bash scripts/install-debian.sh browser

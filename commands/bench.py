@@ -228,6 +228,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
             "(K = 21, one thread)"
             for r in rows
         ]
+    if args.peers:
+        from commands import peers  # here, not at the top: only --peers loads the peer's module
+
+        payload["peers"] = report = peers.bench_peers(args.seconds, args.repeats)
+        lines += peers.peer_lines(report, args.repeats)
     if args.digits:
         from core.engine.speed import measure_digits  # here, not at the top: cli.py's imports are shared work
 
@@ -269,5 +274,10 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
     )
     bench.add_argument("--spectrum", action="store_true", help="also time the tangent spectrum (Iris and digits)")
     bench.add_argument("--optimizers", action="store_true", help="also time each optimizer against GD")
+    bench.add_argument(
+        "--peers",
+        action="store_true",
+        help="also time the same training in JAX (an optional extra: pip install -e '.[peers]') beside the engine",
+    )
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=cmd_bench)
