@@ -11,7 +11,7 @@ pytree (W1 (K, D, H), b1 (K, H), W2 (K, H, C), b2 (K, C)), cut from the project'
 
 JAX is an optional extra (``pip install -e '.[peers]'``). It runs in a process of its own,
 ``python -m commands.peers``, started by :func:`run_peer` with ``XLA_FLAGS`` set to one
-thread before JAX is imported: the CLI's process never loads JAX, and its threads and
+thread and pinned to one core before JAX is imported: the CLI's process never loads JAX, and its threads and
 environment stay as they were. This module imports JAX only inside the functions that use it
 (``importlib``: typed ``Any``, so the type check passes with or without JAX installed).
 """
@@ -169,6 +169,11 @@ def peer_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--ks", type=int, nargs="+", default=list(PEER_KS))
     args = parser.parse_args(argv)
+    # XLA_FLAGS alone left XLA's CPU client ~1.8 cores busy on a quiet machine (measured: CPU
+    # time / wall 1.8): the process and every thread it starts are pinned to one core, as the
+    # engine is timed on one thread
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     jax = load_jax()
     report = {
         "jax_version": jax.__version__,
