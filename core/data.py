@@ -120,10 +120,7 @@ BREAST_CANCER_FEATURES = tuple(
 
 def iris_arrays() -> tuple[FloatArray, IntArray, tuple[str, ...]]:
     """Iris as scikit-learn ships it (iris.csv), in its row order: x (150, 4), y (150,), class names."""
-    with _sklearn_data_file("iris.csv").open() as f:
-        header = f.readline().strip().split(",")
-        table = np.loadtxt(f, delimiter=",", dtype=np.float64)
-    return table[:, :4], table[:, 4].astype(np.int64), tuple(header[2:])
+    return table_arrays("iris.csv")
 
 
 def digits_arrays() -> tuple[FloatArray, IntArray]:
@@ -134,8 +131,8 @@ def digits_arrays() -> tuple[FloatArray, IntArray]:
 
 
 def table_arrays(file: str) -> tuple[FloatArray, IntArray, tuple[str, ...]]:
-    """A data set as scikit-learn ships it in sklearn/datasets/data/``file`` (wine_data.csv,
-    breast_cancer.csv): a header "rows,features,class names...", then a row per sample whose
+    """A data set as scikit-learn ships it in sklearn/datasets/data/``file`` (iris.csv,
+    wine_data.csv, breast_cancer.csv): a header "rows,features,class names...", then a row per sample whose
     last cell is its class. x (N, D), y (N,), the class names."""
     with _sklearn_data_file(file).open() as f:
         header = f.readline().strip().split(",")

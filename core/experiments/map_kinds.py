@@ -97,14 +97,14 @@ class MapKind(ABC, Generic[ResultT]):
 
     def estimate(
         self, net: NetworkCost, n_etas: int, n_ys: int, n_inits: int, n_copies: int, n_steps: int, rate: float,
-        workers: int, *, local: bool = True, leading: bool = False, value: str = "default",
+        workers: int, *, local: bool = True, value: str = "default",
         groups: Sequence[NetworkCost] | None = None,
     ) -> Estimate:  # fmt: skip
         """Its time over ``workers`` local processes (or an executor's, ``local=False``); with
-        ``leading`` or ``value="leading"`` (a 2-D map of leading exponents) each cell's two tangent
-        rows a step too. ``groups`` (a setting map's): the cost of each setting value's network."""
+        ``value="leading"`` (a 2-D map of leading exponents) each cell's two tangent rows a step
+        too. ``groups`` (a setting map's): the cost of each setting value's network."""
         s = self.shape(n_etas, n_ys, n_inits, n_copies)
-        rows = s.rows + (2 if leading or value == "leading" else 0)  # theta +- h q of the reference, in the same calls
+        rows = s.rows + (2 if value == "leading" else 0)  # theta +- h q of the reference, in the same calls
         return cells_estimate(
             net, s.cells, rows, n_steps, rate, workers, sharpness=s.sharpness, ftle_series=s.ftle_series, local=local
         )
@@ -287,7 +287,7 @@ class SettingMap(Map2D):
 
     def estimate(
         self, net: NetworkCost, n_etas: int, n_ys: int, n_inits: int, n_copies: int, n_steps: int, rate: float,
-        workers: int, *, local: bool = True, leading: bool = False, value: str = "default",
+        workers: int, *, local: bool = True, value: str = "default",
         groups: Sequence[NetworkCost] | None = None,
     ) -> Estimate:  # fmt: skip
         """The sum of its groups' estimates (one ``train_cells`` each, one after another), each
@@ -299,7 +299,7 @@ class SettingMap(Map2D):
         if len(nets) != n_ys:
             raise ValueError(f"need the cost of each of the {n_ys} setting values, got {len(nets)}")
         s = self.shape(n_etas, 1, n_inits, copies)
-        rows = s.rows + (2 if leading or value == "leading" else 0)  # as MapKind.estimate
+        rows = s.rows + (2 if value == "leading" else 0)  # as MapKind.estimate
         parts = [
             cells_estimate(g, s.cells, rows, n_steps, rate, workers, sharpness=s.sharpness, ftle_series=s.ftle_series,
                            local=local, started=j > 0)

@@ -311,9 +311,12 @@ class SettingPlane(Plane):
         return Cells(np.repeat(etas, n_inits), np.tile(seeds, etas.size), y_grid, None, 0, n_inits)
 
     def arrays(self, cells: CellResults, n_etas: int, layout: Cells, options: Options) -> MapArrays:
-        """One setting value's cells -> its column's arrays, each (E, 1)."""
+        """One setting value's cells -> its column's arrays, each (E, 1): the FTLE's as the eta x
+        eps map's at its one eps, the others per core.experiments.setting_maps.point_arrays."""
+        if options.value == "ftle":
+            return _eta_eps_map(cells, n_etas, layout.n_inits, options.ftle_config)
         value, share, diverged, done = point_arrays(
-            cells, n_etas, layout.n_inits, options.value, options.ftle_config, options.target_accuracy
+            cells, n_etas, layout.n_inits, options.value, options.target_accuracy
         )
         return value[:, None], share[:, None], diverged[:, None], done[:, None]
 
@@ -328,17 +331,16 @@ class SettingPlane(Plane):
         return np.unique(np.round(fine).astype(np.int64)) if self.setting.integer else fine
 
     def configs(
-        self, config: RunConfig, ys: npt.ArrayLike, n_train: int
+        self, config: RunConfig, ys: npt.ArrayLike, n_train: int, theta0: FloatArray | None = None
     ) -> tuple[FloatArray | IntArray, list[RunConfig]]:
         """The checked axis (sorted, distinct) and the config of each of its values."""
-        self.setting.check_start(config, None)
+        self.setting.check_start(config, theta0)
         grid = self.setting.grid(ys, n_train)
         return grid, [self.setting.config_for(config, y) for y in grid.tolist()]
 
     def run(self, config: RunConfig, data: Dataset, etas: FloatArray, ys: npt.ArrayLike, options: Options) -> MapResult:
         """The setting values one after another, each its cells in one ``train_cells``."""
-        self.setting.check_start(config, options.theta0)
-        grid, configs = self.configs(config, ys, len(data.y_train))
+        grid, configs = self.configs(config, ys, len(data.y_train), options.theta0)
         layout = self.cells(config, etas, grid, options.n_inits)
         n_etas, n_ys, per_group = etas.size, grid.size, layout.etas.size
         value, share = np.full((n_etas, n_ys), np.nan), np.full((n_etas, n_ys), np.nan)

@@ -17,11 +17,12 @@ run of seed ``config.seed + g``, so a point opens as a single run, bit for bit.
 - ``batch_size``: mini-batch SGD with y rows a step (1..the training rows), the batch order of
   the config's batch seed.
 
-Per point, over its ``n_inits`` networks (:func:`point_arrays`): the mean FTLE of the kept fits
-(copies at the config's eps) and the fraction kept; the mean leading tangent exponent; the median
-final loss of the networks that did not diverge; the median steps to the target test accuracy of
-the networks that reach it and the fraction that do. ``share`` is the kept fraction (FTLE), the
-fraction reaching the target (steps) or the mean final test accuracy (the others).
+Per point, over its ``n_inits`` networks: the mean FTLE of the kept fits (copies at the
+config's eps; computed as the eta x eps map's, core.experiments.maps) and the fraction kept;
+the mean leading tangent exponent; the median final loss of the networks that did not
+diverge; the median steps to the target test accuracy of the networks that reach it and the
+fraction that do. ``share`` is the kept fraction (FTLE), the fraction reaching the target
+(steps) or the mean final test accuracy (the others).
 """
 
 from __future__ import annotations
@@ -35,9 +36,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from core.analysis.lyapunov import fit_ftle
 from core.arrays import BoolArray, FloatArray, IntArray
-from core.config import MAX_DEPTH, MAX_WIDTH, FTLEConfig, RunConfig
+from core.config import MAX_DEPTH, MAX_WIDTH, RunConfig
 from core.experiments.cells import CellResults
 from core.experiments.regimes import steps_to_accuracy
 
@@ -193,22 +193,17 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (Width(), Depth(), L2(), Mome
 
 
 def point_arrays(
-    cells: CellResults, n_etas: int, n_inits: int, value: str, ftle_config: FTLEConfig, target: float
+    cells: CellResults, n_etas: int, n_inits: int, value: str, target: float
 ) -> tuple[FloatArray, FloatArray, BoolArray, BoolArray]:
-    """The cells of one setting value (eta-major, then network; with one eps of copies for the
-    FTLE) -> value, share, diverged, done, each (E,): a point is done when all its networks are."""
+    """The cells of one setting value (eta-major, then network) -> value ("leading", "loss" or
+    "steps"), share, diverged, done, each (E,): a point is done when all its networks are. (The
+    FTLE's point is the eta x eps map's, at the one eps: core.experiments.maps.)"""
     grid = (n_etas, n_inits)
     done = np.all(cells.done.reshape(grid), axis=1)
     diverged = np.any((cells.diverged & cells.done).reshape(grid), axis=1) & done
     accuracy = cells.test_accuracy[:, -1].reshape(grid)
     with np.errstate(all="ignore"):
-        if value == "ftle":
-            fits = fit_ftle(cells.mean_distance, ftle_config)  # (E G, 1)
-            kept, slope = fits.kept[:, 0].reshape(grid), fits.slope[:, 0].reshape(grid)
-            n_kept = kept.sum(axis=1)
-            points = np.where(n_kept > 0, np.where(kept, slope, 0.0).sum(axis=1) / np.maximum(n_kept, 1), np.nan)
-            share = n_kept / n_inits
-        elif value == "steps":
+        if value == "steps":
             steps = steps_to_accuracy(cells.test_accuracy, target).reshape(grid)
             reached = np.isfinite(steps)
             points = _nanmedian(steps)

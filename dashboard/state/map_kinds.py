@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from core.experiments.map_kinds import MAP_KINDS, Map2D, SettingMap
+from core.experiments.setting_maps import Setting
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -202,15 +203,18 @@ def _hidden(widths: list[int]) -> int | list[int]:
 
 class SettingView(HeatmapView):
     """A map over eta and a setting of the run (core.experiments.setting_maps): ``symbol`` names
-    its axis in a zoom's text; a whole-number axis takes whole values from a box; a log axis
-    borrows the nearest coarse value in log while a zoom computes, a linear one in value, and
-    a kept-not-refined axis (depth) only the same value."""
+    its axis in a zoom's text. How its axis behaves is the core setting's: a whole-number axis
+    takes whole values from a box; a log axis borrows the nearest coarse value in log while a
+    zoom computes, a linear one in value, and a kept-not-refined axis (depth) only the same value."""
 
     symbol: ClassVar[str]
-    whole: ClassVar[bool] = False
-    log: ClassVar[bool] = True
-    exact: ClassVar[bool] = False  # a zoom keeps its values (depth): only the same value is borrowed
     live_seconds = 0.03
+
+    @property
+    def setting(self) -> Setting:
+        kind = MAP_KINDS[self.name]
+        assert isinstance(kind, SettingMap)
+        return kind.plane.setting
 
     def zoom_text(self, etas: np.ndarray, ys: np.ndarray) -> str:
         return f"{super().zoom_text(etas, ys)} × {self.symbol} {ys[0]:.3g}–{ys[-1]:.3g} ({ys.size} values)"
@@ -221,18 +225,18 @@ class SettingView(HeatmapView):
         return kind.note(config) if isinstance(kind, SettingMap) else ""
 
     def box_y(self, y: list[float]) -> list[float]:
-        return whole_box(y) if self.whole else y
+        return whole_box(y) if self.setting.integer else y
 
     def coarse_ys(self, fine: np.ndarray, coarse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         f, c = np.asarray(fine, dtype=np.float64), np.asarray(coarse, dtype=np.float64)
-        if self.log:
+        if self.setting.log:
             f, c = np.log(f), np.log(c)
         near = np.abs(f[:, None] - c[None, :]).argmin(axis=1)
-        return near, np.isin(fine, coarse) if self.exact else np.ones(fine.size, dtype=bool)
+        return near, np.ones(fine.size, dtype=bool) if self.setting.refined else np.isin(fine, coarse)
 
 
 class EtaWidthView(SettingView):
-    name, label, symbol, whole = "eta-width", "η × width map", "width", True
+    name, label, symbol = "eta-width", "η × width map", "width"
 
     def clicked(self, data: list, values: dict[str, Any]) -> dict[str, Any]:
         """Every hidden layer of the map's depth that wide (as the map made it)."""
@@ -240,7 +244,7 @@ class EtaWidthView(SettingView):
 
 
 class EtaDepthView(SettingView):
-    name, label, symbol, whole, log, exact = "eta-depth", "η × depth map", "depth", True, False, True
+    name, label, symbol = "eta-depth", "η × depth map", "depth"
 
     def clicked(self, data: list, values: dict[str, Any]) -> dict[str, Any]:
         """That many hidden layers as wide as the map's first (as the map made it)."""
@@ -255,7 +259,7 @@ class EtaL2View(SettingView):
 
 
 class EtaMomentumView(SettingView):
-    name, label, symbol, log = "eta-momentum", "η × momentum map", "β", False
+    name, label, symbol = "eta-momentum", "η × momentum map", "β"
 
     def clicked(self, data: list, values: dict[str, Any]) -> dict[str, Any]:
         """Its momentum, with the map's optimizer (heavy ball if the map's was gd)."""
@@ -264,7 +268,7 @@ class EtaMomentumView(SettingView):
 
 
 class EtaBatchView(SettingView):
-    name, label, symbol, whole = "eta-batch", "η × batch size map", "batch", True
+    name, label, symbol = "eta-batch", "η × batch size map", "batch"
 
     def clicked(self, data: list, values: dict[str, Any]) -> dict[str, Any]:
         if "batch" not in values:  # a page without a batch size control
