@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
+from core.analysis import rop
 from core.analysis.preconditioned import AdamPreconditioners
 from core.arrays import FloatArray, IntArray
 from core.config import RunConfig
@@ -90,9 +91,11 @@ def hessian(objective: Objective, theta: FloatArray, *, step: float | None = Non
 
 
 def hessian_vector_product(objective: Objective, theta: FloatArray, v: FloatArray) -> FloatArray:
-    """H v at ``theta: (P,)``: (P,) for ``v: (P,)``, or (P, k) for the k columns of ``v: (P, k)``
-    in one objective call on 2k rows, each by a central difference of the gradient along its
-    unit vector, with the step eps^(1/3) max(1, rms(theta)) (as in ``_steps``).
+    """H v at ``theta: (P,)``: (P,) for ``v: (P,)``, or (P, k) for the k columns of ``v: (P, k)``.
+    Exact by the R-operator for the lab's softmax networks (``core.analysis.rop``: one forward
+    and backward pass for all k); otherwise (the legacy sigmoid output, a test's objective) in
+    one objective call on 2k rows, each by a central difference of the gradient along its unit
+    vector, with the step eps^(1/3) max(1, rms(theta)) (as in ``_steps``).
     Raises ``NonFiniteGradient`` if a gradient is not finite.
     """
     columns = v.reshape(len(theta), -1)  # (P, k)
@@ -103,15 +106,26 @@ def hessian_vector_product(objective: Objective, theta: FloatArray, v: FloatArra
         rms = float(np.sqrt(np.mean(theta * theta)))
     if not math.isfinite(rms):
         raise NonFiniteGradient
-    h = RELATIVE_STEP * max(1.0, rms)
+    if rop.supports(objective):
+        product = rop.hessian_vector_products(objective, theta, columns)
+    else:
+        product = _central_products(objective, theta, columns, norms, RELATIVE_STEP * max(1.0, rms))
+    if not np.isfinite(product).all():
+        raise NonFiniteGradient
+    return product.reshape(v.shape)
+
+
+def _central_products(
+    objective: Objective, theta: FloatArray, columns: FloatArray, norms: FloatArray, h: float
+) -> FloatArray:
+    """H columns (P, k) by central differences of the gradient along each column's unit
+    vector with step ``h``, in one objective call on 2k rows."""
     scale = np.divide(h, norms, out=np.zeros_like(norms), where=norms > 0)  # a zero column: a zero product
     delta = (columns * scale).T  # (k, P)
     grad = objective(np.concatenate([theta + delta, theta - delta]))[1]
     k = len(norms)
     product: FloatArray = ((grad[:k] - grad[k:]) * (norms / (2.0 * h))[:, None]).T
-    if not np.isfinite(product).all():
-        raise NonFiniteGradient
-    return product.reshape(v.shape)
+    return product
 
 
 def _lanczos_top(objective: Objective, theta: FloatArray, scale: FloatArray | None = None) -> float:

@@ -57,6 +57,7 @@ from dataclasses import dataclass
 
 import numba as nb
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from core.analysis.adam_tangent import adam_tangent_step
 from core.analysis.hessian import (
@@ -276,27 +277,30 @@ def tangent_spectrum(
     adam = optimizer.state(1, p) if optimizer.name == "adam" else None  # its buffers, replayed
     steps, local = [], []
     since, diverged_at, cancelled, report = 0, None, False, progress_every
-    for t in range(n_steps):
-        if on_progress is not None and since == 0 and t >= report:  # stop only right after a QR
-            report = t + progress_every
-            if on_progress(t, n_steps) is False:
-                cancelled = True
+    # one BLAS thread: the QR and the products of (P, k) blocks are small, and OpenBLAS on two
+    # threads is slower on them and rounds differently
+    with threadpool_limits(limits=1, user_api="blas"):
+        for t in range(n_steps):
+            if on_progress is not None and since == 0 and t >= report:  # stop only right after a QR
+                report = t + progress_every
+                if on_progress(t, n_steps) is False:
+                    cancelled = True
+                    break
+            theta = thetas[t]
+            loss = objective if batches is None else batches.at(t)  # the loss whose step this is
+            hq = _hessian_times(loss, theta, q[:p], exact) if np.isfinite(theta).all() else None
+            moved = None if hq is None else _moved(q, hq, eta, optimizer, adam, t, loss, theta)  # J_t q
+            if moved is None:
+                diverged_at = t
                 break
-        theta = thetas[t]
-        loss = objective if batches is None else batches.at(t)  # the loss whose step this is
-        hq = _hessian_times(loss, theta, q[:p], exact) if np.isfinite(theta).all() else None
-        moved = None if hq is None else _moved(q, hq, eta, optimizer, adam, t, loss, theta)  # J_t q
-        if moved is None:
-            diverged_at = t
-            break
-        q = moved
-        since += 1
-        if since == every or t == n_steps - 1:
-            q, r = np.linalg.qr(q)
-            with np.errstate(divide="ignore"):
-                local.append(np.log(np.abs(np.diag(r))) / since)
-            steps.append(t + 1)
-            since = 0
+            q = moved
+            since += 1
+            if since == every or t == n_steps - 1:
+                q, r = np.linalg.qr(q)
+                with np.errstate(divide="ignore"):
+                    local.append(np.log(np.abs(np.diag(r))) / since)
+                steps.append(t + 1)
+                since = 0
     done = steps[-1] if steps else 0
     local_rates = np.array(local, dtype=np.float64).reshape(-1, k)
     step_array = np.array(steps, dtype=np.int64)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from core.analysis.hessian import EXACT_MAX_PARAMS
+from core.analysis.rop import product_rows
 from core.analysis.tangent import tangent_dimension
 from core.config import MAX_BATCH_SIZE, RunConfig
 from core.data import dataset_shape
@@ -290,12 +291,13 @@ def spectrum_config(values: Any, extra: dict[str, Any]) -> RunConfig:
 
 def _spectrum_plan(values: Any, extra: dict[str, Any], limits: Limits, _slots: int) -> Plan:
     """The Chaos view's spectrum: the tangent exponents of its long run's reference network.
-    Each step costs ~2P gradients (the dense Hessian; 2k Hessian-vector rows beyond
-    EXACT_MAX_PARAMS) and a QR: priced as that many rows trained."""
+    Each step costs ~2P gradients (the dense Hessian) or, beyond EXACT_MAX_PARAMS, k exact
+    Hessian-vector products (``core.analysis.rop.product_rows``), and a QR: priced as that many
+    rows trained beside the reference's own."""
     config = spectrum_config(values, extra)
     k = spectrum_k(config)
     n_params = mlp_of(config).n_params
-    rows = 1 + 2 * (n_params if n_params <= EXACT_MAX_PARAMS else k)
+    rows = 1 + (2 * n_params if n_params <= EXACT_MAX_PARAMS else product_rows(k))
     limits.check(config, rows, advice="use fewer iterations")
     return Plan(record_key("spectrum", config, f"k{k}"), lambda control, _held: compute.spectrum(config, k, control))
 

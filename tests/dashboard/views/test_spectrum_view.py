@@ -32,10 +32,11 @@ def run():
 def test_the_run_carries_its_reference_networks_leading_exponent(run, spectrum):
     """The k = 1 exponent carried along the run's second training is the tangent spectrum's
     first QR column (Hessian-vector products against the dense Hessian: to 1e-6), and here the
-    largest exponent too."""
+    largest exponent too. The carrier's product is a central difference of the gradient, the
+    spectrum's "hvp" the exact R-operator's: they agree to the difference's error (~1e-10)."""
     assert run.leading_steps == 100
     hvp = run_spectrum(SHORT, 1, method="hvp").spectrum.exponents[0]
-    assert run.leading_exponent == pytest.approx(hvp, abs=1e-12)
+    assert run.leading_exponent == pytest.approx(hvp, abs=1e-9)
     assert run.leading_exponent == pytest.approx(spectrum.running[-1, 0], abs=1e-6)
     assert run.leading_exponent == pytest.approx(0.297, abs=1e-3)
 
