@@ -33,7 +33,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from core.analysis.hessian import sharpness
-from core.analysis.tangent import LeadingTangents, tangent_dimension
+from core.analysis.tangent import LeadingTangents
 from core.arrays import BoolArray, FloatArray, IntArray
 from core.config import MAX_SEED, RunConfig
 from core.data import Dataset
@@ -301,7 +301,7 @@ def train_cells(
     cells in one process, 200 steps: 2.79-2.86 s with it, 2.69-2.74 s without; 3.26-3.39 s
     with it when it was computed one call a step).
     ``with_leading=True`` also gives each reference's leading tangent exponent (``leading``;
-    ValueError, before any training, for an optimizer whose Jacobian is not implemented).
+    every update rule has its tangent map).
     The chunks run over ``workers`` local processes, or on ``executor`` if given (a
     ``concurrent.futures.Executor``, such as Celery workers on other hosts: ``cluster``);
     the results are the same either way.
@@ -313,8 +313,6 @@ def train_cells(
     eps = eps if n_copies else np.zeros(0)
     workers = default_workers() if workers is None else check_int("workers", workers, low=1, high=1024)
     mlp = network_for(config, data)
-    if with_leading:
-        tangent_dimension(config.update_rule(), mlp.n_params)  # refuses a rule without one, before any training
     theta0 = None if theta0 is None else check_theta0(theta0, mlp)
     cfg = dataclasses.replace(config, n_perturbations=max(n_copies, 1))
     check_memory(

@@ -6,6 +6,7 @@ A record in, a figure out (what the Data view and ``paper/`` draw): :func:`data_
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,11 +18,19 @@ from dashboard.figures.dynamics import (
     digits_grid_figure,
 )
 
-IMAGE_SIDES = {"digits": 8, "mnist": 28}  # the data sets drawn as images: pixels a side
-
 if TYPE_CHECKING:  # the records are read by attribute: figures import no jobs
     from core.data import Dataset
     from dashboard.jobs.records import RunRecord
+
+# the data sets drawn as images (square, side x side pixels: :func:`image_side`), by their
+# names in a sentence
+IMAGES = {"digits": "Digits", "mnist": "MNIST"}
+
+
+def image_side(data: Dataset) -> int:
+    """The pixels a side of ``data``'s images, whose features are their side x side pixels
+    (digits: 64 = 8 x 8, MNIST: 784 = 28 x 28)."""
+    return math.isqrt(data.n_features)
 
 
 def data_figure(
@@ -78,7 +87,7 @@ def data_figure(
 def data_view(record: RunRecord, data: Dataset, fx: int, fy: int) -> go.Figure:
     """The scatter of the run's ``data`` in features ``fx``, ``fy`` with the final reference
     network's mistakes. Digits and MNIST are drawn as images instead (:func:`digits_view`)."""
-    if data.name in IMAGE_SIDES:
+    if data.name in IMAGES:
         return digits_view(record, data)
     x = np.vstack([data.x_train, data.x_test])
     y = np.concatenate([data.y_train, data.y_test])
@@ -96,4 +105,4 @@ def digits_view(record: RunRecord, data: Dataset) -> go.Figure:
     its mistakes first."""
     predicted = record.predictions[len(data.y_train) :]
     order = np.concatenate([wrong_test_rows(record, data), np.flatnonzero(predicted == data.y_test)])[:MAX_DIGITS]
-    return digits_grid_figure(data.x_test[order], data.y_test[order], predicted[order], side=IMAGE_SIDES[data.name])
+    return digits_grid_figure(data.x_test[order], data.y_test[order], predicted[order], side=image_side(data))

@@ -17,6 +17,7 @@ import numpy.typing as npt
 import plotly.graph_objects as go
 
 from dashboard.figures.base import _base_layout, _f32, colorbar_margin, log_axis
+from dashboard.state.map_kinds import MAP_VIEWS, SettingView
 
 
 def log_edges(centres: npt.ArrayLike) -> np.ndarray:
@@ -70,15 +71,34 @@ class Value:
     log_colour: bool
 
 
-_FTLE = ("FTLE (per step)", "kept fraction", "no kept FTLE fit", True, False)
+_FTLE = ("FTLE (per step)", "kept fraction", "no kept FTLE fit")  # value_title, share_title, empty
+# The page's name of each setting map's y axis, and the hover format of its values if they are
+# not whole numbers. Whether the axis is log and whole-numbered is its core Setting's
+# (core.experiments.setting_maps, as dashboard.state.map_kinds.SettingView reads it); what a
+# click cannot do is the view's ``click_hint``.
+SETTING_AXES = {
+    "eta-width": ("width (hidden units)", ""),
+    "eta-depth": ("depth (hidden layers)", ""),
+    "eta-l2": ("L2 penalty", ".2g"),
+    "eta-momentum": ("momentum β", ".3g"),
+    "eta-batch": ("batch size", ""),
+}
+
+
+def _setting_text(kind: str, y_name: str, fraction_format: str) -> Heatmap:
+    """How the map over eta and a setting is drawn: the FTLE by default, its axis as its Setting's."""
+    view = MAP_VIEWS[kind]
+    assert isinstance(view, SettingView)  # SETTING_AXES names the setting maps
+    setting = view.setting
+    y_format = ".0f" if setting.integer else fraction_format
+    return Heatmap(y_name, y_format, *_FTLE, log_y=setting.log, log_colour=False, whole_y=setting.integer,
+                   click=view.click_hint)  # fmt: skip
+
+
 MAP_TEXT = {  # the 2-D map kinds of core.experiments.map_kinds
-    "eta-eps": Heatmap("ε", ".1e", *_FTLE[:3], True, False),
-    "eta-seed": Heatmap("seed", ".0f", "final loss", "test accuracy", "diverged", False, True),
-    "eta-width": Heatmap("width (hidden units)", ".0f", *_FTLE),
-    "eta-depth": Heatmap("depth (hidden layers)", ".0f", *_FTLE[:3], False, False),
-    "eta-l2": Heatmap("L2 penalty", ".2g", *_FTLE, click="the page has no L2 control: cli.py run --l2"),
-    "eta-momentum": Heatmap("momentum β", ".3g", *_FTLE[:3], False, False, whole_y=False),
-    "eta-batch": Heatmap("batch size", ".0f", *_FTLE),
+    "eta-eps": Heatmap("ε", ".1e", *_FTLE, log_y=True, log_colour=False),
+    "eta-seed": Heatmap("seed", ".0f", "final loss", "test accuracy", "diverged", log_y=False, log_colour=True),
+    **{kind: _setting_text(kind, *axis) for kind, axis in SETTING_AXES.items()},
 }
 # by the column of core.experiments.maps (MapResult.value_name, share_name)
 VALUE_TEXT = {

@@ -25,7 +25,7 @@ from core.experiments.map_kinds import map_kind
 from core.experiments.orbital_stability import run_orbital
 from core.experiments.regimes import TARGET_ACCURACY
 from core.experiments.spectrum import run_leading_exponent, run_spectrum, run_stability_with_leading
-from core.experiments.stability import dataset_for, run_stability
+from core.experiments.stability import dataset_for
 from dashboard.jobs.records import (
     EpsSweepRecord,
     FTLERecord,
@@ -68,22 +68,10 @@ SPECTRUM_K_LARGE = 10  # exponents of a network whose Hessian is not formed (ove
 SPECTRUM_POINTS = 1000  # running estimates kept in a spectrum's record (and drawn)
 
 
-def leading_exponent(config: RunConfig, data: Dataset | None = None) -> TangentSpectrum | None:
-    """The leading tangent exponent of ``config``'s reference network (docs/method.md §10), or
-    None for an optimizer whose Jacobian is not implemented (every rule has one: GD, momentum,
-    Nesterov, Adam)."""
-    if not has_tangent(config):
-        return None
+def leading_exponent(config: RunConfig, data: Dataset | None = None) -> TangentSpectrum:
+    """The leading tangent exponent of ``config``'s reference network (docs/method.md §10); every
+    update rule has its tangent map (GD, momentum, Nesterov, Adam: core.analysis.tangent)."""
     return run_leading_exponent(config, data=data, threads=JOB_THREADS)
-
-
-def has_tangent(config: RunConfig) -> bool:
-    """Whether the tangent dynamics of ``config``'s optimizer are implemented."""
-    try:
-        tangent_dimension(config.update_rule(), 1)
-    except ValueError:
-        return False
-    return True
 
 
 def stability(config: RunConfig, on_progress: Callable | None = None) -> RunRecord:
@@ -92,13 +80,9 @@ def stability(config: RunConfig, on_progress: Callable | None = None) -> RunReco
     # the Control limits what is sent
     # Adam: its preconditioner along the reference's training too, for its preconditioned sharpness
     adam = PreconditionerCarry(config.update_rule(), config.save_every) if config.optimizer == "adam" else None
-    if has_tangent(config):  # the leading exponent carried along this training
-        result, lead = run_stability_with_leading(
-            config, on_progress=on_progress, progress_every=50, threads=JOB_THREADS, carry=adam
-        )
-    else:
-        result = run_stability(config, on_progress=on_progress, progress_every=50, threads=JOB_THREADS, carry=adam)
-        lead = None
+    result, lead = run_stability_with_leading(  # the leading exponent carried along this training
+        config, on_progress=on_progress, progress_every=50, threads=JOB_THREADS, carry=adam
+    )
     traj, mlp, data = result.trajectory, result.mlp, result.data
     start, final = traj.theta[0, 0], traj.final_theta[0]
     fit = result.ftle
@@ -117,7 +101,7 @@ def stability(config: RunConfig, on_progress: Callable | None = None) -> RunReco
             diagonal = adam.carrier.at(traj.steps[saved])
             curvature["preconditioned_sharpness"] = preconditioned_sharpness(objective, traj.theta[saved, 0], diagonal)
     tangent: dict[str, Any] = {}
-    if lead is not None and not traj.cancelled:
+    if not traj.cancelled:
         tangent = {"leading_exponent": float(lead.exponents[0]), "leading_steps": lead.n_steps}
     return RunRecord(
         config=config,
@@ -180,10 +164,10 @@ def ftle_sweep(
     ``eps_values``), over ``workers`` processes."""
     short = dataclasses.replace(config, n_steps=n_steps, n_perturbations=FTLE_COPIES)
     result = run_lyapunov(short, eps_values, n_inits, on_progress=on_progress, workers=workers)
-    lead = None if result.cancelled else leading_exponent(short)  # network 0: ~10 ms at 200 steps
-    tangent: dict[str, Any] = (
-        {} if lead is None else {"leading_exponent": float(lead.exponents[0]), "leading_steps": lead.n_steps}
-    )
+    tangent: dict[str, Any] = {}
+    if not result.cancelled:
+        lead = leading_exponent(short)  # network 0: ~10 ms at 200 steps
+        tangent = {"leading_exponent": float(lead.exponents[0]), "leading_steps": lead.n_steps}
     return FTLERecord(
         eps=result.eps,
         slopes=result.fits.slope,

@@ -34,6 +34,7 @@ class MapView(ABC):
     name: ClassVar[str]
     label: ClassVar[str]
     live_seconds: ClassVar[float]
+    click_hint: ClassVar[str] = ""  # what a click on its points cannot do, as their hover says ('' if it opens the run)
 
     @abstractmethod
     def record_parts(self, result: Any) -> dict[str, Any]:
@@ -253,6 +254,7 @@ class EtaDepthView(SettingView):
 
 class EtaL2View(SettingView):
     name, label, symbol = "eta-l2", "η × L2 map", "l2"
+    click_hint = "the page has no L2 control: cli.py run --l2"
 
     def clicked(self, data: list, values: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"the page has no L2 control: run this point with cli.py run --l2 {float(data[1]):g}")

@@ -37,7 +37,7 @@ from core.engine.speed import TANGENT_STEP, Estimate, NetworkCost, network_cost,
 from core.engine.training import descend_bytes
 from core.experiments.map_kinds import MAP_KINDS, Map2D, SettingMap
 from core.experiments.maps import VALUES as MAP_VALUES
-from dashboard.jobs.compute import SHARPNESS_POINTS, TANGENT_ROWS, has_tangent
+from dashboard.jobs.compute import SHARPNESS_POINTS, TANGENT_ROWS
 
 
 @dataclass(frozen=True)
@@ -508,8 +508,7 @@ class Limits:
             points *= 2 if config.optimizer == "adam" else 1  # its preconditioned sharpness beside
             rows = 1 + config.n_perturbations
             estimate = run_estimate(net, rows, config.n_steps, self.rate, sharpness_points=points, ablation=True)
-            if has_tangent(config):  # the reference trained again, its tangent beside it (compute.stability)
-                estimate = with_tangent(estimate, net, config.n_steps, self.rate)
+            estimate = with_tangent(estimate, net, config.n_steps, self.rate)  # carried along (compute.stability)
         else:
             rows = n_rows
             estimate = run_estimate(net, rows, config.n_steps, self.rate)

@@ -7,7 +7,6 @@ test images, the mistakes first.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import plotly.graph_objects as go
@@ -62,7 +61,6 @@ TABLE_INTRO = {
     "wine": "Wine: {n:,} wines of 3 cultivars, 13 chemical measurements",
     "breast_cancer": "Breast cancer: {n:,} tumours, malignant or benign, 30 measurements of their cell nuclei",
 }
-IMAGES = {"digits": "Digits: {n:,} handwritten digits", "mnist": "MNIST: {n:,} handwritten digits"}
 HIDDEN = {"display": "none"}
 
 
@@ -71,10 +69,10 @@ def intro(data: Dataset) -> tuple[str, dict]:
     dropdowns are Iris's: hidden for the other data sets)."""
     n_train, n_test = len(data.y_train), len(data.y_test)
     n, sizes = n_train + n_test, f"{n_train:,} train the network, {n_test:,} test it"
-    if data.name in IMAGES:
-        side = math.isqrt(data.n_features)
+    if data.name in figures.data.IMAGES:
+        name, side = figures.data.IMAGES[data.name], figures.data.image_side(data)
         text = (
-            f"{IMAGES[data.name].format(n=n)} of {side}x{side} pixels ({data.n_features} inputs, "
+            f"{name}: {n:,} handwritten digits of {side}x{side} pixels ({data.n_features} inputs, "
             f"{data.n_classes} classes); {sizes}. Below, test images with the network's answers, its mistakes first."
         )
         return text, HIDDEN
@@ -96,7 +94,7 @@ def data_view(record: RunRecord, data: Dataset, fx: Any, fy: Any) -> tuple[go.Fi
     to "3"); digits and MNIST are drawn as images instead, mistakes first; wine and breast
     cancer in their two most separating features (:func:`table_axes`).
     """
-    if data.name in IMAGES:
+    if data.name in figures.data.IMAGES:
         return figures.data.digits_view(record, data), digits_caption(record, data)
     if data.name in TABLE_INTRO:
         fx, fy, note = table_axes(data)

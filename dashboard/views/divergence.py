@@ -149,14 +149,11 @@ def batch_sentence(config: RunConfig) -> str:
 
 def leading_sentence(record: RunRecord) -> str:
     """The reference's leading tangent exponent (docs/method.md §10), beside the FTLE: over
-    which iterations each is a rate; why there is none (Adam, a stopped run)."""
+    which iterations each is a rate; why there is none (a stopped run, or a reference not
+    finite at its first step: every update rule has its tangent map)."""
     config = record.config
     if record.leading_steps == 0:
-        if record.cancelled:
-            return ""
-        if not compute.has_tangent(config):
-            return f"No tangent exponent: the Jacobian of {config.optimizer} is not implemented."
-        return "No tangent exponent: the reference was not finite at its first step."
+        return "" if record.cancelled else "No tangent exponent: the reference was not finite at its first step."
     rate, steps = record.leading_exponent, record.leading_steps
     over = f"all {steps:,} iterations"
     if steps < config.n_steps:

@@ -100,7 +100,7 @@ def ftle_csv(record: FTLERecord) -> str:
 def leading_sentence(record: FTLERecord) -> str:
     """The leading tangent exponent of the sweep's first network, beside the FTLE per eps."""
     if record.leading_steps == 0:
-        return "" if record.cancelled else "No tangent exponent: the Jacobian of this optimizer is not implemented."
+        return "" if record.cancelled else "No tangent exponent: network 0 was not finite at its first step."
     line = " (the dash-dot line)" if record.n_kept.any() else ""
     return (
         f"Leading tangent exponent λ₁ of network 0 (seed {record.seed}) over its first "

@@ -12,10 +12,10 @@ import pytest
 from cli import build_parser
 from core.config import RunConfig
 from core.engine.speed import Estimate
-from core.experiments.map_kinds import MAP_KINDS, CellShape, Map2D, SettingMap, map_kind
+from core.experiments.map_kinds import MAP_KINDS, SETTING_MAPS, CellShape, Map2D, SettingMap, map_kind
 from core.experiments.maps import PLANES
 from dashboard.figures.map_kinds import FIGURES, map_figure
-from dashboard.figures.maps import MAP_TEXT
+from dashboard.figures.maps import MAP_TEXT, map_heatmap
 from dashboard.jobs import compute, plans
 from dashboard.page import ids
 from dashboard.state import rules
@@ -82,6 +82,30 @@ def test_every_kind_has_each_part(name):
     assert (ys.size > 0) == (kind.y_name is not None) == isinstance(kind, Map2D)
     if isinstance(kind, Map2D):  # a 2-D map's layout, columns and heatmap
         assert PLANES[name].y_name == kind.y_name and name in MAP_TEXT
+
+
+@pytest.mark.parametrize("kind", SETTING_MAPS, ids=lambda kind: kind.name)
+def test_a_setting_maps_axis_is_drawn_as_its_core_setting_says(kind):
+    """The figure takes its axis from the core's Setting: log for a log setting, one tick per
+    value on a linear whole-numbered one (depth), whole numbers in the hover; and the hover
+    names what a click cannot do exactly when clicking a point refuses to open its run (l2)."""
+    setting, view = kind.plane.setting, MAP_VIEWS[kind.name]
+    ys = np.asarray(setting.default[1:4], dtype=np.float64)  # (3,) positive
+    ones = np.ones((2, ys.size))
+    fig = map_heatmap(kind.name, [0.1, 1.0], ys, ones, ones, ones.astype(bool))
+    axis, hover = fig.layout.yaxis, fig.data[1].hovertemplate
+    assert (axis.type == "log") == setting.log
+    assert (axis.tickmode == "linear" and axis.dtick == 1) == (setting.integer and not setting.log)
+    assert ("customdata[1]:.0f}" in hover) == setting.integer
+    values = {"hidden": 10, "optimizer": "gd", "batch": 8}
+    try:
+        view.clicked([1.0, float(ys[0])], values)
+        refused = ""
+    except ValueError as exc:
+        refused = str(exc)
+    assert bool(refused) == bool(view.click_hint) == ("<br>click: " in hover)
+    if refused:  # the hover and the refusal say the same
+        assert f"click: {view.click_hint}" in hover and refused.startswith(view.click_hint.split(":")[0])
 
 
 @pytest.mark.parametrize("name", list(MAP_KINDS))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from core.config import RunConfig
-from core.data import Dataset
+from core.data import Dataset, dataset_shape
 from dashboard import figures
 from dashboard.jobs import compute
 from dashboard.views import data
@@ -74,3 +74,11 @@ def test_the_image_grid_refuses_images_of_another_size():
     ):
         figures.dynamics.digits_grid_figure(np.zeros((2, 784)), [0], [0, 1], side=28)
     assert figures.dynamics.digits_grid_figure(np.zeros((0, 784)), [], [], side=28).layout.annotations
+
+
+@pytest.mark.parametrize("name", list(figures.data.IMAGES))
+def test_every_image_data_set_has_square_images(name):
+    """The side of an image is read from the features (side x side pixels): digits 8, MNIST 28."""
+    _, n_features, _ = dataset_shape(name)
+    side = figures.data.image_side(SimpleNamespace(n_features=n_features))
+    assert side * side == n_features and side == {"digits": 8, "mnist": 28}[name]
