@@ -25,8 +25,10 @@ from commands.common import (
 from core.analysis.attractor import APERIODIC, DIVERGED, FIXED_POINT, Attractor
 from core.analysis.chaos import N_SHUFFLES, PERCENTILES
 from core.analysis.hessian import sharpness_series
+from core.analysis.preconditioned import preconditioned_threshold
 from core.analysis.tangent import METHODS as SPECTRUM_METHODS
 from core.analysis.tangent import tangent_dimension
+from core.engine.optimizers import stability_threshold
 from core.experiments.diagnostics import MAX_LAG, N_TOP, TRANSIENT, Diagnostics, run_diagnostics
 from core.experiments.spectrum import run_spectrum
 
@@ -36,18 +38,36 @@ def cmd_sharpness(args: argparse.Namespace) -> int:
     data, theta0 = user_data(args), theta0_from(args.init_from)
     with ProgressBar("training", unit="step") as bar:
         result = sharpness_series(config, args.every, data=data, theta0=theta0, on_progress=bar)
-    edge = result.two_over_eta
+    eta, beta = config.learning_rate, config.momentum
+    threshold = stability_threshold(config.optimizer, eta, beta)  # the update rule's edge of stability
     summary = {
         "steps": result.steps.tolist(),
         "sharpness": result.sharpness.tolist(),
-        "two_over_eta": edge,
+        "two_over_eta": result.two_over_eta,
+        "threshold": threshold.value,  # None for Adam: its threshold bounds the preconditioned sharpness
+        "threshold_label": threshold.label,
         "every": args.every,
         "final_loss": result.loss[-1],
         "config": config.to_dict(),
     }
-    lines = [f"{'step':>8} {'sharpness':>12} {'/ (2/eta)':>10}"]
-    lines += [f"{s:8d} {v:12.5g} {v / edge:10.3f}" for s, v in zip(result.steps, result.sharpness, strict=True)]
-    lines.append(f"2/eta = {edge:.5g}; final loss {result.loss[-1]:.6g}")
+    rows = zip(result.steps, result.sharpness, strict=True)
+    if result.preconditioned is None:
+        assert threshold.value is not None  # every rule but Adam has one
+        lines = [f"{'step':>8} {'sharpness':>12} {'/ ' + threshold.label:>22}"]
+        lines += [f"{s:8d} {v:12.5g} {v / threshold.value:22.3f}" for s, v in rows]
+        lines.append(f"{threshold.label} = {threshold.value:.5g}; final loss {result.loss[-1]:.6g}")
+    else:  # Adam: lambda_max(P^-1 H) beside, against (2 + 2 beta1) / ((1 - beta1) eta)
+        edge = preconditioned_threshold(eta, beta)
+        summary |= {"preconditioned_sharpness": result.preconditioned.tolist(), "preconditioned_threshold": edge}
+        lines = [f"{'step':>8} {'sharpness':>12} {'precond.':>12} {'/ (2 + 2β1)/((1 − β1)η)':>24}"]
+        lines += [
+            f"{s:8d} {v:12.5g} {p:12.5g} {p / edge:24.3f}"
+            for (s, v), p in zip(rows, result.preconditioned, strict=True)
+        ]
+        lines.append(
+            f"(2 + 2β1)/((1 − β1)η) = {edge:.5g} bounds the preconditioned sharpness λmax(P⁻¹H); "
+            f"final loss {result.loss[-1]:.6g}"
+        )
     emit(summary, args.json, lines)
     return 0
 
