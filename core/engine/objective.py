@@ -42,7 +42,7 @@ import math
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import cache
+from functools import cache, partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -89,7 +89,8 @@ def resolve_engine(engine: str, mlp: MLP, n_samples: int) -> str:
 
 
 class Objective:
-    """Mean loss over fixed data; ``objective(theta)`` -> (loss (K,), grad (K, P), accuracy (K,)).
+    """Mean loss over fixed data; ``objective(theta)`` -> (loss (K,), grad (K, P), accuracy (K,)),
+    and ``objective.reusing(K)``, the same into arrays kept across calls (descend's per step).
 
     ``engine`` as in the module docstring; ``self.engine`` is the one that runs.
     ``threads`` > 1 splits the rows of the compiled and BLAS engines over that many threads
@@ -121,6 +122,7 @@ class Objective:
         self.onehot_t[y, np.arange(len(y))] = 1.0
         self._xs, self._onehots = tuple(self.x_t), tuple(self.onehot_t)  # the kernel's layout
         self._widths = None if mlp.depth == 1 else np.array(mlp.widths, dtype=np.int64)  # (L,) for the deep kernel
+        self._code, self._n_params = kernel.ACTIVATION_CODE[mlp.activation], mlp.n_params  # read every call
         if self.engine == "blas":
             self.x1_t = np.vstack([self.x_t, np.ones(len(y))])  # (D + 1, N): a row of ones for the bias
             self.true_index = y * len(y) + np.arange(len(y))  # (N,) flat index of z[y_s, s] in (C, N)
@@ -192,12 +194,47 @@ class Objective:
         return a[:k], da[:k], slope[:k]
 
     def __call__(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """(K, P) -> loss (K,), gradient (K, P), training accuracy (K,)."""
-        theta = np.ascontiguousarray(theta, dtype=np.float64)
-        if theta.ndim != 2 or theta.shape[1] != self.mlp.n_params:  # the kernel does not check bounds
-            raise ValueError(f"theta must have shape (K, {self.mlp.n_params}), got {theta.shape}")
+        """(K, P) -> loss (K,), gradient (K, P), training accuracy (K,): fresh arrays."""
+        theta = self._checked(theta)
         k = theta.shape[0]
         loss, accuracy, grad = np.empty(k), np.empty(k), np.empty_like(theta)
+        self._fill(theta, loss, grad, accuracy)
+        return loss, grad, accuracy
+
+    def reusing(self, n_rows: int) -> Callable[[FloatArray], tuple[FloatArray, FloatArray, FloatArray]]:
+        """This objective for theta of ``n_rows`` rows, returning the same three arrays every
+        call, overwritten by the next: for a caller that is done with one call's results before
+        it makes the next, as descend is. It allocates nothing per call, and its path is chosen
+        once, here: with the compiled engine, no L2 term and one thread's rows, the kernel alone
+        (it calls no NumPy function: no error state to set). Same numbers as ``self(theta)``, bit for bit."""
+        k = check_int("n_rows", n_rows, low=0, high=2**40)
+        shape = (k, self._n_params)
+        loss, grad, accuracy = np.empty(k), np.empty(shape), np.empty(k)
+        results = (loss, grad, accuracy)
+        one_kernel_call = self.engine == "compiled" and not self.l2 and self._n_groups(k, MIN_ROWS_PER_THREAD) == 1
+        fill = partial(self._compiled_rows, 0) if one_kernel_call else self._fill
+
+        def objective(theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+            theta = np.ascontiguousarray(theta, dtype=np.float64)
+            if theta.shape != shape:  # the kernel does not check bounds
+                raise ValueError(f"theta must have shape {shape}, got {theta.shape}")
+            fill(theta, loss, grad, accuracy)
+            return results
+
+        return objective
+
+    def _checked(self, theta: FloatArray) -> FloatArray:
+        """theta as a C-contiguous float64 (K, P) array; ValueError for another shape."""
+        theta = np.ascontiguousarray(theta, dtype=np.float64)
+        if theta.ndim != 2 or theta.shape[1] != self._n_params:  # the kernel does not check bounds
+            raise ValueError(f"theta must have shape (K, {self._n_params}), got {theta.shape}")
+        return theta
+
+    def _fill(self, theta: FloatArray, loss: FloatArray, grad: FloatArray, accuracy: FloatArray) -> None:
+        """The results of theta (K, P), checked, into loss (K,), grad (K, P), accuracy (K,)."""
+        if self.engine == "compiled" and not self.l2:  # the kernel calls no NumPy function: no errstate (~1 us)
+            self._in_groups(self._compiled_rows, MIN_ROWS_PER_THREAD, theta, loss, grad, accuracy)
+            return
         with np.errstate(all="ignore"):  # overflow of a diverging row stays in that row
             if self.engine == "compiled":
                 self._in_groups(self._compiled_rows, MIN_ROWS_PER_THREAD, theta, loss, grad, accuracy)
@@ -205,14 +242,13 @@ class Objective:
                 with _blas_controller().limit(limits=1, user_api="blas"):  # ~10 us; as in descend
                     self._in_groups(self._blas_rows, 1, theta, loss, grad, accuracy)  # ~1 ms a row: worth a thread
             else:
-                for lo in range(0, k, BLOCK):
-                    rows = slice(lo, min(lo + BLOCK, k))
+                for lo in range(0, theta.shape[0], BLOCK):
+                    rows = slice(lo, min(lo + BLOCK, theta.shape[0]))
                     loss[rows], accuracy[rows] = self._block(theta[rows], grad[rows])
             if self.l2:
                 weights = theta * self.mlp.weight_mask
                 loss += 0.5 * self.l2 * np.einsum("kp,kp->k", weights, weights)
                 grad += self.l2 * weights
-        return loss, grad, accuracy
 
     def loss(self, theta: FloatArray) -> FloatArray:
         """(K, P) -> loss (K,)."""
@@ -230,7 +266,10 @@ class Objective:
         """``rows_fn(group, theta, loss, grad, accuracy)`` on up to ``threads`` contiguous
         groups of rows (of at least ``min_rows`` each), group 0 in this thread."""
         k = theta.shape[0]
-        n_groups = max(1, min(self.threads, k // min_rows))
+        n_groups = self._n_groups(k, min_rows)
+        if n_groups == 1:  # one thread's work: no slices (~1 us a call)
+            rows_fn(0, theta, loss, grad, accuracy)
+            return
         size = max(1, math.ceil(k / n_groups))
         groups = [slice(lo, min(lo + size, k)) for lo in range(0, k, size)] or [slice(0, 0)]
         futures: list[Future[None]] = []
@@ -245,14 +284,18 @@ class Objective:
         for future in futures:
             future.result()
 
+    def _n_groups(self, n_rows: int, min_rows: int) -> int:
+        """Into how many groups :meth:`_in_groups` splits ``n_rows`` rows."""
+        return max(1, min(self.threads, n_rows // min_rows))
+
     def _compiled_rows(
         self, group: int, theta: FloatArray, loss: FloatArray, grad: FloatArray, accuracy: FloatArray
     ) -> None:
-        code = kernel.ACTIVATION_CODE[self.mlp.activation]
+        xs, onehots, code = self._xs, self._onehots, self._code
         if self._widths is None:  # the paper's one hidden layer keeps its own kernel
-            kernel.softmax_loss_grad(theta, self._xs, self._onehots, code, loss, grad, accuracy)
+            kernel.softmax_loss_grad(theta, xs, onehots, code, loss, grad, accuracy)
         else:
-            kernel.deep_softmax_loss_grad(theta, self._xs, self._onehots, self._widths, code, loss, grad, accuracy)
+            kernel.deep_softmax_loss_grad(theta, xs, onehots, self._widths, code, loss, grad, accuracy)
 
     def _blas_rows(
         self, group: int, theta: FloatArray, loss: FloatArray, grad: FloatArray, accuracy: FloatArray

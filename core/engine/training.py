@@ -4,7 +4,9 @@
 
 for K trajectories at once, each with its own learning rate, so a sweep over eta is one
 batch. The engine is handed the dynamics as a function and knows nothing of networks:
-``objective(theta) -> (loss (K,), grad (K, P), accuracy (K,))``.
+``objective(theta) -> (loss (K,), grad (K, P), accuracy (K,))``. An objective that also has
+``reusing(K)`` (core.engine.objective.Objective) is called through it: the same three arrays
+every step, overwritten by the next, since each step is done with them before the next call.
 
 Mini-batch SGD (docs/method.md §13): the gradient of step t is that of the loss over the
 training rows ``BatchOrder.rows(t)`` alone, one order shared by every row of theta, so the
@@ -264,11 +266,12 @@ def descend(
 
     rec = _Records(theta, n_steps, every, reference, eta, norm)
     state = optimizer.state(*theta.shape)
+    full, batch_gradient = _reusing(objective, k), _BatchGradients(k)
     with threadpool_limits(limits=1, user_api="blas"):
         for t in range(n_steps):
-            loss, grad, accuracy = objective(theta)
+            loss, grad, accuracy = full(theta)
             if batches is not None:
-                grad = batches.at(t)(theta)[1]  # the mini-batch's gradient at theta_t
+                grad = batch_gradient(batches.at(t), theta)  # the mini-batch's gradient at theta_t
             rec.advance(t, theta, loss, accuracy, state.direction(t, grad))
             if rec.is_save_step(t + 1):
                 rec.save(t + 1, theta)
@@ -279,6 +282,30 @@ def descend(
         return rec.finish(theta, n_steps, objective)
 
 
+def _reusing(objective: Objective, n_rows: int) -> Objective:
+    """``objective`` in its form that returns the same arrays every call, overwritten by the
+    next (``Objective.reusing``), if it has one; else itself. Each step is done with its
+    results (recorded, the step taken) before the next call."""
+    reusing = getattr(objective, "reusing", None)
+    reused: Objective = objective if reusing is None else reusing(n_rows)
+    return reused
+
+
+class _BatchGradients:
+    """The gradient of each step's mini-batch loss, through :func:`_reusing` made once per
+    objective (``MiniBatches.at`` returns the same one for every batch of a size)."""
+
+    def __init__(self, n_rows: int) -> None:
+        self.n_rows = n_rows
+        self.last: tuple[Objective, Objective] | None = None  # a step's objective, its reusing form
+
+    def __call__(self, objective: Objective, theta: FloatArray) -> FloatArray:
+        """(K, P) gradient of ``objective`` at theta (K, P)."""
+        if self.last is None or self.last[0] is not objective:
+            self.last = (objective, _reusing(objective, self.n_rows))
+        return self.last[1](theta)[1]
+
+
 class _Records:
     """Preallocated per-step arrays of one descend call."""
 
@@ -286,7 +313,7 @@ class _Records:
         self, theta: FloatArray, n_steps: int, every: int, reference: IntArray, eta: FloatArray, norm: str
     ) -> None:
         k, _ = theta.shape
-        self.every, self.reference, self.eta, self.norm = every, reference, eta, norm
+        self.every, self.reference, self.eta, self.norm, self.l1 = every, reference, eta, norm, norm == "l1"
         self.records = np.full((4, n_steps + 1, k), np.nan)
         self.loss, self.accuracy, self.distance, self.theta_norm = self.records
         self.path_length = np.zeros_like(theta)
@@ -305,7 +332,7 @@ class _Records:
             np.ascontiguousarray(loss, dtype=np.float64),
             np.ascontiguousarray(accuracy, dtype=np.float64),
             self.reference,
-            self.norm == "l1",
+            self.l1,
             self.active_rate,
             self.diverged_at,
             self.records,
