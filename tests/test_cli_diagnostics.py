@@ -63,7 +63,7 @@ def test_the_summary_agrees_with_the_files(written):
 
 
 def test_the_summary_says_what_the_loss_settles_on(written, tmp_path, capsys):
-    """600 steps of seed 0 at eta 5: its period-10 cycle (from step 350) covers less than the last
+    """600 steps of seed 0 at eta 5: its period-10 cycle (from step 404) covers less than the last
     half, so nothing is seen to repeat; at 1000 steps it does, and the text says so."""
     import cli
     from core.analysis.attractor import classify_attractor
@@ -75,8 +75,8 @@ def test_the_summary_says_what_the_loss_settles_on(written, tmp_path, capsys):
     longer = ["--steps", "1000", "--transient", "500", "--max-lag", "40", "--shuffles", "20"]
     assert cli.main(["diagnostics", *longer, "--out", str(tmp_path / "out")]) == 0
     on_disk = json.loads((tmp_path / "out" / "diagnostics.json").read_text())
-    assert on_disk["attractor"] == {"kind": "periodic", "period": 10, "since": 350}
-    assert "the loss settles on a cycle of period 10 from step 350 to the end (1000)" in capsys.readouterr().out
+    assert on_disk["attractor"] == {"kind": "periodic", "period": 10, "since": 404}
+    assert "the loss settles on a cycle of period 10 from step 404 to the end (1000)" in capsys.readouterr().out
 
 
 def test_an_existing_directory_gets_the_files_and_keeps_its_own(tmp_path):

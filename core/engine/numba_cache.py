@@ -1,4 +1,4 @@
-"""A writable numba cache before numba starts.
+"""numba's settings before the kernels compile: a writable cache, and one target CPU.
 
 The kernels are compiled with ``cache=True``: numba keeps them in ``NUMBA_CACHE_DIR`` (the
 container image fills one at build time). numba refuses to load, or even to decorate, a
@@ -9,6 +9,15 @@ in numba's own setting (``numba.config.CACHE_DIR``, which numba lets a program s
 writable copy under the temporary directory: the kernels compiled into it still load. The
 process's environment is left as it is, so each process (the fork server, a pool's
 workers) finds the copy again (one check of its directory).
+
+The kernels are compiled for one target CPU whatever the host (:func:`pin_cpu_target`): their
+sums are vectorised (``fastmath`` reassociation, core.engine.kernel), so the order of their
+terms, and the last bits of every result, followed the vector width LLVM picked for the host:
+512-bit on an AMD Zen 4, 256-bit on an Intel Ice Lake, and a chaotic run parted between the
+two (the Chaos view's default run, eta 5, settled on its period-10 cycle at iteration 350 on
+one and 404 on the other). x86-64-v3 (AVX2 and FMA, 256-bit vectors) runs on both and on
+every x86-64 machine since 2013-2015, so they all compute the same bits; the speed on the
+Ice Lake was the same (its own target prefers 256-bit vectors too).
 """
 
 from __future__ import annotations
@@ -66,9 +75,39 @@ def writable_cache_dir(wanted: Path, temp: Path) -> Path:
     return shared if _private(shared) else staging
 
 
+PORTABLE_CPU = "x86-64-v3"  # the kernels' target: AVX2 + FMA, whatever else the host has
+
+
+def pin_cpu_target() -> str | None:
+    """Compile the kernels for ``PORTABLE_CPU`` with its own features (not the host's, which may
+    add AVX-512), unless ``NUMBA_CPU_NAME`` chose a target or the host lacks AVX2 or FMA (then
+    the host's own: the pinned code would not run there). Returns the target set, or None."""
+    from numba.core import config
+
+    if config.CPU_NAME is not None:  # type: ignore[attr-defined]  # numba sets its settings dynamically
+        return None
+    from numba.core.registry import cpu_target
+
+    if "_toplevel_target_context" in vars(cpu_target):  # numba compiled something already: too late
+        log.warning("numba compiled before the kernels' target was pinned: they follow this host's CPU")
+        return None
+    import llvmlite.binding as llvm
+
+    try:
+        features = llvm.get_host_cpu_features()
+    except RuntimeError:  # LLVM cannot read them here: leave the host's
+        return None
+    if not (features.get("avx2") and features.get("fma")):
+        return None
+    config.CPU_NAME, config.CPU_FEATURES = PORTABLE_CPU, ""  # type: ignore[attr-defined]
+    return PORTABLE_CPU
+
+
 def ensure_writable_cache() -> Path | None:
-    """Point numba's cache directory, if ``NUMBA_CACHE_DIR`` is set, at a directory this
-    process can write; returns the one numba now uses (None: NUMBA_CACHE_DIR unset)."""
+    """Before the kernels are decorated: pin their target CPU (:func:`pin_cpu_target`) and point
+    numba's cache directory, if ``NUMBA_CACHE_DIR`` is set, at a directory this process can
+    write; returns the one numba now uses (None: NUMBA_CACHE_DIR unset)."""
+    pin_cpu_target()
     wanted = os.environ.get("NUMBA_CACHE_DIR")
     if not wanted:
         return None

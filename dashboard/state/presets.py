@@ -39,18 +39,19 @@ PRESETS: dict[str, Preset] = {
         {"eta": 1.0, "eps": 1e-8, "perturbations": 5, "steps": 1000, "seed": 1},
         "lyapunov",
     ),
-    # Seed 30, because at η = 5 more than half the networks settle: of seeds 0-199, 108 reach a fixed point or
-    # a cycle by iteration 3,000 and 118 by 10,000 (seed 0: period 10 from iteration 350). Of the
-    # 44 whose loss stays aperiodic (core.analysis.attractor) at both, 37 repeat to 1e-3 with some period
-    # up to 30 on 80% or more of their steps (a slowly drifting cycle, mostly of period 3); the
-    # four least repetitive are seeds 50, 8, 154 and 30 (15-33% of steps). 50 and 8 nearly repeat
-    # (to 8e-4) with period 627, 154 settles on a cycle before iteration 50,000. Seed 30 stays
-    # aperiodic at 3,000, 10,000, 20,000 and 50,000 iterations with its training accuracy never
-    # above chance (tests/dashboard/state/test_presets.py checks the run at the preset's settings).
+    # Seed 30, because at η = 5 more than half the networks settle: of seeds 0-199, 108 reach a fixed
+    # point or a cycle by iteration 3,000 and 121 by 10,000 (seed 0: period 10 from iteration 404).
+    # Of the 46 whose loss stays aperiodic (core.analysis.attractor) at both, 41 repeat to 1e-3 of
+    # the loss with some period up to 30 on 80% or more of their steps after iteration 1,000 (a
+    # slowly drifting cycle); the four least repetitive are seeds 50, 154, 8 (3% of steps) and 30
+    # (77%). Seed 30 is aperiodic at 3,000, 10,000 and 50,000 iterations (between, it holds a
+    # period-6 cycle from 6,038 to past 20,000) with its training accuracy never above chance. All
+    # measured with the kernels' target CPU pinned (core.engine.numba_cache);
+    # tests/dashboard/state/test_presets.py checks the run at the preset's settings.
     "chaotic": Preset(
         "Chaotic-intermittent (η = 5)",
         "The network never learns (its training accuracy never exceeds chance, 35%): the loss jumps "
-        "between about 2 and 15 without settling on a fixed point or a cycle, and the distance between "
+        "between about 3 and 15 without settling on a fixed point or a cycle, and the distance between "
         "copies started 1e-8 apart grows a millionfold within 100 iterations. (Seed 30: at η = 5 more "
         "than half the networks, seed 0 among them, settle on a fixed point or a cycle instead.)",
         {"eta": 5.0, "eps": 1e-8, "perturbations": 10, "steps": 3000, "seed": 30},

@@ -239,10 +239,10 @@ def test_at_eta_5_half_the_steps_raise_the_loss_and_nothing_is_learned(chaotic):
 
 
 def test_the_record_says_what_the_run_settles_on_and_what_chance_is(chaotic):
-    """Seed 0 at eta = 5 is on a period-10 cycle from iteration 350 (tests/core/analysis/test_attractor.py);
+    """Seed 0 at eta = 5 is on a period-10 cycle from iteration 404 (tests/core/analysis/test_attractor.py);
     chance on Iris's training rows is the most common class's share, 42 of 120."""
     assert chaotic.attractor == classify_attractor(chaotic.loss)
-    assert chaotic.attractor.to_dict() == {"kind": "periodic", "period": 10, "since": 350}
+    assert chaotic.attractor.to_dict() == {"kind": "periodic", "period": 10, "since": 404}
     assert chaotic.chance == 42 / 120
 
 

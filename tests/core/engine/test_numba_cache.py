@@ -64,3 +64,33 @@ def test_numba_is_pointed_at_the_copy_and_the_environment_is_left_alone(tmp_path
     assert numba.config.CACHE_DIR == str(copy) and os.environ["NUMBA_CACHE_DIR"] == str(image)
     numba.core.config.reload_config()  # as numba's compiler does: the environment unchanged, the setting stays
     assert numba.config.CACHE_DIR == str(copy)
+
+
+def _target_in_a_fresh_process(env_extra: dict[str, str], before: str = "") -> list[str]:
+    """The (triple, cpu, features) numba compiles for once the engine is imported, and its log."""
+    import subprocess
+    import sys
+
+    script = (
+        f"{before}\nimport core.engine.kernel\nfrom numba.core.registry import cpu_target\n"
+        "print(list(cpu_target.target_context.codegen().magic_tuple()[1:]))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CPU")} | env_extra
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return [done.stdout.strip(), done.stderr]
+
+
+def test_the_kernels_compile_for_one_target_whatever_the_host():
+    """The same bits on every machine: x86-64-v3 with its own features (never the host's AVX-512),
+    unless the user chose a target; numba used before the engine keeps the host's, and says so."""
+    import llvmlite.binding as llvm
+
+    features = llvm.get_host_cpu_features()
+    if not (features.get("avx2") and features.get("fma")):
+        pytest.skip("this host has no AVX2 + FMA: the kernels follow its own CPU")  # not x86-64-v3 (an ARM machine)
+    assert _target_in_a_fresh_process({})[0] == "['x86-64-v3', '']"
+    assert _target_in_a_fresh_process({"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": ""})[0] == "['haswell', '']"
+    early = "import numba\nnumba.njit(lambda x: x + 1)(1)"
+    target, log = _target_in_a_fresh_process({}, before=early)
+    assert "numba compiled before the kernels' target was pinned" in log

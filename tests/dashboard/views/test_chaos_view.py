@@ -46,7 +46,7 @@ def test_a_long_run_at_eta_5_draws_its_diagnostics(store):
         np.testing.assert_array_equal(line.y, d.top_series[:, j].astype(np.float32))
     assert summary == chaos.summary_text(d)
     assert summary.startswith(
-        "This run settles on a cycle of period 10 from iteration 350 to its end (3,000)"
+        "This run settles on a cycle of period 10 from iteration 404 to its end (3,000)"
     )  # seed 0
     assert any("of 3,000" in text for (text,) in updates)
 
@@ -79,7 +79,7 @@ def _record(seed: int):
 
 @pytest.fixture(scope="module")
 def periodic():
-    return _record(0)  # period 10 from iteration 350
+    return _record(0)  # period 10 from iteration 404
 
 
 @pytest.fixture(scope="module")
@@ -113,13 +113,13 @@ def _evidence(d) -> str:
 
 
 def test_a_periodic_run_is_called_a_cycle_with_its_period_and_start(periodic):
-    assert periodic.attractor.to_dict() == {"kind": "periodic", "period": 10, "since": 350}
+    assert periodic.attractor.to_dict() == {"kind": "periodic", "period": 10, "since": 404}
     assert np.isfinite(periodic.loss).all() and periodic.loss.size == 3001
     tail = periodic.loss[-1500:]  # the classifier's window: it repeats every 10 iterations there
     np.testing.assert_allclose(tail[10:], tail[:-10], rtol=1e-6)  # core.analysis.attractor.RTOL
     assert not np.allclose(tail[1:], tail[:-1], rtol=1e-6)  # and is no fixed point
     assert chaos.summary_text(periodic) == (
-        "This run settles on a cycle of period 10 from iteration 350 to its end (3,000): its loss repeats "
+        "This run settles on a cycle of period 10 from iteration 404 to its end (3,000): its loss repeats "
         f"every 10 iterations to {chaos.TOLERANCE_TEXT}. A periodic orbit, not chaos. {_evidence(periodic)} {READING}"
     )
 
