@@ -22,7 +22,10 @@ tests hold this kernel to, computed one network (row of theta) at a time:
   call it hold no log or branch, which LLVM leaves scalar.
 
 Each row is computed alone, in the same order whatever else is in the batch, so results
-do not depend on batching or on how rows are split over threads or processes. The kernel
+do not depend on batching or on how rows are split over threads or processes; and the
+kernels are compiled for one target, x86-64-v3 (AVX2, 256-bit vectors), on every machine
+that has it (core.engine.numba_cache), so they do not depend on the machine either: with
+the host's own target the vectorised sums followed its vector width. The kernel
 releases the GIL, so :class:`core.engine.objective.Objective` can split the rows over threads.
 Hidden layers: sigmoid, tanh, ReLU. Output: softmax (the default); the legacy sigmoid
 output stays on the NumPy path. ``softmax_loss_grad`` is the paper's one hidden layer;
