@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-fast bench bench-peers lint screenshots clean
+.PHONY: run test test-fast bench bench-browser bench-peers lint screenshots clean
 
 run: $(VENV)/.runtime
 	$(BIN)/python app.py
@@ -20,6 +20,12 @@ test-fast: $(VENV)/.dev
 
 bench: $(VENV)/.runtime
 	$(BIN)/python cli.py bench --large
+
+# the page's speed in the browser (docs/performance.md): the app served as in production, driven in headless
+# Chromium (Debian's chromium and chromium-driver, as for the screenshots)
+bench-browser: $(VENV)/.dev
+	bash scripts/install-debian.sh browser
+	$(BIN)/python scripts/bench_browser.py
 
 # the engine beside the same training in JAX: JAX is an optional extra, installed
 # here only (pinned in requirements-peers.txt; CI never installs it)
