@@ -158,6 +158,10 @@ CELLS_STEP = {"compiled": 8.5, "numpy": 8.5, "blas": 25.0}
 # and this much besides (the compiled shifts and tangent step): the default run measured +0.083 s
 # CPU over 5,000 steps (median of 9; 0.500 s without), 3.4 u a step of which 2 rows are 1.8 u
 TANGENT_STEP = 1.6  # u
+# Adam's carrier also replays the step's buffers and applies its (theta, m, v) Jacobian: the
+# default run with adam at eta 0.01 measured +0.542 s CPU over 5,000 steps (median of 5; 0.798 s
+# without; GD's carrier +0.117 s beside it, its priced 3.4 u): 15.4 u a step, 13.5 u besides its 2 rows
+ADAM_TANGENT_STEP = 13.5  # u
 KERNEL_ROW = 0.9  # u, the default network on the compiled kernel (fits: 0.89 in cells, 0.91 plain)
 # 2 to 4 hidden layers (core.engine.kernel.deep_softmax_loss_grad): priced by FLOPs, at this many
 # times the one-layer kernel's time per FLOP (4-10-10-3 sigmoid, K = 21, one thread: 65,700

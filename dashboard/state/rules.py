@@ -33,7 +33,7 @@ from core.config import (
 from core.data import IRIS_FEATURES, dataset_shape, dataset_sizes
 from core.engine.model import MLP
 from core.engine.optimizers import OPTIMIZERS, WITH_MOMENTUM
-from core.engine.speed import TANGENT_STEP, Estimate, NetworkCost, network_cost, run_estimate
+from core.engine.speed import ADAM_TANGENT_STEP, TANGENT_STEP, Estimate, NetworkCost, network_cost, run_estimate
 from core.engine.training import descend_bytes
 from core.experiments.map_kinds import MAP_KINDS, Map2D, SettingMap
 from core.experiments.maps import VALUES as MAP_VALUES
@@ -508,7 +508,7 @@ class Limits:
             points *= 2 if config.optimizer == "adam" else 1  # its preconditioned sharpness beside
             rows = 1 + config.n_perturbations
             estimate = run_estimate(net, rows, config.n_steps, self.rate, sharpness_points=points, ablation=True)
-            estimate = with_tangent(estimate, net, config.n_steps, self.rate)  # carried along (compute.stability)
+            estimate = with_tangent(estimate, net, config, self.rate)  # carried along (compute.stability)
         else:
             rows = n_rows
             estimate = run_estimate(net, rows, config.n_steps, self.rate)
@@ -537,13 +537,16 @@ class Limits:
         )
 
 
-def with_tangent(estimate: Estimate, net: NetworkCost, n_steps: int, rate: float) -> Estimate:
+def with_tangent(estimate: Estimate, net: NetworkCost, config: RunConfig, rate: float) -> Estimate:
     """A run's estimate and its leading tangent exponent's, carried along the run's training:
-    TANGENT_ROWS rows more in each step's call, and the carrier's own TANGENT_STEP."""
+    TANGENT_ROWS rows more in each step's call, and the carrier's own TANGENT_STEP (Adam's:
+    ADAM_TANGENT_STEP, its Jacobian on (theta, m, v))."""
+    n_steps = config.n_steps
+    carrier = ADAM_TANGENT_STEP if config.optimizer == "adam" else TANGENT_STEP
     training = (n_steps + 1) * TANGENT_ROWS * net.row / rate
     return dataclasses.replace(
         estimate,
-        seconds=estimate.seconds + training + (n_steps + 1) * TANGENT_STEP / rate,
+        seconds=estimate.seconds + training + (n_steps + 1) * carrier / rate,
         training=estimate.training + training,
         trajectory_steps=estimate.trajectory_steps + TANGENT_ROWS * n_steps,
     )

@@ -101,7 +101,7 @@ def test_a_deeper_run_is_priced_as_its_network():
     net = network_cost(MLP(4, (10, 10), 3), 120, 30)
     assert net.n_params == 193 and rules.network_of(RunConfig(hidden=(10, 10))) == net
     bare = run_estimate(net, 21, 5000, 120_000.0, sharpness_points=51, ablation=True)
-    expected = rules.with_tangent(bare, net, 5000, 120_000.0).seconds
+    expected = rules.with_tangent(bare, net, RunConfig(hidden=(10, 10)), 120_000.0).seconds
     assert LIMITS.check(RunConfig(hidden=(10, 10))) == pytest.approx(expected)
     assert LIMITS.check(RunConfig(hidden=(10, 10))) > 2 * LIMITS.check(RunConfig())
 

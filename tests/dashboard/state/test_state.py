@@ -85,18 +85,19 @@ def test_cost_is_estimated_in_seconds_from_the_measured_rate():
     calls' own time, and what the Divergence view computes after (51 sharpness points of the
     default run, the ablation, the leading tangent exponent: 2 rows more in each step's call,
     and the carrying of the tangent vector)."""
-    from core.engine.speed import TANGENT_STEP, network_cost, run_estimate
+    from core.engine.speed import ADAM_TANGENT_STEP, TANGENT_STEP, network_cost, run_estimate
 
     net = network_cost(MLP(), 120, 30)
     bare = run_estimate(net, 21, 5000, 120_000.0, sharpness_points=51, ablation=True)
-    run = rules.with_tangent(bare, net, 5000, 120_000.0)
+    run = rules.with_tangent(bare, net, RunConfig(), 120_000.0)
     assert run.seconds == pytest.approx(bare.seconds + 5001 * (2 * net.row + TANGENT_STEP) / 120_000.0)
     assert run.trajectory_steps == 23 * 5000
     assert LIMITS.check(RunConfig()) == pytest.approx(run.seconds)
-    # Adam: its tangent too, and its preconditioned sharpness beside the sharpness: 51 points more
-    adam = rules.with_tangent(
-        run_estimate(net, 21, 5000, 120_000.0, sharpness_points=2 * 51, ablation=True), net, 5000, 120_000.0
-    )
+    # Adam: its preconditioned sharpness beside the sharpness (51 points more), and its tangent
+    # carried on (theta, m, v): ADAM_TANGENT_STEP a step instead of TANGENT_STEP
+    adam_bare = run_estimate(net, 21, 5000, 120_000.0, sharpness_points=2 * 51, ablation=True)
+    adam = rules.with_tangent(adam_bare, net, RunConfig(optimizer="adam"), 120_000.0)
+    assert adam.seconds == pytest.approx(adam_bare.seconds + 5001 * (2 * net.row + ADAM_TANGENT_STEP) / 120_000.0)
     assert LIMITS.check(RunConfig(optimizer="adam")) == pytest.approx(adam.seconds)
     assert 21 * 5000 * KERNEL_ROW / 120_000 < run.seconds < 2 * 21 * 5000 / 120_000
     assert rules.Limits(rate=240_000.0).check(RunConfig()) == pytest.approx(run.seconds / 2)  # twice as fast
