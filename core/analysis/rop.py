@@ -36,14 +36,14 @@ are inf or nan, as its gradient is.
 from __future__ import annotations
 
 import math
-from itertools import pairwise
+from collections.abc import Sequence
 
 import numpy as np
 
 from core.arrays import FloatArray
 from core.engine.losses import ACTIVATION
 from core.engine.model import MLP
-from core.engine.objective import _blas_controller
+from core.engine.objective import blas_controller
 
 # The cost of k products in gradient rows of the same network (a spectrum job's price): the
 # pass at theta, and each direction's R-pass (digits, k = 10, one thread: 15 ms against a
@@ -77,17 +77,6 @@ def _slopes(activation: str, a: FloatArray) -> tuple[FloatArray, FloatArray]:
     return (a > 0.0).astype(np.float64), np.zeros_like(a)  # relu
 
 
-def _blocks(mlp: MLP, flat: FloatArray) -> list[FloatArray]:
-    """[W_l; b_l] of ``flat: (..., P)`` as (..., fan_in + 1, fan_out) views (theta's layout: each
-    weight matrix followed by its bias)."""
-    lead, blocks, start = flat.shape[:-1], [], 0
-    for fan_in, fan_out in pairwise(mlp.sizes):
-        stop = start + (fan_in + 1) * fan_out
-        blocks.append(flat[..., start:stop].reshape(*lead, fan_in + 1, fan_out))
-        start = stop
-    return blocks
-
-
 def _with_ones(a: FloatArray) -> FloatArray:
     """[a; 1] (H + 1, B): a row of ones under the activations, for the bias."""
     return np.vstack([a, np.ones((1, a.shape[1]))])
@@ -112,13 +101,13 @@ class _Arena:
 
 def _add_block(
     mlp: MLP,
-    weights: list[FloatArray],
-    down: list[FloatArray],
-    across: list[FloatArray],
+    weights: Sequence[FloatArray],
+    down: Sequence[FloatArray],
+    across: Sequence[FloatArray],
     x_t: FloatArray,
     y_t: FloatArray,
     n: int,
-    grads: list[FloatArray],
+    grads: Sequence[FloatArray],
     work: _Arena,
 ) -> None:
     """grads (k, in + 1, out) per block += the R-derivative of the gradient of the samples
@@ -186,17 +175,17 @@ def hessian_vector_products(objective: object, theta: FloatArray, v: FloatArray)
     theta = np.asarray(theta, dtype=np.float64)
     rows = np.ascontiguousarray(np.reshape(v, (len(theta), -1)).T)  # (k, P)
     n = x_t.shape[1]
-    directions, weights = _blocks(mlp, rows), _blocks(mlp, theta)  # (k, in + 1, out), (in + 1, out)
+    directions, weights = mlp.blocks(rows), mlp.blocks(theta)  # (k, in + 1, out), (in + 1, out)
     down = [d.transpose(0, 2, 1).reshape(-1, d.shape[1]) for d in directions]  # (k out, in + 1)
     across = [  # [V_l, W_l] (k, in, 2 out): each direction's weights beside the network's
         np.concatenate([d[:, :-1], np.broadcast_to(w[:-1], d[:, :-1].shape)], axis=2)
         for d, w in zip(directions, weights, strict=True)
     ]
     product = np.zeros_like(rows)
-    grads = _blocks(mlp, product)
+    grads = list(mlp.blocks(product))  # views, added into in place
     step = max(16, WORK_ELEMENTS // (len(rows) * max(mlp.sizes[1:])))  # samples a pass
     work = _Arena()
-    with np.errstate(all="ignore"), _blas_controller().limit(limits=1, user_api="blas"):
+    with np.errstate(all="ignore"), blas_controller().limit(limits=1, user_api="blas"):
         for lo in range(0, n, step):
             block = slice(lo, min(lo + step, n))
             _add_block(mlp, weights, down, across, x_t[:, block], onehot_t[:, block], n, grads, work)

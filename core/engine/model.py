@@ -122,11 +122,11 @@ class MLP:
         return tuple(parts)
 
     def blocks(self, theta: npt.NDArray[ScalarT]) -> tuple[npt.NDArray[ScalarT], ...]:
-        """[W_l; b_l] of ``theta: (P,)`` as (fan_in + 1, fan_out) views, l = 1 .. L + 1 (each
-        weight matrix is followed by its bias in theta)."""
-        o = self._offsets
+        """[W_l; b_l] of ``theta: (..., P)`` as (..., fan_in + 1, fan_out) views, l = 1 .. L + 1
+        (each weight matrix is followed by its bias in theta)."""
+        o, lead = self._offsets, theta.shape[:-1]
         return tuple(
-            theta[o[2 * i] : o[2 * i + 2]].reshape(fan_in + 1, fan_out)
+            theta[..., o[2 * i] : o[2 * i + 2]].reshape(*lead, fan_in + 1, fan_out)
             for i, (fan_in, fan_out) in enumerate(pairwise(self.sizes))
         )
 

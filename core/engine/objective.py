@@ -239,7 +239,7 @@ class Objective:
             if self.engine == "compiled":
                 self._in_groups(self._compiled_rows, MIN_ROWS_PER_THREAD, theta, loss, grad, accuracy)
             elif self.engine == "blas":
-                with _blas_controller().limit(limits=1, user_api="blas"):  # ~10 us; as in descend
+                with blas_controller().limit(limits=1, user_api="blas"):  # ~10 us; as in descend
                     self._in_groups(self._blas_rows, 1, theta, loss, grad, accuracy)  # ~1 ms a row: worth a thread
             else:
                 for lo in range(0, theta.shape[0], BLOCK):
@@ -358,7 +358,7 @@ class Objective:
 
 
 @cache
-def _blas_controller() -> ThreadpoolController:
+def blas_controller() -> ThreadpoolController:
     """The BLAS libraries loaded, found once (threadpool_limits looks for them on every
     call: ~0.4 ms). The BLAS engine pins BLAS to one thread on every call, also outside
     :func:`core.engine.training.descend`: OpenBLAS on two threads rounds its products differently."""
