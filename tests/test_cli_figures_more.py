@@ -83,19 +83,20 @@ def test_the_spectra_and_ftles_are_the_cores(drawn, eta):
 
 
 def test_the_spectra_hold_the_values_measured_before(drawn):
-    """docs/method.md §10 (networks 0-2 over 200 steps): at eta = 1 a negative sum and 26-35 of
-    83 positive, network 1's lambda_1 0.297 with an FTLE of 0.31 kept, network 0's FTLE not
-    kept; at eta = 5 52-59 positive (network 0: 57) and the FTLE of network 0 kept."""
+    """docs/method.md §10 (networks 0-2 over 200 steps): at eta = 1 a negative sum and 29-34 of
+    83 positive, network 1's lambda_1 0.273 with an FTLE of 0.31 kept, network 0's FTLE not
+    kept; at eta = 5 52-59 positive (network 0: 57) and the FTLE of network 0 kept (measured with
+    the kernels' target pinned, core.engine.numba_cache: at eta = 1 the trajectory is chaotic)."""
     edge, chaos = _csv(drawn, "spectrum-ftle-eta1"), _csv(drawn, "spectrum-ftle-eta5")
     positive = [int((_trace(edge, f"seed {s}: λ_i").y > 0).sum()) for s in (0, 1)]
-    assert positive == [26, 35]
+    assert positive == [29, 34]
     assert int((_trace(chaos, "seed 0: λ_i").y > 0).sum()) == 57
-    assert _trace(edge, "seed 1: λ_i").y.iloc[0] == pytest.approx(0.297, abs=5e-4)
+    assert _trace(edge, "seed 1: λ_i").y.iloc[0] == pytest.approx(0.273, abs=5e-4)
     assert _trace(edge, "seed 0: S_j").y.iloc[-1] < 0  # the volume contracts at eta = 1
     ftle = _trace(edge, "FTLE (hollow: fit not kept)").y.to_numpy()
     assert ftle[1] == pytest.approx(0.310, abs=5e-4) and abs(ftle[0]) < 0.01
     assert _number(drawn, "spectrum-ftle", "η = 1: share of networks whose FTLE fit is kept") == 0.5
-    assert _number(drawn, "spectrum-ftle", "η = 1: positive exponents of 83, mean") == 30.5
+    assert _number(drawn, "spectrum-ftle", "η = 1: positive exponents of 83, mean") == 31.5
     assert _number(drawn, "spectrum-ftle", "η = 5: Kaplan-Yorke dimension, mean") == 83  # every partial sum > 0
 
 

@@ -20,6 +20,13 @@ LONG_MAP = ["map", "--kind", "eta-width", "--y-values", "2", "5", "10", "20", "4
             "--inits", "20", "--steps", "3000", "--workers", "2"]  # fmt: skip
 
 
+def _as_at_a_terminal() -> None:
+    """In the child before it runs: Ctrl-C's default action. A suite started in the background
+    by a non-interactive shell (``make test &``) ignores SIGINT, a child inherits that, and
+    Python then installs no KeyboardInterrupt handler: the command would never see Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _until(condition, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -40,6 +47,7 @@ def test_a_stopped_sweep_leaves_no_process_and_no_output(tmp_path, command, sent
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as a terminal's job
+        preexec_fn=_as_at_a_terminal,
     )
     parent = psutil.Process(proc.pid)
     try:
@@ -141,6 +149,7 @@ def test_figures_stopped_mid_run_leave_no_browser_and_no_output(tmp_path, scratc
         text=True,
         env=env,
         start_new_session=True,  # its own process group, as a terminal's job
+        preexec_fn=_as_at_a_terminal,
     )
     parent = psutil.Process(proc.pid)
     try:

@@ -72,7 +72,10 @@ def test_the_runs_exports_are_downloaded_whole(dash_duo, fresh_app):
         dash_duo.find_element(button).click()  # one at a time: the three share one Download
         deadline = time.time() + 60
         while len([p for p in folder.iterdir() if p.suffix in (".csv", ".npz", ".json")]) < count or not _whole(folder):
-            assert time.time() < deadline, f"downloads after {button}: {list(folder.iterdir())}"
+            assert time.time() < deadline, (
+                f"downloads after {button}: {list(folder.iterdir())}; "
+                f"message beside Run: {dash_duo.find_element('#run-message').text!r}"
+            )
             time.sleep(0.2)
     csv_file = next(folder.glob("*.csv"))
     assert csv_file.name.startswith("weightspace-iris-eta0.01-eps1e-08-seed2-200it-"), csv_file.name

@@ -16,6 +16,7 @@ import psutil
 from cluster import CeleryExecutor, make_celery
 from cluster import executor as executor_module
 from cluster.celery_app import seal, unseal
+from cluster.executor import WORKER_SILENT, WORKER_STOPPED
 from cluster.local import celery_workers, redis_server
 from dashboard.jobs import flow
 from dashboard.jobs.runner import Jobs
@@ -30,7 +31,9 @@ BOUND_SECONDS = 120
 ABANDON_SECONDS = 3600.0
 VALUES = {**rules.run_values(rules.default_values())}
 MAP = {"map": "eta-seed", "eta_min": 0.1, "eta_max": 5.0, "eta_points": 6, "inits": 4, "map_steps": 4000}
-SENT_AGAIN = re.compile(r"· \d+ cells? sent again \(a worker stopped\)$")
+# the killed worker's chunk is sent again as its worker's (it was seen to start it) or, when the
+# worker died before the coordinator saw it start the chunk (on a loaded machine), as a silent one
+SENT_AGAIN = re.compile(rf"· \d+ cells? sent again \(({WORKER_STOPPED}|{WORKER_SILENT})\)$")
 
 
 def _request(token: str) -> dict:
