@@ -16,8 +16,9 @@ terms, and the last bits of every result, followed the vector width LLVM picked 
 512-bit on an AMD Zen 4, 256-bit on an Intel Ice Lake, and a chaotic run parted between the
 two (the Chaos view's default run, eta 5, settled on its period-10 cycle at iteration 350 on
 one and 404 on the other). x86-64-v3 (AVX2 and FMA, 256-bit vectors) runs on both and on
-every x86-64 machine since 2013-2015, so they all compute the same bits; the speed on the
-Ice Lake was the same (its own target prefers 256-bit vectors too).
+every x86-64 machine since 2013-2015, so they all compute the same bits. On the Ice Lake
+that cost ~4% against its own target, and 512-bit vectors would have been ~14% faster
+(docs/performance.md): bits that hold on every machine were chosen over that speed.
 """
 
 from __future__ import annotations
