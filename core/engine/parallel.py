@@ -33,7 +33,6 @@ import contextlib
 import contextvars
 import functools
 import inspect
-import multiprocessing
 import os
 import sys
 import threading
@@ -43,6 +42,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from typing import Any, TypeVar
 
+from core.engine.forkserver import start_with_main
 from core.validate import check_int
 
 T = TypeVar("T")
@@ -55,6 +55,8 @@ STOP_CHECK_SECONDS = 0.5
 # How long a stopped pool's manager thread is waited for (its workers are terminated: it ends
 # within milliseconds, measured; the bound only keeps a stuck one from holding the exit).
 MANAGER_JOIN_SECONDS = 10.0
+# What the workers' fork server loads before it forks any: the main script, the engine, the kernels
+WORKER_PRELOAD = "core.experiments.worker_preload"
 
 
 _EXECUTOR: contextvars.ContextVar[Executor | None] = contextvars.ContextVar("chunk_executor", default=None)
@@ -260,7 +262,15 @@ def map_chunks(
 
 
 def _new_pool(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
+    """Worker processes forked from this process's fork server, started (once) with the main
+    script and the engine loaded (WORKER_PRELOAD): each worker computes at once."""
+    import multiprocessing.forkserver
+    import multiprocessing.spawn
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([WORKER_PRELOAD])  # read only by a fork server not yet running
+    start_with_main(multiprocessing.spawn, multiprocessing.forkserver.ensure_running)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
 def _on_pool(
@@ -275,18 +285,57 @@ def _on_pool(
     failed (Ctrl-C, SIGTERM: cli.py), the pool's processes are ended at once (``stop``, default
     :func:`_stop_workers`): no worker computes on for nobody, and none is left running."""
     end = stop if stop is not None else functools.partial(_stop_workers, pool)
+    # chunk 0 here while the others go out (a new pool's first submits wait ~1 s while its fork
+    # server loads the engine): the first result comes that much sooner (a live map draws its
+    # first cells), and no core stays idle
+    submitter = _Submitter(pool, fn, chunks)
+    submitter.start()
     try:
-        pending = {pool.submit(fn, c): i for i, c in enumerate(chunks) if i > 0}
-        # chunk 0 here while the workers start (~0.75 s to import the engine): the first result
-        # comes that much sooner (a live map draws its first cells), and no core stays idle
-        completed = finished(0, fn(chunks[0])) and _gather(pending, finished, still_wanted)
+        completed = finished(0, fn(chunks[0]))
+        completed = _gather(submitter.sent(), finished, still_wanted) if completed else False
     except BaseException:
+        submitter.stop()  # its last submit returns first: no process it started outlives end()
         end()
         raise
     if not completed:
-        _cancel(pending)
+        submitter.stop()
+        _cancel(submitter.pending)
         end()
     return not completed
+
+
+class _Submitter(threading.Thread):
+    """Submits chunks 1, 2, ... to the pool, beside chunk 0 computed in the calling thread.
+    A new pool's submit starts a worker, which waits for the workers' fork server (it loads
+    the main script and the engine first: ~1 s, WORKER_PRELOAD)."""
+
+    def __init__(self, pool: ProcessPoolExecutor, fn: Callable[[T], R], chunks: Sequence[T]) -> None:
+        super().__init__(name="chunk-submitter", daemon=True)
+        self.pool, self.fn, self.chunks = pool, fn, chunks
+        self.pending: dict[Future[Any], int] = {}
+        self.error: BaseException | None = None
+        self.stopping = False
+
+    def run(self) -> None:
+        try:
+            for i in range(1, len(self.chunks)):
+                if self.stopping:
+                    return
+                self.pending[self.pool.submit(self.fn, self.chunks[i])] = i
+        except BaseException as exc:  # the pool broke or was shut down: the caller raises it
+            self.error = exc
+
+    def sent(self) -> dict[Future[Any], int]:
+        """Every chunk's future, once all are submitted (the submits' error raised here)."""
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.pending
+
+    def stop(self) -> None:
+        """Submit no more, and return once the submit under way (if any) has returned."""
+        self.stopping = True
+        self.join()
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from core.analysis.lyapunov import fit_ftle
+from core.analysis.lyapunov import FitMemo, fit_ftle
 from core.arrays import BoolArray, FloatArray, IntArray
 from core.config import MAX_SEED, FTLEConfig, RunConfig
 from core.data import Dataset
@@ -119,9 +119,15 @@ class MapResult:
         )
 
 
-def _eta_eps_map(cells: CellResults, n_etas: int, n_inits: int, ftle_config: FTLEConfig) -> MapArrays:
-    """Cells (eta-major, then network) -> value, share, diverged, done, each (E, Y = n_eps)."""
-    fits = fit_ftle(cells.mean_distance, ftle_config)  # (E G, Y)
+def _eta_eps_map(
+    cells: CellResults, n_etas: int, n_inits: int, ftle_config: FTLEConfig, memo: FitMemo | None = None
+) -> MapArrays:
+    """Cells (eta-major, then network) -> value, share, diverged, done, each (E, Y = n_eps). With
+    ``memo``, the curves of the cells done are fitted once over a job's partial results."""
+    if memo is None:
+        fits = fit_ftle(cells.mean_distance, ftle_config)  # (E G, Y)
+    else:
+        fits = memo(cells.mean_distance, np.broadcast_to(cells.done[:, None], cells.mean_distance.shape[:-1]))
     shape = (n_etas, n_inits, -1)
     kept, slope = fits.kept.reshape(shape), fits.slope.reshape(shape)
     done = np.all(cells.done.reshape(n_etas, n_inits), axis=1)[:, None] & np.ones(kept.shape[-1], dtype=bool)
@@ -188,8 +194,11 @@ class Plane(ABC):
         """The cells of a map over ``etas`` x ``ys`` with ``n_inits`` networks per eta, checked."""
 
     @abstractmethod
-    def arrays(self, cells: CellResults, n_etas: int, layout: Cells, options: Options) -> MapArrays:
-        """The (partial) cells -> value, share, diverged, done, each (E, Y)."""
+    def arrays(
+        self, cells: CellResults, n_etas: int, layout: Cells, options: Options, fits: FitMemo | None = None
+    ) -> MapArrays:
+        """The (partial) cells -> value, share, diverged, done, each (E, Y); ``fits``: the FTLE fits
+        of the cells done so far, kept across a job's partial results (planes that fit any)."""
 
     @abstractmethod
     def zoom_ys(self, ys: npt.NDArray[Any], low: float, high: float, factor: int) -> FloatArray | IntArray:
@@ -211,9 +220,10 @@ class Plane(ABC):
         """The map: every cell of one config, trained by one ``train_cells``."""
         layout = self.cells(config, etas, ys, options.n_inits)
         on_progress = options.on_progress
+        fits = FitMemo(options.ftle_config)  # shared by the partial results and the final one
 
         def result(cells: CellResults) -> MapResult:
-            points, share, diverged, done = self.arrays(cells, etas.size, layout, options)
+            points, share, diverged, done = self.arrays(cells, etas.size, layout, options, fits)
             if options.value == "leading":
                 points = self.leading(cells, etas.size, layout)
             return _result(self.kind, config, options, layout.n_inits, etas, layout.ys, (points, share, diverged, done),
@@ -263,8 +273,10 @@ class _EtaEps(Plane):
         cell_etas, cell_seeds = np.repeat(etas, n_inits), np.tile(seeds, etas.size)
         return Cells(cell_etas, cell_seeds, y_grid, y_grid, config.n_perturbations, n_inits)
 
-    def arrays(self, cells: CellResults, n_etas: int, layout: Cells, options: Options) -> MapArrays:
-        return _eta_eps_map(cells, n_etas, layout.n_inits, options.ftle_config)
+    def arrays(
+        self, cells: CellResults, n_etas: int, layout: Cells, options: Options, fits: FitMemo | None = None
+    ) -> MapArrays:
+        return _eta_eps_map(cells, n_etas, layout.n_inits, options.ftle_config, fits)
 
     def zoom_ys(self, ys: npt.NDArray[Any], low: float, high: float, factor: int) -> FloatArray:
         return refine(np.sort(ys.astype(np.float64)), low, high, factor)
@@ -280,7 +292,9 @@ class _EtaSeed(Plane):
         cell_etas, cell_seeds = np.repeat(etas, y_grid.size), np.tile(y_grid, etas.size)
         return Cells(cell_etas, cell_seeds, y_grid, None, 0, 1)
 
-    def arrays(self, cells: CellResults, n_etas: int, layout: Cells, options: Options) -> MapArrays:
+    def arrays(
+        self, cells: CellResults, n_etas: int, layout: Cells, options: Options, fits: FitMemo | None = None
+    ) -> MapArrays:
         steps = options.target_accuracy if options.value == "steps" else None
         return _eta_seed_map(cells, n_etas, layout.ys.size, steps)
 
@@ -310,11 +324,13 @@ class SettingPlane(Plane):
         y_grid = np.asarray(ys)
         return Cells(np.repeat(etas, n_inits), np.tile(seeds, etas.size), y_grid, None, 0, n_inits)
 
-    def arrays(self, cells: CellResults, n_etas: int, layout: Cells, options: Options) -> MapArrays:
+    def arrays(
+        self, cells: CellResults, n_etas: int, layout: Cells, options: Options, fits: FitMemo | None = None
+    ) -> MapArrays:
         """One setting value's cells -> its column's arrays, each (E, 1): the FTLE's as the eta x
         eps map's at its one eps, the others per core.experiments.setting_maps.point_arrays."""
         if options.value == "ftle":
-            return _eta_eps_map(cells, n_etas, layout.n_inits, options.ftle_config)
+            return _eta_eps_map(cells, n_etas, layout.n_inits, options.ftle_config, fits)
         value, share, diverged, done = point_arrays(
             cells, n_etas, layout.n_inits, options.value, options.target_accuracy
         )
@@ -347,8 +363,10 @@ class SettingPlane(Plane):
         diverged, done = np.zeros((n_etas, n_ys), dtype=bool), np.zeros((n_etas, n_ys), dtype=bool)
         ftle = options.value == "ftle"
 
+        fits = [FitMemo(options.ftle_config) for _ in configs]  # each value's cells, as they come
+
         def fill(j: int, cells: CellResults) -> MapResult:
-            arrays = self.arrays(cells, n_etas, layout, options)
+            arrays = self.arrays(cells, n_etas, layout, options, fits[j])
             for whole, column in zip((value, share, diverged, done), arrays, strict=True):
                 whole[:, j] = column[:, 0]
             return _result(self.kind, config, options, options.n_inits, etas, grid,

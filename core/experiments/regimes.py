@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from core.analysis.chaos import loss_increase_fraction
 from core.analysis.labels import chance_accuracy, majority, regime_labels
-from core.analysis.lyapunov import EnsembleStats, FTLEFit, ensemble_stats, fit_ftle
+from core.analysis.lyapunov import EnsembleStats, FitMemo, FTLEFit, ensemble_stats, fit_ftle
 from core.arrays import BoolArray, FloatArray, IntArray, ScalarT
 from core.config import MAX_SEED, FTLEConfig, RunConfig
 from core.data import Dataset
@@ -70,6 +70,8 @@ class SweepResult:
     target_accuracy: float
     chance: float
     cells: CellResults
+    # the fits of the cells done so far, shared by a job's partial results (each cell fitted once)
+    fits: FitMemo | None = field(default=None, repr=False)
 
     def _grid(self, values: npt.NDArray[ScalarT]) -> npt.NDArray[ScalarT]:
         return values.reshape(self.etas.size, self.seeds.size, *values.shape[1:])
@@ -118,7 +120,8 @@ class SweepResult:
     @cached_property
     def ftle(self) -> FTLEFit:
         """FTLEFit of shape (E, G): the best-window fit of ln<d(t)> of each network's copies."""
-        return fit_ftle(self._grid(self.cells.mean_distance[:, 0]), self.ftle_config)
+        curves = self._grid(self.cells.mean_distance[:, 0])
+        return fit_ftle(curves, self.ftle_config) if self.fits is None else self.fits(curves, self.done)
 
     @cached_property
     def separation(self) -> FloatArray:
@@ -276,6 +279,7 @@ def run_sweep(
         seeds=seeds,
         target_accuracy=target_accuracy,
         chance=chance_accuracy(data),
+        fits=FitMemo(ftle_config),
     )
     cells = train_cells(
         config,

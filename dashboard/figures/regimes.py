@@ -232,28 +232,33 @@ def _ref(axis: Any) -> str:
 
 
 def _regime_bands(fig: go.Figure, edges: np.ndarray, labels: list[str | None]) -> None:
-    """One vrect per run of equal labels over every panel (yref paper), under the data."""
-    start = 0
+    """One vrect per run of equal labels over every panel (yref paper), under the data. Set
+    at once: each ``add_shape`` validated every shape before it again (a strip whose labels
+    alternate, 25 bands, took 0.39 s of its 0.7 s)."""
+    bands, start = [], 0
     for i in range(1, len(labels) + 1):
         if i < len(labels) and labels[i] == labels[start]:
             continue
         label = labels[start]
         if label is not None:
-            fig.add_shape(
-                type="rect",
-                xref="x",
-                yref="paper",
-                x0=float(edges[start]),
-                x1=float(edges[i]),
-                y0=0,
-                y1=1,
-                fillcolor=REGIME_COLORS.get(label, "#999999"),
-                opacity=BAND_OPACITY,
-                line_width=0,
-                layer="below",
-                name=label,
+            bands.append(
+                {
+                    "type": "rect",
+                    "xref": "x",
+                    "yref": "paper",
+                    "x0": float(edges[start]),
+                    "x1": float(edges[i]),
+                    "y0": 0,
+                    "y1": 1,
+                    "fillcolor": REGIME_COLORS.get(label, "#999999"),
+                    "opacity": BAND_OPACITY,
+                    "line": {"width": 0},
+                    "layer": "below",
+                    "name": label,
+                }
             )
         start = i
+    fig.update_layout(shapes=[*fig.layout.shapes, *bands])
 
 
 def _regime_legend(fig: go.Figure, regime_text: dict[str, str]) -> None:

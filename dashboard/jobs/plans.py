@@ -22,13 +22,13 @@ from core.analysis.tangent import tangent_dimension
 from core.config import MAX_BATCH_SIZE, RunConfig
 from core.data import dataset_shape
 from core.engine.parallel import default_workers
-from core.engine.speed import FTLE_FIT, REFERENCE_RATE, Estimate, lyapunov_estimate, window_share
+from core.engine.speed import REFERENCE_RATE, Estimate, lyapunov_estimate
 from core.experiments.diagnostics import MAX_LAG, TRANSIENT, run_diagnostics
 from core.experiments.map_kinds import Map2D, SettingMap, map_kind
 from core.experiments.regimes import geometric_grid
 from dashboard.jobs import compute
 from dashboard.jobs.records import RECORD_VERSION, MapRecord
-from dashboard.jobs.runner import Plan
+from dashboard.jobs.runner import REPORT_PAUSE, Plan
 from dashboard.state.map_kinds import MAP_VIEWS
 from dashboard.state.rules import (
     Limits,
@@ -153,11 +153,13 @@ def readable(grid: np.ndarray) -> np.ndarray:
 
 
 # A map in the app also draws its page a live figure at most every LIVE_SECONDS, in the job's
-# own process beside the workers: a strip's record fits the FTLE of every cell again and an
-# eta x eps map's partial result every (cell, eps) (FTLE_FIT each), then the figure is built.
-# Measured per update (one core, at 200k/s): the strip's five panels 0.15 s, a heatmap or the
-# orbit diagram 0.02-0.03 s; the default strip's 21 updates took 15 s of CPU on a loaded
-# machine (record 9.0 s, figure 6.3 s) and the job 18 s against 6-8 s without them.
+# own process beside the workers. Measured per figure (one core, at 200k/s): the strip's five
+# panels 0.15 s, a heatmap or the orbit diagram 0.02-0.03 s; a figure that takes long is followed
+# by a longer pause (dashboard.jobs.runner.REPORT_PAUSE), so figures keep at most a quarter of a
+# core busy. The FTLE fits of the partial results are each cell's once (core.analysis.lyapunov
+# .FitMemo), the fits the core's estimate counts; before, every figure fitted every cell again:
+# the default strip's 21 updates took 15 s of CPU on a loaded machine and the job 18 s against
+# 6-8 s without them.
 LIVE_SECONDS = 0.5  # dashboard.views.regimes.LIVE_SECONDS
 
 
@@ -167,10 +169,10 @@ def map_cost(
 ) -> Estimate:  # fmt: skip
     """The estimated time of a map here: its kind's estimate (core.experiments.map_kinds, the
     model the CLI uses too; a setting map's each setting value ``ys`` with its own network, its
-    copies only for the FTLE), and the live figures its page is sent (each fits every cell's
-    FTLE series again and draws the kind's figure, dashboard.state.map_kinds). Their process is
-    busy ``busy`` (at most 1) of a core beside ``workers`` that compute, so on fewer cores than
-    ``workers + busy`` the job takes (workers + busy) / cores as long. ValueError names a
+    copies only for the FTLE), and the live figures its page is sent (the kind's figure,
+    dashboard.state.map_kinds, drawn from the partial result). Their process is busy ``busy``
+    (at most 1 / (1 + REPORT_PAUSE)) of a core beside ``workers`` that compute, so on fewer
+    cores than ``workers + busy`` the job takes (workers + busy) / cores as long. ValueError names a
     setting value the run cannot take (a batch above the training rows)."""
     core_kind, net = map_kind(kind), network_of(config)
     copies, groups = MAP_COPIES, None
@@ -181,12 +183,8 @@ def map_cost(
     estimate = core_kind.estimate(
         net, n_etas, n_ys, n_inits, copies, config.n_steps, rate, workers, value=value, groups=groups
     )
-    shape = core_kind.shape(n_etas, n_ys, n_inits, copies)
-    series = shape.cells * shape.ftle_series
-    per_update = (
-        series * FTLE_FIT * window_share(config.n_steps) / rate + MAP_VIEWS[kind].live_seconds * REFERENCE_RATE / rate
-    )
-    busy = min(1.0, per_update / LIVE_SECONDS)
+    figure = MAP_VIEWS[kind].live_seconds * REFERENCE_RATE / rate
+    busy = min(1.0 / (1.0 + REPORT_PAUSE), figure / LIVE_SECONDS)
     factor = max(1.0, (estimate.workers + busy) / default_workers())
     return dataclasses.replace(estimate, seconds=estimate.seconds * factor)
 

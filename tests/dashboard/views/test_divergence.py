@@ -226,3 +226,19 @@ def test_a_run_that_overruns_its_estimate_stops_at_the_time_limit_and_keeps_its_
     done = int(label.split()[3].replace(",", ""))
     assert 0 < done < 50_000 and figure.data[1].x[-1] == done
     assert fast_guess.admission.running() == 0
+
+
+def test_a_run_waiting_for_a_slot_says_so_on_its_graph(store):
+    """A run queued behind others: its label counts the jobs ahead, its graph says why it is
+    empty (the same figure for every waiting run, drawn once)."""
+    request = {"kind": "run", "values": rules.run_values(SMALL)}
+    plan = flow.plan_of(store, "run", request)
+    sent = Progress()
+    _, wait = divergence.RunSteps(store).progress(plan, {**request, "normalized": False}, sent)
+    wait(2, 3.0)
+    wait(1, 4.0)
+    (label, figure, done), (label_later, figure_later, _) = sent.updates
+    assert label == "queued: 2 jobs ahead of you · waiting 3 s" and done == 0
+    assert label_later == "queued: 1 job ahead of you · waiting 4 s"
+    texts = [a["text"] for a in figure["layout"]["annotations"]]
+    assert texts == ["Waiting for a free slot on the server…"] and figure_later is figure

@@ -1,0 +1,69 @@
+"""Fork servers that load the main script once, for every process they start.
+
+A process started by a "forkserver" context runs its parent's main script again, as
+``__mp_main__``, before it computes (``spawn.prepare``: to find what it may unpickle), unless the
+main module it inherits from its fork server is that script already. A fork server is meant to
+load the script once when its preload names ``"__main__"``, but Python 3.11's (and
+``multiprocess``'s copy of it) hands the script's path to the fork server under a key the fork
+server does not read (``main_path``, where the preparation data say ``init_main_from_path``), so
+the script was never loaded there and every process ran it again: 0.42-0.77 s of each dashboard
+job (app.py's imports: Celery, the cluster module), and the same again in each worker of a
+sweep, beside the engine's own imports.
+
+:func:`start_with_main` starts a fork server with the script's place in its environment;
+:func:`load_main`, in the fork server's preload, loads the script from there. ``spawn`` is the
+``spawn`` module of the multiprocessing package the fork server belongs to (the standard
+library's, or ``multiprocess``'s, which Dash's job manager uses).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from types import ModuleType
+
+log = logging.getLogger(__name__)
+
+MAIN_ENV = "WSD_FORKSERVER_MAIN"  # the main script's place, for a fork server's start only
+MAIN_KEYS = ("init_main_from_name", "init_main_from_path")  # of spawn.get_preparation_data
+
+
+def start_with_main(spawn: ModuleType, ensure_running: Callable[[], None]) -> None:
+    """``ensure_running()`` (a fork server's start; nothing if it runs already) with this
+    process's main script handed over to the fork server, whose preload calls :func:`load_main`."""
+    data = spawn.get_preparation_data("main")
+    with _environment(MAIN_ENV, json.dumps({key: data[key] for key in MAIN_KEYS if key in data})):
+        ensure_running()
+
+
+def load_main(spawn: ModuleType) -> None:
+    """In a fork server's preload: load the parent's main script as each process started from
+    here would, so that they find it loaded and do not run it again. A script that fails here
+    fails in each process too, as before, where its error reaches the job that started it."""
+    main = json.loads(os.environ.pop(MAIN_ENV, "{}"))
+    current = spawn.process.current_process()
+    current._inheriting = True  # as the standard library's own preload of "__main__" sets it
+    try:
+        spawn.prepare({key: main[key] for key in MAIN_KEYS if key in main})
+    except Exception:
+        log.exception("the fork server could not load the main script %s", main)
+    finally:
+        del current._inheriting
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """``name=value`` in this process's environment inside the block (a fork server started
+    inside it inherits it), as it was after."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
