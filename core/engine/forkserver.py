@@ -11,7 +11,12 @@ job (app.py's imports: Celery, the cluster module), and the same again in each w
 sweep, beside the engine's own imports.
 
 :func:`start_with_main` starts a fork server with the script's place in its environment;
-:func:`load_main`, in the fork server's preload, loads the script from there. ``spawn`` is the
+:func:`load_main`, in the fork server's preload, loads the script from there. The preload
+modules (core.experiments.worker_preload, dashboard.server.preload) ignore SIGINT while they
+load, before their first import: a terminal sends Ctrl-C to the whole process group, and the
+fork server, which ignores it only once its preload is done, died mid-import and printed its
+traceback after the command's own line (a Ctrl-C in a sweep's first second); the command hears
+it and ends its processes, the fork server included. ``spawn`` is the
 ``spawn`` module of the multiprocessing package the fork server belongs to (the standard
 library's, or ``multiprocess``'s, which Dash's job manager uses).
 """

@@ -6,12 +6,18 @@ starts its first chunk at once instead of importing all of that and loading the 
 beside them). Like a script, an entry point: nothing imports it.
 """
 
-import multiprocessing.spawn
+import signal
 
-import core.experiments.cells  # noqa: F401  (what the workers unpickle a chunk's function from)
-from core.config import RunConfig
-from core.engine.forkserver import load_main
-from core.experiments.stability import run_stability
+# before the imports: a Ctrl-C meant for the command (core.engine.forkserver) is not this process's
+_SIGINT = signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+import multiprocessing.spawn  # noqa: E402
+
+import core.experiments.cells  # noqa: E402, F401  (what the workers unpickle a chunk's function from)
+from core.config import RunConfig  # noqa: E402
+from core.engine.forkserver import load_main  # noqa: E402
+from core.experiments.stability import run_stability  # noqa: E402
 
 load_main(multiprocessing.spawn)
 run_stability(RunConfig(n_steps=2, n_perturbations=1), threads=1)  # the kernels, compiled or loaded
+signal.signal(signal.SIGINT, _SIGINT)

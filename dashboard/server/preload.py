@@ -5,10 +5,16 @@ there (after the server's main script, :func:`core.engine.forkserver.load_main`)
 entry point, like a script, and nothing else imports it.
 """
 
-import multiprocess.spawn
+import signal
 
-from core.engine.forkserver import load_main
-from dashboard.server.worker import warm_up
+# before the imports: a Ctrl-C meant for the server (core.engine.forkserver) is not this process's
+_SIGINT = signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+import multiprocess.spawn  # noqa: E402
+
+from core.engine.forkserver import load_main  # noqa: E402
+from dashboard.server.worker import warm_up  # noqa: E402
 
 load_main(multiprocess.spawn)
 warm_up()
+signal.signal(signal.SIGINT, _SIGINT)

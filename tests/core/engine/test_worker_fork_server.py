@@ -85,3 +85,50 @@ def test_a_submit_that_fails_is_raised_and_the_pool_ended():
     with pytest.raises(RuntimeError, match="the pool broke"):
         _on_pool(Broken(), lambda c: c, [0, 1], lambda i, r: True, lambda: True, stop=lambda: ended.append(1))
     assert ended == [1]
+
+
+INTERRUPTED = """
+import os, sys, time
+from pathlib import Path
+sys.path.insert(0, {root!r})
+folder = Path({folder!r})
+if __name__ == "__mp_main__":  # the workers' fork server loading this script (its preload)
+    (folder / "preloading").write_text(str(os.getpid()))
+    deadline = time.monotonic() + 120
+    while not (folder / "go").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+def chunk(i):
+    return os.getpid()
+
+if __name__ == "__main__":
+    from core.engine.parallel import map_chunks
+
+    results, cancelled = map_chunks(chunk, list(range(4)), workers=2)
+    assert not cancelled and any(pid != os.getpid() for pid in results)
+    print("chunks done")
+"""
+
+
+def test_a_ctrl_c_during_the_preload_does_not_kill_the_fork_server(tmp_path):
+    """A terminal sends Ctrl-C to the whole process group: the command decides what to do with
+    it. The workers' fork server, still loading, used to die with a KeyboardInterrupt traceback."""
+    import os
+    import signal
+    import time
+
+    path = tmp_path / "sweep.py"
+    path.write_text(textwrap.dedent(INTERRUPTED.format(root=str(ROOT), folder=str(tmp_path))))
+    script = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "preloading").exists():
+            assert time.monotonic() < deadline and script.poll() is None, "the fork server never loaded the script"
+            time.sleep(0.02)
+        os.kill(int((tmp_path / "preloading").read_text()), signal.SIGINT)
+        (tmp_path / "go").touch()
+        out, err = script.communicate(timeout=300)
+    finally:
+        script.kill()
+    assert script.returncode == 0 and "chunks done" in out, err
+    assert "KeyboardInterrupt" not in err

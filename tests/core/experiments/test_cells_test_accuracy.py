@@ -78,3 +78,27 @@ def test_cells_test_accuracy_equals_each_run_scored_every_step(name, scale):
             want[k, at:] = np.nan
     assert np.isfinite(want[:, :2]).all()
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("with_leading", [False, True], ids=["plain", "leading exponent carried"])
+@pytest.mark.parametrize("name", ["tanh", "relu, two layers", "digits"])
+def test_descend_through_the_reusing_form_gives_the_same_cells(name, with_leading, monkeypatch):
+    """descend calls the objective through ``_WithTestAccuracy.reusing`` (arrays kept across
+    steps): every result of the cells is the one a call a step gives, bit for bit, diverging
+    rows (eta 400) included."""
+    config = dataclasses.replace(CONFIGS[name], n_perturbations=2)
+    data = dataset_for(config, None)
+    used = []
+    real = _WithTestAccuracy.reusing
+    monkeypatch.setattr(_WithTestAccuracy, "reusing", lambda self, k: used.append(k) or real(self, k))
+
+    def train():
+        return train_cells(config, data, ETAS, np.arange(4), eps=np.array([1e-6]), n_copies=2, workers=1,
+                           with_leading=with_leading)  # fmt: skip
+
+    reused = train()
+    assert used, "descend did not take the reusing form"
+    monkeypatch.setattr(_WithTestAccuracy, "reusing", None)  # descend then calls the wrapper each step
+    called = train()
+    for field in dataclasses.fields(reused):
+        np.testing.assert_array_equal(getattr(reused, field.name), getattr(called, field.name), err_msg=field.name)
