@@ -27,36 +27,54 @@ import contextlib
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from types import ModuleType
 
 log = logging.getLogger(__name__)
 
-MAIN_ENV = "WSD_FORKSERVER_MAIN"  # the main script's place, for a fork server's start only
-MAIN_KEYS = ("init_main_from_name", "init_main_from_path")  # of spawn.get_preparation_data
+MAIN_ENV = "WSD_FORKSERVER_MAIN"  # the main script and its setting, for a fork server's start only
+# of spawn.get_preparation_data: what each process set up before it ran the script (its argv, its
+# import path, its working directory: a script's top level may read them), then the script
+PREPARED_KEYS = ("sys_argv", "sys_path", "dir", "orig_dir", "init_main_from_name", "init_main_from_path")
 
 
 def start_with_main(spawn: ModuleType, ensure_running: Callable[[], None]) -> None:
     """``ensure_running()`` (a fork server's start; nothing if it runs already) with this
-    process's main script handed over to the fork server, whose preload calls :func:`load_main`."""
+    process's main script and its setting handed over to the fork server, whose preload calls
+    :func:`load_main`."""
     data = spawn.get_preparation_data("main")
-    with _environment(MAIN_ENV, json.dumps({key: data[key] for key in MAIN_KEYS if key in data})):
+    with _environment(MAIN_ENV, json.dumps({key: data[key] for key in PREPARED_KEYS if key in data})):
         ensure_running()
 
 
 def load_main(spawn: ModuleType) -> None:
     """In a fork server's preload: load the parent's main script as each process started from
-    here would, so that they find it loaded and do not run it again. A script that fails here
-    fails in each process too, as before, where its error reaches the job that started it."""
-    main = json.loads(os.environ.pop(MAIN_ENV, "{}"))
+    here would (with the parent's argv, import path and working directory, and no stdin), so
+    that they find it loaded and do not run it again. A script that fails to load here is only
+    logged: the processes then load it themselves, as before, and fail or not as they did."""
+    prepared = json.loads(os.environ.pop(MAIN_ENV, "{}"))
+    if not any(key in prepared for key in PREPARED_KEYS[-2:]):
+        return  # an interactive session, python -c: no script to load
+    _no_stdin()
     current = spawn.process.current_process()
     current._inheriting = True  # as the standard library's own preload of "__main__" sets it
     try:
-        spawn.prepare({key: main[key] for key in MAIN_KEYS if key in main})
-    except Exception:
-        log.exception("the fork server could not load the main script %s", main)
+        spawn.prepare({key: prepared[key] for key in PREPARED_KEYS if key in prepared})
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # SystemExit too (a script's argparse): the fork server must live on
+        log.exception("the fork server could not load the main script %s", prepared.get("init_main_from_path"))
     finally:
         del current._inheriting
+
+
+def _no_stdin() -> None:
+    """stdin at the null device, as a process started from a fork server has it (and the fork
+    server itself once its preload is done): a script reading stdin as it loads gets nothing."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdin.close()
+    sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 (the process's stdin, open for its life)
 
 
 @contextlib.contextmanager

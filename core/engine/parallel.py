@@ -294,14 +294,24 @@ def _on_pool(
         completed = finished(0, fn(chunks[0]))
         completed = _gather(submitter.sent(), finished, still_wanted) if completed else False
     except BaseException:
-        submitter.stop()  # its last submit returns first: no process it started outlives end()
-        end()
+        _stop_then(submitter, end)
         raise
     if not completed:
-        submitter.stop()
-        _cancel(submitter.pending)
-        end()
+        _stop_then(submitter, end, submitter.pending)
     return not completed
+
+
+def _stop_then(submitter: _Submitter, end: Callable[[], None], pending: dict[Future[Any], int] | None = None) -> None:
+    """Stop ``submitter``, then cancel ``pending`` and ``end`` the pool, even if a second Ctrl-C
+    interrupts the wait. The wait: a submit under way returns first, so that no process it
+    starts outlives ``end``; in a new pool's first second that is the rest of its fork server's
+    preload (~1 s here, the main script and the engine), by which Ctrl-C is that much slower."""
+    try:
+        submitter.stop()
+    finally:
+        if pending:
+            _cancel(pending)
+        end()
 
 
 class _Submitter(threading.Thread):

@@ -10,14 +10,15 @@ import signal
 
 # before the imports: a Ctrl-C meant for the command (core.engine.forkserver) is not this process's
 _SIGINT = signal.signal(signal.SIGINT, signal.SIG_IGN)
+try:
+    import multiprocessing.spawn
 
-import multiprocessing.spawn  # noqa: E402
+    import core.experiments.cells  # noqa: F401  (what the workers unpickle a chunk's function from)
+    from core.config import RunConfig
+    from core.engine.forkserver import load_main
+    from core.experiments.stability import run_stability
 
-import core.experiments.cells  # noqa: E402, F401  (what the workers unpickle a chunk's function from)
-from core.config import RunConfig  # noqa: E402
-from core.engine.forkserver import load_main  # noqa: E402
-from core.experiments.stability import run_stability  # noqa: E402
-
-load_main(multiprocessing.spawn)
-run_stability(RunConfig(n_steps=2, n_perturbations=1), threads=1)  # the kernels, compiled or loaded
-signal.signal(signal.SIGINT, _SIGINT)
+    load_main(multiprocessing.spawn)
+    run_stability(RunConfig(n_steps=2, n_perturbations=1), threads=1)  # the kernels, compiled or loaded
+finally:
+    signal.signal(signal.SIGINT, _SIGINT)

@@ -170,9 +170,10 @@ def map_cost(
     """The estimated time of a map here: its kind's estimate (core.experiments.map_kinds, the
     model the CLI uses too; a setting map's each setting value ``ys`` with its own network, its
     copies only for the FTLE), and the live figures its page is sent (the kind's figure,
-    dashboard.state.map_kinds, drawn from the partial result). Their process is busy ``busy``
-    (at most 1 / (1 + REPORT_PAUSE)) of a core beside ``workers`` that compute, so on fewer
-    cores than ``workers + busy`` the job takes (workers + busy) / cores as long. ValueError names a
+    dashboard.state.map_kinds, drawn from the partial result, each followed by a pause of
+    LIVE_SECONDS or REPORT_PAUSE times its own time). Their process is busy ``busy`` (at most
+    1 / (1 + REPORT_PAUSE)) of a core beside ``workers`` that compute, so on fewer cores than
+    ``workers + busy`` the job takes (workers + busy) / cores as long. ValueError names a
     setting value the run cannot take (a batch above the training rows)."""
     core_kind, net = map_kind(kind), network_of(config)
     copies, groups = MAP_COPIES, None
@@ -184,7 +185,7 @@ def map_cost(
         net, n_etas, n_ys, n_inits, copies, config.n_steps, rate, workers, value=value, groups=groups
     )
     figure = MAP_VIEWS[kind].live_seconds * REFERENCE_RATE / rate
-    busy = min(1.0 / (1.0 + REPORT_PAUSE), figure / LIVE_SECONDS)
+    busy = figure / (figure + max(LIVE_SECONDS, REPORT_PAUSE * figure))  # a figure, then its pause
     factor = max(1.0, (estimate.workers + busy) / default_workers())
     return dataclasses.replace(estimate, seconds=estimate.seconds * factor)
 

@@ -9,12 +9,13 @@ import signal
 
 # before the imports: a Ctrl-C meant for the server (core.engine.forkserver) is not this process's
 _SIGINT = signal.signal(signal.SIGINT, signal.SIG_IGN)
+try:
+    import multiprocess.spawn
 
-import multiprocess.spawn  # noqa: E402
+    from core.engine.forkserver import load_main
+    from dashboard.server.worker import warm_up
 
-from core.engine.forkserver import load_main  # noqa: E402
-from dashboard.server.worker import warm_up  # noqa: E402
-
-load_main(multiprocess.spawn)
-warm_up()
-signal.signal(signal.SIGINT, _SIGINT)
+    load_main(multiprocess.spawn)
+    warm_up()
+finally:
+    signal.signal(signal.SIGINT, _SIGINT)

@@ -75,3 +75,31 @@ def test_curves_not_done_get_the_fit_of_a_curve_of_nan(n_points):
     """Shorter than every window (5 points) or not: as fit_ftle answers a NaN curve."""
     nan = np.full((4, n_points), np.nan)
     _assert_same(FitMemo()(nan, np.zeros(4, dtype=bool)), fit_ftle(nan))
+
+
+def _counting_fits(monkeypatch):
+    """The curves FitMemo hands to fit_ftle, call by call (the jobs' own fit_ftle is not counted)."""
+    fitted = []
+    real = lyapunov.fit_ftle
+    monkeypatch.setattr(lyapunov, "fit_ftle", lambda curves, config: fitted.append(len(curves)) or real(curves, config))
+    return fitted
+
+
+def test_a_sweep_with_live_results_fits_each_cell_once(monkeypatch):
+    fitted, updates = _counting_fits(monkeypatch), []
+    run_sweep(RunConfig(n_steps=100, n_perturbations=2), [0.1, 1.0, 4.0], 8, workers=1,
+              on_progress=lambda done, total, partial: updates.append(partial.summary()) or True)  # fmt: skip
+    assert len(updates) > 2 and sum(fitted) == 3 * 8  # every cell, each once, over the partial results
+
+
+@pytest.mark.parametrize(("kind", "ys", "curves_per_cell"), [("eta-eps", [1e-8, 1e-6], 2), ("eta-width", [4, 8], 1)])
+def test_a_map_with_live_results_fits_each_curve_once(monkeypatch, kind, ys, curves_per_cell):
+    """The eta x eps map's curves (a cell's at each eps) and a setting map's FTLE (a memo for
+    each setting value's cells)."""
+    from core.experiments.maps import run_map
+
+    fitted, updates = _counting_fits(monkeypatch), []
+    run_map(kind, RunConfig(n_steps=100, n_perturbations=2), [0.1, 1.0, 4.0], ys, n_inits=3, workers=1,
+            on_progress=lambda done, total, partial: updates.append(done) or True)  # fmt: skip
+    cells = 3 * 3 * (len(ys) if kind == "eta-width" else 1)
+    assert len(updates) > 2 and sum(fitted) == cells * curves_per_cell

@@ -93,7 +93,8 @@ from pathlib import Path
 sys.path.insert(0, {root!r})
 folder = Path({folder!r})
 if __name__ == "__mp_main__":  # the workers' fork server loading this script (its preload)
-    (folder / "preloading").write_text(str(os.getpid()))
+    (folder / "preloading.tmp").write_text(str(os.getpid()))
+    (folder / "preloading.tmp").rename(folder / "preloading")  # whole, as the test reads it
     deadline = time.monotonic() + 120
     while not (folder / "go").exists() and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -132,3 +133,31 @@ def test_a_ctrl_c_during_the_preload_does_not_kill_the_fork_server(tmp_path):
         script.kill()
     assert script.returncode == 0 and "chunks done" in out, err
     assert "KeyboardInterrupt" not in err
+
+
+ARGUMENTS = """
+import os, sys
+sys.path.insert(0, {root!r})
+SCALE = int(sys.argv[1])  # read at the top level, as a script's argparse does
+
+def chunk(i):
+    return os.getpid(), i * SCALE
+
+if __name__ == "__main__":
+    from core.engine.parallel import map_chunks
+
+    results, _ = map_chunks(chunk, list(range(6)), workers=2)
+    assert any(pid != os.getpid() for pid, _ in results), "no chunk ran on a worker"
+    print([value for _, value in results])
+"""
+
+
+def test_the_script_loads_in_the_fork_server_with_the_commands_arguments(tmp_path):
+    """The fork server loads the script with the command's argv (and import path, directory):
+    a top-level setting read from the command line is the command's in every worker."""
+    path = tmp_path / "scaled.py"
+    path.write_text(textwrap.dedent(ARGUMENTS.format(root=str(ROOT))))
+    done = subprocess.run([sys.executable, str(path), "3"], capture_output=True, text=True, timeout=300, cwd="/")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[0] == "[0, 3, 6, 9, 12, 15]"
+    assert "could not load the main script" not in done.stderr

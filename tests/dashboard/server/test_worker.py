@@ -51,7 +51,8 @@ def test_a_ctrl_c_while_the_fork_server_loads_leaves_it_serving(tmp_path):
         "def job():",
         'if __name__ == "__mp_main__":  # the fork server loading this script\n'
         "    import time, pathlib\n"
-        f"    pathlib.Path({str(tmp_path / 'loading')!r}).write_text(str(os.getpid()))\n"
+        f"    pathlib.Path({str(tmp_path / 'loading.tmp')!r}).write_text(str(os.getpid()))\n"
+        f"    pathlib.Path({str(tmp_path / 'loading.tmp')!r}).rename({str(tmp_path / 'loading')!r})\n"
         f"    while not pathlib.Path({str(tmp_path / 'go')!r}).exists():\n"
         "        time.sleep(0.02)\n\n"
         "def job():",

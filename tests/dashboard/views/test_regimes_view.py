@@ -271,8 +271,16 @@ def test_a_map_in_the_app_pays_for_its_live_figures(monkeypatch):
     config = plans.map_config(VALUES, {**MAPS, "map_steps": 500})
     bare = MAP_KINDS["eta"].estimate(rules.network_of(config), 25, 0, 20, plans.MAP_COPIES, 500, 200_000.0, 2)
     strip = plans.map_cost("eta", config, 25, 0, 20, 200_000.0, 2)
-    # the strip's figure, 0.15 s at the reference rate, every 0.5 s: capped at a quarter of a core
-    assert strip.seconds == pytest.approx(bare.seconds * (2 + 1 / (1 + REPORT_PAUSE)) / 2, rel=1e-12)
+    # the strip's figure, 0.15 s at the reference rate, then a pause of 0.5 s (3 x 0.15 is less)
+    assert strip.seconds == pytest.approx(bare.seconds * (2 + 0.15 / 0.65) / 2, rel=1e-12)
+    heatmap = plans.map_cost("eta-eps", config, 25, 6, 4, 200_000.0, 2)  # 0.03 s, then 0.5 s
+    bare_heatmap = MAP_KINDS["eta-eps"].estimate(
+        rules.network_of(config), 25, 6, 4, plans.MAP_COPIES, 500, 200_000.0, 2
+    )
+    assert heatmap.seconds == pytest.approx(bare_heatmap.seconds * (2 + 0.03 / 0.53) / 2, rel=1e-12)
+    slow = plans.map_cost("eta", config, 25, 0, 20, 50_000.0, 2)  # a figure of 0.6 s here: then 3 x 0.6 s
+    bare_slow = MAP_KINDS["eta"].estimate(rules.network_of(config), 25, 0, 20, plans.MAP_COPIES, 500, 50_000.0, 2)
+    assert slow.seconds == pytest.approx(bare_slow.seconds * (2 + 1 / (1 + REPORT_PAUSE)) / 2, rel=1e-12)
     assert strip.training == bare.training and strip.trajectory_steps == bare.trajectory_steps
     one = plans.map_cost("eta", config, 25, 0, 20, 200_000.0, 1)  # one worker: the other core is free
     assert one.seconds == MAP_KINDS["eta"].estimate(rules.network_of(config), 25, 0, 20, 5, 500, 200_000.0, 1).seconds
