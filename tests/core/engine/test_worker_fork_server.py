@@ -11,15 +11,11 @@ from pathlib import Path
 import pytest
 
 from core.engine.parallel import _on_pool
+from tests.forkservers import ctrl_c_while_loading, runs_of, waiting_while_loaded
 
 ROOT = Path(__file__).resolve().parents[3]
 
 SCRIPT = """
-import os, sys
-sys.path.insert(0, {root!r})
-with open({log!r}, "a") as log:  # each process that runs this script, once
-    log.write(f"{{os.getpid()}}\\n")
-
 def chunk(i):
     return os.getpid(), sys.modules["__main__"].__file__, "core.experiments.cells" in sys.modules
 
@@ -30,19 +26,15 @@ if __name__ == "__main__":
     assert not cancelled
     workers = [r for r in results if r[0] != os.getpid()]
     assert workers, "no chunk ran on a worker"
-    assert all(main == {path!r} for _, main, _ in results)  # the script, as the workers inherited it
+    assert all(main == {path} for _, main, _ in results)  # the script, as the workers inherited it
     assert all(engine for _, _, engine in workers)  # loaded before the fork: the preload's
     print("chunks done")
 """
 
 
 def test_workers_run_neither_the_main_script_nor_the_engines_imports_again(tmp_path):
-    log, path = tmp_path / "ran.txt", tmp_path / "sweep.py"
-    path.write_text(textwrap.dedent(SCRIPT.format(root=str(ROOT), log=str(log), path=str(path))))
-    done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0 and "chunks done" in done.stdout, done.stderr
     # the script itself and the workers' fork server; before, each worker ran it again too
-    assert len(log.read_text().split()) == 2
+    assert runs_of(SCRIPT, tmp_path, "chunks done") == 2
 
 
 class SlowStartPool:
@@ -88,17 +80,9 @@ def test_a_submit_that_fails_is_raised_and_the_pool_ended():
 
 
 INTERRUPTED = """
-import os, sys, time
-from pathlib import Path
+import os, sys
 sys.path.insert(0, {root!r})
-folder = Path({folder!r})
-if __name__ == "__mp_main__":  # the workers' fork server loading this script (its preload)
-    (folder / "preloading.tmp").write_text(str(os.getpid()))
-    (folder / "preloading.tmp").rename(folder / "preloading")  # whole, as the test reads it
-    deadline = time.monotonic() + 120
-    while not (folder / "go").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-
+{waiting}
 def chunk(i):
     return os.getpid()
 
@@ -114,25 +98,11 @@ if __name__ == "__main__":
 def test_a_ctrl_c_during_the_preload_does_not_kill_the_fork_server(tmp_path):
     """A terminal sends Ctrl-C to the whole process group: the command decides what to do with
     it. The workers' fork server, still loading, used to die with a KeyboardInterrupt traceback."""
-    import os
-    import signal
-    import time
-
     path = tmp_path / "sweep.py"
-    path.write_text(textwrap.dedent(INTERRUPTED.format(root=str(ROOT), folder=str(tmp_path))))
-    script = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not (tmp_path / "preloading").exists():
-            assert time.monotonic() < deadline and script.poll() is None, "the fork server never loaded the script"
-            time.sleep(0.02)
-        os.kill(int((tmp_path / "preloading").read_text()), signal.SIGINT)
-        (tmp_path / "go").touch()
-        out, err = script.communicate(timeout=300)
-    finally:
-        script.kill()
-    assert script.returncode == 0 and "chunks done" in out, err
-    assert "KeyboardInterrupt" not in err
+    path.write_text(INTERRUPTED.format(root=str(ROOT), waiting=waiting_while_loaded(tmp_path)))
+    done = ctrl_c_while_loading(path, tmp_path)
+    assert done.returncode == 0 and "chunks done" in done.stdout, done.stderr
+    assert "KeyboardInterrupt" not in done.stderr
 
 
 ARGUMENTS = """
