@@ -283,15 +283,20 @@ def _on_pool(
 ) -> bool:
     """Chunk 0 here, the others on ``pool``; whether the job was cancelled. Cancelled or
     failed (Ctrl-C, SIGTERM: cli.py), the pool's processes are ended at once (``stop``, default
-    :func:`_stop_workers`): no worker computes on for nobody, and none is left running."""
+    :func:`_stop_workers`): no worker computes on for nobody, and none is left running.
+
+    Chunk 0 is computed here while the others go out: the first result comes at once (a live
+    map draws its first cells), and no core stays idle. A new pool's first submit waits while
+    its fork server loads the main script and the engine (~1 s here, ~1.2 s under the app's
+    imports); until it returns, this thread goes on with the next chunks not yet sent (a
+    chunk's numbers do not depend on the process that computes it)."""
     end = stop if stop is not None else functools.partial(_stop_workers, pool)
-    # chunk 0 here while the others go out (a new pool's first submits wait ~1 s while its fork
-    # server loads the engine): the first result comes that much sooner (a live map draws its
-    # first cells), and no core stays idle
     submitter = _Submitter(pool, fn, chunks)
     submitter.start()
     try:
         completed = finished(0, fn(chunks[0]))
+        while completed and not submitter.first_sent.is_set() and (i := submitter.take()) is not None:
+            completed = finished(i, fn(chunks[i]))
         completed = _gather(submitter.sent(), finished, still_wanted) if completed else False
     except BaseException:
         _stop_then(submitter, end)
@@ -315,7 +320,8 @@ def _stop_then(submitter: _Submitter, end: Callable[[], None], pending: dict[Fut
 
 
 class _Submitter(threading.Thread):
-    """Submits chunks 1, 2, ... to the pool, beside chunk 0 computed in the calling thread.
+    """Submits chunks 1, 2, ... to the pool, beside the calling thread, which computes chunk 0
+    and, until the first submit has returned, takes the next chunks not yet sent (``take``).
     A new pool's submit starts a worker, which waits for the workers' fork server (it loads
     the main script and the engine first: ~1 s, WORKER_PRELOAD)."""
 
@@ -325,15 +331,26 @@ class _Submitter(threading.Thread):
         self.pending: dict[Future[Any], int] = {}
         self.error: BaseException | None = None
         self.stopping = False
+        self.first_sent = threading.Event()  # the pool has taken a chunk: its workers run
+        self._next, self._lock = 1, threading.Lock()
+
+    def take(self) -> int | None:
+        """The next chunk not yet sent or taken, now the taker's; None once there is none."""
+        with self._lock:
+            if self.stopping or self._next >= len(self.chunks):
+                return None
+            self._next += 1
+            return self._next - 1
 
     def run(self) -> None:
         try:
-            for i in range(1, len(self.chunks)):
-                if self.stopping:
-                    return
+            while (i := self.take()) is not None:
                 self.pending[self.pool.submit(self.fn, self.chunks[i])] = i
+                self.first_sent.set()
         except BaseException as exc:  # the pool broke or was shut down: the caller raises it
             self.error = exc
+        finally:
+            self.first_sent.set()
 
     def sent(self) -> dict[Future[Any], int]:
         """Every chunk's future, once all are submitted (the submits' error raised here)."""

@@ -68,6 +68,34 @@ def test_chunk_0_is_computed_here_while_the_first_submit_waits():
     assert cancelled is False and pool.waited_for_chunk_0 is True and sorted(got) == [0, 1, 2]
 
 
+def test_while_the_first_submit_waits_this_process_takes_the_next_chunks():
+    """A new pool's workers start ~1 s late (their fork server loads first): meanwhile the
+    calling process computes the chunks not yet sent, each chunk once, here or on the pool."""
+    here, sent, two_here = [], [], threading.Event()
+
+    class LatePool:
+        def submit(self, fn, chunk):
+            if not sent:
+                assert two_here.wait(60), "the caller did not go on while the first submit waited"
+            sent.append(chunk)
+            future = Future()
+            future.set_result(chunk)
+            return future
+
+    def fn(chunk):
+        here.append(chunk)
+        if len(here) == 2:
+            two_here.set()
+        return chunk
+
+    got = []
+    cancelled = _on_pool(LatePool(), fn, list(range(6)), lambda i, r: got.append(i) or True, lambda: True,
+                         stop=lambda: None)  # fmt: skip
+    assert cancelled is False and sorted(got) == list(range(6))
+    assert here[:2] == [0, 2] and sent[0] == 1  # chunk 1 went out first; this process took 0, then 2
+    assert sorted(here + sent) == list(range(6))  # each chunk once
+
+
 def test_a_submit_that_fails_is_raised_and_the_pool_ended():
     class Broken:
         def submit(self, fn, chunk):
