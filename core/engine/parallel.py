@@ -332,7 +332,9 @@ class _Submitter(threading.Thread):
         self.error: BaseException | None = None
         self.stopping = False
         self.first_sent = threading.Event()  # the pool has taken a chunk: its workers run
-        self._next, self._lock = 1, threading.Lock()
+        # chunk 1 is the pool's whatever the threads' timing (the caller takes from chunk 2)
+        self._first = 1 if len(chunks) > 1 else None
+        self._next, self._lock = 2, threading.Lock()
 
     def take(self) -> int | None:
         """The next chunk not yet sent or taken, now the taker's; None once there is none."""
@@ -344,9 +346,11 @@ class _Submitter(threading.Thread):
 
     def run(self) -> None:
         try:
-            while (i := self.take()) is not None:
+            i = self._first
+            while i is not None and not self.stopping:
                 self.pending[self.pool.submit(self.fn, self.chunks[i])] = i
                 self.first_sent.set()
+                i = self.take()
         except BaseException as exc:  # the pool broke or was shut down: the caller raises it
             self.error = exc
         finally:

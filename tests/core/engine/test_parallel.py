@@ -198,8 +198,8 @@ def _pid(_: object) -> int:
 
 def test_the_calls_inside_shared_workers_run_on_one_set_of_processes_ended_with_the_block(pools):
     """Two map_chunks in the block: one pool, its processes computing the chunks of both (chunk 0
-    of each here, and of the first call those this process took while the new pool's workers
-    started), ended when the block ends. Outside the block, each call starts its own."""
+    of each here, and any this process took while the pool's first submit had not returned),
+    ended when the block ends. Outside the block, each call starts its own."""
     import os
 
     import psutil
@@ -211,7 +211,6 @@ def test_the_calls_inside_shared_workers_run_on_one_set_of_processes_ended_with_
         second, _ = map_chunks(_pid, range(6), workers=2)
     assert len(pools) == 1 and 1 <= len(processes) <= 2
     assert first[0] == second[0] == os.getpid()
-    assert os.getpid() not in second[1:]  # the pool's workers were running: the others went to them
     assert set(first[1:]) | set(second[1:]) <= {p.pid for p in processes} | {os.getpid()}
     assert (set(first[1:]) | set(second[1:])) & {p.pid for p in processes}  # the workers computed
     _, alive = psutil.wait_procs(processes, timeout=15)
