@@ -332,9 +332,8 @@ class _Submitter(threading.Thread):
         self.error: BaseException | None = None
         self.stopping = False
         self.first_sent = threading.Event()  # the pool has taken a chunk: its workers run
-        # chunk 1 is the pool's whatever the threads' timing (the caller takes from chunk 2)
-        self._first = 1 if len(chunks) > 1 else None
-        self._next, self._lock = 2, threading.Lock()
+        self._next, self._lock = 1, threading.Lock()
+        self._first = self.take()  # chunk 1 is the pool's whatever the threads' timing
 
     def take(self) -> int | None:
         """The next chunk not yet sent or taken, now the taker's; None once there is none."""

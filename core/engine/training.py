@@ -266,7 +266,7 @@ def descend(
 
     rec = _Records(theta, n_steps, every, reference, eta, norm)
     state = optimizer.state(*theta.shape)
-    full, batch_gradient = _reusing(objective, k), _BatchGradients(k)
+    full, batch_gradient = reusing_form(objective, k), _BatchGradients(k)
     with threadpool_limits(limits=1, user_api="blas"):
         for t in range(n_steps):
             loss, grad, accuracy = full(theta)
@@ -282,7 +282,7 @@ def descend(
         return rec.finish(theta, n_steps, objective)
 
 
-def _reusing(objective: Objective, n_rows: int) -> Objective:
+def reusing_form(objective: Objective, n_rows: int) -> Objective:
     """``objective`` in its form that returns the same arrays every call, overwritten by the
     next (``Objective.reusing``), if it has one; else itself. Each step is done with its
     results (recorded, the step taken) before the next call."""
@@ -292,7 +292,7 @@ def _reusing(objective: Objective, n_rows: int) -> Objective:
 
 
 class _BatchGradients:
-    """The gradient of each step's mini-batch loss, through :func:`_reusing` made once per
+    """The gradient of each step's mini-batch loss, through :func:`reusing_form` made once per
     objective (``MiniBatches.at`` returns the same one for every batch of a size)."""
 
     def __init__(self, n_rows: int) -> None:
@@ -302,7 +302,7 @@ class _BatchGradients:
     def __call__(self, objective: Objective, theta: FloatArray) -> FloatArray:
         """(K, P) gradient of ``objective`` at theta (K, P)."""
         if self.last is None or self.last[0] is not objective:
-            self.last = (objective, _reusing(objective, self.n_rows))
+            self.last = (objective, reusing_form(objective, self.n_rows))
         return self.last[1](theta)[1]
 
 

@@ -40,7 +40,7 @@ from core.data import Dataset
 from core.engine.model import MLP
 from core.engine.parallel import chosen_executor, default_workers, map_chunks
 from core.engine.perturb import shared_reference_batch
-from core.engine.training import NEVER, Objective, check_memory, descend, descend_bytes
+from core.engine.training import NEVER, Objective, check_memory, descend, descend_bytes, reusing_form
 from core.experiments.stability import batches_for, check_theta0, network_for, start_and_directions
 from core.validate import check_float, check_int
 
@@ -147,8 +147,7 @@ class _WithTestAccuracy:
         across calls (descend's, each step; if it has one), the reference rows kept as by a call.
         A chunk's step, CPU time, alternating (docs/performance.md): one cell 19.5-20.8 ->
         17.6-18.1 us, 32 one-network cells (an eta x seed chunk) 472-501 -> 436-461 us."""
-        reusing = getattr(self.objective, "reusing", None)
-        step = self.objective if reusing is None else reusing(n_rows)
+        step = reusing_form(self.objective, n_rows)
 
         def objective(theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
             self._keep(theta)

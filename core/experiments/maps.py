@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from core.analysis.lyapunov import FitMemo, fit_ftle
+from core.analysis.lyapunov import FitMemo
 from core.arrays import BoolArray, FloatArray, IntArray
 from core.config import MAX_SEED, FTLEConfig, RunConfig
 from core.data import Dataset
@@ -122,12 +122,11 @@ class MapResult:
 def _eta_eps_map(
     cells: CellResults, n_etas: int, n_inits: int, ftle_config: FTLEConfig, memo: FitMemo | None = None
 ) -> MapArrays:
-    """Cells (eta-major, then network) -> value, share, diverged, done, each (E, Y = n_eps). With
-    ``memo``, the curves of the cells done are fitted once over a job's partial results."""
-    if memo is None:
-        fits = fit_ftle(cells.mean_distance, ftle_config)  # (E G, Y)
-    else:
-        fits = memo(cells.mean_distance, np.broadcast_to(cells.done[:, None], cells.mean_distance.shape[:-1]))
+    """Cells (eta-major, then network) -> value, share, diverged, done, each (E, Y = n_eps).
+    ``memo``: the fits of the cells done, kept across a job's partial results (each curve fitted
+    once); without it, the cells done are fitted now."""
+    done_curves = np.broadcast_to(cells.done[:, None], cells.mean_distance.shape[:-1])
+    fits = (memo or FitMemo(ftle_config))(cells.mean_distance, done_curves)  # (E G, Y)
     shape = (n_etas, n_inits, -1)
     kept, slope = fits.kept.reshape(shape), fits.slope.reshape(shape)
     done = np.all(cells.done.reshape(n_etas, n_inits), axis=1)[:, None] & np.ones(kept.shape[-1], dtype=bool)

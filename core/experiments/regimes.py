@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from core.analysis.chaos import loss_increase_fraction
 from core.analysis.labels import chance_accuracy, majority, regime_labels
-from core.analysis.lyapunov import EnsembleStats, FitMemo, FTLEFit, ensemble_stats, fit_ftle
+from core.analysis.lyapunov import EnsembleStats, FitMemo, FTLEFit, ensemble_stats
 from core.arrays import BoolArray, FloatArray, IntArray, ScalarT
 from core.config import MAX_SEED, FTLEConfig, RunConfig
 from core.data import Dataset
@@ -70,7 +70,8 @@ class SweepResult:
     target_accuracy: float
     chance: float
     cells: CellResults
-    # the fits of the cells done so far, shared by a job's partial results (each cell fitted once)
+    # the fits of the cells done so far, shared by a job's partial results (each cell fitted once;
+    # None: fitted afresh)
     fits: FitMemo | None = field(default=None, repr=False)
 
     def _grid(self, values: npt.NDArray[ScalarT]) -> npt.NDArray[ScalarT]:
@@ -121,7 +122,7 @@ class SweepResult:
     def ftle(self) -> FTLEFit:
         """FTLEFit of shape (E, G): the best-window fit of ln<d(t)> of each network's copies."""
         curves = self._grid(self.cells.mean_distance[:, 0])
-        return fit_ftle(curves, self.ftle_config) if self.fits is None else self.fits(curves, self.done)
+        return (self.fits or FitMemo(self.ftle_config))(curves, self.done)
 
     @cached_property
     def separation(self) -> FloatArray:
