@@ -3,6 +3,7 @@ cell, and wait for a condition with a message that says what was awaited."""
 
 import time
 
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.keys import Keys
 
 # A click on the map graph at data coordinates (arguments[0], arguments[1]) of its main axes,
@@ -29,8 +30,17 @@ def type_over(dash_duo, control: str, text: str) -> None:
 
 
 def wait_until(condition, timeout: float, what: str) -> None:
-    """Until ``condition()`` holds; after ``timeout`` seconds, fail naming ``what``."""
+    """Until ``condition()`` holds; after ``timeout`` seconds, fail naming ``what``. An element
+    the page replaced while the condition read it (Dash re-rendering after a navigation) means
+    "not yet", as in Selenium's own waits: it failed a fresh-clone run once."""
     deadline = time.time() + timeout
-    while not condition():
+    while not _holds(condition):
         assert time.time() < deadline, f"timed out waiting for {what}"
         time.sleep(0.2)
+
+
+def _holds(condition) -> bool:
+    try:
+        return bool(condition())
+    except StaleElementReferenceException:
+        return False
