@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
+from threadpoolctl import threadpool_limits
 
 from core.analysis import rop
 from core.analysis.preconditioned import AdamPreconditioners
@@ -172,7 +173,8 @@ def sharpness(objective: Objective, theta: FloatArray, *, method: str = "auto") 
     if method == "auto":
         method = "exact" if theta.shape[1] <= EXACT_MAX_PARAMS else "lanczos"
     top = _exact_top if method == "exact" else _lanczos_top
-    return np.array([top(objective, row) for row in theta], dtype=np.float64)
+    with threadpool_limits(limits=1, user_api="blas"):  # eigvalsh of 83 x 83: 2-3x slower on two threads
+        return np.array([top(objective, row) for row in theta], dtype=np.float64)
 
 
 def preconditioned_sharpness(
@@ -194,9 +196,10 @@ def preconditioned_sharpness(
         method = "exact" if theta.shape[1] <= EXACT_MAX_PARAMS else "lanczos"
     top = _exact_top if method == "exact" else _lanczos_top
     values = np.full(len(theta), np.nan)
-    for k, (row, d) in enumerate(zip(theta, diagonal, strict=True)):
-        if np.isfinite(d).all() and (d > 0).all():
-            values[k] = top(objective, row, 1.0 / np.sqrt(d))
+    with threadpool_limits(limits=1, user_api="blas"):  # as in sharpness
+        for k, (row, d) in enumerate(zip(theta, diagonal, strict=True)):
+            if np.isfinite(d).all() and (d > 0).all():
+                values[k] = top(objective, row, 1.0 / np.sqrt(d))
     return values
 
 

@@ -305,17 +305,21 @@ def lyapunov_estimate(
 def _makespan(chunks: list[float], workers: int, start: float, local: bool) -> float:
     """Seconds until the last of ``chunks`` (seconds each, in a process alone) is done, as
     core.engine.parallel.map_chunks runs them: in this process for one worker or one chunk; else
-    locally chunk 0 here at once and the others on min(workers, n - 1) processes that compute
-    from ``start`` (an executor's processes from 0), each free process taking the next chunk,
-    at PARALLEL_SPEED while others compute beside it."""
+    locally chunk 0 here at once, then here the chunks after chunk 1 one by one until the
+    processes start at ``start``, and the others on min(workers, left) processes from ``start``
+    (an executor's processes from 0), each free process taking the next chunk; every process at
+    PARALLEL_SPEED while others compute beside it."""
     if workers == 1 or len(chunks) == 1:
         return sum(chunks)
     slow = 1.0 / PARALLEL_SPEED
-    first, rest, free = (
-        (chunks[0] * slow, chunks[1:], [start] * min(workers, len(chunks) - 1))
-        if local
-        else (0.0, chunks, [0.0] * workers)
-    )
+    if local:
+        first, taken = chunks[0] * slow, 2  # chunk 1 is always the processes' (core.engine.parallel)
+        while first < start and taken < len(chunks):
+            first, taken = first + chunks[taken] * slow, taken + 1
+        rest = [chunks[1], *chunks[taken:]]
+        free = [start] * min(workers, len(rest))
+    else:
+        first, rest, free = 0.0, chunks, [0.0] * workers
     for seconds in rest:
         i = free.index(min(free))
         free[i] += seconds * slow

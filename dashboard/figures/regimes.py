@@ -11,6 +11,7 @@ Regime colours are the Okabe-Ito palette (safe for the common colour-vision defi
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -74,42 +75,58 @@ def regime_strip_figure(
     x = np.asarray(etas, dtype=np.float64)[order]
     col = {k: np.asarray(v, dtype=np.float64)[order] for k, v in table.items()}
     labels = [regimes[i] if isinstance(regimes[i], str) else None for i in order]  # pandas 3 writes NaN for None
+    text = wrap(title)
+    fig = go.Figure(_strip_frame(tuple(_panel_titles(target_accuracy)), text.count("<br>") + 1 if text else 0))
+    fig.layout.title.text = text  # the frame's is a stand-in of as many lines
+    _ftle_panel(fig, x, col)
+    _loss_panel(fig, x, col)
+    _steps_panel(fig, x, col)
+    _scatter(fig, x, col["loss_increase_fraction"], "loss-increasing steps", "#CC79A7", 4, "%{y:.0%}", showlegend=False)
+    _scatter(fig, x, col["sharpness_over_2_eta"], "sharpness / (2/η)", "#000000", 5, "%{y:.3g}", showlegend=False)
+    edges = log_edges(x) if x.size else x
+    _regime_bands(fig, edges, labels)
+    _regime_legend(fig, regime_text)
+    _strip_log_axes(fig, edges, col)
+    return fig
+
+
+@functools.lru_cache(maxsize=8)
+def _strip_frame(panel_titles: tuple[str, ...], title_lines: int) -> go.Figure:
+    """The strip without its data: panels, axis titles, the line at 2/eta, layout, under a
+    stand-in title of ``title_lines`` lines (the margins and legends follow the count). Made
+    once (~0.1 s of Plotly's updates: most of a figure that a live map draws at every
+    update; a job forked from the fork server finds it made by its warm-up), then copied;
+    never changed."""
     fig = make_subplots(
         rows=5,
         cols=1,
         shared_xaxes=True,
         vertical_spacing=0.07,  # each panel's eta tick labels, then the next panel's title
         row_heights=[0.24, 0.22, 0.18, 0.16, 0.2],
-        subplot_titles=_panel_titles(target_accuracy),
+        subplot_titles=panel_titles,
         specs=[[{"secondary_y": True}], [{"secondary_y": True}], [{}], [{}], [{}]],
     )
-    _ftle_panel(fig, x, col)
-    _loss_panel(fig, x, col)
-    _steps_panel(fig, x, col)
-    _scatter(fig, x, col["loss_increase_fraction"], "loss-increasing steps", "#CC79A7", 4, "%{y:.0%}", showlegend=False)
-    _scatter(fig, x, col["sharpness_over_2_eta"], "sharpness / (2/η)", "#000000", 5, "%{y:.3g}", showlegend=False)
     _two_over_eta_line(fig)
-    edges = log_edges(x) if x.size else x
-    _regime_bands(fig, edges, labels)
-    _regime_legend(fig, regime_text)
-    _strip_axes(fig, edges, col)
-    return _strip_layout(fig, title)
-
-
-def _strip_axes(fig: go.Figure, edges: np.ndarray, col: dict[str, np.ndarray]) -> None:
-    """The eta axis labelled on every panel (a projector shows one or two panels at a time),
-    decades only; the log y axes likewise."""
-    x_range = np.log10(edges[[0, -1]]).tolist() if edges.size else None
-    fig.update_xaxes(log_axis(edges, range=x_range), showticklabels=True)
+    fig.update_xaxes(showticklabels=True)  # the eta axis labelled on every panel: a projector shows one or two
     fig.update_xaxes(title_text="learning rate η", row=5, col=1)
     fig.update_yaxes(title_text="FTLE", row=1, col=1, secondary_y=False)
     fig.update_yaxes(title_text="kept", range=[0, 1.05], row=1, col=1, secondary_y=True)
-    fig.update_yaxes(log_axis(col["final_loss"], title_text="loss"), row=2, col=1, secondary_y=False)
+    fig.update_yaxes(title_text="loss", row=2, col=1, secondary_y=False)
     fig.update_yaxes(title_text="accuracy", range=[0, 1.05], row=2, col=1, secondary_y=True)
     fig.update_yaxes(title_text="iterations", rangemode="tozero", row=3, col=1)
     fig.update_yaxes(title_text="share", range=[0, 1.05], tickformat=".0%", row=4, col=1)
+    fig.update_yaxes(title_text="ratio", row=5, col=1)
+    return _strip_layout(fig, "<br>".join(["title"] * title_lines))
+
+
+def _strip_log_axes(fig: go.Figure, edges: np.ndarray, col: dict[str, np.ndarray]) -> None:
+    """The axes that follow the data: eta on every panel, decades only; loss and the
+    sharpness ratio likewise."""
+    x_range = np.log10(edges[[0, -1]]).tolist() if edges.size else None
+    fig.update_xaxes(log_axis(edges, range=x_range))
+    fig.update_yaxes(log_axis(col["final_loss"]), row=2, col=1, secondary_y=False)
     ratios = [*col["sharpness_over_2_eta"], 1.0]  # the dashed line at 1 is on the axis too
-    fig.update_yaxes(log_axis(ratios, title_text="ratio"), row=5, col=1)
+    fig.update_yaxes(log_axis(ratios), row=5, col=1)
 
 
 def _strip_layout(fig: go.Figure, title: str) -> go.Figure:

@@ -185,3 +185,35 @@ def test_a_product_at_weights_too_large_to_square_is_refused_without_a_warning()
     objective, theta = network(RunConfig())
     with pytest.raises(NonFiniteGradient):
         hessian_vector_product(objective, np.full_like(theta, 1e200), np.ones_like(theta))
+
+
+@pytest.mark.parametrize("which", ["sharpness", "preconditioned"])
+@pytest.mark.parametrize("method", ["exact", "lanczos"])
+def test_the_eigenvalue_solvers_run_blas_on_one_thread(monkeypatch, which, method):
+    # OpenBLAS on two threads took 2-3x as long on the 83 x 83 eigenproblems of a run's
+    # sharpness (measured in the run's job) and rounds differently: each solver call must see one
+    # BLAS thread, whatever the caller set
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from core.analysis import hessian as module
+
+    seen: list[set[int]] = []
+
+    def spying(solver):
+        def spy(*args, **kwargs):
+            seen.append({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
+            return solver(*args, **kwargs)
+
+        return spy
+
+    monkeypatch.setattr(module.np.linalg, "eigvalsh", spying(np.linalg.eigvalsh))
+    monkeypatch.setattr(module, "eigsh", spying(module.eigsh))
+    objective, theta = trained(RunConfig(learning_rate=1.0), 20)
+    rows = np.vstack([theta, theta])
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"} == {2}
+        if which == "sharpness":
+            sharpness(objective, rows, method=method)
+        else:
+            module.preconditioned_sharpness(objective, rows, np.ones_like(rows), method=method)
+    assert len(seen) == 2 and all(threads == {1} for threads in seen), seen

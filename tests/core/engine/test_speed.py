@@ -78,6 +78,10 @@ def test_the_makespan_follows_how_map_chunks_runs_them():
     assert speed._makespan([1.0, 2.0, 3.0], 1, 0.75, True) == 6.0  # in this process, one after another
     # two workers, locally: chunk 0 here at once, the other four on two processes from 0.75 s
     assert speed._makespan([0.5, 1, 1, 1, 1], 2, 0.75, True) == pytest.approx(0.75 + 2 * slow)
+    # chunk 0 done before the processes start: here it goes on with chunk 2 (chunk 1 is theirs),
+    # and they take chunks 1 and 3, one each
+    assert speed._makespan([0.2, 1, 1, 1], 2, 0.75, True) == pytest.approx(0.75 + slow)
+    assert speed._makespan([0.2, 0.1, 0.1, 0.1, 1], 2, 0.75, True) == pytest.approx(1.4 * slow)  # 2, 3 and 4 here
     assert speed._makespan([9.0, 1, 1], 2, 0.75, True) == pytest.approx(9 * slow)  # the first chunk can be last
     assert speed._makespan([1.0] * 4, 2, 0.75, False) == pytest.approx(2 * slow)  # an executor's run already
     assert speed._makespan([3.0], 2, 0.75, True) == 3.0  # one chunk: no processes started

@@ -173,6 +173,24 @@ def test_the_sharpness_panel_has_a_dashed_line_at_1_labelled_two_over_eta(sweep)
     assert fig.layout[sharp.yaxis.replace("y", "yaxis")].type == "log"
 
 
+@pytest.mark.parametrize("lines", [1, 3])
+def test_the_strips_frame_is_made_once_and_each_copy_is_its_own(sweep, lines):
+    """The panels and layout are made once and copied (a live map draws its strip at every
+    update): each figure has its own title, whatever the one the frame was made under, and a
+    change to one figure leaves the next as it was."""
+    summary, _ = sweep
+    first, second = ("Regimes of the learning rate " * lines).strip(), ("Another title " * (2 * lines)).strip()
+    fr._strip_frame.cache_clear()
+    alone = json.loads(strip_of(summary, title=first).to_json())
+    made = fr._strip_frame.cache_info().misses
+    other = strip_of(summary, title=second)
+    assert other.layout.title.text == fr.wrap(second) and first not in json.dumps(other.to_plotly_json())
+    other.update_layout(height=10, margin_t=1).data[0].update(y=[0, 0, 0])  # a caller's own copy
+    again = json.loads(strip_of(summary, title=first).to_json())
+    assert fr._strip_frame.cache_info().misses == made  # one frame for both titles (same line count)
+    assert again == alone
+
+
 def test_log_edges_are_geometric_midpoints_and_centre_every_cell_in_log_space():
     c = np.array([0.01, 0.1, 2.0, 3.0])
     edges = fm.log_edges(c)
