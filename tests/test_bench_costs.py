@@ -1,0 +1,23 @@
+"""``cli.py bench --costs``'s measurement of the workers' start (commands.bench_costs)."""
+
+import itertools
+
+from commands import bench_costs
+from core.engine import speed
+
+
+def test_the_pool_start_is_timed_to_the_first_result_of_a_worker(monkeypatch):
+    """Chunk 1 is always a worker's; chunks 0 and 2 may be computed in the calling process
+    while the workers start, and come first. Timing the second result to arrive (whichever chunk)
+    measured the calling process's own chunk 2: 0.01 s instead of ~0.7 s."""
+    clock = itertools.count(start=0.0, step=0.25)  # each reading a quarter second later
+    monkeypatch.setattr(bench_costs.time, "perf_counter", lambda: next(clock))
+
+    def map_chunks(fn, chunks, *, workers, on_result):
+        for i in (0, 2, 1):  # here, here, then the worker's
+            on_result(i, fn(chunks[i]))
+        return [], False
+
+    monkeypatch.setattr(bench_costs, "map_chunks", map_chunks)
+    # started at 0; results at 0.25 (chunk 0), 0.5 (chunk 2), 0.75 (chunk 1)
+    assert bench_costs._pool_start(speed.REFERENCE_RATE) == 0.75
