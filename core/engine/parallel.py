@@ -189,7 +189,8 @@ def map_chunks(
     on_result: Callable[[int, R], object] | None = None,
 ) -> tuple[list[R], bool]:
     """``[fn(c) for c in chunks]`` over ``workers`` processes (in-process for 1; with more,
-    chunk 0 runs in this process while the worker processes start on the others), or all of
+    chunk 0, and the next chunks until the worker processes have started, run in this process,
+    the others on the workers), or all of
     them on ``executor`` if given, or on the one of :func:`use_executor` (``workers`` is
     then ignored). Inside :func:`shared_workers`, the processes are the block's.
 
@@ -281,7 +282,8 @@ def _on_pool(
     still_wanted: Callable[[], bool],
     stop: Callable[[], None] | None = None,
 ) -> bool:
-    """Chunk 0 here, the others on ``pool``; whether the job was cancelled. Cancelled or
+    """Chunk 0 here (and, while a new pool starts, the chunks after chunk 1), the others on
+    ``pool``; whether the job was cancelled. Cancelled or
     failed (Ctrl-C, SIGTERM: cli.py), the pool's processes are ended at once (``stop``, default
     :func:`_stop_workers`): no worker computes on for nobody, and none is left running.
 

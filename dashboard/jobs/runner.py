@@ -203,7 +203,8 @@ class Jobs:
 
     def slots_worth(self, plan: Plan) -> int:
         """The slots a job computing here waits for: one for a chunked job whose estimate is
-        under two pool starts. On W processes it takes about a pool's start plus C, in one
+        under two pool starts. On W processes it takes at most about a pool's start plus C (this
+        process computes while the pool starts), in one
         process W x C (C: its compute time on each of W), so one process is as fast for C
         below the start (W = 2) and leaves the other slots to other jobs. A small map of a
         class waited for every slot and then started a process pool: on 2 cores, 30 small

@@ -207,8 +207,10 @@ def test_the_calls_inside_shared_workers_run_on_one_set_of_processes_ended_with_
     with shared_workers():
         first, _ = map_chunks(_pid, range(6), workers=2)
         assert len(pools) == 1
-        processes = [psutil.Process(pid) for pid in list(pools[0]._processes)]
         second, _ = map_chunks(_pid, range(6), workers=2)
+        # after both calls: the pool starts a process when it has no idle one, so its second
+        # may come during the second call
+        processes = [psutil.Process(pid) for pid in list(pools[0]._processes)]
     assert len(pools) == 1 and 1 <= len(processes) <= 2
     assert first[0] == second[0] == os.getpid()
     assert set(first[1:]) | set(second[1:]) <= {p.pid for p in processes} | {os.getpid()}

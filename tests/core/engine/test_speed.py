@@ -76,7 +76,8 @@ def test_one_row_cells_cost_several_times_more_per_trajectory_step():
 def test_the_makespan_follows_how_map_chunks_runs_them():
     slow = 1 / speed.PARALLEL_SPEED
     assert speed._makespan([1.0, 2.0, 3.0], 1, 0.75, True) == 6.0  # in this process, one after another
-    # two workers, locally: chunk 0 here at once, the other four on two processes from 0.75 s
+    # two workers, locally: chunk 0 here at once, then chunk 2 (started before 0.75 s); chunks 1, 3
+    # and 4 on two processes from 0.75 s
     assert speed._makespan([0.5, 1, 1, 1, 1], 2, 0.75, True) == pytest.approx(0.75 + 2 * slow)
     # chunk 0 done before the processes start: here it goes on with chunk 2 (chunk 1 is theirs),
     # and they take chunks 1 and 3, one each

@@ -128,10 +128,11 @@ def test_a_setting_map_pays_one_start_of_the_worker_processes():
     cold = [cells_estimate(n, 3 * 4, 1 + 5, 100, 2e5, 2, ftle_series=1) for n in nets]
     warm = [cells_estimate(n, 3 * 4, 1 + 5, 100, 2e5, 2, ftle_series=1, started=True) for n in nets]
     assert estimate.seconds == pytest.approx(cold[0].seconds + warm[1].seconds + warm[2].seconds)
-    start = POOL_START * REFERENCE_RATE / 2e5  # 12 chunks of one cell: the workers finish last
+    start = POOL_START * REFERENCE_RATE / 2e5
     for c, w in zip(cold, warm, strict=True):
-        # this process computes chunks while the workers start: their start costs at most its time
-        assert 0 < c.seconds - w.seconds <= start and c.training == w.training
+        # 12 chunks of one cell: this process computes some of them while the workers start, so
+        # their start costs less than its own time
+        assert 0 < c.seconds - w.seconds < start and c.training == w.training
     remote = kind.estimate(nets[0], 3, 3, 4, 5, 100, 2e5, 2, groups=nets, local=False)
     parts = [cells_estimate(n, 3 * 4, 1 + 5, 100, 2e5, 2, ftle_series=1, local=False) for n in nets]
     assert remote.seconds == pytest.approx(sum(p.seconds for p in parts))

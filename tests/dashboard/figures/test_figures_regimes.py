@@ -13,6 +13,7 @@ from core.experiments.orbit import run_orbit
 from core.experiments.regimes import run_sweep
 from dashboard.figures import maps as fm
 from dashboard.figures import regimes as fr
+from dashboard.figures.base import title_block
 
 COLUMNS = (
     "final_loss",
@@ -173,22 +174,38 @@ def test_the_sharpness_panel_has_a_dashed_line_at_1_labelled_two_over_eta(sweep)
     assert fig.layout[sharp.yaxis.replace("y", "yaxis")].type == "log"
 
 
-@pytest.mark.parametrize("lines", [1, 3])
-def test_the_strips_frame_is_made_once_and_each_copy_is_its_own(sweep, lines):
+@pytest.mark.parametrize("words", [4, 30])  # titles of 1 and of 3 lines
+def test_the_strips_frame_is_made_once_and_each_copy_is_its_own(sweep, words):
     """The panels and layout are made once and copied (a live map draws its strip at every
-    update): each figure has its own title, whatever the one the frame was made under, and a
-    change to one figure leaves the next as it was."""
+    update): each figure has its own title, and the margins and legends that follow from it,
+    whatever the title the frame was made under; a change to one figure leaves the next as it was."""
     summary, _ = sweep
-    first, second = ("Regimes of the learning rate " * lines).strip(), ("Another title " * (2 * lines)).strip()
+    first, second = " ".join(["alpha"] * words), " ".join(["omega"] * words)
+    assert fr.wrap(first).count("<br>") == fr.wrap(second).count("<br>") == (0 if words == 4 else 2)
     fr._strip_frame.cache_clear()
     alone = json.loads(strip_of(summary, title=first).to_json())
+    title, top = title_block(first)  # what the figure's own title asks of its layout
+    assert alone["layout"]["title"] == title
+    assert alone["layout"]["margin"]["t"] == top + fr.LINE_LEGEND_PX + fr.PANEL_TITLE_PX
+    assert alone["layout"]["legend"]["y"] == pytest.approx(1 - (top - 6) / fr.STRIP_HEIGHT)
     made = fr._strip_frame.cache_info().misses
     other = strip_of(summary, title=second)
-    assert other.layout.title.text == fr.wrap(second) and first not in json.dumps(other.to_plotly_json())
+    assert other.layout.title.text == fr.wrap(second) and "alpha" not in json.dumps(other.to_plotly_json())
     other.update_layout(height=10, margin_t=1).data[0].update(y=[0, 0, 0])  # a caller's own copy
     again = json.loads(strip_of(summary, title=first).to_json())
-    assert fr._strip_frame.cache_info().misses == made  # one frame for both titles (same line count)
+    assert fr._strip_frame.cache_info().misses == made  # one frame for both titles (as many lines)
     assert again == alone
+
+
+def test_the_first_local_chunk_of_cells_is_a_quarter_of_the_others():
+    """Its cells are a live map's first drawn (the process goes on with whole chunks after it
+    while its workers start); an executor's chunks are all alike."""
+    from core.experiments.cells import chunk_spans
+
+    sizes = [s.stop - s.start for s in chunk_spans(500, 6, local=True)]  # the default strip
+    assert sizes[:2] == [5, 21] and set(sizes[1:-1]) == {21} and sum(sizes) == 500
+    assert {s.stop - s.start for s in chunk_spans(500, 6, local=False)[:-1]} == {21}
+    assert [s.stop - s.start for s in chunk_spans(3, 40, local=True)] == [1, 1, 1]  # never empty
 
 
 def test_log_edges_are_geometric_midpoints_and_centre_every_cell_in_log_space():

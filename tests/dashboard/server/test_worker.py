@@ -42,10 +42,18 @@ def test_a_ctrl_c_while_the_fork_server_loads_leaves_it_serving(tmp_path):
 
 
 WARM = """
+import multiprocessing
+import multiprocessing.forkserver
 import sys
+import threading
+
 from dashboard.server.worker import warm_up
 
 warm_up()
+# the fork server forks jobs from this state: one thread, no child, no workers' fork server
+assert threading.active_count() == 1, threading.enumerate()
+assert multiprocessing.active_children() == []
+assert multiprocessing.forkserver._forkserver._forkserver_pid is None
 loaded = set(sys.modules)
 from core.config import RunConfig
 from dashboard.figures.map_kinds import map_figure
@@ -59,7 +67,8 @@ print(sorted(name for name in set(sys.modules) - loaded if not name.startswith("
 
 def test_the_warm_up_loads_what_a_maps_first_report_needs():
     """A job forked from the fork server has what warm_up loaded. A map's first live report
-    imported pandas for its table (0.4-0.9 s in every map job) before warm_up drew a map."""
+    imported pandas for its table (0.4-0.9 s in every map job) before warm_up drew a map. The
+    warm-up itself stays in its process and thread: the fork server must be safe to fork."""
     import subprocess
     import sys
 
