@@ -60,7 +60,10 @@ def test_a_regimes_link_draws_the_strip_with_three_regimes(dash_duo, fresh_app, 
         )
     assert "eta_points=10" in dash_duo.driver.current_url and "map=eta" in dash_duo.driver.current_url
     # a real drag with the mouse across eta 0.05..2 on the third panel, then Zoom in: the strip
-    # is recomputed on a finer grid inside that span
+    # is recomputed on a finer grid inside that span. Zoom in is disabled while the map's job
+    # runs, and the page may write "done in" a moment before it enables it again: a person
+    # clicks it once it is enabled (a click before that was lost once in a loaded run)
+    _wait_until(lambda: dash_duo.find_element("#map-zoom").get_attribute("disabled") is None, 30, "Zoom in enabled")
     _drag_across(dash_duo.driver, "xaxis3", "x3", 0.05, 2.0)
     dash_duo.find_element("#map-zoom").click()
     # the zoomed strip drawn and its job done (not "starting…" seen on the way: a quick map
