@@ -13,9 +13,9 @@ compiles the engine's numba kernels or loads them from numba's on-disk cache (~5
 the first time on a machine), and a tiny map of the Regimes view drawn live, with a run's
 figure: each job's first live report would otherwise pay what a first time costs, Plotly's
 validators of each kind of figure (~0.2 s) and pandas for a map's table (0.4-0.9 s; both
-measured in a map job's first report). The fork server runs it through its preload (dashboard.server.preload),
-and the container image's build runs it to fill NUMBA_CACHE_DIR. It stays single-threaded:
-the fork server must be safe to fork.
+measured in a map job's first report). The fork server runs it through its preload
+(dashboard.server.preload), and the container image's build runs it to fill NUMBA_CACHE_DIR.
+It stays single-threaded: the fork server must be safe to fork.
 
 The fork server also loads the server's main script once (``core.engine.forkserver``), so
 that no job runs it again before it computes (0.42-0.77 s of every job here).
